@@ -1,0 +1,270 @@
+"""The data ductwork stores and serves: workflows, runs, node states and events.
+
+Shapes follow SEED.md (the contract clients were written against) with the
+additions DESIGN.md names. Everything here is plain data: no I/O.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def new_workflow_id() -> str:
+    """A 24-hex-digit id shaped like a MongoDB ObjectId (time first, so ids sort by age)."""
+    return f"{int(time.time()):08x}{os.urandom(8).hex()}"
+
+
+def new_execution_id() -> str:
+    """A random UUID, as the seed's `execution_id` is."""
+    return str(uuid.uuid4())
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCESS = "success"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in _FINISHED_RUN
+
+
+_FINISHED_RUN = frozenset({RunStatus.SUCCESS, RunStatus.ERROR, RunStatus.CANCELLED})
+
+
+class NodeStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def settled(self) -> bool:
+        """True once the node will not run again in this run (successors may decide)."""
+        return self in _SETTLED_NODE
+
+
+_SETTLED_NODE = frozenset(
+    {NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.CANCELLED}
+)
+
+OnError = Literal["fail", "continue", "branch"]
+
+
+class RetryPolicy(BaseModel):
+    """How often a node is tried when it fails with a retryable error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int = Field(default=1, ge=1, le=100)
+    backoff_seconds: float = Field(default=1.0, ge=0, le=3600)
+    backoff_factor: float = Field(default=2.0, ge=1, le=10)
+    max_backoff_seconds: float = Field(default=300.0, ge=0)
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before `attempt` (2 is the first retry)."""
+        delay = self.backoff_seconds * self.backoff_factor ** max(0, attempt - 2)
+        return float(min(delay, self.max_backoff_seconds))
+
+
+class Position(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    x: float = 0
+    y: float = 0
+
+
+class NodeSpec(BaseModel):
+    """One node of a workflow as the builder saved it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1, max_length=200)
+    type: str = Field(min_length=1)
+    config: dict[str, Any] = Field(default_factory=dict)
+    position: Position | None = None
+    name: str | None = None
+    retry: RetryPolicy | None = None
+    timeout_seconds: float | None = Field(default=None, gt=0, le=86_400)
+    on_error: OnError = "fail"
+
+
+class EdgeSpec(BaseModel):
+    """A directed edge. Accepts the seed's `from`/`to` and React Flow's `source`/`target`."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    source: str = Field(alias="from", min_length=1)
+    target: str = Field(alias="to", min_length=1)
+    branch: str | None = None
+    id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_react_flow(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "from" not in data and "source" in data:
+            data["from"] = data.pop("source")
+        if "to" not in data and "target" in data:
+            data["to"] = data.pop("target")
+        if data.get("branch") is None and data.get("sourceHandle") is not None:
+            data["branch"] = str(data["sourceHandle"])
+        if isinstance(data.get("branch"), bool):
+            data["branch"] = "true" if data["branch"] else "false"
+        return data
+
+    def dump(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"from": self.source, "to": self.target}
+        if self.branch is not None:
+            out["branch"] = self.branch
+        if self.id is not None:
+            out["id"] = self.id
+        return out
+
+
+class WorkflowDefinition(BaseModel):
+    """What a client sends to create or replace a workflow (SEED.md's body, verbatim)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=500)
+    nodes: list[NodeSpec] = Field(default_factory=list)
+    edges: list[EdgeSpec] = Field(default_factory=list)
+    variables: list[Any] | dict[str, Any] = Field(default_factory=list)
+    status: str = "active"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def dump(self) -> dict[str, Any]:
+        """JSON-ready form, edges in the seed's `from`/`to` spelling."""
+        data = self.model_dump(mode="json", exclude={"edges"}, exclude_none=True)
+        data["edges"] = [edge.dump() for edge in self.edges]
+        return data
+
+
+class Workflow(BaseModel):
+    """A stored workflow: its definition plus identity and version."""
+
+    id: str
+    version: int = 1
+    definition: WorkflowDefinition
+    created_at: datetime
+    updated_at: datetime
+
+    def public(self) -> dict[str, Any]:
+        """The API's shape: the definition's fields plus `id`/`_id`, version and times."""
+        data = self.definition.dump()
+        data.update(
+            id=self.id,
+            _id=self.id,
+            version=self.version,
+            created_at=self.created_at.isoformat(),
+            updated_at=self.updated_at.isoformat(),
+        )
+        return data
+
+
+class NodeState(BaseModel):
+    """Where one node of one run stands (SEED.md's `node_states` entry)."""
+
+    status: NodeStatus = NodeStatus.PENDING
+    output: Any = None
+    error: str | None = None
+    cached: bool = False
+    latency_ms: float | None = None
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    branch: str | None = None
+    wake_at: datetime | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+EventType = Literal[
+    "run_started",
+    "node_started",
+    "node_completed",
+    "node_failed",
+    "node_skipped",
+    "node_retrying",
+    "node_cancelled",
+    "token",
+    "log",
+    "run_waiting",
+    "run_finished",
+]
+
+
+class Event(BaseModel):
+    """One step of a run, sequence-numbered per run; logs and errors are read from these."""
+
+    seq: int
+    type: EventType
+    node_id: str | None = None
+    timestamp: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Run(BaseModel):
+    """One execution of a workflow (SEED.md's `workflow_runs` document)."""
+
+    execution_id: str
+    workflow_id: str
+    workflow_version: int
+    status: RunStatus = RunStatus.QUEUED
+    definition: WorkflowDefinition
+    variables: dict[str, Any] = Field(default_factory=dict)
+    node_states: dict[str, NodeState] = Field(default_factory=dict)
+    result: Any = None
+    error: str | None = None
+    created_at: datetime
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    wake_at: datetime | None = None
+    cancel_requested: bool = False
+    idempotency_key: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    last_seq: int = 0
+    events: list[Event] = Field(default_factory=list)
+
+
+class Checkpoint(BaseModel):
+    """Changes to one run written in one commit: node states, new events, run fields.
+
+    Allowed keys of `run_fields`: status, result, error, start_time, end_time,
+    wake_at, cancel_requested.
+    """
+
+    node_states: dict[str, NodeState] = Field(default_factory=dict)
+    events: list[Event] = Field(default_factory=list)
+    run_fields: dict[str, Any] = Field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.node_states or self.events or self.run_fields)
+
+
+class ValidationIssue(BaseModel):
+    """One reason a workflow is invalid: which node, which field, why."""
+
+    node_id: str | None = None
+    field: str | None = None
+    message: str

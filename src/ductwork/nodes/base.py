@@ -1,0 +1,148 @@
+"""What a node type is: a config model plus one async `run`.
+
+A node module defines a `NodeType` subclass; `nodes/registry.py` lists them.
+Configs are validated when a workflow is saved and exported as JSON Schema
+for builder UIs. String fields may hold `{{ }}` templates, rendered before
+`run`; fields named in `expression_fields` hold bare expressions
+(`value > 10`) that the node evaluates itself through `NodeContext`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ductwork.engine.templating import compile_expression
+
+if TYPE_CHECKING:
+    from ductwork.cache.base import Cache
+    from ductwork.clients.http import GuardedHttpClient
+    from ductwork.clients.llm import LLMClient
+    from ductwork.clients.mail import Mailer
+    from ductwork.clients.sql import SqlConnections
+    from ductwork.settings import Settings
+
+
+class NodeError(Exception):
+    """A node failed; the message is shown to the user as the node's error."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class RetryableError(NodeError):
+    """A transient failure (429, 5xx, timeout, connection reset): worth retrying."""
+
+    retryable = True
+
+
+class NodeConfig(BaseModel):
+    """Base for node configs: unknown keys are errors, so typos are caught at save time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+ConfigT = TypeVar("ConfigT", bound=NodeConfig)
+
+
+@dataclass(slots=True)
+class NodeResult:
+    """What a node produced.
+
+    `branch` names the outgoing edges to follow (condition: "true"/"false");
+    `park_until` asks the engine to park the run until then (durable delay).
+    """
+
+    output: Any = None
+    branch: str | None = None
+    cached: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+    park_until: datetime | None = None
+
+
+@dataclass(slots=True)
+class NodeServices:
+    """The clients nodes use, built once per process by the composition root."""
+
+    settings: Settings
+    cache: Cache
+    llm: LLMClient
+    mail: Mailer
+    http: GuardedHttpClient
+    sql: SqlConnections
+
+
+class NodeContext(Protocol):
+    """What the engine hands a running node."""
+
+    @property
+    def execution_id(self) -> str: ...
+    @property
+    def workflow_id(self) -> str: ...
+    @property
+    def node_id(self) -> str: ...
+    @property
+    def attempt(self) -> int:
+        """1 on the first try, raised on every retry and after a crash."""
+        ...
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries and crash re-runs of this node in this run."""
+        ...
+
+    @property
+    def input(self) -> Any:
+        """The single predecessor's output; a {node_id: output} dict when there are several."""
+        ...
+
+    @property
+    def names(self) -> Mapping[str, Any]:
+        """Template names: inputs at top level, `outputs`, `input`, `run`, `secrets`."""
+        ...
+
+    @property
+    def services(self) -> NodeServices: ...
+
+    def log(self, message: str, level: str = "info") -> None:
+        """Add a line to the run's logs (and live event stream)."""
+        ...
+
+    def emit_token(self, text: str) -> None:
+        """Stream a piece of LLM output to live subscribers."""
+        ...
+
+
+def evaluate(source: str, names: Mapping[str, Any]) -> Any:
+    """Evaluate an expression field (compiled once per distinct source)."""
+    return compile_expression(source).evaluate(names)
+
+
+class NodeType(Generic[ConfigT]):
+    """A kind of node. Subclasses set the class attributes and implement `run`."""
+
+    type_name: ClassVar[str]
+    description: ClassVar[str] = ""
+    config_model: type[ConfigT]
+    expression_fields: ClassVar[frozenset[str]] = frozenset()
+    """Config fields holding bare expressions: checked at save time, not rendered."""
+    native_fields: ClassVar[frozenset[str]] = frozenset()
+    """Config fields where a lone `{{ expr }}` keeps the value's type (lists, dicts, numbers)."""
+    branches: ClassVar[frozenset[str]] = frozenset()
+    """Branch labels this node can take besides "error"; empty means plain edges only."""
+
+    async def run(self, config: ConfigT, ctx: NodeContext) -> NodeResult:
+        """Do the node's work. Raise NodeError (or RetryableError) to fail it."""
+        raise NotImplementedError
+
+    def json_schema(self) -> dict[str, Any]:
+        """The config's JSON Schema for builder UIs."""
+        return self.config_model.model_json_schema()

@@ -1,0 +1,97 @@
+"""Configuration from the environment (prefix `DUCTWORK_`); every field is documented in the README."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All knobs of a ductwork process. Adapters are chosen from the URLs alone."""
+
+    model_config = SettingsConfigDict(env_prefix="DUCTWORK_", extra="ignore")
+
+    # Where things live.
+    data_dir: Path = Path(".ductwork")
+    store_url: str | None = None
+    redis_url: str | None = None
+
+    # API.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    sync_wait_seconds: float = Field(default=30.0, ge=0)
+    load_examples: bool = False
+    examples_dir: Path | None = None
+
+    # Engine.
+    max_parallel_nodes: int = Field(default=16, ge=1, le=1024)
+    max_concurrent_runs: int = Field(default=64, ge=1)
+    durable_delay_threshold_seconds: float = Field(default=2.0, ge=0)
+    default_node_timeout_seconds: float = Field(default=300.0, gt=0)
+    max_template_length: int = 100_000
+    max_output_bytes: int = 1_000_000
+
+    # Durability (lease, heartbeat and sweep).
+    worker_id: str | None = None
+    lease_seconds: float = Field(default=15.0, gt=0)
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    sweep_interval_seconds: float = Field(default=1.0, gt=0)
+
+    # LLM (any OpenAI-compatible endpoint; OpenRouter by default).
+    llm_base_url: str = "https://openrouter.ai/api/v1"
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DUCTWORK_LLM_API_KEY", "OPENROUTER_API_KEY")
+    )
+    llm_default_model: str = "google/gemini-2.0-flash-exp:free"
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_cache_ttl_seconds: int = Field(default=3600, ge=0)
+
+    # Email.
+    email_backend: Literal["console", "file", "smtp"] = "file"
+    email_from: str = "ductwork@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout_seconds: float = 30.0
+
+    # Outbound HTTP (webhook, data-source api).
+    http_allow_private_networks: bool = False
+    http_allowed_hosts: list[str] = Field(default_factory=list)
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    http_max_response_bytes: int = Field(default=10_000_000, gt=0)
+    http_max_redirects: int = Field(default=5, ge=0)
+
+    # data-source `database`: named SQLAlchemy URLs, e.g. {"reports": "sqlite:///reports.db"}.
+    sql_connections: dict[str, str] = Field(default_factory=dict)
+    sql_max_rows: int = Field(default=1000, gt=0)
+
+    # Secrets exposed to templates as `secrets.NAME` (never logged).
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @field_validator("http_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
+
+    @cached_property
+    def resolved_store_url(self) -> str:
+        """The store URL, defaulting to a SQLite file under the data dir."""
+        if self.store_url:
+            return self.store_url
+        return f"sqlite:///{(self.data_dir / 'ductwork.db').resolve()}"
+
+    @cached_property
+    def resolved_examples_dir(self) -> Path:
+        if self.examples_dir is not None:
+            return self.examples_dir
+        return Path(__file__).resolve().parents[2] / "examples"

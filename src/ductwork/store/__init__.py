@@ -1,0 +1,5 @@
+"""Stores: the source of truth. Chosen by URL in `ductwork.app`."""
+
+from ductwork.store.base import DuplicateRun, Store, StoreError
+
+__all__ = ["DuplicateRun", "Store", "StoreError"]

@@ -1,0 +1,32 @@
+"""A minimal `NodeContext` for testing a node type on its own, outside the executor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ductwork.nodes.base import NodeServices
+
+
+@dataclass
+class FakeNodeContext:
+    services: NodeServices
+    input: Any = None
+    names: Mapping[str, Any] = field(default_factory=dict)
+    execution_id: str = "exec-test"
+    workflow_id: str = "wf-test"
+    node_id: str = "node-test"
+    attempt: int = 1
+    logs: list[tuple[str, str]] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.execution_id}:{self.node_id}"
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.logs.append((level, message))
+
+    def emit_token(self, text: str) -> None:
+        self.tokens.append(text)
