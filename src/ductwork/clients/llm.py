@@ -1,0 +1,284 @@
+"""The LLM client: chat completions against any OpenAI-compatible endpoint.
+
+OpenRouter is the default base URL; any server speaking the OpenAI chat API
+works. One `openai.AsyncOpenAI` (and so one HTTP connection pool) serves the
+whole process. The SDK itself retries 408/409/429/5xx and connection errors
+`llm_max_retries` times, honouring Retry-After; what still fails afterwards is
+mapped to `RetryableError` (worth a node-level retry later) or `NodeError`
+(a request the provider will never accept).
+
+The `openai` package takes about a second to import, so it is imported on
+first use (or by `warm_up`), not when the node registry is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from ductwork.nodes.base import NodeError, RetryableError
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from ductwork.settings import Settings
+
+CACHE_KEY_PREFIX = "llm:cache:"
+"""Prefix of LLM response cache keys; the full key is `llm:cache:{sha256}` (SEED.md)."""
+
+# Status codes the SDK already retried; still failing after that is transient.
+_TRANSIENT_STATUSES = frozenset({408, 409, 429})
+
+
+class ChatMessage(BaseModel):
+    """One message of a chat conversation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatRequest(BaseModel):
+    """Everything that determines an LLM's answer, and so its cache key.
+
+    Optional fields left as None are not sent and do not enter the cache key,
+    so adding a new optional field later keeps existing keys valid.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    max_tokens: int = Field(default=2048, gt=0)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    seed: int | None = None
+    stop: list[str] | None = None
+    response_format: dict[str, Any] | None = None
+    """e.g. {"type": "json_object"} for JSON mode."""
+
+    def canonical_json(self) -> bytes:
+        """The request as canonical JSON: sorted keys, no whitespace, None fields left out."""
+        return orjson.dumps(
+            self.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS
+        )
+
+    def cache_key(self) -> str:
+        """`llm:cache:{sha256 hex of the canonical JSON}`: equal requests, equal keys."""
+        return CACHE_KEY_PREFIX + hashlib.sha256(self.canonical_json()).hexdigest()
+
+
+class Usage(BaseModel):
+    """Token counts as the provider reported them (0 when it did not)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class ChatResponse(BaseModel):
+    """The assistant's reply to a `ChatRequest`."""
+
+    content: str
+    model: str
+    usage: Usage = Field(default_factory=Usage)
+    finish_reason: str | None = None
+
+
+class LLMClient:
+    """Chat completions over one shared `openai.AsyncOpenAI` client.
+
+    Built once per process by the composition root. The SDK client is created
+    on the first call (or by `warm_up`) and reused by every call after it.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        """Remember the settings; nothing is connected or imported yet."""
+        self._settings = settings
+        self._client: openai.AsyncOpenAI | None = None
+
+    def _api_key(self) -> str:
+        secret = self._settings.llm_api_key
+        key = secret.get_secret_value() if secret is not None else ""
+        if not key:
+            raise NodeError(
+                "No LLM API key configured: set DUCTWORK_LLM_API_KEY (or OPENROUTER_API_KEY) "
+                f"to the API key of {self._settings.llm_base_url}"
+            )
+        return key
+
+    def _get_client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            api_key = self._api_key()
+            import openai
+
+            self._client = openai.AsyncOpenAI(
+                base_url=self._settings.llm_base_url,
+                api_key=api_key,
+                timeout=self._settings.llm_timeout_seconds,
+                max_retries=self._settings.llm_max_retries,
+            )
+        return self._client
+
+    def warm_up(self) -> None:
+        """Import the SDK and build the client now, if a key is configured.
+
+        Servers and workers call this at startup so the first LLM call does
+        not block the event loop for the SDK's import (about a second).
+        """
+        if self._settings.llm_api_key is not None:
+            self._get_client()
+
+    async def chat(
+        self,
+        request: ChatRequest,
+        *,
+        on_token: Callable[[str], None] | None = None,
+        # The HTTP request's own timeout (the SDK's), not a cancel scope: ASYNC109 n/a.
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> ChatResponse:
+        """Send one chat completion request and return the whole reply.
+
+        With `on_token`, the reply is streamed and `on_token` is called with
+        each piece of text as it arrives. `timeout` overrides the configured
+        per-request timeout (seconds). Raises `NodeError` for requests the
+        provider refuses and `RetryableError` for transient failures that
+        outlasted the SDK's own retries.
+        """
+        client = self._get_client()
+        import openai
+
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": cast("list[ChatCompletionMessageParam]", request.model_dump()["messages"]),
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+        for name in ("top_p", "seed", "stop", "response_format"):
+            value = getattr(request, name)
+            if value is not None:
+                params[name] = value
+        if timeout is not None:
+            params["timeout"] = timeout
+        try:
+            if on_token is None:
+                return await self._complete(client, params)
+            return await self._stream(client, params, on_token)
+        except openai.APIStatusError as exc:
+            raise _status_error(exc, self._settings.llm_base_url) from exc
+        except openai.APIConnectionError as exc:
+            # APITimeoutError is a subclass: both are transient.
+            raise RetryableError(
+                f"LLM request to {self._settings.llm_base_url} failed after "
+                f"{self._settings.llm_max_retries} retries: {exc.message}"
+            ) from exc
+        except _transport_errors() as exc:
+            # Raised from inside a stream, which the SDK neither wraps nor retries.
+            raise RetryableError(
+                f"LLM stream from {self._settings.llm_base_url} broke off: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        except openai.APIError as exc:
+            # An error event inside an otherwise successful stream.
+            raise NodeError(f"LLM provider error: {exc.message}") from exc
+
+    async def _complete(self, client: openai.AsyncOpenAI, params: dict[str, Any]) -> ChatResponse:
+        completion = await client.chat.completions.create(**params)
+        if not completion.choices:
+            raise RetryableError(f"LLM answered with no choices (model {completion.model})")
+        choice = completion.choices[0]
+        usage = completion.usage
+        return ChatResponse(
+            content=choice.message.content or "",
+            model=completion.model or params["model"],
+            usage=Usage(
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                total_tokens=usage.total_tokens,
+            )
+            if usage is not None
+            else Usage(),
+            finish_reason=choice.finish_reason,
+        )
+
+    async def _stream(
+        self,
+        client: openai.AsyncOpenAI,
+        params: dict[str, Any],
+        on_token: Callable[[str], None],
+    ) -> ChatResponse:
+        stream = await client.chat.completions.create(
+            **params, stream=True, stream_options={"include_usage": True}
+        )
+        parts: list[str] = []
+        model: str = params["model"]
+        usage = Usage()
+        finish_reason: str | None = None
+        # The context manager closes the HTTP response even if the caller is cancelled.
+        async with stream:
+            async for chunk in stream:
+                if chunk.model:
+                    model = chunk.model
+                if chunk.usage is not None:
+                    usage = Usage(
+                        prompt_tokens=chunk.usage.prompt_tokens,
+                        completion_tokens=chunk.usage.completion_tokens,
+                        total_tokens=chunk.usage.total_tokens,
+                    )
+                for choice in chunk.choices:
+                    if choice.index != 0:
+                        continue
+                    if choice.delta.content:
+                        parts.append(choice.delta.content)
+                        on_token(choice.delta.content)
+                    if choice.finish_reason is not None:
+                        finish_reason = choice.finish_reason
+        return ChatResponse(
+            content="".join(parts), model=model, usage=usage, finish_reason=finish_reason
+        )
+
+    async def close(self) -> None:
+        """Close the shared HTTP connection pool (a later call opens a new one)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
+
+
+@cache
+def _transport_errors() -> tuple[type[Exception], ...]:
+    # The HTTP library under the SDK changed between major versions (httpx,
+    # then httpx2); a broken stream raises that library's own errors.
+    errors: list[type[Exception]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(name).TransportError)
+        except ImportError:
+            continue
+    return tuple(errors)
+
+
+def _provider_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return message
+    elif isinstance(body, str) and body:
+        return body
+    return exc.message
+
+
+def _status_error(exc: openai.APIStatusError, base_url: str) -> NodeError:
+    status = exc.status_code
+    detail = f"LLM request to {base_url} failed with HTTP {status}: {_provider_message(exc)}"
+    if status in _TRANSIENT_STATUSES or status >= 500:
+        return RetryableError(f"{detail} (still failing after the client's retries)")
+    return NodeError(detail)
