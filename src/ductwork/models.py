@@ -251,7 +251,8 @@ class Checkpoint(BaseModel):
     """Changes to one run written in one commit: node states, new events, run fields.
 
     Allowed keys of `run_fields`: status, result, error, start_time, end_time,
-    wake_at, cancel_requested.
+    wake_at, cancel_requested, and (for a retry with the workflow's current
+    definition) definition and workflow_version.
     """
 
     node_states: dict[str, NodeState] = Field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Configuration from the environment (prefix `DUCTWORK_`); every field is documented in the README."""
+"""Configuration from the environment (prefix `DUCTWORK_`); the README documents each one."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """All knobs of a ductwork process. Adapters are chosen from the URLs alone."""
 
-    model_config = SettingsConfigDict(env_prefix="DUCTWORK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="DUCTWORK_", extra="ignore", populate_by_name=True)
 
     # Where things live.
     data_dir: Path = Path(".ductwork")

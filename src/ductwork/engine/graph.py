@@ -95,9 +95,13 @@ def _check_config(
                 compile_expression(text)
             elif has_template_syntax(text):
                 native = top in node_type.native_fields
-                templates.append(ConfigTemplate(_split_path(dotted), compile_template(text, native)))
+                templates.append(
+                    ConfigTemplate(_split_path(dotted), compile_template(text, native))
+                )
         except TemplateFailure as exc:
-            issues.append(ValidationIssue(node_id=spec.id, field=f"config.{dotted}", message=str(exc)))
+            issues.append(
+                ValidationIssue(node_id=spec.id, field=f"config.{dotted}", message=str(exc))
+            )
     try:
         config = node_type.config_model.model_validate(spec.config)
     except ValidationError as exc:
@@ -242,7 +246,9 @@ def build_plan(definition: WorkflowDefinition, registry: Mapping[str, NodeType[A
         )
     entries = tuple(node_id for node_id in specs if not incoming[node_id])
     if specs and not entries and not cycle:
-        issues.append(ValidationIssue(field="edges", message="no entry node: every node has an incoming edge"))
+        issues.append(
+            ValidationIssue(field="edges", message="no entry node: every node has an incoming edge")
+        )
     if issues:
         raise WorkflowInvalid(issues)
 

@@ -60,19 +60,27 @@ def _safe_range(*args: int) -> range:
 
 def _checked_mul(left: Any, right: Any) -> Any:
     for seq, count in ((left, right), (right, left)):
-        if isinstance(seq, str | bytes | list | tuple) and isinstance(count, int):
-            if len(seq) * count > MAX_SEQUENCE_LENGTH:
-                raise SecurityError(
-                    f"'*' would build a sequence of {len(seq) * count} items "
-                    f"(limit {MAX_SEQUENCE_LENGTH})"
-                )
+        if (
+            isinstance(seq, str | bytes | list | tuple)
+            and isinstance(count, int)
+            and len(seq) * count > MAX_SEQUENCE_LENGTH
+        ):
+            raise SecurityError(
+                f"'*' would build a sequence of {len(seq) * count} items "
+                f"(limit {MAX_SEQUENCE_LENGTH})"
+            )
     return operator.mul(left, right)
 
 
 def _checked_pow(base: Any, exponent: Any) -> Any:
-    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1:
-        if exponent * math.log2(abs(base)) > MAX_POWER_BITS:
-            raise SecurityError(f"'**' result would exceed {MAX_POWER_BITS} bits")
+    if (
+        isinstance(base, int)
+        and isinstance(exponent, int)
+        and exponent > 0
+        and abs(base) > 1
+        and exponent * math.log2(abs(base)) > MAX_POWER_BITS
+    ):
+        raise SecurityError(f"'**' result would exceed {MAX_POWER_BITS} bits")
     if isinstance(base, float) or isinstance(exponent, float):
         try:
             return math.pow(base, exponent)
@@ -143,7 +151,7 @@ def _describe(exc: Exception) -> str:
 
 
 class Template:
-    """A compiled `{{ }}` template. `native` ones are a single `{{ expr }}` and keep the value's type."""
+    """A compiled `{{ }}` template; a `native` one is a lone `{{ expr }}` and keeps its type."""
 
     __slots__ = ("_expression", "_template", "max_output", "source")
 

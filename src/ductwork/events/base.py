@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from ductwork.models import Event
 
 
 class EventBus(Protocol):
-    """Publish run events; subscribers on any process receive those published after they subscribed."""
+    """Publish run events; subscribers on any process receive those published after they subscribed.
+
+    `subscribe` is a context manager so that the subscription is live once it is
+    entered: `async with bus.subscribe(run_id) as events: async for event in events: ...`.
+    """
 
     async def publish(self, execution_id: str, event: Event) -> None:
         """Deliver an event to current subscribers of the run (best effort)."""
 
-    def subscribe(self, execution_id: str) -> AsyncIterator[Event]:
-        """Events of one run, from now on, until the iterator is closed."""
+    def subscribe(self, execution_id: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
+        """Events of one run, published after entering, until exit."""
 
     async def publish_control(self, message: dict[str, str]) -> None:
         """Broadcast a control message (e.g. cancel) to every process."""
 
-    def subscribe_control(self) -> AsyncIterator[dict[str, str]]:
-        """Control messages from any process."""
+    def subscribe_control(self) -> AbstractAsyncContextManager[AsyncIterator[dict[str, str]]]:
+        """Control messages from any process, published after entering."""
 
     async def close(self) -> None:
         """Release connections."""

@@ -138,6 +138,9 @@ class NodeType(Generic[ConfigT]):
     """Config fields where a lone `{{ expr }}` keeps the value's type (lists, dicts, numbers)."""
     branches: ClassVar[frozenset[str]] = frozenset()
     """Branch labels this node can take besides "error"; empty means plain edges only."""
+    side_effects: ClassVar[bool] = False
+    """True when running twice is visible outside (email, webhook): the engine commits
+    the node's `running` state before calling `run`, so a crash re-run is counted."""
 
     async def run(self, config: ConfigT, ctx: NodeContext) -> NodeResult:
         """Do the node's work. Raise NodeError (or RetryableError) to fail it."""

@@ -1,0 +1,47 @@
+"""The FastAPI application: thin routes over `ductwork.service`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+import ductwork
+from ductwork.api import errors, system, workflows
+from ductwork.service import Ductwork
+
+
+def create_app(application: Ductwork | None = None) -> FastAPI:
+    """An ASGI app serving `application` (built from the environment when omitted)."""
+    if application is None:
+        from ductwork.runtime import build
+
+        application = build()
+    app_obj: Ductwork = application
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        await app_obj.start()
+        if app_obj.settings.load_examples:
+            from ductwork.examples import load_examples
+
+            await load_examples(app_obj)
+        try:
+            yield
+        finally:
+            await app_obj.close()
+
+    api = FastAPI(
+        title="ductwork",
+        version=ductwork.__version__,
+        description="A workflow execution engine for AI workflows.",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+    api.state.ductwork = app_obj
+    errors.install(api)
+    api.include_router(workflows.router)
+    api.include_router(system.router)
+    return api

@@ -1,0 +1,61 @@
+"""Every failure becomes a precise 4xx: which node, which field, why. Never a 500 for bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+
+from ductwork.engine.graph import WorkflowInvalid
+from ductwork.service import Conflict, NotFound
+
+
+def _node_id_at(body: Any, loc: tuple[Any, ...]) -> str | None:
+    if len(loc) >= 3 and loc[0] == "body" and loc[1] == "nodes" and isinstance(loc[2], int):
+        try:
+            node = body["nodes"][loc[2]]
+            return str(node.get("id")) if isinstance(node, dict) and node.get("id") else None
+        except (KeyError, IndexError, TypeError):
+            return None
+    return None
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers on an app."""
+
+    @app.exception_handler(WorkflowInvalid)
+    async def invalid_workflow(_: Request, exc: WorkflowInvalid) -> ORJSONResponse:
+        return ORJSONResponse(
+            status_code=422,
+            content={
+                "message": "workflow is invalid",
+                "detail": [issue.model_dump() for issue in exc.issues],
+            },
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+        issues = []
+        for error in exc.errors():
+            loc = tuple(error.get("loc", ()))
+            field = ".".join(str(part) for part in loc[1:] if part != "body") or None
+            issues.append(
+                {
+                    "node_id": _node_id_at(exc.body, loc),
+                    "field": field,
+                    "message": str(error.get("msg", "invalid")),
+                }
+            )
+        return ORJSONResponse(
+            status_code=422, content={"message": "request is invalid", "detail": issues}
+        )
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> ORJSONResponse:
+        return ORJSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, exc: Conflict) -> ORJSONResponse:
+        return ORJSONResponse(status_code=409, content={"detail": str(exc)})

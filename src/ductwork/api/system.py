@@ -1,0 +1,52 @@
+"""Health, node types (JSON Schemas for builder UIs) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import ORJSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+import ductwork
+from ductwork.api.deps import App
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", summary="Liveness and store reachability")
+async def health(app: App) -> ORJSONResponse:
+    try:
+        await app.store.list_workflows(limit=1)
+    except Exception as exc:
+        return ORJSONResponse(
+            status_code=503, content={"status": "unavailable", "store": f"error: {exc}"}
+        )
+    return ORJSONResponse(
+        {
+            "status": "ok",
+            "version": ductwork.__version__,
+            "store": "ok",
+            "active_runs": len(app.executor.active_runs),
+        }
+    )
+
+
+@router.get("/node-types", summary="Node types with their config JSON Schemas")
+async def node_types(app: App) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": name,
+            "description": node.description,
+            "config_schema": node.json_schema(),
+            "branches": sorted(node.branches),
+            "expression_fields": sorted(node.expression_fields),
+            "side_effects": node.side_effects,
+        }
+        for name, node in app.registry.items()
+    ]
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

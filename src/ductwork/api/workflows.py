@@ -1,0 +1,164 @@
+"""Workflow and execution routes: SEED.md's contract plus validate, cancel and retry.
+
+Order matters: `/workflows/executions/...` and `/workflows/validate` are declared
+before `/workflows/{workflow_id}` so they are not captured by it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query
+from fastapi.responses import ORJSONResponse, Response
+from pydantic import BaseModel, Field
+
+from ductwork.api.deps import App
+from ductwork.models import WorkflowDefinition
+from ductwork.views import execute_view, run_view
+
+router = APIRouter(prefix="/workflows", tags=["workflows"])
+
+SEED_WORKFLOW: dict[str, Any] = {
+    "name": "Test Workflow",
+    "nodes": [
+        {"id": "start", "type": "start", "config": {}, "position": {"x": 0, "y": 0}},
+        {
+            "id": "ai1",
+            "type": "ai-processor",
+            "config": {"prompt": "Say hello"},
+            "position": {"x": 200, "y": 0},
+        },
+        {"id": "end", "type": "end", "config": {}, "position": {"x": 400, "y": 0}},
+    ],
+    "edges": [{"from": "start", "to": "ai1"}, {"from": "ai1", "to": "end"}],
+    "variables": [],
+    "status": "active",
+    "metadata": {"description": "Test", "author": "Me", "version": "1.0"},
+}
+
+WorkflowBody = Annotated[
+    WorkflowDefinition, Body(openapi_examples={"seed": {"value": SEED_WORKFLOW}})
+]
+
+
+class ExecuteRequest(BaseModel):
+    """SEED.md's execute body."""
+
+    inputs: dict[str, Any] = Field(default_factory=dict, examples=[{"user_name": "John"}])
+    async_execution: bool = Field(
+        default=False,
+        description="false: answer when the run ends (up to DUCTWORK_SYNC_WAIT_SECONDS); "
+        "true: answer at once with status queued.",
+    )
+    wait_seconds: float | None = Field(
+        default=None, ge=0, le=3600, description="Override the sync wait for this call."
+    )
+
+
+class RetryRequest(BaseModel):
+    use_current_definition: bool = Field(
+        default=False,
+        description="Re-run with the workflow's current definition instead of the run's own.",
+    )
+
+
+class ValidationReport(BaseModel):
+    valid: bool
+    issues: list[dict[str, Any]]
+
+
+@router.post("/", status_code=201, summary="Create a workflow")
+async def create_workflow(app: App, definition: WorkflowBody) -> ORJSONResponse:
+    workflow = await app.create_workflow(definition)
+    return ORJSONResponse(status_code=201, content=workflow.public())
+
+
+@router.get("/", summary="List workflows")
+async def list_workflows(
+    app: App,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ORJSONResponse:
+    workflows = await app.list_workflows(limit=limit, offset=offset)
+    return ORJSONResponse([workflow.public() for workflow in workflows])
+
+
+@router.post("/validate", summary="Validate a workflow without saving it")
+async def validate_workflow(app: App, definition: WorkflowBody) -> ValidationReport:
+    issues = app.validate(definition)
+    return ValidationReport(valid=not issues, issues=[issue.model_dump() for issue in issues])
+
+
+@router.get("/executions/{execution_id}", summary="Get an execution's status")
+async def get_execution(app: App, execution_id: str) -> ORJSONResponse:
+    return ORJSONResponse(run_view(await app.get_run(execution_id)))
+
+
+@router.post("/executions/{execution_id}/cancel", summary="Cancel an execution")
+async def cancel_execution(app: App, execution_id: str) -> ORJSONResponse:
+    run = await app.cancel(execution_id)
+    return ORJSONResponse(run_view(run))
+
+
+@router.post(
+    "/executions/{execution_id}/retry", summary="Retry a failed execution from its failed nodes"
+)
+async def retry_execution(
+    app: App, execution_id: str, body: RetryRequest | None = None
+) -> ORJSONResponse:
+    options = body or RetryRequest()
+    run = await app.retry(execution_id, use_current_definition=options.use_current_definition)
+    return ORJSONResponse(status_code=202, content=run_view(run))
+
+
+@router.get("/{workflow_id}", summary="Get a workflow")
+async def get_workflow(app: App, workflow_id: str) -> ORJSONResponse:
+    return ORJSONResponse((await app.get_workflow(workflow_id)).public())
+
+
+@router.put("/{workflow_id}", summary="Replace a workflow (new version)")
+async def update_workflow(app: App, workflow_id: str, definition: WorkflowBody) -> ORJSONResponse:
+    return ORJSONResponse((await app.update_workflow(workflow_id, definition)).public())
+
+
+@router.delete("/{workflow_id}", status_code=204, summary="Delete a workflow (its runs stay)")
+async def delete_workflow(app: App, workflow_id: str) -> Response:
+    await app.delete_workflow(workflow_id)
+    return Response(status_code=204)
+
+
+@router.post("/{workflow_id}/execute", summary="Execute a workflow")
+async def execute_workflow(
+    app: App,
+    workflow_id: str,
+    body: Annotated[
+        ExecuteRequest | None,
+        Body(
+            openapi_examples={
+                "seed": {"value": {"inputs": {"user_name": "John"}, "async_execution": False}}
+            }
+        ),
+    ] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ORJSONResponse:
+    request = body or ExecuteRequest()
+    run, created = await app.execute(
+        workflow_id,
+        request.inputs,
+        wait=not request.async_execution,
+        idempotency_key=idempotency_key,
+        wait_seconds=request.wait_seconds,
+    )
+    status = 202 if request.async_execution and created else 200
+    return ORJSONResponse(status_code=status, content=execute_view(run, created=created))
+
+
+@router.get("/{workflow_id}/executions", summary="List a workflow's executions")
+async def list_executions(
+    app: App,
+    workflow_id: str,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ORJSONResponse:
+    runs = await app.list_runs(workflow_id, limit=limit, offset=offset)
+    return ORJSONResponse([run_view(run) for run in runs])

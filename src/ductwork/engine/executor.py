@@ -1,0 +1,693 @@
+"""Advances runs: ready-set scheduling, branches, retries, timeouts, checkpoints, events.
+
+`Executor.advance(execution_id)` takes the run's lease, drives the run as far
+as it can go (to its end, or until it parks on a long delay) and gives the
+lease back. Everything the run does is checkpointed in the store before
+anything that depends on it starts, so any process can pick a run up where
+another one died: completed nodes are never run again, a node that was
+running is run again with its attempt count raised.
+
+The engine does no I/O of its own: it talks to the store, the event bus and
+the nodes' clients through the ports it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from ductwork.engine.graph import ERROR_BRANCH, NodePlan, Plan, WorkflowInvalid, build_plan
+from ductwork.engine.templating import TemplateFailure
+from ductwork.events.base import EventBus
+from ductwork.models import (
+    Checkpoint,
+    EdgeSpec,
+    Event,
+    EventType,
+    NodeState,
+    NodeStatus,
+    Run,
+    RunStatus,
+    utcnow,
+)
+from ductwork.nodes.base import (
+    NodeConfig,
+    NodeError,
+    NodeResult,
+    NodeServices,
+    NodeType,
+    RetryableError,
+)
+from ductwork.settings import Settings
+from ductwork.store.base import Store
+
+log = logging.getLogger("ductwork.executor")
+
+RUNNING_COMMIT_DELAY = 0.005
+"""A quick node's `running` state rides along with its `completed` commit; a slow
+one's is committed after this many seconds (so watchers and crash recovery see it)."""
+
+
+def default_owner() -> str:
+    """A worker identity unique to this process: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class PlanCache:
+    """Validated plans per (workflow id, version): built once, reused by every run."""
+
+    def __init__(self, registry: Mapping[str, NodeType[Any]], size: int = 512) -> None:
+        self._registry = registry
+        self._size = size
+        self._plans: OrderedDict[tuple[str, int], Plan] = OrderedDict()
+
+    def get(self, run: Run) -> Plan:
+        key = (run.workflow_id, run.workflow_version)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = build_plan(run.definition, self._registry)
+            self._plans[key] = plan
+            if len(self._plans) > self._size:
+                self._plans.popitem(last=False)
+        else:
+            self._plans.move_to_end(key)
+        return plan
+
+
+class _Checkpointer:
+    """Collects a run's changes and writes them in as few commits as possible.
+
+    Changes made in the same loop tick share one commit (group commit). Flushes
+    are serialised, so a later state of a node never lands before an earlier one.
+    Events are published to live subscribers only after they are committed.
+    """
+
+    def __init__(self, store: Store, bus: EventBus, execution_id: str) -> None:
+        self._store = store
+        self._bus = bus
+        self._execution_id = execution_id
+        self._pending = Checkpoint()
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.TimerHandle | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    def node(self, node_id: str, state: NodeState) -> None:
+        self._pending.node_states[node_id] = state
+
+    def event(self, event: Event) -> None:
+        self._pending.events.append(event)
+
+    def run_fields(self, **fields: Any) -> None:
+        self._pending.run_fields.update(fields)
+
+    def flush_later(self, delay: float = RUNNING_COMMIT_DELAY) -> None:
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(delay, self._flush_in_background)
+
+    def _flush_in_background(self) -> None:
+        self._timer = None
+        task = asyncio.get_running_loop().create_task(self.flush())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._pending = self._pending, Checkpoint()
+            if not batch:
+                return
+            await self._store.checkpoint(self._execution_id, batch)
+            for event in batch.events:
+                await self._bus.publish(self._execution_id, event)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+@dataclass(slots=True)
+class _NodeContext:
+    """The `NodeContext` a node's `run` receives."""
+
+    driver: _RunDriver
+    node_id: str
+    attempt: int
+    input: Any
+    names: Mapping[str, Any]
+
+    @property
+    def execution_id(self) -> str:
+        return self.driver.run.execution_id
+
+    @property
+    def workflow_id(self) -> str:
+        return self.driver.run.workflow_id
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.driver.run.execution_id}:{self.node_id}"
+
+    @property
+    def services(self) -> NodeServices:
+        return self.driver.executor.services
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.driver.emit("log", self.node_id, message=message, level=level)
+        self.driver.checkpointer.flush_later()
+
+    def emit_token(self, text: str) -> None:
+        self.driver.publish_ephemeral("token", self.node_id, text=text)
+
+
+def _set_path(data: Any, path: tuple[str | int, ...], value: Any) -> None:
+    for key in path[:-1]:
+        data = data[key]
+    data[path[-1]] = value
+
+
+def _failure(exc: BaseException) -> NodeError:
+    if isinstance(exc, NodeError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return RetryableError(str(exc) or "timed out")
+    return NodeError(f"{type(exc).__name__}: {exc}")
+
+
+class _RunDriver:
+    """Drives one run during one `advance` call."""
+
+    def __init__(self, executor: Executor, run: Run, plan: Plan) -> None:
+        self.executor = executor
+        self.run = run
+        self.plan = plan
+        self.checkpointer = _Checkpointer(executor.store, executor.bus, run.execution_id)
+        self.states: dict[str, NodeState] = {
+            node_id: run.node_states.get(node_id) or NodeState() for node_id in plan.order
+        }
+        self.outputs: dict[str, Any] = {
+            node_id: state.output
+            for node_id, state in self.states.items()
+            if state.status is NodeStatus.COMPLETED
+            or (state.status is NodeStatus.FAILED and plan.nodes[node_id].spec.on_error != "fail")
+        }
+        self.last_seq = run.last_seq
+        self.tasks: dict[asyncio.Task[None], str] = {}
+        self.ready: deque[str] = deque()
+        self.unsettled: dict[str, int] = {}
+        self.failed_node: str | None = None
+        self.cancel_event = asyncio.Event()
+        self.lease_lost = False
+        secrets = {k: v.get_secret_value() for k, v in executor.settings.secrets.items()}
+        self.run_info = {
+            "id": run.execution_id,
+            "execution_id": run.execution_id,
+            "workflow_id": run.workflow_id,
+            "started_at": (run.start_time or utcnow()).isoformat(),
+        }
+        self.base_names: dict[str, Any] = {
+            **run.variables,
+            "outputs": self.outputs,
+            "run": self.run_info,
+            "secrets": secrets,
+        }
+        self._token_queue: deque[Event] = deque()
+        self._token_pump: asyncio.Task[None] | None = None
+
+    # Events -----------------------------------------------------------------------
+    def emit(self, type_: EventType, node_id: str | None = None, **data: Any) -> None:
+        self.last_seq += 1
+        self.checkpointer.event(
+            Event(seq=self.last_seq, type=type_, node_id=node_id, timestamp=utcnow(), data=data)
+        )
+
+    def publish_ephemeral(self, type_: EventType, node_id: str | None, **data: Any) -> None:
+        """Events too fine-grained to store (token deltas): published live, in order."""
+        self._token_queue.append(
+            Event(seq=self.last_seq, type=type_, node_id=node_id, timestamp=utcnow(), data=data)
+        )
+        if self._token_pump is None or self._token_pump.done():
+            self._token_pump = asyncio.get_running_loop().create_task(self._pump_tokens())
+
+    async def _pump_tokens(self) -> None:
+        while self._token_queue:
+            await self.executor.bus.publish(self.run.execution_id, self._token_queue.popleft())
+
+    def set_state(self, node_id: str, state: NodeState) -> None:
+        self.states[node_id] = state
+        self.checkpointer.node(node_id, state)
+
+    # Graph bookkeeping ----------------------------------------------------------------
+    def _edge_active(self, edge: EdgeSpec) -> bool:
+        source = self.states[edge.source]
+        if source.status is NodeStatus.COMPLETED:
+            return edge.branch is None or edge.branch == source.branch
+        if source.status is NodeStatus.FAILED:
+            on_error = self.plan.nodes[edge.source].spec.on_error
+            if on_error == "branch":
+                return edge.branch == ERROR_BRANCH
+            if on_error == "continue":
+                return edge.branch is None or edge.branch == ERROR_BRANCH
+        return False
+
+    def _input_for(self, node: NodePlan) -> Any:
+        if not node.incoming:
+            return self.run.variables
+        sources = [e.source for e in node.incoming if self._edge_active(e)]
+        sources = list(dict.fromkeys(sources))
+        if len(sources) == 1:
+            return self.outputs.get(sources[0])
+        return {source: self.outputs.get(source) for source in sources}
+
+    def _settle(self, node_id: str) -> None:
+        for successor in dict.fromkeys(e.target for e in self.plan.nodes[node_id].outgoing):
+            self.unsettled[successor] -= 1
+            if (
+                self.unsettled[successor] == 0
+                and self.states[successor].status is NodeStatus.PENDING
+            ):
+                self.ready.append(successor)
+
+    def _prepare(self) -> None:
+        """Rebuild the ready set from stored states (also after a crash)."""
+        now = utcnow()
+        for node_id, state in self.states.items():
+            if state.status is NodeStatus.RUNNING:
+                # Its worker died mid-flight: run it again; attempts already counts the cut one.
+                self.emit(
+                    "log",
+                    node_id,
+                    level="warning",
+                    message=f"node was running (attempt {state.attempts}) when its worker "
+                    "stopped; running it again",
+                )
+                self.set_state(node_id, state.model_copy(update={"status": NodeStatus.PENDING}))
+            elif state.status is NodeStatus.WAITING and state.wake_at and state.wake_at <= now:
+                self._complete(node_id, state, NodeResult(output=state.output), resumed=True)
+        for node_id, node in self.plan.nodes.items():
+            self.unsettled[node_id] = sum(
+                1 for pred in node.predecessors if not self.states[pred].status.settled
+            )
+        for node_id in self.plan.order:
+            if self.unsettled[node_id] == 0 and self.states[node_id].status is NodeStatus.PENDING:
+                self.ready.append(node_id)
+
+    def _schedule(self) -> None:
+        limit = self.executor.settings.max_parallel_nodes
+        while self.ready and len(self.tasks) < limit and self.failed_node is None:
+            node_id = self.ready.popleft()
+            node = self.plan.nodes[node_id]
+            if node.incoming and not any(self._edge_active(e) for e in node.incoming):
+                now = utcnow()
+                self.set_state(
+                    node_id, NodeState(status=NodeStatus.SKIPPED, started_at=now, finished_at=now)
+                )
+                self.emit("node_skipped", node_id, reason="no active incoming edge")
+                self._settle(node_id)
+                continue
+            task = asyncio.get_running_loop().create_task(self._run_node(node))
+            self.tasks[task] = node_id
+
+    # Running one node -----------------------------------------------------------------
+    def _config_for(self, node: NodePlan, names: Mapping[str, Any]) -> NodeConfig:
+        if not node.templates:
+            return node.config
+        raw = copy.deepcopy(node.spec.config)
+        for item in node.templates:
+            field = "config." + ".".join(str(p) for p in item.path)
+            try:
+                _set_path(raw, item.path, item.template.render(names))
+            except TemplateFailure as exc:
+                raise NodeError(f"{field}: {exc}") from None
+        try:
+            config: NodeConfig = node.node_type.config_model.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"config.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in exc.errors(include_url=False)
+            )
+            raise NodeError(f"config after rendering templates is invalid: {problems}") from None
+        return config
+
+    async def _run_node(self, node: NodePlan) -> None:
+        node_id = node.id
+        spec = node.spec
+        retry = spec.retry
+        max_attempts = retry.max_attempts if retry else 1
+        timeout = spec.timeout_seconds or self.executor.settings.default_node_timeout_seconds
+        started = time.perf_counter()
+        state = self.states[node_id]
+        started_at = utcnow()
+        attempt = state.attempts
+        while True:
+            attempt += 1
+            self.set_state(
+                node_id,
+                NodeState(status=NodeStatus.RUNNING, attempts=attempt, started_at=started_at),
+            )
+            self.emit("node_started", node_id, type=spec.type, attempt=attempt)
+            if node.node_type.side_effects:
+                await self.checkpointer.flush()
+            else:
+                self.checkpointer.flush_later()
+            input_value = self._input_for(node)
+            names = {**self.base_names, "input": input_value}
+            ctx = _NodeContext(self, node_id, attempt, input_value, names)
+            try:
+                async with asyncio.timeout(timeout):
+                    config = self._config_for(node, names)
+                    result = await node.node_type.run(config, ctx)
+                self._check_output(result.output)
+            except asyncio.CancelledError:
+                raise
+            except TimeoutError:
+                error: NodeError = RetryableError(f"timed out after {timeout:g} s")
+            except Exception as exc:
+                error = _failure(exc)
+                if not isinstance(exc, NodeError):
+                    log.exception("node %s of run %s raised", node_id, self.run.execution_id)
+            else:
+                self._complete(
+                    node_id,
+                    self.states[node_id],
+                    result,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                )
+                return
+            if error.retryable and attempt < max_attempts:
+                assert retry is not None
+                delay = retry.delay_before(attempt + 1)
+                self.emit(
+                    "node_retrying",
+                    node_id,
+                    attempt=attempt,
+                    error=str(error),
+                    delay_seconds=delay,
+                )
+                self.checkpointer.flush_later()
+                await asyncio.sleep(delay)
+                continue
+            self._fail(node_id, attempt, str(error), (time.perf_counter() - started) * 1000)
+            return
+
+    def _check_output(self, output: Any) -> None:
+        limit = self.executor.settings.max_output_bytes
+        try:
+            size = len(orjson.dumps(output))
+        except TypeError as exc:
+            raise NodeError(f"output is not JSON-serialisable: {exc}") from None
+        if size > limit:
+            raise NodeError(f"output is {size} bytes, over DUCTWORK_MAX_OUTPUT_BYTES ({limit})")
+
+    def _complete(
+        self,
+        node_id: str,
+        state: NodeState,
+        result: NodeResult,
+        *,
+        latency_ms: float | None = None,
+        resumed: bool = False,
+    ) -> None:
+        now = utcnow()
+        if result.park_until is not None:
+            self.set_state(
+                node_id,
+                state.model_copy(
+                    update={
+                        "status": NodeStatus.WAITING,
+                        "output": result.output,
+                        "wake_at": result.park_until,
+                        "meta": result.meta,
+                    }
+                ),
+            )
+            self.emit(
+                "log",
+                node_id,
+                level="info",
+                message=f"waiting until {result.park_until.isoformat()}",
+            )
+            return
+        latency = latency_ms if latency_ms is not None else state.latency_ms
+        new_state = state.model_copy(
+            update={
+                "status": NodeStatus.COMPLETED,
+                "output": result.output,
+                "error": None,
+                "cached": result.cached,
+                "latency_ms": round(latency, 3) if latency is not None else None,
+                "finished_at": now,
+                "branch": result.branch,
+                "meta": result.meta or state.meta,
+            }
+        )
+        self.set_state(node_id, new_state)
+        self.outputs[node_id] = result.output
+        data: dict[str, Any] = {
+            "output": result.output,
+            "cached": result.cached,
+            "latency_ms": new_state.latency_ms,
+        }
+        if result.branch is not None:
+            data["branch"] = result.branch
+        if resumed:
+            data["resumed"] = True
+        self.emit("node_completed", node_id, **data)
+        if not resumed:
+            self._settle(node_id)
+
+    def _fail(self, node_id: str, attempt: int, message: str, latency_ms: float) -> None:
+        on_error = self.plan.nodes[node_id].spec.on_error
+        state = self.states[node_id].model_copy(
+            update={
+                "status": NodeStatus.FAILED,
+                "error": message,
+                "attempts": attempt,
+                "latency_ms": round(latency_ms, 3),
+                "finished_at": utcnow(),
+            }
+        )
+        self.set_state(node_id, state)
+        self.emit("node_failed", node_id, error=message, attempt=attempt, on_error=on_error)
+        if on_error == "fail":
+            self.failed_node = node_id
+        else:
+            self.outputs[node_id] = None
+            self._settle(node_id)
+
+    # The run ----------------------------------------------------------------------------
+    async def drive(self) -> RunStatus | None:
+        run = self.run
+        if run.cancel_requested:
+            return await self._finish(RunStatus.CANCELLED, error="cancelled before it started")
+        now = utcnow()
+        if run.status is RunStatus.QUEUED:
+            self.run_info["started_at"] = now.isoformat()
+            self.checkpointer.run_fields(status=RunStatus.RUNNING, start_time=now)
+            self.emit("run_started", None, workflow_id=run.workflow_id)
+        elif run.status in (RunStatus.WAITING, RunStatus.RUNNING):
+            self.checkpointer.run_fields(status=RunStatus.RUNNING, wake_at=None)
+        self._prepare()
+        heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
+        cancel_wait = asyncio.get_running_loop().create_task(self._wait_for_cancel())
+        try:
+            while True:
+                self._schedule()
+                if not self.tasks or self.failed_node is not None:
+                    break
+                await self.checkpointer.flush()
+                done, _ = await asyncio.wait(
+                    [*self.tasks, cancel_wait], return_when=asyncio.FIRST_COMPLETED
+                )
+                if cancel_wait in done:
+                    break
+                for task in self.tasks.keys() & done:
+                    self.tasks.pop(task)
+                    task.result()  # node errors are handled inside; anything else is a bug
+            return await self._conclude()
+        finally:
+            heartbeat.cancel()
+            cancel_wait.cancel()
+            for task in self.tasks:
+                task.cancel()
+            self.checkpointer.close()
+
+    async def _conclude(self) -> RunStatus | None:
+        if self.lease_lost:
+            log.warning(
+                "lost the lease on run %s; another worker continues it", self.run.execution_id
+            )
+            await self._stop_tasks()
+            return None
+        if self.cancel_event.is_set():
+            await self._stop_tasks(cancelled=True)
+            return await self._finish(RunStatus.CANCELLED, error="cancelled")
+        if self.failed_node is not None:
+            await self._stop_tasks(cancelled=True)
+            error = self.states[self.failed_node].error
+            return await self._finish(
+                RunStatus.ERROR, error=f"node {self.failed_node} failed: {error}"
+            )
+        waiting = [
+            s.wake_at for s in self.states.values() if s.status is NodeStatus.WAITING and s.wake_at
+        ]
+        if waiting:
+            wake_at = min(waiting)
+            self.checkpointer.run_fields(status=RunStatus.WAITING, wake_at=wake_at)
+            self.emit("run_waiting", None, wake_at=wake_at.isoformat())
+            await self.checkpointer.flush()
+            return RunStatus.WAITING
+        return await self._finish(RunStatus.SUCCESS)
+
+    async def _stop_tasks(self, *, cancelled: bool = False) -> None:
+        tasks = list(self.tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if cancelled:
+            for task in tasks:
+                node_id = self.tasks[task]
+                state = self.states[node_id]
+                self.set_state(
+                    node_id,
+                    state.model_copy(
+                        update={"status": NodeStatus.CANCELLED, "finished_at": utcnow()}
+                    ),
+                )
+                self.emit("node_cancelled", node_id)
+        self.tasks.clear()
+
+    def _result(self) -> Any:
+        ends = [
+            node_id
+            for node_id, node in self.plan.nodes.items()
+            if node.spec.type == "end" and self.states[node_id].status is NodeStatus.COMPLETED
+        ]
+        if len(ends) == 1:
+            return self.outputs[ends[0]]
+        if ends:
+            return {node_id: self.outputs[node_id] for node_id in ends}
+        return None
+
+    async def _finish(self, status: RunStatus, *, error: str | None = None) -> RunStatus:
+        now = utcnow()
+        fields: dict[str, Any] = {
+            "status": status,
+            "end_time": now,
+            "error": error,
+            "wake_at": None,
+        }
+        if status is RunStatus.SUCCESS:
+            fields["result"] = self._result()
+        self.checkpointer.run_fields(**fields)
+        data: dict[str, Any] = {"status": status.value}
+        if error:
+            data["error"] = error
+        self.emit("run_finished", None, **data)
+        await self.checkpointer.flush()
+        return status
+
+    async def _wait_for_cancel(self) -> None:
+        await self.cancel_event.wait()
+
+    async def _heartbeat(self) -> None:
+        settings = self.executor.settings
+        store = self.executor.store
+        execution_id = self.run.execution_id
+        while True:
+            await asyncio.sleep(settings.heartbeat_seconds)
+            expires = utcnow() + timedelta(seconds=settings.lease_seconds)
+            if not await store.renew_lease(execution_id, self.executor.owner, expires):
+                self.lease_lost = True
+                self.cancel_event.set()
+                return
+            if await store.is_cancel_requested(execution_id):
+                self.cancel_event.set()
+
+
+class Executor:
+    """Advances runs; one per process, shared by the API's in-process queue and workers."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        bus: EventBus,
+        services: NodeServices,
+        registry: Mapping[str, NodeType[Any]],
+        settings: Settings,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.services = services
+        self.settings = settings
+        self.owner = owner or settings.worker_id or default_owner()
+        self.plans = PlanCache(registry)
+        self._active: dict[str, _RunDriver] = {}
+
+    @property
+    def active_runs(self) -> list[str]:
+        """Ids of runs this process is advancing now."""
+        return list(self._active)
+
+    def cancel_local(self, execution_id: str) -> bool:
+        """Stop a run this process is advancing (True if it was here)."""
+        driver = self._active.get(execution_id)
+        if driver is None:
+            return False
+        driver.cancel_event.set()
+        return True
+
+    async def advance(self, execution_id: str) -> RunStatus | None:
+        """Drive a run as far as it goes; None when another worker holds it or it is finished."""
+        now = utcnow()
+        expires = now + timedelta(seconds=self.settings.lease_seconds)
+        run = await self.store.acquire_lease(execution_id, self.owner, expires, now)
+        if run is None:
+            return None
+        try:
+            if run.status.finished:
+                return run.status
+            try:
+                plan = self.plans.get(run)
+            except WorkflowInvalid as exc:
+                return await self._fail_invalid(run, exc)
+            driver = _RunDriver(self, run, plan)
+            self._active[execution_id] = driver
+            try:
+                return await driver.drive()
+            finally:
+                self._active.pop(execution_id, None)
+        finally:
+            await self.store.release_lease(execution_id, self.owner)
+
+    async def _fail_invalid(self, run: Run, exc: WorkflowInvalid) -> RunStatus:
+        now = utcnow()
+        event = Event(
+            seq=run.last_seq + 1,
+            type="run_finished",
+            timestamp=now,
+            data={"status": RunStatus.ERROR.value, "error": str(exc)},
+        )
+        await self.store.checkpoint(
+            run.execution_id,
+            Checkpoint(
+                events=[event],
+                run_fields={"status": RunStatus.ERROR, "end_time": now, "error": str(exc)},
+            ),
+        )
+        await self.bus.publish(run.execution_id, event)
+        return RunStatus.ERROR

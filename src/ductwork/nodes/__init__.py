@@ -1,0 +1,1 @@
+"""Node types: one module each, listed in `registry.py`."""

@@ -1,0 +1,27 @@
+"""Every node type ductwork knows: one line each."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ductwork.nodes.ai_processor import AiProcessorNode
+from ductwork.nodes.base import NodeType
+from ductwork.nodes.condition import ConditionNode
+from ductwork.nodes.delay import DelayNode
+from ductwork.nodes.end import EndNode
+from ductwork.nodes.filter import FilterNode
+from ductwork.nodes.start import StartNode
+from ductwork.nodes.transformer import TransformerNode
+
+NODE_TYPES: tuple[NodeType[Any], ...] = (
+    StartNode(),
+    AiProcessorNode(),
+    EndNode(),
+    ConditionNode(),
+    FilterNode(),
+    TransformerNode(),
+    DelayNode(),
+)
+
+REGISTRY: Mapping[str, NodeType[Any]] = {node.type_name: node for node in NODE_TYPES}

@@ -1,0 +1,109 @@
+"""`transformer`: reshapes data with expressions: map, pick, rename, compose.
+
+- `map`: with `expression`, each item (or the single input) becomes the expression's
+  value; with `mapping` ({field: expression}), each item becomes a new object.
+  With neither, the input passes through unchanged.
+- `pick`: keeps only `fields` of each object.
+- `rename`: renames keys by `mapping` ({old: new}) in each object.
+- `compose`: builds one new object from `mapping` ({key: expression}) over the
+  run's names (inputs, `outputs.<id>`, `input`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ductwork.nodes.base import NodeConfig, NodeContext, NodeError, NodeResult, NodeType, evaluate
+from ductwork.nodes.filter import item_names
+
+
+class TransformerConfig(NodeConfig):
+    transform_type: Literal["map", "pick", "rename", "compose"] = "map"
+    source: str = Field(default="input", description="Expression giving the data to transform.")
+    expression: str | None = Field(
+        default=None, description="map: expression computing each new item.", examples=["value * 2"]
+    )
+    mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="map/compose: {field: expression}; rename: {old_name: new_name}.",
+    )
+    fields: list[str] = Field(default_factory=list, description="pick: the keys to keep.")
+
+    @model_validator(mode="after")
+    def _needs(self) -> TransformerConfig:
+        if self.transform_type == "pick" and not self.fields:
+            raise ValueError("pick needs `fields`: the keys to keep")
+        if self.transform_type in ("rename", "compose") and not self.mapping:
+            raise ValueError(f"{self.transform_type} needs `mapping`")
+        if self.transform_type == "map" and self.expression and self.mapping:
+            raise ValueError("map takes `expression` or `mapping`, not both")
+        return self
+
+
+def _each(data: Any, function: Any) -> Any:
+    return [function(item) for item in data] if isinstance(data, list) else function(data)
+
+
+def _require_object(item: Any, transform: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise NodeError(f"{transform} works on objects, got {type(item).__name__}")
+    return item
+
+
+class TransformerNode(NodeType[TransformerConfig]):
+    type_name = "transformer"
+    description = (
+        "Reshapes data: map (per item), pick (keep keys), rename (keys), compose (new object)."
+    )
+    config_model = TransformerConfig
+    expression_fields = frozenset({"source", "expression"})
+
+    def json_schema(self) -> dict[str, Any]:
+        schema = super().json_schema()
+        schema["description"] = __doc__
+        return schema
+
+    async def run(self, config: TransformerConfig, ctx: NodeContext) -> NodeResult:
+        base = dict(ctx.names)
+        data = ctx.input if config.source == "input" else evaluate(config.source, base)
+        kind = config.transform_type
+        if kind == "compose":
+            return NodeResult(output={k: evaluate(e, base) for k, e in config.mapping.items()})
+        if kind == "pick":
+            keep = config.fields
+            return NodeResult(
+                output=_each(
+                    data,
+                    lambda item: {
+                        k: v for k, v in _require_object(item, kind).items() if k in keep
+                    },
+                )
+            )
+        if kind == "rename":
+            renames = config.mapping
+            return NodeResult(
+                output=_each(
+                    data,
+                    lambda item: {
+                        renames.get(k, k): v for k, v in _require_object(item, kind).items()
+                    },
+                )
+            )
+        if config.expression:
+            expression = config.expression
+            return NodeResult(
+                output=_each(data, lambda item: evaluate(expression, item_names(base, item)))
+            )
+        if config.mapping:
+            mapping = config.mapping
+            return NodeResult(
+                output=_each(
+                    data,
+                    lambda item: {
+                        k: evaluate(e, item_names(base, item)) for k, e in mapping.items()
+                    },
+                )
+            )
+        return NodeResult(output=data)

@@ -1,0 +1,382 @@
+"""Use cases shared by the API and the CLI: workflows, runs, run control, the sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ductwork.cache.base import Cache
+from ductwork.engine.executor import Executor
+from ductwork.engine.graph import build_plan, validate
+from ductwork.events.base import EventBus
+from ductwork.models import (
+    Checkpoint,
+    Event,
+    NodeState,
+    NodeStatus,
+    Run,
+    RunStatus,
+    ValidationIssue,
+    Workflow,
+    WorkflowDefinition,
+    new_execution_id,
+    new_workflow_id,
+    utcnow,
+)
+from ductwork.nodes.base import NodeServices, NodeType
+from ductwork.queue.base import Queue
+from ductwork.settings import Settings
+from ductwork.store.base import DuplicateRun, Store
+
+log = logging.getLogger("ductwork.service")
+
+
+class NotFound(LookupError):
+    """No such workflow or run."""
+
+    def __init__(self, kind: str, identifier: str) -> None:
+        super().__init__(f"{kind} {identifier!r} not found")
+        self.kind = kind
+        self.identifier = identifier
+
+
+class Conflict(Exception):
+    """The request does not fit the current state (e.g. retrying a running run)."""
+
+
+@dataclass
+class Components:
+    """The adapters one process runs with, built by `ductwork.runtime` from settings."""
+
+    settings: Settings
+    store: Store
+    cache: Cache
+    queue: Queue
+    bus: EventBus
+    services: NodeServices
+    registry: Mapping[str, NodeType[Any]]
+    consume: bool = True
+    """Whether this process advances runs itself (embedded, worker) or only enqueues (API)."""
+    sweep: bool = True
+    closers: list[Any] = field(default_factory=list)
+
+
+class Ductwork:
+    """The application: what the API routes and CLI commands call."""
+
+    def __init__(self, components: Components) -> None:
+        self.components = components
+        self.settings = components.settings
+        self.store = components.store
+        self.queue = components.queue
+        self.bus = components.bus
+        self.registry = components.registry
+        self.executor = Executor(
+            store=components.store,
+            bus=components.bus,
+            services=components.services,
+            registry=components.registry,
+            settings=components.settings,
+        )
+        self._background: list[asyncio.Task[None]] = []
+        self._started = False
+
+    # Lifecycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        """Connect adapters, start consuming and sweeping as configured."""
+        if self._started:
+            return
+        await self.store.start()
+        loop = asyncio.get_running_loop()
+        if self.components.consume:
+            await self.queue.start_consuming(self._advance)
+            self._background.append(loop.create_task(self._listen_for_control()))
+        if self.components.sweep:
+            self._background.append(loop.create_task(self._sweep_forever()))
+        self._started = True
+
+    async def close(self) -> None:
+        """Stop background work and release every connection."""
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
+        await self.queue.close()
+        await self.bus.close()
+        await self.components.cache.close()
+        for closer in self.components.closers:
+            with contextlib.suppress(Exception):
+                await closer()
+        await self.store.close()
+        self._started = False
+
+    async def _advance(self, execution_id: str) -> None:
+        await self.executor.advance(execution_id)
+
+    # Workflows ------------------------------------------------------------------
+    def validate(self, definition: WorkflowDefinition) -> list[ValidationIssue]:
+        """Every problem with a definition (empty when valid)."""
+        return validate(definition, self.registry)
+
+    def _check(self, definition: WorkflowDefinition) -> None:
+        build_plan(definition, self.registry)
+
+    async def create_workflow(self, definition: WorkflowDefinition) -> Workflow:
+        """Validate and save a new workflow; raises WorkflowInvalid."""
+        self._check(definition)
+        now = utcnow()
+        workflow = Workflow(
+            id=new_workflow_id(), version=1, definition=definition, created_at=now, updated_at=now
+        )
+        return await self.store.create_workflow(workflow)
+
+    async def get_workflow(self, workflow_id: str) -> Workflow:
+        workflow = await self.store.get_workflow(workflow_id)
+        if workflow is None:
+            raise NotFound("workflow", workflow_id)
+        return workflow
+
+    async def list_workflows(self, limit: int = 100, offset: int = 0) -> list[Workflow]:
+        return await self.store.list_workflows(limit=limit, offset=offset)
+
+    async def update_workflow(self, workflow_id: str, definition: WorkflowDefinition) -> Workflow:
+        """Validate and replace a definition (new version); runs in flight keep theirs."""
+        self._check(definition)
+        workflow = await self.store.update_workflow(workflow_id, definition, utcnow())
+        if workflow is None:
+            raise NotFound("workflow", workflow_id)
+        return workflow
+
+    async def delete_workflow(self, workflow_id: str) -> None:
+        if not await self.store.delete_workflow(workflow_id):
+            raise NotFound("workflow", workflow_id)
+
+    # Runs -----------------------------------------------------------------------
+    async def execute(
+        self,
+        workflow_id: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        wait: bool = False,
+        idempotency_key: str | None = None,
+        wait_seconds: float | None = None,
+    ) -> tuple[Run, bool]:
+        """Start a run of a stored workflow. Returns (run, created).
+
+        With `wait`, answers when the run ends or after `wait_seconds` (default
+        DUCTWORK_SYNC_WAIT_SECONDS), with the run as it stands then. A known
+        idempotency key returns the existing run (created=False).
+        """
+        workflow = await self.get_workflow(workflow_id)
+        return await self._start_run(
+            workflow.id,
+            workflow.version,
+            workflow.definition,
+            inputs or {},
+            wait=wait,
+            idempotency_key=idempotency_key,
+            wait_seconds=wait_seconds,
+        )
+
+    async def execute_definition(
+        self,
+        definition: WorkflowDefinition,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        wait: bool = True,
+        wait_seconds: float | None = None,
+    ) -> Run:
+        """Run a definition that is not saved (the CLI's `run FILE`)."""
+        self._check(definition)
+        digest = hashlib.sha256(orjson.dumps(definition.dump(), option=orjson.OPT_SORT_KEYS))
+        run, _ = await self._start_run(
+            f"file:{digest.hexdigest()[:16]}",
+            1,
+            definition,
+            inputs or {},
+            wait=wait,
+            idempotency_key=None,
+            wait_seconds=wait_seconds,
+        )
+        return run
+
+    async def _start_run(
+        self,
+        workflow_id: str,
+        version: int,
+        definition: WorkflowDefinition,
+        inputs: Mapping[str, Any],
+        *,
+        wait: bool,
+        idempotency_key: str | None,
+        wait_seconds: float | None,
+    ) -> tuple[Run, bool]:
+        now = utcnow()
+        run = Run(
+            execution_id=new_execution_id(),
+            workflow_id=workflow_id,
+            workflow_version=version,
+            status=RunStatus.QUEUED,
+            definition=definition,
+            variables=dict(inputs),
+            created_at=now,
+            idempotency_key=idempotency_key,
+        )
+        try:
+            run = await self.store.create_run(run)
+        except DuplicateRun as duplicate:
+            existing = duplicate.existing
+            if wait:
+                existing = await self.wait_for(existing.execution_id, wait_seconds)
+            return existing, False
+        if wait:
+            async with self._watch(run.execution_id) as events:
+                await self.queue.enqueue(run.execution_id)
+                return await self._wait(run.execution_id, events, wait_seconds), True
+        await self.queue.enqueue(run.execution_id)
+        return run, True
+
+    async def get_run(self, execution_id: str) -> Run:
+        run = await self.store.get_run(execution_id)
+        if run is None:
+            raise NotFound("execution", execution_id)
+        return run
+
+    async def list_runs(self, workflow_id: str, limit: int = 100, offset: int = 0) -> list[Run]:
+        """Runs of a workflow, newest first (a deleted workflow's runs stay listed)."""
+        runs = await self.store.list_runs(workflow_id, limit=limit, offset=offset)
+        if not runs and offset == 0 and await self.store.get_workflow(workflow_id) is None:
+            raise NotFound("workflow", workflow_id)
+        return runs
+
+    async def cancel(self, execution_id: str) -> Run:
+        """Ask a run to stop, wherever it runs; a finished run is returned unchanged."""
+        run = await self.get_run(execution_id)
+        if run.status.finished:
+            return run
+        updated = await self.store.request_cancel(execution_id)
+        if updated is None:
+            raise NotFound("execution", execution_id)
+        if not self.executor.cancel_local(execution_id):
+            await self.bus.publish_control({"action": "cancel", "execution_id": execution_id})
+        if updated.status is RunStatus.WAITING:
+            # Nobody holds a parked run: wake it so a worker finishes it as cancelled.
+            await self.queue.enqueue(execution_id)
+        return updated
+
+    async def retry(self, execution_id: str, *, use_current_definition: bool = False) -> Run:
+        """Resume a failed or cancelled run from its failed nodes, keeping completed outputs."""
+        run = await self.get_run(execution_id)
+        if run.status not in (RunStatus.ERROR, RunStatus.CANCELLED):
+            raise Conflict(
+                f"only failed or cancelled runs can be retried; this one is {run.status}"
+            )
+        fields: dict[str, Any] = {
+            "status": RunStatus.QUEUED,
+            "end_time": None,
+            "error": None,
+            "cancel_requested": False,
+        }
+        definition = run.definition
+        if use_current_definition:
+            workflow = await self.get_workflow(run.workflow_id)
+            definition = workflow.definition
+            fields["definition"] = definition
+            fields["workflow_version"] = workflow.version
+        known = {node.id for node in definition.nodes}
+        reset = {
+            node_id: NodeState()
+            for node_id, state in run.node_states.items()
+            if node_id in known
+            and state.status
+            in (NodeStatus.FAILED, NodeStatus.CANCELLED, NodeStatus.SKIPPED, NodeStatus.RUNNING)
+        }
+        event = Event(
+            seq=run.last_seq + 1,
+            type="log",
+            timestamp=utcnow(),
+            data={"level": "info", "message": f"retry requested; resetting {sorted(reset)}"},
+        )
+        await self.store.checkpoint(
+            execution_id, Checkpoint(node_states=reset, events=[event], run_fields=fields)
+        )
+        await self.queue.enqueue(execution_id)
+        return await self.get_run(execution_id)
+
+    async def wait_for(self, execution_id: str, wait_seconds: float | None = None) -> Run:
+        """The run once it has ended, or as it stands after wait_seconds."""
+        async with self._watch(execution_id) as events:
+            return await self._wait(execution_id, events, wait_seconds)
+
+    @contextlib.asynccontextmanager
+    async def _watch(self, execution_id: str) -> AsyncIterator[asyncio.Queue[Event]]:
+        """Subscribe before anything is enqueued, so no event slips past."""
+        events: asyncio.Queue[Event] = asyncio.Queue()
+        async with self.bus.subscribe(execution_id) as stream:
+
+            async def pump() -> None:
+                async for event in stream:
+                    events.put_nowait(event)
+
+            task = asyncio.get_running_loop().create_task(pump())
+            try:
+                yield events
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _wait(
+        self, execution_id: str, events: asyncio.Queue[Event], wait_seconds: float | None
+    ) -> Run:
+        budget = self.settings.sync_wait_seconds if wait_seconds is None else wait_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                # The bus is best effort; re-read the store now and then regardless.
+                event = await asyncio.wait_for(events.get(), timeout=min(remaining, 2.0))
+            except TimeoutError:
+                run = await self.get_run(execution_id)
+                if run.status.finished:
+                    return run
+                continue
+            if event.type == "run_finished":
+                break
+        return await self.get_run(execution_id)
+
+    # Background work --------------------------------------------------------------
+    async def sweep_once(self) -> list[str]:
+        """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs."""
+        due = await self.store.find_runs_to_resume(utcnow())
+        for execution_id in due:
+            if execution_id not in self.executor.active_runs:
+                await self.queue.enqueue(execution_id)
+        return due
+
+    async def _sweep_forever(self) -> None:
+        interval = self.settings.sweep_interval_seconds
+        while True:
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sweep failed; trying again in %.1f s", interval)
+            await asyncio.sleep(interval)
+
+    async def _listen_for_control(self) -> None:
+        async with self.bus.subscribe_control() as messages:
+            async for message in messages:
+                if message.get("action") == "cancel":
+                    self.executor.cancel_local(message.get("execution_id", ""))

@@ -1,0 +1,169 @@
+"""JSON shapes of workflows and runs as clients see them (SEED.md's fields first).
+
+Shared by the API and the CLI. `logs` and `errors` are read off the run's events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ductwork.models import Event, NodeState, Run
+
+_SEED_MESSAGES = {
+    "run_started": "Run started",
+    "run_waiting": "Run waiting",
+    "node_skipped": "Skipped: no active incoming edge",
+    "node_cancelled": "Cancelled",
+}
+
+
+def log_message(event: Event) -> tuple[str, str] | None:
+    """(level, message) for an event, or None when it is not a log line (token deltas)."""
+    data = event.data
+    kind = event.type
+    if kind == "log":
+        return str(data.get("level", "info")), str(data.get("message", ""))
+    if kind == "node_started":
+        attempt = data.get("attempt", 1)
+        suffix = f" (attempt {attempt})" if attempt and attempt > 1 else ""
+        return "info", f"Executing {data.get('type', '')} node{suffix}"
+    if kind == "node_completed":
+        cached = " (cached)" if data.get("cached") else ""
+        branch = f", took branch {data['branch']!r}" if data.get("branch") is not None else ""
+        return "info", f"Completed in {data.get('latency_ms')} ms{cached}{branch}"
+    if kind == "node_failed":
+        return "error", f"Failed after {data.get('attempt')} attempt(s): {data.get('error')}"
+    if kind == "node_retrying":
+        return (
+            "warning",
+            f"Attempt {data.get('attempt')} failed: {data.get('error')}; "
+            f"retrying in {data.get('delay_seconds')} s",
+        )
+    if kind == "run_waiting":
+        return "info", f"Run waiting until {data.get('wake_at')}"
+    if kind == "run_finished":
+        error = f": {data['error']}" if data.get("error") else ""
+        level = "error" if data.get("status") == "error" else "info"
+        return level, f"Run finished with status {data.get('status')}{error}"
+    if kind in _SEED_MESSAGES:
+        return "info", _SEED_MESSAGES[kind]
+    return None
+
+
+def logs_of(run: Run) -> list[dict[str, Any]]:
+    """SEED.md's `logs`: [{timestamp, node_id, level, message}]."""
+    lines = []
+    for event in run.events:
+        rendered = log_message(event)
+        if rendered is not None:
+            lines.append(
+                {
+                    "timestamp": event.timestamp.isoformat(),
+                    "node_id": event.node_id,
+                    "level": rendered[0],
+                    "message": rendered[1],
+                }
+            )
+    return lines
+
+
+def errors_of(run: Run) -> list[dict[str, Any]]:
+    """SEED.md's `errors`: the final failure of each node, and the run's own error."""
+    errors = [
+        {
+            "timestamp": event.timestamp.isoformat(),
+            "node_id": event.node_id,
+            "error": event.data.get("error"),
+            "attempt": event.data.get("attempt"),
+        }
+        for event in run.events
+        if event.type == "node_failed"
+    ]
+    if run.error and not any(run.error.endswith(str(e["error"])) for e in errors):
+        errors.append(
+            {
+                "timestamp": run.end_time.isoformat() if run.end_time else None,
+                "node_id": None,
+                "error": run.error,
+                "attempt": None,
+            }
+        )
+    return errors
+
+
+def node_state_view(state: NodeState) -> dict[str, Any]:
+    """One `node_states` entry: the seed's status/output/cached/latency_ms and the rest."""
+    view: dict[str, Any] = {
+        "status": state.status.value,
+        "output": state.output,
+        "cached": state.cached,
+        "latency_ms": state.latency_ms,
+        "error": state.error,
+        "attempts": state.attempts,
+        "started_at": state.started_at.isoformat() if state.started_at else None,
+        "finished_at": state.finished_at.isoformat() if state.finished_at else None,
+    }
+    if state.branch is not None:
+        view["branch"] = state.branch
+    if state.wake_at is not None:
+        view["wake_at"] = state.wake_at.isoformat()
+    if state.meta:
+        view.update({k: v for k, v in state.meta.items() if k not in view})
+    return view
+
+
+def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
+    """GET /workflows/executions/{id}: SEED.md's fields plus result, error and version."""
+    view: dict[str, Any] = {
+        "execution_id": run.execution_id,
+        "workflow_id": run.workflow_id,
+        "workflow_version": run.workflow_version,
+        "status": run.status.value,
+        "start_time": run.start_time.isoformat() if run.start_time else None,
+        "end_time": run.end_time.isoformat() if run.end_time else None,
+        "created_at": run.created_at.isoformat(),
+        "variables": run.variables,
+        "node_states": {
+            node_id: node_state_view(state) for node_id, state in run.node_states.items()
+        },
+        "result": run.result,
+        "error": run.error,
+        "logs": logs_of(run),
+        "errors": errors_of(run),
+    }
+    if run.wake_at is not None:
+        view["wake_at"] = run.wake_at.isoformat()
+    if include_definition:
+        view["definition"] = run.definition.dump()
+    return view
+
+
+_MESSAGES = {
+    "queued": "Workflow execution queued",
+    "running": "Workflow execution is running",
+    "waiting": "Workflow execution is waiting (parked on a delay)",
+    "success": "Workflow execution completed",
+    "error": "Workflow execution failed",
+    "cancelled": "Workflow execution cancelled",
+}
+
+
+def execute_view(run: Run, *, created: bool = True) -> dict[str, Any]:
+    """POST /workflows/{id}/execute: SEED.md's response fields, plus the outcome when known."""
+    started = run.start_time or run.created_at
+    view: dict[str, Any] = {
+        "execution_id": run.execution_id,
+        "workflow_id": run.workflow_id,
+        "status": run.status.value,
+        "message": _MESSAGES[run.status.value]
+        + ("" if created else " (existing run for this Idempotency-Key)"),
+        "started_at": started.isoformat(),
+    }
+    if run.status.finished:
+        view["end_time"] = run.end_time.isoformat() if run.end_time else None
+        view["result"] = run.result
+        view["error"] = run.error
+        view["node_states"] = {
+            node_id: node_state_view(state) for node_id, state in run.node_states.items()
+        }
+    return view

@@ -1,0 +1,339 @@
+"""The executor end to end on the embedded stack (SQLite, in-process queue and bus)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from ductwork.models import Checkpoint, NodeState, NodeStatus, Run, RunStatus, utcnow
+from tests.support.engine import ProbeNode, definition, embedded, poll
+
+
+def t(node_id: str, **config: Any) -> dict[str, Any]:
+    return {"id": node_id, "type": "transformer", "config": config}
+
+
+def probe(node_id: str, **spec: Any) -> dict[str, Any]:
+    config = spec.pop("config", {})
+    return {"id": node_id, "type": "probe", "config": config, **spec}
+
+
+async def test_chain_passes_outputs_and_collects_result(tmp_path: Path) -> None:
+    async with embedded(tmp_path) as app:
+        run = await app.execute_definition(
+            definition(
+                [
+                    {"id": "start", "type": "start"},
+                    t("double", expression="value * 2", source="input.values"),
+                    t("wrap", transform_type="compose", mapping={"doubled": "input", "who": "user"}),
+                    {"id": "end", "type": "end"},
+                ],
+                [("start", "double"), ("double", "wrap"), ("wrap", "end")],
+            ),
+            {"values": [1, 2, 3], "user": "ann"},
+        )
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert run.result == {"doubled": [2, 4, 6], "who": "ann"}
+    assert [s.status for s in run.node_states.values()] == [NodeStatus.COMPLETED] * 4
+    types = [e.type for e in run.events]
+    assert types[0] == "run_started" and types[-1] == "run_finished"
+    assert [e.seq for e in run.events] == list(range(1, len(run.events) + 1))
+
+
+async def test_condition_branches_and_skip_propagation(tmp_path: Path) -> None:
+    nodes = [
+        {"id": "start", "type": "start"},
+        {"id": "check", "type": "condition", "config": {"condition": "status == 'active'"}},
+        t("yes", transform_type="compose", mapping={"path": "'yes'"}),
+        t("no", transform_type="compose", mapping={"path": "'no'"}),
+        t("after_no"),
+        {"id": "end", "type": "end"},
+    ]
+    edges: list[Any] = [
+        ("start", "check"),
+        {"from": "check", "to": "yes", "branch": "true"},
+        {"from": "check", "to": "no", "branch": "false"},
+        ("no", "after_no"),
+        ("yes", "end"),
+        ("after_no", "end"),
+    ]
+    async with embedded(tmp_path) as app:
+        active = await app.execute_definition(definition(nodes, edges), {"status": "active"})
+        idle = await app.execute_definition(definition(nodes, edges), {"status": "idle"})
+    states = {k: v.status for k, v in active.node_states.items()}
+    assert states["yes"] is NodeStatus.COMPLETED
+    assert states["no"] is NodeStatus.SKIPPED and states["after_no"] is NodeStatus.SKIPPED
+    assert states["end"] is NodeStatus.COMPLETED
+    assert active.result == {"path": "yes"}
+    assert active.node_states["check"].branch == "true"
+    assert idle.result == {"path": "no"}
+    assert idle.node_states["yes"].status is NodeStatus.SKIPPED
+
+
+async def test_independent_branches_overlap(tmp_path: Path) -> None:
+    nodes = [{"id": "start", "type": "start"}] + [
+        probe(f"slow{i}", config={"sleep": 0.3}) for i in range(5)
+    ] + [{"id": "end", "type": "end"}]
+    edges = [("start", f"slow{i}") for i in range(5)] + [(f"slow{i}", "end") for i in range(5)]
+    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
+        started = time.perf_counter()
+        run = await app.execute_definition(definition(nodes, edges), {"x": 1})
+        took = time.perf_counter() - started
+    assert run.status is RunStatus.SUCCESS
+    assert took < 0.9, f"5 x 0.3 s branches took {took:.2f} s: not parallel"
+    assert set(run.result) == {f"slow{i}" for i in range(5)}
+
+
+async def test_parallelism_is_bounded(tmp_path: Path) -> None:
+    nodes = [probe(f"p{i}", config={"sleep": 0.2}) for i in range(4)]
+    async with embedded(tmp_path, extra_nodes=[ProbeNode()], max_parallel_nodes=2) as app:
+        started = time.perf_counter()
+        run = await app.execute_definition(definition(nodes, []), {})
+        took = time.perf_counter() - started
+    assert run.status is RunStatus.SUCCESS
+    assert took >= 0.38, "4 x 0.2 s nodes with 2 slots cannot finish in under 0.4 s"
+
+
+async def test_retries_with_backoff_then_success(tmp_path: Path) -> None:
+    node = ProbeNode()
+    nodes = [
+        probe(
+            "flaky",
+            config={"fail_times": 2, "output": "ok"},
+            retry={"max_attempts": 3, "backoff_seconds": 0.05, "backoff_factor": 2},
+        )
+    ]
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        started = time.perf_counter()
+        run = await app.execute_definition(definition(nodes, []), {})
+        took = time.perf_counter() - started
+    state = run.node_states["flaky"]
+    assert run.status is RunStatus.SUCCESS
+    assert state.attempts == 3 and state.output == "ok"
+    assert took >= 0.05 + 0.1
+    retrying = [e for e in run.events if e.type == "node_retrying"]
+    assert [e.data["attempt"] for e in retrying] == [1, 2]
+    assert [e.data["delay_seconds"] for e in retrying] == [0.05, 0.1]
+
+
+async def test_retries_exhausted_fail_the_run(tmp_path: Path) -> None:
+    nodes = [probe("flaky", config={"fail_times": 5}, retry={"max_attempts": 2, "backoff_seconds": 0})]
+    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
+        run = await app.execute_definition(definition(nodes, []), {})
+    assert run.status is RunStatus.ERROR
+    assert run.node_states["flaky"].attempts == 2
+    assert run.error == "node flaky failed: transient failure 2"
+
+
+async def test_non_retryable_error_is_not_retried(tmp_path: Path) -> None:
+    node = ProbeNode()
+    nodes = [probe("bad", config={"fatal": True}, retry={"max_attempts": 5, "backoff_seconds": 0})]
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        run = await app.execute_definition(definition(nodes, []), {})
+    assert run.node_states["bad"].attempts == 1
+    assert run.status is RunStatus.ERROR
+
+
+async def test_timeout(tmp_path: Path) -> None:
+    nodes = [probe("slow", config={"sleep": 5}, timeout_seconds=0.1)]
+    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
+        started = time.perf_counter()
+        run = await app.execute_definition(definition(nodes, []), {})
+    assert time.perf_counter() - started < 2
+    assert run.status is RunStatus.ERROR
+    assert run.node_states["slow"].error == "timed out after 0.1 s"
+
+
+async def test_on_error_continue_and_branch(tmp_path: Path) -> None:
+    nodes = [
+        probe("cont", config={"fatal": True}, on_error="continue"),
+        t("after_cont"),
+        probe("br", config={"fatal": True}, on_error="branch"),
+        t("on_ok"),
+        t("on_err", transform_type="compose", mapping={"handled": "outputs.br is none"}),
+    ]
+    edges: list[Any] = [
+        ("cont", "after_cont"),
+        ("br", "on_ok"),
+        {"from": "br", "to": "on_err", "branch": "error"},
+    ]
+    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
+        run = await app.execute_definition(definition(nodes, edges), {})
+    states = {k: v.status for k, v in run.node_states.items()}
+    assert run.status is RunStatus.SUCCESS
+    assert states == {
+        "cont": NodeStatus.FAILED,
+        "after_cont": NodeStatus.COMPLETED,
+        "br": NodeStatus.FAILED,
+        "on_ok": NodeStatus.SKIPPED,
+        "on_err": NodeStatus.COMPLETED,
+    }
+    assert run.node_states["on_err"].output == {"handled": True}
+
+
+async def test_failure_cancels_siblings(tmp_path: Path) -> None:
+    nodes = [probe("bad", config={"fatal": True, "sleep": 0.05}), probe("slow", config={"sleep": 5})]
+    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
+        started = time.perf_counter()
+        run = await app.execute_definition(definition(nodes, []), {})
+    assert time.perf_counter() - started < 2
+    assert run.status is RunStatus.ERROR
+    assert run.node_states["slow"].status is NodeStatus.CANCELLED
+
+
+async def test_cancel_a_running_run(tmp_path: Path) -> None:
+    nodes = [probe("slow", config={"sleep": 30}), t("after")]
+    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
+        wf = await app.create_workflow(definition(nodes, [("slow", "after")]))
+        run, _ = await app.execute(wf.id, {}, wait=False)
+
+        async def running() -> bool:
+            current = await app.get_run(run.execution_id)
+            return current.node_states.get("slow", NodeState()).status is NodeStatus.RUNNING
+
+        await poll(running)
+        await app.cancel(run.execution_id)
+        final = await app.wait_for(run.execution_id, 5)
+    assert final.status is RunStatus.CANCELLED
+    assert final.node_states["slow"].status is NodeStatus.CANCELLED
+    assert "after" not in final.node_states or final.node_states["after"].status is NodeStatus.PENDING
+
+
+async def test_undefined_variable_names_node_and_variable(tmp_path: Path) -> None:
+    nodes = [{"id": "greet", "type": "end", "config": {"output": "Hello {{ user_name }}"}}]
+    async with embedded(tmp_path) as app:
+        run = await app.execute_definition(definition(nodes, []), {})
+    assert run.status is RunStatus.ERROR
+    assert run.error == "node greet failed: config.output: undefined variable: 'user_name' is undefined"
+
+
+async def test_sandbox_bomb_in_config_fails_the_node(tmp_path: Path) -> None:
+    nodes = [{"id": "bomb", "type": "end", "config": {"output": "{{ 'a' * 10**9 }}"}}]
+    async with embedded(tmp_path) as app:
+        started = time.perf_counter()
+        run = await app.execute_definition(definition(nodes, []), {})
+    assert time.perf_counter() - started < 1
+    assert run.status is RunStatus.ERROR
+    assert "refused by the sandbox" in (run.node_states["bomb"].error or "")
+
+
+async def test_completed_nodes_are_not_rerun_after_a_crash(tmp_path: Path) -> None:
+    """A run whose worker died mid-node: completed nodes keep outputs, the cut node runs again."""
+    node = ProbeNode()
+    nodes = [probe("a", config={"output": "A"}), probe("b"), probe("c")]
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        now = utcnow()
+        run = await app.store.create_run(
+            Run(
+                execution_id="crashed-run",
+                workflow_id="wf",
+                workflow_version=1,
+                status=RunStatus.RUNNING,
+                definition=definition(nodes, [("a", "b"), ("b", "c")]),
+                created_at=now,
+                start_time=now,
+            )
+        )
+        await app.store.checkpoint(
+            run.execution_id,
+            Checkpoint(
+                node_states={
+                    "a": NodeState(status=NodeStatus.COMPLETED, output="A", attempts=1),
+                    "b": NodeState(status=NodeStatus.RUNNING, attempts=1, started_at=now),
+                }
+            ),
+        )
+        await app.executor.advance(run.execution_id)
+        final = await app.get_run(run.execution_id)
+    assert final.status is RunStatus.SUCCESS
+    assert ("crashed-run", "a") not in node.calls
+    assert node.calls[("crashed-run", "b")] == 1
+    assert final.node_states["b"].attempts == 2
+    assert final.node_states["b"].output == "A"
+    assert final.node_states["c"].output == "A"
+
+
+async def test_long_delay_parks_and_sweep_resumes(tmp_path: Path) -> None:
+    nodes = [{"id": "wait", "type": "delay", "config": {"delay_seconds": 0.6}}, t("after")]
+    async with embedded(
+        tmp_path, durable_delay_threshold_seconds=0.1, sweep_interval_seconds=0.05
+    ) as app:
+        wf = await app.create_workflow(definition(nodes, [("wait", "after")]))
+        run, _ = await app.execute(wf.id, {"k": 1}, wait=False)
+
+        async def status_is(status: RunStatus) -> bool:
+            return (await app.get_run(run.execution_id)).status is status
+
+        await poll(lambda: status_is(RunStatus.WAITING))
+        parked = await app.get_run(run.execution_id)
+        assert parked.node_states["wait"].status is NodeStatus.WAITING
+        assert parked.wake_at is not None
+        assert not app.executor.active_runs  # no worker is held while parked
+        await poll(lambda: status_is(RunStatus.SUCCESS), timeout=5)
+        final = await app.get_run(run.execution_id)
+    assert final.node_states["after"].output == {"k": 1}
+    assert final.end_time is not None and final.end_time >= parked.wake_at
+
+
+async def test_sync_execute_waits_and_async_returns_queued(tmp_path: Path) -> None:
+    nodes = [probe("p", config={"sleep": 0.1, "output": 1})]
+    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
+        wf = await app.create_workflow(definition(nodes, []))
+        done, created = await app.execute(wf.id, {}, wait=True)
+        queued, _ = await app.execute(wf.id, {}, wait=False)
+        assert created and done.status is RunStatus.SUCCESS
+        assert queued.status is RunStatus.QUEUED
+        partial, _ = await app.execute(
+            (await app.create_workflow(definition([probe("q", config={"sleep": 2})], []))).id,
+            {},
+            wait=True,
+            wait_seconds=0.1,
+        )
+        assert partial.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+async def test_idempotency_key_returns_existing_run(tmp_path: Path) -> None:
+    async with embedded(tmp_path) as app:
+        wf = await app.create_workflow(definition([t("x")], []))
+        first, created1 = await app.execute(wf.id, {}, wait=True, idempotency_key="k1")
+        second, created2 = await app.execute(wf.id, {}, wait=True, idempotency_key="k1")
+    assert created1 and not created2
+    assert first.execution_id == second.execution_id
+
+
+async def test_editing_a_workflow_does_not_change_a_run_in_flight(tmp_path: Path) -> None:
+    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
+        wf = await app.create_workflow(definition([probe("p", config={"sleep": 0.2, "output": "v1"})], []))
+        run, _ = await app.execute(wf.id, {}, wait=False)
+        updated = await app.update_workflow(
+            wf.id, definition([probe("p", config={"output": "v2"})], [])
+        )
+        final = await app.wait_for(run.execution_id, 5)
+    assert updated.version == 2
+    assert final.workflow_version == 1
+    assert final.node_states["p"].output == "v1"
+
+
+async def test_retry_resumes_from_failed_node(tmp_path: Path) -> None:
+    node = ProbeNode()
+    nodes = [probe("a", config={"output": "A"}), probe("b", config={"fail_times": 1})]
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        wf = await app.create_workflow(definition(nodes, [("a", "b")]))
+        failed, _ = await app.execute(wf.id, {}, wait=True)
+        assert failed.status is RunStatus.ERROR
+        await app.retry(failed.execution_id)
+        final = await app.wait_for(failed.execution_id, 5)
+    assert final.status is RunStatus.SUCCESS
+    assert node.calls[(failed.execution_id, "a")] == 1
+    assert node.calls[(failed.execution_id, "b")] == 2
+    assert final.node_states["b"].output == "A"
+
+
+async def test_concurrent_runs(tmp_path: Path) -> None:
+    async with embedded(tmp_path) as app:
+        wf = await app.create_workflow(definition([t("a"), t("b")], [("a", "b")]))
+        results = await asyncio.gather(*(app.execute(wf.id, {"i": i}, wait=True) for i in range(30)))
+    assert all(run.status is RunStatus.SUCCESS for run, _ in results)
+    assert sorted(run.result is None and run.node_states["b"].output["i"] for run, _ in results) == list(range(30))

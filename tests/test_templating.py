@@ -1,0 +1,92 @@
+"""The hardened sandbox: templates render, and escapes and resource bombs are refused."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ductwork.engine.templating import (
+    TemplateFailure,
+    compile_expression,
+    compile_template,
+    has_template_syntax,
+)
+
+
+def render(source: str, native: bool = False, **names: object) -> object:
+    return compile_template(source, native).render(names)
+
+
+def test_renders_inputs_and_outputs() -> None:
+    assert render("Hello {{user_name}}", user_name="John") == "Hello John"
+    assert render("AI said: {{outputs.ai1}}", outputs={"ai1": "hi"}) == "AI said: hi"
+
+
+def test_native_single_expression_keeps_type() -> None:
+    assert render("{{ outputs.rows }}", native=True, outputs={"rows": [1, 2]}) == [1, 2]
+    assert render("{{ outputs.rows }}", native=False, outputs={"rows": [1, 2]}) == "[1, 2]"
+    assert render("n={{ n }}", native=True, n=3) == "n=3"
+
+
+def test_undefined_name_is_an_error_naming_it() -> None:
+    with pytest.raises(TemplateFailure, match="'user_name' is undefined"):
+        render("Hello {{user_name}}")
+    with pytest.raises(TemplateFailure, match="'nope' is undefined"):
+        compile_expression("nope").evaluate({})
+
+
+def test_syntax_error_reported_at_compile_time() -> None:
+    with pytest.raises(TemplateFailure, match="syntax error"):
+        compile_template("{{ x ")
+    with pytest.raises(TemplateFailure, match="syntax error"):
+        compile_expression("value >")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ 'a' * 10**9 }}",
+        "{{ [1] * 10**8 }}",
+        "{{ 9**(9**9) }}",
+        "{{ 2**100000 }}",
+        "{{ range(10**6) | list | length }}",
+        "{% for a in range(5000) %}{% for b in range(5000) %}{% endfor %}{% endfor %}",
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ().__class__.__base__.__subclasses__() }}",
+        "{{ '{0.__class__}'.format(1) }}",
+        "{{ 'a' | center(10**9) }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ x.append(1) }}",
+        "{{ lipsum(10**6) }}",
+    ],
+)
+def test_escapes_and_bombs_are_refused_quickly(source: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(TemplateFailure):
+        compile_template(source).render({"x": []})
+    assert time.perf_counter() - started < 1.0
+
+
+def test_output_length_is_capped() -> None:
+    template = compile_template("{% for i in range(9000) %}{{ 'x' * 500 }}{% endfor %}")
+    with pytest.raises(TemplateFailure, match="output exceeds"):
+        template.render({})
+
+
+def test_expressions() -> None:
+    assert compile_expression("value > 10").evaluate({"value": 11}) is True
+    assert compile_expression("status == 'active'").evaluate({"status": "idle"}) is False
+    assert compile_expression("len(items) + int('2')").evaluate({"items": [1]}) == 3
+    assert compile_expression("now().year").evaluate({}) >= 2025
+
+
+def test_compiled_once_per_source() -> None:
+    assert compile_template("Hi {{ a }}") is compile_template("Hi {{ a }}")
+    assert compile_expression("a > 1") is compile_expression("a > 1")
+
+
+def test_has_template_syntax() -> None:
+    assert has_template_syntax("x {{ y }}")
+    assert has_template_syntax("{% if a %}b{% endif %}")
+    assert not has_template_syntax("plain text")
