@@ -1,0 +1,512 @@
+"""Outgoing email: one `Mailer` per process, with a backend chosen by settings.
+
+As in Django, each backend is a small class behind one interface and the
+`email_backend` setting picks it:
+
+- `smtp`: real delivery through aiosmtplib over one reused connection;
+- `console`: prints each message to stdout, for development;
+- `file`: writes each message as an `.eml` file under `data_dir/outbox`
+  (the embedded default, so nothing leaves the machine until SMTP is set up).
+
+Failures are reported as node errors: connection problems, timeouts and 4xx
+replies are `RetryableError`; 5xx replies are `NodeError` carrying the
+server's message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import sys
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import suppress
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import ClassVar, TextIO
+
+import aiosmtplib
+
+from ductwork.nodes.base import NodeError, RetryableError
+from ductwork.settings import Settings
+
+MESSAGE_ID_DOMAIN = "ductwork"
+
+
+class _CachingHeaderRegistry(HeaderRegistry):
+    """The stdlib registry builds a new header class on every lookup (~30 µs each,
+    a dozen per message: half the cost of building one); build each class once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
+MESSAGE_POLICY = policy.default.clone(header_factory=_CachingHeaderRegistry())
+"""`email.policy.default`, with header classes built once instead of per header."""
+# Human-readable output (console, .eml files): UTF-8 headers instead of RFC 2047 words.
+_READABLE_POLICY = MESSAGE_POLICY.clone(utf8=True)
+
+
+class PartialDeliveryError(NodeError):
+    """The server accepted the message for some recipients and refused others.
+
+    Not retryable: a retry would deliver a second copy to those who got the first.
+    """
+
+    def __init__(self, message_id: str, refused: dict[str, tuple[int, str]]) -> None:
+        details = "; ".join(f"{addr}: {code} {text}" for addr, (code, text) in refused.items())
+        super().__init__(f"message {message_id} was sent, but the SMTP server refused {details}")
+        self.message_id = message_id
+        self.refused = refused
+
+
+# --- building messages ------------------------------------------------------
+
+
+def make_message_id(seed: str, domain: str = MESSAGE_ID_DOMAIN) -> str:
+    """A Message-ID derived from `seed`: the same seed always gives the same id.
+
+    Seeded with a node's idempotency key, a retried or crash-re-run send
+    carries the same Message-ID, so receivers can drop the duplicate.
+    """
+    digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()[:32]
+    return f"<{digest}@{domain}>"
+
+
+def _one_line(text: str) -> str:
+    # Header values cannot hold line breaks (the email package refuses them, which
+    # also stops header injection); a templated subject may well contain some.
+    return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
+
+
+def build_message(
+    *,
+    to: Sequence[str],
+    subject: str,
+    body: str,
+    sender: str,
+    html: bool = False,
+    cc: Sequence[str] = (),
+    bcc: Sequence[str] = (),
+    reply_to: Sequence[str] = (),
+    message_id: str | None = None,
+) -> EmailMessage:
+    """Build a message with the stdlib `email` package (policy `default`).
+
+    Addresses may carry display names (`"Ann <ann@example.com>"`). An HTML
+    body is sent as `multipart/alternative` with a plain-text rendering first,
+    for clients that do not show HTML. Bcc is kept as a header: the SMTP
+    backend puts those recipients in the envelope and strips the header.
+    """
+    message = EmailMessage(policy=MESSAGE_POLICY)
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    if cc:
+        message["Cc"] = ", ".join(cc)
+    if bcc:
+        message["Bcc"] = ", ".join(bcc)
+    if reply_to:
+        message["Reply-To"] = ", ".join(reply_to)
+    message["Subject"] = _one_line(subject)
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = message_id or make_msgid(domain=MESSAGE_ID_DOMAIN)
+    if html:
+        message.set_content(html_to_text(body))
+        message.add_alternative(body, subtype="html")
+    else:
+        message.set_content(body)
+    return message
+
+
+class _TextExtractor(HTMLParser):
+    """Plain text out of HTML: block elements become line breaks, links keep their URL."""
+
+    _BLOCKS = frozenset(
+        {
+            *("address", "article", "aside", "blockquote", "dd", "div", "dl", "dt"),
+            *("fieldset", "figcaption", "figure", "footer", "form", "header", "hr", "li"),
+            *("h1", "h2", "h3", "h4", "h5", "h6", "main", "nav", "ol", "p", "pre"),
+            *("section", "table", "tr", "ul"),
+        }
+    )
+    _HIDDEN = frozenset({"script", "style", "head", "title", "template"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self._parts: list[str] = []
+        self._hidden_depth = 0
+        self._links: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._HIDDEN:
+            self._hidden_depth += 1
+        elif tag == "br":
+            self._parts.append("\n")
+        elif tag in self._BLOCKS:
+            self._parts.append("\n\n" if tag in {"p", "div", "table", "ul", "ol"} else "\n")
+            if tag == "li":
+                self._parts.append("- ")
+        elif tag in {"td", "th"}:
+            self._parts.append(" ")
+        elif tag == "a":
+            self._links.append(dict(attrs).get("href"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._HIDDEN:
+            self._hidden_depth = max(0, self._hidden_depth - 1)
+        elif tag in self._BLOCKS:
+            self._parts.append("\n")
+        elif tag == "a" and self._links:
+            href = self._links.pop()
+            if href and not href.startswith(("#", "javascript:", "mailto:")):
+                self._parts.append(f" ({href})")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden_depth:
+            # Collapse HTML whitespace only: a no-break space is content and stays.
+            self._parts.append(re.sub(r"[ \t\r\n\f]+", " ", data))
+
+    def text(self) -> str:
+        lines = (line.strip(" ") for line in "".join(self._parts).split("\n"))
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def html_to_text(html: str) -> str:
+    """A readable plain-text version of an HTML body (for the text/plain alternative)."""
+    extractor = _TextExtractor()
+    extractor.feed(html)
+    extractor.close()
+    return extractor.text()
+
+
+# --- backends ---------------------------------------------------------------
+
+
+class EmailBackend(ABC):
+    """Delivers built messages. One instance per process, shared by all runs."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Settings) -> EmailBackend:
+        """Build the backend from settings."""
+
+    @abstractmethod
+    async def send(self, message: EmailMessage) -> None:
+        """Deliver one message (it already has From, To, Date and Message-ID)."""
+
+    async def close(self) -> None:
+        """Release connections; the backend may be used again afterwards."""
+        return None
+
+
+def readable(message: EmailMessage) -> str:
+    """The message as a person would read it: headers, then each text part decoded."""
+    lines = [f"{name}: {value}" for name, value in message.items()]
+    lines.append("")
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        content_type = part.get_content_type()
+        if message.is_multipart():
+            lines.append(f"--- {content_type} ---")
+        if part.get_content_maintype() == "text":
+            lines.append(str(part.get_content()).rstrip("\n"))
+        else:
+            lines.append(f"[{len(part.get_payload(decode=True) or b'')} bytes]")
+    return "\n".join(lines)
+
+
+class ConsoleBackend(EmailBackend):
+    """Prints each message to stdout (or the given stream) between rules."""
+
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        # Resolved at send time by default, so redirected or captured stdout is honoured.
+        self._stream = stream
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConsoleBackend:
+        """The console backend needs no settings."""
+        return cls()
+
+    async def send(self, message: EmailMessage) -> None:
+        """Print the message as one block (a single write, so blocks never interleave)."""
+        stream = self._stream or sys.stdout
+        rule = "-" * 79
+        stream.write(f"{rule}\n{readable(message)}\n{rule}\n")
+        stream.flush()
+
+
+class FileBackend(EmailBackend):
+    """Writes each message as an `.eml` file, named by time and Message-ID."""
+
+    name = "file"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FileBackend:
+        """Write into `data_dir/outbox`."""
+        return cls(settings.data_dir / "outbox")
+
+    async def send(self, message: EmailMessage) -> None:
+        """Write the message off the event loop (disk may be slow)."""
+        try:
+            await asyncio.to_thread(self._write, message)
+        except OSError as exc:
+            raise NodeError(f"cannot write the message to {self.directory}: {exc}") from exc
+
+    def _write(self, message: EmailMessage) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        ident = re.sub(r"[^A-Za-z0-9._-]+", "_", str(message["Message-ID"] or "")).strip("_")
+        path = self.directory / f"{stamp}-{ident or 'message'}.eml"
+        data = message.as_bytes(policy=_READABLE_POLICY)
+        # Write then rename, so whoever watches the outbox never sees half a file.
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return path
+
+
+def _is_permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def _failure(text: str, *, permanent: bool) -> NodeError:
+    return NodeError(text) if permanent else RetryableError(text)
+
+
+class SmtpBackend(EmailBackend):
+    """Real delivery over SMTP, on one connection kept open between sends.
+
+    Opening a connection costs a TCP (and maybe TLS) handshake, EHLO and AUTH;
+    a reused one costs only the mail transaction. Sends are serialized on the
+    connection by a lock. If the server dropped the connection while idle, it
+    is re-opened.
+    """
+
+    name = "smtp"
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str | None = None,
+        password: str | None = None,
+        use_tls: bool = False,
+        start_tls: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        if use_tls and start_tls:
+            raise ValueError("SMTP over TLS (smtp_ssl) and STARTTLS are mutually exclusive")
+        self.host = host
+        self.port = port
+        self.username = username
+        self._password = password
+        self.use_tls = use_tls
+        self.start_tls = start_tls
+        self.timeout = timeout
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self.connections_opened = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpBackend:
+        """Build from the `smtp_*` settings."""
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        return cls(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username or None,
+            password=password,
+            use_tls=settings.smtp_ssl,
+            start_tls=settings.smtp_starttls,
+            timeout=settings.smtp_timeout_seconds,
+        )
+
+    async def send(self, message: EmailMessage) -> None:
+        """Send on the shared connection, opening or re-opening it as needed."""
+        async with self._locked():
+            try:
+                await self._send_locked(message)
+            except aiosmtplib.SMTPException as exc:
+                raise self._translate(exc) from exc
+            except ValueError as exc:
+                # aiosmtplib refuses addresses it cannot put in an envelope.
+                raise NodeError(f"cannot send the message: {exc}") from exc
+            except (OSError, TimeoutError) as exc:
+                self._discard()
+                raise RetryableError(
+                    f"SMTP server {self.host}:{self.port} unreachable: {exc}"
+                ) from exc
+
+    async def _send_locked(self, message: EmailMessage) -> None:
+        reused = self._usable()
+        smtp = await self._connection()
+        try:
+            errors, _ = await smtp.send_message(message)
+        except aiosmtplib.SMTPServerDisconnected:
+            self._discard()
+            if not reused:
+                raise
+            # The server closed the idle connection before we noticed: the
+            # transaction did not get through, so send it once on a fresh one.
+            smtp = await self._connection()
+            errors, _ = await smtp.send_message(message)
+        if errors:
+            refused = {addr: (resp.code, resp.message) for addr, resp in errors.items()}
+            raise PartialDeliveryError(str(message["Message-ID"]), refused)
+
+    def _locked(self) -> asyncio.Lock:
+        # An asyncio.Lock belongs to one event loop; a process that runs several
+        # loops one after another (CLI, tests) gets a fresh lock for each.
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
+
+    def _usable(self) -> bool:
+        return (
+            self._smtp is not None
+            and self._smtp.is_connected
+            and self._loop is asyncio.get_running_loop()
+        )
+
+    async def _connection(self) -> aiosmtplib.SMTP:
+        if self._usable():
+            assert self._smtp is not None
+            return self._smtp
+        self._discard()
+        smtp = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self._password,
+            use_tls=self.use_tls,
+            # False, not None: aiosmtplib's None means "upgrade when offered",
+            # which would ignore an explicit smtp_starttls=false.
+            start_tls=self.start_tls,
+            timeout=self.timeout,
+        )
+        try:
+            await smtp.connect()
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp = smtp
+        self._loop = asyncio.get_running_loop()
+        self.connections_opened += 1
+        return smtp
+
+    def _discard(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            # The connection may belong to a loop that is gone; closing it is best effort.
+            with suppress(Exception):
+                smtp.close()
+
+    def _translate(self, exc: aiosmtplib.SMTPException) -> NodeError:
+        where = f"SMTP server {self.host}:{self.port}"
+        if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+            refusals = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+            permanent = any(_is_permanent(r.code) for r in exc.recipients)
+            return _failure(f"{where} refused every recipient: {refusals}", permanent=permanent)
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            if isinstance(exc, aiosmtplib.SMTPConnectResponseError | aiosmtplib.SMTPHeloError):
+                self._discard()
+            text = f"{where} rejected the message: {exc.code} {exc.message}"
+            if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+                self._discard()
+                text = f"{where} refused the login of {self.username!r}: {exc.code} {exc.message}"
+            return _failure(text, permanent=_is_permanent(exc.code))
+        if isinstance(exc, aiosmtplib.SMTPNotSupported):
+            return NodeError(f"{where} cannot send this message: {exc}")
+        # Timeouts, refused or dropped connections: the state of the connection is unknown.
+        self._discard()
+        return RetryableError(f"{where} unreachable: {exc}")
+
+    async def close(self) -> None:
+        """Say QUIT and close the connection, if one is open."""
+        async with self._locked():
+            smtp = self._smtp
+            if smtp is not None and self._usable():
+                with suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                    await smtp.quit()
+            self._discard()
+
+
+BACKENDS: dict[str, type[EmailBackend]] = {
+    backend.name: backend for backend in (ConsoleBackend, FileBackend, SmtpBackend)
+}
+"""Backends by `email_backend` setting value."""
+
+
+class Mailer:
+    """Sends email through the backend the settings name; fills in what a message lacks."""
+
+    def __init__(self, settings: Settings, *, backend: EmailBackend | None = None) -> None:
+        self.default_sender = settings.email_from
+        if backend is None:
+            try:
+                backend_class = BACKENDS[settings.email_backend]
+            except KeyError:
+                raise ValueError(
+                    f"unknown email backend {settings.email_backend!r}; "
+                    f"expected one of {', '.join(sorted(BACKENDS))}"
+                ) from None
+            backend = backend_class.from_settings(settings)
+        self.backend = backend
+
+    @property
+    def backend_name(self) -> str:
+        """The backend in use: "smtp", "console" or "file"."""
+        return self.backend.name
+
+    async def send(self, message: EmailMessage) -> str:
+        """Deliver `message` and return its Message-ID.
+
+        From, Date and Message-ID are added when missing. Raises `NodeError`
+        (5xx, bad message) or `RetryableError` (4xx, connection, timeout).
+        """
+        if message["From"] is None:
+            message["From"] = self.default_sender
+        if message["Date"] is None:
+            message["Date"] = format_datetime(datetime.now(UTC))
+        if message["Message-ID"] is None:
+            message["Message-ID"] = make_msgid(domain=MESSAGE_ID_DOMAIN)
+        await self.backend.send(message)
+        return str(message["Message-ID"])
+
+    async def close(self) -> None:
+        """Close the backend's connections (call at process shutdown)."""
+        await self.backend.close()
