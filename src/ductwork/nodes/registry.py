@@ -8,15 +8,21 @@ from typing import Any
 from ductwork.nodes.ai_processor import AiProcessorNode
 from ductwork.nodes.base import NodeType
 from ductwork.nodes.condition import ConditionNode
+from ductwork.nodes.data_source import DataSourceNode
 from ductwork.nodes.delay import DelayNode
+from ductwork.nodes.email import EmailNode
 from ductwork.nodes.end import EndNode
 from ductwork.nodes.filter import FilterNode
 from ductwork.nodes.start import StartNode
 from ductwork.nodes.transformer import TransformerNode
+from ductwork.nodes.webhook import WebhookNode
 
 NODE_TYPES: tuple[NodeType[Any], ...] = (
     StartNode(),
     AiProcessorNode(),
+    EmailNode(),
+    DataSourceNode(),
+    WebhookNode(),
     EndNode(),
     ConditionNode(),
     FilterNode(),
