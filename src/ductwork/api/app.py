@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 import ductwork
 from ductwork.api import errors, system, workflows
+from ductwork.api.responses import JSON
 from ductwork.service import Ductwork
 
 
@@ -37,7 +37,7 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
         title="ductwork",
         version=ductwork.__version__,
         description="A workflow execution engine for AI workflows.",
-        default_response_class=ORJSONResponse,
+        default_response_class=JSON,
         lifespan=lifespan,
     )
     api.state.ductwork = app_obj

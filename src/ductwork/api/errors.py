@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 
+from ductwork.api.responses import JSON
 from ductwork.engine.graph import WorkflowInvalid
 from ductwork.service import Conflict, NotFound
 
@@ -26,8 +26,8 @@ def install(app: FastAPI) -> None:
     """Register the exception handlers on an app."""
 
     @app.exception_handler(WorkflowInvalid)
-    async def invalid_workflow(_: Request, exc: WorkflowInvalid) -> ORJSONResponse:
-        return ORJSONResponse(
+    async def invalid_workflow(_: Request, exc: WorkflowInvalid) -> JSON:
+        return JSON(
             status_code=422,
             content={
                 "message": "workflow is invalid",
@@ -36,7 +36,7 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSON:
         issues = []
         for error in exc.errors():
             loc = tuple(error.get("loc", ()))
@@ -48,14 +48,12 @@ def install(app: FastAPI) -> None:
                     "message": str(error.get("msg", "invalid")),
                 }
             )
-        return ORJSONResponse(
-            status_code=422, content={"message": "request is invalid", "detail": issues}
-        )
+        return JSON(status_code=422, content={"message": "request is invalid", "detail": issues})
 
     @app.exception_handler(NotFound)
-    async def not_found(_: Request, exc: NotFound) -> ORJSONResponse:
-        return ORJSONResponse(status_code=404, content={"detail": str(exc)})
+    async def not_found(_: Request, exc: NotFound) -> JSON:
+        return JSON(status_code=404, content={"detail": str(exc)})
 
     @app.exception_handler(Conflict)
-    async def conflict(_: Request, exc: Conflict) -> ORJSONResponse:
-        return ORJSONResponse(status_code=409, content={"detail": str(exc)})
+    async def conflict(_: Request, exc: Conflict) -> JSON:
+        return JSON(status_code=409, content={"detail": str(exc)})

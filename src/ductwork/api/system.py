@@ -5,24 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import ductwork
 from ductwork.api.deps import App
+from ductwork.api.responses import JSON
 
 router = APIRouter(tags=["system"])
 
 
 @router.get("/health", summary="Liveness and store reachability")
-async def health(app: App) -> ORJSONResponse:
+async def health(app: App) -> JSON:
     try:
         await app.store.list_workflows(limit=1)
     except Exception as exc:
-        return ORJSONResponse(
-            status_code=503, content={"status": "unavailable", "store": f"error: {exc}"}
-        )
-    return ORJSONResponse(
+        return JSON(status_code=503, content={"status": "unavailable", "store": f"error: {exc}"})
+    return JSON(
         {
             "status": "ok",
             "version": ductwork.__version__,

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ductwork.api.deps import App
+from ductwork.api.responses import JSON
 from ductwork.models import WorkflowDefinition
 from ductwork.views import execute_view, run_view
 
@@ -68,9 +69,9 @@ class ValidationReport(BaseModel):
 
 
 @router.post("/", status_code=201, summary="Create a workflow")
-async def create_workflow(app: App, definition: WorkflowBody) -> ORJSONResponse:
+async def create_workflow(app: App, definition: WorkflowBody) -> JSON:
     workflow = await app.create_workflow(definition)
-    return ORJSONResponse(status_code=201, content=workflow.public())
+    return JSON(status_code=201, content=workflow.public())
 
 
 @router.get("/", summary="List workflows")
@@ -78,9 +79,9 @@ async def list_workflows(
     app: App,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> ORJSONResponse:
+) -> JSON:
     workflows = await app.list_workflows(limit=limit, offset=offset)
-    return ORJSONResponse([workflow.public() for workflow in workflows])
+    return JSON([workflow.public() for workflow in workflows])
 
 
 @router.post("/validate", summary="Validate a workflow without saving it")
@@ -90,35 +91,33 @@ async def validate_workflow(app: App, definition: WorkflowBody) -> ValidationRep
 
 
 @router.get("/executions/{execution_id}", summary="Get an execution's status")
-async def get_execution(app: App, execution_id: str) -> ORJSONResponse:
-    return ORJSONResponse(run_view(await app.get_run(execution_id)))
+async def get_execution(app: App, execution_id: str) -> JSON:
+    return JSON(run_view(await app.get_run(execution_id)))
 
 
 @router.post("/executions/{execution_id}/cancel", summary="Cancel an execution")
-async def cancel_execution(app: App, execution_id: str) -> ORJSONResponse:
+async def cancel_execution(app: App, execution_id: str) -> JSON:
     run = await app.cancel(execution_id)
-    return ORJSONResponse(run_view(run))
+    return JSON(run_view(run))
 
 
 @router.post(
     "/executions/{execution_id}/retry", summary="Retry a failed execution from its failed nodes"
 )
-async def retry_execution(
-    app: App, execution_id: str, body: RetryRequest | None = None
-) -> ORJSONResponse:
+async def retry_execution(app: App, execution_id: str, body: RetryRequest | None = None) -> JSON:
     options = body or RetryRequest()
     run = await app.retry(execution_id, use_current_definition=options.use_current_definition)
-    return ORJSONResponse(status_code=202, content=run_view(run))
+    return JSON(status_code=202, content=run_view(run))
 
 
 @router.get("/{workflow_id}", summary="Get a workflow")
-async def get_workflow(app: App, workflow_id: str) -> ORJSONResponse:
-    return ORJSONResponse((await app.get_workflow(workflow_id)).public())
+async def get_workflow(app: App, workflow_id: str) -> JSON:
+    return JSON((await app.get_workflow(workflow_id)).public())
 
 
 @router.put("/{workflow_id}", summary="Replace a workflow (new version)")
-async def update_workflow(app: App, workflow_id: str, definition: WorkflowBody) -> ORJSONResponse:
-    return ORJSONResponse((await app.update_workflow(workflow_id, definition)).public())
+async def update_workflow(app: App, workflow_id: str, definition: WorkflowBody) -> JSON:
+    return JSON((await app.update_workflow(workflow_id, definition)).public())
 
 
 @router.delete("/{workflow_id}", status_code=204, summary="Delete a workflow (its runs stay)")
@@ -140,7 +139,7 @@ async def execute_workflow(
         ),
     ] = None,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> ORJSONResponse:
+) -> JSON:
     request = body or ExecuteRequest()
     run, created = await app.execute(
         workflow_id,
@@ -150,7 +149,7 @@ async def execute_workflow(
         wait_seconds=request.wait_seconds,
     )
     status = 202 if request.async_execution and created else 200
-    return ORJSONResponse(status_code=status, content=execute_view(run, created=created))
+    return JSON(status_code=status, content=execute_view(run, created=created))
 
 
 @router.get("/{workflow_id}/executions", summary="List a workflow's executions")
@@ -159,6 +158,6 @@ async def list_executions(
     workflow_id: str,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> ORJSONResponse:
+) -> JSON:
     runs = await app.list_runs(workflow_id, limit=limit, offset=offset)
-    return ORJSONResponse([run_view(run) for run in runs])
+    return JSON([run_view(run) for run in runs])

@@ -181,6 +181,8 @@ def _set_path(data: Any, path: tuple[str | int, ...], value: Any) -> None:
 def _failure(exc: BaseException) -> NodeError:
     if isinstance(exc, NodeError):
         return exc
+    if isinstance(exc, TemplateFailure):
+        return NodeError(str(exc))
     if isinstance(exc, TimeoutError):
         return RetryableError(str(exc) or "timed out")
     return NodeError(f"{type(exc).__name__}: {exc}")
@@ -376,7 +378,7 @@ class _RunDriver:
                 error: NodeError = RetryableError(f"timed out after {timeout:g} s")
             except Exception as exc:
                 error = _failure(exc)
-                if not isinstance(exc, NodeError):
+                if not isinstance(exc, NodeError | TemplateFailure):
                     log.exception("node %s of run %s raised", node_id, self.run.execution_id)
             else:
                 self._complete(

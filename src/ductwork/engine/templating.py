@@ -129,6 +129,15 @@ class HardenedEnvironment(ImmutableSandboxedEnvironment):
         for name in ("center", "indent", "wordwrap", "truncate"):
             self.filters[name] = _bounded(name, self.filters[name])
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # `input.values` or `outputs.x.items` mean the data's keys, not dict methods.
+        if isinstance(obj, Mapping):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
+        return super().getattr(obj, attribute)
+
     def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
         if operator_ == "*":
             return _checked_mul(left, right)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from ductwork.engine.templating import compile_expression
+from ductwork.engine.templating import TemplateFailure, compile_expression
 
 if TYPE_CHECKING:
     from ductwork.cache.base import Cache
@@ -121,9 +121,15 @@ class NodeContext(Protocol):
         ...
 
 
-def evaluate(source: str, names: Mapping[str, Any]) -> Any:
-    """Evaluate an expression field (compiled once per distinct source)."""
-    return compile_expression(source).evaluate(names)
+def evaluate(source: str, names: Mapping[str, Any], field: str) -> Any:
+    """Evaluate the expression in config field `field` (compiled once per distinct source).
+
+    Failures become a NodeError naming the field, e.g. `config.condition: undefined variable`.
+    """
+    try:
+        return compile_expression(source).evaluate(names)
+    except TemplateFailure as exc:
+        raise NodeError(f"config.{field}: {exc}") from None
 
 
 class NodeType(Generic[ConfigT]):

@@ -30,6 +30,6 @@ class ConditionNode(NodeType[ConditionConfig]):
         if isinstance(ctx.input, dict):
             # The input's fields are in scope too, under the run's own names.
             names = {**ctx.input, **names}
-        result = bool(evaluate(config.condition, names))
+        result = bool(evaluate(config.condition, names, "condition"))
         branch = "true" if result else "false"
         return NodeResult(output={"result": result, "branch": branch}, branch=branch)

@@ -67,10 +67,10 @@ class TransformerNode(NodeType[TransformerConfig]):
 
     async def run(self, config: TransformerConfig, ctx: NodeContext) -> NodeResult:
         base = dict(ctx.names)
-        data = ctx.input if config.source == "input" else evaluate(config.source, base)
+        data = ctx.input if config.source == "input" else evaluate(config.source, base, "source")
         kind = config.transform_type
         if kind == "compose":
-            return NodeResult(output={k: evaluate(e, base) for k, e in config.mapping.items()})
+            return NodeResult(output={k: evaluate(e, base, f"mapping.{k}") for k, e in config.mapping.items()})
         if kind == "pick":
             keep = config.fields
             return NodeResult(
@@ -94,7 +94,7 @@ class TransformerNode(NodeType[TransformerConfig]):
         if config.expression:
             expression = config.expression
             return NodeResult(
-                output=_each(data, lambda item: evaluate(expression, item_names(base, item)))
+                output=_each(data, lambda item: evaluate(expression, item_names(base, item), "expression"))
             )
         if config.mapping:
             mapping = config.mapping
@@ -102,7 +102,7 @@ class TransformerNode(NodeType[TransformerConfig]):
                 output=_each(
                     data,
                     lambda item: {
-                        k: evaluate(e, item_names(base, item)) for k, e in mapping.items()
+                        k: evaluate(e, item_names(base, item), f"mapping.{k}") for k, e in mapping.items()
                     },
                 )
             )

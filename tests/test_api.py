@@ -1,0 +1,247 @@
+"""The HTTP API against a live uvicorn server: SEED.md's walk-through and the error contract."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from ductwork.settings import Settings
+from tests.support.live_server import LiveServer
+from tests.support.openai_stub import OpenAIStub
+
+SEED_BODY: dict[str, Any] = {
+    "name": "Test Workflow",
+    "nodes": [
+        {"id": "start", "type": "start", "config": {}, "position": {"x": 0, "y": 0}},
+        {"id": "ai1", "type": "ai-processor", "config": {"prompt": "Say hello"}, "position": {"x": 200, "y": 0}},
+        {"id": "end", "type": "end", "config": {}, "position": {"x": 400, "y": 0}},
+    ],
+    "edges": [{"from": "start", "to": "ai1"}, {"from": "ai1", "to": "end"}],
+    "variables": [],
+    "status": "active",
+    "metadata": {"description": "Test", "author": "Me", "version": "1.0"},
+}
+
+
+@pytest.fixture
+def server(full_settings: Settings) -> Iterator[LiveServer]:
+    with LiveServer(full_settings) as live:
+        yield live
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+def create(client: httpx.Client, body: dict[str, Any]) -> str:
+    response = client.post("/workflows/", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_seed_walkthrough(client: httpx.Client, llm: OpenAIStub) -> None:
+    created = client.post("/workflows/", json=SEED_BODY)
+    assert created.status_code == 201
+    workflow = created.json()
+    workflow_id = workflow["id"]
+    assert workflow["_id"] == workflow_id and workflow["version"] == 1
+    assert workflow["nodes"][1]["config"] == {"prompt": "Say hello"}
+
+    first = client.post(
+        f"/workflows/{workflow_id}/execute", json={"inputs": {"name": "Alice"}, "async_execution": False}
+    )
+    assert first.status_code == 200
+    body = first.json()
+    assert {"execution_id", "workflow_id", "status", "message", "started_at"} <= set(body)
+    assert body["status"] == "success" and body["workflow_id"] == workflow_id
+    assert body["message"] == "Workflow execution completed"
+    assert llm.calls == 1
+
+    status = client.get(f"/workflows/executions/{body['execution_id']}").json()
+    assert {"execution_id", "workflow_id", "status", "start_time", "end_time", "node_states", "logs", "errors"} <= set(status)
+    ai = status["node_states"]["ai1"]
+    assert ai["status"] == "completed" and ai["output"] == "Echo: Say hello"
+    assert ai["cached"] is False and ai["latency_ms"] > 0
+    assert ai["model"] and ai["usage"]["total_tokens"] > 0
+    assert status["errors"] == []
+    assert any(line["node_id"] == "ai1" for line in status["logs"])
+    assert {"timestamp", "node_id", "message"} <= set(status["logs"][0])
+
+    second = client.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"name": "Alice"}}).json()
+    again = client.get(f"/workflows/executions/{second['execution_id']}").json()
+    assert again["node_states"]["ai1"]["cached"] is True
+    assert llm.calls == 1, "the second run must not call the LLM"
+
+    history = client.get(f"/workflows/{workflow_id}/executions").json()
+    assert [run["execution_id"] for run in history] == [second["execution_id"], body["execution_id"]]
+
+
+def test_async_execution_returns_queued_then_finishes(client: httpx.Client) -> None:
+    body = copy.deepcopy(SEED_BODY)
+    body["nodes"][1] = {"id": "ai1", "type": "delay", "config": {"delay_seconds": 0.2}}
+    workflow_id = create(client, body)
+    response = client.post(f"/workflows/{workflow_id}/execute", json={"async_execution": True})
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued"
+    execution_id = response.json()["execution_id"]
+    import time
+
+    deadline = time.monotonic() + 10
+    while client.get(f"/workflows/executions/{execution_id}").json()["status"] != "success":
+        assert time.monotonic() < deadline, "async run did not finish"
+        time.sleep(0.02)
+
+
+def test_crud_and_versions(client: httpx.Client) -> None:
+    workflow_id = create(client, SEED_BODY)
+    assert client.get(f"/workflows/{workflow_id}").json()["name"] == "Test Workflow"
+    assert any(w["id"] == workflow_id for w in client.get("/workflows/").json())
+    changed = copy.deepcopy(SEED_BODY)
+    changed["name"] = "Renamed"
+    updated = client.put(f"/workflows/{workflow_id}", json=changed)
+    assert updated.status_code == 200 and updated.json()["version"] == 2
+    assert client.delete(f"/workflows/{workflow_id}").status_code == 204
+    assert client.get(f"/workflows/{workflow_id}").status_code == 404
+    assert client.delete(f"/workflows/{workflow_id}").status_code == 404
+
+
+def test_react_flow_edges(client: httpx.Client) -> None:
+    body = copy.deepcopy(SEED_BODY)
+    body["edges"] = [{"id": "e1", "source": "start", "target": "ai1"}, {"id": "e2", "source": "ai1", "target": "end"}]
+    workflow_id = create(client, body)
+    assert client.get(f"/workflows/{workflow_id}").json()["edges"][0] == {"from": "start", "to": "ai1", "id": "e1"}
+
+
+def _invalid(client: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]]:
+    response = client.post("/workflows/", json=body)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    validate = client.post("/workflows/validate", json=body)
+    assert validate.status_code in (200, 422)
+    if validate.status_code == 200:
+        assert validate.json() == {"valid": False, "issues": detail}
+    return list(detail)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "node_id", "field", "words"),
+    [
+        (lambda b: b["nodes"].append(dict(b["nodes"][0])), "start", "nodes[3].id", "duplicate"),
+        (lambda b: b["edges"].append({"from": "ai1", "to": "ghost"}), "ghost", "edges[2].to", "unknown node"),
+        (lambda b: b["edges"].append({"from": "end", "to": "ai1"}), "ai1", "edges", "cycle: ai1 -> end -> ai1"),
+        (lambda b: b["nodes"][1].update(type="teleport"), "ai1", "type", "unknown node type"),
+        (lambda b: b["nodes"][1].update(config={"prompt": "x", "temperature": 9}), "ai1", "config.temperature", "less than or equal"),
+        (lambda b: b["nodes"][1].update(config={}), "ai1", "config.prompt", "required"),
+        (lambda b: b["nodes"][1].update(config={"prompt": "Hi {{ name"}), "ai1", "config.prompt", "syntax error"),
+        (lambda b: b["edges"][1].update(branch="maybe"), "ai1", "edges[1].branch", "cannot take branch"),
+        (lambda b: b["nodes"][1].update(retry={"max_attempts": 0}), "ai1", "nodes.1.retry.max_attempts", "greater than"),
+        (lambda b: b["nodes"][1].update(on_error="explode"), "ai1", "nodes.1.on_error", "fail"),
+    ],
+)
+def test_invalid_workflows_get_422_naming_node_and_field(
+    client: httpx.Client, mutate: Any, node_id: str, field: str, words: str
+) -> None:
+    body = copy.deepcopy(SEED_BODY)
+    mutate(body)
+    issues = _invalid(client, body)
+    assert any(
+        i["node_id"] == node_id and i["field"] == field and words in i["message"] for i in issues
+    ), issues
+
+
+def test_no_entry_node(client: httpx.Client) -> None:
+    body = copy.deepcopy(SEED_BODY)
+    body["edges"].append({"from": "end", "to": "start"})
+    issues = _invalid(client, body)
+    assert any("cycle" in i["message"] for i in issues)
+
+
+def test_validate_endpoint_accepts_valid(client: httpx.Client) -> None:
+    assert client.post("/workflows/validate", json=SEED_BODY).json() == {"valid": True, "issues": []}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload"),
+    [
+        ("get", "/workflows/nope", None),
+        ("put", "/workflows/nope", SEED_BODY),
+        ("post", "/workflows/nope/execute", {}),
+        ("get", "/workflows/nope/executions", None),
+        ("get", "/workflows/executions/nope", None),
+        ("post", "/workflows/executions/nope/cancel", None),
+        ("post", "/workflows/executions/nope/retry", None),
+    ],
+)
+def test_unknown_ids_are_404(client: httpx.Client, method: str, path: str, payload: Any) -> None:
+    response = client.request(method, path, json=payload)
+    assert response.status_code == 404, response.text
+    assert "not found" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b"[]", b'{"name": 5}', b'{"nodes": "x"}', b""],
+)
+def test_malformed_bodies_are_4xx(client: httpx.Client, content: bytes) -> None:
+    response = client.post("/workflows/", content=content, headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+
+
+def test_execute_body_errors(client: httpx.Client) -> None:
+    workflow_id = create(client, SEED_BODY)
+    response = client.post(f"/workflows/{workflow_id}/execute", json={"inputs": "nope"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "inputs"
+
+
+def test_idempotency_key_header(client: httpx.Client) -> None:
+    workflow_id = create(client, SEED_BODY)
+    headers = {"Idempotency-Key": "order-42"}
+    first = client.post(f"/workflows/{workflow_id}/execute", json={}, headers=headers).json()
+    second = client.post(f"/workflows/{workflow_id}/execute", json={}, headers=headers).json()
+    assert first["execution_id"] == second["execution_id"]
+    assert "existing run" in second["message"]
+
+
+def test_cancel_and_retry(client: httpx.Client, full_settings: Settings) -> None:
+    body = copy.deepcopy(SEED_BODY)
+    body["nodes"][1] = {"id": "ai1", "type": "delay", "config": {"delay_seconds": 1.5}}
+    workflow_id = create(client, body)
+    run = client.post(f"/workflows/{workflow_id}/execute", json={"async_execution": True}).json()
+    cancelled = client.post(f"/workflows/executions/{run['execution_id']}/cancel")
+    assert cancelled.status_code == 200
+    final = client.get(f"/workflows/executions/{run['execution_id']}").json()
+    import time
+
+    deadline = time.monotonic() + 10
+    while final["status"] != "cancelled":
+        assert time.monotonic() < deadline, final
+        time.sleep(0.02)
+        final = client.get(f"/workflows/executions/{run['execution_id']}").json()
+    retried = client.post(f"/workflows/executions/{run['execution_id']}/retry")
+    assert retried.status_code == 202
+    while final["status"] != "success":
+        assert time.monotonic() < deadline + 10, final
+        time.sleep(0.05)
+        final = client.get(f"/workflows/executions/{run['execution_id']}").json()
+    conflict = client.post(f"/workflows/executions/{run['execution_id']}/retry")
+    assert conflict.status_code == 409
+
+
+def test_node_types_health_metrics_docs(client: httpx.Client) -> None:
+    types = {t["type"]: t for t in client.get("/node-types").json()}
+    assert len(types) == 10
+    assert types["condition"]["branches"] == ["false", "true"]
+    assert "prompt" in types["ai-processor"]["config_schema"]["properties"]
+    health = client.get("/health").json()
+    assert health["status"] == "ok"
+    assert client.get("/metrics").status_code == 200
+    openapi = client.get("/openapi.json").json()
+    assert "/workflows/executions/{execution_id}" in openapi["paths"]
+    assert client.get("/docs").status_code == 200

@@ -1,0 +1,571 @@
+"""The `Store` contract, run against every store: SQLite, PostgreSQL, MongoDB.
+
+MongoDB runs on SecantusDB (started by the tests) and, when
+DUCTWORK_TEST_MONGODB_URL is set, on that real mongod too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, select
+
+from ductwork.models import (
+    Checkpoint,
+    Event,
+    NodeState,
+    NodeStatus,
+    Run,
+    RunStatus,
+    Workflow,
+    WorkflowDefinition,
+)
+from ductwork.store.base import DuplicateRun, Store, StoreError
+from ductwork.store.factory import create_store
+from ductwork.store.mongo import MongoStore
+from ductwork.store.sql import SCHEMA_VERSION, UPGRADES, SqlStore, migrate, schema_version
+
+pytest_plugins = ["tests.support.stores"]
+
+T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+"""A fixed instant with microseconds, so truncation would show."""
+
+
+@pytest.fixture
+async def store(store_kind: str, store_url_factory: Callable[[str], str]) -> AsyncIterator[Store]:
+    store = create_store(store_url_factory(store_kind))
+    await store.start()
+    await store.start()  # idempotent
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def stored(kind: str, value: datetime) -> datetime:
+    """What a store gives back for `value`: BSON dates hold milliseconds only."""
+    if kind.startswith("mongodb"):
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    return value
+
+
+def definition(name: str = "flow", *node_ids: str) -> WorkflowDefinition:
+    ids = node_ids or ("start", "end")
+    return WorkflowDefinition.model_validate(
+        {
+            "name": name,
+            "nodes": [{"id": node_id, "type": "transformer"} for node_id in ids],
+            "edges": [{"from": a, "to": b} for a, b in itertools.pairwise(ids)],
+            "variables": {"greeting": "hi"},
+        }
+    )
+
+
+def new_run(
+    workflow_id: str = "wf-1",
+    *,
+    created_at: datetime = T0,
+    key: str | None = None,
+    label: str = "run",
+) -> Run:
+    return Run(
+        execution_id=f"{label}-{uuid.uuid4()}",
+        workflow_id=workflow_id,
+        workflow_version=1,
+        definition=definition(),
+        variables={"user": "Ada"},
+        created_at=created_at,
+        idempotency_key=key,
+    )
+
+
+def event(seq: int, node_id: str | None = None, **data: Any) -> Event:
+    return Event(seq=seq, type="log", node_id=node_id, timestamp=T0, data=data)
+
+
+async def stored_run(store: Store, run: Run, **fields: Any) -> Run:
+    """Create `run`, then set run fields (status etc.) through a checkpoint."""
+    await store.create_run(run)
+    if fields:
+        await store.checkpoint(run.execution_id, Checkpoint(run_fields=fields))
+    got = await store.get_run(run.execution_id)
+    assert got is not None
+    return got
+
+
+# Workflows ---------------------------------------------------------------------------
+
+
+async def test_workflow_crud_and_versions(store: Store) -> None:
+    first = Workflow(id="wf-a", definition=definition("one"), created_at=T0, updated_at=T0)
+    later = T0 + timedelta(minutes=1)
+    second = Workflow(id="wf-b", definition=definition("two"), created_at=later, updated_at=later)
+    assert await store.create_workflow(first) == first
+    await store.create_workflow(second)
+    with pytest.raises(StoreError):
+        await store.create_workflow(first)
+
+    got = await store.get_workflow("wf-a")
+    assert got is not None
+    assert got.version == 1
+    assert got.definition == first.definition
+    assert await store.get_workflow("missing") is None
+    assert [w.id for w in await store.list_workflows()] == ["wf-b", "wf-a"]
+    assert [w.id for w in await store.list_workflows(limit=1, offset=1)] == ["wf-a"]
+
+    edited = definition("one, edited", "start", "middle", "end")
+    updated = await store.update_workflow("wf-a", edited, later)
+    assert updated is not None
+    assert (updated.version, updated.definition) == (2, edited)
+    current = await store.get_workflow("wf-a")
+    assert current is not None
+    assert (current.version, current.definition.name) == (2, "one, edited")
+    assert await store.update_workflow("missing", edited, later) is None
+
+    # Every version is kept.
+    assert isinstance(store, (SqlStore, MongoStore))
+    v1 = await store.get_workflow_version("wf-a", 1)
+    v2 = await store.get_workflow_version("wf-a", 2)
+    assert v1 is not None and v2 is not None
+    assert (v1.definition, v2.definition) == (first.definition, edited)
+    assert await store.get_workflow_version("wf-a", 3) is None
+
+    # Deleting a workflow keeps its runs.
+    run = new_run("wf-a")
+    await store.create_run(run)
+    assert await store.delete_workflow("wf-a") is True
+    assert await store.delete_workflow("wf-a") is False
+    assert await store.get_workflow("wf-a") is None
+    assert await store.get_workflow_version("wf-a", 1) is None
+    kept = await store.get_run(run.execution_id)
+    assert kept is not None
+    assert kept.definition == run.definition
+    assert [r.execution_id for r in await store.list_runs("wf-a")] == [run.execution_id]
+
+
+# Runs ----------------------------------------------------------------------------------
+
+
+async def test_runs_create_get_list(store: Store, store_kind: str) -> None:
+    runs = [new_run(created_at=T0 + timedelta(seconds=i)) for i in range(3)]
+    for run in runs:
+        assert (await store.create_run(run)).execution_id == run.execution_id
+    await store.create_run(new_run("another-workflow"))
+    with pytest.raises(StoreError):
+        await store.create_run(runs[0])
+
+    for i, run in enumerate(runs):
+        await store.checkpoint(
+            run.execution_id,
+            Checkpoint(
+                node_states={"start": NodeState(status=NodeStatus.COMPLETED, output=i)},
+                events=[event(1, "start"), event(2, "start")],
+            ),
+        )
+
+    got = await store.get_run(runs[0].execution_id)
+    assert got is not None
+    assert got.workflow_id == "wf-1"
+    assert got.status is RunStatus.QUEUED
+    assert got.definition == runs[0].definition
+    assert got.variables == {"user": "Ada"}
+    assert got.created_at == stored(store_kind, T0)
+    assert got.node_states["start"].output == 0
+    assert [e.seq for e in got.events] == [1, 2]
+    assert got.last_seq == 2
+    without = await store.get_run(runs[0].execution_id, with_events=False)
+    assert without is not None
+    assert without.events == []
+    assert without.node_states == got.node_states
+    assert await store.get_run("missing") is None
+
+    listed = await store.list_runs("wf-1")
+    assert [r.execution_id for r in listed] == [r.execution_id for r in reversed(runs)]
+    assert [r.node_states["start"].output for r in listed] == [2, 1, 0]
+    assert all([e.seq for e in r.events] == [1, 2] for r in listed)
+    page = await store.list_runs("wf-1", limit=1, offset=1)
+    assert [r.execution_id for r in page] == [runs[1].execution_id]
+    assert await store.list_runs("no-such-workflow") == []
+
+
+async def test_duplicate_idempotency_key_raises_with_existing_run(store: Store) -> None:
+    first = new_run(key="request-42")
+    await store.create_run(first)
+    with pytest.raises(DuplicateRun) as raised:
+        await store.create_run(new_run(key="request-42"))
+    assert raised.value.existing.execution_id == first.execution_id
+    assert raised.value.existing.idempotency_key == "request-42"
+    # Runs without a key never collide.
+    await store.create_run(new_run())
+    await store.create_run(new_run())
+    assert len(await store.list_runs("wf-1")) == 3
+
+
+async def test_checkpoint_upserts_states_appends_events_sets_fields(
+    store: Store, store_kind: str
+) -> None:
+    run = await stored_run(store, new_run())
+    eid = run.execution_id
+    await store.checkpoint(
+        eid,
+        Checkpoint(
+            node_states={"start": NodeState(status=NodeStatus.RUNNING, started_at=T0)},
+            events=[event(1, "start")],
+            run_fields={"status": RunStatus.RUNNING, "start_time": T0},
+        ),
+    )
+    finished = T0 + timedelta(seconds=1)
+    await store.checkpoint(
+        eid,
+        Checkpoint(
+            node_states={
+                "start": NodeState(
+                    status=NodeStatus.COMPLETED,
+                    output={"text": "hello"},
+                    started_at=T0,
+                    finished_at=finished,
+                    latency_ms=12.5,
+                    attempts=2,
+                    cached=True,
+                    meta={"model": "m", "tokens": 7},
+                ),
+                "end": NodeState(status=NodeStatus.RUNNING, branch="true"),
+            },
+            events=[event(3, "end"), event(2, "start")],
+            run_fields={"result": {"answer": 42}, "error": None},
+        ),
+    )
+    got = await store.get_run(eid)
+    assert got is not None
+    assert got.status is RunStatus.RUNNING
+    assert got.start_time == stored(store_kind, T0)
+    assert got.result == {"answer": 42}
+    start = got.node_states["start"]
+    assert start.status is NodeStatus.COMPLETED
+    assert start.output == {"text": "hello"}
+    assert start.finished_at == stored(store_kind, finished)
+    assert (start.latency_ms, start.attempts, start.cached) == (12.5, 2, True)
+    assert start.meta == {"model": "m", "tokens": 7}
+    assert got.node_states["end"].branch == "true"
+    assert [(e.seq, e.node_id) for e in got.events] == [(1, "start"), (2, "start"), (3, "end")]
+    assert got.last_seq == 3
+    assert [e.seq for e in await store.list_events(eid, after_seq=1)] == [2, 3]
+    assert await store.list_events("missing") == []
+
+    # A later checkpoint with lower seqs never lowers last_seq.
+    await store.checkpoint(eid, Checkpoint(events=[event(0)]))
+    again = await store.get_run(eid, with_events=False)
+    assert again is not None
+    assert again.last_seq == 3
+
+    # A retry may switch the run to the workflow's current definition.
+    edited = definition("edited", "a", "b", "c")
+    await store.checkpoint(
+        eid, Checkpoint(run_fields={"definition": edited, "workflow_version": 2})
+    )
+    switched = await store.get_run(eid, with_events=False)
+    assert switched is not None
+    assert (switched.definition, switched.workflow_version) == (edited, 2)
+
+    # Events are never rewritten; unknown runs and fields are refused.
+    with pytest.raises(StoreError):
+        await store.checkpoint(eid, Checkpoint(events=[event(2, data="rewritten")]))
+    assert [e.data for e in await store.list_events(eid, after_seq=1)] == [{}, {}]
+    with pytest.raises(StoreError):
+        await store.checkpoint("missing", Checkpoint(run_fields={"status": RunStatus.ERROR}))
+    with pytest.raises(StoreError):
+        await store.checkpoint("missing", Checkpoint(events=[event(1)]))
+    with pytest.raises(ValueError, match="lease_owner"):
+        await store.checkpoint(eid, Checkpoint(run_fields={"lease_owner": "me"}))
+    await store.checkpoint(eid, Checkpoint())  # nothing to do
+
+
+async def test_concurrent_checkpoints_on_one_run_lose_nothing(store: Store) -> None:
+    run = await stored_run(store, new_run())
+    writers = 50
+
+    async def write(i: int) -> None:
+        await store.checkpoint(
+            run.execution_id,
+            Checkpoint(
+                node_states={f"node-{i}": NodeState(status=NodeStatus.COMPLETED, output=i)},
+                events=[event(i + 1, f"node-{i}", index=i)],
+            ),
+        )
+
+    await asyncio.gather(*(write(i) for i in range(writers)))
+    got = await store.get_run(run.execution_id)
+    assert got is not None
+    assert {k: s.output for k, s in got.node_states.items()} == {
+        f"node-{i}": i for i in range(writers)
+    }
+    assert [e.seq for e in got.events] == list(range(1, writers + 1))
+    assert [e.data["index"] for e in got.events] == list(range(writers))
+    assert got.last_seq == writers
+
+
+async def test_json_and_odd_node_ids_round_trip(store: Store) -> None:
+    output = {
+        "text": "héllo wörld ✓ 日本語 🚀",
+        "nested": {"list": [1, 2.5, None, True, {"deep": ["x", {"deeper": None}]}]},
+        "none": None,
+        "empty": {},
+        "dotted.key": {"$ref": "#/definitions/x", "a.b": [{"$c.d": 1}]},
+        "big": 2**62,
+    }
+    odd_ids = ["plain", "a.b.c", "$dollar", "50%", "%2E", "ünï cödé"]
+    run = new_run()
+    run.variables = {"user.name": "Ada", "$weird": [None, "é"]}
+    await store.create_run(run)
+    await store.checkpoint(
+        run.execution_id,
+        Checkpoint(
+            node_states={
+                node_id: NodeState(status=NodeStatus.COMPLETED, output=output, meta={"$m": 1})
+                for node_id in odd_ids
+            }
+            | {"none": NodeState(status=NodeStatus.COMPLETED, output=None)},
+            events=[event(1, "a.b.c", payload=output)],
+            run_fields={"result": [output, "tail", None]},
+        ),
+    )
+    got = await store.get_run(run.execution_id)
+    assert got is not None
+    assert set(got.node_states) == {*odd_ids, "none"}
+    assert all(got.node_states[node_id].output == output for node_id in odd_ids)
+    assert got.node_states["$dollar"].meta == {"$m": 1}
+    assert got.node_states["none"].output is None
+    assert got.events[0].data == {"payload": output}
+    assert got.events[0].node_id == "a.b.c"
+    assert got.result == [output, "tail", None]
+    assert got.variables == {"user.name": "Ada", "$weird": [None, "é"]}
+    # Non-JSON values inside an output are stored as JSON would have them.
+    await store.checkpoint(
+        run.execution_id,
+        Checkpoint(node_states={"plain": NodeState(output={"when": T0, 1: ("a", "b")})}),
+    )
+    plain = await store.get_run(run.execution_id, with_events=False)
+    assert plain is not None
+    assert plain.node_states["plain"].output == {"when": T0.isoformat(), "1": ["a", "b"]}
+
+
+async def test_datetimes_come_back_aware_and_equal(store: Store, store_kind: str) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    created = datetime(2030, 6, 1, 12, 30, 45, 123456, tzinfo=plus_two)
+    wake = T0 + timedelta(days=3)
+    run = new_run(created_at=created)
+    await store.create_run(run)
+    await store.checkpoint(
+        run.execution_id,
+        Checkpoint(
+            node_states={"start": NodeState(started_at=created, wake_at=wake)},
+            events=[Event(seq=1, type="run_started", timestamp=created)],
+            run_fields={"start_time": created, "wake_at": wake, "status": RunStatus.WAITING},
+        ),
+    )
+    got = await store.get_run(run.execution_id)
+    assert got is not None
+    values = [
+        got.created_at,
+        got.start_time,
+        got.wake_at,
+        got.node_states["start"].started_at,
+        got.node_states["start"].wake_at,
+        got.events[0].timestamp,
+    ]
+    expected = [created, created, wake, created, wake, created]
+    for value, want in zip(values, expected, strict=True):
+        assert value is not None
+        assert value.utcoffset() == timedelta(0)
+        assert value == stored(store_kind, want)
+
+
+# Run control across processes ----------------------------------------------------------
+
+
+async def test_lease_race_has_exactly_one_winner(store: Store) -> None:
+    run = await stored_run(store, new_run())
+    owners = [f"worker-{i}" for i in range(8)]
+    expires = T0 + timedelta(seconds=15)
+    results = await asyncio.gather(
+        *(store.acquire_lease(run.execution_id, owner, expires, T0) for owner in owners)
+    )
+    winners = [(owner, got) for owner, got in zip(owners, results, strict=True) if got]
+    assert len(winners) == 1
+    owner, leased = winners[0]
+    assert leased.lease_owner == owner
+    assert leased.execution_id == run.execution_id
+    # Taking it again as the holder works (a redelivered job on the same worker).
+    assert await store.acquire_lease(run.execution_id, owner, expires, T0) is not None
+
+
+async def test_expired_lease_is_taken_over_and_the_old_holder_loses_it(store: Store) -> None:
+    run = await stored_run(store, new_run(), status=RunStatus.RUNNING)
+    eid = run.execution_id
+    await store.checkpoint(eid, Checkpoint(events=[event(1)]))
+    leased = await store.acquire_lease(eid, "a", T0 + timedelta(seconds=10), T0)
+    assert leased is not None
+    assert [e.seq for e in leased.events] == [1]
+    assert await store.renew_lease(eid, "a", T0 + timedelta(seconds=20)) is True
+    # Before expiry nobody else gets it.
+    assert await store.acquire_lease(eid, "b", T0 + timedelta(seconds=30), T0) is None
+    later = T0 + timedelta(seconds=21)
+    taken = await store.acquire_lease(eid, "b", later + timedelta(seconds=10), later)
+    assert taken is not None
+    assert taken.lease_owner == "b"
+    assert await store.renew_lease(eid, "a", later + timedelta(seconds=60)) is False
+    await store.release_lease(eid, "a")  # not a's any more: no effect
+    still = await store.get_run(eid)
+    assert still is not None
+    assert still.lease_owner == "b"
+    await store.release_lease(eid, "b")
+    free = await store.get_run(eid)
+    assert free is not None
+    assert (free.lease_owner, free.lease_expires_at) == (None, None)
+    assert await store.renew_lease(eid, "b", later) is False
+    assert await store.acquire_lease(eid, "a", later + timedelta(seconds=5), later) is not None
+    # Finished and unknown runs cannot be leased.
+    await store.release_lease(eid, "a")
+    await store.checkpoint(eid, Checkpoint(run_fields={"status": RunStatus.SUCCESS}))
+    assert await store.acquire_lease(eid, "a", later + timedelta(seconds=5), later) is None
+    assert await store.acquire_lease("missing", "a", later, later) is None
+
+
+async def test_cancelling_a_queued_run_finishes_it_at_once(store: Store) -> None:
+    run = await stored_run(store, new_run())
+    await store.checkpoint(run.execution_id, Checkpoint(events=[event(1), event(2)]))
+    assert await store.is_cancel_requested(run.execution_id) is False
+    cancelled = await store.request_cancel(run.execution_id)
+    assert cancelled is not None
+    assert cancelled.status is RunStatus.CANCELLED
+    assert cancelled.cancel_requested is True
+    assert cancelled.end_time is not None
+    assert cancelled.last_seq == 3
+    last = cancelled.events[-1]
+    assert (last.seq, last.type, last.data) == (3, "run_finished", {"status": "cancelled"})
+    assert await store.is_cancel_requested(run.execution_id) is True
+    # Asking again changes nothing.
+    again = await store.request_cancel(run.execution_id)
+    assert again is not None
+    assert [e.seq for e in again.events] == [1, 2, 3]
+    assert await store.request_cancel("missing") is None
+    assert await store.is_cancel_requested("missing") is False
+
+
+async def test_cancelling_a_held_run_only_sets_the_flag(store: Store) -> None:
+    running = await stored_run(store, new_run(), status=RunStatus.RUNNING)
+    queued = await stored_run(store, new_run())
+    far = datetime.now(UTC) + timedelta(hours=1)
+    for run in (running, queued):
+        assert await store.acquire_lease(run.execution_id, "w", far, datetime.now(UTC))
+        got = await store.request_cancel(run.execution_id)
+        assert got is not None
+        assert got.status is run.status
+        assert got.cancel_requested is True
+        assert got.end_time is None
+        assert got.events == []
+        assert await store.is_cancel_requested(run.execution_id) is True
+
+
+async def test_find_runs_to_resume(store: Store) -> None:
+    now = T0 + timedelta(hours=1)
+    old, fresh = now - timedelta(minutes=5), now - timedelta(seconds=1)
+    past, future = now - timedelta(seconds=1), now + timedelta(minutes=1)
+
+    async def make(label: str, created: datetime = old, **fields: Any) -> str:
+        run = await stored_run(store, new_run(created_at=created, label=label), **fields)
+        return run.execution_id
+
+    async def lease(execution_id: str, expires: datetime) -> None:
+        assert await store.acquire_lease(execution_id, "dead-worker", expires, old)
+
+    running_expired = await make("running-expired", old - timedelta(minutes=3), status="running")
+    await lease(running_expired, past)
+    queued_expired = await make("queued-expired", old - timedelta(minutes=2))
+    await lease(queued_expired, past)
+    running_unleased = await make("running-unleased", old - timedelta(minutes=1), status="running")
+    waiting_due = await make("waiting-due", status="waiting", wake_at=past)
+    queued_orphan = await make("queued-orphan", old + timedelta(seconds=1))
+
+    running_live = await make("running-live", status="running")
+    await lease(running_live, future)
+    await make("waiting-later", status="waiting", wake_at=future)
+    waiting_held = await make("waiting-held", status="waiting", wake_at=past)
+    await lease(waiting_held, future)
+    await make("queued-fresh", fresh)
+    finished = await make("finished", status="running")
+    await lease(finished, past)
+    await store.checkpoint(finished, Checkpoint(run_fields={"status": RunStatus.SUCCESS}))
+
+    due = [running_expired, queued_expired, running_unleased, waiting_due, queued_orphan]
+    assert await store.find_runs_to_resume(now) == due
+    assert await store.find_runs_to_resume(now, limit=2) == due[:2]
+    # Two seconds later the fresh queued run counts as lost too.
+    assert len(await store.find_runs_to_resume(now + timedelta(seconds=2))) == len(due) + 1
+
+
+# Choosing and migrating stores -----------------------------------------------------------
+
+
+def test_create_store_by_scheme(tmp_path: Any) -> None:
+    assert isinstance(create_store(f"sqlite:///{tmp_path}/x.db"), SqlStore)
+    for url in (
+        "postgresql://u@h/db",
+        "postgres://u@h/db",
+        "postgresql+asyncpg://u@h/db",
+    ):
+        store = create_store(url)
+        assert isinstance(store, SqlStore)
+        assert store.dialect == "postgresql"
+    assert isinstance(create_store("mongodb://h/db"), MongoStore)
+    assert isinstance(create_store("mongodb+srv://cluster.example.com/db"), MongoStore)
+    with pytest.raises(ValueError, match="unknown store URL scheme 'redis'"):
+        create_store("redis://localhost")
+    with pytest.raises(ValueError, match="not a store URL"):
+        create_store("just-a-path.db")
+    with pytest.raises(ValueError, match="asyncpg"):
+        SqlStore("postgresql+psycopg://u@h/db")
+
+
+async def test_sql_schema_is_created_then_upgraded_in_order(
+    store_url_factory: Callable[[str], str],
+) -> None:
+    url = store_url_factory("sqlite")
+    store = SqlStore(url)
+    await store.start()
+    await store.close()
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            assert connection.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION
+            tables = set(inspect(connection).get_table_names())
+            assert {"workflows", "workflow_versions", "workflow_runs", "node_states"} <= tables
+
+        applied: list[int] = []
+        extra = Table("extra", MetaData(), Column("id", Integer, primary_key=True))
+
+        def add_extra(connection: Any) -> None:
+            applied.append(1)
+            extra.create(connection)
+
+        def second(connection: Any) -> None:
+            applied.append(2)
+
+        upgrades = [*UPGRADES, add_extra, second]
+        with engine.begin() as connection:
+            assert migrate(connection, upgrades) == SCHEMA_VERSION + 2
+        with engine.begin() as connection:
+            assert migrate(connection, upgrades) == SCHEMA_VERSION + 2  # already there
+            assert "extra" in inspect(connection).get_table_names()
+        assert applied == [1, 2]
+        # This code knows fewer versions than the database has: refuse, change nothing.
+        with pytest.raises(StoreError, match="newer"), engine.begin() as connection:
+            migrate(connection, UPGRADES)
+    finally:
+        engine.dispose()
