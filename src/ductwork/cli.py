@@ -151,6 +151,54 @@ def serve(
 
 
 @cli.command()
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(help="Runs advanced at once (default DUCTWORK_MAX_CONCURRENT_RUNS)."),
+    ] = None,
+) -> None:
+    """Advance runs from the Redis queue (needs DUCTWORK_REDIS_URL and a shared store)."""
+    import logging
+    import signal
+
+    from ductwork.runtime import build
+
+    overrides: dict[str, Any] = {}
+    if concurrency is not None:
+        overrides["max_concurrent_runs"] = concurrency
+    settings = Settings(**overrides)
+    if not settings.redis_url:
+        err.print(
+            "[red]ductwork worker needs DUCTWORK_REDIS_URL (and a shared DUCTWORK_STORE_URL).[/]"
+        )
+        raise typer.Exit(2)
+    if settings.resolved_store_url.startswith("sqlite"):
+        err.print("[yellow]warning: a SQLite store is only shared by processes on this machine.[/]")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def go() -> None:
+        app = build(settings, role="worker")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await app.start()
+        console.print(
+            f"worker {app.executor.owner} consuming runs "
+            f"(store {settings.resolved_store_url.split('@')[-1]}, redis {settings.redis_url})"
+        )
+        try:
+            await stop.wait()
+        finally:
+            # Runs in flight keep their checkpoints; their leases lapse and another worker resumes them.
+            await app.close()
+
+    asyncio.run(go())
+
+
+@cli.command()
 def run(
     file: Annotated[Path, typer.Argument(help="Workflow JSON (bare definition or example file).")],
     input_: Annotated[

@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from ductwork.cache.base import Cache
 from ductwork.cache.memory import MemoryCache
 from ductwork.clients.http import GuardedHttpClient
 from ductwork.clients.llm import LLMClient
 from ductwork.clients.mail import Mailer
 from ductwork.clients.sql import SqlConnections
+from ductwork.events.base import EventBus
 from ductwork.events.memory import InProcessEventBus
 from ductwork.nodes.base import NodeServices, NodeType
 from ductwork.nodes.registry import REGISTRY
+from ductwork.queue.base import Queue
 from ductwork.queue.memory import InProcessQueue
-from ductwork.service import Components, Ductwork
+from ductwork.service import Components, Ductwork, SweepLock
 from ductwork.settings import Settings
 from ductwork.store.factory import create_store
 
@@ -29,14 +32,40 @@ def build(
 ) -> Ductwork:
     """Build a ductwork application with the adapters its settings call for.
 
+    Without `DUCTWORK_REDIS_URL` everything is in-process (one process runs the
+    API, the queue consumer and the sweep). With it, the LLM cache, the run queue
+    and the event bus go through Redis; `api` processes only enqueue, `worker`
+    processes consume and sweep (one sweeper at a time).
     `registry` replaces the built-in node types (tests add their own).
     """
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = create_store(settings.resolved_store_url)
-    cache = MemoryCache()
-    queue = InProcessQueue(concurrency=settings.max_concurrent_runs)
-    bus = InProcessEventBus()
+    cache: Cache
+    queue: Queue
+    bus: EventBus
+    sweep_lock: SweepLock | None = None
+    if settings.redis_url:
+        from ductwork.cache.redis import RedisCache
+        from ductwork.events.redis import RedisEventBus
+        from ductwork.queue.redis import RedisQueue, RedisSweepLock
+
+        cache = RedisCache(settings.redis_url)
+        bus = RedisEventBus(settings.redis_url)
+        queue = RedisQueue(
+            settings.redis_url,
+            concurrency=settings.max_concurrent_runs,
+            idle_timeout_seconds=max(900.0, settings.default_node_timeout_seconds * 2),
+        )
+        sweep_lock = RedisSweepLock(
+            settings.redis_url, ttl_seconds=max(5.0, settings.sweep_interval_seconds * 5)
+        )
+    else:
+        if role == "api":
+            raise ValueError("an API-only process needs DUCTWORK_REDIS_URL to reach workers")
+        cache = MemoryCache()
+        bus = InProcessEventBus()
+        queue = InProcessQueue(concurrency=settings.max_concurrent_runs)
     llm = LLMClient(settings)
     mail = Mailer(settings)
     http = GuardedHttpClient(settings)
@@ -51,7 +80,8 @@ def build(
         services=services,
         registry=registry if registry is not None else REGISTRY,
         consume=role != "api",
-        sweep=True,
+        sweep=role != "api",
+        sweep_lock=sweep_lock,
         closers=[llm.close, mail.close, http.close, sql.close],
     )
     return Ductwork(components)

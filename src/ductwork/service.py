@@ -8,7 +8,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -38,6 +38,16 @@ from ductwork.store.base import DuplicateRun, Store
 log = logging.getLogger("ductwork.service")
 
 
+class SweepLock(Protocol):
+    """Mutual exclusion for the sweep across processes."""
+
+    async def acquire(self) -> bool:
+        """True when this process may sweep now."""
+
+    async def close(self) -> None:
+        """Give the lock up."""
+
+
 class NotFound(LookupError):
     """No such workflow or run."""
 
@@ -65,6 +75,8 @@ class Components:
     consume: bool = True
     """Whether this process advances runs itself (embedded, worker) or only enqueues (API)."""
     sweep: bool = True
+    sweep_lock: SweepLock | None = None
+    """Shared deployments: only the holder sweeps, so runs are not re-enqueued N times."""
     closers: list[Any] = field(default_factory=list)
 
 
@@ -111,6 +123,8 @@ class Ductwork:
         await self.queue.close()
         await self.bus.close()
         await self.components.cache.close()
+        if self.components.sweep_lock is not None:
+            await self.components.sweep_lock.close()
         for closer in self.components.closers:
             with contextlib.suppress(Exception):
                 await closer()
@@ -316,53 +330,63 @@ class Ductwork:
             return await self._wait(execution_id, events, wait_seconds)
 
     @contextlib.asynccontextmanager
-    async def _watch(self, execution_id: str) -> AsyncIterator[asyncio.Queue[Event]]:
-        """Subscribe before anything is enqueued, so no event slips past."""
-        events: asyncio.Queue[Event] = asyncio.Queue()
+    async def _watch(self, execution_id: str) -> AsyncIterator[asyncio.Event]:
+        """Subscribe before anything is enqueued, so the end of the run cannot slip past.
+
+        Yields an asyncio.Event set when the run's `run_finished` event arrives.
+        """
+        finished = asyncio.Event()
         async with self.bus.subscribe(execution_id) as stream:
 
             async def pump() -> None:
                 async for event in stream:
-                    events.put_nowait(event)
+                    if event.type == "run_finished":
+                        finished.set()
+                        return
 
             task = asyncio.get_running_loop().create_task(pump())
             try:
-                yield events
+                yield finished
             finally:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
     async def _wait(
-        self, execution_id: str, events: asyncio.Queue[Event], wait_seconds: float | None
+        self, execution_id: str, finished: asyncio.Event, wait_seconds: float | None
     ) -> Run:
         budget = self.settings.sync_wait_seconds if wait_seconds is None else wait_seconds
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
-        while True:
+        while not finished.is_set():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
             try:
                 # The bus is best effort; re-read the store now and then regardless.
-                event = await asyncio.wait_for(events.get(), timeout=min(remaining, 2.0))
+                await asyncio.wait_for(finished.wait(), timeout=min(remaining, 2.0))
             except TimeoutError:
                 run = await self.get_run(execution_id)
                 if run.status.finished:
                     return run
-                continue
-            if event.type == "run_finished":
-                break
         return await self.get_run(execution_id)
 
     # Background work --------------------------------------------------------------
     async def sweep_once(self) -> list[str]:
-        """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs."""
-        due = await self.store.find_runs_to_resume(utcnow())
-        for execution_id in due:
-            if execution_id not in self.executor.active_runs:
-                await self.queue.enqueue(execution_id)
-        return due
+        """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs.
+
+        Returns the ids enqueued. Only the holder of the sweep lock (if any) sweeps.
+        """
+        lock = self.components.sweep_lock
+        if lock is not None and not await lock.acquire():
+            return []
+        enqueued = []
+        for execution_id in await self.store.find_runs_to_resume(utcnow()):
+            if execution_id in self.executor.active_runs:
+                continue
+            await self.queue.enqueue(execution_id)
+            enqueued.append(execution_id)
+        return enqueued
 
     async def _sweep_forever(self) -> None:
         interval = self.settings.sweep_interval_seconds

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     # API.
+    serve_role: Literal["auto", "embedded", "api"] = "auto"
+    """auto: `api` (enqueue only, workers advance runs) when redis_url is set, else `embedded`."""
     host: str = "127.0.0.1"
     port: int = 8000
     sync_wait_seconds: float = Field(default=30.0, ge=0)
@@ -32,7 +34,6 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = Field(default=64, ge=1)
     durable_delay_threshold_seconds: float = Field(default=2.0, ge=0)
     default_node_timeout_seconds: float = Field(default=300.0, gt=0)
-    max_template_length: int = 100_000
     max_output_bytes: int = 1_000_000
 
     # Durability (lease, heartbeat and sweep).
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
     llm_cache_ttl_seconds: int = Field(default=3600, ge=0)
+    # POST /ai/workflows/generate: LLM answers per request, repair rounds included.
+    generate_max_rounds: int = Field(default=3, ge=1, le=10)
 
     # Email.
     email_backend: Literal["console", "file", "smtp"] = "file"

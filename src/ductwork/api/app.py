@@ -17,8 +17,13 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
     """An ASGI app serving `application` (built from the environment when omitted)."""
     if application is None:
         from ductwork.runtime import build
+        from ductwork.settings import Settings
 
-        application = build()
+        settings = Settings()
+        role = settings.serve_role
+        if role == "auto":
+            role = "api" if settings.redis_url else "embedded"
+        application = build(settings, role=role)
     app_obj: Ductwork = application
 
     @asynccontextmanager

@@ -19,10 +19,14 @@ class InProcessQueue:
 
     def __init__(self, concurrency: int = 64) -> None:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._pending: set[str] = set()
         self._concurrency = concurrency
         self._consumers: list[asyncio.Task[None]] = []
 
     async def enqueue(self, execution_id: str) -> None:
+        if execution_id in self._pending:
+            return  # already waiting for a consumer
+        self._pending.add(execution_id)
         self._queue.put_nowait(execution_id)
 
     async def start_consuming(self, handler: RunHandler) -> None:
@@ -34,6 +38,7 @@ class InProcessQueue:
     async def _consume(self, handler: RunHandler) -> None:
         while True:
             execution_id = await self._queue.get()
+            self._pending.discard(execution_id)
             try:
                 await handler(execution_id)
             except asyncio.CancelledError:

@@ -1,0 +1,181 @@
+"""Engine benchmarks on embedded defaults (SQLite checkpoints). Prints a table.
+
+    .venv/bin/python bench/engine.py [--runs 200]
+
+1. per-node overhead on a 40-node chain of transformer nodes;
+2. runs per second of a 3-node workflow, in-process and through HTTP;
+3. latency of a cached AI node (the whole node: render, cache hit, checkpoint);
+4. a 5-branch fan-out of 0.5 s LLM calls (an OpenAI-compatible stub on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ductwork.models import WorkflowDefinition  # noqa: E402
+from ductwork.runtime import build  # noqa: E402
+from ductwork.settings import Settings  # noqa: E402
+from tests.support.live_server import LiveServer  # noqa: E402
+from tests.support.openai_stub import OpenAIStub  # noqa: E402
+
+
+def chain(length: int) -> WorkflowDefinition:
+    nodes: list[dict[str, Any]] = [
+        {"id": f"t{i}", "type": "transformer", "config": {"transform_type": "map"}} for i in range(length)
+    ]
+    edges = [{"from": f"t{i}", "to": f"t{i + 1}"} for i in range(length - 1)]
+    return WorkflowDefinition.model_validate({"name": f"chain{length}", "nodes": nodes, "edges": edges})
+
+
+THREE = WorkflowDefinition.model_validate(
+    {
+        "name": "three",
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "t", "type": "transformer", "config": {"transform_type": "compose", "mapping": {"x": "n + 1"}}},
+            {"id": "end", "type": "end"},
+        ],
+        "edges": [{"from": "start", "to": "t"}, {"from": "t", "to": "end"}],
+    }
+)
+
+
+def fanout(branches: int) -> WorkflowDefinition:
+    nodes: list[dict[str, Any]] = [{"id": "start", "type": "start"}, {"id": "end", "type": "end"}]
+    edges = []
+    for i in range(branches):
+        nodes.append({"id": f"ai{i}", "type": "ai-processor", "config": {"prompt": f"branch {i}: {{{{ q }}}}"}})
+        edges += [{"from": "start", "to": f"ai{i}"}, {"from": f"ai{i}", "to": "end"}]
+    return WorkflowDefinition.model_validate({"name": "fanout", "nodes": nodes, "edges": edges})
+
+
+async def per_node_overhead(settings: Settings, runs: int) -> tuple[float, float]:
+    app = build(settings)
+    await app.start()
+    try:
+        wf = await app.create_workflow(chain(40))
+        await app.execute(wf.id, {"v": 1}, wait=True)  # warm-up: plan cache, connections
+        sequential = []
+        for _ in range(runs // 4):
+            started = time.perf_counter()
+            run, _ = await app.execute(wf.id, {"v": 1}, wait=True)
+            assert run.status == "success", run.error
+            sequential.append((time.perf_counter() - started) * 1000 / 40)
+        started = time.perf_counter()
+        results = await asyncio.gather(*(app.execute(wf.id, {"v": 1}, wait=True) for _ in range(runs // 4)))
+        assert all(r.status == "success" for r, _ in results)
+        loaded = (time.perf_counter() - started) * 1000 / (40 * len(results))
+        return statistics.median(sequential), loaded
+    finally:
+        await app.close()
+
+
+async def runs_per_second_in_process(settings: Settings, runs: int) -> float:
+    app = build(settings)
+    await app.start()
+    try:
+        wf = await app.create_workflow(THREE)
+        await app.execute(wf.id, {"n": 1}, wait=True)
+        started = time.perf_counter()
+        batch = 16
+        done = 0
+        while done < runs:
+            results = await asyncio.gather(*(app.execute(wf.id, {"n": i}, wait=True) for i in range(batch)))
+            assert all(r.status == "success" for r, _ in results)
+            done += batch
+        return done / (time.perf_counter() - started)
+    finally:
+        await app.close()
+
+
+async def runs_per_second_http(settings: Settings, runs: int) -> float:
+    with LiveServer(settings) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            wf = (await client.post("/workflows/", json=THREE.dump())).json()["id"]
+
+            async def one(i: int) -> None:
+                response = await client.post(f"/workflows/{wf}/execute", json={"inputs": {"n": i}})
+                assert response.json()["status"] == "success", response.text
+
+            await one(0)
+            started = time.perf_counter()
+            batch = 16
+            done = 0
+            while done < runs:
+                await asyncio.gather(*(one(i) for i in range(batch)))
+                done += batch
+            return done / (time.perf_counter() - started)
+
+
+async def cached_ai_latency(settings: Settings, runs: int) -> tuple[float, float]:
+    app = build(settings)
+    await app.start()
+    try:
+        definition = WorkflowDefinition.model_validate(
+            {"name": "ai", "nodes": [{"id": "ai1", "type": "ai-processor", "config": {"prompt": "Say hello"}}], "edges": []}
+        )
+        wf = await app.create_workflow(definition)
+        await app.execute(wf.id, {}, wait=True)  # fills the cache
+        latencies = []
+        for _ in range(runs):
+            run, _ = await app.execute(wf.id, {}, wait=True)
+            state = run.node_states["ai1"]
+            assert state.cached and state.latency_ms is not None
+            latencies.append(state.latency_ms)
+        return statistics.median(latencies), statistics.quantiles(latencies, n=100)[98]
+    finally:
+        await app.close()
+
+
+async def fanout_seconds(settings: Settings) -> float:
+    app = build(settings)
+    await app.start()
+    try:
+        wf = await app.create_workflow(fanout(5))
+        started = time.perf_counter()
+        run, _ = await app.execute(wf.id, {"q": time.time()}, wait=True)  # distinct prompt: no cache hit
+        took = time.perf_counter() - started
+        assert run.status == "success", run.error
+        return took
+    finally:
+        await app.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+    rows: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp, OpenAIStub() as stub:
+        base = {"llm_base_url": stub.base_url, "llm_api_key": "bench", "data_dir": Path(tmp)}
+        seq, loaded = await per_node_overhead(Settings(**base, store_url=f"sqlite:///{tmp}/a.db"), args.runs)
+        rows.append(("per-node overhead, 40-node chain, 1 run at a time", f"{seq:.3f} ms", "<= 1 ms"))
+        rows.append((f"per-node overhead, 40-node chain, {args.runs // 4} runs at once", f"{loaded:.3f} ms", "<= 1 ms"))
+        rps = await runs_per_second_in_process(Settings(**base, store_url=f"sqlite:///{tmp}/b.db"), args.runs)
+        rows.append(("3-node runs per second, in-process (16 in flight)", f"{rps:.0f}", ""))
+        rps_http = await runs_per_second_http(Settings(**base, store_url=f"sqlite:///{tmp}/c.db"), args.runs)
+        rows.append(("3-node runs per second, HTTP sync execute (16 in flight)", f"{rps_http:.0f}", ""))
+        median, p99 = await cached_ai_latency(Settings(**base, store_url=f"sqlite:///{tmp}/d.db"), args.runs)
+        rows.append(("cached AI node latency (median / p99)", f"{median:.3f} / {p99:.3f} ms", "<= 1 ms"))
+        stub.latency = 0.5
+        took = await fanout_seconds(Settings(**base, store_url=f"sqlite:///{tmp}/e.db"))
+        rows.append(("5-branch fan-out of 0.5 s LLM calls", f"{took:.3f} s", "<= 0.6 s"))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure'.ljust(width)}  {'result':>20}  target")
+    for name, value, target in rows:
+        print(f"{name.ljust(width)}  {value:>20}  {target}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,137 @@
+"""Redis-backed run queue (taskiq + taskiq-redis stream broker) and the sweep lock.
+
+The queue only says "advance run X"; the store holds everything else. taskiq's
+own crash reclaim (XAUTOCLAIM after `idle_timeout`) only runs after a non-empty
+read and knows nothing about leases, so ductwork does not rely on it: expired
+leases and due wake-ups are found by the sweep (`service.Ductwork.sweep_once`),
+which one process at a time runs under `RedisSweepLock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from taskiq.acks import AcknowledgeType
+from taskiq.api import run_receiver_task
+from taskiq_redis import RedisStreamBroker
+
+from ductwork.queue.base import RunHandler
+
+log = logging.getLogger("ductwork.queue")
+
+STREAM = "ductwork:runs"
+GROUP = "ductwork-workers"
+TASK_NAME = "ductwork.advance_run"
+
+
+class RedisQueue:
+    """`Queue` on a Redis stream, consumed by every worker process in one consumer group."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        concurrency: int = 64,
+        idle_timeout_seconds: float = 900.0,
+        maxlen: int = 100_000,
+        stream: str = STREAM,
+    ) -> None:
+        self._concurrency = concurrency
+        self.broker = RedisStreamBroker(
+            url,
+            queue_name=stream,
+            consumer_group_name=GROUP,
+            # "0": a group created after runs were enqueued still reads them.
+            consumer_id="0",
+            maxlen=maxlen,
+            idle_timeout=int(idle_timeout_seconds * 1000),
+            unacknowledged_lock_timeout=30,
+            xread_block=1000,
+            max_connection_pool_size=concurrency + 8,
+        )
+        self._handler: RunHandler | None = None
+        self._task = self.broker.register_task(self._advance, task_name=TASK_NAME)
+        self._receiver: asyncio.Task[None] | None = None
+        self._started = False
+        self._start_lock = asyncio.Lock()
+
+    async def _advance(self, execution_id: str) -> None:
+        if self._handler is None:
+            raise RuntimeError("this process does not consume runs")
+        await self._handler(execution_id)
+
+    async def _ensure_started(self) -> None:
+        async with self._start_lock:
+            if not self._started:
+                await self.broker.startup()
+                self._started = True
+
+    async def enqueue(self, execution_id: str) -> None:
+        await self._ensure_started()
+        await self._task.kiq(execution_id)
+
+    async def start_consuming(self, handler: RunHandler) -> None:
+        self._handler = handler
+        await self._ensure_started()
+        self.broker.is_worker_process = True
+        self._receiver = asyncio.get_running_loop().create_task(
+            run_receiver_task(
+                self.broker,
+                max_async_tasks=self._concurrency,
+                propagate_exceptions=False,
+                run_startup=False,
+                # Acked once advanced; a crash leaves it pending, but the lease sweep
+                # (not taskiq's reclaim) is what brings the run back.
+                ack_time=AcknowledgeType.WHEN_EXECUTED,
+            )
+        )
+
+    async def close(self) -> None:
+        if self._receiver is not None:
+            self._receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._receiver
+            self._receiver = None
+        if self._started:
+            await self.broker.shutdown()
+            self._started = False
+
+
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+"""
+
+
+class RedisSweepLock:
+    """Lets one process at a time run the sweep: a Redis key with an expiry, renewed by its holder."""
+
+    def __init__(self, url: str, *, ttl_seconds: float, key: str = "ductwork:sweep-lock") -> None:
+        self._redis = Redis(
+            connection_pool=BlockingConnectionPool.from_url(url, max_connections=4, timeout=5)
+        )
+        self._key = key
+        self._token = uuid.uuid4().hex
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._script: Any = self._redis.register_script(_RENEW)
+
+    async def acquire(self) -> bool:
+        """True when this process holds (or now took) the lock."""
+        try:
+            return bool(await self._script(keys=[self._key], args=[self._token, self._ttl_ms]))
+        except Exception as exc:  # Redis down: nobody sweeps until it is back.
+            log.warning("sweep lock unavailable: %s", exc)
+            return False
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if await self._redis.get(self._key) == self._token.encode():
+                await self._redis.delete(self._key)
+        await self._redis.aclose()
