@@ -192,7 +192,7 @@ def worker(
         try:
             await stop.wait()
         finally:
-            # Runs in flight keep their checkpoints; their leases lapse and another worker resumes them.
+            # Runs in flight keep their checkpoints; released, they resume on another worker.
             await app.close()
 
     asyncio.run(go())

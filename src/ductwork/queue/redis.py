@@ -111,7 +111,7 @@ return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
 
 
 class RedisSweepLock:
-    """Lets one process at a time run the sweep: a Redis key with an expiry, renewed by its holder."""
+    """One process at a time runs the sweep: a Redis key with an expiry, renewed by its holder."""
 
     def __init__(self, url: str, *, ttl_seconds: float, key: str = "ductwork:sweep-lock") -> None:
         self._redis = Redis(
