@@ -1,0 +1,114 @@
+"""Encoding shared by the stores, so every store keeps exactly the same data.
+
+Node outputs, event data, run variables and results are JSON documents. Each store
+turns them into JSON the same way (orjson, with a few extra types), so a value
+reads back identically whichever store holds it: datetimes inside an output come
+back as ISO strings everywhere, tuples as lists, integer dict keys as strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+from ductwork.models import RunStatus, WorkflowDefinition
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS
+_SCALARS = (str, int, float, bool, type(None))
+
+FINISHED_RUN_STATUSES: tuple[str, ...] = tuple(s.value for s in RunStatus if s.finished)
+
+QUEUED_GRACE = timedelta(seconds=2)
+"""How long a queued, unleased run may wait for the queue before the sweep re-enqueues it.
+
+`find_runs_to_resume` has no argument for it: a freshly created run is enqueued
+right after it is stored, so only runs the queue lost (a crash between insert and
+enqueue, a dropped message) are still unleased and queued after this long.
+"""
+
+RUN_FIELDS = frozenset(
+    {
+        "status",
+        "result",
+        "error",
+        "start_time",
+        "end_time",
+        "wake_at",
+        "cancel_requested",
+        "definition",
+        "workflow_version",
+    }
+)
+"""Run columns a `Checkpoint.run_fields` may set."""
+
+
+def _default(value: Any) -> Any:
+    """Types orjson does not know but node outputs plausibly contain."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps_bytes(value: Any) -> bytes:
+    """Encode a value as UTF-8 JSON."""
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError:
+        # orjson refuses integers beyond 64 bits, which Python (and JSON) allow.
+        return json.dumps(value, default=_default, ensure_ascii=False).encode()
+
+
+def dumps(value: Any) -> str:
+    """Encode a value as a JSON string (SQLAlchemy's `json_serializer`)."""
+    return dumps_bytes(value).decode()
+
+
+def loads(text: str | bytes | float) -> Any:
+    """Decode JSON (SQLAlchemy's `json_deserializer`).
+
+    SQLite gives a column declared JSON numeric affinity, so a stored `0` or
+    `1.5` comes back as a number rather than as JSON text.
+    """
+    if isinstance(text, (int, float)):
+        return text
+    return orjson.loads(text)
+
+
+def to_jsonable(value: Any) -> Any:
+    """The value as plain JSON data: what reading it back from any store yields."""
+    if type(value) in _SCALARS:
+        return value
+    return orjson.loads(dumps_bytes(value))
+
+
+def run_field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a checkpoint's run fields and bring them into storable form.
+
+    Raises ValueError naming the first field a checkpoint may not set.
+    """
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key not in RUN_FIELDS:
+            raise ValueError(f"checkpoint cannot set run field {key!r}")
+        if key == "status":
+            value = RunStatus(value).value
+        elif key == "definition":
+            if not isinstance(value, WorkflowDefinition):
+                value = WorkflowDefinition.model_validate(value)
+            value = value.dump()
+        elif key == "workflow_version":
+            value = int(value)
+        elif key == "cancel_requested":
+            value = bool(value)
+        out[key] = value
+    return out
