@@ -1,21 +1,27 @@
-"""The `ductwork` command: serve, worker, run FILE, validate FILE."""
+"""The `ductwork` command: serve, worker, run FILE, watch EXECUTION_ID, validate FILE."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.live import Live
+from rich.spinner import Spinner
 from rich.table import Table
+from rich.text import Text
 
 from ductwork.engine.graph import WorkflowInvalid
 from ductwork.examples import read_workflow_file
-from ductwork.models import NodeStatus, Run, RunStatus, ValidationIssue
+from ductwork.models import Event, NodeStatus, Run, RunStatus, ValidationIssue
 from ductwork.settings import Settings
 
 cli = typer.Typer(
@@ -89,38 +95,237 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _took(start: str | None, end: str | None) -> str:
+    if not start or not end:
+        return ""
+    seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    return f" in {seconds * 1000:.1f} ms"
+
+
+@dataclass
+class _NodeRow:
+    """One node's line in the live view and the summary table."""
+
+    node_id: str
+    type: str
+    status: str = NodeStatus.PENDING.value
+    attempts: int = 0
+    latency_ms: float | None = None
+    cached: bool = False
+    detail: str = ""
+    tokens: list[str] = field(default_factory=list)
+    spinner: Spinner | None = None
+
+    def status_cell(self) -> RenderableType:
+        style = _STATUS_STYLE.get(self.status, "")
+        if self.status in ("running", "retrying"):
+            if self.spinner is None:
+                self.spinner = Spinner("dots", text=Text(self.status, style=style), style=style)
+            return self.spinner
+        self.spinner = None
+        return Text(self.status, style=style)
+
+    def detail_cell(self, width: int = 60) -> str:
+        if self.status == "running" and self.tokens:
+            text = "".join(self.tokens).replace("\n", " ")
+            return text if len(text) <= width else "…" + text[-(width - 1) :]
+        return self.detail
+
+
+class RunProgress:
+    """What a live view of a run shows: built from a snapshot, updated event by event.
+
+    `view` is the shape of GET /workflows/executions/{id} with the definition
+    (what the live streams send first), so a local run and a remote one are
+    shown by the same code.
+    """
+
+    def __init__(self, view: dict[str, Any]) -> None:
+        definition = view.get("definition") or {}
+        self.execution_id: str = view["execution_id"]
+        self.name: str = definition.get("name", "")
+        self.rows: dict[str, _NodeRow] = {
+            node["id"]: _NodeRow(node["id"], node.get("type", ""))
+            for node in definition.get("nodes", [])
+        }
+        self.load(view)
+
+    def load(self, view: dict[str, Any]) -> None:
+        """Take the run's state from a view (a snapshot, or the final GET)."""
+        self.status: str = view["status"]
+        self.error: str | None = view.get("error")
+        self.result: Any = view.get("result")
+        self.start_time: str | None = view.get("start_time")
+        self.end_time: str | None = view.get("end_time")
+        for node_id, state in (view.get("node_states") or {}).items():
+            row = self._row(node_id)
+            row.status = state.get("status", row.status)
+            row.attempts = state.get("attempts") or 0
+            row.latency_ms = state.get("latency_ms")
+            row.cached = bool(state.get("cached"))
+            row.detail = state["error"] if state.get("error") else _short(state.get("output"))
+
+    def _row(self, node_id: str) -> _NodeRow:
+        row = self.rows.get(node_id)
+        if row is None:
+            row = self.rows[node_id] = _NodeRow(node_id, "")
+        return row
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("success", "error", "cancelled")
+
+    def apply(self, event: Event) -> None:
+        """Update the view with one event."""
+        data = event.data
+        kind = event.type
+        if kind == "run_started":
+            self.status = RunStatus.RUNNING.value
+            self.start_time = event.timestamp.isoformat()
+        elif kind == "run_waiting":
+            self.status = RunStatus.WAITING.value
+            for row in self.rows.values():
+                if row.status == "running":
+                    row.status = NodeStatus.WAITING.value
+        elif kind == "run_finished":
+            self.status = str(data.get("status", self.status))
+            self.error = data.get("error", self.error)
+            self.end_time = event.timestamp.isoformat()
+        elif event.node_id is not None:
+            self._apply_node(self._row(event.node_id), event)
+
+    def _apply_node(self, row: _NodeRow, event: Event) -> None:
+        data = event.data
+        kind = event.type
+        if kind == "token":
+            row.tokens.append(str(data.get("text", "")))
+            return
+        if kind == "node_started":
+            row.status = NodeStatus.RUNNING.value
+            row.type = str(data.get("type") or row.type)
+            row.attempts = int(data.get("attempt") or row.attempts + 1)
+            row.tokens.clear()
+            row.detail = ""
+        elif kind == "node_completed":
+            row.status = NodeStatus.COMPLETED.value
+            row.latency_ms = data.get("latency_ms")
+            row.cached = bool(data.get("cached"))
+            row.detail = _short(data.get("output"))
+            row.tokens.clear()
+        elif kind == "node_failed":
+            row.status = NodeStatus.FAILED.value
+            row.attempts = int(data.get("attempt") or row.attempts)
+            row.detail = str(data.get("error", ""))
+            row.tokens.clear()
+        elif kind == "node_retrying":
+            row.status = "retrying"
+            row.detail = (
+                f"attempt {data.get('attempt')} failed: {data.get('error')}; "
+                f"retrying in {data.get('delay_seconds')} s"
+            )
+        elif kind == "node_skipped":
+            row.status = NodeStatus.SKIPPED.value
+            row.detail = "null"
+        elif kind == "node_cancelled":
+            row.status = NodeStatus.CANCELLED.value
+
+    def table(self, *, live: bool = False) -> Table:
+        """The per-node table; `live` adds spinners and streaming text."""
+        title = f"Run {self.execution_id}"
+        if live and self.name:
+            title += f" · {self.name}"
+        table = Table(title=title, show_lines=False)
+        for column in ("node", "type", "status", "attempts", "ms", "cached", "output / error"):
+            table.add_column(column, overflow="fold")
+        for row in self.rows.values():
+            table.add_row(
+                row.node_id,
+                row.type,
+                row.status_cell() if live else Text(row.status, _STATUS_STYLE.get(row.status, "")),
+                str(row.attempts),
+                f"{row.latency_ms:.1f}" if row.latency_ms is not None else "",
+                "yes" if row.cached else "",
+                row.detail_cell() if live else row.detail,
+            )
+        if live:
+            style = _STATUS_STYLE.get(self.status, "")
+            table.caption = f"[{style}]{self.status}[/]"
+        return table
+
+    def __rich__(self) -> Table:
+        return self.table(live=True)
+
+
+def print_summary(progress: RunProgress) -> None:
+    """The per-node table, then the run's status, time, error and result."""
+    console.print(progress.table())
+    style = _STATUS_STYLE.get(progress.status, "")
+    took = _took(progress.start_time, progress.end_time)
+    console.print(f"Status: [{style}]{progress.status}[/]{took}")
+    if progress.error:
+        console.print(f"[red]Error: {progress.error}[/]", markup=True)
+    if progress.result is not None:
+        console.print(f"Result: {_short(progress.result, 500)}", markup=False)
+
+
 def print_run(run: Run) -> None:
     """A per-node table with status, attempts, timing and output, then the run's outcome."""
-    table = Table(title=f"Run {run.execution_id}", show_lines=False)
-    for column in ("node", "type", "status", "attempts", "ms", "cached", "output / error"):
-        table.add_column(column, overflow="fold")
-    types = {node.id: node.type for node in run.definition.nodes}
-    for node in run.definition.nodes:
-        state = run.node_states.get(node.id)
-        status = state.status.value if state else NodeStatus.PENDING.value
-        style = _STATUS_STYLE.get(status, "")
-        detail = ""
-        if state is not None:
-            detail = state.error if state.error else _short(state.output)
-        table.add_row(
-            node.id,
-            types[node.id],
-            f"[{style}]{status}[/]",
-            str(state.attempts) if state else "0",
-            f"{state.latency_ms:.1f}" if state and state.latency_ms is not None else "",
-            "yes" if state and state.cached else "",
-            detail,
-        )
-    console.print(table)
-    style = _STATUS_STYLE.get(run.status.value, "")
-    took = ""
-    if run.start_time and run.end_time:
-        took = f" in {(run.end_time - run.start_time).total_seconds() * 1000:.1f} ms"
-    console.print(f"Status: [{style}]{run.status.value}[/]{took}")
-    if run.error:
-        console.print(f"[red]Error: {run.error}[/]")
-    if run.result is not None:
-        console.print(f"Result: {_short(run.result, 500)}")
+    from ductwork.views import run_view
+
+    print_summary(RunProgress(run_view(run, include_definition=True)))
+
+
+def event_line(event: Event) -> str:
+    """One event as a line of text (the view when stdout is not a terminal)."""
+    from ductwork.views import log_message
+
+    rendered = log_message(event)
+    message = rendered[1] if rendered else ""
+    if event.type == "log" and rendered:
+        message = f"[{rendered[0]}] {message}"
+    elif event.type == "node_completed":
+        message += f" -> {_short(event.data.get('output'))}"
+    stamp = event.timestamp.astimezone().strftime("%H:%M:%S.%f")[:-3]
+    return f"{stamp} {event.seq:>4} {event.type:<15} {event.node_id or '-':<16} {message}"
+
+
+ViewMode = Literal["live", "lines", "quiet"]
+
+
+class _LiveDisplay:
+    """Shows a run's progress as events arrive: a Rich Live table, lines, or nothing."""
+
+    def __init__(self, progress: RunProgress, mode: ViewMode) -> None:
+        self.progress = progress
+        self.mode = mode
+        self._live: Live | None = None
+
+    def __enter__(self) -> _LiveDisplay:
+        if self.mode == "live":
+            # Transient: the final summary is printed once the run is over.
+            self._live = Live(self.progress, console=console, refresh_per_second=12, transient=True)
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def event(self, event: Event) -> None:
+        self.progress.apply(event)
+        if event.type == "token":
+            return  # shown in the live table's output column; too fine-grained for lines
+        if self.mode == "lines":
+            console.print(event_line(event), markup=False, highlight=False, soft_wrap=True)
+        elif self._live is not None:
+            self._live.refresh()
+
+
+def _view_mode(as_json: bool = False) -> ViewMode:
+    if as_json:
+        return "quiet"
+    return "live" if console.is_terminal else "lines"
 
 
 @cli.command()
@@ -185,9 +390,11 @@ def worker(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         await app.start()
-        console.print(
-            f"worker {app.executor.owner} consuming runs "
-            f"(store {settings.resolved_store_url.split('@')[-1]}, redis {settings.redis_url})"
+        logging.getLogger("ductwork.worker").info(
+            "worker %s consuming runs (store %s, redis %s)",
+            app.executor.owner,
+            settings.resolved_store_url.split("@")[-1],
+            settings.redis_url,
         )
         try:
             await stop.wait()
@@ -207,9 +414,14 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the run to end.")] = 3600.0,
 ) -> None:
-    """Run a workflow file in this process and print each node's outcome."""
+    """Run a workflow file in this process, showing nodes start and finish live.
+
+    On a terminal the node table updates as events arrive (with streamed LLM
+    text); otherwise one line per event is printed. Then the summary table.
+    """
     definition, inputs = _load(file)
     inputs.update(_parse_inputs(input_ or []))
+    from ductwork import live
     from ductwork.runtime import build
     from ductwork.views import run_view
 
@@ -217,13 +429,23 @@ def run(
         app = build(Settings())
         await app.start()
         try:
-            return await app.execute_definition(definition, inputs, wait=True, wait_seconds=wait)
+            run = await app.execute_definition(definition, inputs, wait=False)
+            # Following from seq 0 replays whatever the run did before we subscribed.
+            with contextlib.suppress(TimeoutError):
+                async with (
+                    asyncio.timeout(wait),
+                    live.stream(app, run.execution_id) as run_stream,
+                ):
+                    progress = RunProgress(run_view(run_stream.run, include_definition=True))
+                    with _LiveDisplay(progress, _view_mode(as_json)) as display:
+                        async for event in run_stream:
+                            display.event(event)
+            return await app.get_run(run.execution_id)
         finally:
             await app.close()
 
     try:
-        with console.status(f"Running {definition.name}…", spinner="dots"):
-            result = asyncio.run(go())
+        result = asyncio.run(go())
     except WorkflowInvalid as exc:
         _print_issues(exc.issues)
         raise typer.Exit(2) from None
@@ -232,6 +454,95 @@ def run(
     else:
         print_run(result)
     if result.status is not RunStatus.SUCCESS:
+        raise typer.Exit(1)
+
+
+class _UnknownRun(LookupError):
+    pass
+
+
+WATCH_RETRIES = 8
+"""Consecutive failed (re)connections before `watch` gives up."""
+
+
+async def _watch_remote(url: str, execution_id: str, mode: ViewMode) -> RunProgress:
+    """Follow a run on a server over SSE, resuming with Last-Event-ID after a drop."""
+    import httpx
+    from httpx_sse import EventSource
+
+    path = f"/workflows/executions/{execution_id}/events"
+    last_id: str | None = None
+    progress: RunProgress | None = None
+    failures = 0
+    # Reads wait through the server's 15 s keep-alives; a silent minute means a dead link.
+    timeout = httpx.Timeout(10.0, read=60.0)
+    async with httpx.AsyncClient(base_url=url, timeout=timeout) as client:
+        with contextlib.ExitStack() as stack:
+            display: _LiveDisplay | None = None
+            while True:
+                headers = {"Accept": "text/event-stream"}
+                if last_id is not None:
+                    headers["Last-Event-ID"] = last_id
+                try:
+                    async with client.stream("GET", path, headers=headers) as response:
+                        if response.status_code == 404:
+                            raise _UnknownRun(execution_id)
+                        if response.status_code == 204:
+                            # Finished, with nothing after last_id: read the final state.
+                            final = await client.get(f"/workflows/executions/{execution_id}")
+                            final.raise_for_status()
+                            if progress is None:
+                                return RunProgress(final.json())
+                            progress.load(final.json())
+                            return progress
+                        response.raise_for_status()
+                        failures = 0
+                        async for message in EventSource(response).aiter_sse():
+                            if message.event == "snapshot":
+                                if progress is None:
+                                    progress = RunProgress(json.loads(message.data)["run"])
+                                    display = stack.enter_context(_LiveDisplay(progress, mode))
+                                continue
+                            if display is None:
+                                continue
+                            event = Event.model_validate_json(message.data)
+                            display.event(event)
+                            if event.type != "token":
+                                last_id = str(event.seq)
+                            if event.type == "run_finished":
+                                return display.progress
+                    if progress is not None and progress.finished:
+                        return progress
+                except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+                    failures += 1
+                    if failures > WATCH_RETRIES:
+                        raise ConnectionError(f"lost {url}: {exc}") from exc
+                # The stream ended early (server restart, proxy timeout): resume after a pause.
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+
+
+@cli.command()
+def watch(
+    execution_id: Annotated[str, typer.Argument(help="The execution to follow.")],
+    url: Annotated[
+        str, typer.Option(help="Base URL of the ductwork server.")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Follow a run on a server live (Server-Sent Events) until it finishes.
+
+    Exit status: 0 when the run succeeded, 1 when it failed, was cancelled or the
+    server was lost, 2 when the execution id is unknown.
+    """
+    try:
+        progress = asyncio.run(_watch_remote(url.rstrip("/"), execution_id, _view_mode()))
+    except _UnknownRun:
+        err.print(f"[red]No execution {execution_id!r} on {url}[/]")
+        raise typer.Exit(2) from None
+    except ConnectionError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    print_summary(progress)
+    if progress.status != RunStatus.SUCCESS.value:
         raise typer.Exit(1)
 
 

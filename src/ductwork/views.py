@@ -133,6 +133,8 @@ def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
     }
     if run.wake_at is not None:
         view["wake_at"] = run.wake_at.isoformat()
+    if run.lease_owner is not None and not run.status.finished:
+        view["worker"] = run.lease_owner
     if include_definition:
         view["definition"] = run.definition.dump()
     return view

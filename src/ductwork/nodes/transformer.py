@@ -58,7 +58,7 @@ class TransformerNode(NodeType[TransformerConfig]):
         "Reshapes data: map (per item), pick (keep keys), rename (keys), compose (new object)."
     )
     config_model = TransformerConfig
-    expression_fields = frozenset({"source", "expression"})
+    expression_fields = frozenset({"source", "expression", "mapping"})
 
     def json_schema(self) -> dict[str, Any]:
         schema = super().json_schema()
