@@ -1,0 +1,310 @@
+"""Follow a run live: its stored events first, then the bus, without gaps or duplicates.
+
+Every transport that shows a run as it happens (the WebSocket and SSE routes,
+`ductwork run`, a test in another process) reads it through `stream()` or
+`follow()`, which only use the store and the event bus, so they work the same
+whether the run executes in this process or on a worker somewhere else.
+
+How a gap-free, duplicate-free stream is put together:
+
+1. Subscribe to the bus *first*, so nothing published from now on is missed.
+2. Read the run (state and stored events) from the store: the snapshot. Yield
+   its events with seq > `after_seq`.
+3. Yield live events from the bus. A stored event whose seq was already
+   yielded is dropped (the replay and the bus overlap). An event that skips
+   seqs means the bus lost some (it is best effort, and a slow subscriber's
+   buffer drops its oldest events): the missing ones are read from the store.
+4. When the bus is quiet for a while, re-read the store anyway, so a lost
+   `run_finished` cannot leave a stream hanging forever.
+5. Stop after `run_finished`, or right after the replay when the run had
+   already finished.
+
+`token` events are ephemeral (published, never stored); their `seq` is the
+last stored seq at the moment the token was produced. They are never deduped;
+a token whose seq is ahead of what was yielded is held back until the stored
+events up to its seq have been yielded, so a node's tokens never arrive before
+its `node_started`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from ductwork.models import Event, Run
+from ductwork.service import Ductwork, NotFound
+
+EPHEMERAL_TYPES = frozenset({"token"})
+"""Event types that are published live but never stored (not deduped by seq)."""
+
+RECHECK_SECONDS = 2.0
+"""Re-read the store after this long without a stored event from the bus."""
+
+MAX_RECHECK_SECONDS = 10.0
+"""Quiet runs (parked on a long delay) are re-read less often, up to this interval."""
+
+MAX_HELD_TOKENS = 10_000
+"""Tokens held back waiting for their stored predecessor; the oldest are dropped beyond this."""
+
+T = TypeVar("T")
+
+_END: Any = object()
+
+
+class NextWithin(Generic[T]):
+    """Read an async iterator with a timeout that does not cancel the pending read.
+
+    `asyncio.wait_for(anext(it), t)` cancels the read when it times out, and a
+    cancelled async generator is finished for good. Here the read stays pending
+    across timeouts and is picked up by the next call.
+    """
+
+    def __init__(self, iterator: AsyncIterator[T]) -> None:
+        self._iterator = iterator
+        self._pending: asyncio.Task[T] | None = None
+
+    async def _read(self) -> T:
+        try:
+            return await anext(self._iterator)
+        except StopAsyncIteration:
+            # A task cannot end by raising StopAsyncIteration cleanly; signal it as a value.
+            return _END  # type: ignore[no-any-return]
+
+    async def next(self, timeout: float | None = None) -> T:  # noqa: ASYNC109 - not a cancel scope
+        """The next item; TimeoutError after `timeout` seconds, StopAsyncIteration at the end."""
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().create_task(self._read())
+        done, _ = await asyncio.wait({self._pending}, timeout=timeout)
+        if not done:
+            raise TimeoutError
+        task, self._pending = self._pending, None
+        item = task.result()
+        if item is _END:
+            raise StopAsyncIteration
+        return item
+
+    async def aclose(self) -> None:
+        """Cancel a read still pending."""
+        task, self._pending = self._pending, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+class RunStream:
+    """One run's events after a given seq: a replay from the store, then the live tail.
+
+    Made by `stream()`. `run` is the snapshot read right after subscribing
+    (the run's state; its events are the ones replayed). Iterate it once.
+    """
+
+    def __init__(
+        self,
+        app: Ductwork,
+        run: Run,
+        after_seq: int,
+        live: AsyncIterator[Event],
+        *,
+        recheck_seconds: float = RECHECK_SECONDS,
+        max_recheck_seconds: float = MAX_RECHECK_SECONDS,
+    ) -> None:
+        self.run = run
+        self.execution_id: str = self.run.execution_id
+        self.last_seq = after_seq
+        """The highest stored seq yielded so far (what a client resumes from)."""
+        self.finished = False
+        """True once `run_finished` was yielded or the run was found finished."""
+        self._app = app
+        self._live = NextWithin(live)
+        self._held: deque[Event] = deque()
+        self._recheck = recheck_seconds
+        self._max_recheck = max(max_recheck_seconds, recheck_seconds)
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._events_only()
+
+    async def _events_only(self) -> AsyncIterator[Event]:
+        async for item in self.items():
+            if item is not None:
+                yield item
+
+    async def items(self, heartbeat: float | None = None) -> AsyncIterator[Event | None]:
+        """Events in order; with `heartbeat`, also None after that many idle seconds.
+
+        The None lets a transport send a keep-alive without a timer of its own.
+        """
+        # An earlier run_finished in the history (the run was retried since) does not stop
+        # the replay: the snapshot's status says whether the run is over.
+        for event in self._take_stored(
+            (e for e in self.run.events if e.seq > self.last_seq), live=False
+        ):
+            yield event
+        if self.run.status.finished:
+            self.finished = True
+            return
+        clock = asyncio.get_running_loop().time
+        interval = self._recheck
+        recheck_at = clock() + interval
+        last_yield = clock()
+        bus_open = True
+        while True:
+            now = clock()
+            wait = recheck_at - now
+            if heartbeat is not None:
+                wait = min(wait, last_yield + heartbeat - now)
+            out: list[Event] = []
+            try:
+                if not bus_open:
+                    raise TimeoutError
+                event = await self._live.next(max(wait, 0.0))
+            except StopAsyncIteration:
+                # The bus is closing: carry on from the store alone.
+                bus_open = False
+                continue
+            except TimeoutError:
+                if not bus_open:
+                    await asyncio.sleep(max(wait, 0.0))
+                now = clock()
+                if heartbeat is not None and now >= last_yield + heartbeat:
+                    last_yield = now
+                    yield None
+                if now < recheck_at:
+                    continue
+                out = await self._recheck_store()
+                interval = self._recheck if out else min(interval * 2, self._max_recheck)
+                recheck_at = clock() + interval
+                if not out and self.finished:
+                    return
+            else:
+                if event.type in EPHEMERAL_TYPES:
+                    out = self._token(event)
+                elif event.seq <= self.last_seq:
+                    continue
+                elif event.seq == self.last_seq + 1:
+                    out = self._take_stored([event])
+                else:
+                    # The bus skipped some seqs: fetch them (this one is stored too).
+                    fresh = await self._app.store.list_events(self.execution_id, self.last_seq)
+                    out = self._take_stored([*fresh, event])
+                if any(item.type not in EPHEMERAL_TYPES for item in out):
+                    interval = self._recheck
+                    recheck_at = clock() + interval
+            for item in out:
+                yield item
+                last_yield = clock()
+                if item.type == "run_finished":
+                    self.finished = True
+                    return
+
+    async def _recheck_store(self) -> list[Event]:
+        fresh = await self._app.store.list_events(self.execution_id, self.last_seq)
+        if fresh:
+            return self._take_stored(fresh)
+        run = await self._app.store.get_run(self.execution_id, with_events=False)
+        if run is None or (run.status.finished and run.last_seq <= self.last_seq):
+            self.finished = True
+        return []
+
+    def _token(self, event: Event) -> list[Event]:
+        if event.seq <= self.last_seq and not self._held:
+            return [event]
+        self._held.append(event)
+        if len(self._held) > MAX_HELD_TOKENS:
+            self._held.popleft()
+        return self._release_held()
+
+    def _release_held(self) -> list[Event]:
+        out = []
+        while self._held and self._held[0].seq <= self.last_seq:
+            out.append(self._held.popleft())
+        return out
+
+    def _take_stored(self, events: Iterable[Event], *, live: bool = True) -> list[Event]:
+        """Stored events not yet yielded, in seq order, each followed by the tokens it frees.
+
+        In the live tail nothing after a `run_finished` is taken: the stream ends there.
+        """
+        out: list[Event] = []
+        for event in sorted(events, key=lambda e: e.seq):
+            if event.seq <= self.last_seq or event.type in EPHEMERAL_TYPES:
+                continue
+            self.last_seq = event.seq
+            out.append(event)
+            out.extend(self._release_held())
+            if live and event.type == "run_finished":
+                break
+        return out
+
+    async def aclose(self) -> None:
+        """Stop reading the bus (the subscription itself ends with `stream()`)."""
+        await self._live.aclose()
+
+
+@contextlib.asynccontextmanager
+async def stream(
+    app: Ductwork,
+    execution_id: str,
+    after_seq: int = 0,
+    *,
+    recheck_seconds: float = RECHECK_SECONDS,
+) -> AsyncIterator[RunStream]:
+    """Subscribe to a run and read its snapshot; raises `NotFound` for an unknown id.
+
+        async with live.stream(app, execution_id, after_seq=last_seen) as run_stream:
+            show(run_stream.run)
+            async for event in run_stream:
+                ...
+
+    Leaving the block ends the bus subscription, even mid-stream.
+    """
+    async with app.bus.subscribe(execution_id) as live_events:
+        run = await app.store.get_run(execution_id)
+        if run is None:
+            raise NotFound("execution", execution_id)
+        # A seq from the future (another run's, a typo) would hide every new event.
+        after = max(0, min(after_seq, run.last_seq))
+        run_stream = RunStream(app, run, after, live_events, recheck_seconds=recheck_seconds)
+        try:
+            yield run_stream
+        finally:
+            await run_stream.aclose()
+
+
+async def follow(
+    app: Ductwork,
+    execution_id: str,
+    after_seq: int = 0,
+    *,
+    recheck_seconds: float = RECHECK_SECONDS,
+) -> AsyncIterator[Event]:
+    """A run's events with seq > `after_seq`, then live ones, until `run_finished`.
+
+    The generator form of `stream()` for callers that do not need the snapshot;
+    `NotFound` is raised on the first iteration. Close it (`contextlib.aclosing`)
+    when stopping early, so the subscription ends at once.
+    """
+    async with stream(app, execution_id, after_seq, recheck_seconds=recheck_seconds) as events:
+        async for event in events:
+            yield event
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """The wire shape of an event: {seq, type, node_id, timestamp, data}."""
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "node_id": event.node_id,
+        "timestamp": event.timestamp,
+        "data": event.data,
+    }
+
+
+def encode_event(event: Event) -> bytes:
+    """An event as JSON bytes (orjson; timestamps in RFC 3339)."""
+    return orjson.dumps(event_json(event), option=orjson.OPT_NON_STR_KEYS, default=str)

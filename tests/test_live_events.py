@@ -1,0 +1,636 @@
+"""Live execution updates: WebSocket and SSE against a live server, `live.follow`, the CLI.
+
+Runs are held mid-flight deterministically with the recording HTTP server:
+a webhook node calls a path that is `hold()`-ed, so the run waits there until
+the test `release()`s it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from typer.testing import CliRunner, Result
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from ductwork import live
+from ductwork.api import live as live_api
+from ductwork.cli import cli
+from ductwork.events.base import EventBus
+from ductwork.models import Event, WorkflowDefinition
+from ductwork.runtime import build
+from ductwork.service import NotFound
+from ductwork.settings import Settings
+from tests.support.http_servers import RecordingHttpServer, Reply
+from tests.support.live_server import LiveServer
+from tests.support.openai_stub import OpenAIStub
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEADLINE = 15.0
+
+
+@pytest.fixture
+def server(full_settings: Settings) -> Iterator[LiveServer]:
+    with LiveServer(full_settings) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        yield http
+
+
+# Helpers ------------------------------------------------------------------------------
+
+
+def webhook(node_id: str, url: str) -> dict[str, Any]:
+    return {"id": node_id, "type": "webhook", "config": {"url": url, "method": "POST"}}
+
+
+def workflow(nodes: list[dict[str, Any]], edges: list[Any]) -> dict[str, Any]:
+    return {
+        "name": "live",
+        "nodes": nodes,
+        "edges": [{"from": e[0], "to": e[1]} if isinstance(e, tuple) else e for e in edges],
+    }
+
+
+def branching(gate_url: str) -> dict[str, Any]:
+    """A gate, a condition, two parallel branches on `true`, one on `false`, and a join."""
+    return workflow(
+        [
+            {"id": "start", "type": "start"},
+            webhook("gate", gate_url),
+            {"id": "check", "type": "condition", "config": {"condition": "amount > 10"}},
+            {"id": "left", "type": "delay", "config": {"delay_seconds": 0.05}},
+            {
+                "id": "right",
+                "type": "transformer",
+                "config": {"transform_type": "compose", "mapping": {"double": "amount * 2"}},
+            },
+            {"id": "small", "type": "transformer", "config": {"transform_type": "map"}},
+            {"id": "join", "type": "end"},
+        ],
+        [
+            ("start", "gate"),
+            ("gate", "check"),
+            {"from": "check", "to": "left", "branch": "true"},
+            {"from": "check", "to": "right", "branch": "true"},
+            {"from": "check", "to": "small", "branch": "false"},
+            ("left", "join"),
+            ("right", "join"),
+            ("small", "join"),
+        ],
+    )
+
+
+async def create(client: httpx.AsyncClient, body: dict[str, Any]) -> str:
+    response = await client.post("/workflows/", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def start(client: httpx.AsyncClient, workflow_id: str, inputs: dict[str, Any]) -> str:
+    response = await client.post(
+        f"/workflows/{workflow_id}/execute", json={"inputs": inputs, "async_execution": True}
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["execution_id"])
+
+
+def on_server(server: LiveServer, coro: Any) -> Any:
+    """Run a coroutine on the server's own loop (its SQLite connection lives there)."""
+    assert server.loop is not None
+    return asyncio.run_coroutine_threadsafe(coro, server.loop).result(5)
+
+
+def stored_events(server: LiveServer, execution_id: str) -> list[Event]:
+    events: list[Event] = on_server(server, server.app.store.list_events(execution_id))
+    return events
+
+
+def subscribers(server: LiveServer, execution_id: str) -> int:
+    count: int = server.app.bus.subscriber_count(execution_id)  # type: ignore[attr-defined]
+    return count
+
+
+async def poll(predicate: Callable[[], bool], what: str, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
+def poll_sync(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def have_snapshots(*streams: Received) -> Callable[[], bool]:
+    return lambda: all(rx.snapshot is not None for rx in streams)
+
+
+def is_event(kind: str, node_id: str | None = None) -> Callable[[Event], bool]:
+    return lambda e: e.type == kind and (node_id is None or e.node_id == node_id)
+
+
+@dataclass
+class Received:
+    """What a client got from one live stream."""
+
+    snapshot: dict[str, Any] | None = None
+    events: list[Event] = field(default_factory=list)
+    ids: list[str | None] = field(default_factory=list)
+    """SSE only: each event's `id:` field, None where the frame had none."""
+    comments: int = 0
+    status: int | None = None
+    body: bytes = b""
+    close_code: int | None = None
+    close_reason: str = ""
+    ended: bool = False
+    """The server ended the stream (not the client)."""
+
+    def has(self, predicate: Callable[[Event], bool]) -> bool:
+        return any(predicate(e) for e in self.events)
+
+
+async def read_ws(
+    server: LiveServer,
+    execution_id: str,
+    *,
+    after: int | None = None,
+    until: Callable[[Event], bool] | None = None,
+    received: Received | None = None,
+) -> Received:
+    """Read a WebSocket stream until the server closes it (or `until` holds: then hang up)."""
+    rx = received or Received()
+    url = f"ws://127.0.0.1:{server.port}/ws/executions/{execution_id}"
+    if after is not None:
+        url += f"?after={after}"
+    async with connect(url) as ws:
+        try:
+            async for raw in ws:
+                message = orjson.loads(raw)
+                if "seq" not in message:
+                    assert rx.snapshot is None and message["type"] == "snapshot"
+                    rx.snapshot = message
+                    continue
+                event = Event.model_validate(message)
+                rx.events.append(event)
+                if until is not None and until(event):
+                    return rx
+        except ConnectionClosed:
+            pass
+        rx.ended = True
+        assert ws.close_code is not None
+        rx.close_code = ws.close_code
+        rx.close_reason = ws.close_reason or ""
+    return rx
+
+
+async def read_sse(
+    server: LiveServer,
+    execution_id: str,
+    *,
+    last_event_id: int | str | None = None,
+    after: int | None = None,
+    until: Callable[[Event], bool] | None = None,
+    received: Received | None = None,
+) -> Received:
+    """Read an SSE stream frame by frame (parsed here, to check the wire format itself)."""
+    rx = received or Received()
+    headers = {"Accept": "text/event-stream"}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = str(last_event_id)
+    params = {"after": after} if after is not None else {}
+    path = f"/workflows/executions/{execution_id}/events"
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=10) as http,
+        http.stream("GET", path, headers=headers, params=params) as response,
+    ):
+        rx.status = response.status_code
+        if response.status_code != 200:
+            rx.body = await response.aread()
+            return rx
+        assert response.headers["content-type"].startswith("text/event-stream")
+        frame: dict[str, str] = {}
+        async for line in response.aiter_lines():
+            if line.startswith(":"):
+                rx.comments += 1
+                continue
+            if line:
+                name, _, value = line.partition(":")
+                assert name not in frame, f"repeated field {name} in one frame"
+                frame[name] = value.removeprefix(" ")
+                continue
+            if not frame:
+                continue
+            if frame["event"] == "snapshot":
+                assert rx.snapshot is None and "id" not in frame
+                rx.snapshot = orjson.loads(frame["data"])
+            else:
+                event = Event.model_validate_json(frame["data"])
+                assert event.type == frame["event"]
+                rx.events.append(event)
+                rx.ids.append(frame.get("id"))
+                if until is not None and until(event):
+                    return rx
+            frame = {}
+        rx.ended = True
+    return rx
+
+
+def check_order(events: list[Event], edges: list[tuple[str, str]]) -> None:
+    """Stored-event invariants: contiguous seqs, run_started first, causal node order."""
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert events[0].type == "run_started"
+    assert events[-1].type == "run_finished" and events[-1].data["status"] == "success"
+    assert [e.type for e in events].count("run_finished") == 1
+    where = {(e.type, e.node_id): i for i, e in enumerate(events)}
+    assert len(where) == len(events), "an event repeated"
+    for kind, node_id in where:
+        if kind == "node_completed":
+            assert where[("node_started", node_id)] < where[(kind, node_id)]
+    for source, target in edges:
+        if ("node_started", target) in where:
+            assert where[("node_completed", source)] < where[("node_started", target)]
+
+
+# WebSocket and SSE ----------------------------------------------------------------------
+
+
+async def test_branching_parallel_run_arrives_in_order_on_both_transports(
+    server: LiveServer, client: httpx.AsyncClient, http_server: RecordingHttpServer
+) -> None:
+    http_server.hold("/gate")
+    workflow_id = await create(client, branching(http_server.url("/gate")))
+    execution_id = await start(client, workflow_id, {"amount": 42})
+    await http_server.wait_for_calls_async("/gate", 1)
+
+    ws_rx, sse_rx = Received(), Received()
+    async with asyncio.timeout(DEADLINE):
+        ws_task = asyncio.create_task(read_ws(server, execution_id, received=ws_rx))
+        sse_task = asyncio.create_task(read_sse(server, execution_id, received=sse_rx))
+        await poll(have_snapshots(ws_rx, sse_rx), "both snapshots")
+        assert ws_rx.snapshot is not None
+        run = ws_rx.snapshot["run"]
+        assert run["status"] == "running" and run["node_states"]["gate"]["status"] == "running"
+        assert [n["id"] for n in run["definition"]["nodes"]][:2] == ["start", "gate"]
+        # Both are subscribed now, so what follows comes live from the bus.
+        http_server.release("/gate")
+        await asyncio.gather(ws_task, sse_task)
+
+    stored = stored_events(server, execution_id)
+    assert ws_rx.events == stored
+    assert sse_rx.events == stored
+    assert sse_rx.ids == [str(e.seq) for e in stored]
+    assert ws_rx.ended and ws_rx.close_code == 1000
+    assert sse_rx.ended
+    check_order(
+        stored,
+        [
+            ("start", "gate"),
+            ("gate", "check"),
+            ("check", "left"),
+            ("check", "right"),
+            ("left", "join"),
+            ("right", "join"),
+        ],
+    )
+    where = {(e.type, e.node_id): i for i, e in enumerate(stored)}
+    assert ("node_skipped", "small") in where and ("node_started", "small") not in where
+    # The branches overlapped: `right` ran while `left` was sleeping.
+    assert where[("node_started", "left")] < where[("node_completed", "right")]
+    assert where[("node_started", "right")] < where[("node_completed", "left")]
+    assert stored[-1].data == {"status": "success"}
+    await poll(lambda: subscribers(server, execution_id) == 0, "subscriptions to end")
+
+
+async def test_late_subscriber_gets_a_full_replay_then_a_clean_close(
+    server: LiveServer, client: httpx.AsyncClient
+) -> None:
+    body = workflow(
+        [{"id": "start", "type": "start"}, {"id": "t", "type": "transformer"}],
+        [("start", "t")],
+    )
+    body["nodes"][1]["config"] = {"transform_type": "compose", "mapping": {"x": "n + 1"}}
+    workflow_id = await create(client, body)
+    response = await client.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"n": 1}})
+    assert response.json()["status"] == "success"
+    execution_id = response.json()["execution_id"]
+    stored = stored_events(server, execution_id)
+    assert len(stored) == 6
+
+    async with asyncio.timeout(DEADLINE):
+        ws_rx = await read_ws(server, execution_id)
+        sse_rx = await read_sse(server, execution_id)
+    assert ws_rx.events == stored == sse_rx.events
+    assert ws_rx.close_code == 1000 and sse_rx.ended
+    for rx in (ws_rx, sse_rx):
+        assert rx.snapshot is not None
+        assert rx.snapshot["run"]["status"] == "success"
+        assert rx.snapshot["last_seq"] == stored[-1].seq
+
+    async with asyncio.timeout(DEADLINE):
+        # Resuming: Last-Event-ID wins over ?after=, which is the fallback.
+        resumed = await read_sse(server, execution_id, last_event_id=4, after=1)
+        assert resumed.events == stored[4:] and resumed.ended
+        fallback = await read_sse(server, execution_id, after=2)
+        assert fallback.events == stored[2:]
+        # Nothing after the last id of a finished run: 204 tells EventSource to stop retrying.
+        done = await read_sse(server, execution_id, last_event_id=stored[-1].seq)
+        assert done.status == 204
+        ws_done = await read_ws(server, execution_id, after=stored[-1].seq)
+        assert ws_done.events == [] and ws_done.close_code == 1000 and ws_done.snapshot
+        bad = await read_sse(server, execution_id, last_event_id="abc")
+        assert bad.status == 422
+
+
+@pytest.mark.parametrize("transport", ["ws", "sse"])
+async def test_reconnecting_mid_run_gets_exactly_the_missing_events(
+    server: LiveServer,
+    client: httpx.AsyncClient,
+    http_server: RecordingHttpServer,
+    transport: str,
+) -> None:
+    http_server.hold("/first")
+    http_server.hold("/second")
+    body = workflow(
+        [
+            {"id": "start", "type": "start"},
+            webhook("first", http_server.url("/first")),
+            webhook("second", http_server.url("/second")),
+            {"id": "end", "type": "end"},
+        ],
+        [("start", "first"), ("first", "second"), ("second", "end")],
+    )
+    execution_id = await start(client, await create(client, body), {})
+    await http_server.wait_for_calls_async("/first", 1)
+
+    async def read(resume: int | None = None, **kwargs: Any) -> Received:
+        if transport == "ws":
+            return await read_ws(server, execution_id, after=resume, **kwargs)
+        return await read_sse(server, execution_id, last_event_id=resume, **kwargs)
+
+    async with asyncio.timeout(DEADLINE):
+        # First connection: hang up while the run is held on /first.
+        part1 = await read(until=is_event("node_started", "first"))
+        last_seen = part1.events[-1].seq
+        await poll(lambda: subscribers(server, execution_id) == 0, "the server to let go")
+
+        # While nobody watches, the run moves on to /second.
+        http_server.release("/first")
+        await http_server.wait_for_calls_async("/second", 1)
+
+        part2 = Received()
+        task = asyncio.create_task(read(last_seen, received=part2))
+        await poll(lambda: part2.has(is_event("node_started", "second")), "the replayed part")
+        assert subscribers(server, execution_id) == 1
+        http_server.release("/second")
+        await task
+
+    stored = stored_events(server, execution_id)
+    assert part2.events[0].seq == last_seen + 1
+    assert part1.events + part2.events == stored
+    assert part2.ended and stored[-1].type == "run_finished"
+    if transport == "sse":
+        assert part2.ids == [str(e.seq) for e in part2.events]
+    else:
+        assert part2.close_code == 1000
+
+
+async def test_streaming_ai_node_sends_token_deltas_before_it_completes(
+    server: LiveServer,
+    client: httpx.AsyncClient,
+    http_server: RecordingHttpServer,
+    llm: OpenAIStub,
+) -> None:
+    llm.token_latency = 0.01
+    body = workflow(
+        [
+            {"id": "start", "type": "start"},
+            webhook("gate", http_server.url("/gate")),
+            {
+                "id": "ai",
+                "type": "ai-processor",
+                "config": {"prompt": "alpha beta gamma delta epsilon", "stream": True},
+            },
+            {"id": "end", "type": "end"},
+        ],
+        [("start", "gate"), ("gate", "ai"), ("ai", "end")],
+    )
+    workflow_id = await create(client, body)
+    # The second run is answered from the cache: its one token is produced at once,
+    # before the node's `node_started` is even committed, and must still come after it.
+    for expected_tokens in (range(3, 100), range(1, 2)):
+        http_server.reset()
+        http_server.hold("/gate")
+        execution_id = await start(client, workflow_id, {})
+        await http_server.wait_for_calls_async("/gate", 1)
+
+        ws_rx, sse_rx = Received(), Received()
+        async with asyncio.timeout(DEADLINE):
+            tasks = [
+                asyncio.create_task(read_ws(server, execution_id, received=ws_rx)),
+                asyncio.create_task(read_sse(server, execution_id, received=sse_rx)),
+            ]
+            await poll(have_snapshots(ws_rx, sse_rx), "both snapshots")
+            http_server.release("/gate")
+            await asyncio.gather(*tasks)
+
+        stored = stored_events(server, execution_id)
+        assert not any(e.type == "token" for e in stored), "tokens must not be stored"
+        for rx in (ws_rx, sse_rx):
+            kinds = [(e.type, e.node_id) for e in rx.events]
+            tokens = [i for i, e in enumerate(rx.events) if e.type == "token"]
+            assert len(tokens) in expected_tokens, kinds
+            started = kinds.index(("node_started", "ai"))
+            completed = kinds.index(("node_completed", "ai"))
+            assert started < tokens[0] and tokens[-1] < completed
+            text = "".join(rx.events[i].data["text"] for i in tokens)
+            output = rx.events[completed].data["output"]
+            assert text == output == "Echo: alpha beta gamma delta epsilon"
+            assert [e for e in rx.events if e.type != "token"] == stored
+        # Token frames carry no id, so a reconnect resumes from the last stored seq.
+        pairs = list(zip(sse_rx.events, sse_rx.ids, strict=True))
+        assert all(i is None for e, i in pairs if e.type == "token")
+        assert [i for e, i in pairs if e.type != "token"] == [str(e.seq) for e in stored]
+    assert llm.calls == 1
+
+
+async def test_unknown_execution_ids(server: LiveServer, client: httpx.AsyncClient) -> None:
+    async with (
+        asyncio.timeout(DEADLINE),
+        connect(f"ws://127.0.0.1:{server.port}/ws/executions/nope") as ws,
+    ):
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4404 and "not found" in closed.value.rcvd.reason
+    response = await client.get("/workflows/executions/nope/events")
+    assert response.status_code == 404
+    assert "not found" in response.json()["detail"]
+
+
+async def test_sse_sends_keep_alive_comments_while_the_run_is_quiet(
+    server: LiveServer,
+    client: httpx.AsyncClient,
+    http_server: RecordingHttpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(live_api, "SSE_KEEPALIVE_SECONDS", 0.05)
+    http_server.hold("/gate")
+    body = workflow(
+        [{"id": "start", "type": "start"}, webhook("gate", http_server.url("/gate"))],
+        [("start", "gate")],
+    )
+    execution_id = await start(client, await create(client, body), {})
+    await http_server.wait_for_calls_async("/gate", 1)
+    rx = Received()
+    async with asyncio.timeout(DEADLINE):
+        task = asyncio.create_task(read_sse(server, execution_id, received=rx))
+        await poll(lambda: rx.comments >= 2, "keep-alive comments")
+        http_server.release("/gate")
+        await task
+    assert rx.ended and rx.events == stored_events(server, execution_id)
+
+
+# live.follow on its own ----------------------------------------------------------------
+
+
+class LossyBus:
+    """An in-process bus that loses the events `drop` picks (as a real one may)."""
+
+    def __init__(self, inner: EventBus, drop: Callable[[Event], bool]) -> None:
+        self.inner = inner
+        self.drop = drop
+
+    @asynccontextmanager
+    async def subscribe(self, execution_id: str) -> AsyncIterator[AsyncIterator[Event]]:
+        async with self.inner.subscribe(execution_id) as events:
+
+            async def survivors() -> AsyncIterator[Event]:
+                async for event in events:
+                    if not self.drop(event):
+                        yield event
+
+            yield survivors()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_follow_fills_gaps_and_recovers_a_lost_run_finished(tmp_path: Path) -> None:
+    nodes: list[dict[str, Any]] = [
+        {"id": "start", "type": "start"},
+        {"id": "pause", "type": "delay", "config": {"delay_seconds": 0.1}},
+        *[{"id": f"t{i}", "type": "transformer"} for i in range(5)],
+    ]
+    edges = [("start", "pause"), ("pause", "t0"), *[(f"t{i}", f"t{i + 1}") for i in range(4)]]
+    definition = WorkflowDefinition.model_validate(workflow(nodes, edges))
+    app = build(Settings(data_dir=tmp_path))
+    await app.start()
+    try:
+        # Every even seq and the run_finished never reach the subscriber over the bus.
+        app.bus = LossyBus(app.bus, lambda e: e.seq % 2 == 0 or e.type == "run_finished")  # type: ignore[assignment]
+        run = await app.execute_definition(definition, wait=False)
+        began = time.monotonic()
+        async with asyncio.timeout(DEADLINE):
+            got = [e async for e in live.follow(app, run.execution_id, recheck_seconds=0.05)]
+        stored = await app.store.list_events(run.execution_id)
+        assert got == stored
+        assert got[-1].type == "run_finished" and len(got) > 10
+        assert time.monotonic() - began < 2.0
+
+        # Once finished, a follower stops right after the replay.
+        began = time.monotonic()
+        again = [e async for e in live.follow(app, run.execution_id, after_seq=3)]
+        assert again == stored[3:] and time.monotonic() - began < 0.5
+        with pytest.raises(NotFound):
+            async for _ in live.follow(app, "missing"):
+                pass
+    finally:
+        await app.close()
+
+
+# CLI -----------------------------------------------------------------------------------
+
+
+def invoke(args: list[str], tmp_path: Path) -> Result:
+    return CliRunner().invoke(cli, args, env={"DUCTWORK_DATA_DIR": str(tmp_path)})
+
+
+def test_cli_run_prints_events_and_the_node_table(tmp_path: Path) -> None:
+    result = invoke(["run", str(EXAMPLES / "03-branching.json")], tmp_path)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    # Not a terminal: one line per event, in order, then the summary table.
+    kinds = [line.split()[2] for line in lines if line[:2].isdigit() and line[2] == ":"]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert kinds.count("node_completed") == 4 and kinds.count("node_skipped") == 2
+    assert "welcome_back" in result.output and "Status: success" in result.output
+    assert "skipped" in result.output
+
+    as_json = invoke(["run", str(EXAMPLES / "03-branching.json"), "--json"], tmp_path)
+    assert as_json.exit_code == 0
+    assert orjson.loads(as_json.stdout)["status"] == "success"
+
+
+def test_cli_watch_follows_a_run_on_a_server(
+    server: LiveServer, http_server: RecordingHttpServer, tmp_path: Path
+) -> None:
+    http_server.hold("/gate")
+    http_server.script("/boom", Reply(status=500, body={"error": "down"}))
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        ok = http.post(
+            "/workflows/",
+            json=workflow(
+                [{"id": "start", "type": "start"}, webhook("gate", http_server.url("/gate"))],
+                [("start", "gate")],
+            ),
+        ).json()["id"]
+        execution_id = http.post(f"/workflows/{ok}/execute", json={"async_execution": True}).json()[
+            "execution_id"
+        ]
+        http_server.wait_for_calls("/gate", 1)
+
+        outcome: list[Result] = []
+        watcher = threading.Thread(
+            target=lambda: outcome.append(
+                invoke(["watch", execution_id, "--url", server.url], tmp_path)
+            )
+        )
+        watcher.start()
+        poll_sync(lambda: subscribers(server, execution_id) == 1, "watch to subscribe")
+        http_server.release("/gate")
+        watcher.join(DEADLINE)
+        assert outcome, "watch did not finish"
+        assert outcome[0].exit_code == 0, outcome[0].output
+        assert "run_finished" in outcome[0].output and "Status: success" in outcome[0].output
+        assert "gate" in outcome[0].output
+
+        failing = http.post(
+            "/workflows/",
+            json=workflow(
+                [{"id": "start", "type": "start"}, webhook("boom", http_server.url("/boom"))],
+                [("start", "boom")],
+            ),
+        ).json()["id"]
+        failed_id = http.post(f"/workflows/{failing}/execute", json={}).json()["execution_id"]
+    failed = invoke(["watch", failed_id, "--url", server.url], tmp_path)
+    assert failed.exit_code == 1 and "Status: error" in failed.output
+    unknown = invoke(["watch", "no-such-run", "--url", server.url], tmp_path)
+    assert unknown.exit_code == 2
