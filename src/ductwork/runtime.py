@@ -58,7 +58,7 @@ def build(
             idle_timeout_seconds=max(900.0, settings.default_node_timeout_seconds * 2),
         )
         sweep_lock = RedisSweepLock(
-            settings.redis_url, ttl_seconds=max(5.0, settings.sweep_interval_seconds * 5)
+            settings.redis_url, ttl_seconds=max(1.0, settings.sweep_interval_seconds * 3)
         )
     else:
         if role == "api":

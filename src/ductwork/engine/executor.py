@@ -61,9 +61,13 @@ RUNNING_COMMIT_DELAY = 0.005
 one's is committed after this many seconds (so watchers and crash recovery see it)."""
 
 
-def default_owner() -> str:
-    """A worker identity unique to this process: host, pid and a random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def default_owner(name: str | None = None) -> str:
+    """A lease owner unique to this process: a name (default the host), pid and a random suffix.
+
+    Never just the configured name: a restarted worker with the same name must not
+    mistake its predecessor's leases for its own while that one might still live.
+    """
+    return f"{name or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class PlanCache:
@@ -636,7 +640,7 @@ class Executor:
         self.bus = bus
         self.services = services
         self.settings = settings
-        self.owner = owner or settings.worker_id or default_owner()
+        self.owner = owner or default_owner(settings.worker_id)
         self.plans = PlanCache(registry)
         self._active: dict[str, _RunDriver] = {}
 

@@ -55,7 +55,12 @@ class RedisQueue:
             max_connection_pool_size=concurrency + 8,
         )
         self._handler: RunHandler | None = None
-        self._task = self.broker.register_task(self._advance, task_name=TASK_NAME)
+
+        async def advance_run(execution_id: str) -> None:
+            await self._advance(execution_id)
+
+        # taskiq wants a plain function (it renames it for process pools), not a bound method.
+        self._task = self.broker.register_task(advance_run, task_name=TASK_NAME)
         self._receiver: asyncio.Task[None] | None = None
         self._started = False
         self._start_lock = asyncio.Lock()
