@@ -23,19 +23,23 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ductwork.models import WorkflowDefinition  # noqa: E402
-from ductwork.runtime import build  # noqa: E402
-from ductwork.settings import Settings  # noqa: E402
-from tests.support.live_server import LiveServer  # noqa: E402
-from tests.support.openai_stub import OpenAIStub  # noqa: E402
+from tests.support.live_server import LiveServer
+from tests.support.openai_stub import OpenAIStub
+
+from ductwork.models import WorkflowDefinition
+from ductwork.runtime import build
+from ductwork.settings import Settings
 
 
 def chain(length: int) -> WorkflowDefinition:
     nodes: list[dict[str, Any]] = [
-        {"id": f"t{i}", "type": "transformer", "config": {"transform_type": "map"}} for i in range(length)
+        {"id": f"t{i}", "type": "transformer", "config": {"transform_type": "map"}}
+        for i in range(length)
     ]
     edges = [{"from": f"t{i}", "to": f"t{i + 1}"} for i in range(length - 1)]
-    return WorkflowDefinition.model_validate({"name": f"chain{length}", "nodes": nodes, "edges": edges})
+    return WorkflowDefinition.model_validate(
+        {"name": f"chain{length}", "nodes": nodes, "edges": edges}
+    )
 
 
 THREE = WorkflowDefinition.model_validate(
@@ -43,7 +47,11 @@ THREE = WorkflowDefinition.model_validate(
         "name": "three",
         "nodes": [
             {"id": "start", "type": "start"},
-            {"id": "t", "type": "transformer", "config": {"transform_type": "compose", "mapping": {"x": "n + 1"}}},
+            {
+                "id": "t",
+                "type": "transformer",
+                "config": {"transform_type": "compose", "mapping": {"x": "n + 1"}},
+            },
             {"id": "end", "type": "end"},
         ],
         "edges": [{"from": "start", "to": "t"}, {"from": "t", "to": "end"}],
@@ -55,7 +63,13 @@ def fanout(branches: int) -> WorkflowDefinition:
     nodes: list[dict[str, Any]] = [{"id": "start", "type": "start"}, {"id": "end", "type": "end"}]
     edges = []
     for i in range(branches):
-        nodes.append({"id": f"ai{i}", "type": "ai-processor", "config": {"prompt": f"branch {i}: {{{{ q }}}}"}})
+        nodes.append(
+            {
+                "id": f"ai{i}",
+                "type": "ai-processor",
+                "config": {"prompt": f"branch {i}: {{{{ q }}}}"},
+            }
+        )
         edges += [{"from": "start", "to": f"ai{i}"}, {"from": f"ai{i}", "to": "end"}]
     return WorkflowDefinition.model_validate({"name": "fanout", "nodes": nodes, "edges": edges})
 
@@ -73,7 +87,9 @@ async def per_node_overhead(settings: Settings, runs: int) -> tuple[float, float
             assert run.status == "success", run.error
             sequential.append((time.perf_counter() - started) * 1000 / 40)
         started = time.perf_counter()
-        results = await asyncio.gather(*(app.execute(wf.id, {"v": 1}, wait=True) for _ in range(runs // 4)))
+        results = await asyncio.gather(
+            *(app.execute(wf.id, {"v": 1}, wait=True) for _ in range(runs // 4))
+        )
         assert all(r.status == "success" for r, _ in results)
         loaded = (time.perf_counter() - started) * 1000 / (40 * len(results))
         return statistics.median(sequential), loaded
@@ -91,7 +107,9 @@ async def runs_per_second_in_process(settings: Settings, runs: int) -> float:
         batch = 16
         done = 0
         while done < runs:
-            results = await asyncio.gather(*(app.execute(wf.id, {"n": i}, wait=True) for i in range(batch)))
+            results = await asyncio.gather(
+                *(app.execute(wf.id, {"n": i}, wait=True) for i in range(batch))
+            )
             assert all(r.status == "success" for r, _ in results)
             done += batch
         return done / (time.perf_counter() - started)
@@ -123,7 +141,11 @@ async def cached_ai_latency(settings: Settings, runs: int) -> tuple[float, float
     await app.start()
     try:
         definition = WorkflowDefinition.model_validate(
-            {"name": "ai", "nodes": [{"id": "ai1", "type": "ai-processor", "config": {"prompt": "Say hello"}}], "edges": []}
+            {
+                "name": "ai",
+                "nodes": [{"id": "ai1", "type": "ai-processor", "config": {"prompt": "Say hello"}}],
+                "edges": [],
+            }
         )
         wf = await app.create_workflow(definition)
         await app.execute(wf.id, {}, wait=True)  # fills the cache
@@ -144,7 +166,9 @@ async def fanout_seconds(settings: Settings) -> float:
     try:
         wf = await app.create_workflow(fanout(5))
         started = time.perf_counter()
-        run, _ = await app.execute(wf.id, {"q": time.time()}, wait=True)  # distinct prompt: no cache hit
+        run, _ = await app.execute(
+            wf.id, {"q": time.time()}, wait=True
+        )  # distinct prompt: no cache hit
         took = time.perf_counter() - started
         assert run.status == "success", run.error
         return took
@@ -159,15 +183,35 @@ async def main() -> None:
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp, OpenAIStub() as stub:
         base = {"llm_base_url": stub.base_url, "llm_api_key": "bench", "data_dir": Path(tmp)}
-        seq, loaded = await per_node_overhead(Settings(**base, store_url=f"sqlite:///{tmp}/a.db"), args.runs)
-        rows.append(("per-node overhead, 40-node chain, 1 run at a time", f"{seq:.3f} ms", "<= 1 ms"))
-        rows.append((f"per-node overhead, 40-node chain, {args.runs // 4} runs at once", f"{loaded:.3f} ms", "<= 1 ms"))
-        rps = await runs_per_second_in_process(Settings(**base, store_url=f"sqlite:///{tmp}/b.db"), args.runs)
+        seq, loaded = await per_node_overhead(
+            Settings(**base, store_url=f"sqlite:///{tmp}/a.db"), args.runs
+        )
+        rows.append(
+            ("per-node overhead, 40-node chain, 1 run at a time", f"{seq:.3f} ms", "<= 1 ms")
+        )
+        rows.append(
+            (
+                f"per-node overhead, 40-node chain, {args.runs // 4} runs at once",
+                f"{loaded:.3f} ms",
+                "<= 1 ms",
+            )
+        )
+        rps = await runs_per_second_in_process(
+            Settings(**base, store_url=f"sqlite:///{tmp}/b.db"), args.runs
+        )
         rows.append(("3-node runs per second, in-process (16 in flight)", f"{rps:.0f}", ""))
-        rps_http = await runs_per_second_http(Settings(**base, store_url=f"sqlite:///{tmp}/c.db"), args.runs)
-        rows.append(("3-node runs per second, HTTP sync execute (16 in flight)", f"{rps_http:.0f}", ""))
-        median, p99 = await cached_ai_latency(Settings(**base, store_url=f"sqlite:///{tmp}/d.db"), args.runs)
-        rows.append(("cached AI node latency (median / p99)", f"{median:.3f} / {p99:.3f} ms", "<= 1 ms"))
+        rps_http = await runs_per_second_http(
+            Settings(**base, store_url=f"sqlite:///{tmp}/c.db"), args.runs
+        )
+        rows.append(
+            ("3-node runs per second, HTTP sync execute (16 in flight)", f"{rps_http:.0f}", "")
+        )
+        median, p99 = await cached_ai_latency(
+            Settings(**base, store_url=f"sqlite:///{tmp}/d.db"), args.runs
+        )
+        rows.append(
+            ("cached AI node latency (median / p99)", f"{median:.3f} / {p99:.3f} ms", "<= 1 ms")
+        )
         stub.latency = 0.5
         took = await fanout_seconds(Settings(**base, store_url=f"sqlite:///{tmp}/e.db"))
         rows.append(("5-branch fan-out of 0.5 s LLM calls", f"{took:.3f} s", "<= 0.6 s"))
