@@ -175,7 +175,7 @@ async def main() -> None:
                     resumes = await resume_after_kill(client, workers, env, tmp_path, hooks, 5)
                 rows.append(
                     (
-                        f"SIGKILL -> run moving on another worker (lease {LEASE:g} s), median / max",
+                        f"SIGKILL -> run moving elsewhere (lease {LEASE:g} s), median / max",
                         f"{statistics.median(resumes):.2f} / {max(resumes):.2f} s",
                         "",
                     )
