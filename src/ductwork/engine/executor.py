@@ -96,7 +96,8 @@ class _Checkpointer:
 
     Changes made in the same loop tick share one commit (group commit). Flushes
     are serialised, so a later state of a node never lands before an earlier one.
-    Events are published to live subscribers only after they are committed.
+    Events are published to live subscribers only after they are committed, in
+    order, by a background pump: the run does not wait for the bus.
     """
 
     def __init__(self, store: Store, bus: EventBus, execution_id: str) -> None:
@@ -107,6 +108,8 @@ class _Checkpointer:
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._unpublished: deque[Event] = deque()
+        self._pump: asyncio.Task[None] | None = None
 
     def node(self, node_id: str, state: NodeState) -> None:
         self._pending.node_states[node_id] = state
@@ -133,13 +136,32 @@ class _Checkpointer:
             if not batch:
                 return
             await self._store.checkpoint(self._execution_id, batch)
-            for event in batch.events:
+        if batch.events:
+            self.publish(batch.events)
+
+    def publish(self, events: list[Event]) -> None:
+        """Hand events to live subscribers, in order, without waiting for the bus."""
+        self._unpublished.extend(events)
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.get_running_loop().create_task(self._publish_pending())
+
+    async def _publish_pending(self) -> None:
+        while self._unpublished:
+            event = self._unpublished.popleft()
+            try:
                 await self._bus.publish(self._execution_id, event)
+            except Exception:  # best effort: subscribers can replay from the store
+                log.exception("publishing %s of run %s failed", event.type, self._execution_id)
 
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    async def drain(self) -> None:
+        """Wait until every committed event has been handed to the bus."""
+        while self._pump is not None and not self._pump.done():
+            await asyncio.shield(self._pump)
 
 
 @dataclass(slots=True)
@@ -229,8 +251,6 @@ class _RunDriver:
             "run": self.run_info,
             "secrets": secrets,
         }
-        self._token_queue: deque[Event] = deque()
-        self._token_pump: asyncio.Task[None] | None = None
 
     # Events -----------------------------------------------------------------------
     def emit(self, type_: EventType, node_id: str | None = None, **data: Any) -> None:
@@ -240,16 +260,14 @@ class _RunDriver:
         )
 
     def publish_ephemeral(self, type_: EventType, node_id: str | None, **data: Any) -> None:
-        """Events too fine-grained to store (token deltas): published live, in order."""
-        self._token_queue.append(
-            Event(seq=self.last_seq, type=type_, node_id=node_id, timestamp=utcnow(), data=data)
-        )
-        if self._token_pump is None or self._token_pump.done():
-            self._token_pump = asyncio.get_running_loop().create_task(self._pump_tokens())
+        """Events too fine-grained to store (token deltas): published live, in order.
 
-    async def _pump_tokens(self) -> None:
-        while self._token_queue:
-            await self.executor.bus.publish(self.run.execution_id, self._token_queue.popleft())
+        They carry the seq of the last stored event, so a client resuming by seq
+        skips none of the stored ones.
+        """
+        self.checkpointer.publish(
+            [Event(seq=self.last_seq, type=type_, node_id=node_id, timestamp=utcnow(), data=data)]
+        )
 
     def set_state(self, node_id: str, state: NodeState) -> None:
         self.states[node_id] = state
@@ -677,6 +695,7 @@ class Executor:
                 return await driver.drive()
             finally:
                 self._active.pop(execution_id, None)
+                await driver.checkpointer.drain()
         finally:
             await self.store.release_lease(execution_id, self.owner)
 
