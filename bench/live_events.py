@@ -278,7 +278,8 @@ async def one_level(
         "p99": percentile(latencies, 0.99),
         "max": max(latencies) if latencies else float("nan"),
         "drain_ms": (max(finishes) - last_node_done) * 1000 if finishes else float("nan"),
-        "rss_per_sub_kib": (rss_connected - rss_before) * 1024 / count,
+        "rss_mib": rss_connected,
+        "rss_growth_mib": rss_connected - rss_before,
         "cpu_server": cpu_server,
         "cpu_client": cpu_client,
         "errors": errors[:3],
@@ -366,7 +367,7 @@ def print_fanout(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     )
     header = (
         f"{'subs':>6} {'got all':>8} {'connect':>9} {'p50':>9} {'p99':>9} {'max':>9} "
-        f"{'drain':>9} {'RSS/sub':>9} {'srv CPU':>8} {'cli CPU':>8}"
+        f"{'drain':>9} {'RSS':>8} {'srv CPU':>8} {'cli CPU':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -374,7 +375,7 @@ def print_fanout(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         print(
             f"{row['subscribers']:>6} {row['complete']:>8} {row['connect_s']:>8.2f}s "
             f"{row['p50']:>7.1f}ms {row['p99']:>7.1f}ms {row['max']:>7.1f}ms "
-            f"{row['drain_ms']:>7.1f}ms {row['rss_per_sub_kib']:>6.0f}KiB "
+            f"{row['drain_ms']:>7.1f}ms {row['rss_mib']:>5.0f}MiB "
             f"{row['cpu_server']:>7.2f}s {row['cpu_client']:>7.2f}s"
         )
         if row["errors"]:
@@ -382,7 +383,9 @@ def print_fanout(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
         "\ngot all: subscribers that received every stored event in order and a 1000 close;"
         "\nlatency: receive time - node_completed timestamp, over all subscribers;"
-        "\ndrain: last node finished -> last subscriber received run_finished."
+        "\ndrain: last node finished -> last subscriber received run_finished;"
+        "\nRSS: the server process with N subscribers connected (allocator keeps earlier peaks);"
+        "\nCPU: seconds used by the server / this client process from gate release to the end."
     )
 
 

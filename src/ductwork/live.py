@@ -30,14 +30,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import orjson
 
 from ductwork.models import Event, Run
 from ductwork.service import Ductwork, NotFound
+
+log = logging.getLogger("ductwork.live")
 
 EPHEMERAL_TYPES = frozenset({"token"})
 """Event types that are published live but never stored (not deduped by seq)."""
@@ -48,60 +51,81 @@ RECHECK_SECONDS = 2.0
 MAX_RECHECK_SECONDS = 10.0
 """Quiet runs (parked on a long delay) are re-read less often, up to this interval."""
 
+MAX_INBOX = 10_000
+"""Live events buffered for a subscriber that does not keep up; the oldest are dropped."""
+
 MAX_HELD_TOKENS = 10_000
 """Tokens held back waiting for their stored predecessor; the oldest are dropped beyond this."""
 
-T = TypeVar("T")
 
-_END: Any = object()
+class _Inbox:
+    """Live events moved off the bus by one task, waited for with a timeout.
 
-
-class NextWithin(Generic[T]):
-    """Read an async iterator with a timeout that does not cancel the pending read.
-
-    `asyncio.wait_for(anext(it), t)` cancels the read when it times out, and a
-    cancelled async generator is finished for good. Here the read stays pending
-    across timeouts and is picked up by the next call.
+    One long-lived task per subscriber reads the bus; the stream takes whatever
+    has arrived in one batch. (A task per read, or `asyncio.wait_for` on the
+    bus iterator, costs several times more per event, and cancelling a pending
+    read on timeout would finish the bus's async generator for good.)
     """
 
-    def __init__(self, iterator: AsyncIterator[T]) -> None:
-        self._iterator = iterator
-        self._pending: asyncio.Task[T] | None = None
+    def __init__(self, source: AsyncIterator[Event], limit: int = MAX_INBOX) -> None:
+        self.items: deque[Event] = deque()
+        self.closed = False
+        self._limit = limit
+        self._loop = asyncio.get_running_loop()
+        self._waiter: asyncio.Future[None] | None = None
+        self._task = self._loop.create_task(self._pump(source))
 
-    async def _read(self) -> T:
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _pump(self, source: AsyncIterator[Event]) -> None:
         try:
-            return await anext(self._iterator)
-        except StopAsyncIteration:
-            # A task cannot end by raising StopAsyncIteration cleanly; signal it as a value.
-            return _END  # type: ignore[no-any-return]
+            async for item in source:
+                self.items.append(item)
+                if len(self.items) > self._limit:
+                    # A stalled reader loses the oldest; stored ones are re-read as a gap.
+                    self.items.popleft()
+                self._wake()
+        except Exception:
+            log.warning("live event subscription failed; following from the store", exc_info=True)
+        finally:
+            self.closed = True
+            self._wake()
 
-    async def next(self, timeout: float | None = None) -> T:  # noqa: ASYNC109 - not a cancel scope
-        """The next item; TimeoutError after `timeout` seconds, StopAsyncIteration at the end."""
-        if self._pending is None:
-            self._pending = asyncio.get_running_loop().create_task(self._read())
-        done, _ = await asyncio.wait({self._pending}, timeout=timeout)
-        if not done:
-            raise TimeoutError
-        task, self._pending = self._pending, None
-        item = task.result()
-        if item is _END:
-            raise StopAsyncIteration
-        return item
+    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109 - bounded wait, not a scope
+        """Return when items are there, the bus ended, or `timeout` seconds passed."""
+        if self.items or self.closed:
+            return
+        # A bare future and timer: this runs once per event per subscriber, and
+        # asyncio.Event plus asyncio.timeout cost several times more.
+        waiter = self._waiter = self._loop.create_future()
+        timer = self._loop.call_later(timeout, self._wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def take(self) -> list[Event]:
+        items = list(self.items)
+        self.items.clear()
+        return items
 
     async def aclose(self) -> None:
-        """Cancel a read still pending."""
-        task, self._pending = self._pending, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
 
 class RunStream:
     """One run's events after a given seq: a replay from the store, then the live tail.
 
     Made by `stream()`. `run` is the snapshot read right after subscribing
-    (the run's state; its events are the ones replayed). Iterate it once.
+    (the run's state; its events are the ones replayed). It is let go once the
+    live tail begins, so that thousands of long-lived subscribers do not each
+    hold a copy of the run: read it before iterating. Iterate once.
     """
 
     def __init__(
@@ -114,17 +138,24 @@ class RunStream:
         recheck_seconds: float = RECHECK_SECONDS,
         max_recheck_seconds: float = MAX_RECHECK_SECONDS,
     ) -> None:
-        self.run = run
-        self.execution_id: str = self.run.execution_id
+        self._snapshot: Run | None = run
+        self.execution_id: str = run.execution_id
         self.last_seq = after_seq
         """The highest stored seq yielded so far (what a client resumes from)."""
         self.finished = False
         """True once `run_finished` was yielded or the run was found finished."""
         self._app = app
-        self._live = NextWithin(live)
+        self._inbox = _Inbox(live)
         self._held: deque[Event] = deque()
         self._recheck = recheck_seconds
         self._max_recheck = max(max_recheck_seconds, recheck_seconds)
+
+    @property
+    def run(self) -> Run:
+        """The run as it stood when the stream was opened."""
+        if self._snapshot is None:
+            raise RuntimeError("the snapshot is released once the live tail begins")
+        return self._snapshot
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._events_only()
@@ -141,35 +172,53 @@ class RunStream:
         """
         # An earlier run_finished in the history (the run was retried since) does not stop
         # the replay: the snapshot's status says whether the run is over.
-        for event in self._take_stored(
-            (e for e in self.run.events if e.seq > self.last_seq), live=False
-        ):
+        snapshot = self.run
+        replay = self._take_stored(
+            (e for e in snapshot.events if e.seq > self.last_seq), live=False
+        )
+        already_finished = snapshot.status.finished
+        del snapshot
+        self._snapshot = None
+        for event in replay:
             yield event
-        if self.run.status.finished:
+        del replay
+        if already_finished:
             self.finished = True
             return
         clock = asyncio.get_running_loop().time
         interval = self._recheck
-        recheck_at = clock() + interval
-        last_yield = clock()
-        bus_open = True
+        recheck_at = last_yield = clock()
+        recheck_at += interval
+        inbox = self._inbox
         while True:
-            now = clock()
-            wait = recheck_at - now
-            if heartbeat is not None:
-                wait = min(wait, last_yield + heartbeat - now)
-            out: list[Event] = []
-            try:
-                if not bus_open:
-                    raise TimeoutError
-                event = await self._live.next(max(wait, 0.0))
-            except StopAsyncIteration:
-                # The bus is closing: carry on from the store alone.
-                bus_open = False
-                continue
-            except TimeoutError:
-                if not bus_open:
+            if not inbox.items:
+                now = clock()
+                wait = recheck_at - now
+                if heartbeat is not None:
+                    wait = min(wait, last_yield + heartbeat - now)
+                if inbox.closed:
+                    # The bus is gone (closing, or broken): carry on from the store alone.
                     await asyncio.sleep(max(wait, 0.0))
+                else:
+                    await inbox.wait(max(wait, 0.0))
+            batch = inbox.take()
+            out: list[Event] = []
+            if batch:
+                for event in batch:
+                    if event.type in EPHEMERAL_TYPES:
+                        out.extend(self._token(event))
+                    elif event.seq <= self.last_seq:
+                        continue
+                    elif event.seq == self.last_seq + 1:
+                        out.extend(self._take_stored([event]))
+                    else:
+                        # The bus skipped some seqs: fetch them (this one is stored too).
+                        fresh = await self._app.store.list_events(self.execution_id, self.last_seq)
+                        out.extend(self._take_stored([*fresh, event]))
+                if any(item.type not in EPHEMERAL_TYPES for item in out):
+                    interval = self._recheck
+                    recheck_at = clock() + interval
+            else:
                 now = clock()
                 if heartbeat is not None and now >= last_yield + heartbeat:
                     last_yield = now
@@ -181,26 +230,13 @@ class RunStream:
                 recheck_at = clock() + interval
                 if not out and self.finished:
                     return
-            else:
-                if event.type in EPHEMERAL_TYPES:
-                    out = self._token(event)
-                elif event.seq <= self.last_seq:
-                    continue
-                elif event.seq == self.last_seq + 1:
-                    out = self._take_stored([event])
-                else:
-                    # The bus skipped some seqs: fetch them (this one is stored too).
-                    fresh = await self._app.store.list_events(self.execution_id, self.last_seq)
-                    out = self._take_stored([*fresh, event])
-                if any(item.type not in EPHEMERAL_TYPES for item in out):
-                    interval = self._recheck
-                    recheck_at = clock() + interval
             for item in out:
                 yield item
-                last_yield = clock()
                 if item.type == "run_finished":
                     self.finished = True
                     return
+            if out:
+                last_yield = clock()
 
     async def _recheck_store(self) -> list[Event]:
         fresh = await self._app.store.list_events(self.execution_id, self.last_seq)
@@ -243,7 +279,7 @@ class RunStream:
 
     async def aclose(self) -> None:
         """Stop reading the bus (the subscription itself ends with `stream()`)."""
-        await self._live.aclose()
+        await self._inbox.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -270,6 +306,7 @@ async def stream(
         # A seq from the future (another run's, a typo) would hide every new event.
         after = max(0, min(after_seq, run.last_seq))
         run_stream = RunStream(app, run, after, live_events, recheck_seconds=recheck_seconds)
+        del run  # the stream holds the snapshot only until its live tail begins
         try:
             yield run_stream
         finally:
