@@ -1,0 +1,240 @@
+"""RedisEventBus against the real Redis; two bus instances stand for two processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import pytest
+import redis.asyncio as aioredis
+
+from ductwork.events.redis import CONTROL_CHANNEL, RedisEventBus, run_channel
+from ductwork.models import Event
+
+pytest_plugins = ["tests.support.redis_cache_bus"]
+
+pytestmark = pytest.mark.redis
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def client_name() -> str:
+    """A client name unique to this test, to find its connections in CLIENT LIST."""
+    return f"ductwork-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def publisher(redis_url: str) -> AsyncIterator[RedisEventBus]:
+    bus = RedisEventBus(redis_url)
+    yield bus
+    await bus.close()
+
+
+@pytest.fixture
+async def listener(redis_url: str, client_name: str) -> AsyncIterator[RedisEventBus]:
+    bus = RedisEventBus(redis_url, client_name=client_name)
+    yield bus
+    await bus.close()
+
+
+def event(seq: int, **data: object) -> Event:
+    return Event(seq=seq, type="log", node_id="n1", timestamp=datetime.now(UTC), data=dict(data))
+
+
+def run_id() -> str:
+    return f"test-{uuid.uuid4().hex}"
+
+
+async def receive(stream: AsyncIterator[T], within: float = 2.0) -> T:
+    return await asyncio.wait_for(anext(stream), within)
+
+
+async def wait_until(condition: Callable[[], Awaitable[object]], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.005)
+
+
+async def subscribers_in_redis(raw: aioredis.Redis, channel: str) -> int:
+    return int(dict(await raw.pubsub_numsub(channel)).get(channel.encode(), 0))
+
+
+async def my_connections(raw: aioredis.Redis, client_name: str) -> list[dict[str, str]]:
+    return [c for c in await raw.client_list() if c.get("name") == client_name]
+
+
+async def test_events_reach_another_instance_in_order(
+    publisher: RedisEventBus, listener: RedisEventBus
+) -> None:
+    execution_id = run_id()
+    async with listener.subscribe(execution_id) as stream:
+        sent = [event(seq, text=f"step {seq}") for seq in range(1, 201)]
+        for item in sent:
+            await publisher.publish(execution_id, item)
+        await publisher.publish(run_id(), event(999))  # another run's event must not arrive
+        received = [await receive(stream) for _ in sent]
+    assert received == sent
+
+
+async def test_control_messages_reach_every_instance(
+    publisher: RedisEventBus, listener: RedisEventBus
+) -> None:
+    async with (
+        listener.subscribe_control() as on_listener,
+        publisher.subscribe_control() as on_publisher,
+    ):
+        tag = uuid.uuid4().hex  # other tests' processes may share the control channel
+        messages = [{"action": "cancel", "execution_id": f"{tag}-{i}"} for i in range(5)]
+        for message in messages:
+            await publisher.publish_control(message)
+        for stream in (on_listener, on_publisher):
+            got: list[dict[str, str]] = []
+            while len(got) < len(messages):
+                message = await receive(stream)
+                if message.get("execution_id", "").startswith(tag):
+                    got.append(message)
+            assert got == messages
+
+
+async def test_subscription_is_live_once_entered(
+    publisher: RedisEventBus, listener: RedisEventBus
+) -> None:
+    for _ in range(20):
+        execution_id = run_id()
+        async with listener.subscribe(execution_id) as stream:
+            await publisher.publish(execution_id, event(1))
+            assert (await receive(stream)).seq == 1
+
+
+async def test_a_thousand_subscribers_share_one_connection(
+    publisher: RedisEventBus,
+    listener: RedisEventBus,
+    raw_redis: aioredis.Redis,
+    client_name: str,
+) -> None:
+    runs = [run_id() for _ in range(10)]
+    async with AsyncExitStack() as stack:
+        streams = [
+            (runs[i % len(runs)], await stack.enter_async_context(listener.subscribe(runs[i % 10])))
+            for i in range(1000)
+        ]
+        connections = await my_connections(raw_redis, client_name)
+        assert len(connections) == 1
+        assert connections[0]["sub"] == "10"
+        assert all(listener.subscriber_count(r) == 100 for r in runs)
+
+        for seq, execution_id in enumerate(runs, start=1):
+            await publisher.publish(execution_id, event(seq, run=execution_id))
+        received = await asyncio.gather(*(receive(stream) for _, stream in streams))
+        assert all(
+            got.data["run"] == execution_id
+            for (execution_id, _), got in zip(streams, received, strict=True)
+        )
+
+
+async def test_leaving_unsubscribes(
+    publisher: RedisEventBus, listener: RedisEventBus, raw_redis: aioredis.Redis
+) -> None:
+    execution_id = run_id()
+    channel = run_channel(execution_id)
+    async with listener.subscribe(execution_id):
+        async with listener.subscribe(execution_id):
+            assert await subscribers_in_redis(raw_redis, channel) == 1
+        # One local subscriber left: the channel stays subscribed.
+        assert await subscribers_in_redis(raw_redis, channel) == 1
+        assert listener.subscriber_count(execution_id) == 1
+    assert listener.subscriber_count(execution_id) == 0
+    await wait_until(lambda: _is_zero(subscribers_in_redis(raw_redis, channel)))
+
+    # And a later subscriber of the same run is live again.
+    async with listener.subscribe(execution_id) as stream:
+        await publisher.publish(execution_id, event(7))
+        assert (await receive(stream)).seq == 7
+
+
+async def _is_zero(count: Awaitable[int]) -> bool:
+    return await count == 0
+
+
+async def test_churn_on_one_channel_leaves_it_consistent(
+    publisher: RedisEventBus, listener: RedisEventBus, raw_redis: aioredis.Redis
+) -> None:
+    execution_id = run_id()
+    channel = run_channel(execution_id)
+
+    async def flap() -> None:
+        async with listener.subscribe(execution_id):
+            pass
+
+    for seq in range(30):
+        await asyncio.gather(*(flap() for _ in range(5)))
+        # The last subscriber leaves while its SUBSCRIBE is unacknowledged (cancelled
+        # while entering), and a new one arrives at once: the new one must be live.
+        entering = asyncio.create_task(flap())
+        await asyncio.sleep(0)
+        entering.cancel()
+        await asyncio.wait([entering])
+        async with listener.subscribe(execution_id) as stream:
+            assert await subscribers_in_redis(raw_redis, channel) == 1
+            await publisher.publish(execution_id, event(seq))
+            assert (await receive(stream)).seq == seq
+
+    assert listener.subscriber_count(execution_id) == 0
+    await wait_until(lambda: _is_zero(subscribers_in_redis(raw_redis, channel)))
+
+
+async def test_reader_reconnects_after_the_connection_drops(
+    publisher: RedisEventBus,
+    listener: RedisEventBus,
+    raw_redis: aioredis.Redis,
+    client_name: str,
+) -> None:
+    execution_id = run_id()
+    async with listener.subscribe(execution_id) as stream, listener.subscribe_control():
+        (connection,) = await my_connections(raw_redis, client_name)
+        await raw_redis.client_kill_filter(_id=connection["id"])
+
+        async def resubscribed() -> bool:
+            connections = await my_connections(raw_redis, client_name)
+            return [c["sub"] for c in connections if c["id"] != connection["id"]] == ["2"]
+
+        await wait_until(resubscribed)
+        await publisher.publish(execution_id, event(1))
+        assert (await receive(stream)).seq == 1
+
+
+async def test_unreachable_redis_neither_raises_nor_hangs(closed_redis_url: str) -> None:
+    bus = RedisEventBus(closed_redis_url, subscribe_timeout_seconds=0.2)
+    try:
+        started = time.monotonic()
+        await bus.publish("r1", event(1))
+        await bus.publish_control({"action": "cancel", "execution_id": "r1"})
+        async with bus.subscribe("r1") as stream:
+            with pytest.raises(TimeoutError):
+                await receive(stream, within=0.05)
+        assert time.monotonic() - started < 2
+    finally:
+        await bus.close()
+
+
+async def test_subscribers_on_the_publishing_instance_receive_too(
+    publisher: RedisEventBus, raw_redis: aioredis.Redis
+) -> None:
+    execution_id = run_id()
+    async with (
+        publisher.subscribe(execution_id) as first,
+        publisher.subscribe(execution_id) as second,
+    ):
+        await publisher.publish(execution_id, event(1))
+        assert (await receive(first)).seq == 1
+        assert (await receive(second)).seq == 1
+    assert CONTROL_CHANNEL == "ductwork:control"
+    assert run_channel("abc") == "ductwork:run:abc"
