@@ -147,11 +147,13 @@ class _Checkpointer:
 
     async def _publish_pending(self) -> None:
         while self._unpublished:
-            event = self._unpublished.popleft()
+            # Everything committed so far goes out as one message.
+            events = list(self._unpublished)
+            self._unpublished.clear()
             try:
-                await self._bus.publish(self._execution_id, event)
+                await self._bus.publish_many(self._execution_id, events)
             except Exception:  # best effort: subscribers can replay from the store
-                log.exception("publishing %s of run %s failed", event.type, self._execution_id)
+                log.exception("publishing events of run %s failed", self._execution_id)
 
     def close(self) -> None:
         if self._timer is not None:

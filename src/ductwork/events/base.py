@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -18,6 +18,9 @@ class EventBus(Protocol):
 
     async def publish(self, execution_id: str, event: Event) -> None:
         """Deliver an event to current subscribers of the run (best effort)."""
+
+    async def publish_many(self, execution_id: str, events: Sequence[Event]) -> None:
+        """Deliver several events of one run, in order, in as few messages as possible."""
 
     def subscribe(self, execution_id: str) -> AbstractAsyncContextManager[AsyncIterator[Event]]:
         """Events of one run, published after entering, until exit."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Generic, TypeVar
 
@@ -42,6 +42,11 @@ class InProcessEventBus:
     async def publish(self, execution_id: str, event: Event) -> None:
         for subscription in self._runs.get(execution_id, ()):
             subscription.put(event)
+
+    async def publish_many(self, execution_id: str, events: Sequence[Event]) -> None:
+        for subscription in self._runs.get(execution_id, ()):
+            for event in events:
+                subscription.put(event)
 
     @asynccontextmanager
     async def subscribe(self, execution_id: str) -> AsyncIterator[AsyncIterator[Event]]:

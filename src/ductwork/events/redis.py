@@ -23,12 +23,12 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
@@ -38,6 +38,8 @@ from redis.exceptions import RedisError
 
 from ductwork.events.memory import Subscription
 from ductwork.models import Event
+
+_EVENT_LIST: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 
 log = logging.getLogger(__name__)
 
@@ -397,7 +399,7 @@ class RedisEventBus:
         self._warn = RateLimitedWarning(log)
         # Every local subscriber of a run gets the same payload object, so decode it once.
         self._last_payload: bytes | None = None
-        self._last_event: Event | None = None
+        self._last_events: list[Event] = []
 
     @property
     def subscriber(self) -> SharedSubscriber:
@@ -414,16 +416,27 @@ class RedisEventBus:
         """Send an event to every process's subscribers of the run (best effort)."""
         await self._publish(run_channel(execution_id), orjson.dumps(event.model_dump(mode="json")))
 
-    def _decode_event(self, payload: bytes) -> Event | None:
+    async def publish_many(self, execution_id: str, events: Sequence[Event]) -> None:
+        """Several events of one run in ONE message (a JSON array): one round trip."""
+        if len(events) == 1:
+            await self.publish(execution_id, events[0])
+        elif events:
+            payload = orjson.dumps([event.model_dump(mode="json") for event in events])
+            await self._publish(run_channel(execution_id), payload)
+
+    def _decode_events(self, payload: bytes) -> list[Event]:
         if payload is self._last_payload:
-            return self._last_event
+            return self._last_events
         try:
-            event = Event.model_validate_json(payload)
+            if payload[:1] == b"[":
+                events = _EVENT_LIST.validate_json(payload)
+            else:
+                events = [Event.model_validate_json(payload)]
         except ValidationError:
             log.warning("ignoring an unreadable run event: %r", payload[:200])
-            return None
-        self._last_payload, self._last_event = payload, event
-        return event
+            return []
+        self._last_payload, self._last_events = payload, events
+        return events
 
     @asynccontextmanager
     async def subscribe(self, execution_id: str) -> AsyncIterator[AsyncIterator[Event]]:
@@ -431,8 +444,7 @@ class RedisEventBus:
         subscription: Subscription[Event] = Subscription()
 
         def deliver(payload: bytes) -> None:
-            event = self._decode_event(payload)
-            if event is not None:
+            for event in self._decode_events(payload):
                 subscription.put(event)
 
         async with self._subscriber.listen(run_channel(execution_id), deliver):
