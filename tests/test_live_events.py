@@ -19,10 +19,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner, Result
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from ductwork import cli as cli_module
 from ductwork import live
 from ductwork.api import live as live_api
 from ductwork.cli import cli
@@ -634,3 +636,156 @@ def test_cli_watch_follows_a_run_on_a_server(
     assert failed.exit_code == 1 and "Status: error" in failed.output
     unknown = invoke(["watch", "no-such-run", "--url", server.url], tmp_path)
     assert unknown.exit_code == 2
+
+
+def test_cli_run_on_a_terminal_shows_a_live_table_with_streamed_text(
+    tmp_path: Path, llm: OpenAIStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm.token_latency = 0.05
+    # As on a terminal (Rich decides at creation; the CLI's console was made under pytest).
+    monkeypatch.setattr(
+        cli_module, "console", Console(force_terminal=True, force_interactive=True, width=120)
+    )
+    path = tmp_path / "stream.json"
+    path.write_bytes(
+        orjson.dumps(
+            workflow(
+                [
+                    {"id": "start", "type": "start"},
+                    {
+                        "id": "ai",
+                        "type": "ai-processor",
+                        "config": {"prompt": "one two three four five six", "stream": True},
+                    },
+                ],
+                [("start", "ai")],
+            )
+        )
+    )
+    env = {
+        "DUCTWORK_DATA_DIR": str(tmp_path),
+        "DUCTWORK_LLM_BASE_URL": llm.base_url,
+        "DUCTWORK_LLM_API_KEY": "test-key",
+        "COLUMNS": "120",
+    }
+    result = CliRunner().invoke(cli, ["run", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    # Frames of the live table went by: a spinner on the running node with part of its
+    # streamed reply, then the final table (no per-event lines on a terminal).
+    running = [line for line in result.output.splitlines() if "running" in line and "│ ai " in line]
+    assert any("Echo: one" in line and "six" not in line for line in running), running
+    assert "node_started" not in result.output
+    assert "Status:" in result.output and "success" in result.output
+
+
+class TcpProxy:
+    """Forwards a local port to the server; `cut()` drops every open connection."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.loop = asyncio.new_event_loop()
+        self.heads: list[bytes] = []
+        """The first bytes each client sent (its request line and headers)."""
+        self._down: list[bytearray] = []
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._server: asyncio.Server | None = None
+
+    def __enter__(self) -> TcpProxy:
+        self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, "127.0.0.1", 0), self.loop
+        )
+        self._server = started.result(5)
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers |= {writer, up_writer}
+        first = await reader.read(65536)
+        self.heads.append(first)
+        down = bytearray()
+        self._down.append(down)
+        up_writer.write(first)
+
+        async def pipe(
+            src: asyncio.StreamReader, dst: asyncio.StreamWriter, seen: bytearray | None = None
+        ) -> None:
+            try:
+                while data := await src.read(65536):
+                    if seen is not None:
+                        seen += data
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer, down))
+        self._writers -= {writer, up_writer}
+
+    def downstream(self, index: int) -> bytes:
+        """What the server sent back on the index-th connection so far."""
+        return bytes(self._down[index]) if index < len(self._down) else b""
+
+    def cut(self) -> None:
+        def abort() -> None:
+            for writer in list(self._writers):
+                writer.transport.abort()
+
+        self.loop.call_soon_threadsafe(abort)
+
+    def __exit__(self, *exc: object) -> None:
+        self.cut()
+        if self._server is not None:
+            self.loop.call_soon_threadsafe(self._server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+def test_cli_watch_resumes_with_last_event_id_after_the_connection_drops(
+    server: LiveServer, http_server: RecordingHttpServer, tmp_path: Path
+) -> None:
+    http_server.hold("/gate")
+    body = workflow(
+        [{"id": "start", "type": "start"}, webhook("gate", http_server.url("/gate"))],
+        [("start", "gate")],
+    )
+    with httpx.Client(base_url=server.url, timeout=10) as http, TcpProxy(server.port) as proxy:
+        workflow_id = http.post("/workflows/", json=body).json()["id"]
+        execution_id = http.post(
+            f"/workflows/{workflow_id}/execute", json={"async_execution": True}
+        ).json()["execution_id"]
+        http_server.wait_for_calls("/gate", 1)
+        seen = len(stored_events(server, execution_id))
+
+        outcome: list[Result] = []
+        watcher = threading.Thread(
+            target=lambda: outcome.append(
+                invoke(["watch", execution_id, "--url", proxy.url], tmp_path)
+            )
+        )
+        watcher.start()
+        # Cut once the replay up to the held node has reached the client.
+        poll_sync(lambda: b"id: %d\n" % seen in proxy.downstream(0), "the replay to arrive")
+        proxy.cut()
+        poll_sync(lambda: len(proxy.heads) >= 2, "watch to reconnect")
+        poll_sync(lambda: subscribers(server, execution_id) == 1, "the new subscription")
+        http_server.release("/gate")
+        watcher.join(DEADLINE)
+
+    assert outcome, "watch did not finish"
+    assert outcome[0].exit_code == 0, outcome[0].output
+    assert b"last-event-id: %d" % seen in proxy.heads[1].lower()
+    seqs = [
+        int(line.split()[1])
+        for line in outcome[0].output.splitlines()
+        if line[:2].isdigit() and line[2] == ":"
+    ]
+    assert seqs == [e.seq for e in stored_events(server, execution_id)], outcome[0].output
