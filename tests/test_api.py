@@ -17,7 +17,12 @@ SEED_BODY: dict[str, Any] = {
     "name": "Test Workflow",
     "nodes": [
         {"id": "start", "type": "start", "config": {}, "position": {"x": 0, "y": 0}},
-        {"id": "ai1", "type": "ai-processor", "config": {"prompt": "Say hello"}, "position": {"x": 200, "y": 0}},
+        {
+            "id": "ai1",
+            "type": "ai-processor",
+            "config": {"prompt": "Say hello"},
+            "position": {"x": 200, "y": 0},
+        },
         {"id": "end", "type": "end", "config": {}, "position": {"x": 400, "y": 0}},
     ],
     "edges": [{"from": "start", "to": "ai1"}, {"from": "ai1", "to": "end"}],
@@ -54,7 +59,8 @@ def test_seed_walkthrough(client: httpx.Client, llm: OpenAIStub) -> None:
     assert workflow["nodes"][1]["config"] == {"prompt": "Say hello"}
 
     first = client.post(
-        f"/workflows/{workflow_id}/execute", json={"inputs": {"name": "Alice"}, "async_execution": False}
+        f"/workflows/{workflow_id}/execute",
+        json={"inputs": {"name": "Alice"}, "async_execution": False},
     )
     assert first.status_code == 200
     body = first.json()
@@ -64,7 +70,16 @@ def test_seed_walkthrough(client: httpx.Client, llm: OpenAIStub) -> None:
     assert llm.calls == 1
 
     status = client.get(f"/workflows/executions/{body['execution_id']}").json()
-    assert {"execution_id", "workflow_id", "status", "start_time", "end_time", "node_states", "logs", "errors"} <= set(status)
+    assert {
+        "execution_id",
+        "workflow_id",
+        "status",
+        "start_time",
+        "end_time",
+        "node_states",
+        "logs",
+        "errors",
+    } <= set(status)
     ai = status["node_states"]["ai1"]
     assert ai["status"] == "completed" and ai["output"] == "Echo: Say hello"
     assert ai["cached"] is False and ai["latency_ms"] > 0
@@ -73,13 +88,18 @@ def test_seed_walkthrough(client: httpx.Client, llm: OpenAIStub) -> None:
     assert any(line["node_id"] == "ai1" for line in status["logs"])
     assert {"timestamp", "node_id", "message"} <= set(status["logs"][0])
 
-    second = client.post(f"/workflows/{workflow_id}/execute", json={"inputs": {"name": "Alice"}}).json()
+    second = client.post(
+        f"/workflows/{workflow_id}/execute", json={"inputs": {"name": "Alice"}}
+    ).json()
     again = client.get(f"/workflows/executions/{second['execution_id']}").json()
     assert again["node_states"]["ai1"]["cached"] is True
     assert llm.calls == 1, "the second run must not call the LLM"
 
     history = client.get(f"/workflows/{workflow_id}/executions").json()
-    assert [run["execution_id"] for run in history] == [second["execution_id"], body["execution_id"]]
+    assert [run["execution_id"] for run in history] == [
+        second["execution_id"],
+        body["execution_id"],
+    ]
 
 
 def test_async_execution_returns_queued_then_finishes(client: httpx.Client) -> None:
@@ -113,9 +133,16 @@ def test_crud_and_versions(client: httpx.Client) -> None:
 
 def test_react_flow_edges(client: httpx.Client) -> None:
     body = copy.deepcopy(SEED_BODY)
-    body["edges"] = [{"id": "e1", "source": "start", "target": "ai1"}, {"id": "e2", "source": "ai1", "target": "end"}]
+    body["edges"] = [
+        {"id": "e1", "source": "start", "target": "ai1"},
+        {"id": "e2", "source": "ai1", "target": "end"},
+    ]
     workflow_id = create(client, body)
-    assert client.get(f"/workflows/{workflow_id}").json()["edges"][0] == {"from": "start", "to": "ai1", "id": "e1"}
+    assert client.get(f"/workflows/{workflow_id}").json()["edges"][0] == {
+        "from": "start",
+        "to": "ai1",
+        "id": "e1",
+    }
 
 
 def _invalid(client: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -133,14 +160,44 @@ def _invalid(client: httpx.Client, body: dict[str, Any]) -> list[dict[str, Any]]
     ("mutate", "node_id", "field", "words"),
     [
         (lambda b: b["nodes"].append(dict(b["nodes"][0])), "start", "nodes[3].id", "duplicate"),
-        (lambda b: b["edges"].append({"from": "ai1", "to": "ghost"}), "ghost", "edges[2].to", "unknown node"),
-        (lambda b: b["edges"].append({"from": "end", "to": "ai1"}), "ai1", "edges", "cycle: ai1 -> end -> ai1"),
+        (
+            lambda b: b["edges"].append({"from": "ai1", "to": "ghost"}),
+            "ghost",
+            "edges[2].to",
+            "unknown node",
+        ),
+        (
+            lambda b: b["edges"].append({"from": "end", "to": "ai1"}),
+            "ai1",
+            "edges",
+            "cycle: ai1 -> end -> ai1",
+        ),
         (lambda b: b["nodes"][1].update(type="teleport"), "ai1", "type", "unknown node type"),
-        (lambda b: b["nodes"][1].update(config={"prompt": "x", "temperature": 9}), "ai1", "config.temperature", "less than or equal"),
+        (
+            lambda b: b["nodes"][1].update(config={"prompt": "x", "temperature": 9}),
+            "ai1",
+            "config.temperature",
+            "less than or equal",
+        ),
         (lambda b: b["nodes"][1].update(config={}), "ai1", "config.prompt", "required"),
-        (lambda b: b["nodes"][1].update(config={"prompt": "Hi {{ name"}), "ai1", "config.prompt", "syntax error"),
-        (lambda b: b["edges"][1].update(branch="maybe"), "ai1", "edges[1].branch", "cannot take branch"),
-        (lambda b: b["nodes"][1].update(retry={"max_attempts": 0}), "ai1", "nodes.1.retry.max_attempts", "greater than"),
+        (
+            lambda b: b["nodes"][1].update(config={"prompt": "Hi {{ name"}),
+            "ai1",
+            "config.prompt",
+            "syntax error",
+        ),
+        (
+            lambda b: b["edges"][1].update(branch="maybe"),
+            "ai1",
+            "edges[1].branch",
+            "cannot take branch",
+        ),
+        (
+            lambda b: b["nodes"][1].update(retry={"max_attempts": 0}),
+            "ai1",
+            "nodes.1.retry.max_attempts",
+            "greater than",
+        ),
         (lambda b: b["nodes"][1].update(on_error="explode"), "ai1", "nodes.1.on_error", "fail"),
     ],
 )
@@ -163,7 +220,10 @@ def test_no_entry_node(client: httpx.Client) -> None:
 
 
 def test_validate_endpoint_accepts_valid(client: httpx.Client) -> None:
-    assert client.post("/workflows/validate", json=SEED_BODY).json() == {"valid": True, "issues": []}
+    assert client.post("/workflows/validate", json=SEED_BODY).json() == {
+        "valid": True,
+        "issues": [],
+    }
 
 
 @pytest.mark.parametrize(
@@ -189,7 +249,9 @@ def test_unknown_ids_are_404(client: httpx.Client, method: str, path: str, paylo
     [b"{not json", b"[]", b'{"name": 5}', b'{"nodes": "x"}', b""],
 )
 def test_malformed_bodies_are_4xx(client: httpx.Client, content: bytes) -> None:
-    response = client.post("/workflows/", content=content, headers={"content-type": "application/json"})
+    response = client.post(
+        "/workflows/", content=content, headers={"content-type": "application/json"}
+    )
     assert 400 <= response.status_code < 500, response.text
 
 
@@ -245,3 +307,20 @@ def test_node_types_health_metrics_docs(client: httpx.Client) -> None:
     openapi = client.get("/openapi.json").json()
     assert "/workflows/executions/{execution_id}" in openapi["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_metrics_count_runs_and_nodes(client: httpx.Client) -> None:
+    def sample(name: str, labels: str = "") -> float:
+        for line in client.get("/metrics").text.splitlines():
+            if line.startswith(name + labels + " ") or line.startswith(name + labels + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = sample("ductwork_runs_finished_total", '{status="success"}')
+    nodes_before = sample("ductwork_nodes_finished_total", '{status="completed"}')
+    body = copy.deepcopy(SEED_BODY)
+    body["nodes"][1] = {"id": "ai1", "type": "transformer", "config": {}}
+    workflow_id = create(client, body)
+    assert client.post(f"/workflows/{workflow_id}/execute", json={}).json()["status"] == "success"
+    assert sample("ductwork_runs_finished_total", '{status="success"}') == before + 1
+    assert sample("ductwork_nodes_finished_total", '{status="completed"}') == nodes_before + 3

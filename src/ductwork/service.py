@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from ductwork import metrics
 from ductwork.cache.base import Cache
 from ductwork.engine.executor import Executor
 from ductwork.engine.graph import build_plan, validate
@@ -96,6 +97,7 @@ class Ductwork:
             services=components.services,
             registry=components.registry,
             settings=components.settings,
+            on_commit=metrics.observe,
         )
         self._background: list[asyncio.Task[None]] = []
         self._started = False
@@ -132,7 +134,11 @@ class Ductwork:
         self._started = False
 
     async def _advance(self, execution_id: str) -> None:
-        await self.executor.advance(execution_id)
+        metrics.RUNS_ACTIVE.inc()
+        try:
+            await self.executor.advance(execution_id)
+        finally:
+            metrics.RUNS_ACTIVE.dec()
 
     # Workflows ------------------------------------------------------------------
     def validate(self, definition: WorkflowDefinition) -> list[ValidationIssue]:

@@ -21,7 +21,7 @@ import socket
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -100,9 +100,16 @@ class _Checkpointer:
     order, by a background pump: the run does not wait for the bus.
     """
 
-    def __init__(self, store: Store, bus: EventBus, execution_id: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        execution_id: str,
+        on_commit: Callable[[Sequence[Event]], None] | None = None,
+    ) -> None:
         self._store = store
         self._bus = bus
+        self._on_commit = on_commit
         self._execution_id = execution_id
         self._pending = Checkpoint()
         self._lock = asyncio.Lock()
@@ -137,6 +144,8 @@ class _Checkpointer:
                 return
             await self._store.checkpoint(self._execution_id, batch)
         if batch.events:
+            if self._on_commit is not None:
+                self._on_commit(batch.events)
             self.publish(batch.events)
 
     def publish(self, events: list[Event]) -> None:
@@ -223,7 +232,9 @@ class _RunDriver:
         self.executor = executor
         self.run = run
         self.plan = plan
-        self.checkpointer = _Checkpointer(executor.store, executor.bus, run.execution_id)
+        self.checkpointer = _Checkpointer(
+            executor.store, executor.bus, run.execution_id, executor.on_commit
+        )
         self.states: dict[str, NodeState] = {
             node_id: run.node_states.get(node_id) or NodeState() for node_id in plan.order
         }
@@ -655,7 +666,10 @@ class Executor:
         registry: Mapping[str, NodeType[Any]],
         settings: Settings,
         owner: str | None = None,
+        on_commit: Callable[[Sequence[Event]], None] | None = None,
     ) -> None:
+        """`on_commit` sees every batch of events once it is committed (metrics, audit)."""
+        self.on_commit = on_commit
         self.store = store
         self.bus = bus
         self.services = services
