@@ -8,6 +8,7 @@ the test `release()`s it.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -36,6 +37,12 @@ from ductwork.settings import Settings
 from tests.support.http_servers import RecordingHttpServer, Reply
 from tests.support.live_server import LiveServer
 from tests.support.openai_stub import OpenAIStub
+from tests.support.processes import RedisServer, worker
+from tests.support.stores import (  # noqa: F401  (fixtures)
+    postgres_admin_url,
+    secantus_server,
+    store_url_factory,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEADLINE = 15.0
@@ -508,6 +515,61 @@ async def test_sse_sends_keep_alive_comments_while_the_run_is_quiet(
         http_server.release("/gate")
         await task
     assert rx.ended and rx.events == stored_events(server, execution_id)
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+async def test_streams_a_run_executing_in_a_worker_process(
+    tmp_path: Path,
+    http_server: RecordingHttpServer,
+    store_url_factory: Callable[[str], str],  # noqa: F811 - the fixture imported above
+) -> None:
+    """API process (here, role api) and a `ductwork worker` share PostgreSQL and Redis only."""
+    redis = RedisServer(tmp_path).start()
+    env = {
+        **os.environ,
+        "DUCTWORK_STORE_URL": store_url_factory("postgresql"),
+        "DUCTWORK_REDIS_URL": redis.url,
+        "DUCTWORK_DATA_DIR": str(tmp_path / "data"),
+        "DUCTWORK_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
+    }
+    settings = Settings(
+        store_url=env["DUCTWORK_STORE_URL"],
+        redis_url=redis.url,
+        data_dir=tmp_path / "data",
+        http_allow_private_networks=True,
+    )
+    process = worker("live-worker", env, tmp_path).start()
+    api = LiveServer(settings, role="api").start()
+    try:
+        await asyncio.to_thread(process.wait_for_line, "consuming runs")
+        http_server.hold("/gate")
+        async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
+            workflow_id = await create(client, branching(http_server.url("/gate")))
+            execution_id = await start(client, workflow_id, {"amount": 1})
+            await http_server.wait_for_calls_async("/gate", 1, timeout=10)
+            ws_rx, sse_rx = Received(), Received()
+            async with asyncio.timeout(DEADLINE):
+                tasks = [
+                    asyncio.create_task(read_ws(api, execution_id, received=ws_rx)),
+                    asyncio.create_task(read_sse(api, execution_id, received=sse_rx)),
+                ]
+                await poll(have_snapshots(ws_rx, sse_rx), "both snapshots")
+                await poll(lambda: subscribers(api, execution_id) == 2, "two subscriptions")
+                http_server.release("/gate")
+                await asyncio.gather(*tasks)
+            stored = stored_events(api, execution_id)
+    finally:
+        api.stop()
+        process.kill()
+        redis.kill()
+    assert ws_rx.events == stored == sse_rx.events
+    assert ws_rx.close_code == 1000 and sse_rx.ended
+    assert stored[-1].type == "run_finished" and stored[-1].data["status"] == "success"
+    # amount 1 takes the false branch this time: `small` ran, both parallel ones were skipped.
+    assert {e.node_id for e in stored if e.type == "node_skipped"} == {"left", "right"}
+    assert ws_rx.snapshot is not None
+    assert ws_rx.snapshot["run"]["worker"].startswith("live-worker")
 
 
 # live.follow on its own ----------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, WebSocket
 from fastapi.responses import Response, StreamingResponse
+from starlette import websockets as starlette_websockets
 from starlette.websockets import WebSocketDisconnect
 
 from ductwork import live
@@ -45,6 +46,13 @@ router = APIRouter(tags=["live"])
 
 SSE_KEEPALIVE_SECONDS = 15.0
 """Idle time after which the SSE stream sends a comment (proxies close silent connections)."""
+
+_CLIENT_GONE: tuple[type[BaseException], ...] = (
+    WebSocketDisconnect,
+    OSError,
+    # Starlette >= 0.47 raises this (a RuntimeError) for a send after the client left.
+    getattr(starlette_websockets, "WebSocketDisconnected", WebSocketDisconnect),
+)
 
 WS_NOT_FOUND = 4404
 """Close code for an unknown execution id (4000-4999 are the application's to use)."""
@@ -101,9 +109,7 @@ async def execution_socket(
             results = await asyncio.gather(sender, watcher, return_exceptions=True)
         for result in results:
             # A client that went away mid-send is normal; anything else is a bug to surface.
-            if isinstance(result, Exception) and not isinstance(
-                result, WebSocketDisconnect | OSError | RuntimeError
-            ):
+            if isinstance(result, Exception) and not isinstance(result, _CLIENT_GONE):
                 raise result
 
 
@@ -145,6 +151,15 @@ class _BadLastEventId(ValueError):
 @router.get(
     "/workflows/executions/{execution_id}/events",
     summary="Stream an execution's events (Server-Sent Events)",
+    description=(
+        "`event: snapshot` first (the run with its definition), then one frame per event "
+        "(`id: <seq>`, `event: <type>`, `data: {seq, type, node_id, timestamp, data}`) until "
+        "`run_finished`; `token` frames (streamed LLM text) have no id. Resume with the "
+        "`Last-Event-ID` header or `?after=<seq>`. A comment is sent after 15 s of silence. "
+        "The same stream is available over WebSocket at `/ws/executions/{execution_id}"
+        "?after=<seq>` (first message `{type: snapshot, run, last_seq}`, close code 1000 "
+        "after run_finished, 4404 for an unknown id)."
+    ),
     response_class=StreamingResponse,
     responses={
         200: {
