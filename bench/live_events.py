@@ -15,6 +15,9 @@ does not share its event loop. Everything is on 127.0.0.1.
    (subscriber, node_completed) pairs, the time from the last node finishing to
    the last subscriber getting `run_finished`, and the server's RSS growth.
 
+Clients negotiate permessage-deflate as browsers do; BENCH_WS_COMPRESSION= (empty)
+turns it off.
+
 Bounded: every wait has a deadline, and the default levels finish well under
 two minutes on a 2-core machine.
 """
@@ -362,8 +365,9 @@ def print_latency(samples: list[float], args: argparse.Namespace) -> None:
 def print_fanout(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print()
     print(
-        f"fan-out: N WebSocket subscribers on one run ({rows[0]['events']} stored events, "
-        f"{args.nodes} node_completed spaced ~{args.delay * 1000:.0f} ms), one API process"
+        f"fan-out: N WebSocket subscribers on one run ({rows[0]['events']} stored events: "
+        f"{args.nodes} delay+transformer pairs, {args.delay * 1000:.0f} ms delays), "
+        f"one API process, WebSocket compression {COMPRESSION or 'off'}"
     )
     header = (
         f"{'subs':>6} {'got all':>8} {'connect':>9} {'p50':>9} {'p99':>9} {'max':>9} "
