@@ -27,7 +27,11 @@ async def test_chain_passes_outputs_and_collects_result(tmp_path: Path) -> None:
                 [
                     {"id": "start", "type": "start"},
                     t("double", expression="value * 2", source="input.values"),
-                    t("wrap", transform_type="compose", mapping={"doubled": "input", "who": "user"}),
+                    t(
+                        "wrap",
+                        transform_type="compose",
+                        mapping={"doubled": "input", "who": "user"},
+                    ),
                     {"id": "end", "type": "end"},
                 ],
                 [("start", "double"), ("double", "wrap"), ("wrap", "end")],
@@ -73,9 +77,11 @@ async def test_condition_branches_and_skip_propagation(tmp_path: Path) -> None:
 
 
 async def test_independent_branches_overlap(tmp_path: Path) -> None:
-    nodes = [{"id": "start", "type": "start"}] + [
-        probe(f"slow{i}", config={"sleep": 0.3}) for i in range(5)
-    ] + [{"id": "end", "type": "end"}]
+    nodes = (
+        [{"id": "start", "type": "start"}]
+        + [probe(f"slow{i}", config={"sleep": 0.3}) for i in range(5)]
+        + [{"id": "end", "type": "end"}]
+    )
     edges = [("start", f"slow{i}") for i in range(5)] + [(f"slow{i}", "end") for i in range(5)]
     async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
         started = time.perf_counter()
@@ -119,7 +125,9 @@ async def test_retries_with_backoff_then_success(tmp_path: Path) -> None:
 
 
 async def test_retries_exhausted_fail_the_run(tmp_path: Path) -> None:
-    nodes = [probe("flaky", config={"fail_times": 5}, retry={"max_attempts": 2, "backoff_seconds": 0})]
+    nodes = [
+        probe("flaky", config={"fail_times": 5}, retry={"max_attempts": 2, "backoff_seconds": 0})
+    ]
     async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
         run = await app.execute_definition(definition(nodes, []), {})
     assert run.status is RunStatus.ERROR
@@ -174,7 +182,10 @@ async def test_on_error_continue_and_branch(tmp_path: Path) -> None:
 
 
 async def test_failure_cancels_siblings(tmp_path: Path) -> None:
-    nodes = [probe("bad", config={"fatal": True, "sleep": 0.05}), probe("slow", config={"sleep": 5})]
+    nodes = [
+        probe("bad", config={"fatal": True, "sleep": 0.05}),
+        probe("slow", config={"sleep": 5}),
+    ]
     async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
         started = time.perf_counter()
         run = await app.execute_definition(definition(nodes, []), {})
@@ -198,7 +209,9 @@ async def test_cancel_a_running_run(tmp_path: Path) -> None:
         final = await app.wait_for(run.execution_id, 5)
     assert final.status is RunStatus.CANCELLED
     assert final.node_states["slow"].status is NodeStatus.CANCELLED
-    assert "after" not in final.node_states or final.node_states["after"].status is NodeStatus.PENDING
+    assert (
+        "after" not in final.node_states or final.node_states["after"].status is NodeStatus.PENDING
+    )
 
 
 async def test_undefined_variable_names_node_and_variable(tmp_path: Path) -> None:
@@ -206,7 +219,10 @@ async def test_undefined_variable_names_node_and_variable(tmp_path: Path) -> Non
     async with embedded(tmp_path) as app:
         run = await app.execute_definition(definition(nodes, []), {})
     assert run.status is RunStatus.ERROR
-    assert run.error == "node greet failed: config.output: undefined variable: 'user_name' is undefined"
+    assert (
+        run.error
+        == "node greet failed: config.output: undefined variable: 'user_name' is undefined"
+    )
 
 
 async def test_sandbox_bomb_in_config_fails_the_node(tmp_path: Path) -> None:
@@ -271,7 +287,7 @@ async def test_long_delay_parks_and_sweep_resumes(tmp_path: Path) -> None:
         assert parked.node_states["wait"].status is NodeStatus.WAITING
         assert parked.wake_at is not None
         assert not app.executor.active_runs  # no worker is held while parked
-        await poll(lambda: status_is(RunStatus.SUCCESS), timeout=5)
+        await poll(lambda: status_is(RunStatus.SUCCESS), within=5)
         final = await app.get_run(run.execution_id)
     assert final.node_states["after"].output == {"k": 1}
     assert final.end_time is not None and final.end_time >= parked.wake_at
@@ -305,7 +321,9 @@ async def test_idempotency_key_returns_existing_run(tmp_path: Path) -> None:
 
 async def test_editing_a_workflow_does_not_change_a_run_in_flight(tmp_path: Path) -> None:
     async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
-        wf = await app.create_workflow(definition([probe("p", config={"sleep": 0.2, "output": "v1"})], []))
+        wf = await app.create_workflow(
+            definition([probe("p", config={"sleep": 0.2, "output": "v1"})], [])
+        )
         run, _ = await app.execute(wf.id, {}, wait=False)
         updated = await app.update_workflow(
             wf.id, definition([probe("p", config={"output": "v2"})], [])
@@ -334,6 +352,10 @@ async def test_retry_resumes_from_failed_node(tmp_path: Path) -> None:
 async def test_concurrent_runs(tmp_path: Path) -> None:
     async with embedded(tmp_path) as app:
         wf = await app.create_workflow(definition([t("a"), t("b")], [("a", "b")]))
-        results = await asyncio.gather(*(app.execute(wf.id, {"i": i}, wait=True) for i in range(30)))
+        results = await asyncio.gather(
+            *(app.execute(wf.id, {"i": i}, wait=True) for i in range(30))
+        )
     assert all(run.status is RunStatus.SUCCESS for run, _ in results)
-    assert sorted(run.result is None and run.node_states["b"].output["i"] for run, _ in results) == list(range(30))
+    assert sorted(
+        run.result is None and run.node_states["b"].output["i"] for run, _ in results
+    ) == list(range(30))

@@ -50,8 +50,16 @@ def test_there_are_enough_examples_covering_every_node_type() -> None:
         types |= {node.type for node in definition.nodes}
     assert len(EXAMPLES) >= 7
     assert types >= {
-        "start", "end", "ai-processor", "email", "data-source", "webhook",
-        "filter", "transformer", "condition", "delay",
+        "start",
+        "end",
+        "ai-processor",
+        "email",
+        "data-source",
+        "webhook",
+        "filter",
+        "transformer",
+        "condition",
+        "delay",
     }
 
 
@@ -64,9 +72,15 @@ async def test_example(
     http_server.script("/broken", Reply(status=500, body="boom"))
     http_server.script(
         "/products",
-        Reply(body={"products": [
-            {"name": "Mug", "price": 8}, {"name": "Kettle", "price": 15}, {"name": "Toaster", "price": 35},
-        ]}),
+        Reply(
+            body={
+                "products": [
+                    {"name": "Mug", "price": 8},
+                    {"name": "Kettle", "price": 15},
+                    {"name": "Toaster", "price": 35},
+                ]
+            }
+        ),
     )
     inputs = substitute(inputs, http_server.base_url)
     app = build(full_settings)

@@ -14,7 +14,12 @@ SEED: dict[str, Any] = {
     "name": "Test Workflow",
     "nodes": [
         {"id": "start", "type": "start", "config": {}, "position": {"x": 0, "y": 0}},
-        {"id": "ai1", "type": "ai-processor", "config": {"prompt": "Say hello"}, "position": {"x": 200, "y": 0}},
+        {
+            "id": "ai1",
+            "type": "ai-processor",
+            "config": {"prompt": "Say hello"},
+            "position": {"x": 200, "y": 0},
+        },
         {"id": "end", "type": "end", "config": {}, "position": {"x": 400, "y": 0}},
     ],
     "edges": [{"from": "start", "to": "ai1"}, {"from": "ai1", "to": "end"}],
@@ -25,7 +30,9 @@ SEED: dict[str, Any] = {
 
 
 def issues(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> list[ValidationIssue]:
-    return validate(WorkflowDefinition.model_validate({"name": "t", "nodes": nodes, "edges": edges}), REGISTRY)
+    return validate(
+        WorkflowDefinition.model_validate({"name": "t", "nodes": nodes, "edges": edges}), REGISTRY
+    )
 
 
 def node(node_id: str, type_: str = "transformer", **config: Any) -> dict[str, Any]:
@@ -62,14 +69,21 @@ def test_duplicate_ids() -> None:
 def test_edge_to_unknown_node() -> None:
     found = issues([node("a")], [{"from": "a", "to": "ghost"}])
     assert found == [
-        ValidationIssue(node_id="ghost", field="edges[0].to", message="edge refers to unknown node 'ghost'")
+        ValidationIssue(
+            node_id="ghost", field="edges[0].to", message="edge refers to unknown node 'ghost'"
+        )
     ]
 
 
 def test_cycle_is_named() -> None:
     found = issues(
         [node("s"), node("a"), node("b"), node("c")],
-        [{"from": "s", "to": "a"}, {"from": "a", "to": "b"}, {"from": "b", "to": "c"}, {"from": "c", "to": "a"}],
+        [
+            {"from": "s", "to": "a"},
+            {"from": "a", "to": "b"},
+            {"from": "b", "to": "c"},
+            {"from": "c", "to": "a"},
+        ],
     )
     assert len(found) == 1
     assert found[0].field == "edges"
@@ -125,7 +139,9 @@ def test_impossible_branch_labels() -> None:
 
 def test_error_branch_allowed_with_on_error_branch() -> None:
     nodes = [node("s"), {**node("a"), "on_error": "branch"}, node("b")]
-    assert issues(nodes, [{"from": "s", "to": "a"}, {"from": "a", "to": "b", "branch": "error"}]) == []
+    assert (
+        issues(nodes, [{"from": "s", "to": "a"}, {"from": "a", "to": "b", "branch": "error"}]) == []
+    )
 
 
 def test_empty_workflow() -> None:

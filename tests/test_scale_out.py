@@ -20,11 +20,8 @@ from ductwork.settings import Settings
 from tests.support.http_servers import RecordingHttpServer, Reply
 from tests.support.live_server import LiveServer
 from tests.support.processes import Process, RedisServer, worker
-from tests.support.stores import (  # noqa: F401  (fixtures)
-    postgres_admin_url,
-    secantus_server,
-    store_url_factory,
-)
+
+pytest_plugins = ["tests.support.stores"]
 
 LEASE = 1.5
 
@@ -125,8 +122,16 @@ def slow_workflow(base: str) -> dict[str, Any]:
         "name": "slow hooks",
         "nodes": [
             {"id": "start", "type": "start"},
-            {"id": "hook1", "type": "webhook", "config": {"url": f"{base}/slow1", "method": "POST"}},
-            {"id": "hook2", "type": "webhook", "config": {"url": f"{base}/slow2", "method": "POST"}},
+            {
+                "id": "hook1",
+                "type": "webhook",
+                "config": {"url": f"{base}/slow1", "method": "POST"},
+            },
+            {
+                "id": "hook2",
+                "type": "webhook",
+                "config": {"url": f"{base}/slow2", "method": "POST"},
+            },
             {"id": "end", "type": "end"},
         ],
         "edges": [
@@ -161,7 +166,7 @@ def test_sigkill_workers_mid_run_ten_times(
         all_runs += runs
         victims: list[str] = []
 
-        def a_webhook_is_in_flight() -> bool:
+        def a_webhook_is_in_flight(runs: list[str] = runs, victims: list[str] = victims) -> bool:
             for execution_id in runs:
                 status = run_status(client, execution_id)
                 running = [
@@ -212,12 +217,17 @@ def test_sigkill_workers_mid_run_ten_times(
             assert len(calls) >= 1
             assert len(set(calls)) == 1, "every call of a node carries the same Idempotency-Key"
             if (execution_id, node) in completed_before_kill:
-                assert len(calls) == 1, f"{node} of {execution_id} completed before the kill but ran again"
+                assert len(calls) == 1, (
+                    f"{node} of {execution_id} completed before the kill but ran again"
+                )
             if len(calls) > 1:
                 cut_mid_flight.add((execution_id, node))
                 assert attempts == len(calls), (execution_id, node, attempts, calls)
     assert cut_mid_flight, "no kill interrupted a node mid-flight; the test proved nothing"
-    print(f"\nresume after SIGKILL: max {max(resume_seconds):.2f} s; cut mid-flight: {len(cut_mid_flight)}")
+    print(
+        f"\nresume after SIGKILL: max {max(resume_seconds):.2f} s; "
+        f"cut mid-flight: {len(cut_mid_flight)}"
+    )
 
 
 def test_kill_redis_mid_run_runs_still_finish(
@@ -233,7 +243,10 @@ def test_kill_redis_mid_run_runs_still_finish(
     http_server.wait_for_calls("/slow1", 1, timeout=20)
     redis_server.kill()
     http_server.release("/slow1")
-    wait_until(lambda: run_status(client, execution_id)["status"] == "success", what="run finishing without Redis")
+    wait_until(
+        lambda: run_status(client, execution_id)["status"] == "success",
+        what="run finishing without Redis",
+    )
 
 
 def test_restart_everything_while_parked(cluster: Cluster, redis_server: RedisServer) -> None:
@@ -258,7 +271,9 @@ def test_restart_everything_while_parked(cluster: Cluster, redis_server: RedisSe
     redis_server.start()
     client = cluster.start_api()
     cluster.start_worker("worker-b")
-    wait_until(lambda: run_status(client, execution_id)["status"] == "success", timeout=30, what="resume")
+    wait_until(
+        lambda: run_status(client, execution_id)["status"] == "success", timeout=30, what="resume"
+    )
     assert time.monotonic() - parked_at >= 4.0
     assert run_status(client, execution_id)["result"] == "woke"
 
@@ -276,8 +291,12 @@ def test_cancel_from_api_stops_run_on_worker(
     http_server.wait_for_calls("/slow1", 1, timeout=20)
     started = time.monotonic()
     assert client.post(f"/workflows/executions/{execution_id}/cancel").status_code == 200
-    wait_until(lambda: run_status(client, execution_id)["status"] == "cancelled", timeout=10, what="cancel")
-    assert time.monotonic() - started < 3, "cancel should reach the worker at once (control message)"
+    wait_until(
+        lambda: run_status(client, execution_id)["status"] == "cancelled", timeout=10, what="cancel"
+    )
+    assert time.monotonic() - started < 3, (
+        "cancel should reach the worker at once (control message)"
+    )
     final = run_status(client, execution_id)
     assert final["node_states"]["hook1"]["status"] == "cancelled"
     http_server.release("/slow1")
@@ -295,7 +314,12 @@ def test_retry_failed_run_after_fixing_workflow(
     workflow_id = client.post("/workflows/", json=broken).json()["id"]
     execution_id = client.post(f"/workflows/{workflow_id}/execute", json={}).json()["execution_id"]
     wait_until(lambda: run_status(client, execution_id)["status"] == "error", what="failure")
-    assert client.put(f"/workflows/{workflow_id}", json=slow_workflow(http_server.base_url)).status_code == 200
+    assert (
+        client.put(
+            f"/workflows/{workflow_id}", json=slow_workflow(http_server.base_url)
+        ).status_code
+        == 200
+    )
     retried = client.post(
         f"/workflows/executions/{execution_id}/retry", json={"use_current_definition": True}
     )

@@ -67,7 +67,9 @@ async def embedded(
         await app.close()
 
 
-def definition(nodes: list[dict[str, Any]], edges: list[tuple[str, str] | dict[str, Any]]) -> WorkflowDefinition:
+def definition(
+    nodes: list[dict[str, Any]], edges: list[tuple[str, str] | dict[str, Any]]
+) -> WorkflowDefinition:
     """A definition from short node dicts and (from, to) pairs."""
     return WorkflowDefinition.model_validate(
         {
@@ -78,10 +80,12 @@ def definition(nodes: list[dict[str, Any]], edges: list[tuple[str, str] | dict[s
     )
 
 
-async def poll(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.02) -> None:
-    """Wait until check() is true, failing after timeout seconds."""
-    deadline = time.monotonic() + timeout
+async def poll(
+    check: Callable[[], Awaitable[bool]], within: float = 10.0, interval: float = 0.02
+) -> None:
+    """Wait until check() is true, failing after `within` seconds."""
+    deadline = time.monotonic() + within
     while not await check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(interval)

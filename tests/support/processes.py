@@ -60,7 +60,9 @@ class Process:
             if self.popen is None or self.popen.poll() is not None:
                 raise RuntimeError(f"{self.name} exited:\n{''.join(self.lines[-40:])}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not print {text!r}:\n{''.join(self.lines[-40:])}")
+                raise RuntimeError(
+                    f"{self.name} did not print {text!r}:\n{''.join(self.lines[-40:])}"
+                )
             time.sleep(0.02)
 
     @property
@@ -96,8 +98,17 @@ class RedisServer:
         self.process = Process(
             "redis",
             [
-                str(binary), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(directory),
+                str(binary),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(directory),
             ],
             os.environ,
             directory / "redis.log",

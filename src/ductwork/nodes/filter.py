@@ -55,5 +55,9 @@ class FilterNode(NodeType[FilterConfig]):
     async def run(self, config: FilterConfig, ctx: NodeContext) -> NodeResult:
         base = dict(ctx.names)
         items = as_list(evaluate(config.items, base, "items"), node_field="config.items")
-        kept = [item for item in items if evaluate(config.condition, item_names(base, item), "condition")]
+        kept = [
+            item
+            for item in items
+            if evaluate(config.condition, item_names(base, item), "condition")
+        ]
         return NodeResult(output=kept, meta={"input_count": len(items), "kept": len(kept)})

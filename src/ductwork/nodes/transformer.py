@@ -70,7 +70,9 @@ class TransformerNode(NodeType[TransformerConfig]):
         data = ctx.input if config.source == "input" else evaluate(config.source, base, "source")
         kind = config.transform_type
         if kind == "compose":
-            return NodeResult(output={k: evaluate(e, base, f"mapping.{k}") for k, e in config.mapping.items()})
+            return NodeResult(
+                output={k: evaluate(e, base, f"mapping.{k}") for k, e in config.mapping.items()}
+            )
         if kind == "pick":
             keep = config.fields
             return NodeResult(
@@ -94,7 +96,9 @@ class TransformerNode(NodeType[TransformerConfig]):
         if config.expression:
             expression = config.expression
             return NodeResult(
-                output=_each(data, lambda item: evaluate(expression, item_names(base, item), "expression"))
+                output=_each(
+                    data, lambda item: evaluate(expression, item_names(base, item), "expression")
+                )
             )
         if config.mapping:
             mapping = config.mapping
@@ -102,7 +106,8 @@ class TransformerNode(NodeType[TransformerConfig]):
                 output=_each(
                     data,
                     lambda item: {
-                        k: evaluate(e, item_names(base, item), f"mapping.{k}") for k, e in mapping.items()
+                        k: evaluate(e, item_names(base, item), f"mapping.{k}")
+                        for k, e in mapping.items()
                     },
                 )
             )
