@@ -332,8 +332,12 @@ class Ductwork:
 
     async def wait_for(self, execution_id: str, wait_seconds: float | None = None) -> Run:
         """The run once it has ended, or as it stands after wait_seconds."""
-        async with self._watch(execution_id) as events:
-            return await self._wait(execution_id, events, wait_seconds)
+        async with self._watch(execution_id) as finished:
+            # Subscribed first, then read: an end between the two is not missed.
+            run = await self.get_run(execution_id)
+            if run.status.finished:
+                return run
+            return await self._wait(execution_id, finished, wait_seconds)
 
     @contextlib.asynccontextmanager
     async def _watch(self, execution_id: str) -> AsyncIterator[asyncio.Event]:
