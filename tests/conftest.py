@@ -12,6 +12,9 @@ from tests.support.http_servers import RecordingHttpServer
 from tests.support.openai_stub import OpenAIStub
 from tests.support.smtp_server import SmtpTestServer
 
+# Service fixtures (PostgreSQL databases, SecantusDB, Redis) for every test module.
+pytest_plugins = ["tests.support.stores", "tests.support.redis_cache_bus"]
+
 
 @pytest.fixture(scope="session")
 def llm_server() -> Iterator[OpenAIStub]:

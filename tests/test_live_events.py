@@ -38,11 +38,6 @@ from tests.support.http_servers import RecordingHttpServer, Reply
 from tests.support.live_server import LiveServer
 from tests.support.openai_stub import OpenAIStub
 from tests.support.processes import RedisServer, worker
-from tests.support.stores import (  # noqa: F401  (fixtures)
-    postgres_admin_url,
-    secantus_server,
-    store_url_factory,
-)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEADLINE = 15.0
@@ -522,7 +517,7 @@ async def test_sse_sends_keep_alive_comments_while_the_run_is_quiet(
 async def test_streams_a_run_executing_in_a_worker_process(
     tmp_path: Path,
     http_server: RecordingHttpServer,
-    store_url_factory: Callable[[str], str],  # noqa: F811 - the fixture imported above
+    store_url_factory: Callable[[str], str],
 ) -> None:
     """API process (here, role api) and a `ductwork worker` share PostgreSQL and Redis only."""
     redis = RedisServer(tmp_path).start()

@@ -18,8 +18,6 @@ import redis.asyncio as aioredis
 
 from ductwork.cache.redis import RedisCache
 
-pytest_plugins = ["tests.support.redis_cache_bus"]
-
 pytestmark = pytest.mark.redis
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -16,8 +16,6 @@ import redis.asyncio as aioredis
 from ductwork.events.redis import CONTROL_CHANNEL, RedisEventBus, run_channel
 from ductwork.models import Event
 
-pytest_plugins = ["tests.support.redis_cache_bus"]
-
 pytestmark = pytest.mark.redis
 
 T = TypeVar("T")

@@ -21,8 +21,6 @@ from tests.support.http_servers import RecordingHttpServer, Reply
 from tests.support.live_server import LiveServer
 from tests.support.processes import Process, RedisServer, worker
 
-pytest_plugins = ["tests.support.stores"]
-
 LEASE = 1.5
 
 

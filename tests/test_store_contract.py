@@ -31,8 +31,6 @@ from ductwork.store.factory import create_store
 from ductwork.store.mongo import MongoStore
 from ductwork.store.sql import SCHEMA_VERSION, UPGRADES, SqlStore, migrate, schema_version
 
-pytest_plugins = ["tests.support.stores"]
-
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 """A fixed instant with microseconds, so truncation would show."""
 
