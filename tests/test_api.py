@@ -324,3 +324,22 @@ def test_metrics_count_runs_and_nodes(client: httpx.Client) -> None:
     assert client.post(f"/workflows/{workflow_id}/execute", json={}).json()["status"] == "success"
     assert sample("ductwork_runs_finished_total", '{status="success"}') == before + 1
     assert sample("ductwork_nodes_finished_total", '{status="completed"}') == nodes_before + 3
+
+
+def test_node_states_follow_definition_order_and_positions_round_trip(client: httpx.Client) -> None:
+    body = copy.deepcopy(SEED_BODY)
+    body["nodes"][1] = {
+        "id": "zz",
+        "type": "transformer",
+        "config": {},
+        "position": {"x": 200, "y": 0},
+    }
+    body["nodes"][0]["id"] = "mm"
+    body["edges"] = [{"from": "mm", "to": "zz"}, {"from": "zz", "to": "end"}]
+    workflow_id = create(client, body)
+    assert client.get(f"/workflows/{workflow_id}").json()["nodes"][1]["position"] == {
+        "x": 200,
+        "y": 0,
+    }
+    run = client.post(f"/workflows/{workflow_id}/execute", json={}).json()
+    assert list(run["node_states"]) == ["mm", "zz", "end"]

@@ -87,8 +87,9 @@ class RetryPolicy(BaseModel):
 
 class Position(BaseModel):
     model_config = ConfigDict(extra="allow")
-    x: float = 0
-    y: float = 0
+    # int first: a canvas that sent {"x": 200} gets 200 back, not 200.0.
+    x: int | float = 0
+    y: int | float = 0
 
 
 class NodeSpec(BaseModel):

@@ -100,6 +100,7 @@ class Ductwork:
             on_commit=metrics.observe,
         )
         self._background: list[asyncio.Task[None]] = []
+        self._preload: asyncio.Future[None] | None = None
         self._started = False
 
     # Lifecycle ------------------------------------------------------------------
@@ -110,6 +111,8 @@ class Ductwork:
         await self.store.start()
         loop = asyncio.get_running_loop()
         if self.components.consume:
+            # The LLM SDK takes ~1 s to import; do it off the loop before the first AI node.
+            self._preload = loop.run_in_executor(None, self.components.services.llm.preload)
             await self.queue.start_consuming(self._advance)
             self._background.append(loop.create_task(self._listen_for_control()))
         if self.components.sweep:
@@ -118,6 +121,8 @@ class Ductwork:
 
     async def close(self) -> None:
         """Stop background work and release every connection."""
+        if self._preload is not None:
+            await self._preload
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

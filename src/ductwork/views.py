@@ -112,6 +112,16 @@ def node_state_view(state: NodeState) -> dict[str, Any]:
     return view
 
 
+def _ordered_states(run: Run) -> dict[str, Any]:
+    """Node states in the definition's node order (what a reader of the workflow expects)."""
+    states = run.node_states
+    ordered = {n.id: node_state_view(states[n.id]) for n in run.definition.nodes if n.id in states}
+    for node_id, state in states.items():  # states of nodes a retry's new definition dropped
+        if node_id not in ordered:
+            ordered[node_id] = node_state_view(state)
+    return ordered
+
+
 def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
     """GET /workflows/executions/{id}: SEED.md's fields plus result, error and version."""
     view: dict[str, Any] = {
@@ -123,9 +133,7 @@ def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
         "end_time": run.end_time.isoformat() if run.end_time else None,
         "created_at": run.created_at.isoformat(),
         "variables": run.variables,
-        "node_states": {
-            node_id: node_state_view(state) for node_id, state in run.node_states.items()
-        },
+        "node_states": _ordered_states(run),
         "result": run.result,
         "error": run.error,
         "logs": logs_of(run),
@@ -165,7 +173,5 @@ def execute_view(run: Run, *, created: bool = True) -> dict[str, Any]:
         view["end_time"] = run.end_time.isoformat() if run.end_time else None
         view["result"] = run.result
         view["error"] = run.error
-        view["node_states"] = {
-            node_id: node_state_view(state) for node_id, state in run.node_states.items()
-        }
+        view["node_states"] = _ordered_states(run)
     return view

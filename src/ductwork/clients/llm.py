@@ -128,6 +128,10 @@ class LLMClient:
             )
         return self._client
 
+    def preload(self) -> None:
+        """Import the SDK (about a second) without building a client: safe on a worker thread."""
+        import openai  # noqa: F401
+
     def warm_up(self) -> None:
         """Import the SDK and build the client now, if a key is configured.
 
