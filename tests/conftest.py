@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ductwork.settings import Settings
 from tests.support.http_servers import RecordingHttpServer
+from tests.support.live_server import LiveServer
 from tests.support.openai_stub import OpenAIStub
 from tests.support.smtp_server import SmtpTestServer
 
@@ -76,3 +78,17 @@ def full_settings(
         sql_connections={"shop": f"sqlite:///{EXAMPLES / 'shop.db'}"},
         sync_wait_seconds=20,
     )
+
+
+@pytest.fixture
+def server(full_settings: Settings) -> Iterator[LiveServer]:
+    """A live embedded ductwork server wired to the local test servers."""
+    with LiveServer(full_settings) as live:
+        yield live
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client for `server`."""
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http

@@ -3,45 +3,14 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from ductwork.settings import Settings
-from tests.support.live_server import LiveServer
 from tests.support.openai_stub import OpenAIStub
-
-SEED_BODY: dict[str, Any] = {
-    "name": "Test Workflow",
-    "nodes": [
-        {"id": "start", "type": "start", "config": {}, "position": {"x": 0, "y": 0}},
-        {
-            "id": "ai1",
-            "type": "ai-processor",
-            "config": {"prompt": "Say hello"},
-            "position": {"x": 200, "y": 0},
-        },
-        {"id": "end", "type": "end", "config": {}, "position": {"x": 400, "y": 0}},
-    ],
-    "edges": [{"from": "start", "to": "ai1"}, {"from": "ai1", "to": "end"}],
-    "variables": [],
-    "status": "active",
-    "metadata": {"description": "Test", "author": "Me", "version": "1.0"},
-}
-
-
-@pytest.fixture
-def server(full_settings: Settings) -> Iterator[LiveServer]:
-    with LiveServer(full_settings) as live:
-        yield live
-
-
-@pytest.fixture
-def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
-        yield http
+from tests.support.seed import SEED_BODY
 
 
 def create(client: httpx.Client, body: dict[str, Any]) -> str:

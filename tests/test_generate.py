@@ -66,18 +66,6 @@ def _fresh_format_memory() -> Iterator[None]:
     forget_provider_formats()
 
 
-@pytest.fixture
-def server(full_settings: Settings) -> Iterator[LiveServer]:
-    with LiveServer(full_settings) as live:
-        yield live
-
-
-@pytest.fixture
-def client(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as http:
-        yield http
-
-
 def serve(settings: Settings) -> tuple[LiveServer, httpx.Client]:
     live = LiveServer(settings).start()
     return live, httpx.Client(base_url=live.url, timeout=30)

@@ -9,24 +9,7 @@ import pytest
 from ductwork.engine.graph import build_plan, validate
 from ductwork.models import ValidationIssue, WorkflowDefinition
 from ductwork.nodes.registry import REGISTRY
-
-SEED: dict[str, Any] = {
-    "name": "Test Workflow",
-    "nodes": [
-        {"id": "start", "type": "start", "config": {}, "position": {"x": 0, "y": 0}},
-        {
-            "id": "ai1",
-            "type": "ai-processor",
-            "config": {"prompt": "Say hello"},
-            "position": {"x": 200, "y": 0},
-        },
-        {"id": "end", "type": "end", "config": {}, "position": {"x": 400, "y": 0}},
-    ],
-    "edges": [{"from": "start", "to": "ai1"}, {"from": "ai1", "to": "end"}],
-    "variables": [],
-    "status": "active",
-    "metadata": {"description": "Test", "author": "Me", "version": "1.0"},
-}
+from tests.support.seed import SEED_BODY
 
 
 def issues(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> list[ValidationIssue]:
@@ -40,7 +23,7 @@ def node(node_id: str, type_: str = "transformer", **config: Any) -> dict[str, A
 
 
 def test_seed_workflow_is_valid_and_ordered() -> None:
-    plan = build_plan(WorkflowDefinition.model_validate(SEED), REGISTRY)
+    plan = build_plan(WorkflowDefinition.model_validate(SEED_BODY), REGISTRY)
     assert plan.order == ("start", "ai1", "end")
     assert plan.entries == ("start",)
 

@@ -114,6 +114,13 @@ def run_status(client: httpx.Client, execution_id: str) -> dict[str, Any]:
     return dict(response.json())
 
 
+def start_run(client: httpx.Client, workflow: dict[str, Any]) -> str:
+    """Save a workflow and start it asynchronously; returns the execution id."""
+    workflow_id = client.post("/workflows/", json=workflow).json()["id"]
+    response = client.post(f"/workflows/{workflow_id}/execute", json={"async_execution": True})
+    return str(response.json()["execution_id"])
+
+
 def slow_workflow(base: str) -> dict[str, Any]:
     """start -> hook1 (slow webhook) -> hook2 (slow webhook) -> end."""
     return {
@@ -234,10 +241,7 @@ def test_kill_redis_mid_run_runs_still_finish(
     http_server.hold("/slow1")
     client = cluster.start_api()
     cluster.start_worker("worker-a")
-    workflow_id = client.post("/workflows/", json=slow_workflow(http_server.base_url)).json()["id"]
-    execution_id = client.post(
-        f"/workflows/{workflow_id}/execute", json={"async_execution": True}
-    ).json()["execution_id"]
+    execution_id = start_run(client, slow_workflow(http_server.base_url))
     http_server.wait_for_calls("/slow1", 1, timeout=20)
     redis_server.kill()
     http_server.release("/slow1")
@@ -258,10 +262,7 @@ def test_restart_everything_while_parked(cluster: Cluster, redis_server: RedisSe
         ],
         "edges": [{"from": "wait", "to": "end"}],
     }
-    workflow_id = client.post("/workflows/", json=workflow).json()["id"]
-    execution_id = client.post(
-        f"/workflows/{workflow_id}/execute", json={"async_execution": True}
-    ).json()["execution_id"]
+    execution_id = start_run(client, workflow)
     wait_until(lambda: run_status(client, execution_id)["status"] == "waiting", what="run parked")
     parked_at = time.monotonic()
     cluster.stop_all()
@@ -282,10 +283,7 @@ def test_cancel_from_api_stops_run_on_worker(
     http_server.hold("/slow1")
     client = cluster.start_api()
     cluster.start_worker("worker-a")
-    workflow_id = client.post("/workflows/", json=slow_workflow(http_server.base_url)).json()["id"]
-    execution_id = client.post(
-        f"/workflows/{workflow_id}/execute", json={"async_execution": True}
-    ).json()["execution_id"]
+    execution_id = start_run(client, slow_workflow(http_server.base_url))
     http_server.wait_for_calls("/slow1", 1, timeout=20)
     started = time.monotonic()
     assert client.post(f"/workflows/executions/{execution_id}/cancel").status_code == 200
