@@ -359,3 +359,49 @@ async def test_concurrent_runs(tmp_path: Path) -> None:
     assert sorted(
         run.result is None and run.node_states["b"].output["i"] for run, _ in results
     ) == list(range(30))
+
+
+async def test_group_commit_batches_runs_and_isolates_a_failing_one(tmp_path: Path) -> None:
+    from ductwork.engine.executor import GroupCommitter
+    from ductwork.models import Event
+
+    async with embedded(tmp_path) as app:
+        store = app.store
+        calls: list[int] = []
+        original = store.checkpoint_many
+
+        async def counting(items: Any) -> None:
+            calls.append(len(items))
+            await original(items)
+
+        store.checkpoint_many = counting  # type: ignore[method-assign]
+        now = utcnow()
+        ids = []
+        for i in range(5):
+            run = await store.create_run(
+                Run(
+                    execution_id=f"gc-{i}",
+                    workflow_id="wf",
+                    workflow_version=1,
+                    definition=definition([t("x")], []),
+                    created_at=now,
+                )
+            )
+            ids.append(run.execution_id)
+        committer = GroupCommitter(store)
+
+        def cp(seq: int) -> Checkpoint:
+            return Checkpoint(events=[Event(seq=seq, type="log", timestamp=now, data={})])
+
+        await asyncio.gather(*(committer.commit(i, cp(1)) for i in ids))
+        assert calls == [5], "five runs flushing in one tick share one commit"
+        # A batch with one bad checkpoint (a seq already taken) fails only that run.
+        results = await asyncio.gather(
+            *(committer.commit(i, cp(1 if i == "gc-2" else 2)) for i in ids),
+            return_exceptions=True,
+        )
+        failed = [i for i, r in zip(ids, results, strict=True) if isinstance(r, Exception)]
+        assert failed == ["gc-2"]
+        for execution_id in ids:
+            run = await app.get_run(execution_id)
+            assert run.last_seq == (1 if execution_id == "gc-2" else 2)

@@ -308,6 +308,36 @@ async def test_concurrent_checkpoints_on_one_run_lose_nothing(store: Store) -> N
     assert got.last_seq == writers
 
 
+async def test_checkpoint_many_writes_several_runs_at_once(store: Store) -> None:
+    runs = [await stored_run(store, new_run()) for _ in range(3)]
+    await store.checkpoint_many(
+        [
+            (
+                run.execution_id,
+                Checkpoint(
+                    node_states={"a": NodeState(status=NodeStatus.COMPLETED, output=index)},
+                    events=[event(1, "a"), event(2, "a")],
+                    run_fields={"status": RunStatus.RUNNING},
+                ),
+            )
+            for index, run in enumerate(runs)
+        ]
+    )
+    for index, run in enumerate(runs):
+        got = await store.get_run(run.execution_id)
+        assert got is not None
+        assert got.node_states["a"].output == index
+        assert [e.seq for e in got.events] == [1, 2] and got.last_seq == 2
+        assert got.status is RunStatus.RUNNING
+    with pytest.raises(StoreError):
+        await store.checkpoint_many(
+            [
+                (runs[0].execution_id, Checkpoint(events=[event(3, "a")])),
+                ("no-such-run", Checkpoint(events=[event(1, "a")])),
+            ]
+        )
+
+
 async def test_json_and_odd_node_ids_round_trip(store: Store) -> None:
     output = {
         "text": "héllo wörld ✓ 日本語 🚀",

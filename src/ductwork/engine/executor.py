@@ -91,6 +91,63 @@ class PlanCache:
         return plan
 
 
+class GroupCommitter:
+    """Commits the checkpoints of every run that flushes in the same loop tick together.
+
+    Each run still flushes on its own schedule; the store sees one transaction
+    for all of them (`Store.checkpoint_many`), which under load is most of the
+    cost of a transition. One batch is in flight at a time; what arrives
+    meanwhile forms the next. A failed batch is retried run by run, so one bad
+    checkpoint fails only its own run.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pending: list[tuple[str, Checkpoint, asyncio.Future[None]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def commit(self, execution_id: str, checkpoint: Checkpoint) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((execution_id, checkpoint, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._drain())
+        await future
+
+    async def _drain(self) -> None:
+        # A new task first runs on the loop's next iteration, so every run that
+        # flushes in this one has added its checkpoint by then.
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                if len(batch) == 1:
+                    await self._store.checkpoint(batch[0][0], batch[0][1])
+                else:
+                    await self._store.checkpoint_many([(e, c) for e, c, _ in batch])
+            except Exception as exc:
+                if len(batch) == 1:
+                    _settle(batch[0][2], exc)
+                    continue
+                for execution_id, checkpoint, future in batch:
+                    try:
+                        await self._store.checkpoint(execution_id, checkpoint)
+                    except Exception as single:
+                        _settle(future, single)
+                    else:
+                        _settle(future, None)
+                continue
+            for _, _, future in batch:
+                _settle(future, None)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return  # its flush was cancelled; the commit happened (or failed) regardless
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
 class _Checkpointer:
     """Collects a run's changes and writes them in as few commits as possible.
 
@@ -102,7 +159,7 @@ class _Checkpointer:
 
     def __init__(
         self,
-        store: Store,
+        store: GroupCommitter,
         bus: EventBus,
         execution_id: str,
         on_commit: Callable[[Sequence[Event]], None] | None = None,
@@ -142,7 +199,7 @@ class _Checkpointer:
             batch, self._pending = self._pending, Checkpoint()
             if not batch:
                 return
-            await self._store.checkpoint(self._execution_id, batch)
+            await self._store.commit(self._execution_id, batch)
         if batch.events:
             if self._on_commit is not None:
                 self._on_commit(batch.events)
@@ -233,7 +290,7 @@ class _RunDriver:
         self.run = run
         self.plan = plan
         self.checkpointer = _Checkpointer(
-            executor.store, executor.bus, run.execution_id, executor.on_commit
+            executor.committer, executor.bus, run.execution_id, executor.on_commit
         )
         self.states: dict[str, NodeState] = {
             node_id: run.node_states.get(node_id) or NodeState() for node_id in plan.order
@@ -671,6 +728,7 @@ class Executor:
         """`on_commit` sees every batch of events once it is committed (metrics, audit)."""
         self.on_commit = on_commit
         self.store = store
+        self.committer = GroupCommitter(store)
         self.bus = bus
         self.services = services
         self.settings = settings

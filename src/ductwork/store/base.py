@@ -6,6 +6,7 @@ same contract tests (`tests/test_store_contract.py`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -66,6 +67,13 @@ class Store(Protocol):
 
         Node states of different nodes written concurrently never overwrite each
         other; events are appended and never rewritten.
+        """
+
+    async def checkpoint_many(self, items: Sequence[tuple[str, Checkpoint]]) -> None:
+        """Checkpoints of several runs at once (group commit).
+
+        SQL stores write them in one transaction (all or nothing); MongoDB applies
+        each run's checkpoint atomically. Raises like `checkpoint` when any fails.
         """
 
     async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:

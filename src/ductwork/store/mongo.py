@@ -23,7 +23,8 @@ truncated. They come back timezone-aware, in UTC.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -396,6 +397,17 @@ class MongoStore:
             ):
                 raise StoreError(f"checkpoint of run {execution_id} refused: an event seq is taken")
             raise StoreError(f"unknown run {execution_id}")
+
+    async def checkpoint_many(self, items: Sequence[tuple[str, Checkpoint]]) -> None:
+        """Several runs' checkpoints, concurrently; each run's update is atomic on its own
+        (MongoDB without a replica set has no multi-document transaction)."""
+        results = await asyncio.gather(
+            *(self.checkpoint(execution_id, checkpoint) for execution_id, checkpoint in items),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """Events of a run with seq > after_seq, in order."""

@@ -971,37 +971,45 @@ class SqlStore:
         Raises StoreError when the run is unknown or an event's seq is taken, and
         ValueError for a run field a checkpoint may not set.
         """
-        fields = run_field_values(checkpoint.run_fields)
-        if not checkpoint:
-            return
+        await self.checkpoint_many([(execution_id, checkpoint)])
+
+    async def checkpoint_many(self, items: Sequence[tuple[str, Checkpoint]]) -> None:
+        """Several runs' checkpoints in ONE transaction (group commit); all or nothing."""
         prepared_states, prepared_events = self._prepared_states, self._prepared_events
         if prepared_states is None or prepared_events is None:
             raise StoreError("the store is not started")
-        run_update = None
-        params: dict[str, Any] = {}
-        if fields or checkpoint.events:
-            run_update = self._run_update(tuple(fields), bool(checkpoint.events))
-            params = {f"p_{key}": value for key, value in fields.items()}
-            params["p_eid"] = execution_id
-            if checkpoint.events:
-                params["p_seq"] = max(e.seq for e in checkpoint.events)
+        node_rows: list[dict[str, Any]] = []
+        event_rows: list[dict[str, Any]] = []
+        run_updates: list[tuple[str, _Prepared, dict[str, Any]]] = []
+        for execution_id, checkpoint in items:
+            fields = run_field_values(checkpoint.run_fields)
+            node_rows.extend(
+                _node_row(execution_id, k, s) for k, s in checkpoint.node_states.items()
+            )
+            event_rows.extend(_event_row(execution_id, e) for e in checkpoint.events)
+            if fields or checkpoint.events:
+                params = {f"p_{key}": value for key, value in fields.items()}
+                params["p_eid"] = execution_id
+                if checkpoint.events:
+                    params["p_seq"] = max(e.seq for e in checkpoint.events)
+                run_update = self._run_update(tuple(fields), bool(checkpoint.events))
+                run_updates.append((execution_id, run_update, params))
+        if not (node_rows or event_rows or run_updates):
+            return
+        names = ", ".join(dict.fromkeys(execution_id for execution_id, _ in items))
         try:
             async with self._backend.raw_transaction() as session:
-                if checkpoint.node_states:
-                    await session.executemany(
-                        prepared_states,
-                        [_node_row(execution_id, k, s) for k, s in checkpoint.node_states.items()],
-                    )
-                if checkpoint.events:
-                    await session.executemany(
-                        prepared_events, [_event_row(execution_id, e) for e in checkpoint.events]
-                    )
-                # The run row last: on PostgreSQL its row lock is then held only
+                if node_rows:
+                    await session.executemany(prepared_states, node_rows)
+                if event_rows:
+                    await session.executemany(prepared_events, event_rows)
+                # Run rows last: on PostgreSQL their row locks are then held only
                 # for the rest of this commit, not while the children are written.
-                if run_update is not None and not await session.execute(run_update, params):
-                    raise StoreError(f"unknown run {execution_id}")
+                for execution_id, run_update, params in run_updates:
+                    if not await session.execute(run_update, params):
+                        raise StoreError(f"unknown run {execution_id}")
         except self._backend.refused_errors as exc:
-            raise StoreError(f"checkpoint of run {execution_id} refused: {exc}") from exc
+            raise StoreError(f"checkpoint of run {names} refused: {exc}") from exc
 
     async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """Events of a run with seq > after_seq, in order."""
