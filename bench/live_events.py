@@ -77,7 +77,7 @@ def chain_workflow(gate_url: str, nodes: int, delay: float) -> dict[str, Any]:
 class Server:
     """`ductwork serve` in a subprocess on a free port."""
 
-    def __init__(self, data_dir: str) -> None:
+    def __init__(self, data_dir: str, scaled_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         env = {
             **os.environ,
@@ -86,6 +86,7 @@ class Server:
             "DUCTWORK_REDIS_URL": "",
         }
         env.pop("DUCTWORK_STORE_URL", None)
+        env.update(scaled_env or {})
         self.log = open(Path(data_dir) / "server.log", "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
@@ -295,11 +296,48 @@ async def main() -> None:
     parser.add_argument("--nodes", type=int, default=40, help="delay+transformer pairs per run")
     parser.add_argument("--delay", type=float, default=0.02, help="seconds per delay node")
     parser.add_argument("--latency-runs", type=int, default=5)
+    parser.add_argument(
+        "--scaled",
+        action="store_true",
+        help="API-only server + one `ductwork worker` on PostgreSQL and a private Redis: "
+        "events cross processes through Redis",
+    )
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",") if x]
 
     with tempfile.TemporaryDirectory() as tmp, RecordingHttpServer() as gate:
-        server = Server(tmp)
+        scaled_env: dict[str, str] = {}
+        cleanup: list[Any] = []
+        if args.scaled:
+            from tests.support.processes import RedisServer, worker
+            from tests.support.stores import DEFAULT_POSTGRES_URL, postgres_execute, unique_name
+
+            redis = RedisServer(Path(tmp)).start()
+            cleanup.append(redis.kill)
+            database = unique_name("live_bench")
+            postgres_execute(DEFAULT_POSTGRES_URL, f'CREATE DATABASE "{database}"')
+            cleanup.append(
+                lambda: postgres_execute(
+                    DEFAULT_POSTGRES_URL, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
+                )
+            )
+            scaled_env = {
+                "DUCTWORK_REDIS_URL": redis.url,
+                "DUCTWORK_STORE_URL": DEFAULT_POSTGRES_URL.rsplit("/", 1)[0] + f"/{database}",
+            }
+            runner = worker(
+                "bench-worker",
+                {
+                    **os.environ,
+                    **scaled_env,
+                    "DUCTWORK_DATA_DIR": tmp,
+                    "DUCTWORK_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
+                },
+                Path(tmp),
+            ).start()
+            runner.wait_for_line("consuming runs")
+            cleanup.insert(0, runner.kill)
+        server = Server(tmp, scaled_env)
         try:
             server.wait_ready()
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
@@ -319,6 +357,8 @@ async def main() -> None:
                 print_fanout(rows, args)
         finally:
             server.stop()
+            for step in cleanup:
+                step()
 
 
 async def single_subscriber_samples(
