@@ -75,7 +75,8 @@ class _Inbox:
         self._waiter: asyncio.Future[None] | None = None
         self._task = self._loop.create_task(self._pump(source))
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """End a pending `wait` early."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -87,12 +88,12 @@ class _Inbox:
                 if len(self.items) > self._limit:
                     # A stalled reader loses the oldest; stored ones are re-read as a gap.
                     self.items.popleft()
-                self._wake()
+                self.wake()
         except Exception:
             log.warning("live event subscription failed; following from the store", exc_info=True)
         finally:
             self.closed = True
-            self._wake()
+            self.wake()
 
     async def wait(self, timeout: float) -> None:  # noqa: ASYNC109 - bounded wait, not a scope
         """Return when items are there, the bus ended, or `timeout` seconds passed."""
@@ -101,7 +102,7 @@ class _Inbox:
         # A bare future and timer: this runs once per event per subscriber, and
         # asyncio.Event plus asyncio.timeout cost several times more.
         waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(timeout, self._wake)
+        timer = self._loop.call_later(timeout, self.wake)
         try:
             await waiter
         finally:
@@ -149,6 +150,7 @@ class RunStream:
         self._held: deque[Event] = deque()
         self._recheck = recheck_seconds
         self._max_recheck = max(max_recheck_seconds, recheck_seconds)
+        self._rechecking: asyncio.Task[list[Event]] | None = None
 
     @property
     def run(self) -> Run:
@@ -185,13 +187,14 @@ class RunStream:
         if already_finished:
             self.finished = True
             return
-        clock = asyncio.get_running_loop().time
+        loop = asyncio.get_running_loop()
+        clock = loop.time
         interval = self._recheck
         recheck_at = last_yield = clock()
         recheck_at += interval
         inbox = self._inbox
         while True:
-            if not inbox.items:
+            if not inbox.items and not self._recheck_done():
                 now = clock()
                 wait = recheck_at - now
                 if heartbeat is not None:
@@ -203,6 +206,11 @@ class RunStream:
                     await inbox.wait(max(wait, 0.0))
             batch = inbox.take()
             out: list[Event] = []
+            rechecked = self._recheck_result()
+            if rechecked is not None:
+                out.extend(rechecked)
+                interval = self._recheck if rechecked else min(interval * 2, self._max_recheck)
+                recheck_at = clock() + interval
             if batch:
                 for event in batch:
                     if event.type in EPHEMERAL_TYPES:
@@ -218,18 +226,19 @@ class RunStream:
                 if any(item.type not in EPHEMERAL_TYPES for item in out):
                     interval = self._recheck
                     recheck_at = clock() + interval
-            else:
+            elif not out:
                 now = clock()
                 if heartbeat is not None and now >= last_yield + heartbeat:
                     last_yield = now
                     yield None
-                if now < recheck_at:
-                    continue
-                out = await self._recheck_store()
-                interval = self._recheck if out else min(interval * 2, self._max_recheck)
-                recheck_at = clock() + interval
-                if not out and self.finished:
-                    return
+                if now >= recheck_at and self._rechecking is None:
+                    # In the background: a slow store must not hold up live events.
+                    self._rechecking = loop.create_task(
+                        self._app.store.list_events(self.execution_id, self.last_seq)
+                    )
+                    self._rechecking.add_done_callback(lambda _: inbox.wake())
+                    recheck_at = now + interval
+                continue
             for item in out:
                 yield item
                 if item.type == "run_finished":
@@ -238,14 +247,23 @@ class RunStream:
             if out:
                 last_yield = clock()
 
-    async def _recheck_store(self) -> list[Event]:
-        fresh = await self._app.store.list_events(self.execution_id, self.last_seq)
-        if fresh:
-            return self._take_stored(fresh)
-        run = await self._app.store.get_run(self.execution_id, with_events=False)
-        if run is None or (run.status.finished and run.last_seq <= self.last_seq):
-            self.finished = True
-        return []
+    def _recheck_done(self) -> bool:
+        return self._rechecking is not None and self._rechecking.done()
+
+    def _recheck_result(self) -> list[Event] | None:
+        """Stored events a finished background re-read found (None: no re-read ended)."""
+        task = self._rechecking
+        if task is None or not task.done():
+            return None
+        self._rechecking = None
+        try:
+            fresh = task.result()
+        except Exception:
+            log.warning("re-reading run %s from the store failed", self.execution_id, exc_info=True)
+            return []
+        # Every way a run ends (including a queued run cancelled in the store, or an
+        # invalid definition) stores a run_finished event, so the events are enough.
+        return self._take_stored(fresh)
 
     def _token(self, event: Event) -> list[Event]:
         if event.seq <= self.last_seq and not self._held:
@@ -279,6 +297,8 @@ class RunStream:
 
     async def aclose(self) -> None:
         """Stop reading the bus (the subscription itself ends with `stream()`)."""
+        if self._rechecking is not None:
+            self._rechecking.cancel()
         await self._inbox.aclose()
 
 
