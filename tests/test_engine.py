@@ -405,3 +405,70 @@ async def test_group_commit_batches_runs_and_isolates_a_failing_one(tmp_path: Pa
         for execution_id in ids:
             run = await app.get_run(execution_id)
             assert run.last_seq == (1 if execution_id == "gc-2" else 2)
+
+
+async def test_cancelling_a_parked_run_cancels_its_waiting_node(tmp_path: Path) -> None:
+    nodes = [{"id": "wait", "type": "delay", "config": {"delay_seconds": 60}}, t("after")]
+    async with embedded(tmp_path, durable_delay_threshold_seconds=0.1) as app:
+        wf = await app.create_workflow(definition(nodes, [("wait", "after")]))
+        run, _ = await app.execute(wf.id, {}, wait=False)
+
+        async def parked() -> bool:
+            return (await app.get_run(run.execution_id)).status is RunStatus.WAITING
+
+        await poll(parked)
+        await app.cancel(run.execution_id)
+        final = await app.wait_for(run.execution_id, 5)
+    assert final.status is RunStatus.CANCELLED
+    assert final.node_states["wait"].status is NodeStatus.CANCELLED
+
+
+async def test_a_run_delivered_twice_to_one_process_runs_once(tmp_path: Path) -> None:
+    node = ProbeNode()
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        now = utcnow()
+        await app.store.create_run(
+            Run(
+                execution_id="twice",
+                workflow_id="wf",
+                workflow_version=1,
+                definition=definition([probe("p", config={"sleep": 0.2})], []),
+                created_at=now,
+            )
+        )
+        first, second = await asyncio.gather(
+            app.executor.advance("twice"), app.executor.advance("twice")
+        )
+    assert {first, second} == {RunStatus.SUCCESS, None}
+    assert node.calls[("twice", "p")] == 1
+
+
+async def test_a_worker_that_cannot_renew_its_lease_stops_writing(tmp_path: Path) -> None:
+    node = ProbeNode()
+    async with embedded(
+        tmp_path, extra_nodes=[node], lease_seconds=0.6, heartbeat_seconds=0.1
+    ) as app:
+        store = app.store
+
+        async def unreachable(*_: Any) -> bool:
+            raise ConnectionError("store unreachable")
+
+        store.renew_lease = unreachable  # type: ignore[method-assign]
+        now = utcnow()
+        await store.create_run(
+            Run(
+                execution_id="lapsed",
+                workflow_id="wf",
+                workflow_version=1,
+                definition=definition([probe("slow", config={"sleep": 5})], []),
+                created_at=now,
+            )
+        )
+        started = time.perf_counter()
+        outcome = await app.executor.advance("lapsed")
+        took = time.perf_counter() - started
+        after = await app.get_run("lapsed")
+    assert outcome is None, "a worker whose lease lapsed must give the run up"
+    assert 0.5 < took < 2.0
+    assert after.status is RunStatus.RUNNING  # left for whoever holds the lease now
+    assert not any(e.type == "run_finished" for e in after.events)

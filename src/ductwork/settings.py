@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -78,6 +78,16 @@ class Settings(BaseSettings):
 
     # Secrets exposed to templates as `secrets.NAME` (never logged).
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                "DUCTWORK_HEARTBEAT_SECONDS must be at most half of DUCTWORK_LEASE_SECONDS "
+                f"(got {self.heartbeat_seconds} and {self.lease_seconds}), or leases lapse "
+                "between heartbeats and another worker takes running runs over"
+            )
+        return self
 
     @field_validator("http_allowed_hosts", mode="before")
     @classmethod

@@ -585,7 +585,17 @@ class _RunDriver:
     async def drive(self) -> RunStatus | None:
         run = self.run
         if run.cancel_requested:
-            return await self._finish(RunStatus.CANCELLED, error="cancelled before it started")
+            # Parked or cut-off nodes end as cancelled too, so a retry resets them.
+            for node_id, state in self.states.items():
+                if state.status in (NodeStatus.RUNNING, NodeStatus.WAITING):
+                    self.set_state(
+                        node_id,
+                        state.model_copy(
+                            update={"status": NodeStatus.CANCELLED, "finished_at": utcnow()}
+                        ),
+                    )
+                    self.emit("node_cancelled", node_id)
+            return await self._finish(RunStatus.CANCELLED, error="cancelled")
         now = utcnow()
         if run.status is RunStatus.QUEUED:
             self.run_info["started_at"] = now.isoformat()
@@ -697,17 +707,34 @@ class _RunDriver:
         await self.cancel_event.wait()
 
     async def _heartbeat(self) -> None:
+        """Renew the lease and look for a cancel request, every heartbeat.
+
+        If the store cannot be reached for as long as a lease lasts, another worker
+        may take the run over: this one then stops without writing anything more.
+        """
         settings = self.executor.settings
         store = self.executor.store
         execution_id = self.run.execution_id
+        clock = asyncio.get_running_loop().time
+        renewed_at = clock()
         while True:
             await asyncio.sleep(settings.heartbeat_seconds)
+            sent_at = clock()
             expires = utcnow() + timedelta(seconds=settings.lease_seconds)
-            if not await store.renew_lease(execution_id, self.executor.owner, expires):
+            try:
+                kept = await store.renew_lease(execution_id, self.executor.owner, expires)
+                cancel = kept and await store.is_cancel_requested(execution_id)
+            except Exception as exc:
+                if clock() - renewed_at < settings.lease_seconds:
+                    log.warning("renewing the lease of run %s failed: %s", execution_id, exc)
+                    continue
+                kept, cancel = False, False
+            if not kept:
                 self.lease_lost = True
                 self.cancel_event.set()
                 return
-            if await store.is_cancel_requested(execution_id):
+            renewed_at = sent_at
+            if cancel:
                 self.cancel_event.set()
 
 
@@ -735,6 +762,7 @@ class Executor:
         self.owner = owner or default_owner(settings.worker_id)
         self.plans = PlanCache(registry)
         self._active: dict[str, _RunDriver] = {}
+        self._claimed: set[str] = set()
 
     @property
     def active_runs(self) -> list[str]:
@@ -751,27 +779,37 @@ class Executor:
 
     async def advance(self, execution_id: str) -> RunStatus | None:
         """Drive a run as far as it goes; None when another worker holds it or it is finished."""
-        now = utcnow()
-        expires = now + timedelta(seconds=self.settings.lease_seconds)
-        run = await self.store.acquire_lease(execution_id, self.owner, expires, now)
-        if run is None:
+        if execution_id in self._claimed:
+            # Delivered twice to this process: the lease would say "ours" to both.
             return None
+        self._claimed.add(execution_id)
         try:
-            if run.status.finished:
-                return run.status
+            now = utcnow()
+            expires = now + timedelta(seconds=self.settings.lease_seconds)
+            run = await self.store.acquire_lease(execution_id, self.owner, expires, now)
+            if run is None:
+                return None
             try:
-                plan = self.plans.get(run)
-            except WorkflowInvalid as exc:
-                return await self._fail_invalid(run, exc)
-            driver = _RunDriver(self, run, plan)
-            self._active[execution_id] = driver
-            try:
-                return await driver.drive()
+                return await self._drive(run)
             finally:
-                self._active.pop(execution_id, None)
-                await driver.checkpointer.drain()
+                await self.store.release_lease(execution_id, self.owner)
         finally:
-            await self.store.release_lease(execution_id, self.owner)
+            self._claimed.discard(execution_id)
+
+    async def _drive(self, run: Run) -> RunStatus | None:
+        if run.status.finished:
+            return run.status
+        try:
+            plan = self.plans.get(run)
+        except WorkflowInvalid as exc:
+            return await self._fail_invalid(run, exc)
+        driver = _RunDriver(self, run, plan)
+        self._active[run.execution_id] = driver
+        try:
+            return await driver.drive()
+        finally:
+            self._active.pop(run.execution_id, None)
+            await driver.checkpointer.drain()
 
     async def _fail_invalid(self, run: Run, exc: WorkflowInvalid) -> RunStatus:
         now = utcnow()
