@@ -192,12 +192,14 @@ class Ductwork:
         wait: bool = False,
         idempotency_key: str | None = None,
         wait_seconds: float | None = None,
+        with_events: bool = True,
     ) -> tuple[Run, bool]:
         """Start a run of a stored workflow. Returns (run, created).
 
         With `wait`, answers when the run ends or after `wait_seconds` (default
-        DUCTWORK_SYNC_WAIT_SECONDS), with the run as it stands then. A known
-        idempotency key returns the existing run (created=False).
+        DUCTWORK_SYNC_WAIT_SECONDS), with the run as it stands then (its events
+        too unless `with_events` is false). A known idempotency key returns the
+        existing run (created=False).
         """
         workflow = await self.get_workflow(workflow_id)
         return await self._start_run(
@@ -208,6 +210,7 @@ class Ductwork:
             wait=wait,
             idempotency_key=idempotency_key,
             wait_seconds=wait_seconds,
+            with_events=with_events,
         )
 
     async def execute_definition(
@@ -229,6 +232,7 @@ class Ductwork:
             wait=wait,
             idempotency_key=None,
             wait_seconds=wait_seconds,
+            with_events=True,
         )
         return run
 
@@ -242,6 +246,7 @@ class Ductwork:
         wait: bool,
         idempotency_key: str | None,
         wait_seconds: float | None,
+        with_events: bool,
     ) -> tuple[Run, bool]:
         now = utcnow()
         run = Run(
@@ -259,17 +264,20 @@ class Ductwork:
         except DuplicateRun as duplicate:
             existing = duplicate.existing
             if wait:
-                existing = await self.wait_for(existing.execution_id, wait_seconds)
+                existing = await self.wait_for(
+                    existing.execution_id, wait_seconds, with_events=with_events
+                )
             return existing, False
         if wait:
             async with self._watch(run.execution_id) as events:
                 await self.queue.enqueue(run.execution_id)
-                return await self._wait(run.execution_id, events, wait_seconds), True
+                finished = await self._wait(run.execution_id, events, wait_seconds, with_events)
+                return finished, True
         await self.queue.enqueue(run.execution_id)
         return run, True
 
-    async def get_run(self, execution_id: str) -> Run:
-        run = await self.store.get_run(execution_id)
+    async def get_run(self, execution_id: str, *, with_events: bool = True) -> Run:
+        run = await self.store.get_run(execution_id, with_events=with_events)
         if run is None:
             raise NotFound("execution", execution_id)
         return run
@@ -335,14 +343,16 @@ class Ductwork:
         await self.queue.enqueue(execution_id)
         return await self.get_run(execution_id)
 
-    async def wait_for(self, execution_id: str, wait_seconds: float | None = None) -> Run:
+    async def wait_for(
+        self, execution_id: str, wait_seconds: float | None = None, *, with_events: bool = True
+    ) -> Run:
         """The run once it has ended, or as it stands after wait_seconds."""
         async with self._watch(execution_id) as finished:
             # Subscribed first, then read: an end between the two is not missed.
-            run = await self.get_run(execution_id)
+            run = await self.get_run(execution_id, with_events=with_events)
             if run.status.finished:
                 return run
-            return await self._wait(execution_id, finished, wait_seconds)
+            return await self._wait(execution_id, finished, wait_seconds, with_events)
 
     @contextlib.asynccontextmanager
     async def _watch(self, execution_id: str) -> AsyncIterator[asyncio.Event]:
@@ -368,7 +378,11 @@ class Ductwork:
                     await task
 
     async def _wait(
-        self, execution_id: str, finished: asyncio.Event, wait_seconds: float | None
+        self,
+        execution_id: str,
+        finished: asyncio.Event,
+        wait_seconds: float | None,
+        with_events: bool = True,
     ) -> Run:
         budget = self.settings.sync_wait_seconds if wait_seconds is None else wait_seconds
         loop = asyncio.get_running_loop()
@@ -381,10 +395,10 @@ class Ductwork:
                 # The bus is best effort; re-read the store now and then regardless.
                 await asyncio.wait_for(finished.wait(), timeout=min(remaining, 2.0))
             except TimeoutError:
-                run = await self.get_run(execution_id)
+                run = await self.get_run(execution_id, with_events=with_events)
                 if run.status.finished:
                     return run
-        return await self.get_run(execution_id)
+        return await self.get_run(execution_id, with_events=with_events)
 
     # Background work --------------------------------------------------------------
     async def sweep_once(self) -> list[str]:

@@ -147,6 +147,7 @@ async def execute_workflow(
         wait=not request.async_execution,
         idempotency_key=idempotency_key,
         wait_seconds=request.wait_seconds,
+        with_events=False,  # the reply shows node states and result, not logs
     )
     status = 202 if request.async_execution and created else 200
     return JSON(status_code=status, content=execute_view(run, created=created))

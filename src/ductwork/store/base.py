@@ -88,8 +88,8 @@ class Store(Protocol):
     ) -> Run | None:
         """Take the run's lease when free, expired or already ours (compare-and-set).
 
-        Returns the run on success, None when another owner holds a live lease or
-        the run is finished.
+        Returns the run (node states, without events) on success, None when another
+        owner holds a live lease or the run is finished.
         """
 
     async def renew_lease(self, execution_id: str, owner: str, expires_at: datetime) -> bool:

@@ -490,8 +490,9 @@ class MongoStore:
     ) -> Run | None:
         """Take the run's lease when free, expired or already ours (compare-and-set).
 
-        Returns the run (node states and events included) on success, None when
-        another owner holds a live lease, the run is finished or unknown.
+        Returns the run (node states, not events: the worker needs only
+        `last_seq`) on success, None when another owner holds a live lease, the
+        run is finished or unknown.
         """
         doc = await self._runs.find_one_and_update(
             {
@@ -500,7 +501,7 @@ class MongoStore:
                 "$or": [{"lease_owner": owner}, *_lease_free(now)],
             },
             {"$set": {"lease_owner": owner, "lease_expires_at": expires_at}},
-            projection={"_id": 0},
+            projection={"_id": 0, "events": 0},
             return_document=ReturnDocument.AFTER,
         )
         return None if doc is None else _run(doc)

@@ -1067,15 +1067,16 @@ class SqlStore:
     ) -> Run | None:
         """Take the run's lease when free, expired or already ours (compare-and-set).
 
-        Returns the run (node states and events included) on success, None when
-        another owner holds a live lease, the run is finished or unknown.
+        Returns the run (node states, not events: the worker needs only
+        `last_seq`) on success, None when another owner holds a live lease, the
+        run is finished or unknown.
         """
         params = {"eid": execution_id, "owner": owner, "expires": expires_at, "now": now}
         async with self._backend.transaction(write=True) as session:
             result = await session.execute(_ACQUIRE_LEASE, params)
             if not result.rowcount:
                 return None
-            return await self._load_run(session, execution_id, with_events=True)
+            return await self._load_run(session, execution_id, with_events=False)
 
     async def renew_lease(self, execution_id: str, owner: str, expires_at: datetime) -> bool:
         """Extend our lease; False when we lost it."""
