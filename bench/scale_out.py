@@ -27,23 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.engine import THREE, chain
 from tests.support.http_servers import RecordingHttpServer
-from tests.support.live_server import LiveServer
-from tests.support.processes import Process, RedisServer, worker
+from tests.support.processes import BIN, Process, RedisServer, worker
+from tests.support.smtp_server import free_port
 from tests.support.stores import DEFAULT_POSTGRES_URL, postgres_execute, unique_name
 
-from ductwork.settings import Settings
-
 LEASE = 2.0
-
-
-def settings_from(env: dict[str, str]) -> Settings:
-    return Settings(
-        **{
-            k.removeprefix("DUCTWORK_").lower(): v
-            for k, v in env.items()
-            if k.startswith("DUCTWORK_")
-        }
-    )
 
 
 async def throughput(
@@ -143,9 +131,15 @@ async def main() -> None:
             "DUCTWORK_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
         }
         workers: dict[str, Process] = {}
-        api = LiveServer(settings_from(env), role="api").start()
+        # The API in a process of its own, as deployed: not sharing a GIL with this client.
+        port = free_port()
+        api = Process(
+            "api", [str(BIN / "ductwork"), "serve", "--port", str(port)], env, tmp_path / "api.log"
+        )
+        api.start().wait_for_line("Application startup complete")
+        api_url = f"http://127.0.0.1:{port}"
         try:
-            async with httpx.AsyncClient(base_url=api.url, timeout=120) as client:
+            async with httpx.AsyncClient(base_url=api_url, timeout=120) as client:
                 workers["w1"] = worker("w1", env, tmp_path).start()
                 workers["w1"].wait_for_line("consuming runs")
                 chain_id = (await client.post("/workflows/", json=chain(40).dump())).json()["id"]
@@ -183,7 +177,7 @@ async def main() -> None:
         finally:
             for process in workers.values():
                 process.kill()
-            api.stop()
+            api.terminate()
             redis.kill()
             postgres_execute(admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     width = max(len(r[0]) for r in rows)
