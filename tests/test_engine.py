@@ -370,9 +370,9 @@ async def test_group_commit_batches_runs_and_isolates_a_failing_one(tmp_path: Pa
         calls: list[int] = []
         original = store.checkpoint_many
 
-        async def counting(items: Any) -> None:
+        async def counting(items: Any, *, owner: str | None = None) -> None:
             calls.append(len(items))
-            await original(items)
+            await original(items, owner=owner)
 
         store.checkpoint_many = counting  # type: ignore[method-assign]
         now = utcnow()
@@ -472,3 +472,39 @@ async def test_a_worker_that_cannot_renew_its_lease_stops_writing(tmp_path: Path
     assert 0.5 < took < 2.0
     assert after.status is RunStatus.RUNNING  # left for whoever holds the lease now
     assert not any(e.type == "run_finished" for e in after.events)
+
+
+async def test_a_worker_whose_lease_was_taken_over_writes_nothing_more(tmp_path: Path) -> None:
+    """Fencing: the store refuses the old holder's writes once another worker holds the run."""
+    from datetime import timedelta
+
+    node = ProbeNode()
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        now = utcnow()
+        await app.store.create_run(
+            Run(
+                execution_id="taken",
+                workflow_id="wf",
+                workflow_version=1,
+                definition=definition(
+                    [probe("slow", config={"sleep": 0.5}), t("after")], [("slow", "after")]
+                ),
+                created_at=now,
+            )
+        )
+        advancing = asyncio.create_task(app.executor.advance("taken"))
+
+        async def running() -> bool:
+            run = await app.get_run("taken")
+            return run.node_states.get("slow", NodeState()).status is NodeStatus.RUNNING
+
+        await poll(running)
+        # Another worker takes the run over (as if this one had stalled past its lease).
+        later = utcnow() + timedelta(seconds=60)
+        assert await app.store.acquire_lease("taken", "other-worker", later, later)
+        outcome = await advancing
+        after = await app.get_run("taken")
+    assert outcome is None
+    assert after.node_states["slow"].status is NodeStatus.RUNNING, "old holder must not complete it"
+    assert "after" not in after.node_states
+    assert after.lease_owner == "other-worker"

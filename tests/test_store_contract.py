@@ -26,7 +26,7 @@ from ductwork.models import (
     Workflow,
     WorkflowDefinition,
 )
-from ductwork.store.base import DuplicateRun, Store, StoreError
+from ductwork.store.base import DuplicateRun, LeaseLost, Store, StoreError
 from ductwork.store.factory import create_store
 from ductwork.store.mongo import MongoStore
 from ductwork.store.sql import SCHEMA_VERSION, UPGRADES, SqlStore, migrate, schema_version
@@ -336,6 +336,27 @@ async def test_checkpoint_many_writes_several_runs_at_once(store: Store) -> None
                 ("no-such-run", Checkpoint(events=[event(1, "a")])),
             ]
         )
+
+
+async def test_fenced_checkpoints_need_the_lease(store: Store) -> None:
+    run = await stored_run(store, new_run(), status=RunStatus.RUNNING)
+    eid = run.execution_id
+    assert await store.acquire_lease(eid, "holder", T0 + timedelta(seconds=10), T0)
+    await store.checkpoint(
+        eid, Checkpoint(node_states={"a": NodeState(status=NodeStatus.RUNNING)}), owner="holder"
+    )
+    for refused in (
+        Checkpoint(node_states={"a": NodeState(status=NodeStatus.COMPLETED, output=1)}),
+        Checkpoint(events=[event(1, "a")], run_fields={"status": RunStatus.SUCCESS}),
+    ):
+        with pytest.raises(LeaseLost):
+            await store.checkpoint(eid, refused, owner="intruder")
+    with pytest.raises(LeaseLost):
+        await store.checkpoint_many([(eid, Checkpoint(events=[event(1)]))], owner="intruder")
+    got = await store.get_run(eid)
+    assert got is not None
+    assert got.node_states["a"].status is NodeStatus.RUNNING
+    assert got.events == [] and got.last_seq == 0 and got.status is RunStatus.RUNNING
 
 
 async def test_json_and_odd_node_ids_round_trip(store: Store) -> None:

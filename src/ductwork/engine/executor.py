@@ -14,6 +14,7 @@ the nodes' clients through the ports it is given.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import os
@@ -52,7 +53,7 @@ from ductwork.nodes.base import (
     RetryableError,
 )
 from ductwork.settings import Settings
-from ductwork.store.base import Store
+from ductwork.store.base import LeaseLost, Store
 
 log = logging.getLogger("ductwork.executor")
 
@@ -101,8 +102,10 @@ class GroupCommitter:
     checkpoint fails only its own run.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, owner: str | None = None) -> None:
+        """`owner`: fence every write with this lease owner (see `Store.checkpoint`)."""
         self._store = store
+        self._owner = owner
         self._pending: list[tuple[str, Checkpoint, asyncio.Future[None]]] = []
         self._worker: asyncio.Task[None] | None = None
 
@@ -120,16 +123,18 @@ class GroupCommitter:
             batch, self._pending = self._pending, []
             try:
                 if len(batch) == 1:
-                    await self._store.checkpoint(batch[0][0], batch[0][1])
+                    await self._store.checkpoint(batch[0][0], batch[0][1], owner=self._owner)
                 else:
-                    await self._store.checkpoint_many([(e, c) for e, c, _ in batch])
+                    await self._store.checkpoint_many(
+                        [(e, c) for e, c, _ in batch], owner=self._owner
+                    )
             except Exception as exc:
                 if len(batch) == 1:
                     _settle(batch[0][2], exc)
                     continue
                 for execution_id, checkpoint, future in batch:
                     try:
-                        await self._store.checkpoint(execution_id, checkpoint)
+                        await self._store.checkpoint(execution_id, checkpoint, owner=self._owner)
                     except Exception as single:
                         _settle(future, single)
                     else:
@@ -163,10 +168,12 @@ class _Checkpointer:
         bus: EventBus,
         execution_id: str,
         on_commit: Callable[[Sequence[Event]], None] | None = None,
+        on_lease_lost: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._on_commit = on_commit
+        self._on_lease_lost = on_lease_lost
         self._execution_id = execution_id
         self._pending = Checkpoint()
         self._lock = asyncio.Lock()
@@ -190,16 +197,27 @@ class _Checkpointer:
 
     def _flush_in_background(self) -> None:
         self._timer = None
-        task = asyncio.get_running_loop().create_task(self.flush())
+        task = asyncio.get_running_loop().create_task(self._flush_quietly())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _flush_quietly(self) -> None:
+        # Background flushes: a lost lease is reported through on_lease_lost; any other
+        # failure resurfaces at the run's next awaited flush (its changes are still due).
+        with contextlib.suppress(LeaseLost):
+            await self.flush()
 
     async def flush(self) -> None:
         async with self._lock:
             batch, self._pending = self._pending, Checkpoint()
             if not batch:
                 return
-            await self._store.commit(self._execution_id, batch)
+            try:
+                await self._store.commit(self._execution_id, batch)
+            except LeaseLost:
+                if self._on_lease_lost is not None:
+                    self._on_lease_lost()
+                raise
         if batch.events:
             if self._on_commit is not None:
                 self._on_commit(batch.events)
@@ -290,7 +308,11 @@ class _RunDriver:
         self.run = run
         self.plan = plan
         self.checkpointer = _Checkpointer(
-            executor.committer, executor.bus, run.execution_id, executor.on_commit
+            executor.committer,
+            executor.bus,
+            run.execution_id,
+            executor.on_commit,
+            on_lease_lost=self._lose_lease,
         )
         self.states: dict[str, NodeState] = {
             node_id: run.node_states.get(node_id) or NodeState() for node_id in plan.order
@@ -321,6 +343,11 @@ class _RunDriver:
             "run": self.run_info,
             "secrets": secrets,
         }
+
+    def _lose_lease(self) -> None:
+        """Another worker holds the run now: stop, and write nothing more."""
+        self.lease_lost = True
+        self.cancel_event.set()
 
     # Events -----------------------------------------------------------------------
     def emit(self, type_: EventType, node_id: str | None = None, **data: Any) -> None:
@@ -583,6 +610,18 @@ class _RunDriver:
 
     # The run ----------------------------------------------------------------------------
     async def drive(self) -> RunStatus | None:
+        """Advance the run; None when the lease was lost to another worker on the way."""
+        try:
+            return await self._drive()
+        except LeaseLost:
+            self._lose_lease()
+            log.warning(
+                "lost the lease on run %s; another worker continues it", self.run.execution_id
+            )
+            await self._stop_tasks()
+            return None
+
+    async def _drive(self) -> RunStatus | None:
         run = self.run
         if run.cancel_requested:
             # Parked or cut-off nodes end as cancelled too, so a retry resets them.
@@ -755,11 +794,11 @@ class Executor:
         """`on_commit` sees every batch of events once it is committed (metrics, audit)."""
         self.on_commit = on_commit
         self.store = store
-        self.committer = GroupCommitter(store)
         self.bus = bus
         self.services = services
         self.settings = settings
         self.owner = owner or default_owner(settings.worker_id)
+        self.committer = GroupCommitter(store, self.owner)
         self.plans = PlanCache(registry)
         self._active: dict[str, _RunDriver] = {}
         self._claimed: set[str] = set()
@@ -825,6 +864,7 @@ class Executor:
                 events=[event],
                 run_fields={"status": RunStatus.ERROR, "end_time": now, "error": str(exc)},
             ),
+            owner=self.owner,
         )
         await self.bus.publish(run.execution_id, event)
         return RunStatus.ERROR

@@ -1,5 +1,5 @@
 """Stores: the source of truth. Chosen by URL in `ductwork.app`."""
 
-from ductwork.store.base import DuplicateRun, Store, StoreError
+from ductwork.store.base import DuplicateRun, LeaseLost, Store, StoreError
 
-__all__ = ["DuplicateRun", "Store", "StoreError"]
+__all__ = ["DuplicateRun", "LeaseLost", "Store", "StoreError"]

@@ -17,6 +17,10 @@ class StoreError(Exception):
     """A store operation could not be carried out."""
 
 
+class LeaseLost(StoreError):
+    """A fenced write was refused: the writer no longer holds the run's lease."""
+
+
 class DuplicateRun(StoreError):
     """A run with this idempotency key exists already (see `existing`)."""
 
@@ -62,15 +66,22 @@ class Store(Protocol):
     async def list_runs(self, workflow_id: str, limit: int = 100, offset: int = 0) -> list[Run]:
         """Runs of a workflow, newest first, with node states and events."""
 
-    async def checkpoint(self, execution_id: str, checkpoint: Checkpoint) -> None:
+    async def checkpoint(
+        self, execution_id: str, checkpoint: Checkpoint, *, owner: str | None = None
+    ) -> None:
         """Apply node states (upsert per node), append events, set run fields: one commit.
 
         Node states of different nodes written concurrently never overwrite each
-        other; events are appended and never rewritten.
+        other; events are appended and never rewritten. With `owner` the write is
+        fenced: it is refused (LeaseLost, nothing written) unless `owner` holds
+        the run's lease, so a worker that lost its lease cannot write over the one
+        that took the run over.
         """
 
-    async def checkpoint_many(self, items: Sequence[tuple[str, Checkpoint]]) -> None:
-        """Checkpoints of several runs at once (group commit).
+    async def checkpoint_many(
+        self, items: Sequence[tuple[str, Checkpoint]], *, owner: str | None = None
+    ) -> None:
+        """Checkpoints of several runs at once (group commit), fenced like `checkpoint`.
 
         SQL stores write them in one transaction (all or nothing); MongoDB applies
         each run's checkpoint atomically. Raises like `checkpoint` when any fails.

@@ -52,7 +52,7 @@ from ductwork.store._codec import (
     run_field_values,
     to_jsonable,
 )
-from ductwork.store.base import DuplicateRun, StoreError
+from ductwork.store.base import DuplicateRun, LeaseLost, StoreError
 
 __all__ = ["MongoStore"]
 
@@ -365,10 +365,13 @@ class MongoStore:
         )
         return [_run(doc) async for doc in cursor]
 
-    async def checkpoint(self, execution_id: str, checkpoint: Checkpoint) -> None:
+    async def checkpoint(
+        self, execution_id: str, checkpoint: Checkpoint, *, owner: str | None = None
+    ) -> None:
         """Apply node states (upsert per node), append events, set run fields: one commit.
 
-        Raises StoreError when the run is unknown or an event's seq is taken, and
+        Raises StoreError when the run is unknown or an event's seq is taken,
+        LeaseLost when `owner` is given and does not hold the lease, and
         ValueError for a run field a checkpoint may not set.
         """
         fields = run_field_values(checkpoint.run_fields)
@@ -384,6 +387,8 @@ class MongoStore:
         if changes:
             update["$set"] = changes
         selector: Document = {"execution_id": execution_id}
+        if owner is not None:
+            selector["lease_owner"] = owner
         if checkpoint.events:
             seqs = [event.seq for event in checkpoint.events]
             update["$push"] = {"events": {"$each": [_event_doc(e) for e in checkpoint.events]}}
@@ -392,17 +397,23 @@ class MongoStore:
             selector["events.seq"] = {"$nin": seqs}
         result = await self._runs.update_one(selector, update)
         if result.matched_count == 0:
+            if owner is not None and not await self._runs.count_documents(
+                {"execution_id": execution_id, "lease_owner": owner}, limit=1
+            ):
+                raise LeaseLost(f"{owner} does not hold the lease of run {execution_id}")
             if checkpoint.events and await self._runs.count_documents(
                 {"execution_id": execution_id}, limit=1
             ):
                 raise StoreError(f"checkpoint of run {execution_id} refused: an event seq is taken")
             raise StoreError(f"unknown run {execution_id}")
 
-    async def checkpoint_many(self, items: Sequence[tuple[str, Checkpoint]]) -> None:
+    async def checkpoint_many(
+        self, items: Sequence[tuple[str, Checkpoint]], *, owner: str | None = None
+    ) -> None:
         """Several runs' checkpoints, concurrently; each run's update is atomic on its own
         (MongoDB without a replica set has no multi-document transaction)."""
         results = await asyncio.gather(
-            *(self.checkpoint(execution_id, checkpoint) for execution_id, checkpoint in items),
+            *(self.checkpoint(eid, checkpoint, owner=owner) for eid, checkpoint in items),
             return_exceptions=True,
         )
         for result in results:

@@ -82,7 +82,7 @@ from ductwork.store._codec import (
     loads,
     run_field_values,
 )
-from ductwork.store.base import DuplicateRun, StoreError
+from ductwork.store.base import DuplicateRun, LeaseLost, StoreError
 
 T = TypeVar("T")
 
@@ -712,7 +712,7 @@ class SqlStore:
         # UPDATE per combination of run fields a checkpoint sets.
         self._prepared_states: _Prepared | None = None
         self._prepared_events: _Prepared | None = None
-        self._run_updates: dict[tuple[tuple[str, ...], bool], _Prepared] = {}
+        self._run_updates: dict[tuple[tuple[str, ...], bool, bool], _Prepared] = {}
 
     @property
     def dialect(self) -> str:
@@ -949,8 +949,8 @@ class SqlStore:
             )
             return await self._assemble(session, result.mappings().all(), with_events=True)
 
-    def _run_update(self, keys: tuple[str, ...], with_seq: bool) -> _Prepared:
-        prepared = self._run_updates.get((keys, with_seq))
+    def _run_update(self, keys: tuple[str, ...], with_seq: bool, fenced: bool) -> _Prepared:
+        prepared = self._run_updates.get((keys, with_seq, fenced))
         if prepared is None:
             values: dict[str, Any] = {
                 key: bindparam(f"p_{key}", type_=_R[key].type) for key in keys
@@ -958,22 +958,30 @@ class SqlStore:
             if with_seq:
                 seq = bindparam("p_seq", type_=Integer)
                 values["last_seq"] = case((_R.last_seq < seq, seq), else_=_R.last_seq)
-            statement = (
-                update(workflow_runs).where(_R.execution_id == bindparam("p_eid")).values(values)
-            )
-            prepared = _Prepared(statement, self._backend.dialect)
-            self._run_updates[(keys, with_seq)] = prepared
+            if not values:
+                # A fenced checkpoint of node states alone still has to check the lease.
+                values["lease_owner"] = _R.lease_owner
+            statement = update(workflow_runs).where(_R.execution_id == bindparam("p_eid"))
+            if fenced:
+                statement = statement.where(_R.lease_owner == bindparam("p_owner"))
+            prepared = _Prepared(statement.values(values), self._backend.dialect)
+            self._run_updates[(keys, with_seq, fenced)] = prepared
         return prepared
 
-    async def checkpoint(self, execution_id: str, checkpoint: Checkpoint) -> None:
+    async def checkpoint(
+        self, execution_id: str, checkpoint: Checkpoint, *, owner: str | None = None
+    ) -> None:
         """Apply node states (upsert per node), append events, set run fields: one commit.
 
-        Raises StoreError when the run is unknown or an event's seq is taken, and
+        Raises StoreError when the run is unknown or an event's seq is taken,
+        LeaseLost when `owner` is given and does not hold the lease, and
         ValueError for a run field a checkpoint may not set.
         """
-        await self.checkpoint_many([(execution_id, checkpoint)])
+        await self.checkpoint_many([(execution_id, checkpoint)], owner=owner)
 
-    async def checkpoint_many(self, items: Sequence[tuple[str, Checkpoint]]) -> None:
+    async def checkpoint_many(
+        self, items: Sequence[tuple[str, Checkpoint]], *, owner: str | None = None
+    ) -> None:
         """Several runs' checkpoints in ONE transaction (group commit); all or nothing."""
         prepared_states, prepared_events = self._prepared_states, self._prepared_events
         if prepared_states is None or prepared_events is None:
@@ -987,12 +995,16 @@ class SqlStore:
                 _node_row(execution_id, k, s) for k, s in checkpoint.node_states.items()
             )
             event_rows.extend(_event_row(execution_id, e) for e in checkpoint.events)
-            if fields or checkpoint.events:
+            if fields or checkpoint.events or (owner is not None and checkpoint):
                 params = {f"p_{key}": value for key, value in fields.items()}
                 params["p_eid"] = execution_id
                 if checkpoint.events:
                     params["p_seq"] = max(e.seq for e in checkpoint.events)
-                run_update = self._run_update(tuple(fields), bool(checkpoint.events))
+                if owner is not None:
+                    params["p_owner"] = owner
+                run_update = self._run_update(
+                    tuple(fields), bool(checkpoint.events), owner is not None
+                )
                 run_updates.append((execution_id, run_update, params))
         if not (node_rows or event_rows or run_updates):
             return
@@ -1007,6 +1019,8 @@ class SqlStore:
                 # for the rest of this commit, not while the children are written.
                 for execution_id, run_update, params in run_updates:
                     if not await session.execute(run_update, params):
+                        if owner is not None:
+                            raise LeaseLost(f"{owner} no longer holds run {execution_id}")
                         raise StoreError(f"unknown run {execution_id}")
         except self._backend.refused_errors as exc:
             raise StoreError(f"checkpoint of run {names} refused: {exc}") from exc
