@@ -508,3 +508,23 @@ async def test_a_worker_whose_lease_was_taken_over_writes_nothing_more(tmp_path:
     assert after.node_states["slow"].status is NodeStatus.RUNNING, "old holder must not complete it"
     assert "after" not in after.node_states
     assert after.lease_owner == "other-worker"
+
+
+async def test_seed_filter_transformer_condition_configs_run_as_written(tmp_path: Path) -> None:
+    """SEED.md's configs verbatim: filter on item fields, map passes through, condition."""
+    nodes = [
+        {"id": "start", "type": "start", "config": {}},
+        {"id": "filter", "type": "filter", "config": {"condition": "value > 10"}},
+        {"id": "transformer", "type": "transformer", "config": {"transform_type": "map"}},
+        {"id": "condition", "type": "condition", "config": {"condition": "status == 'active'"}},
+    ]
+    edges = [("start", "filter"), ("filter", "transformer"), ("transformer", "condition")]
+    items = [{"value": 5}, {"value": 11}, {"value": 30}]
+    async with embedded(tmp_path) as app:
+        run = await app.execute_definition(
+            definition(nodes, edges), {"items": items, "status": "active"}
+        )
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert run.node_states["filter"].output == [{"value": 11}, {"value": 30}]
+    assert run.node_states["transformer"].output == [{"value": 11}, {"value": 30}]
+    assert run.node_states["condition"].branch == "true"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -135,3 +136,40 @@ def test_empty_workflow() -> None:
 def test_many_problems_all_reported(count: int) -> None:
     nodes = [node(f"n{i}", "teleport") for i in range(count)]
     assert len(issues(nodes, [])) == count
+
+
+SEED_NODE_CONFIGS: dict[str, dict[str, Any]] = {
+    "start": {},
+    "ai-processor": {
+        "prompt": "Say hello to {{user_name}}",
+        "model": "google/gemini-2.0-flash-exp:free",
+        "temperature": 0.7,
+        "max_tokens": 2048,
+        "system_prompt": "You are a helpful assistant",
+    },
+    "email": {"to": "{{email}}", "subject": "Hello", "body": "Result: {{outputs.ai1}}"},
+    "data-source": {"source_type": "api", "endpoint": "https://api.example.com/data"},
+    "webhook": {"url": "https://example.com/webhook", "method": "POST"},
+    "filter": {"condition": "value > 10"},
+    "transformer": {"transform_type": "map"},
+    "condition": {"condition": "status == 'active'"},
+    "delay": {"delay_seconds": 5},
+    "end": {},
+}
+
+
+def test_every_seed_node_config_validates_as_written() -> None:
+    assert set(SEED_NODE_CONFIGS) == set(REGISTRY)
+    nodes = [
+        {"id": "ai1" if t == "ai-processor" else t, "type": t, "config": c}
+        for t, c in SEED_NODE_CONFIGS.items()
+    ]
+    order = [n["id"] for n in nodes]
+    edges = [{"from": a, "to": b} for a, b in itertools.pairwise(order)]
+    assert (
+        validate(
+            WorkflowDefinition.model_validate({"name": "seed", "nodes": nodes, "edges": edges}),
+            REGISTRY,
+        )
+        == []
+    )
