@@ -236,3 +236,23 @@ async def test_subscribers_on_the_publishing_instance_receive_too(
         assert (await receive(second)).seq == 1
     assert CONTROL_CHANNEL == "ductwork:control"
     assert run_channel("abc") == "ductwork:run:abc"
+
+
+async def test_namespaces_keep_deployments_apart(redis_url: str) -> None:
+    blue = RedisEventBus(redis_url, namespace="blue")
+    green = RedisEventBus(redis_url, namespace="green")
+    first, second, green_only = event(1), event(2), event(7)
+    try:
+        execution_id = run_id()
+        async with (
+            green.subscribe(execution_id) as green_stream,
+            blue.subscribe(execution_id) as blue_stream,
+        ):
+            await blue.publish_many(execution_id, [first, second])
+            assert [await receive(blue_stream), await receive(blue_stream)] == [first, second]
+            await green.publish(execution_id, green_only)
+            # Had green heard blue's batch, `first` would come out here.
+            assert await receive(green_stream) == green_only
+    finally:
+        await blue.close()
+        await green.close()

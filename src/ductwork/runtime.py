@@ -51,14 +51,18 @@ def build(
         from ductwork.queue.redis import RedisQueue, RedisSweepLock
 
         cache = RedisCache(settings.redis_url)
-        bus = RedisEventBus(settings.redis_url)
+        namespace = settings.redis_namespace
+        bus = RedisEventBus(settings.redis_url, namespace=namespace)
         queue = RedisQueue(
             settings.redis_url,
             concurrency=settings.max_concurrent_runs,
             idle_timeout_seconds=max(900.0, settings.default_node_timeout_seconds * 2),
+            namespace=namespace,
         )
         sweep_lock = RedisSweepLock(
-            settings.redis_url, ttl_seconds=max(1.0, settings.sweep_interval_seconds * 3)
+            settings.redis_url,
+            ttl_seconds=max(1.0, settings.sweep_interval_seconds * 3),
+            namespace=namespace,
         )
     else:
         if role == "api":

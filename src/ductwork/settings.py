@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".ductwork")
     store_url: str | None = None
     redis_url: str | None = None
+    redis_namespace: str = Field(default="ductwork", pattern=r"^[A-Za-z0-9_.-]+$")
+    """Prefix of ductwork's Redis keys and channels (not of the seed's `llm:cache:*`)."""
 
     # API.
     serve_role: Literal["auto", "embedded", "api"] = "auto"

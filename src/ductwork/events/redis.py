@@ -384,13 +384,19 @@ class RedisEventBus:
         max_connections: int = 50,
         subscribe_timeout_seconds: float = 2.0,
         client_name: str = "ductwork-events",
+        namespace: str = "ductwork",
     ) -> None:
         """Connect lazily to the Redis at `url`.
+
+        `namespace` prefixes the channels (`{namespace}:run:{id}`, `{namespace}:control`),
+        so deployments sharing one Redis do not hear each other.
 
         `subscribe_timeout_seconds` bounds how long entering `subscribe` waits
         for Redis to acknowledge; past it the subscription is entered anyway
         (with a warning) so a Redis outage degrades live updates, not runs.
         """
+        self._run_prefix = f"{namespace}:run:"
+        self._control_channel = f"{namespace}:control"
         self._pool = redis_pool(url, max_connections=max_connections, client_name=client_name)
         self._redis = Redis(connection_pool=self._pool)
         self._subscriber = SharedSubscriber(
@@ -414,7 +420,9 @@ class RedisEventBus:
 
     async def publish(self, execution_id: str, event: Event) -> None:
         """Send an event to every process's subscribers of the run (best effort)."""
-        await self._publish(run_channel(execution_id), orjson.dumps(event.model_dump(mode="json")))
+        await self._publish(
+            self._run_prefix + execution_id, orjson.dumps(event.model_dump(mode="json"))
+        )
 
     async def publish_many(self, execution_id: str, events: Sequence[Event]) -> None:
         """Several events of one run in ONE message (a JSON array): one round trip."""
@@ -422,7 +430,7 @@ class RedisEventBus:
             await self.publish(execution_id, events[0])
         elif events:
             payload = orjson.dumps([event.model_dump(mode="json") for event in events])
-            await self._publish(run_channel(execution_id), payload)
+            await self._publish(self._run_prefix + execution_id, payload)
 
     def _decode_events(self, payload: bytes) -> list[Event]:
         if payload is self._last_payload:
@@ -447,12 +455,12 @@ class RedisEventBus:
             for event in self._decode_events(payload):
                 subscription.put(event)
 
-        async with self._subscriber.listen(run_channel(execution_id), deliver):
+        async with self._subscriber.listen(self._run_prefix + execution_id, deliver):
             yield aiter(subscription)
 
     async def publish_control(self, message: dict[str, str]) -> None:
         """Broadcast a control message (e.g. cancel) to every process."""
-        await self._publish(CONTROL_CHANNEL, orjson.dumps(message))
+        await self._publish(self._control_channel, orjson.dumps(message))
 
     @asynccontextmanager
     async def subscribe_control(self) -> AsyncIterator[AsyncIterator[dict[str, str]]]:
@@ -469,12 +477,12 @@ class RedisEventBus:
                 return
             subscription.put({str(key): str(value) for key, value in message.items()})
 
-        async with self._subscriber.listen(CONTROL_CHANNEL, deliver):
+        async with self._subscriber.listen(self._control_channel, deliver):
             yield aiter(subscription)
 
     def subscriber_count(self, execution_id: str) -> int:
         """How many live subscribers a run has in this process (for tests and metrics)."""
-        return self._subscriber.listener_count(run_channel(execution_id))
+        return self._subscriber.listener_count(self._run_prefix + execution_id)
 
     async def close(self) -> None:
         """Close the pub/sub and publishing connections."""

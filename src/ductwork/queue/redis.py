@@ -24,7 +24,6 @@ from ductwork.queue.base import RunHandler
 
 log = logging.getLogger("ductwork.queue")
 
-STREAM = "ductwork:runs"
 GROUP = "ductwork-workers"
 TASK_NAME = "ductwork.advance_run"
 
@@ -39,12 +38,12 @@ class RedisQueue:
         concurrency: int = 64,
         idle_timeout_seconds: float = 900.0,
         maxlen: int = 100_000,
-        stream: str = STREAM,
+        namespace: str = "ductwork",
     ) -> None:
         self._concurrency = concurrency
         self.broker = RedisStreamBroker(
             url,
-            queue_name=stream,
+            queue_name=f"{namespace}:runs",
             consumer_group_name=GROUP,
             # "0": a group created after runs were enqueued still reads them.
             consumer_id="0",
@@ -118,11 +117,11 @@ return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
 class RedisSweepLock:
     """One process at a time runs the sweep: a Redis key with an expiry, renewed by its holder."""
 
-    def __init__(self, url: str, *, ttl_seconds: float, key: str = "ductwork:sweep-lock") -> None:
+    def __init__(self, url: str, *, ttl_seconds: float, namespace: str = "ductwork") -> None:
         self._redis = Redis(
             connection_pool=BlockingConnectionPool.from_url(url, max_connections=4, timeout=5)
         )
-        self._key = key
+        self._key = f"{namespace}:sweep-lock"
         self._token = uuid.uuid4().hex
         self._ttl_ms = int(ttl_seconds * 1000)
         self._script: Any = self._redis.register_script(_RENEW)
