@@ -409,8 +409,14 @@ class _Backend(ABC):
     async def close(self) -> None: ...
 
     @abstractmethod
-    def transaction(self, *, write: bool) -> contextlib.AbstractAsyncContextManager[_Session]:
-        """One transaction; commits when the block ends, rolls back when it raises."""
+    def transaction(
+        self, *, write: bool, single: bool = False
+    ) -> contextlib.AbstractAsyncContextManager[_Session]:
+        """One transaction; commits when the block ends, rolls back when it raises.
+
+        `single`: the block runs one statement, which is atomic on its own; a
+        server database may then run it without BEGIN/COMMIT (one round trip).
+        """
 
     @abstractmethod
     def raw_transaction(self) -> contextlib.AbstractAsyncContextManager[_RawSession]:
@@ -487,7 +493,7 @@ class _SqliteBackend(_Backend):
             self._engine = None
 
     @contextlib.asynccontextmanager
-    async def transaction(self, *, write: bool) -> AsyncIterator[_Session]:
+    async def transaction(self, *, write: bool, single: bool = False) -> AsyncIterator[_Session]:
         connection = self._connection
         if connection is None:
             raise StoreError("the store is not started")
@@ -523,6 +529,7 @@ class _PostgresBackend(_Backend):
         self._max_overflow = max_overflow
         self._engine: AsyncEngine | None = None
         self._read_engine: AsyncEngine | None = None
+        self._autocommit_engine: AsyncEngine | None = None
 
     @property
     def dialect(self) -> Dialect:
@@ -540,15 +547,24 @@ class _PostgresBackend(_Backend):
         )
         # Reads of a run take several statements; one snapshot keeps them consistent.
         self._read_engine = self._engine.execution_options(isolation_level="REPEATABLE READ")
+        # One-statement work needs no BEGIN/COMMIT round trips.
+        self._autocommit_engine = self._engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
             self._read_engine = None
+            self._autocommit_engine = None
 
     @contextlib.asynccontextmanager
-    async def transaction(self, *, write: bool) -> AsyncIterator[_Session]:
+    async def transaction(self, *, write: bool, single: bool = False) -> AsyncIterator[_Session]:
+        if single:
+            if self._autocommit_engine is None:
+                raise StoreError("the store is not started")
+            async with self._autocommit_engine.connect() as connection:
+                yield _AsyncSession(connection)
+            return
         engine = self._engine if write else self._read_engine
         if engine is None:
             raise StoreError("the store is not started")
@@ -771,7 +787,7 @@ class SqlStore:
 
     async def get_workflow(self, workflow_id: str) -> Workflow | None:
         """The current version of a workflow, or None."""
-        async with self._backend.transaction(write=False) as session:
+        async with self._backend.transaction(write=False, single=True) as session:
             result = await session.execute(
                 select(workflows).where(workflows.c.id == bindparam("id")), {"id": workflow_id}
             )
@@ -1027,7 +1043,7 @@ class SqlStore:
 
     async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """Events of a run with seq > after_seq, in order."""
-        async with self._backend.transaction(write=False) as session:
+        async with self._backend.transaction(write=False, single=True) as session:
             result = await session.execute(
                 _SELECT_EVENTS, {"eid": execution_id, "after": after_seq}
             )
@@ -1095,18 +1111,18 @@ class SqlStore:
     async def renew_lease(self, execution_id: str, owner: str, expires_at: datetime) -> bool:
         """Extend our lease; False when we lost it."""
         params = {"eid": execution_id, "owner": owner, "expires": expires_at}
-        async with self._backend.transaction(write=True) as session:
+        async with self._backend.transaction(write=True, single=True) as session:
             result = await session.execute(_RENEW_LEASE, params)
         return bool(result.rowcount)
 
     async def release_lease(self, execution_id: str, owner: str) -> None:
         """Give the lease up (no-op when not ours)."""
-        async with self._backend.transaction(write=True) as session:
+        async with self._backend.transaction(write=True, single=True) as session:
             await session.execute(_RELEASE_LEASE, {"eid": execution_id, "owner": owner})
 
     async def is_cancel_requested(self, execution_id: str) -> bool:
         """Whether someone asked this run to stop (False for an unknown run)."""
-        async with self._backend.transaction(write=False) as session:
+        async with self._backend.transaction(write=False, single=True) as session:
             value = (await session.execute(_SELECT_CANCEL, {"eid": execution_id})).scalar()
         return bool(value)
 
