@@ -11,7 +11,6 @@ from ductwork.models import Event, NodeState, Run
 
 _SEED_MESSAGES = {
     "run_started": "Run started",
-    "run_waiting": "Run waiting",
     "node_skipped": "Skipped: no active incoming edge",
     "node_cancelled": "Cancelled",
 }
