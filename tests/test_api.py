@@ -10,6 +10,7 @@ import pytest
 
 from ductwork.settings import Settings
 from tests.support.openai_stub import OpenAIStub
+from tests.support.polling import wait_until
 from tests.support.seed import SEED_BODY
 
 
@@ -79,12 +80,11 @@ def test_async_execution_returns_queued_then_finishes(client: httpx.Client) -> N
     assert response.status_code == 202
     assert response.json()["status"] == "queued"
     execution_id = response.json()["execution_id"]
-    import time
-
-    deadline = time.monotonic() + 10
-    while client.get(f"/workflows/executions/{execution_id}").json()["status"] != "success":
-        assert time.monotonic() < deadline, "async run did not finish"
-        time.sleep(0.02)
+    wait_until(
+        lambda: client.get(f"/workflows/executions/{execution_id}").json()["status"] == "success",
+        within=10,
+        what="the async run to finish",
+    )
 
 
 def test_crud_and_versions(client: httpx.Client) -> None:
@@ -245,23 +245,17 @@ def test_cancel_and_retry(client: httpx.Client, full_settings: Settings) -> None
     body["nodes"][1] = {"id": "ai1", "type": "delay", "config": {"delay_seconds": 1.5}}
     workflow_id = create(client, body)
     run = client.post(f"/workflows/{workflow_id}/execute", json={"async_execution": True}).json()
-    cancelled = client.post(f"/workflows/executions/{run['execution_id']}/cancel")
-    assert cancelled.status_code == 200
-    final = client.get(f"/workflows/executions/{run['execution_id']}").json()
-    import time
+    execution_id = run["execution_id"]
 
-    deadline = time.monotonic() + 10
-    while final["status"] != "cancelled":
-        assert time.monotonic() < deadline, final
-        time.sleep(0.02)
-        final = client.get(f"/workflows/executions/{run['execution_id']}").json()
-    retried = client.post(f"/workflows/executions/{run['execution_id']}/retry")
+    def status() -> str:
+        return str(client.get(f"/workflows/executions/{execution_id}").json()["status"])
+
+    assert client.post(f"/workflows/executions/{execution_id}/cancel").status_code == 200
+    wait_until(lambda: status() == "cancelled", within=10, what="the run to be cancelled")
+    retried = client.post(f"/workflows/executions/{execution_id}/retry")
     assert retried.status_code == 202
-    while final["status"] != "success":
-        assert time.monotonic() < deadline + 10, final
-        time.sleep(0.05)
-        final = client.get(f"/workflows/executions/{run['execution_id']}").json()
-    conflict = client.post(f"/workflows/executions/{run['execution_id']}/retry")
+    wait_until(lambda: status() == "success", within=10, what="the retried run to succeed")
+    conflict = client.post(f"/workflows/executions/{execution_id}/retry")
     assert conflict.status_code == 409
 
 

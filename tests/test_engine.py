@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ductwork.models import Checkpoint, NodeState, NodeStatus, Run, RunStatus, utcnow
-from tests.support.engine import ProbeNode, definition, embedded, poll
+from tests.support.engine import ProbeNode, definition, embedded
+from tests.support.polling import eventually
 
 
 def t(node_id: str, **config: Any) -> dict[str, Any]:
@@ -204,7 +205,7 @@ async def test_cancel_a_running_run(tmp_path: Path) -> None:
             current = await app.get_run(run.execution_id)
             return current.node_states.get("slow", NodeState()).status is NodeStatus.RUNNING
 
-        await poll(running)
+        await eventually(running)
         await app.cancel(run.execution_id)
         final = await app.wait_for(run.execution_id, 5)
     assert final.status is RunStatus.CANCELLED
@@ -282,12 +283,12 @@ async def test_long_delay_parks_and_sweep_resumes(tmp_path: Path) -> None:
         async def status_is(status: RunStatus) -> bool:
             return (await app.get_run(run.execution_id)).status is status
 
-        await poll(lambda: status_is(RunStatus.WAITING))
+        await eventually(lambda: status_is(RunStatus.WAITING))
         parked = await app.get_run(run.execution_id)
         assert parked.node_states["wait"].status is NodeStatus.WAITING
         assert parked.wake_at is not None
         assert not app.executor.active_runs  # no worker is held while parked
-        await poll(lambda: status_is(RunStatus.SUCCESS), within=5)
+        await eventually(lambda: status_is(RunStatus.SUCCESS), within=5)
         final = await app.get_run(run.execution_id)
     assert final.node_states["after"].output == {"k": 1}
     assert final.end_time is not None and final.end_time >= parked.wake_at
@@ -416,7 +417,7 @@ async def test_cancelling_a_parked_run_cancels_its_waiting_node(tmp_path: Path) 
         async def parked() -> bool:
             return (await app.get_run(run.execution_id)).status is RunStatus.WAITING
 
-        await poll(parked)
+        await eventually(parked)
         await app.cancel(run.execution_id)
         final = await app.wait_for(run.execution_id, 5)
     assert final.status is RunStatus.CANCELLED
@@ -498,7 +499,7 @@ async def test_a_worker_whose_lease_was_taken_over_writes_nothing_more(tmp_path:
             run = await app.get_run("taken")
             return run.node_states.get("slow", NodeState()).status is NodeStatus.RUNNING
 
-        await poll(running)
+        await eventually(running)
         # Another worker takes the run over (as if this one had stalled past its lease).
         later = utcnow() + timedelta(seconds=60)
         assert await app.store.acquire_lease("taken", "other-worker", later, later)

@@ -37,6 +37,7 @@ from ductwork.settings import Settings
 from tests.support.http_servers import RecordingHttpServer, Reply
 from tests.support.live_server import LiveServer
 from tests.support.openai_stub import OpenAIStub
+from tests.support.polling import eventually, wait_until
 from tests.support.processes import RedisServer, worker
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -127,20 +128,6 @@ def stored_events(server: LiveServer, execution_id: str) -> list[Event]:
 def subscribers(server: LiveServer, execution_id: str) -> int:
     count: int = server.app.bus.subscriber_count(execution_id)  # type: ignore[attr-defined]
     return count
-
-
-async def poll(predicate: Callable[[], bool], what: str, within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.005)
-
-
-def poll_sync(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
 
 
 def have_snapshots(*streams: Received) -> Callable[[], bool]:
@@ -288,7 +275,7 @@ async def test_branching_parallel_run_arrives_in_order_on_both_transports(
     async with asyncio.timeout(DEADLINE):
         ws_task = asyncio.create_task(read_ws(server, execution_id, received=ws_rx))
         sse_task = asyncio.create_task(read_sse(server, execution_id, received=sse_rx))
-        await poll(have_snapshots(ws_rx, sse_rx), "both snapshots")
+        await eventually(have_snapshots(ws_rx, sse_rx), what="both snapshots")
         assert ws_rx.snapshot is not None
         run = ws_rx.snapshot["run"]
         assert run["status"] == "running" and run["node_states"]["gate"]["status"] == "running"
@@ -320,7 +307,7 @@ async def test_branching_parallel_run_arrives_in_order_on_both_transports(
     assert where[("node_started", "left")] < where[("node_completed", "right")]
     assert where[("node_started", "right")] < where[("node_completed", "left")]
     assert stored[-1].data == {"status": "success"}
-    await poll(lambda: subscribers(server, execution_id) == 0, "subscriptions to end")
+    await eventually(lambda: subscribers(server, execution_id) == 0, what="subscriptions to end")
 
 
 async def test_late_subscriber_gets_a_full_replay_then_a_clean_close(
@@ -393,7 +380,9 @@ async def test_reconnecting_mid_run_gets_exactly_the_missing_events(
         # First connection: hang up while the run is held on /first.
         part1 = await read(until=is_event("node_started", "first"))
         last_seen = part1.events[-1].seq
-        await poll(lambda: subscribers(server, execution_id) == 0, "the server to let go")
+        await eventually(
+            lambda: subscribers(server, execution_id) == 0, what="the server to let go"
+        )
 
         # While nobody watches, the run moves on to /second.
         http_server.release("/first")
@@ -401,7 +390,9 @@ async def test_reconnecting_mid_run_gets_exactly_the_missing_events(
 
         part2 = Received()
         task = asyncio.create_task(read(last_seen, received=part2))
-        await poll(lambda: part2.has(is_event("node_started", "second")), "the replayed part")
+        await eventually(
+            lambda: part2.has(is_event("node_started", "second")), what="the replayed part"
+        )
         assert subscribers(server, execution_id) == 1
         http_server.release("/second")
         await task
@@ -451,7 +442,7 @@ async def test_streaming_ai_node_sends_token_deltas_before_it_completes(
                 asyncio.create_task(read_ws(server, execution_id, received=ws_rx)),
                 asyncio.create_task(read_sse(server, execution_id, received=sse_rx)),
             ]
-            await poll(have_snapshots(ws_rx, sse_rx), "both snapshots")
+            await eventually(have_snapshots(ws_rx, sse_rx), what="both snapshots")
             http_server.release("/gate")
             await asyncio.gather(*tasks)
 
@@ -506,7 +497,7 @@ async def test_sse_sends_keep_alive_comments_while_the_run_is_quiet(
     rx = Received()
     async with asyncio.timeout(DEADLINE):
         task = asyncio.create_task(read_sse(server, execution_id, received=rx))
-        await poll(lambda: rx.comments >= 2, "keep-alive comments")
+        await eventually(lambda: rx.comments >= 2, what="keep-alive comments")
         http_server.release("/gate")
         await task
     assert rx.ended and rx.events == stored_events(server, execution_id)
@@ -549,8 +540,10 @@ async def test_streams_a_run_executing_in_a_worker_process(
                     asyncio.create_task(read_ws(api, execution_id, received=ws_rx)),
                     asyncio.create_task(read_sse(api, execution_id, received=sse_rx)),
                 ]
-                await poll(have_snapshots(ws_rx, sse_rx), "both snapshots")
-                await poll(lambda: subscribers(api, execution_id) == 2, "two subscriptions")
+                await eventually(have_snapshots(ws_rx, sse_rx), what="both snapshots")
+                await eventually(
+                    lambda: subscribers(api, execution_id) == 2, what="two subscriptions"
+                )
                 http_server.release("/gate")
                 await asyncio.gather(*tasks)
             stored = stored_events(api, execution_id)
@@ -673,7 +666,7 @@ def test_cli_watch_follows_a_run_on_a_server(
             )
         )
         watcher.start()
-        poll_sync(lambda: subscribers(server, execution_id) == 1, "watch to subscribe")
+        wait_until(lambda: subscribers(server, execution_id) == 1, what="watch to subscribe")
         http_server.release("/gate")
         watcher.join(DEADLINE)
         assert outcome, "watch did not finish"
@@ -830,10 +823,10 @@ def test_cli_watch_resumes_with_last_event_id_after_the_connection_drops(
         )
         watcher.start()
         # Cut once the replay up to the held node has reached the client.
-        poll_sync(lambda: b"id: %d\n" % seen in proxy.downstream(0), "the replay to arrive")
+        wait_until(lambda: b"id: %d\n" % seen in proxy.downstream(0), what="the replay to arrive")
         proxy.cut()
-        poll_sync(lambda: len(proxy.heads) >= 2, "watch to reconnect")
-        poll_sync(lambda: subscribers(server, execution_id) == 1, "the new subscription")
+        wait_until(lambda: len(proxy.heads) >= 2, what="watch to reconnect")
+        wait_until(lambda: subscribers(server, execution_id) == 1, what="the new subscription")
         http_server.release("/gate")
         watcher.join(DEADLINE)
 

@@ -10,13 +10,14 @@ import sys
 import time
 import uuid
 from asyncio.subprocess import PIPE
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from ductwork.cache.redis import RedisCache
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.redis
 
@@ -52,14 +53,6 @@ class Counter:
         if self.error is not None:
             raise self.error
         return self.value
-
-
-async def wait_until(condition: Callable[[], Awaitable[object]], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 async def test_value_is_stored_under_the_seed_key_with_a_ttl(
@@ -183,7 +176,7 @@ async def test_other_process_waits_for_the_holder_and_reads_its_value(
             subscribed = dict(await raw_redis.pubsub_numsub(f"{key}:done"))
             return subscribed.get(f"{key}:done".encode(), 0) >= 1
 
-        await wait_until(second_is_waiting)
+        await eventually(second_is_waiting)
         # Five callers in one process share one wait: one subscription, not five.
         assert await raw_redis.pubsub_numsub(f"{key}:done") == [(f"{key}:done".encode(), 1)]
         holder.release.set()
@@ -209,7 +202,7 @@ async def test_other_process_computes_when_the_holder_fails(
 
         waiter = Counter(b"from waiter")
         waiting = asyncio.create_task(second.get_or_compute(key, waiter, 60))
-        await wait_until(lambda: raw_redis.exists(f"{key}:lock"))
+        await eventually(lambda: raw_redis.exists(f"{key}:lock"))
         holder.release.set()
         with pytest.raises(RuntimeError, match="boom"):
             await holding

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from ductwork.events.redis import CONTROL_CHANNEL, RedisEventBus, run_channel
 from ductwork.models import Event
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.redis
 
@@ -51,14 +52,6 @@ def run_id() -> str:
 
 async def receive(stream: AsyncIterator[T], within: float = 2.0) -> T:
     return await asyncio.wait_for(anext(stream), within)
-
-
-async def wait_until(condition: Callable[[], Awaitable[object]], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 async def subscribers_in_redis(raw: aioredis.Redis, channel: str) -> int:
@@ -150,7 +143,7 @@ async def test_leaving_unsubscribes(
         assert await subscribers_in_redis(raw_redis, channel) == 1
         assert listener.subscriber_count(execution_id) == 1
     assert listener.subscriber_count(execution_id) == 0
-    await wait_until(lambda: _is_zero(subscribers_in_redis(raw_redis, channel)))
+    await eventually(lambda: _is_zero(subscribers_in_redis(raw_redis, channel)))
 
     # And a later subscriber of the same run is live again.
     async with listener.subscribe(execution_id) as stream:
@@ -186,7 +179,7 @@ async def test_churn_on_one_channel_leaves_it_consistent(
             assert (await receive(stream)).seq == seq
 
     assert listener.subscriber_count(execution_id) == 0
-    await wait_until(lambda: _is_zero(subscribers_in_redis(raw_redis, channel)))
+    await eventually(lambda: _is_zero(subscribers_in_redis(raw_redis, channel)))
 
 
 async def test_reader_reconnects_after_the_connection_drops(
@@ -204,7 +197,7 @@ async def test_reader_reconnects_after_the_connection_drops(
             connections = await my_connections(raw_redis, client_name)
             return [c["sub"] for c in connections if c["id"] != connection["id"]] == ["2"]
 
-        await wait_until(resubscribed)
+        await eventually(resubscribed)
         await publisher.publish(execution_id, event(1))
         assert (await receive(stream)).seq == 1
 

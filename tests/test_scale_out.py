@@ -19,9 +19,12 @@ import pytest
 from ductwork.settings import Settings
 from tests.support.http_servers import RecordingHttpServer, Reply
 from tests.support.live_server import LiveServer
+from tests.support.polling import wait_until
 from tests.support.processes import Process, RedisServer, worker
 
 LEASE = 1.5
+CLUSTER_WAIT = 30.0
+"""Seconds a cluster test waits for a run to get somewhere (processes boot, leases lapse)."""
 
 
 @pytest.fixture
@@ -98,14 +101,6 @@ def cluster(cluster_env: dict[str, str], tmp_path: Path) -> Iterator[Cluster]:
     running = Cluster(cluster_env, tmp_path)
     yield running
     running.stop_all()
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.02)
 
 
 def run_status(client: httpx.Client, execution_id: str) -> dict[str, Any]:
@@ -185,7 +180,9 @@ def test_sigkill_workers_mid_run_ten_times(
                     return True
             return False
 
-        wait_until(a_webhook_is_in_flight, what=f"round {round_}: a webhook in flight")
+        wait_until(
+            a_webhook_is_in_flight, within=CLUSTER_WAIT, what=f"round {round_}: a webhook in flight"
+        )
         snapshot = {execution_id: run_status(client, execution_id) for execution_id in runs}
         victim_name = victims[0]
         cluster.workers[victim_name].kill()
@@ -200,7 +197,7 @@ def test_sigkill_workers_mid_run_ten_times(
         for execution_id in runs:
             wait_until(
                 lambda e=execution_id: run_status(client, e)["status"] == "success",  # type: ignore[misc]
-                timeout=30,
+                within=30,
                 what=f"run {execution_id} finishing after the kill",
             )
         resume_seconds.append(time.monotonic() - killed_at)
@@ -247,6 +244,7 @@ def test_kill_redis_mid_run_runs_still_finish(
     http_server.release("/slow1")
     wait_until(
         lambda: run_status(client, execution_id)["status"] == "success",
+        within=CLUSTER_WAIT,
         what="run finishing without Redis",
     )
 
@@ -263,7 +261,11 @@ def test_restart_everything_while_parked(cluster: Cluster, redis_server: RedisSe
         "edges": [{"from": "wait", "to": "end"}],
     }
     execution_id = start_run(client, workflow)
-    wait_until(lambda: run_status(client, execution_id)["status"] == "waiting", what="run parked")
+    wait_until(
+        lambda: run_status(client, execution_id)["status"] == "waiting",
+        within=CLUSTER_WAIT,
+        what="run parked",
+    )
     parked_at = time.monotonic()
     cluster.stop_all()
     redis_server.kill()
@@ -271,7 +273,7 @@ def test_restart_everything_while_parked(cluster: Cluster, redis_server: RedisSe
     client = cluster.start_api()
     cluster.start_worker("worker-b")
     wait_until(
-        lambda: run_status(client, execution_id)["status"] == "success", timeout=30, what="resume"
+        lambda: run_status(client, execution_id)["status"] == "success", within=30, what="resume"
     )
     assert time.monotonic() - parked_at >= 4.0
     assert run_status(client, execution_id)["result"] == "woke"
@@ -288,7 +290,7 @@ def test_cancel_from_api_stops_run_on_worker(
     started = time.monotonic()
     assert client.post(f"/workflows/executions/{execution_id}/cancel").status_code == 200
     wait_until(
-        lambda: run_status(client, execution_id)["status"] == "cancelled", timeout=10, what="cancel"
+        lambda: run_status(client, execution_id)["status"] == "cancelled", within=10, what="cancel"
     )
     assert time.monotonic() - started < 3, (
         "cancel should reach the worker at once (control message)"
@@ -309,7 +311,11 @@ def test_retry_failed_run_after_fixing_workflow(
     http_server.script("/broken", Reply(status=400, body="bad request"))
     workflow_id = client.post("/workflows/", json=broken).json()["id"]
     execution_id = client.post(f"/workflows/{workflow_id}/execute", json={}).json()["execution_id"]
-    wait_until(lambda: run_status(client, execution_id)["status"] == "error", what="failure")
+    wait_until(
+        lambda: run_status(client, execution_id)["status"] == "error",
+        within=CLUSTER_WAIT,
+        what="failure",
+    )
     assert (
         client.put(
             f"/workflows/{workflow_id}", json=slow_workflow(http_server.base_url)
@@ -320,7 +326,11 @@ def test_retry_failed_run_after_fixing_workflow(
         f"/workflows/executions/{execution_id}/retry", json={"use_current_definition": True}
     )
     assert retried.status_code == 202
-    wait_until(lambda: run_status(client, execution_id)["status"] == "success", what="retry")
+    wait_until(
+        lambda: run_status(client, execution_id)["status"] == "success",
+        within=CLUSTER_WAIT,
+        what="retry",
+    )
     final = run_status(client, execution_id)
     assert final["workflow_version"] == 2
     assert http_server.calls("/slow1") == 1, "the completed node must not run again"

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -78,14 +77,3 @@ def definition(
             "edges": [{"from": e[0], "to": e[1]} if isinstance(e, tuple) else e for e in edges],
         }
     )
-
-
-async def poll(
-    check: Callable[[], Awaitable[bool]], within: float = 10.0, interval: float = 0.02
-) -> None:
-    """Wait until check() is true, failing after `within` seconds."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(interval)
