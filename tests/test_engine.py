@@ -7,7 +7,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ductwork.models import Checkpoint, NodeState, NodeStatus, Run, RunStatus, utcnow
+from ductwork.models import (
+    Checkpoint,
+    NodeState,
+    NodeStatus,
+    Run,
+    RunStatus,
+    WorkflowDefinition,
+    utcnow,
+)
+from ductwork.service import Ductwork
 from tests.support.engine import ProbeNode, definition, embedded
 from tests.support.polling import eventually
 
@@ -19,6 +28,23 @@ def t(node_id: str, **config: Any) -> dict[str, Any]:
 def probe(node_id: str, **spec: Any) -> dict[str, Any]:
     config = spec.pop("config", {})
     return {"id": node_id, "type": "probe", "config": config, **spec}
+
+
+async def stored_run(
+    app: Ductwork, execution_id: str, definition_: WorkflowDefinition, **fields: Any
+) -> Run:
+    """Put a run straight into the store (no queue), as a crashed or duplicated run would be."""
+    now = utcnow()
+    return await app.store.create_run(
+        Run(
+            execution_id=execution_id,
+            workflow_id="wf",
+            workflow_version=1,
+            definition=definition_,
+            created_at=now,
+            **fields,
+        )
+    )
 
 
 async def test_chain_passes_outputs_and_collects_result(tmp_path: Path) -> None:
@@ -242,16 +268,12 @@ async def test_completed_nodes_are_not_rerun_after_a_crash(tmp_path: Path) -> No
     nodes = [probe("a", config={"output": "A"}), probe("b"), probe("c")]
     async with embedded(tmp_path, extra_nodes=[node]) as app:
         now = utcnow()
-        run = await app.store.create_run(
-            Run(
-                execution_id="crashed-run",
-                workflow_id="wf",
-                workflow_version=1,
-                status=RunStatus.RUNNING,
-                definition=definition(nodes, [("a", "b"), ("b", "c")]),
-                created_at=now,
-                start_time=now,
-            )
+        run = await stored_run(
+            app,
+            "crashed-run",
+            definition(nodes, [("a", "b"), ("b", "c")]),
+            status=RunStatus.RUNNING,
+            start_time=now,
         )
         await app.store.checkpoint(
             run.execution_id,
@@ -379,15 +401,7 @@ async def test_group_commit_batches_runs_and_isolates_a_failing_one(tmp_path: Pa
         now = utcnow()
         ids = []
         for i in range(5):
-            run = await store.create_run(
-                Run(
-                    execution_id=f"gc-{i}",
-                    workflow_id="wf",
-                    workflow_version=1,
-                    definition=definition([t("x")], []),
-                    created_at=now,
-                )
-            )
+            run = await stored_run(app, f"gc-{i}", definition([t("x")], []))
             ids.append(run.execution_id)
         committer = GroupCommitter(store)
 
@@ -427,16 +441,7 @@ async def test_cancelling_a_parked_run_cancels_its_waiting_node(tmp_path: Path) 
 async def test_a_run_delivered_twice_to_one_process_runs_once(tmp_path: Path) -> None:
     node = ProbeNode()
     async with embedded(tmp_path, extra_nodes=[node]) as app:
-        now = utcnow()
-        await app.store.create_run(
-            Run(
-                execution_id="twice",
-                workflow_id="wf",
-                workflow_version=1,
-                definition=definition([probe("p", config={"sleep": 0.2})], []),
-                created_at=now,
-            )
-        )
+        await stored_run(app, "twice", definition([probe("p", config={"sleep": 0.2})], []))
         first, second = await asyncio.gather(
             app.executor.advance("twice"), app.executor.advance("twice")
         )
@@ -455,16 +460,7 @@ async def test_a_worker_that_cannot_renew_its_lease_stops_writing(tmp_path: Path
             raise ConnectionError("store unreachable")
 
         store.renew_lease = unreachable  # type: ignore[method-assign]
-        now = utcnow()
-        await store.create_run(
-            Run(
-                execution_id="lapsed",
-                workflow_id="wf",
-                workflow_version=1,
-                definition=definition([probe("slow", config={"sleep": 5})], []),
-                created_at=now,
-            )
-        )
+        await stored_run(app, "lapsed", definition([probe("slow", config={"sleep": 5})], []))
         started = time.perf_counter()
         outcome = await app.executor.advance("lapsed")
         took = time.perf_counter() - started
@@ -481,17 +477,10 @@ async def test_a_worker_whose_lease_was_taken_over_writes_nothing_more(tmp_path:
 
     node = ProbeNode()
     async with embedded(tmp_path, extra_nodes=[node]) as app:
-        now = utcnow()
-        await app.store.create_run(
-            Run(
-                execution_id="taken",
-                workflow_id="wf",
-                workflow_version=1,
-                definition=definition(
-                    [probe("slow", config={"sleep": 0.5}), t("after")], [("slow", "after")]
-                ),
-                created_at=now,
-            )
+        await stored_run(
+            app,
+            "taken",
+            definition([probe("slow", config={"sleep": 0.5}), t("after")], [("slow", "after")]),
         )
         advancing = asyncio.create_task(app.executor.advance("taken"))
 
