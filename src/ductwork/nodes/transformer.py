@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -46,10 +47,17 @@ def _each(data: Any, function: Any) -> Any:
     return [function(item) for item in data] if isinstance(data, list) else function(data)
 
 
-def _require_object(item: Any, transform: str) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        raise NodeError(f"{transform} works on objects, got {type(item).__name__}")
-    return item
+def _each_object(
+    data: Any, transform: str, function: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Any:
+    """`function` applied to each object in `data` (or to `data` itself); other values fail."""
+
+    def apply(item: Any) -> dict[str, Any]:
+        if not isinstance(item, dict):
+            raise NodeError(f"{transform} works on objects, got {type(item).__name__}")
+        return function(item)
+
+    return _each(data, apply)
 
 
 class TransformerNode(NodeType[TransformerConfig]):
@@ -76,21 +84,15 @@ class TransformerNode(NodeType[TransformerConfig]):
         if kind == "pick":
             keep = config.fields
             return NodeResult(
-                output=_each(
-                    data,
-                    lambda item: {
-                        k: v for k, v in _require_object(item, kind).items() if k in keep
-                    },
+                output=_each_object(
+                    data, kind, lambda obj: {k: v for k, v in obj.items() if k in keep}
                 )
             )
         if kind == "rename":
             renames = config.mapping
             return NodeResult(
-                output=_each(
-                    data,
-                    lambda item: {
-                        renames.get(k, k): v for k, v in _require_object(item, kind).items()
-                    },
+                output=_each_object(
+                    data, kind, lambda obj: {renames.get(k, k): v for k, v in obj.items()}
                 )
             )
         if config.expression:
