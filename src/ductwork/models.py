@@ -210,6 +210,7 @@ EventType = Literal[
     "token",
     "log",
     "run_waiting",
+    "run_failed",
     "run_finished",
 ]
 
@@ -245,6 +246,8 @@ class Run(BaseModel):
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
     last_seq: int = 0
+    redrives: int = 0
+    dead_letter: bool = False
     events: list[Event] = Field(default_factory=list)
 
 

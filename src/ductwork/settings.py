@@ -36,7 +36,11 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = Field(default=64, ge=1)
     durable_delay_threshold_seconds: float = Field(default=2.0, ge=0)
     default_node_timeout_seconds: float = Field(default=300.0, gt=0)
-    max_output_bytes: int = 1_000_000
+    max_output_bytes: int = Field(default=1_000_000, gt=0)
+    max_run_output_bytes: int = Field(default=8_000_000, gt=0)
+    """All of a run's node outputs together (a MongoDB run document must stay under 16 MB)."""
+    max_run_redrives: int = Field(default=3, ge=0, le=100)
+    """Times a run is driven again after its worker crashed on it, before it fails for good."""
 
     # Durability (lease, heartbeat and sweep).
     worker_id: str | None = None

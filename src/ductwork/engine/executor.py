@@ -14,10 +14,10 @@ the nodes' clients through the ports it is given.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 import os
+import random
 import socket
 import time
 import uuid
@@ -53,7 +53,7 @@ from ductwork.nodes.base import (
     RetryableError,
 )
 from ductwork.settings import Settings
-from ductwork.store.base import LeaseLost, Store
+from ductwork.store.base import LeaseLost, PartialCheckpoint, Store, UnstorableValue
 
 log = logging.getLogger("ductwork.executor")
 
@@ -128,10 +128,17 @@ class GroupCommitter:
                     await self._store.checkpoint_many(
                         [(e, c) for e, c, _ in batch], owner=self._owner
                     )
+            except PartialCheckpoint as partial:
+                # The store applied every run but these: never apply those others twice.
+                for execution_id, _, future in batch:
+                    _settle(future, partial.failures.get(execution_id))
+                continue
             except Exception as exc:
                 if len(batch) == 1:
                     _settle(batch[0][2], exc)
                     continue
+                # Nothing of the batch was applied: try run by run, so one bad
+                # checkpoint fails only its own run.
                 for execution_id, checkpoint, future in batch:
                     try:
                         await self._store.checkpoint(execution_id, checkpoint, owner=self._owner)
@@ -153,11 +160,26 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
         future.set_exception(error)
 
 
+class CheckpointUnavailable(Exception):
+    """The store refused a run's checkpoint for longer than a lease lasts.
+
+    The run stops where it is, without writing, and is resumed from its last
+    checkpoint once a worker can reach the store again.
+    """
+
+
+FLUSH_RETRY_FIRST_DELAY = 0.05
+FLUSH_RETRY_MAX_DELAY = 1.0
+
+
 class _Checkpointer:
     """Collects a run's changes and writes them in as few commits as possible.
 
     Changes made in the same loop tick share one commit (group commit). Flushes
     are serialised, so a later state of a node never lands before an earlier one.
+    A commit that fails keeps its changes due: they are merged back under the
+    newer ones and retried with backoff, for at most `give_up_after` seconds
+    (then `CheckpointUnavailable`; nothing is dropped, the run just stops).
     Events are published to live subscribers only after they are committed, in
     order, by a background pump: the run does not wait for the bus.
     """
@@ -169,11 +191,16 @@ class _Checkpointer:
         execution_id: str,
         on_commit: Callable[[Sequence[Event]], None] | None = None,
         on_lease_lost: Callable[[], None] | None = None,
+        *,
+        give_up_after: float = 15.0,
+        on_unavailable: Callable[[CheckpointUnavailable], None] | None = None,
     ) -> None:
         self._store = store
         self._bus = bus
         self._on_commit = on_commit
         self._on_lease_lost = on_lease_lost
+        self._on_unavailable = on_unavailable
+        self._give_up_after = give_up_after
         self._execution_id = execution_id
         self._pending = Checkpoint()
         self._lock = asyncio.Lock()
@@ -191,6 +218,11 @@ class _Checkpointer:
     def run_fields(self, **fields: Any) -> None:
         self._pending.run_fields.update(fields)
 
+    def discard_pending(self) -> Checkpoint:
+        """Drop the changes not yet committed (a run being failed for good); returns them."""
+        dropped, self._pending = self._pending, Checkpoint()
+        return dropped
+
     def flush_later(self, delay: float = RUNNING_COMMIT_DELAY) -> None:
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(delay, self._flush_in_background)
@@ -202,10 +234,23 @@ class _Checkpointer:
         task.add_done_callback(self._background.discard)
 
     async def _flush_quietly(self) -> None:
-        # Background flushes: a lost lease is reported through on_lease_lost; any other
-        # failure resurfaces at the run's next awaited flush (its changes are still due).
-        with contextlib.suppress(LeaseLost):
+        # A lost lease is reported through on_lease_lost, a store that stays down
+        # through on_unavailable; whatever did not commit is still due and goes
+        # with the run's next flush.
+        try:
             await self.flush()
+        except (LeaseLost, CheckpointUnavailable):
+            pass
+        except Exception:
+            log.warning("background checkpoint of run %s failed", self._execution_id, exc_info=True)
+
+    def _keep_due(self, batch: Checkpoint) -> None:
+        """Put a batch that did not commit back, under the changes made since."""
+        newer = self._pending
+        batch.node_states.update(newer.node_states)
+        batch.events.extend(newer.events)
+        batch.run_fields.update(newer.run_fields)
+        self._pending = batch
 
     async def flush(self) -> None:
         async with self._lock:
@@ -213,15 +258,48 @@ class _Checkpointer:
             if not batch:
                 return
             try:
-                await self._store.commit(self._execution_id, batch)
+                await self._commit(batch)
             except LeaseLost:
                 if self._on_lease_lost is not None:
                     self._on_lease_lost()
+                raise
+            except BaseException:
+                self._keep_due(batch)
                 raise
         if batch.events:
             if self._on_commit is not None:
                 self._on_commit(batch.events)
             self.publish(batch.events)
+
+    async def _commit(self, batch: Checkpoint) -> None:
+        """Commit, retrying a store that fails with backoff until `give_up_after`."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self._give_up_after
+        delay = FLUSH_RETRY_FIRST_DELAY
+        while True:
+            try:
+                await self._store.commit(self._execution_id, batch)
+                return
+            except (LeaseLost, UnstorableValue):
+                raise  # retrying cannot help
+            except Exception as exc:
+                if loop.time() + delay > give_up_at:
+                    unavailable = CheckpointUnavailable(
+                        f"the store refused checkpoints of run {self._execution_id} for "
+                        f"{self._give_up_after:g} s: {type(exc).__name__}: {exc}"
+                    )
+                    if self._on_unavailable is not None:
+                        self._on_unavailable(unavailable)
+                    raise unavailable from exc
+                log.warning(
+                    "checkpoint of run %s failed (%s: %s); retrying in %.2f s",
+                    self._execution_id,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))
+                delay = min(delay * 2, FLUSH_RETRY_MAX_DELAY)
 
     def publish(self, events: list[Event]) -> None:
         """Hand events to live subscribers, in order, without waiting for the bus."""
@@ -277,7 +355,7 @@ class _NodeContext:
         return self.driver.executor.services
 
     def log(self, message: str, level: str = "info") -> None:
-        self.driver.emit("log", self.node_id, message=message, level=level)
+        self.driver.emit("log", self.node_id, message=clean_message(message), level=level)
         self.driver.checkpointer.flush_later()
 
     def emit_token(self, text: str) -> None:
@@ -300,6 +378,34 @@ def _failure(exc: BaseException) -> NodeError:
     return NodeError(f"{type(exc).__name__}: {exc}")
 
 
+def _has_nul(value: Any) -> bool:
+    """Whether any string (key or value) in a JSON-like value holds a NUL character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+MAX_ERROR_CHARS = 4000
+
+
+def clean_message(text: str) -> str:
+    """An error or log text fit for every store: no NUL characters, bounded length."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[:MAX_ERROR_CHARS] + f"... ({len(text) - MAX_ERROR_CHARS} more characters)"
+    return text
+
+
 class _RunDriver:
     """Drives one run during one `advance` call."""
 
@@ -313,6 +419,8 @@ class _RunDriver:
             run.execution_id,
             executor.on_commit,
             on_lease_lost=self._lose_lease,
+            give_up_after=executor.settings.lease_seconds,
+            on_unavailable=self._lose_store,
         )
         self.states: dict[str, NodeState] = {
             node_id: run.node_states.get(node_id) or NodeState() for node_id in plan.order
@@ -330,6 +438,8 @@ class _RunDriver:
         self.failed_node: str | None = None
         self.cancel_event = asyncio.Event()
         self.lease_lost = False
+        self.store_failure: CheckpointUnavailable | None = None
+        self.stored_output_bytes = 0
         secrets = {k: v.get_secret_value() for k, v in executor.settings.secrets.items()}
         self.run_info = {
             "id": run.execution_id,
@@ -347,6 +457,11 @@ class _RunDriver:
     def _lose_lease(self) -> None:
         """Another worker holds the run now: stop, and write nothing more."""
         self.lease_lost = True
+        self.cancel_event.set()
+
+    def _lose_store(self, failure: CheckpointUnavailable) -> None:
+        """The store stayed down: stop; the run resumes from its last checkpoint later."""
+        self.store_failure = failure
         self.cancel_event.set()
 
     # Events -----------------------------------------------------------------------
@@ -404,6 +519,9 @@ class _RunDriver:
     def _prepare(self) -> None:
         """Rebuild the ready set from stored states (also after a crash)."""
         now = utcnow()
+        self.stored_output_bytes = sum(
+            len(orjson.dumps(output)) for output in self.outputs.values() if output is not None
+        )
         for node_id, state in self.states.items():
             if state.status is NodeStatus.RUNNING:
                 # Its worker died mid-flight: run it again; attempts already counts the cut one.
@@ -490,7 +608,7 @@ class _RunDriver:
                 async with asyncio.timeout(timeout):
                     config = self._config_for(node, names)
                     result = await node.node_type.run(config, ctx)
-                self._check_output(result.output)
+                output_size = self._check_output(result.output)
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
@@ -500,6 +618,7 @@ class _RunDriver:
                 if not isinstance(exc, NodeError | TemplateFailure):
                     log.exception("node %s of run %s raised", node_id, self.run.execution_id)
             else:
+                self.stored_output_bytes += output_size
                 self._complete(
                     node_id,
                     self.states[node_id],
@@ -514,23 +633,46 @@ class _RunDriver:
                     "node_retrying",
                     node_id,
                     attempt=attempt,
-                    error=str(error),
+                    error=clean_message(str(error)),
                     delay_seconds=delay,
                 )
                 self.checkpointer.flush_later()
                 await asyncio.sleep(delay)
                 continue
-            self._fail(node_id, attempt, str(error), (time.perf_counter() - started) * 1000)
+            self._fail(
+                node_id, attempt, clean_message(str(error)), (time.perf_counter() - started) * 1000
+            )
             return
 
-    def _check_output(self, output: Any) -> None:
-        limit = self.executor.settings.max_output_bytes
+    def _check_output(self, output: Any) -> int:
+        """Refuse an output the run cannot store; returns its size in JSON bytes.
+
+        One policy for every store: no NUL characters (PostgreSQL's JSONB cannot
+        hold them), at most DUCTWORK_MAX_OUTPUT_BYTES per node and
+        DUCTWORK_MAX_RUN_OUTPUT_BYTES for all of a run's outputs together (a
+        MongoDB run document must stay under 16 MB).
+        """
+        settings = self.executor.settings
+        limit = settings.max_output_bytes
         try:
-            size = len(orjson.dumps(output))
+            encoded = orjson.dumps(output)
         except TypeError as exc:
             raise NodeError(f"output is not JSON-serialisable: {exc}") from None
+        size = len(encoded)
         if size > limit:
             raise NodeError(f"output is {size} bytes, over DUCTWORK_MAX_OUTPUT_BYTES ({limit})")
+        if b"\\u0000" in encoded and _has_nul(output):
+            raise NodeError(
+                "output contains a NUL character (\\u0000), which ductwork does not store; "
+                "remove it, e.g. with a transformer"
+            )
+        run_limit = settings.max_run_output_bytes
+        if self.stored_output_bytes + size > run_limit:
+            raise NodeError(
+                f"the run's outputs would total {self.stored_output_bytes + size} bytes, over "
+                f"DUCTWORK_MAX_RUN_OUTPUT_BYTES ({run_limit})"
+            )
+        return size
 
     def _complete(
         self,
@@ -610,7 +752,7 @@ class _RunDriver:
 
     # The run ----------------------------------------------------------------------------
     async def drive(self) -> RunStatus | None:
-        """Advance the run; None when the lease was lost to another worker on the way."""
+        """Advance the run; None when it stopped without finishing (lease lost, store down)."""
         try:
             return await self._drive()
         except LeaseLost:
@@ -620,6 +762,14 @@ class _RunDriver:
             )
             await self._stop_tasks()
             return None
+        except CheckpointUnavailable as exc:
+            self.store_failure = exc
+            log.warning("run %s stops until the store is back: %s", self.run.execution_id, exc)
+            await self._stop_tasks()
+            return None
+        except Exception:
+            await self._stop_tasks()
+            raise
 
     async def _drive(self) -> RunStatus | None:
         run = self.run
@@ -668,6 +818,8 @@ class _RunDriver:
             self.checkpointer.close()
 
     async def _conclude(self) -> RunStatus | None:
+        if self.store_failure is not None:
+            raise self.store_failure
         if self.lease_lost:
             log.warning(
                 "lost the lease on run %s; another worker continues it", self.run.execution_id
@@ -726,6 +878,8 @@ class _RunDriver:
 
     async def _finish(self, status: RunStatus, *, error: str | None = None) -> RunStatus:
         now = utcnow()
+        if error is not None:
+            error = clean_message(error)
         fields: dict[str, Any] = {
             "status": status,
             "end_time": now,
@@ -831,13 +985,23 @@ class Executor:
             try:
                 return await self._drive(run)
             finally:
-                await self.store.release_lease(execution_id, self.owner)
+                try:
+                    await self.store.release_lease(execution_id, self.owner)
+                except Exception as exc:  # the store is down: the lease lapses on its own
+                    log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
         finally:
             self._claimed.discard(execution_id)
 
     async def _drive(self, run: Run) -> RunStatus | None:
         if run.status.finished:
             return run.status
+        limit = self.settings.max_run_redrives
+        if run.redrives > limit:
+            return await self._dead_letter(
+                run.execution_id,
+                f"the run was re-driven {run.redrives} times after its worker stopped "
+                f"(DUCTWORK_MAX_RUN_REDRIVES is {limit}); giving up",
+            )
         try:
             plan = self.plans.get(run)
         except WorkflowInvalid as exc:
@@ -846,9 +1010,141 @@ class Executor:
         self._active[run.execution_id] = driver
         try:
             return await driver.drive()
+        except Exception as exc:
+            return await self._after_crash(driver, exc)
         finally:
             self._active.pop(run.execution_id, None)
             await driver.checkpointer.drain()
+
+    async def _after_crash(self, driver: _RunDriver, exc: Exception) -> RunStatus | None:
+        """Advancing the run raised: record it, never loop on it.
+
+        What the run finished before the error is committed first, so a node
+        that completed (an email sent, a webhook called) is not run again.
+        A value the store cannot hold fails the run at once; any other error
+        counts as a re-drive, and past DUCTWORK_MAX_RUN_REDRIVES the run fails.
+        """
+        execution_id = driver.run.execution_id
+        log.error("advancing run %s failed", execution_id, exc_info=exc)
+        checkpointer = driver.checkpointer
+        if not isinstance(exc, UnstorableValue):
+            try:
+                await checkpointer.flush()
+            except UnstorableValue as unstorable:
+                exc = unstorable
+            except Exception as flush_error:
+                log.warning(
+                    "run %s: could not commit its last changes (%s); it resumes from its "
+                    "last checkpoint",
+                    execution_id,
+                    flush_error,
+                )
+                return None
+        checkpointer.discard_pending()
+        cause = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, UnstorableValue):
+            return await self._dead_letter(execution_id, f"the store cannot hold it: {cause}")
+        redrives = driver.run.redrives + 1
+        if redrives > self.settings.max_run_redrives:
+            return await self._dead_letter(
+                execution_id,
+                f"advancing the run failed {redrives} times (DUCTWORK_MAX_RUN_REDRIVES is "
+                f"{self.settings.max_run_redrives}); last error: {cause}",
+            )
+        stored = await self.store.get_run(execution_id, with_events=False)
+        if stored is None:
+            return None
+        event = Event(
+            seq=stored.last_seq + 1,
+            type="log",
+            timestamp=utcnow(),
+            data={
+                "level": "error",
+                "message": clean_message(
+                    f"advancing the run failed ({cause}); it will be tried again "
+                    f"(re-drive {redrives} of {self.settings.max_run_redrives})"
+                ),
+            },
+        )
+        await self.store.checkpoint(
+            execution_id,
+            Checkpoint(events=[event], run_fields={"redrives": redrives}),
+            owner=self.owner,
+        )
+        await self.bus.publish(execution_id, event)
+        return None
+
+    async def _dead_letter(self, execution_id: str, cause: str) -> RunStatus | None:
+        """Fail a run for good with its cause: listed by the dead-letter view, never re-driven.
+
+        Nodes the store still shows running or waiting fail with the cause
+        instead of running again, so no side effect is repeated.
+        """
+        run = await self.store.get_run(execution_id, with_events=False)
+        if run is None or run.status.finished:
+            return run.status if run is not None else None
+        cause = clean_message(cause)
+        now = utcnow()
+        node_states: dict[str, NodeState] = {}
+        events: list[Event] = []
+        seq = run.last_seq
+        for node_id, state in run.node_states.items():
+            if state.status in (NodeStatus.RUNNING, NodeStatus.WAITING):
+                node_states[node_id] = state.model_copy(
+                    update={
+                        "status": NodeStatus.FAILED,
+                        "error": f"not run again: {cause}",
+                        "finished_at": now,
+                    }
+                )
+                seq += 1
+                events.append(
+                    Event(
+                        seq=seq,
+                        type="node_failed",
+                        node_id=node_id,
+                        timestamp=now,
+                        data={"error": f"not run again: {cause}", "attempt": state.attempts},
+                    )
+                )
+        seq += 1
+        events.append(
+            Event(
+                seq=seq,
+                type="run_failed",
+                timestamp=now,
+                data={"error": cause, "redrives": run.redrives, "dead_letter": True},
+            )
+        )
+        seq += 1
+        events.append(
+            Event(
+                seq=seq,
+                type="run_finished",
+                timestamp=now,
+                data={"status": RunStatus.ERROR.value, "error": cause},
+            )
+        )
+        await self.store.checkpoint(
+            execution_id,
+            Checkpoint(
+                node_states=node_states,
+                events=events,
+                run_fields={
+                    "status": RunStatus.ERROR,
+                    "end_time": now,
+                    "error": cause,
+                    "wake_at": None,
+                    "dead_letter": True,
+                },
+            ),
+            owner=self.owner,
+        )
+        if self.on_commit is not None:
+            self.on_commit(events)
+        await self.bus.publish_many(execution_id, events)
+        log.error("run %s failed for good (dead letter): %s", execution_id, cause)
+        return RunStatus.ERROR
 
     async def _fail_invalid(self, run: Run, exc: WorkflowInvalid) -> RunStatus:
         now = utcnow()

@@ -21,6 +21,18 @@ class LeaseLost(StoreError):
     """A fenced write was refused: the writer no longer holds the run's lease."""
 
 
+class UnstorableValue(StoreError):
+    """The checkpoint holds a value this store cannot hold; nothing was written."""
+
+
+class PartialCheckpoint(StoreError):
+    """`checkpoint_many` applied every run of the batch except those in `failures`."""
+
+    def __init__(self, failures: dict[str, BaseException]) -> None:
+        super().__init__(f"{len(failures)} checkpoint(s) of the batch were not applied")
+        self.failures = failures
+
+
 class DuplicateRun(StoreError):
     """A run with this idempotency key exists already (see `existing`)."""
 
