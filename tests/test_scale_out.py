@@ -21,6 +21,7 @@ from tests.support.http_servers import RecordingHttpServer, Reply
 from tests.support.live_server import LiveServer
 from tests.support.polling import wait_until
 from tests.support.processes import Process, RedisServer, worker
+from tests.support.tcp_proxy import TcpProxy
 
 LEASE = 1.5
 CLUSTER_WAIT = 30.0
@@ -335,3 +336,45 @@ def test_retry_failed_run_after_fixing_workflow(
     assert final["workflow_version"] == 2
     assert http_server.calls("/slow1") == 1, "the completed node must not run again"
     assert http_server.calls("/slow2") == 1
+
+
+def test_sigkill_while_a_checkpoint_is_in_flight(
+    cluster: Cluster, http_server: RecordingHttpServer
+) -> None:
+    """The worker dies with a commit on the wire: nothing committed is lost or run again."""
+    from urllib.parse import urlsplit
+
+    store_url = cluster.env["DUCTWORK_STORE_URL"]
+    parts = urlsplit(store_url)
+    with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
+        user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        proxied = parts._replace(netloc=f"{user}127.0.0.1:{proxy.port}").geturl()
+        http_server.hold("/slow1")
+        client = cluster.start_api()
+        cluster.env = {**cluster.env, "DUCTWORK_STORE_URL": proxied}
+        victim = cluster.start_worker("victim")
+        cluster.env = {**cluster.env, "DUCTWORK_STORE_URL": store_url}
+        execution_id = start_run(client, slow_workflow(http_server.base_url))
+        http_server.wait_for_calls("/slow1", 1, timeout=CLUSTER_WAIT)
+        proxy.stall()
+        http_server.release("/slow1")
+        # hook1 answered; its worker is now writing the completion through the stalled proxy.
+        wait_until(lambda: proxy.held > 0, within=CLUSTER_WAIT, what="a commit in flight")
+        victim.kill()
+        proxy.flow()
+        cluster.start_worker("survivor")
+        wait_until(
+            lambda: run_status(client, execution_id)["status"] == "success",
+            within=CLUSTER_WAIT,
+            what="the run finishing on the survivor",
+        )
+    final = run_status(client, execution_id)
+    keys = [request.idempotency_key for request in http_server.requests("/slow1")]
+    assert len(set(keys)) == 1, "a re-sent webhook carries the same Idempotency-Key"
+    assert final["node_states"]["hook1"]["attempts"] == len(keys)
+    assert http_server.calls("/slow2") == 1
+    # Every stored event, in order, none lost or written twice by the half-done commit.
+    with client.stream("GET", f"/workflows/executions/{execution_id}/events") as stream:
+        seqs = [int(line[3:]) for line in stream.iter_lines() if line.startswith("id:")]
+    assert len(seqs) >= 8, seqs  # run and node events of start, hook1 (twice), hook2, end
+    assert seqs == list(range(1, len(seqs) + 1))

@@ -1,4 +1,4 @@
-"""A TCP proxy on 127.0.0.1 that a test can cut, to take a service "down" for one client.
+"""A TCP proxy on 127.0.0.1 that a test can cut or stall, to take a service "down" for one client.
 
 Stopping the machine's PostgreSQL would break every other test (and every other
 process) using it; cutting the proxy between ductwork and PostgreSQL fails only
@@ -26,6 +26,10 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._down = False
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self.held = 0
+        """Chunks that waited while stalled (a test can check a request was in flight)."""
         self.refused = 0
         """Connections refused or dropped while cut (a test can check the cut was felt)."""
 
@@ -51,6 +55,14 @@ class TcpProxy:
     def restore(self) -> None:
         """Accept and forward connections again."""
         self._down = False
+
+    def stall(self) -> None:
+        """Keep connections open but forward nothing: requests in flight hang."""
+        self._loop.call_soon_threadsafe(self._flowing.clear)
+
+    def flow(self) -> None:
+        """Forward again after `stall`."""
+        self._loop.call_soon_threadsafe(self._flowing.set)
 
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -91,6 +103,9 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if not self._flowing.is_set():
+                    self.held += 1
+                    await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
