@@ -26,7 +26,14 @@ from ductwork.models import (
     Workflow,
     WorkflowDefinition,
 )
-from ductwork.store.base import DuplicateRun, LeaseLost, Store, StoreError
+from ductwork.store.base import (
+    DuplicateRun,
+    LeaseLost,
+    PartialCheckpoint,
+    Store,
+    StoreError,
+    UnstorableValue,
+)
 from ductwork.store.factory import create_store
 from ductwork.store.mongo import MongoStore
 from ductwork.store.sql import SCHEMA_VERSION, UPGRADES, SqlStore, migrate, schema_version
@@ -205,6 +212,19 @@ async def test_duplicate_idempotency_key_raises_with_existing_run(store: Store) 
     assert len(await store.list_runs("wf-1")) == 3
 
 
+async def test_idempotency_keys_are_scoped_per_workflow(store: Store) -> None:
+    first = await stored_run(store, new_run("wf-1", key="request-42"))
+    # The same key on another workflow is another run, not the first workflow's.
+    other = new_run("wf-2", key="request-42")
+    assert (await store.create_run(other)).execution_id == other.execution_id
+    for workflow_id, expected in (("wf-1", first), ("wf-2", other)):
+        with pytest.raises(DuplicateRun) as raised:
+            await store.create_run(new_run(workflow_id, key="request-42"))
+        assert raised.value.existing.execution_id == expected.execution_id
+        assert raised.value.existing.workflow_id == workflow_id
+    assert [len(await store.list_runs(w)) for w in ("wf-1", "wf-2")] == [1, 1]
+
+
 async def test_checkpoint_upserts_states_appends_events_sets_fields(
     store: Store, store_kind: str
 ) -> None:
@@ -357,6 +377,166 @@ async def test_fenced_checkpoints_need_the_lease(store: Store) -> None:
     assert got is not None
     assert got.node_states["a"].status is NodeStatus.RUNNING
     assert got.events == [] and got.last_seq == 0 and got.status is RunStatus.RUNNING
+
+
+async def test_a_failed_batch_applies_exactly_the_runs_it_reports(
+    store: Store, store_kind: str
+) -> None:
+    """One run of a group commit is fenced out: the others are applied in full or not at all.
+
+    SQL stores roll the whole batch back (LeaseLost); MongoDB applies the others
+    and names exactly the failed run (PartialCheckpoint). Either way a per-run
+    re-apply of what was not applied then works, and nothing is doubled.
+    """
+    runs = [await stored_run(store, new_run(label=f"batch-{i}")) for i in range(3)]
+    ids = [run.execution_id for run in runs]
+    far = T0 + timedelta(hours=1)
+    for eid in ids:
+        assert await store.acquire_lease(eid, "worker", far, T0)
+    fenced_out = ids[1]
+    await store.release_lease(fenced_out, "worker")
+    assert await store.acquire_lease(fenced_out, "other-worker", far, T0)
+
+    def checkpoint(index: int) -> Checkpoint:
+        return Checkpoint(
+            node_states={"a": NodeState(status=NodeStatus.COMPLETED, output=index)},
+            events=[event(1, "a", index=index), event(2, "a", index=index)],
+            run_fields={"status": RunStatus.RUNNING},
+        )
+
+    batch = [(eid, checkpoint(index)) for index, eid in enumerate(ids)]
+    with pytest.raises(StoreError) as raised:
+        await store.checkpoint_many(batch, owner="worker")
+
+    async def applied(eid: str) -> bool:
+        got = await store.get_run(eid)
+        assert got is not None
+        if got.last_seq == 0:
+            assert got.node_states == {} and got.events == []
+            assert got.status is RunStatus.QUEUED
+            return False
+        index = ids.index(eid)
+        assert got.node_states["a"].output == index
+        assert [(e.seq, e.data) for e in got.events] == [
+            (1, {"index": index}),
+            (2, {"index": index}),
+        ]
+        assert got.last_seq == 2 and got.status is RunStatus.RUNNING
+        return True
+
+    if store_kind.startswith("mongodb"):
+        assert isinstance(raised.value, PartialCheckpoint)
+        assert set(raised.value.failures) == {fenced_out}
+        assert isinstance(raised.value.failures[fenced_out], LeaseLost)
+        assert [await applied(eid) for eid in ids] == [True, False, True]
+        not_applied = [fenced_out]
+    else:
+        assert isinstance(raised.value, LeaseLost) and fenced_out in str(raised.value)
+        assert [await applied(eid) for eid in ids] == [False, False, False]
+        not_applied = ids
+    # The executor's per-run retry: the fenced-out run stays refused, the rest go in.
+    for eid in not_applied:
+        if eid == fenced_out:
+            with pytest.raises(LeaseLost):
+                await store.checkpoint(eid, checkpoint(ids.index(eid)), owner="worker")
+        else:
+            await store.checkpoint(eid, checkpoint(ids.index(eid)), owner="worker")
+    # Once the run is ours again, its checkpoint applies too.
+    await store.release_lease(fenced_out, "other-worker")
+    assert await store.acquire_lease(fenced_out, "worker", far, T0)
+    await store.checkpoint(fenced_out, checkpoint(1), owner="worker")
+    assert [await applied(eid) for eid in ids] == [True, True, True]
+
+
+async def test_a_nul_character_round_trips_or_is_refused_with_nothing_written(
+    store: Store, store_kind: str
+) -> None:
+    run = await stored_run(store, new_run())
+    eid = run.execution_id
+    await store.checkpoint(
+        eid, Checkpoint(node_states={"a": NodeState(status=NodeStatus.RUNNING)}, events=[event(1)])
+    )
+    poisoned = {"text": "before\x00after", "list": ["\x00"], "key\x00": 1}
+    nul = Checkpoint(
+        node_states={"a": NodeState(status=NodeStatus.COMPLETED, output=poisoned)},
+        events=[event(2, "a", output=poisoned)],
+        run_fields={"status": RunStatus.SUCCESS, "result": poisoned},
+    )
+    if store_kind == "postgresql":
+        # JSONB has no way to hold U+0000: refused, named, nothing written.
+        with pytest.raises(UnstorableValue, match=r"node 'a' output.*NUL"):
+            await store.checkpoint(eid, nul)
+        other = await stored_run(store, new_run())
+        with pytest.raises(UnstorableValue, match=eid):
+            await store.checkpoint_many(
+                [(other.execution_id, Checkpoint(events=[event(1)])), (eid, nul)]
+            )
+        got = await store.get_run(eid)
+        assert got is not None
+        assert got.node_states["a"].status is NodeStatus.RUNNING
+        assert [e.seq for e in got.events] == [1] and got.last_seq == 1
+        assert got.status is RunStatus.QUEUED and got.result is None
+        untouched = await store.get_run(other.execution_id)
+        assert untouched is not None and untouched.last_seq == 0
+        with pytest.raises(UnstorableValue, match="variables"):
+            await store.create_run(new_run().model_copy(update={"variables": poisoned}))
+        return
+    await store.checkpoint(eid, nul)
+    got = await store.get_run(eid)
+    assert got is not None
+    assert got.node_states["a"].output == poisoned
+    assert got.events[-1].data == {"output": poisoned}
+    assert got.result == poisoned
+
+
+async def test_redrives_count_takeovers_of_expired_leases(store: Store) -> None:
+    run = await stored_run(store, new_run(), status=RunStatus.RUNNING)
+    eid = run.execution_id
+    assert run.redrives == 0 and run.dead_letter is False
+
+    def at(seconds: int) -> datetime:
+        return T0 + timedelta(seconds=seconds)
+
+    first = await store.acquire_lease(eid, "a", at(10), at(0))
+    assert first is not None and first.redrives == 0  # never held: not a re-drive
+    again = await store.acquire_lease(eid, "a", at(20), at(5))
+    assert again is not None and again.redrives == 0  # our own lease
+    assert await store.acquire_lease(eid, "b", at(40), at(15)) is None  # a's is live
+    taken = await store.acquire_lease(eid, "b", at(40), at(25))  # a's expired at 20
+    assert taken is not None and taken.redrives == 1
+    await store.release_lease(eid, "b")
+    released = await store.acquire_lease(eid, "c", at(60), at(30))
+    assert released is not None and released.redrives == 1  # given up, not abandoned
+    taken_again = await store.acquire_lease(eid, "a", at(90), at(61))
+    assert taken_again is not None and taken_again.redrives == 2
+    for got in (await store.get_run(eid), (await store.list_runs("wf-1"))[0]):
+        assert got is not None and got.redrives == 2
+    # A checkpoint may set both fields (the engine's re-drive budget).
+    await store.checkpoint(eid, Checkpoint(run_fields={"redrives": 0, "dead_letter": True}))
+    reset = await store.get_run(eid, with_events=False)
+    assert reset is not None and (reset.redrives, reset.dead_letter) == (0, True)
+
+
+async def test_dead_letter_runs_are_listed_newest_first_without_events(store: Store) -> None:
+    dead = []
+    for i in range(3):
+        run = await stored_run(store, new_run(created_at=T0 + timedelta(seconds=i)))
+        await store.checkpoint(
+            run.execution_id,
+            Checkpoint(
+                node_states={"a": NodeState(status=NodeStatus.FAILED, error="boom")},
+                events=[event(1, "a")],
+                run_fields={"status": RunStatus.ERROR, "dead_letter": True},
+            ),
+        )
+        dead.append(run.execution_id)
+    await stored_run(store, new_run(created_at=T0 + timedelta(seconds=9)), status="error")
+    listed = await store.list_dead_letter_runs()
+    assert [r.execution_id for r in listed] == dead[::-1]
+    assert all(r.dead_letter and r.events == [] for r in listed)
+    assert all(r.node_states["a"].error == "boom" and r.last_seq == 1 for r in listed)
+    page = await store.list_dead_letter_runs(limit=1, offset=1)
+    assert [r.execution_id for r in page] == [dead[1]]
 
 
 async def test_json_and_odd_node_ids_round_trip(store: Store) -> None:
