@@ -80,6 +80,7 @@ from pymongo.errors import (
     DocumentTooLarge,
     DuplicateKeyError,
     OperationFailure,
+    PyMongoError,
 )
 
 from ductwork.models import (
@@ -206,6 +207,11 @@ def _event_doc(execution_id: str, event: Event, epoch: int) -> Document:
         "data": _pack(event.data),
         "epoch": epoch,
     }
+
+
+def _without_id(doc: Mapping[str, Any]) -> Document:
+    """A copy without `_id` (which `insert_many` adds to the documents it is given)."""
+    return {key: value for key, value in doc.items() if key != "_id"}
 
 
 def _same_event(stored: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
@@ -546,7 +552,7 @@ class MongoStore:
         if not docs:
             return
         try:
-            await self._events.insert_many([dict(doc) for doc in docs], ordered=False)
+            await self._events.insert_many([_without_id(doc) for doc in docs], ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(error.get("code") != _DUPLICATE_KEY for error in errors):
@@ -556,7 +562,7 @@ class MongoStore:
                 with contextlib.suppress(DuplicateKeyError):  # a concurrent copy
                     await self._events.replace_one(
                         {"execution_id": doc["execution_id"], "seq": doc["seq"]},
-                        dict(doc),
+                        _without_id(doc),
                         upsert=True,
                     )
 
@@ -744,7 +750,7 @@ class MongoStore:
             stored = await self._events.find_one({"execution_id": execution_id, "seq": seq})
             if stored is None:
                 try:
-                    await self._events.insert_one(dict(doc))
+                    await self._events.insert_one(_without_id(doc))
                 except DuplicateKeyError:
                     continue
                 return True
@@ -757,12 +763,17 @@ class MongoStore:
                 raise StoreError(f"unknown run {execution_id}")
             if owner is not None and run.get("lease_owner") != owner:
                 raise LeaseLost(f"{owner} does not hold the lease of run {execution_id}")
-            if seq <= run.get("last_seq", 0) or stored.get("epoch", 0) >= epoch:
+            # Above last_seq it is an orphan. One of an older lease may go; so may
+            # one of ours (a refused checkpoint whose clean-up failed), since while
+            # we hold the lease nobody else writes with our epoch.
+            older = stored.get("epoch", 0) < epoch
+            ours = owner is not None and stored.get("epoch", 0) == epoch
+            if seq <= run.get("last_seq", 0) or not (older or ours):
                 raise StoreError(
                     f"checkpoint of run {execution_id} refused: event seq {seq} is taken"
                 )
             replaced = await self._events.replace_one(
-                {"_id": stored["_id"], "epoch": stored.get("epoch", 0)}, dict(doc)
+                {"_id": stored["_id"], "epoch": stored.get("epoch", 0)}, _without_id(doc)
             )
             if replaced.matched_count:
                 return True
@@ -771,18 +782,23 @@ class MongoStore:
         )
 
     async def _discard_events(self, execution_id: str, seqs: Sequence[int], epoch: int) -> None:
-        """Remove events a refused checkpoint wrote (never committed ones)."""
+        """Remove events a refused checkpoint wrote (never committed ones).
+
+        Best effort: should this fail too, the events stay invisible orphans
+        that the next writer at their seqs replaces.
+        """
         if not seqs:
             return
-        run = await self._runs.find_one({"execution_id": execution_id}, {"last_seq": 1})
-        committed = 0 if run is None else run.get("last_seq", 0)
-        await self._events.delete_many(
-            {
-                "execution_id": execution_id,
-                "seq": {"$in": [seq for seq in seqs if seq > committed]},
-                "epoch": epoch,
-            }
-        )
+        with contextlib.suppress(PyMongoError):
+            run = await self._runs.find_one({"execution_id": execution_id}, {"last_seq": 1})
+            committed = 0 if run is None else run.get("last_seq", 0)
+            await self._events.delete_many(
+                {
+                    "execution_id": execution_id,
+                    "seq": {"$in": [seq for seq in seqs if seq > committed]},
+                    "epoch": epoch,
+                }
+            )
 
     async def checkpoint_many(
         self, items: Sequence[tuple[str, Checkpoint]], *, owner: str | None = None

@@ -788,7 +788,14 @@ _ACQUIRE_LEASE = (
         # here, so another owner's lease being taken means it had expired.
         redrives=_R.redrives
         + case(
-            (and_(_R.lease_owner.is_not(None), _R.lease_owner != bindparam("owner")), 1),
+            (
+                and_(
+                    _R.lease_owner.is_not(None),
+                    _R.lease_owner != bindparam("owner"),
+                    _R.lease_expires_at.is_not(None),
+                ),
+                1,
+            ),
             else_=0,
         ),
     )
@@ -848,17 +855,22 @@ def _run_values(run: Run) -> Iterable[tuple[str, Any]]:
     )
 
 
-def _unstorable_message(
-    execution_id: str, error: Exception, values: Iterable[tuple[str, Any]]
-) -> str:
+def _nul_at(values: Iterable[tuple[str, Any]]) -> str | None:
+    """Where the first NUL character among `values` is (e.g. `node 'a' output.text`)."""
     for where, value in values:
         path = find_nul(value, "")
         if path is not None:
-            return (
-                f"run {execution_id}: {where}{path} holds a NUL character (U+0000), "
-                f"which PostgreSQL cannot store; nothing was written"
-            )
-    return f"run {execution_id}: PostgreSQL cannot store a value: {error}; nothing was written"
+            return f"{where}{path}"
+    return None
+
+
+def _unstorable_message(execution_id: str, error: Exception, where: str | None) -> str:
+    if where is None:
+        return f"run {execution_id}: PostgreSQL cannot store a value ({error}); nothing was written"
+    return (
+        f"run {execution_id}: {where} holds a NUL character (U+0000), which PostgreSQL "
+        f"cannot store; nothing was written"
+    )
 
 
 def _workflow(row: RowMapping) -> Workflow:
@@ -1070,7 +1082,7 @@ class SqlStore:
         except DBAPIError as exc:
             if not self._backend.is_unstorable(exc):
                 raise
-            message = _unstorable_message(run.execution_id, exc, _run_values(run))
+            message = _unstorable_message(run.execution_id, exc, _nul_at(_run_values(run)))
             raise UnstorableValue(message) from exc
         return run.model_copy(update={"last_seq": row["last_seq"]})
 
@@ -1240,10 +1252,10 @@ class SqlStore:
             # that holds the value; when the batch is retried run by run, the
             # others go through.
             for execution_id, checkpoint in items:
-                message = _unstorable_message(execution_id, exc, _checkpoint_values(checkpoint))
-                if "NUL" in message:
-                    raise UnstorableValue(message) from exc
-            raise UnstorableValue(_unstorable_message(names, exc, ())) from exc
+                where = _nul_at(_checkpoint_values(checkpoint))
+                if where is not None:
+                    raise UnstorableValue(_unstorable_message(execution_id, exc, where)) from exc
+            raise UnstorableValue(_unstorable_message(names, exc, None)) from exc
         except self._backend.refused_errors as exc:
             raise StoreError(f"checkpoint of run {names} refused: {exc}") from exc
 
