@@ -1,6 +1,11 @@
 """How long one checkpoint takes on each store: one node state and two events, one commit.
 
-    .venv/bin/python bench/store_checkpoint.py [--iterations 2000]
+    .venv/bin/python bench/store_checkpoint.py [--iterations 2000] [--history-iterations 300]
+
+The first table writes checkpoints to a fresh run. The second writes them to a
+run that already holds 10 and then 10,000 events: a store whose checkpoint cost
+grows with the run's history (MongoDB, when events lived inside the run
+document) shows it there.
 
 SQLite writes to a temporary file; PostgreSQL to a fresh database on
 DUCTWORK_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test),
@@ -44,10 +49,14 @@ from ductwork.models import (
 from ductwork.store.factory import create_store
 
 WARMUP = 100
+HISTORY_SIZES = (10, 10_000)
 
 
-async def measure(url: str, iterations: int) -> list[float]:
-    """Seconds per checkpoint, one run, one checkpoint at a time."""
+async def measure(url: str, iterations: int, history: int = 0, warmup: int = WARMUP) -> list[float]:
+    """Seconds per checkpoint, one run, one checkpoint at a time.
+
+    `history`: events the run holds before the first checkpoint.
+    """
     store = create_store(url)
     await store.start()
     try:
@@ -61,6 +70,10 @@ async def measure(url: str, iterations: int) -> list[float]:
             workflow_version=1,
             definition=definition,
             created_at=now,
+            events=[
+                Event(seq=seq, type="log", timestamp=now, data={"message": f"earlier step {seq}"})
+                for seq in range(1, history + 1)
+            ],
         )
         await store.create_run(run)
         checkpoints = [
@@ -76,9 +89,14 @@ async def measure(url: str, iterations: int) -> list[float]:
                     )
                 },
                 events=[
-                    Event(seq=2 * i + 1, type="node_started", node_id=f"n{i % 10}", timestamp=now),
                     Event(
-                        seq=2 * i + 2,
+                        seq=history + 2 * i + 1,
+                        type="node_started",
+                        node_id=f"n{i % 10}",
+                        timestamp=now,
+                    ),
+                    Event(
+                        seq=history + 2 * i + 2,
                         type="node_completed",
                         node_id=f"n{i % 10}",
                         timestamp=now,
@@ -86,13 +104,13 @@ async def measure(url: str, iterations: int) -> list[float]:
                     ),
                 ],
             )
-            for i in range(WARMUP + iterations)
+            for i in range(warmup + iterations)
         ]
-        for checkpoint in checkpoints[:WARMUP]:
+        for checkpoint in checkpoints[:warmup]:
             await store.checkpoint(run.execution_id, checkpoint)
         timings = []
         clock = time.perf_counter
-        for checkpoint in checkpoints[WARMUP:]:
+        for checkpoint in checkpoints[warmup:]:
             start = clock()
             await store.checkpoint(run.execution_id, checkpoint)
             timings.append(clock() - start)
@@ -138,6 +156,7 @@ async def given_url(url: str) -> AsyncIterator[str]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--history-iterations", type=int, default=300)
     parser.add_argument("--mongodb-url", help="a real MongoDB to measure instead of SecantusDB")
     args = parser.parse_args()
 
@@ -156,23 +175,38 @@ async def main() -> None:
     )
     for column in ("store", "mean ms", "p50 ms", "p95 ms", "checkpoints/s"):
         table.add_column(column, justify="left" if column == "store" else "right")
+    history = Table(
+        title=(
+            f"the same checkpoint on a run that already holds N events, "
+            f"{args.history_iterations} iterations"
+        )
+    )
+    for column in ("store", "events in run", "mean ms", "p50 ms", "p95 ms"):
+        history.add_column(column, justify="left" if column == "store" else "right")
     for name, url_context in targets:
         try:
             async with url_context() as url:
                 timings = await measure(url, args.iterations)
+                by_history = [
+                    (size, await measure(url, args.history_iterations, size, warmup=20))
+                    for size in HISTORY_SIZES
+                ]
         except Exception as exc:
             console.print(f"[yellow]{name}: skipped ({type(exc).__name__}: {exc})[/yellow]")
             continue
-        ms = sorted(t * 1000 for t in timings)
-        mean = statistics.fmean(ms)
-        table.add_row(
-            name,
-            f"{mean:.3f}",
-            f"{ms[len(ms) // 2]:.3f}",
-            f"{ms[int(len(ms) * 0.95)]:.3f}",
-            f"{1000 / mean:,.0f}",
-        )
+        mean, p50, p95 = summary(timings)
+        table.add_row(name, f"{mean:.3f}", f"{p50:.3f}", f"{p95:.3f}", f"{1000 / mean:,.0f}")
+        for size, sized in by_history:
+            mean, p50, p95 = summary(sized)
+            history.add_row(name, f"{size:,}", f"{mean:.3f}", f"{p50:.3f}", f"{p95:.3f}")
     console.print(table)
+    console.print(history)
+
+
+def summary(timings: list[float]) -> tuple[float, float, float]:
+    """Mean, median and 95th percentile, in milliseconds."""
+    ms = sorted(t * 1000 for t in timings)
+    return statistics.fmean(ms), ms[len(ms) // 2], ms[int(len(ms) * 0.95)]
 
 
 if __name__ == "__main__":

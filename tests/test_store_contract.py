@@ -11,10 +11,15 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from ductwork.models import (
     Checkpoint,
@@ -26,10 +31,24 @@ from ductwork.models import (
     Workflow,
     WorkflowDefinition,
 )
-from ductwork.store.base import DuplicateRun, LeaseLost, Store, StoreError
+from ductwork.store.base import (
+    DuplicateRun,
+    LeaseLost,
+    PartialCheckpoint,
+    Store,
+    StoreError,
+    UnstorableValue,
+)
 from ductwork.store.factory import create_store
 from ductwork.store.mongo import MongoStore
+from ductwork.store.mongo import _event_doc as mongo_event_doc
 from ductwork.store.sql import SCHEMA_VERSION, UPGRADES, SqlStore, migrate, schema_version
+from tests.support.sql_schema_v1 import (
+    V1_IDEMPOTENCY_KEY,
+    V1_RUN_ID,
+    V1_WORKFLOW_ID,
+    create_v1_database,
+)
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 """A fixed instant with microseconds, so truncation would show."""
@@ -205,6 +224,19 @@ async def test_duplicate_idempotency_key_raises_with_existing_run(store: Store) 
     assert len(await store.list_runs("wf-1")) == 3
 
 
+async def test_idempotency_keys_are_scoped_per_workflow(store: Store) -> None:
+    first = await stored_run(store, new_run("wf-1", key="request-42"))
+    # The same key on another workflow is another run, not the first workflow's.
+    other = new_run("wf-2", key="request-42")
+    assert (await store.create_run(other)).execution_id == other.execution_id
+    for workflow_id, expected in (("wf-1", first), ("wf-2", other)):
+        with pytest.raises(DuplicateRun) as raised:
+            await store.create_run(new_run(workflow_id, key="request-42"))
+        assert raised.value.existing.execution_id == expected.execution_id
+        assert raised.value.existing.workflow_id == workflow_id
+    assert [len(await store.list_runs(w)) for w in ("wf-1", "wf-2")] == [1, 1]
+
+
 async def test_checkpoint_upserts_states_appends_events_sets_fields(
     store: Store, store_kind: str
 ) -> None:
@@ -357,6 +389,166 @@ async def test_fenced_checkpoints_need_the_lease(store: Store) -> None:
     assert got is not None
     assert got.node_states["a"].status is NodeStatus.RUNNING
     assert got.events == [] and got.last_seq == 0 and got.status is RunStatus.RUNNING
+
+
+async def test_a_failed_batch_applies_exactly_the_runs_it_reports(
+    store: Store, store_kind: str
+) -> None:
+    """One run of a group commit is fenced out: the others are applied in full or not at all.
+
+    SQL stores roll the whole batch back (LeaseLost); MongoDB applies the others
+    and names exactly the failed run (PartialCheckpoint). Either way a per-run
+    re-apply of what was not applied then works, and nothing is doubled.
+    """
+    runs = [await stored_run(store, new_run(label=f"batch-{i}")) for i in range(3)]
+    ids = [run.execution_id for run in runs]
+    far = T0 + timedelta(hours=1)
+    for eid in ids:
+        assert await store.acquire_lease(eid, "worker", far, T0)
+    fenced_out = ids[1]
+    await store.release_lease(fenced_out, "worker")
+    assert await store.acquire_lease(fenced_out, "other-worker", far, T0)
+
+    def checkpoint(index: int) -> Checkpoint:
+        return Checkpoint(
+            node_states={"a": NodeState(status=NodeStatus.COMPLETED, output=index)},
+            events=[event(1, "a", index=index), event(2, "a", index=index)],
+            run_fields={"status": RunStatus.RUNNING},
+        )
+
+    batch = [(eid, checkpoint(index)) for index, eid in enumerate(ids)]
+    with pytest.raises(StoreError) as raised:
+        await store.checkpoint_many(batch, owner="worker")
+
+    async def applied(eid: str) -> bool:
+        got = await store.get_run(eid)
+        assert got is not None
+        if got.last_seq == 0:
+            assert got.node_states == {} and got.events == []
+            assert got.status is RunStatus.QUEUED
+            return False
+        index = ids.index(eid)
+        assert got.node_states["a"].output == index
+        assert [(e.seq, e.data) for e in got.events] == [
+            (1, {"index": index}),
+            (2, {"index": index}),
+        ]
+        assert got.last_seq == 2 and got.status is RunStatus.RUNNING
+        return True
+
+    if store_kind.startswith("mongodb"):
+        assert isinstance(raised.value, PartialCheckpoint)
+        assert set(raised.value.failures) == {fenced_out}
+        assert isinstance(raised.value.failures[fenced_out], LeaseLost)
+        assert [await applied(eid) for eid in ids] == [True, False, True]
+        not_applied = [fenced_out]
+    else:
+        assert isinstance(raised.value, LeaseLost) and fenced_out in str(raised.value)
+        assert [await applied(eid) for eid in ids] == [False, False, False]
+        not_applied = ids
+    # The executor's per-run retry: the fenced-out run stays refused, the rest go in.
+    for eid in not_applied:
+        if eid == fenced_out:
+            with pytest.raises(LeaseLost):
+                await store.checkpoint(eid, checkpoint(ids.index(eid)), owner="worker")
+        else:
+            await store.checkpoint(eid, checkpoint(ids.index(eid)), owner="worker")
+    # Once the run is ours again, its checkpoint applies too.
+    await store.release_lease(fenced_out, "other-worker")
+    assert await store.acquire_lease(fenced_out, "worker", far, T0)
+    await store.checkpoint(fenced_out, checkpoint(1), owner="worker")
+    assert [await applied(eid) for eid in ids] == [True, True, True]
+
+
+async def test_a_nul_character_round_trips_or_is_refused_with_nothing_written(
+    store: Store, store_kind: str
+) -> None:
+    run = await stored_run(store, new_run())
+    eid = run.execution_id
+    await store.checkpoint(
+        eid, Checkpoint(node_states={"a": NodeState(status=NodeStatus.RUNNING)}, events=[event(1)])
+    )
+    poisoned = {"text": "before\x00after", "list": ["\x00"], "key\x00": 1}
+    nul = Checkpoint(
+        node_states={"a": NodeState(status=NodeStatus.COMPLETED, output=poisoned)},
+        events=[event(2, "a", output=poisoned)],
+        run_fields={"status": RunStatus.SUCCESS, "result": poisoned},
+    )
+    if store_kind == "postgresql":
+        # JSONB has no way to hold U+0000: refused, named, nothing written.
+        with pytest.raises(UnstorableValue, match=r"node 'a' output.*NUL"):
+            await store.checkpoint(eid, nul)
+        other = await stored_run(store, new_run())
+        with pytest.raises(UnstorableValue, match=eid):
+            await store.checkpoint_many(
+                [(other.execution_id, Checkpoint(events=[event(1)])), (eid, nul)]
+            )
+        got = await store.get_run(eid)
+        assert got is not None
+        assert got.node_states["a"].status is NodeStatus.RUNNING
+        assert [e.seq for e in got.events] == [1] and got.last_seq == 1
+        assert got.status is RunStatus.QUEUED and got.result is None
+        untouched = await store.get_run(other.execution_id)
+        assert untouched is not None and untouched.last_seq == 0
+        with pytest.raises(UnstorableValue, match="variables"):
+            await store.create_run(new_run().model_copy(update={"variables": poisoned}))
+        return
+    await store.checkpoint(eid, nul)
+    got = await store.get_run(eid)
+    assert got is not None
+    assert got.node_states["a"].output == poisoned
+    assert got.events[-1].data == {"output": poisoned}
+    assert got.result == poisoned
+
+
+async def test_redrives_count_takeovers_of_expired_leases(store: Store) -> None:
+    run = await stored_run(store, new_run(), status=RunStatus.RUNNING)
+    eid = run.execution_id
+    assert run.redrives == 0 and run.dead_letter is False
+
+    def at(seconds: int) -> datetime:
+        return T0 + timedelta(seconds=seconds)
+
+    first = await store.acquire_lease(eid, "a", at(10), at(0))
+    assert first is not None and first.redrives == 0  # never held: not a re-drive
+    again = await store.acquire_lease(eid, "a", at(20), at(5))
+    assert again is not None and again.redrives == 0  # our own lease
+    assert await store.acquire_lease(eid, "b", at(40), at(15)) is None  # a's is live
+    taken = await store.acquire_lease(eid, "b", at(40), at(25))  # a's expired at 20
+    assert taken is not None and taken.redrives == 1
+    await store.release_lease(eid, "b")
+    released = await store.acquire_lease(eid, "c", at(60), at(30))
+    assert released is not None and released.redrives == 1  # given up, not abandoned
+    taken_again = await store.acquire_lease(eid, "a", at(90), at(61))
+    assert taken_again is not None and taken_again.redrives == 2
+    for got in (await store.get_run(eid), (await store.list_runs("wf-1"))[0]):
+        assert got is not None and got.redrives == 2
+    # A checkpoint may set both fields (the engine's re-drive budget).
+    await store.checkpoint(eid, Checkpoint(run_fields={"redrives": 0, "dead_letter": True}))
+    reset = await store.get_run(eid, with_events=False)
+    assert reset is not None and (reset.redrives, reset.dead_letter) == (0, True)
+
+
+async def test_dead_letter_runs_are_listed_newest_first_without_events(store: Store) -> None:
+    dead = []
+    for i in range(3):
+        run = await stored_run(store, new_run(created_at=T0 + timedelta(seconds=i)))
+        await store.checkpoint(
+            run.execution_id,
+            Checkpoint(
+                node_states={"a": NodeState(status=NodeStatus.FAILED, error="boom")},
+                events=[event(1, "a")],
+                run_fields={"status": RunStatus.ERROR, "dead_letter": True},
+            ),
+        )
+        dead.append(run.execution_id)
+    await stored_run(store, new_run(created_at=T0 + timedelta(seconds=9)), status="error")
+    listed = await store.list_dead_letter_runs()
+    assert [r.execution_id for r in listed] == dead[::-1]
+    assert all(r.dead_letter and r.events == [] for r in listed)
+    assert all(r.node_states["a"].error == "boom" and r.last_seq == 1 for r in listed)
+    page = await store.list_dead_letter_runs(limit=1, offset=1)
+    assert [r.execution_id for r in page] == [dead[1]]
 
 
 async def test_json_and_odd_node_ids_round_trip(store: Store) -> None:
@@ -619,3 +811,280 @@ async def test_sql_schema_is_created_then_upgraded_in_order(
             migrate(connection, UPGRADES)
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_sql_schema_1_is_upgraded_keeping_its_runs(
+    kind: str, store_url_factory: Callable[[str], str]
+) -> None:
+    """Version 1 had a global unique idempotency key and no redrives/dead_letter columns."""
+    url = store_url_factory(kind)
+    if kind == "sqlite":
+        Path(make_url(url).database or "").parent.mkdir(parents=True, exist_ok=True)
+    create_v1_database(kind, url)
+    store = SqlStore(url)
+    await store.start()
+    try:
+        old = await store.get_run(V1_RUN_ID)
+        assert old is not None
+        assert (old.redrives, old.dead_letter, old.idempotency_key) == (
+            0,
+            False,
+            V1_IDEMPOTENCY_KEY,
+        )
+        assert old.node_states["start"].output == {"kept": True}
+        assert [e.seq for e in old.events] == [1, 2] and old.last_seq == 2
+        # The key is now scoped per workflow, and still unique within it.
+        await store.create_run(new_run("another-workflow", key=V1_IDEMPOTENCY_KEY))
+        with pytest.raises(DuplicateRun) as raised:
+            await store.create_run(new_run(V1_WORKFLOW_ID, key=V1_IDEMPOTENCY_KEY))
+        assert raised.value.existing.execution_id == V1_RUN_ID
+        await store.checkpoint(V1_RUN_ID, Checkpoint(run_fields={"dead_letter": True}))
+        assert [r.execution_id for r in await store.list_dead_letter_runs()] == [V1_RUN_ID]
+    finally:
+        await store.close()
+    # The upgraded schema is the one a new database gets.
+    fresh_url = store_url_factory(kind)
+    fresh = SqlStore(fresh_url)
+    await fresh.start()
+    await fresh.close()
+    assert await _schema_of(url) == await _schema_of(fresh_url)
+
+
+async def _schema_of(url: str) -> dict[str, Any]:
+    """Columns, indexes and unique constraints of every table, as the database reports them."""
+
+    def describe(connection: Any) -> dict[str, Any]:
+        inspector = inspect(connection)
+        return {
+            table: (
+                [
+                    (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                    for c in inspector.get_columns(table)
+                ],
+                sorted(
+                    (i["name"] or "", tuple(i["column_names"]), bool(i["unique"]))
+                    for i in inspector.get_indexes(table)
+                ),
+                sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
+            )
+            for table in sorted(inspector.get_table_names())
+        }
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed)
+        try:
+            with engine.connect() as connection:
+                return describe(connection)
+        finally:
+            engine.dispose()
+    async_engine = create_async_engine(parsed.set(drivername="postgresql+asyncpg"))
+    try:
+        async with async_engine.connect() as async_connection:
+            return await async_connection.run_sync(describe)
+    finally:
+        await async_engine.dispose()
+
+
+# MongoDB's own layout -----------------------------------------------------------------------
+
+
+MONGO_KINDS = ("mongodb", "mongodb-real")
+
+
+@pytest.fixture
+def mongo_url(store_kind: str, store_url_factory: Callable[[str], str]) -> str:
+    return store_url_factory(store_kind)
+
+
+@pytest.fixture
+async def mongo(mongo_url: str) -> AsyncIterator[MongoStore]:
+    store = MongoStore(mongo_url)
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def raw(mongo_url: str) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """The store's database through a client of its own, to look at the documents."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=True)
+    try:
+        yield client.get_default_database()
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("store_kind", MONGO_KINDS)
+async def test_mongodb_workflows_keep_the_seeds_shape(
+    mongo: MongoStore, raw: AsyncDatabase[dict[str, Any]]
+) -> None:
+    wf = Workflow(
+        id="wf-seed", definition=definition("seed", "a", "b"), created_at=T0, updated_at=T0
+    )
+    await mongo.create_workflow(wf)
+    doc = await raw["workflows"].find_one({"_id": "wf-seed"})
+    assert doc is not None and "definition" not in doc
+    assert [n["id"] for n in doc["nodes"]] == ["a", "b"]
+    assert doc["edges"] == [{"from": "a", "to": "b"}]
+    assert (doc["name"], doc["status"], doc["variables"]) == ("seed", "active", {"greeting": "hi"})
+    assert doc["created_at"] == stored("mongodb", T0)
+    edited = definition("seed, edited", "x")
+    await mongo.update_workflow("wf-seed", edited, T0)
+    doc = await raw["workflows"].find_one({"_id": "wf-seed"})
+    assert doc is not None and [n["id"] for n in doc["nodes"]] == ["x"] and doc["version"] == 2
+
+
+@pytest.mark.parametrize("store_kind", MONGO_KINDS)
+async def test_mongodb_documents_of_the_old_layout_are_read_and_upgraded(
+    mongo_url: str, raw: AsyncDatabase[dict[str, Any]]
+) -> None:
+    old_definition = definition("old", "a", "b").dump()
+    await raw["workflows"].insert_one(
+        {
+            "_id": "wf-old",
+            "name": "old",
+            "status": "active",
+            "version": 1,
+            "definition": old_definition,
+            "created_at": T0,
+            "updated_at": T0,
+        }
+    )
+    run = new_run("wf-old")
+    old_run = run.model_dump(exclude={"node_states", "events", "definition"})
+    old_run.update(status="running", definition=old_definition, node_states={}, last_seq=2)
+    old_run["events"] = [
+        {"seq": s, "type": "log", "node_id": None, "timestamp": T0, "data": {"n": s}}
+        for s in (2, 1)
+    ]
+    await raw["workflow_runs"].insert_one(old_run)
+    await raw["workflow_runs"].create_index("idempotency_key", unique=True, sparse=True)
+
+    store = MongoStore(mongo_url)
+    await store.start()
+    try:
+        got = await store.get_workflow("wf-old")
+        assert got is not None and got.definition == WorkflowDefinition.model_validate(
+            old_definition
+        )
+        doc = await raw["workflows"].find_one({"_id": "wf-old"})
+        assert doc is not None and "definition" not in doc and len(doc["nodes"]) == 2
+        moved = await store.get_run(run.execution_id)
+        assert moved is not None and [e.data for e in moved.events] == [{"n": 1}, {"n": 2}]
+        run_doc = await raw["workflow_runs"].find_one({"execution_id": run.execution_id})
+        assert run_doc is not None and "events" not in run_doc
+        assert await raw["workflow_run_events"].count_documents({}) == 2
+        # The old global idempotency index is gone.
+        await store.create_run(new_run("wf-a", key="k"))
+        await store.create_run(new_run("wf-b", key="k"))
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("store_kind", MONGO_KINDS)
+async def test_mongodb_events_live_outside_the_run_document(
+    mongo: MongoStore, raw: AsyncDatabase[dict[str, Any]]
+) -> None:
+    run = await stored_run(mongo, new_run())
+    await mongo.checkpoint(run.execution_id, Checkpoint(events=[event(1), event(2)]))
+    doc = await raw["workflow_runs"].find_one({"execution_id": run.execution_id})
+    assert doc is not None and "events" not in doc and doc["last_seq"] == 2
+    assert await raw["workflow_run_events"].count_documents({"execution_id": run.execution_id}) == 2
+
+
+@pytest.mark.parametrize("store_kind", MONGO_KINDS)
+async def test_mongodb_a_crash_between_the_two_writes_loses_and_doubles_nothing(
+    mongo: MongoStore, raw: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """Events written, run document not: invisible; a retry, a takeover, a stale writer."""
+    run = await stored_run(mongo, new_run(), status=RunStatus.RUNNING)
+    eid = run.execution_id
+    assert await mongo.acquire_lease(eid, "a", T0 + timedelta(seconds=10), T0)
+    first = Checkpoint(
+        node_states={"n": NodeState(status=NodeStatus.COMPLETED, output="a's")},
+        events=[event(1, "n", by="a"), event(2, "n", by="a")],
+    )
+    # "a" dies after step 1 of its checkpoint (the events) and before step 2.
+    docs = [mongo_event_doc(eid, e, await mongo._epoch(eid, "a")) for e in first.events]
+    await raw["workflow_run_events"].insert_many(docs)
+    seen = await mongo.get_run(eid)
+    assert seen is not None and seen.events == [] and seen.last_seq == 0
+    assert await mongo.list_events(eid) == []
+
+    # Retrying the same checkpoint finds its events already there: success, no doubles.
+    await mongo.checkpoint(eid, first, owner="a")
+    retried = await mongo.get_run(eid)
+    assert retried is not None
+    assert [(e.seq, e.data) for e in retried.events] == [(1, {"by": "a"}), (2, {"by": "a"})]
+
+    # "a" writes seq 3, dies before committing; "b" takes over and numbers from last_seq.
+    orphan = mongo_event_doc(eid, event(3, "n", by="a"), await mongo._epoch(eid, "a"))
+    await raw["workflow_run_events"].insert_one(orphan)
+    later = T0 + timedelta(seconds=11)
+    taken = await mongo.acquire_lease(eid, "b", later + timedelta(seconds=10), later)
+    assert taken is not None and taken.last_seq == 2
+    await mongo.checkpoint(eid, Checkpoint(events=[event(3, "n", by="b")]), owner="b")
+    # "a" wakes up: it can neither overwrite b's event nor commit.
+    with pytest.raises(LeaseLost):
+        await mongo.checkpoint(
+            eid, Checkpoint(events=[event(3, "n", by="a"), event(4, "n", by="a")]), owner="a"
+        )
+    final = await mongo.get_run(eid)
+    assert final is not None
+    assert [(e.seq, e.data["by"]) for e in final.events] == [(1, "a"), (2, "a"), (3, "b")]
+    assert final.last_seq == 3
+    # a's refused event 4 was removed again; b's next checkpoint is not blocked by it.
+    assert await raw["workflow_run_events"].count_documents({"execution_id": eid}) == 3
+    await mongo.checkpoint(eid, Checkpoint(events=[event(4, "n", by="b")]), owner="b")
+    assert [e.data["by"] for e in await mongo.list_events(eid, after_seq=3)] == ["b"]
+    # b's own leftover of a refused checkpoint (its clean-up failed) does not block b.
+    leftover = mongo_event_doc(eid, event(5, "n", by="refused"), await mongo._epoch(eid, "b"))
+    await raw["workflow_run_events"].insert_one(leftover)
+    await mongo.checkpoint(eid, Checkpoint(events=[event(5, "n", by="b")]), owner="b")
+    assert [e.data["by"] for e in await mongo.list_events(eid, after_seq=4)] == ["b"]
+
+
+@pytest.mark.parametrize("store_kind", MONGO_KINDS)
+async def test_mongodb_a_run_document_past_16_mb_is_refused_with_nothing_written(
+    mongo: MongoStore, raw: AsyncDatabase[dict[str, Any]]
+) -> None:
+    run = await stored_run(mongo, new_run())
+    eid = run.execution_id
+    nine_mb = "x" * (9 * 1024 * 1024)
+    await mongo.checkpoint(
+        eid,
+        Checkpoint(
+            node_states={"first": NodeState(status=NodeStatus.COMPLETED, output=nine_mb)},
+            events=[event(1, "first")],
+        ),
+    )
+    too_much = Checkpoint(
+        node_states={"second": NodeState(status=NodeStatus.COMPLETED, output=nine_mb)},
+        events=[event(2, "second"), event(3, "second")],
+        run_fields={"status": RunStatus.SUCCESS},
+    )
+    with pytest.raises(UnstorableValue, match="16 MB"):
+        await mongo.checkpoint(eid, too_much)
+    other = await stored_run(mongo, new_run())
+    with pytest.raises(PartialCheckpoint) as raised:
+        await mongo.checkpoint_many(
+            [(other.execution_id, Checkpoint(events=[event(1)])), (eid, too_much)]
+        )
+    assert set(raised.value.failures) == {eid}
+    assert isinstance(raised.value.failures[eid], UnstorableValue)
+    got = await mongo.get_run(eid)
+    assert got is not None
+    assert set(got.node_states) == {"first"} and got.status is RunStatus.QUEUED
+    assert [e.seq for e in got.events] == [1] and got.last_seq == 1
+    assert await raw["workflow_run_events"].count_documents({"execution_id": eid}) == 1
+    applied = await mongo.get_run(other.execution_id)
+    assert applied is not None and applied.last_seq == 1
+    # A single value past the limit: refused before anything is sent.
+    with pytest.raises(UnstorableValue):
+        await mongo.checkpoint(
+            eid, Checkpoint(node_states={"huge": NodeState(output="y" * (17 * 1024 * 1024))})
+        )

@@ -247,7 +247,10 @@ class Run(BaseModel):
     lease_expires_at: datetime | None = None
     last_seq: int = 0
     redrives: int = 0
+    """Times a worker took the run over after its holder stopped without letting go
+    (the holder's lease expired); counted by `Store.acquire_lease`."""
     dead_letter: bool = False
+    """Set when the engine gave up on the run (see `Store.list_dead_letter_runs`)."""
     events: list[Event] = Field(default_factory=list)
 
 
@@ -255,8 +258,8 @@ class Checkpoint(BaseModel):
     """Changes to one run written in one commit: node states, new events, run fields.
 
     Allowed keys of `run_fields`: status, result, error, start_time, end_time,
-    wake_at, cancel_requested, and (for a retry with the workflow's current
-    definition) definition and workflow_version.
+    wake_at, cancel_requested, redrives, dead_letter, and (for a retry with the
+    workflow's current definition) definition and workflow_version.
     """
 
     node_states: dict[str, NodeState] = Field(default_factory=dict)

@@ -1,5 +1,19 @@
 """Stores: the source of truth. Chosen by URL in `ductwork.app`."""
 
-from ductwork.store.base import DuplicateRun, LeaseLost, Store, StoreError
+from ductwork.store.base import (
+    DuplicateRun,
+    LeaseLost,
+    PartialCheckpoint,
+    Store,
+    StoreError,
+    UnstorableValue,
+)
 
-__all__ = ["DuplicateRun", "LeaseLost", "Store", "StoreError"]
+__all__ = [
+    "DuplicateRun",
+    "LeaseLost",
+    "PartialCheckpoint",
+    "Store",
+    "StoreError",
+    "UnstorableValue",
+]

@@ -41,6 +41,8 @@ RUN_FIELDS = frozenset(
         "end_time",
         "wake_at",
         "cancel_requested",
+        "redrives",
+        "dead_letter",
         "definition",
         "workflow_version",
     }
@@ -106,9 +108,31 @@ def run_field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(value, WorkflowDefinition):
                 value = WorkflowDefinition.model_validate(value)
             value = value.dump()
-        elif key == "workflow_version":
+        elif key in ("workflow_version", "redrives"):
             value = int(value)
-        elif key == "cancel_requested":
+        elif key in ("cancel_requested", "dead_letter"):
             value = bool(value)
         out[key] = value
     return out
+
+
+def find_nul(value: Any, path: str) -> str | None:
+    """Where the first NUL character (U+0000) in a JSON value is, e.g. `output.items[2]`.
+
+    Looks in keys and strings; None when there is none. Walks iteratively, so
+    deep values cannot exhaust the stack.
+    """
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return where
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                if isinstance(key, str) and "\x00" in key:
+                    return f"{where} (a key)"
+                stack.append((child, f"{where}.{key}"))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
+    return None

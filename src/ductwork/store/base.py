@@ -6,7 +6,7 @@ same contract tests (`tests/test_store_contract.py`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -22,19 +22,30 @@ class LeaseLost(StoreError):
 
 
 class UnstorableValue(StoreError):
-    """The checkpoint holds a value this store cannot hold; nothing was written."""
+    """The checkpoint holds a value this store cannot hold; nothing of it was written.
+
+    PostgreSQL refuses a NUL character (U+0000) inside a JSON string; MongoDB a
+    document past its 16 MB limit. The message says what, and where when known
+    (run, node, field).
+    """
 
 
 class PartialCheckpoint(StoreError):
-    """`checkpoint_many` applied every run of the batch except those in `failures`."""
+    """`checkpoint_many` applied some runs of the batch but not those in `failures`.
 
-    def __init__(self, failures: dict[str, BaseException]) -> None:
-        super().__init__(f"{len(failures)} checkpoint(s) of the batch were not applied")
-        self.failures = failures
+    `failures` maps each run that was not applied to why: LeaseLost,
+    UnstorableValue, or the error that stopped the store before it got to the
+    run. Every run of the batch not in `failures` was applied in full.
+    """
+
+    def __init__(self, failures: Mapping[str, BaseException]) -> None:
+        described = "; ".join(f"{eid}: {error}" for eid, error in failures.items())
+        super().__init__(f"checkpoints of {len(failures)} run(s) were not applied: {described}")
+        self.failures: dict[str, BaseException] = dict(failures)
 
 
 class DuplicateRun(StoreError):
-    """A run with this idempotency key exists already (see `existing`)."""
+    """A run of the same workflow with this idempotency key exists already (see `existing`)."""
 
     def __init__(self, existing: Run) -> None:
         super().__init__(f"run {existing.execution_id} has this idempotency key already")
@@ -70,13 +81,19 @@ class Store(Protocol):
 
     # Runs ----------------------------------------------------------------------
     async def create_run(self, run: Run) -> Run:
-        """Insert a run; raises DuplicateRun when its idempotency key is taken."""
+        """Insert a run; raises DuplicateRun when its workflow has a run with its idempotency key.
+
+        Keys are scoped per workflow: the same key on another workflow is another run.
+        """
 
     async def get_run(self, execution_id: str, *, with_events: bool = True) -> Run | None:
         """A run with all node states (and its events, in order, when asked)."""
 
     async def list_runs(self, workflow_id: str, limit: int = 100, offset: int = 0) -> list[Run]:
         """Runs of a workflow, newest first, with node states and events."""
+
+    async def list_dead_letter_runs(self, limit: int = 100, offset: int = 0) -> list[Run]:
+        """Runs marked `dead_letter`, newest first, with node states but without events."""
 
     async def checkpoint(
         self, execution_id: str, checkpoint: Checkpoint, *, owner: str | None = None
@@ -87,7 +104,8 @@ class Store(Protocol):
         other; events are appended and never rewritten. With `owner` the write is
         fenced: it is refused (LeaseLost, nothing written) unless `owner` holds
         the run's lease, so a worker that lost its lease cannot write over the one
-        that took the run over.
+        that took the run over. A value the store cannot hold raises
+        UnstorableValue, nothing written.
         """
 
     async def checkpoint_many(
@@ -95,8 +113,12 @@ class Store(Protocol):
     ) -> None:
         """Checkpoints of several runs at once (group commit), fenced like `checkpoint`.
 
-        SQL stores write them in one transaction (all or nothing); MongoDB applies
-        each run's checkpoint atomically. Raises like `checkpoint` when any fails.
+        Each run's checkpoint is applied in full or not at all. Raises
+        PartialCheckpoint when some runs were applied and others (its `failures`)
+        were not; any other exception means NOTHING of the batch was applied, so
+        the caller may retry every run. SQL stores write the batch in one
+        transaction (all or nothing, never PartialCheckpoint); MongoDB applies
+        run by run and reports exactly the runs that failed.
         """
 
     async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
@@ -111,6 +133,8 @@ class Store(Protocol):
     ) -> Run | None:
         """Take the run's lease when free, expired or already ours (compare-and-set).
 
+        Taking over another owner's expired lease also adds one to the run's
+        `redrives`, in the same write; a released lease or our own does not.
         Returns the run (node states, without events) on success, None when another
         owner holds a live lease or the run is finished.
         """

@@ -1,12 +1,52 @@
 """The MongoDB store, on PyMongo's native asyncio client (`AsyncMongoClient`).
 
-Collections (SEED.md's names): `workflows` (`_id` is the workflow id),
-`workflow_versions` (every saved definition) and `workflow_runs` (one document a
-run, keyed by a unique `execution_id`). A run document holds its node states
-under `node_states.<node id>` and its events in an `events` array, so one
-`update_one` applies a whole checkpoint atomically: `$set` per node (parallel
-branches touch different paths and never overwrite each other), `$push` for
-events, `$set` for run fields.
+Collections (SEED.md's names first):
+
+- `workflows`: one document a workflow in the seed's shape, `_id` the workflow
+  id: `name`, `nodes`, `edges`, `variables`, `status`, `metadata`,
+  `created_at` at the top level (plus `version`, `updated_at`, and any other
+  definition fields under `definition_extra`). Documents written before that,
+  with everything inside `definition`, are read as they are and rewritten by
+  `start()`.
+- `workflow_versions`: every saved definition, keyed by (workflow, version).
+- `workflow_runs`: one document a run (unique `execution_id`) with its node
+  states under `node_states.<node id>` and the run's fields; `$set` per node,
+  so parallel branches never overwrite each other.
+- `workflow_run_events`: one document an event, unique on (execution_id, seq).
+  Kept out of the run document so that a checkpoint costs the same whether
+  the run has 10 events or 10,000 (and the run document stays far from
+  MongoDB's 16 MB limit: node outputs are not stored a second time there).
+
+How a checkpoint stays atomic without transactions (a standalone mongod and
+SecantusDB have none). A checkpoint is node states + events + run fields, now
+in two collections, written in this order:
+
+1. its events are inserted into `workflow_run_events`, each tagged with the
+   writer's lease epoch (below). They are not visible yet: readers return only
+   events with `seq <= last_seq` of the run document.
+2. one fenced `update_one` of the run document (`lease_owner` must be the
+   writer) sets the node states and run fields and raises `last_seq`
+   (`$max`). This single-document write is the commit point: events become
+   visible together with the node states, or not at all.
+
+A crash or lost connection between 1 and 2 leaves invisible events behind
+("orphans"). Retrying the same checkpoint finds them with the same content and
+counts that as success, so nothing is lost or duplicated. A worker that takes
+the run over numbers its events from the committed `last_seq` and so may meet
+an orphan with another content at its seq: it replaces it, but only if the
+orphan is above `last_seq` and was written under an older lease. Every
+`acquire_lease` increments the run's `lease_epoch` (kept in this store, per
+run, for the fenced writes that follow), so a stalled former holder can never
+replace the events of the worker that took over, and its own step 2 is
+refused by the fence (LeaseLost). Committed events are never rewritten. When
+step 2 is refused outright (LeaseLost, unknown run, value too large) the
+events of step 1 are deleted again; when its outcome is unknown (connection
+lost) they stay, for the retry to find.
+
+Events written without a lease holder (`create_run` with events, the
+`run_finished` event of `request_cancel`) are committed first inside the run
+document (`pending_events`), then copied to `workflow_run_events` and removed
+from the run document; readers merge any still pending.
 
 Two encodings keep arbitrary data storable:
 
@@ -17,6 +57,7 @@ Two encodings keep arbitrary data storable:
   (leading `$`, a `.` on servers before 5.0, NUL), which is kept as JSON text
   inside `{"__ductwork_json__": "..."}`.
 
+A run document past 16 MB is refused (UnstorableValue) with nothing written.
 Datetimes are stored as BSON dates, which hold milliseconds: microseconds are
 truncated. They come back timezone-aware, in UTC.
 """
@@ -24,7 +65,8 @@ truncated. They come back timezone-aware, in UTC.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -32,7 +74,14 @@ from urllib.parse import unquote
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DocumentTooLarge,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
 
 from ductwork.models import (
     Checkpoint,
@@ -52,7 +101,13 @@ from ductwork.store._codec import (
     run_field_values,
     to_jsonable,
 )
-from ductwork.store.base import DuplicateRun, LeaseLost, StoreError
+from ductwork.store.base import (
+    DuplicateRun,
+    LeaseLost,
+    PartialCheckpoint,
+    StoreError,
+    UnstorableValue,
+)
 
 __all__ = ["MongoStore"]
 
@@ -61,8 +116,21 @@ Document = dict[str, Any]
 _PACKED = "__ductwork_json__"
 _SCALARS = (str, int, float, bool, type(None))
 _RUN_JSON_FIELDS = frozenset({"result", "definition", "variables"})
+_SEED_WORKFLOW_FIELDS = ("name", "nodes", "edges", "variables", "status", "metadata")
+_DEFINITION_EXTRA = "definition_extra"
+# Fields of a run document that are this store's bookkeeping, not the Run's.
+_INTERNAL_RUN_FIELDS = ("_id", "lease_epoch", "pending_events", "events")
+_NO_EVENTS: Document = {"_id": 0, "pending_events": 0, "events": 0}
 # How often request_cancel retries its compare-and-set before settling for the flag.
 _CANCEL_ATTEMPTS = 20
+# How often a writer looks again at an event seq that changed under it.
+_CONFLICT_ATTEMPTS = 3
+# Lease epochs remembered for fenced writes; more runs than this are never held at once.
+_EPOCH_CACHE_SIZE = 10_000
+_DUPLICATE_KEY = 11000
+# "object to insert too large", "BSONObjectTooLarge", "resulting document after
+# update is larger than 16 MB" (and its variants across server versions).
+_TOO_LARGE_CODES = frozenset({10334, 10329, 13134, 17419, 17420, 17280})
 
 
 def _bad_key(key: str) -> bool:
@@ -123,10 +191,52 @@ def _state_doc(state: NodeState) -> Document:
     return doc
 
 
-def _event_doc(event: Event) -> Document:
-    doc = event.model_dump()
-    doc["data"] = _pack(event.data)
-    return doc
+def _millis(value: datetime) -> datetime:
+    """A datetime as a BSON date will give it back (milliseconds)."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _event_doc(execution_id: str, event: Event, epoch: int) -> Document:
+    """An event as stored in `workflow_run_events`, tagged with its writer's lease epoch."""
+    return {
+        "execution_id": execution_id,
+        "seq": event.seq,
+        "type": event.type,
+        "node_id": event.node_id,
+        "timestamp": _millis(event.timestamp),
+        "data": _pack(event.data),
+        "epoch": epoch,
+    }
+
+
+def _without_id(doc: Mapping[str, Any]) -> Document:
+    """A copy without `_id` (which `insert_many` adds to the documents it is given)."""
+    return {key: value for key, value in doc.items() if key != "_id"}
+
+
+def _same_event(stored: Mapping[str, Any], doc: Mapping[str, Any]) -> bool:
+    """Whether a stored event is the one `doc` would write (a retry's)."""
+    return all(stored.get(key) == doc[key] for key in ("type", "node_id", "timestamp", "data"))
+
+
+def _event(doc: Mapping[str, Any]) -> Event:
+    return Event(
+        seq=doc["seq"],
+        type=doc["type"],
+        node_id=doc.get("node_id"),
+        timestamp=doc["timestamp"],
+        data=_unpack(doc.get("data")) or {},
+    )
+
+
+def _too_large(error: BaseException) -> bool:
+    if isinstance(error, DocumentTooLarge):
+        return True
+    if isinstance(error, OperationFailure):
+        if error.code in _TOO_LARGE_CODES:
+            return True
+        return "too large" in str(error).lower() or "larger than" in str(error).lower()
+    return False
 
 
 def _lease_free(now: datetime) -> list[Document]:
@@ -138,20 +248,47 @@ def _lease_free(now: datetime) -> list[Document]:
     ]
 
 
+def _workflow_fields(definition: WorkflowDefinition) -> Document:
+    """A definition as top-level fields of a `workflows` document (the seed's shape)."""
+    dumped = definition.dump()
+    fields: Document = {
+        key: _pack(dumped.pop(key)) for key in _SEED_WORKFLOW_FIELDS if key in dumped
+    }
+    fields[_DEFINITION_EXTRA] = _pack(dumped)
+    return fields
+
+
+def _definition(doc: Mapping[str, Any]) -> WorkflowDefinition:
+    if "definition" in doc:  # written before the seed's shape was kept
+        return WorkflowDefinition.model_validate(_unpack(doc["definition"]))
+    data: Document = dict(_unpack(doc.get(_DEFINITION_EXTRA)) or {})
+    data.update({key: _unpack(doc[key]) for key in _SEED_WORKFLOW_FIELDS if key in doc})
+    return WorkflowDefinition.model_validate(data)
+
+
 def _workflow(doc: Mapping[str, Any], *, version: Mapping[str, Any] | None = None) -> Workflow:
-    source = doc if version is None else version
+    if version is None:
+        return Workflow(
+            id=doc["_id"],
+            version=doc["version"],
+            definition=_definition(doc),
+            created_at=doc["created_at"],
+            updated_at=doc["updated_at"],
+        )
     return Workflow(
         id=doc["_id"],
-        version=source["version"],
-        definition=WorkflowDefinition.model_validate(_unpack(source["definition"])),
+        version=version["version"],
+        definition=WorkflowDefinition.model_validate(_unpack(version["definition"])),
         created_at=doc["created_at"],
-        updated_at=doc["updated_at"] if version is None else version["created_at"],
+        updated_at=version["created_at"],
     )
 
 
-def _run(doc: Mapping[str, Any]) -> Run:
+def _run(doc: Mapping[str, Any], events: Iterable[Mapping[str, Any]] = ()) -> Run:
+    """A Run from its document and (committed) event documents."""
     data = dict(doc)
-    data.pop("_id", None)
+    for key in _INTERNAL_RUN_FIELDS:
+        data.pop(key, None)
     for key in _RUN_JSON_FIELDS:
         data[key] = _unpack(data.get(key))
     states = data.get("node_states") or {}
@@ -163,11 +300,23 @@ def _run(doc: Mapping[str, Any]) -> Run:
         }
         for key, state in states.items()
     }
-    events = [{**event, "data": _unpack(event.get("data"))} for event in data.get("events") or ()]
-    # Concurrent checkpoints push in commit order, not seq order.
-    events.sort(key=lambda event: event["seq"])
-    data["events"] = events
+    data["events"] = [_event(event) for event in events]
     return Run.model_validate(data)
+
+
+def _committed(
+    doc: Mapping[str, Any], events: Iterable[Mapping[str, Any]], after_seq: int = 0
+) -> list[Mapping[str, Any]]:
+    """The run's visible events: stored ones up to `last_seq`, plus any still pending."""
+    last_seq = doc.get("last_seq", 0)
+    by_seq = {e["seq"]: e for e in events if after_seq < e["seq"] <= last_seq}
+    for pending in doc.get("pending_events") or ():
+        if after_seq < pending["seq"] <= last_seq:
+            by_seq.setdefault(pending["seq"], pending)
+    for legacy in doc.get("events") or ():  # arrays not yet moved out by start()
+        if after_seq < legacy["seq"]:
+            by_seq.setdefault(legacy["seq"], legacy)
+    return [by_seq[seq] for seq in sorted(by_seq)]
 
 
 class MongoStore:
@@ -182,6 +331,8 @@ class MongoStore:
         self._client_options = client_options
         self._client: AsyncMongoClient[Document] | None = None
         self._db: AsyncDatabase[Document] | None = None
+        # execution id -> (owner, lease epoch) of the leases this store took.
+        self._epochs: dict[str, tuple[str, int]] = {}
 
     def _collection(self, name: str) -> AsyncCollection[Document]:
         if self._db is None:
@@ -200,8 +351,12 @@ class MongoStore:
     def _runs(self) -> AsyncCollection[Document]:
         return self._collection("workflow_runs")
 
+    @property
+    def _events(self) -> AsyncCollection[Document]:
+        return self._collection("workflow_run_events")
+
     async def start(self) -> None:
-        """Connect and create the indexes (idempotent)."""
+        """Connect, create the indexes and bring older documents to today's shape (idempotent)."""
         if self._client is not None:
             return
         client: AsyncMongoClient[Document] = AsyncMongoClient(
@@ -215,12 +370,39 @@ class MongoStore:
         )
         await self._runs.create_index("execution_id", unique=True)
         await self._runs.create_index([("workflow_id", ASCENDING), ("created_at", DESCENDING)])
+        # Idempotency keys were once unique across workflows; now per workflow.
+        async for index in await self._runs.list_indexes():
+            if dict(index["key"]) == {"idempotency_key": 1}:
+                await self._runs.drop_index(index["name"])
         await self._runs.create_index(
-            "idempotency_key",
+            [("workflow_id", ASCENDING), ("idempotency_key", ASCENDING)],
             unique=True,
             partialFilterExpression={"idempotency_key": {"$type": "string"}},
         )
         await self._runs.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
+        await self._runs.create_index(
+            [("dead_letter", ASCENDING), ("created_at", DESCENDING)],
+            partialFilterExpression={"dead_letter": True},
+        )
+        await self._events.create_index(
+            [("execution_id", ASCENDING), ("seq", ASCENDING)], unique=True
+        )
+        await self._upgrade_documents()
+
+    async def _upgrade_documents(self) -> None:
+        """Rewrite documents stored by earlier versions (a no-op once done)."""
+        async for doc in self._workflows.find({"definition": {"$exists": True}}):
+            await self._workflows.update_one(
+                {"_id": doc["_id"], "definition": {"$exists": True}},
+                {"$set": _workflow_fields(_definition(doc)), "$unset": {"definition": ""}},
+            )
+        async for doc in self._runs.find(
+            {"events": {"$exists": True}}, {"execution_id": 1, "events": 1}
+        ):
+            execution_id = doc["execution_id"]
+            moved = [{**event, "execution_id": execution_id, "epoch": 0} for event in doc["events"]]
+            await self._copy_events(moved)
+            await self._runs.update_one({"_id": doc["_id"]}, {"$unset": {"events": ""}})
 
     async def close(self) -> None:
         """Release connections."""
@@ -228,20 +410,18 @@ class MongoStore:
             await self._client.close()
             self._client = None
             self._db = None
+            self._epochs.clear()
 
     # Workflows --------------------------------------------------------------------
 
     async def create_workflow(self, workflow: Workflow) -> Workflow:
         """Insert a new workflow (version 1)."""
-        definition = _pack(workflow.definition.dump())
         try:
             await self._workflows.insert_one(
                 {
                     "_id": workflow.id,
-                    "name": workflow.definition.name,
-                    "status": workflow.definition.status,
+                    **_workflow_fields(workflow.definition),
                     "version": workflow.version,
-                    "definition": definition,
                     "created_at": workflow.created_at,
                     "updated_at": workflow.updated_at,
                 }
@@ -253,7 +433,7 @@ class MongoStore:
             {
                 "workflow_id": workflow.id,
                 "version": workflow.version,
-                "definition": definition,
+                "definition": _pack(workflow.definition.dump()),
                 "created_at": workflow.updated_at,
             },
             upsert=True,
@@ -287,16 +467,11 @@ class MongoStore:
         self, workflow_id: str, definition: WorkflowDefinition, updated_at: datetime
     ) -> Workflow | None:
         """Replace the definition and bump the version; None when the id is unknown."""
-        packed = _pack(definition.dump())
         doc = await self._workflows.find_one_and_update(
             {"_id": workflow_id},
             {
-                "$set": {
-                    "name": definition.name,
-                    "status": definition.status,
-                    "definition": packed,
-                    "updated_at": updated_at,
-                },
+                "$set": {**_workflow_fields(definition), "updated_at": updated_at},
+                "$unset": {"definition": ""},
                 "$inc": {"version": 1},
             },
             return_document=ReturnDocument.AFTER,
@@ -309,7 +484,7 @@ class MongoStore:
             {
                 "workflow_id": workflow_id,
                 "version": doc["version"],
-                "definition": packed,
+                "definition": _pack(definition.dump()),
                 "created_at": updated_at,
             },
             upsert=True,
@@ -325,40 +500,125 @@ class MongoStore:
     # Runs -------------------------------------------------------------------------
 
     async def create_run(self, run: Run) -> Run:
-        """Insert a run; raises DuplicateRun when its idempotency key is taken."""
+        """Insert a run; raises DuplicateRun when its workflow has a run with its idempotency key.
+
+        Its events, if any, are committed inside the run document first and then
+        moved to `workflow_run_events` (see the module docstring).
+        """
         last_seq = max([run.last_seq, *(e.seq for e in run.events)])
         doc = run.model_dump(exclude={"node_states", "events", "definition", "variables", "result"})
+        pending = [_event_doc(run.execution_id, e, 0) for e in run.events]
         doc.update(
             status=run.status.value,
             definition=_pack(run.definition.dump()),
             variables=_pack(run.variables),
             result=_pack(run.result),
             node_states={_encode_node_id(k): _state_doc(s) for k, s in run.node_states.items()},
-            events=[_event_doc(e) for e in run.events],
             last_seq=last_seq,
+            lease_epoch=0,
         )
+        if pending:
+            doc["pending_events"] = pending
         try:
             await self._runs.insert_one(doc)
         except DuplicateKeyError as exc:
             if run.idempotency_key is not None:
                 existing = await self._runs.find_one(
-                    {"idempotency_key": run.idempotency_key}, {"_id": 0}
+                    {"workflow_id": run.workflow_id, "idempotency_key": run.idempotency_key},
+                    {"execution_id": 1},
                 )
                 if existing is not None:
-                    raise DuplicateRun(_run(existing)) from exc
+                    found = await self.get_run(existing["execution_id"])
+                    if found is not None:
+                        raise DuplicateRun(found) from exc
             raise StoreError(f"run {run.execution_id} exists already") from exc
+        except (DocumentTooLarge, OperationFailure) as exc:
+            if _too_large(exc):
+                raise UnstorableValue(
+                    f"run {run.execution_id}: the run document is larger than MongoDB's 16 MB "
+                    f"limit; nothing was written"
+                ) from exc
+            raise
+        if pending:
+            await self._settle_pending(run.execution_id, pending)
         return run.model_copy(update={"last_seq": last_seq})
+
+    async def _copy_events(self, docs: Sequence[Document]) -> None:
+        """Store committed events, overwriting whatever else holds their seqs.
+
+        Only for events already committed in a run document (`last_seq` covers
+        them): a different event at such a seq can only be an orphan.
+        """
+        if not docs:
+            return
+        try:
+            await self._events.insert_many([_without_id(doc) for doc in docs], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                raise
+            for error in errors:
+                doc = docs[error["index"]]
+                with contextlib.suppress(DuplicateKeyError):  # a concurrent copy
+                    await self._events.replace_one(
+                        {"execution_id": doc["execution_id"], "seq": doc["seq"]},
+                        _without_id(doc),
+                        upsert=True,
+                    )
+
+    async def _settle_pending(self, execution_id: str, pending: Sequence[Document]) -> None:
+        """Move committed `pending_events` of a run document to the events collection."""
+        await self._copy_events(pending)
+        seqs = [doc["seq"] for doc in pending]
+        await self._runs.update_one(
+            {"execution_id": execution_id},
+            {"$pull": {"pending_events": {"seq": {"$in": seqs}}}},
+        )
 
     async def get_run(self, execution_id: str, *, with_events: bool = True) -> Run | None:
         """A run with all node states (and its events, in order, when asked)."""
-        projection: Document = {"_id": 0} if with_events else {"_id": 0, "events": 0}
+        projection: Document = {"_id": 0} if with_events else _NO_EVENTS
         doc = await self._runs.find_one({"execution_id": execution_id}, projection)
-        return None if doc is None else _run(doc)
+        if doc is None:
+            return None
+        if not with_events:
+            return _run(doc)
+        return _run(doc, await self._events_of(doc))
+
+    async def _events_of(
+        self, doc: Mapping[str, Any], after_seq: int = 0
+    ) -> list[Mapping[str, Any]]:
+        cursor = self._events.find(
+            {
+                "execution_id": doc["execution_id"],
+                "seq": {"$gt": after_seq, "$lte": doc.get("last_seq", 0)},
+            },
+            {"_id": 0},
+        ).sort("seq", ASCENDING)
+        return _committed(doc, [event async for event in cursor], after_seq)
 
     async def list_runs(self, workflow_id: str, limit: int = 100, offset: int = 0) -> list[Run]:
         """Runs of a workflow, newest first, with node states and events."""
         cursor = (
             self._runs.find({"workflow_id": workflow_id}, {"_id": 0})
+            .sort([("created_at", DESCENDING), ("execution_id", DESCENDING)])
+            .skip(offset)
+            .limit(limit)
+        )
+        docs = [doc async for doc in cursor]
+        if not docs:
+            return []
+        events: dict[str, list[Document]] = {doc["execution_id"]: [] for doc in docs}
+        async for event in self._events.find(
+            {"execution_id": {"$in": list(events)}}, {"_id": 0}
+        ).sort([("execution_id", ASCENDING), ("seq", ASCENDING)]):
+            events[event["execution_id"]].append(event)
+        return [_run(doc, _committed(doc, events[doc["execution_id"]])) for doc in docs]
+
+    async def list_dead_letter_runs(self, limit: int = 100, offset: int = 0) -> list[Run]:
+        """Runs marked `dead_letter`, newest first, with node states but without events."""
+        cursor = (
+            self._runs.find({"dead_letter": True}, _NO_EVENTS)
             .sort([("created_at", DESCENDING), ("execution_id", DESCENDING)])
             .skip(offset)
             .limit(limit)
@@ -370,9 +630,13 @@ class MongoStore:
     ) -> None:
         """Apply node states (upsert per node), append events, set run fields: one commit.
 
-        Raises StoreError when the run is unknown or an event's seq is taken,
-        LeaseLost when `owner` is given and does not hold the lease, and
-        ValueError for a run field a checkpoint may not set.
+        The commit is the fenced update of the run document; events are written
+        just before it and only become visible with it (see the module
+        docstring). Raises StoreError when the run is unknown or an event's seq
+        is taken, LeaseLost when `owner` is given and does not hold the lease,
+        UnstorableValue when the run document would pass 16 MB, and ValueError
+        for a run field a checkpoint may not set. Applying the same checkpoint
+        again (a retry after an error) is harmless.
         """
         fields = run_field_values(checkpoint.run_fields)
         if not checkpoint:
@@ -389,74 +653,209 @@ class MongoStore:
         selector: Document = {"execution_id": execution_id}
         if owner is not None:
             selector["lease_owner"] = owner
+        written: list[int] = []
+        epoch = 0
         if checkpoint.events:
-            seqs = [event.seq for event in checkpoint.events]
-            update["$push"] = {"events": {"$each": [_event_doc(e) for e in checkpoint.events]}}
-            update["$max"] = {"last_seq": max(seqs)}
-            # Events are appended, never rewritten: refuse a seq the run has already.
-            selector["events.seq"] = {"$nin": seqs}
-        result = await self._runs.update_one(selector, update)
+            update["$max"] = {"last_seq": max(event.seq for event in checkpoint.events)}
+            epoch = await self._epoch(execution_id, owner)
+            docs = [_event_doc(execution_id, event, epoch) for event in checkpoint.events]
+            written = await self._write_events(execution_id, docs, epoch, owner)
+        try:
+            result = await self._runs.update_one(selector, update)
+        except ConnectionFailure:
+            raise  # outcome unknown: the events stay for a retry to find
+        except Exception as exc:
+            await self._discard_events(execution_id, written, epoch)
+            if _too_large(exc):
+                raise UnstorableValue(
+                    f"run {execution_id}: this checkpoint would make the run document larger "
+                    f"than MongoDB's 16 MB limit (node states: "
+                    f"{', '.join(sorted(checkpoint.node_states)) or 'none'}); nothing was written"
+                ) from exc
+            raise
         if result.matched_count == 0:
-            if owner is not None and not await self._runs.count_documents(
-                {"execution_id": execution_id, "lease_owner": owner}, limit=1
-            ):
-                raise LeaseLost(f"{owner} does not hold the lease of run {execution_id}")
-            if checkpoint.events and await self._runs.count_documents(
-                {"execution_id": execution_id}, limit=1
-            ):
-                raise StoreError(f"checkpoint of run {execution_id} refused: an event seq is taken")
+            await self._discard_events(execution_id, written, epoch)
+            await self._refused(execution_id, owner)
+
+    async def _refused(self, execution_id: str, owner: str | None) -> None:
+        """Raise why a run update matched nothing."""
+        doc = await self._runs.find_one({"execution_id": execution_id}, {"lease_owner": 1})
+        if doc is None:
             raise StoreError(f"unknown run {execution_id}")
+        raise LeaseLost(f"{owner} does not hold the lease of run {execution_id}")
+
+    async def _epoch(self, execution_id: str, owner: str | None) -> int:
+        """The lease epoch events of this writer are tagged with (0 without a lease)."""
+        if owner is None:
+            return 0
+        known = self._epochs.get(execution_id)
+        if known is not None and known[0] == owner:
+            return known[1]
+        doc = await self._runs.find_one(
+            {"execution_id": execution_id}, {"lease_owner": 1, "lease_epoch": 1}
+        )
+        if doc is None:
+            raise StoreError(f"unknown run {execution_id}")
+        if doc.get("lease_owner") != owner:
+            raise LeaseLost(f"{owner} does not hold the lease of run {execution_id}")
+        return int(doc.get("lease_epoch") or 0)
+
+    async def _write_events(
+        self, execution_id: str, docs: list[Document], epoch: int, owner: str | None
+    ) -> list[int]:
+        """Step 1 of a checkpoint: insert its events; returns the seqs this call wrote.
+
+        An event already stored with the same content (a retry) is accepted. One
+        with other content is replaced only when it is an orphan of an older
+        lease (above the run's `last_seq`, lower epoch); otherwise the seq is
+        taken and the checkpoint refused, with what this call wrote removed.
+        """
+        try:
+            await self._events.insert_many(docs, ordered=False)
+            return [doc["seq"] for doc in docs]
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            failed = {error["index"] for error in errors}
+            written = [doc["seq"] for index, doc in enumerate(docs) if index not in failed]
+            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                await self._discard_events(execution_id, written, epoch)
+                if any(_too_large(OperationFailure("", error.get("code"))) for error in errors):
+                    raise UnstorableValue(
+                        f"run {execution_id}: an event is larger than MongoDB's 16 MB limit; "
+                        f"nothing was written"
+                    ) from exc
+                raise
+            conflicts = [docs[index] for index in sorted(failed)]
+        except DocumentTooLarge as exc:
+            await self._discard_events(execution_id, [doc["seq"] for doc in docs], epoch)
+            raise UnstorableValue(
+                f"run {execution_id}: an event is larger than MongoDB's 16 MB limit; "
+                f"nothing was written"
+            ) from exc
+        try:
+            for doc in conflicts:
+                if await self._resolve_conflict(execution_id, doc, epoch, owner):
+                    written.append(doc["seq"])
+        except BaseException:
+            await self._discard_events(execution_id, written, epoch)
+            raise
+        return written
+
+    async def _resolve_conflict(
+        self, execution_id: str, doc: Document, epoch: int, owner: str | None
+    ) -> bool:
+        """Settle an event whose seq is stored already; True when this call wrote it."""
+        seq = doc["seq"]
+        for _ in range(_CONFLICT_ATTEMPTS):
+            stored = await self._events.find_one({"execution_id": execution_id, "seq": seq})
+            if stored is None:
+                try:
+                    await self._events.insert_one(_without_id(doc))
+                except DuplicateKeyError:
+                    continue
+                return True
+            if _same_event(stored, doc):
+                return False
+            run = await self._runs.find_one(
+                {"execution_id": execution_id}, {"last_seq": 1, "lease_owner": 1}
+            )
+            if run is None:
+                raise StoreError(f"unknown run {execution_id}")
+            if owner is not None and run.get("lease_owner") != owner:
+                raise LeaseLost(f"{owner} does not hold the lease of run {execution_id}")
+            # Above last_seq it is an orphan. One of an older lease may go; so may
+            # one of ours (a refused checkpoint whose clean-up failed), since while
+            # we hold the lease nobody else writes with our epoch.
+            older = stored.get("epoch", 0) < epoch
+            ours = owner is not None and stored.get("epoch", 0) == epoch
+            if seq <= run.get("last_seq", 0) or not (older or ours):
+                raise StoreError(
+                    f"checkpoint of run {execution_id} refused: event seq {seq} is taken"
+                )
+            replaced = await self._events.replace_one(
+                {"_id": stored["_id"], "epoch": stored.get("epoch", 0)}, _without_id(doc)
+            )
+            if replaced.matched_count:
+                return True
+        raise StoreError(
+            f"checkpoint of run {execution_id} refused: event seq {seq} keeps changing"
+        )
+
+    async def _discard_events(self, execution_id: str, seqs: Sequence[int], epoch: int) -> None:
+        """Remove events a refused checkpoint wrote (never committed ones).
+
+        Best effort: should this fail too, the events stay invisible orphans
+        that the next writer at their seqs replaces.
+        """
+        if not seqs:
+            return
+        with contextlib.suppress(PyMongoError):
+            run = await self._runs.find_one({"execution_id": execution_id}, {"last_seq": 1})
+            committed = 0 if run is None else run.get("last_seq", 0)
+            await self._events.delete_many(
+                {
+                    "execution_id": execution_id,
+                    "seq": {"$in": [seq for seq in seqs if seq > committed]},
+                    "epoch": epoch,
+                }
+            )
 
     async def checkpoint_many(
         self, items: Sequence[tuple[str, Checkpoint]], *, owner: str | None = None
     ) -> None:
-        """Several runs' checkpoints, concurrently; each run's update is atomic on its own
-        (MongoDB without a replica set has no multi-document transaction)."""
+        """Several runs' checkpoints, concurrently, each applied in full or not at all.
+
+        MongoDB without a replica set has no multi-document transaction, so the
+        batch is not atomic: when some runs fail, PartialCheckpoint names exactly
+        those (with their errors); the others were applied. When none was
+        applied, the first run's error is raised as it is.
+        """
         results = await asyncio.gather(
             *(self.checkpoint(eid, checkpoint, owner=owner) for eid, checkpoint in items),
             return_exceptions=True,
         )
-        for result in results:
+        failures: dict[str, BaseException] = {}
+        for (execution_id, _), result in zip(items, results, strict=True):
             if isinstance(result, BaseException):
-                raise result
+                if not isinstance(result, Exception):
+                    raise result  # cancelled: not a store failure
+                failures[execution_id] = result
+        if not failures:
+            return
+        if len(failures) == len(items):
+            raise next(iter(failures.values()))
+        raise PartialCheckpoint(failures)
 
     async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """Events of a run with seq > after_seq, in order."""
         doc = await self._runs.find_one(
             {"execution_id": execution_id},
-            {
-                "_id": 0,
-                "events": {
-                    "$filter": {
-                        "input": "$events",
-                        "as": "event",
-                        "cond": {"$gt": ["$$event.seq", after_seq]},
-                    }
-                },
-            },
+            {"_id": 0, "execution_id": 1, "last_seq": 1, "pending_events": 1, "events": 1},
         )
         if doc is None:
             return []
-        events = [
-            Event.model_validate({**event, "data": _unpack(event.get("data"))})
-            for event in doc.get("events") or ()
-        ]
-        events.sort(key=lambda event: event.seq)
-        return events
+        return [_event(event) for event in await self._events_of(doc, after_seq)]
 
     # Run control across processes ---------------------------------------------------
 
     async def request_cancel(self, execution_id: str) -> Run | None:
         """Set the cancel flag; a queued run nobody holds becomes cancelled at once.
 
-        Cancelling a queued run also appends its `run_finished` event in the same
-        update (a compare-and-set on `last_seq`, retried if a writer slips in). A
-        finished run is left as it is.
+        Cancelling a queued run also commits its `run_finished` event in the same
+        update (a compare-and-set on `last_seq`, retried if a writer slips in),
+        as a pending event of the run document, then moves it to the events
+        collection. A finished run is left as it is.
         """
         for _ in range(_CANCEL_ATTEMPTS):
             doc = await self._runs.find_one(
                 {"execution_id": execution_id},
-                {"status": 1, "last_seq": 1, "lease_owner": 1, "lease_expires_at": 1},
+                {
+                    "status": 1,
+                    "last_seq": 1,
+                    "lease_owner": 1,
+                    "lease_expires_at": 1,
+                    "lease_epoch": 1,
+                },
             )
             if doc is None:
                 return None
@@ -466,14 +865,19 @@ class MongoStore:
             if doc["status"] != RunStatus.QUEUED.value or not unleased:
                 break
             seq = doc["last_seq"] + 1
-            finished = Event(
-                seq=seq, type="run_finished", timestamp=now, data={"status": "cancelled"}
+            # A new epoch: the event may replace an orphan the last holder left at seq.
+            epoch = int(doc.get("lease_epoch") or 0) + 1
+            finished = _event_doc(
+                execution_id,
+                Event(seq=seq, type="run_finished", timestamp=now, data={"status": "cancelled"}),
+                epoch,
             )
             result = await self._runs.update_one(
                 {
                     "execution_id": execution_id,
                     "status": RunStatus.QUEUED.value,
                     "last_seq": doc["last_seq"],
+                    "lease_epoch": doc.get("lease_epoch"),
                     "$or": _lease_free(now),
                 },
                 {
@@ -484,11 +888,13 @@ class MongoStore:
                         "lease_owner": None,
                         "lease_expires_at": None,
                         "last_seq": seq,
+                        "lease_epoch": epoch,
                     },
-                    "$push": {"events": _event_doc(finished)},
+                    "$push": {"pending_events": finished},
                 },
             )
             if result.modified_count:
+                await self._settle_pending(execution_id, [finished])
                 return await self.get_run(execution_id)
         await self._runs.update_one(
             {"execution_id": execution_id, "status": {"$nin": list(FINISHED_RUN_STATUSES)}},
@@ -501,21 +907,64 @@ class MongoStore:
     ) -> Run | None:
         """Take the run's lease when free, expired or already ours (compare-and-set).
 
-        Returns the run (node states, not events: the worker needs only
-        `last_seq`) on success, None when another owner holds a live lease, the
-        run is finished or unknown.
+        Taking over another owner's expired lease adds one to `redrives` in the
+        same update. Every acquisition starts a new lease epoch (see the module
+        docstring). Returns the run (node states, not events: the worker needs
+        only `last_seq`) on success, None when another owner holds a live lease,
+        the run is finished or unknown.
         """
-        doc = await self._runs.find_one_and_update(
-            {
-                "execution_id": execution_id,
-                "status": {"$nin": list(FINISHED_RUN_STATUSES)},
-                "$or": [{"lease_owner": owner}, *_lease_free(now)],
-            },
-            {"$set": {"lease_owner": owner, "lease_expires_at": expires_at}},
-            projection={"_id": 0, "events": 0},
-            return_document=ReturnDocument.AFTER,
+        unfinished: Document = {
+            "execution_id": execution_id,
+            "status": {"$nin": list(FINISHED_RUN_STATUSES)},
+        }
+        lease = {"lease_owner": owner, "lease_expires_at": expires_at}
+        attempts: tuple[tuple[Document, Document], ...] = (
+            # Ours already, released, or never taken: no re-drive.
+            (
+                {
+                    **unfinished,
+                    "$or": [
+                        {"lease_owner": owner},
+                        {"lease_owner": None},
+                        {"lease_expires_at": None},
+                    ],
+                },
+                {"$set": lease, "$inc": {"lease_epoch": 1}},
+            ),
+            # Another owner's, expired: that holder stopped without letting go.
+            (
+                {
+                    **unfinished,
+                    "lease_owner": {"$nin": [None, owner]},
+                    "lease_expires_at": {"$lt": now},
+                },
+                {"$set": lease, "$inc": {"lease_epoch": 1, "redrives": 1}},
+            ),
         )
-        return None if doc is None else _run(doc)
+        # The lease may change between the two compare-and-sets; look twice.
+        for selector, update in (*attempts, *attempts):
+            doc = await self._runs.find_one_and_update(
+                selector,
+                update,
+                projection={"_id": 0, "events": 0},
+                return_document=ReturnDocument.AFTER,
+            )
+            if doc is not None:
+                break
+        else:
+            return None
+        self._remember_epoch(execution_id, owner, int(doc.get("lease_epoch") or 0))
+        pending = doc.get("pending_events")
+        if pending:
+            await self._settle_pending(execution_id, pending)
+        return _run(doc)
+
+    def _remember_epoch(self, execution_id: str, owner: str, epoch: int) -> None:
+        self._epochs.pop(execution_id, None)
+        if len(self._epochs) >= _EPOCH_CACHE_SIZE:
+            # The oldest entry (dicts keep insertion order); it is looked up again if needed.
+            self._epochs.pop(next(iter(self._epochs)))
+        self._epochs[execution_id] = (owner, epoch)
 
     async def renew_lease(self, execution_id: str, owner: str, expires_at: datetime) -> bool:
         """Extend our lease; False when we lost it."""
@@ -527,6 +976,9 @@ class MongoStore:
 
     async def release_lease(self, execution_id: str, owner: str) -> None:
         """Give the lease up (no-op when not ours)."""
+        known = self._epochs.get(execution_id)
+        if known is not None and known[0] == owner:
+            del self._epochs[execution_id]
         await self._runs.update_one(
             {"execution_id": execution_id, "lease_owner": owner},
             {"$set": {"lease_owner": None, "lease_expires_at": None}},

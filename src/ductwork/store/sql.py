@@ -49,7 +49,9 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    false,
     insert,
+    inspect,
     or_,
     select,
     text,
@@ -58,7 +60,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine, RowMapping, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement, ColumnElement, Executable
@@ -79,10 +81,11 @@ from ductwork.store._codec import (
     FINISHED_RUN_STATUSES,
     QUEUED_GRACE,
     dumps,
+    find_nul,
     loads,
     run_field_values,
 )
-from ductwork.store.base import DuplicateRun, LeaseLost, StoreError
+from ductwork.store.base import DuplicateRun, LeaseLost, StoreError, UnstorableValue
 
 T = TypeVar("T")
 
@@ -170,12 +173,23 @@ workflow_runs = Table(
     Column("end_time", UTCDateTime),
     Column("wake_at", UTCDateTime),
     Column("cancel_requested", Boolean, nullable=False, default=False),
-    Column("idempotency_key", String(255), unique=True),
+    # Unique per workflow (index below): a key reused on another workflow is another run.
+    Column("idempotency_key", String(255)),
     Column("lease_owner", String(255)),
     Column("lease_expires_at", UTCDateTime),
     Column("last_seq", Integer, nullable=False, default=0),
+    Column("redrives", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("dead_letter", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_workflow_runs_workflow_id", "workflow_id", "created_at"),
     Index("ix_workflow_runs_status", "status"),
+    Index("ux_workflow_runs_idempotency", "workflow_id", "idempotency_key", unique=True),
+)
+# Partial: dead-lettered runs are few, and only the dead-letter view reads them.
+Index(
+    "ix_workflow_runs_dead_letter",
+    workflow_runs.c.created_at,
+    sqlite_where=workflow_runs.c.dead_letter,
+    postgresql_where=workflow_runs.c.dead_letter,
 )
 
 node_states = Table(
@@ -228,7 +242,86 @@ schema_version = Table(
 
 Upgrade = Callable[[Connection], None]
 
-UPGRADES: list[Upgrade] = []
+# workflow_runs as schema version 2 has it, for SQLite, which cannot drop a
+# UNIQUE constraint in place: the table is copied into this shape. Frozen here,
+# not derived from `workflow_runs` above, so later versions cannot change what
+# this step does.
+_SQLITE_RUNS_V2 = """
+CREATE TABLE workflow_runs_v2 (
+    execution_id VARCHAR(64) NOT NULL,
+    workflow_id VARCHAR(64) NOT NULL,
+    workflow_version INTEGER NOT NULL,
+    status VARCHAR(16) NOT NULL,
+    definition JSON NOT NULL,
+    variables JSON NOT NULL,
+    result JSON,
+    error TEXT,
+    created_at DATETIME NOT NULL,
+    start_time DATETIME,
+    end_time DATETIME,
+    wake_at DATETIME,
+    cancel_requested BOOLEAN NOT NULL,
+    idempotency_key VARCHAR(255),
+    lease_owner VARCHAR(255),
+    lease_expires_at DATETIME,
+    last_seq INTEGER NOT NULL,
+    redrives INTEGER DEFAULT 0 NOT NULL,
+    dead_letter BOOLEAN DEFAULT 0 NOT NULL,
+    PRIMARY KEY (execution_id)
+)
+"""
+_RUNS_V1_COLUMNS = (
+    "execution_id, workflow_id, workflow_version, status, definition, variables, result, "
+    "error, created_at, start_time, end_time, wake_at, cancel_requested, idempotency_key, "
+    "lease_owner, lease_expires_at, last_seq"
+)
+_RUNS_V2_INDEXES = (
+    "CREATE UNIQUE INDEX ux_workflow_runs_idempotency"
+    " ON workflow_runs (workflow_id, idempotency_key)",
+    "CREATE INDEX ix_workflow_runs_dead_letter ON workflow_runs (created_at) WHERE dead_letter",
+)
+
+
+def _upgrade_to_2(connection: Connection) -> None:
+    """Runs get `redrives` and `dead_letter`; idempotency keys become unique per workflow."""
+    if connection.dialect.name == "sqlite":
+        # DROP TABLE would cascade into node_states and run_events with foreign
+        # keys on; SQLite cannot turn them off inside a transaction, so the
+        # caller must have (SqlStore.start does).
+        if connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
+            raise StoreError("upgrading a SQLite schema needs PRAGMA foreign_keys=OFF")
+        connection.exec_driver_sql(_SQLITE_RUNS_V2)
+        connection.exec_driver_sql(
+            f"INSERT INTO workflow_runs_v2 ({_RUNS_V1_COLUMNS}) "
+            f"SELECT {_RUNS_V1_COLUMNS} FROM workflow_runs"
+        )
+        connection.exec_driver_sql("DROP TABLE workflow_runs")
+        connection.exec_driver_sql("ALTER TABLE workflow_runs_v2 RENAME TO workflow_runs")
+        for index in (
+            "CREATE INDEX ix_workflow_runs_workflow_id ON workflow_runs (workflow_id, created_at)",
+            "CREATE INDEX ix_workflow_runs_status ON workflow_runs (status)",
+            *_RUNS_V2_INDEXES,
+        ):
+            connection.exec_driver_sql(index)
+        if connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+            raise StoreError("upgrading the SQLite schema broke a foreign key; rolled back")
+        return
+    connection.exec_driver_sql(
+        "ALTER TABLE workflow_runs ADD COLUMN redrives INTEGER DEFAULT 0 NOT NULL"
+    )
+    connection.exec_driver_sql(
+        "ALTER TABLE workflow_runs ADD COLUMN dead_letter BOOLEAN DEFAULT false NOT NULL"
+    )
+    for constraint in inspect(connection).get_unique_constraints("workflow_runs"):
+        if constraint["column_names"] == ["idempotency_key"] and constraint["name"]:
+            connection.exec_driver_sql(
+                f'ALTER TABLE workflow_runs DROP CONSTRAINT "{constraint["name"]}"'
+            )
+    for index in _RUNS_V2_INDEXES:
+        connection.exec_driver_sql(index)
+
+
+UPGRADES: list[Upgrade] = [_upgrade_to_2]
 """Schema upgrades in order: `UPGRADES[0]` takes version 1 to 2, and so on.
 
 To change the schema, change the tables above (what a new database gets) and
@@ -396,6 +489,19 @@ class _Backend(ABC):
     dialect_name: str
     refused_errors: tuple[type[Exception], ...]
     """What the driver raises when the database refuses the data (constraints, encoding)."""
+    unstorable_errors: tuple[type[Exception], ...] = ()
+    """What the driver raises for a value the database cannot hold at all."""
+
+    def is_unstorable(self, error: BaseException) -> bool:
+        """Whether `error`, or the driver error SQLAlchemy wrapped in it, is unstorable."""
+        seen: BaseException | None = error
+        for _ in range(4):  # SQLAlchemy error -> adapter error -> driver error
+            if seen is None:
+                return False
+            if isinstance(seen, self.unstorable_errors):
+                return True
+            seen = getattr(seen, "orig", None) or seen.__cause__
+        return False
 
     @property
     @abstractmethod
@@ -421,6 +527,10 @@ class _Backend(ABC):
     @abstractmethod
     def raw_transaction(self) -> contextlib.AbstractAsyncContextManager[_RawSession]:
         """One write transaction for prepared statements only."""
+
+    def schema_transaction(self) -> contextlib.AbstractAsyncContextManager[_Session]:
+        """The write transaction `migrate` runs in."""
+        return self.transaction(write=True)
 
 
 def _make_parent_directory(database: str | None) -> None:
@@ -503,6 +613,20 @@ class _SqliteBackend(_Backend):
                 yield _SyncSession(connection)
 
     @contextlib.asynccontextmanager
+    async def schema_transaction(self) -> AsyncIterator[_Session]:
+        # Upgrades may rebuild a table, which SQLite only allows safely with
+        # foreign keys off, and that cannot be switched inside a transaction.
+        db = self._db
+        if db is None:
+            raise StoreError("the store is not started")
+        db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            async with self.transaction(write=True) as session:
+                yield session
+        finally:
+            db.execute("PRAGMA foreign_keys=ON")
+
+    @contextlib.asynccontextmanager
     async def raw_transaction(self) -> AsyncIterator[_RawSession]:
         db = self._db
         if db is None:
@@ -522,6 +646,11 @@ class _SqliteBackend(_Backend):
 class _PostgresBackend(_Backend):
     dialect_name = "postgresql"
     refused_errors = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
+    # NUL in a JSONB string (22P05), NUL in a text column (22021).
+    unstorable_errors = (
+        asyncpg.UntranslatableCharacterError,
+        asyncpg.CharacterNotInRepertoireError,
+    )
 
     def __init__(self, url: URL, pool_size: int, max_overflow: int) -> None:
         self._url = url
@@ -621,7 +750,9 @@ def _lease_free(now: datetime | ColumnElement[Any]) -> ColumnElement[bool]:
 
 
 _SELECT_RUN = select(workflow_runs).where(_R.execution_id == bindparam("eid"))
-_SELECT_RUN_BY_KEY = select(workflow_runs).where(_R.idempotency_key == bindparam("key"))
+_SELECT_RUN_BY_KEY = select(workflow_runs).where(
+    _R.workflow_id == bindparam("wid"), _R.idempotency_key == bindparam("key")
+)
 _SELECT_STATES = select(node_states).where(node_states.c.execution_id == bindparam("eid"))
 _SELECT_STATES_IN = select(node_states).where(
     node_states.c.execution_id.in_(bindparam("eids", expanding=True))
@@ -651,7 +782,22 @@ _ACQUIRE_LEASE = (
         or_(_R.lease_owner == bindparam("owner"), _lease_free(bindparam("now", type_=UTCDateTime))),
     )
     .values(
-        lease_owner=bindparam("owner"), lease_expires_at=bindparam("expires", type_=UTCDateTime)
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("expires", type_=UTCDateTime),
+        # SET reads the row as it was: a live lease of another owner never gets
+        # here, so another owner's lease being taken means it had expired.
+        redrives=_R.redrives
+        + case(
+            (
+                and_(
+                    _R.lease_owner.is_not(None),
+                    _R.lease_owner != bindparam("owner"),
+                    _R.lease_expires_at.is_not(None),
+                ),
+                1,
+            ),
+            else_=0,
+        ),
     )
 )
 _RENEW_LEASE = (
@@ -686,6 +832,45 @@ def _event_row(execution_id: str, event_: Event) -> dict[str, Any]:
     row = event_.model_dump()
     row["execution_id"] = execution_id
     return row
+
+
+def _checkpoint_values(checkpoint: Checkpoint) -> Iterable[tuple[str, Any]]:
+    """(where, value) of everything a checkpoint writes, for naming a refused value."""
+    for node_id, state in checkpoint.node_states.items():
+        yield f"node {node_id!r}", node_id
+        for field in ("output", "error", "meta", "branch"):
+            yield f"node {node_id!r} {field}", getattr(state, field)
+    for item in checkpoint.events:
+        yield f"event {item.seq}", [item.node_id, item.data]
+    for key, value in checkpoint.run_fields.items():
+        yield f"run field {key}", value if key != "definition" else str(value)
+
+
+def _run_values(run: Run) -> Iterable[tuple[str, Any]]:
+    yield "variables", run.variables
+    yield "idempotency key", run.idempotency_key
+    yield "definition", run.definition.dump()
+    yield from _checkpoint_values(
+        Checkpoint(node_states=run.node_states, events=run.events, run_fields={})
+    )
+
+
+def _nul_at(values: Iterable[tuple[str, Any]]) -> str | None:
+    """Where the first NUL character among `values` is (e.g. `node 'a' output.text`)."""
+    for where, value in values:
+        path = find_nul(value, "")
+        if path is not None:
+            return f"{where}{path}"
+    return None
+
+
+def _unstorable_message(execution_id: str, error: Exception, where: str | None) -> str:
+    if where is None:
+        return f"run {execution_id}: PostgreSQL cannot store a value ({error}); nothing was written"
+    return (
+        f"run {execution_id}: {where} holds a NUL character (U+0000), which PostgreSQL "
+        f"cannot store; nothing was written"
+    )
 
 
 def _workflow(row: RowMapping) -> Workflow:
@@ -740,7 +925,7 @@ class SqlStore:
         if self._started:
             return
         await self._backend.start()
-        async with self._backend.transaction(write=True) as session:
+        async with self._backend.schema_transaction() as session:
             await session.run_sync(migrate)
         dialect = self._backend.dialect
         self._prepared_states = _Prepared(self._upsert_states, dialect)
@@ -890,15 +1075,21 @@ class SqlStore:
                     )
         except IntegrityError as exc:
             if run.idempotency_key is not None:
-                existing = await self._run_by_key(run.idempotency_key)
+                existing = await self._run_by_key(run.workflow_id, run.idempotency_key)
                 if existing is not None:
                     raise DuplicateRun(existing) from exc
             raise StoreError(f"run {run.execution_id} exists already") from exc
+        except DBAPIError as exc:
+            if not self._backend.is_unstorable(exc):
+                raise
+            message = _unstorable_message(run.execution_id, exc, _nul_at(_run_values(run)))
+            raise UnstorableValue(message) from exc
         return run.model_copy(update={"last_seq": row["last_seq"]})
 
-    async def _run_by_key(self, key: str) -> Run | None:
+    async def _run_by_key(self, workflow_id: str, key: str) -> Run | None:
         async with self._backend.transaction(write=False) as session:
-            row = (await session.execute(_SELECT_RUN_BY_KEY, {"key": key})).mappings().first()
+            result = await session.execute(_SELECT_RUN_BY_KEY, {"wid": workflow_id, "key": key})
+            row = result.mappings().first()
             if row is None:
                 return None
             return (await self._assemble(session, [row], with_events=True))[0]
@@ -965,6 +1156,19 @@ class SqlStore:
             )
             return await self._assemble(session, result.mappings().all(), with_events=True)
 
+    async def list_dead_letter_runs(self, limit: int = 100, offset: int = 0) -> list[Run]:
+        """Runs marked `dead_letter`, newest first, with node states but without events."""
+        statement = (
+            select(workflow_runs)
+            .where(_R.dead_letter)
+            .order_by(_R.created_at.desc(), _R.execution_id.desc())
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))
+        )
+        async with self._backend.transaction(write=False) as session:
+            result = await session.execute(statement, {"limit": limit, "offset": offset})
+            return await self._assemble(session, result.mappings().all(), with_events=False)
+
     def _run_update(self, keys: tuple[str, ...], with_seq: bool, fenced: bool) -> _Prepared:
         prepared = self._run_updates.get((keys, with_seq, fenced))
         if prepared is None:
@@ -998,7 +1202,12 @@ class SqlStore:
     async def checkpoint_many(
         self, items: Sequence[tuple[str, Checkpoint]], *, owner: str | None = None
     ) -> None:
-        """Several runs' checkpoints in ONE transaction (group commit); all or nothing."""
+        """Several runs' checkpoints in ONE transaction (group commit); all or nothing.
+
+        Never raises PartialCheckpoint: whatever it raises (LeaseLost for a run
+        another worker took over, UnstorableValue, StoreError), nothing of the
+        batch was written.
+        """
         prepared_states, prepared_events = self._prepared_states, self._prepared_events
         if prepared_states is None or prepared_events is None:
             raise StoreError("the store is not started")
@@ -1038,6 +1247,15 @@ class SqlStore:
                         if owner is not None:
                             raise LeaseLost(f"{owner} no longer holds run {execution_id}")
                         raise StoreError(f"unknown run {execution_id}")
+        except self._backend.unstorable_errors as exc:
+            # The whole transaction rolled back. Name the first run (and place)
+            # that holds the value; when the batch is retried run by run, the
+            # others go through.
+            for execution_id, checkpoint in items:
+                where = _nul_at(_checkpoint_values(checkpoint))
+                if where is not None:
+                    raise UnstorableValue(_unstorable_message(execution_id, exc, where)) from exc
+            raise UnstorableValue(_unstorable_message(names, exc, None)) from exc
         except self._backend.refused_errors as exc:
             raise StoreError(f"checkpoint of run {names} refused: {exc}") from exc
 
