@@ -289,6 +289,10 @@ class Ductwork:
             raise NotFound("workflow", workflow_id)
         return runs
 
+    async def list_dead_letter_runs(self, limit: int = 100, offset: int = 0) -> list[Run]:
+        """Runs that failed for good because advancing them kept failing, newest first."""
+        return await self.store.list_dead_letter_runs(limit=limit, offset=offset)
+
     async def cancel(self, execution_id: str) -> Run:
         """Ask a run to stop, wherever it runs; a finished run is returned unchanged."""
         run = await self.get_run(execution_id)
@@ -316,6 +320,9 @@ class Ductwork:
             "end_time": None,
             "error": None,
             "cancel_requested": False,
+            # A person asked for it again: the re-drive budget starts over.
+            "redrives": 0,
+            "dead_letter": False,
         }
         definition = run.definition
         if use_current_definition:
