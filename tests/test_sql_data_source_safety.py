@@ -311,6 +311,20 @@ async def test_a_huge_value_fails_on_the_server(pg_sql: SqlConnections) -> None:
 
 
 @pytest.mark.postgres
+async def test_a_huge_stored_value_is_measured_decompressed(
+    pg_url: str, pg_sql: SqlConnections
+) -> None:
+    # 5 MB of 'x' is stored compressed in a few kB; the guard must see 5 MB.
+    await pg_execute(
+        pg_url, "CREATE TABLE notes (body text); INSERT INTO notes VALUES (repeat('x', 5000000))"
+    )
+    stored = await pg_execute(pg_url, "SELECT pg_column_size(body) FROM notes WHERE $1", True)
+    assert stored < 1_000_000
+    with pytest.raises(NodeError, match="while the database was building them"):
+        await pg_sql.query("pg", "SELECT body FROM notes", {})
+
+
+@pytest.mark.postgres
 async def test_rows_over_the_output_cap_fail_while_fetching(pg_sql: SqlConnections) -> None:
     # Each row is small, and their text stays under the server's coarse bound;
     # the running JSON count stops at the cap.

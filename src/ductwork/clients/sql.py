@@ -99,8 +99,8 @@ _SQLITE_MAX_LIMIT = 2**31 - 1  # sqlite3 limits are C ints
 _OVER_LIMIT_MARKER = "ductwork-result-over-limit-"
 _SERVER_SIZE_FACTOR = 2
 """The database-side size guard allows twice the output cap: it measures the rows' text
-form (bytea as hex is twice its base64), and only has to stop blow-ups; the JSON count
-made while fetching is the exact check."""
+form (bytea as hex is 1.5x its JSON base64), and only has to stop blow-ups; the JSON
+count made while fetching is the exact check."""
 
 _log = logging.getLogger(__name__)
 
@@ -420,13 +420,15 @@ def _run_read_only(
 
 def _bounded_postgres(body: str, max_rows: int, byte_limit: int) -> str:
     """`body` nested so PostgreSQL sends at most `max_rows + 1` rows and stops, with an
-    error, once the running size of the rows' text passes `byte_limit`.
+    error, once the running size of the rows passes `byte_limit`.
 
     The size is measured on the server, row by row, before a row is sent: a single
-    huge value fails there instead of being built again in ductwork's memory. The
-    error is a failed cast of a marker text (plain SQL has no RAISE); the marker is
-    concatenated with a per-row value so the planner cannot fold it in advance.
-    Nesting also makes a `;` smuggled past the parser a syntax error.
+    huge value fails there instead of being built again in ductwork's memory. It is
+    the length of the whole row's text form, which is close to its JSON and, unlike
+    `pg_column_size`, never sees a value still compressed in TOAST (a test keeps
+    that honest). The error is a failed cast of a marker text (plain SQL has no
+    RAISE), concatenated with a per-row value so the planner cannot fold it in
+    advance. Nesting also makes a `;` smuggled past the parser a syntax error.
     """
     return (
         'SELECT "ductwork$sized".* FROM (\n'
