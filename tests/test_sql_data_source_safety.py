@@ -18,14 +18,15 @@ from typing import Any, cast
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ductwork.clients.sql import SqlConnections, _run_read_only, check_read_only
+from ductwork.engine.graph import validate
+from ductwork.models import WorkflowDefinition
 from ductwork.nodes.base import NodeError
-from ductwork.nodes.data_source import DataSourceConfig
+from ductwork.nodes.registry import REGISTRY
 from ductwork.settings import Settings
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "sql-data-source.md"
@@ -101,14 +102,28 @@ def test_ordinary_selects_pass_in_their_dialect() -> None:
     check_read_only("SELECT $$a; DELETE FROM t$$ AS s, x::int FROM t", "postgresql")
 
 
-def test_config_error_names_the_query_field() -> None:
-    with pytest.raises(ValidationError) as caught:
-        DataSourceConfig.model_validate(
-            {"source_type": "database", "connection": "pg", "query": "SELECT pg_sleep(60)"}
-        )
-    [error] = caught.value.errors()
-    assert error["loc"] == ("query",)  # reported by the workflow validator as config.query
-    assert "pg_sleep() is not allowed" in error["msg"]
+def test_a_saved_workflow_names_config_query_and_why() -> None:
+    definition = WorkflowDefinition.model_validate(
+        {
+            "name": "report",
+            "nodes": [
+                {"id": "start", "type": "start", "config": {}},
+                {
+                    "id": "orders",
+                    "type": "data-source",
+                    "config": {
+                        "source_type": "database",
+                        "connection": "pg",
+                        "query": "SELECT pg_sleep(60)",
+                    },
+                },
+            ],
+            "edges": [{"from": "start", "to": "orders"}],
+        }
+    )
+    [issue] = validate(definition, REGISTRY)
+    assert (issue.node_id, issue.field) == ("orders", "config.query")
+    assert issue.message.startswith("pg_sleep() is not allowed: it holds the connection")
 
 
 # The driver allow-list --------------------------------------------------------------------

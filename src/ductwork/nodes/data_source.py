@@ -42,7 +42,11 @@ class DataSourceConfig(NodeConfig):
         default=None, description="database: a name from DUCTWORK_SQL_CONNECTIONS."
     )
     query: str | None = Field(
-        default=None, description="database: one read-only SELECT with `:name` placeholders."
+        default=None,
+        description=(
+            "database: one read-only SELECT with `:name` placeholders (no writes, locks or "
+            "functions with lasting effects; see docs/sql-data-source.md)."
+        ),
     )
     max_rows: int | None = Field(
         default=None, ge=1, description="database: row limit (at most DUCTWORK_SQL_MAX_ROWS)."
