@@ -81,6 +81,8 @@ def test_backslash_before_a_quote_cannot_hide_more_statements(dialect: str | Non
         ("SELECT 1; SELECT 2", "2 statements"),
         ("", "empty"),
         ("SELECT 'unterminated", "does not parse"),
+        ("SELECT " + "(" * 3000 + "1" + ")" * 3000, "nested too deeply"),
+        ("SELECT 1 AS a" + ", 1" * 10000, "over the 20000 this check reads"),
     ],
 )
 def test_side_effects_are_refused_with_the_reason(sql: str, named: str) -> None:

@@ -91,6 +91,8 @@ SUPPORTED_DRIVERS: Mapping[str, frozenset[str]] = {
 and tested here. Anything else (MySQL, aiosqlite, psycopg2, ...) is refused at startup."""
 
 _SQLGLOT_DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres"}
+MAX_QUERY_CHARS = 20_000
+"""The longest query text accepted (the statement check reads it all)."""
 _ENV_HINT = """DUCTWORK_SQL_CONNECTIONS='{"name": "sqlite:///file.db"}'"""
 _TIMEOUT_SQLSTATES = frozenset({"57014"})  # PostgreSQL query_canceled (statement_timeout)
 _SQLITE_PROGRESS_STEPS = 1000
@@ -236,7 +238,14 @@ def check_read_only(sql: str, dialect: str | None = None) -> None:
 
 @functools.lru_cache(maxsize=1024)
 def _read_only_problem(sql: str, dialect: str) -> str | None:
-    # Parsing takes ~1 ms, and a workflow sends the same text every run.
+    # Parsing takes ~1 ms for a usual query, and a workflow sends the same text every
+    # run. It grows with the text (~0.25 s for 16,000 characters, on the event loop
+    # when a workflow is saved), hence the cap.
+    if len(sql) > MAX_QUERY_CHARS:
+        return (
+            f"the query is {len(sql)} characters, over the {MAX_QUERY_CHARS} this check "
+            "reads; pass long lists as params (`IN :ids`) instead of writing them out"
+        )
     try:
         parsed = Dialect.get_or_raise(dialect).parse(sql)
         # A comment after the last ';' parses as a bare Semicolon: not a statement.
@@ -697,6 +706,7 @@ def _query_failed(name: str, exc: DBAPIError, timeout: float, max_bytes: int) ->
 
 
 __all__ = [
+    "MAX_QUERY_CHARS",
     "SQL_THREADS",
     "SUPPORTED_DRIVERS",
     "QueryRows",
