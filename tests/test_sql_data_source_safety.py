@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ductwork.clients import sql as sql_module
 from ductwork.clients.sql import SqlConnections, _run_read_only, check_read_only
 from ductwork.engine.graph import validate
 from ductwork.models import WorkflowDefinition
@@ -251,6 +252,19 @@ async def test_session_state_is_reset_before_the_pool_reuses_a_connection(
     second = await pg_sql.query("pg", "SELECT pg_backend_pid() AS pid", {})
     assert first[0]["app"] != "leaked"
     assert first[0]["pid"] == second[0]["pid"]  # reset, not thrown away: still pooled
+
+
+@pytest.mark.postgres
+async def test_a_connection_that_cannot_be_reset_is_not_reused(
+    pg_sql: SqlConnections, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await pg_sql.query("pg", "SELECT pg_backend_pid() AS pid", {})
+    monkeypatch.setattr(sql_module, "_RESET_POSTGRES_SESSION", "SELECT no_such_function()")
+    second = await pg_sql.query("pg", "SELECT pg_backend_pid() AS pid", {})
+    monkeypatch.undo()
+    third = await pg_sql.query("pg", "SELECT pg_backend_pid() AS pid", {})
+    assert first == second  # the same pooled connection ran the query...
+    assert third != second  # ...but failed its reset, so the pool closed it
 
 
 @pytest.mark.postgres
