@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -237,10 +236,10 @@ async def test_sqlite_query_time_limit(services: NodeServices) -> None:
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) "
         "SELECT count(*) AS c FROM n"
     )
-    started = time.monotonic()
+    # No wall-clock assertion: the error itself says the limit fired (the query
+    # would otherwise count to 10^9).
     with pytest.raises(RetryableError, match="time limit"):
         await services.sql.query("shop", endless, {}, 1, timeout_seconds=0.2)
-    assert time.monotonic() - started < 2
 
 
 async def test_unknown_connection_names_the_configured_ones(services: NodeServices) -> None:
@@ -389,17 +388,25 @@ async def test_postgres_rows_and_types(pg_table: str, pg_services: NodeServices)
 
 @pytest.mark.postgres
 async def test_postgres_transaction_is_read_only(pg_table: str, pg_services: NodeServices) -> None:
-    # nextval() is a write hidden in a SELECT: the statement check lets it through,
-    # the READ ONLY transaction does not.
-    with pytest.raises(NodeError, match="read-only transaction"):
+    # nextval() is a write hidden in a SELECT: the statement check refuses it by name,
+    # and behind that check the READ ONLY transaction refuses it too.
+    with pytest.raises(NodeError, match=r"config\.query: nextval\(\) is not allowed"):
         await pg_services.sql.query("pg", f"SELECT nextval('{pg_table}_id_seq')", {}, 1)
+    engine = cast(Any, pg_services.sql)._engine("pg")
+    async with engine.connect() as conn:
+        with pytest.raises(Exception, match="read-only transaction"):
+            await conn.run_sync(
+                lambda c: _run_read_only(c, f"SELECT nextval('{pg_table}_id_seq')", {}, 1, 5.0)
+            )
     rows = await pg_services.sql.query("pg", f"SELECT count(*) AS n FROM {pg_table}", {}, 1)
     assert rows == [{"n": 2}]
 
 
 @pytest.mark.postgres
 async def test_postgres_statement_timeout(pg_services: NodeServices) -> None:
-    started = time.monotonic()
+    # 10^10 rows: far longer than the time limit on any machine (pg_sleep is refused).
+    endless = (
+        "SELECT count(*) FROM generate_series(1, 100000) AS a, generate_series(1, 100000) AS b"
+    )
     with pytest.raises(RetryableError, match="time limit"):
-        await pg_services.sql.query("pg", "SELECT pg_sleep(5)", {}, 1, timeout_seconds=0.2)
-    assert time.monotonic() - started < 2
+        await pg_services.sql.query("pg", endless, {}, 1, timeout_seconds=0.2)

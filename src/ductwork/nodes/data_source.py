@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ductwork.clients.http import check_http_url, display_url, raise_for_status
@@ -42,7 +42,11 @@ class DataSourceConfig(NodeConfig):
         default=None, description="database: a name from DUCTWORK_SQL_CONNECTIONS."
     )
     query: str | None = Field(
-        default=None, description="database: one read-only SELECT with `:name` placeholders."
+        default=None,
+        description=(
+            "database: one read-only SELECT with `:name` placeholders (no writes, locks or "
+            "functions with lasting effects; see docs/sql-data-source.md)."
+        ),
     )
     max_rows: int | None = Field(
         default=None, ge=1, description="database: row limit (at most DUCTWORK_SQL_MAX_ROWS)."
@@ -66,17 +70,25 @@ class DataSourceConfig(NodeConfig):
                 f"{' and '.join(missing)} {verb} required when source_type is 'database'"
             )
         self._refuse(_API_ONLY, "api")
-        assert self.query is not None
-        if has_template_syntax(self.query):
+        return self
+
+    @field_validator("query")
+    @classmethod
+    def _read_only_query(cls, query: str | None) -> str | None:
+        # A field validator, so the problem is reported at config.query. The
+        # connection's dialect is not known here; the run repeats the check in it.
+        if not query:
+            return query
+        if has_template_syntax(query):
             raise _invalid(
-                "query must not contain {{ }} templates: put values in params and refer to "
+                "must not contain {{ }} templates: put values in params and refer to "
                 "them as :name, so they are bound and never spliced into the SQL"
             )
         try:
-            check_read_only(self.query)
+            check_read_only(query)
         except ValueError as exc:
-            raise _invalid(f"query: {exc}") from None
-        return self
+            raise _invalid(str(exc)) from None
+        return query
 
     def _refuse(self, names: tuple[str, ...], other: str) -> None:
         # Builder UIs often send every field; only a field that says something is stray.
