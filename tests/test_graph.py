@@ -419,3 +419,39 @@ def test_templated_delay_saves_and_runs(client: httpx.Client) -> None:
     error = run["node_states"]["d"]["error"]
     assert "config.delay_seconds: Input should be a valid number" in error, error
     assert run["error"].startswith("node d failed: "), run["error"]
+
+
+async def test_waiting_on_a_run_reads_each_event_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync wait's fallback poll (for a bus that dropped the end) reads only new events;
+    re-reading the whole run every 2 s made waiting on a large run quadratic."""
+    async with embedded(tmp_path, durable_delay_threshold_seconds=10) as app:
+
+        async def dropped(execution_id: str, events: Any) -> None:
+            return None
+
+        monkeypatch.setattr(app.bus, "publish_many", dropped)
+        full_reads: list[bool] = []
+        polled: list[int] = []
+        get_run, list_events = app.store.get_run, app.store.list_events
+
+        async def counting_get_run(execution_id: str, *, with_events: bool = True) -> Any:
+            full_reads.append(with_events)
+            return await get_run(execution_id, with_events=with_events)
+
+        async def counting_list_events(execution_id: str, after_seq: int = 0) -> Any:
+            events = await list_events(execution_id, after_seq)
+            polled.extend(event.seq for event in events)
+            return events
+
+        monkeypatch.setattr(app.store, "get_run", counting_get_run)
+        monkeypatch.setattr(app.store, "list_events", counting_list_events)
+        run = await app.execute_definition(
+            WorkflowDefinition.model_validate(
+                {"name": "slow", "nodes": [node("d", "delay", delay_seconds=2.5)], "edges": []}
+            )
+        )
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert full_reads == [True], "the run is read once, when it has ended"
+    assert polled and sorted(polled) == sorted(set(polled)), "no event is read twice"
