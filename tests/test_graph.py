@@ -359,6 +359,29 @@ def test_non_template_string_in_a_number_field_is_still_refused() -> None:
     assert found[0].message.startswith("Input should be a valid number")
 
 
+def test_template_paths_keep_keys_with_dots() -> None:
+    definition = WorkflowDefinition.model_validate(
+        {
+            "name": "t",
+            "nodes": [
+                node(
+                    "w",
+                    "webhook",
+                    url="https://example.com",
+                    headers={"X-Trace.Id": "{{ trace }}"},
+                    body={"items": [{"a.b": "{{ x }}"}]},
+                )
+            ],
+            "edges": [],
+        }
+    )
+    plan = build_plan(definition, REGISTRY)
+    assert [t.path for t in plan.nodes["w"].templates] == [
+        ("headers", "X-Trace.Id"),
+        ("body", "items", 0, "a.b"),
+    ]
+
+
 # Through the service and the API ---------------------------------------------------------
 
 
