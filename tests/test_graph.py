@@ -345,11 +345,17 @@ def test_templated_number_is_validated_after_rendering() -> None:
 
 def test_templated_field_does_not_hide_other_problems() -> None:
     found = issues(
-        [node("d", "delay", delay_seconds="{{ wait }}", delay_secs=1), node("e", "delay")], []
+        [
+            node("d", "delay", delay_seconds="{{ wait }}", delay_secs=1),
+            node("e", "delay"),
+            node("f", "delay", delay_seconds=1, delay_secs="{{ wait }}"),
+        ],
+        [],
     )
     assert [(i.node_id, i.field) for i in found] == [
         ("d", "config.delay_secs"),
         ("e", "config.delay_seconds"),
+        ("f", "config.delay_secs"),
     ]
 
 

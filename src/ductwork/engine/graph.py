@@ -43,17 +43,27 @@ class WorkflowInvalid(Exception):
         super().__init__(f"workflow is invalid: {summary}")
 
 
+ConfigPath = tuple[str | int, ...]
+"""Where a value sits in a node's config: keys and list indexes, e.g. `("body", "items", 0)`."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigTemplate:
     """A templated string inside a node's config, located by its key path."""
 
-    path: tuple[str | int, ...]
+    path: ConfigPath
     template: Template
 
 
 @dataclass(frozen=True, slots=True)
 class NodePlan:
-    """A node ready to run: its type, validated config and compiled templates."""
+    """A node ready to run: its type, validated config and compiled templates.
+
+    `config` is the validated config of a node without templates (the executor
+    uses it as is). A node with templates is rendered and validated again before
+    each run; when one of its templates sits in a field that is not a string
+    (`delay_seconds: "{{ wait }}"`), `config` holds the values as written.
+    """
 
     spec: NodeSpec
     node_type: NodeType[Any]
@@ -78,9 +88,6 @@ class Plan:
     nodes: Mapping[str, NodePlan]
     order: tuple[str, ...]
     entries: tuple[str, ...]
-
-
-ConfigPath = tuple[str | int, ...]
 
 
 def _dotted(path: ConfigPath) -> str:
@@ -139,7 +146,8 @@ def _validate_model(
     for error in errors:
         location = tuple(error["loc"])
         template_path = next((path for path in templated if location[: len(path)] == path), None)
-        if template_path is not None:
+        # An unknown key stays an error whatever its value (typos are caught at save time).
+        if template_path is not None and error["type"] != "extra_forbidden":
             rendered_later.add(template_path)
             continue
         problems += 1
