@@ -388,6 +388,33 @@ def test_template_paths_keep_keys_with_dots() -> None:
     ]
 
 
+def nested(depth: int) -> Any:
+    value: Any = "{{ x }}"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [64, 300, 5_000])
+def test_deeply_nested_config_is_an_issue(depth: int) -> None:
+    found = issues([node("w", "webhook", url="https://example.com", body=nested(depth))], [])
+    assert [(i.node_id, i.field, i.message) for i in found] == [
+        ("w", "config.body", "nested more than 64 levels deep")
+    ]
+
+
+async def test_config_nested_to_the_limit_saves_and_runs(tmp_path: Path) -> None:
+    # The limit counts objects and lists below the config: `body` and 63 more.
+    config = {"url": "https://example.com", "body": nested(63), "method": "GET"}
+    definition = WorkflowDefinition.model_validate(
+        {"name": "deep", "nodes": [node("w", "webhook", **config)], "edges": []}
+    )
+    assert validate(definition, REGISTRY) == []
+    async with embedded(tmp_path) as app:
+        workflow = await app.create_workflow(definition)
+        assert (await app.get_workflow(workflow.id)).definition == definition
+
+
 # Through the service and the API ---------------------------------------------------------
 
 

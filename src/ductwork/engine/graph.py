@@ -98,10 +98,23 @@ def _dotted(path: ConfigPath) -> str:
     return text
 
 
+MAX_CONFIG_DEPTH = 64
+"""Deepest nesting of objects and lists in a node's config. JSON encoders and
+stores have limits of their own (orjson 255 levels, MongoDB 100 for a whole
+document that holds the config several levels down); past them saving a
+workflow failed with a 500 instead of naming the node."""
+
+
+class _TooDeep(Exception):
+    def __init__(self, path: ConfigPath) -> None:
+        self.path = path
+
+
 def _string_leaves(config: Mapping[str, Any]) -> list[tuple[ConfigPath, str]]:
     """(key path, string) for every string in a config, in document order.
 
-    Iterative, so a deeply nested config cannot exhaust the interpreter's stack.
+    Iterative, so a deeply nested config cannot exhaust the interpreter's stack;
+    raises _TooDeep past MAX_CONFIG_DEPTH.
     """
     leaves: list[tuple[ConfigPath, str]] = []
     pending: list[tuple[ConfigPath, Any]] = [((key,), value) for key, value in config.items()]
@@ -110,6 +123,8 @@ def _string_leaves(config: Mapping[str, Any]) -> list[tuple[ConfigPath, str]]:
         path, value = pending.pop()
         if isinstance(value, str):
             leaves.append((path, value))
+        elif len(path) >= MAX_CONFIG_DEPTH and isinstance(value, dict | list):
+            raise _TooDeep(path)
         elif isinstance(value, dict):
             pending.extend(((*path, key), item) for key, item in reversed(value.items()))
         elif isinstance(value, list):
@@ -174,7 +189,17 @@ def _check_config(
 ) -> _CheckedNode | None:
     """Compile the config's templates and expressions, collect the outputs they read,
     and validate the config with its model."""
-    leaves = _string_leaves(spec.config)
+    try:
+        leaves = _string_leaves(spec.config)
+    except _TooDeep as exc:
+        issues.append(
+            ValidationIssue(
+                node_id=spec.id,
+                field=f"config.{_dotted(exc.path[:1])}",
+                message=f"nested more than {MAX_CONFIG_DEPTH} levels deep",
+            )
+        )
+        return None
     expressions = {path for path, _ in leaves if path[0] in node_type.expression_fields}
     templated = {
         path for path, text in leaves if path not in expressions and has_template_syntax(text)
