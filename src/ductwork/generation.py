@@ -15,8 +15,8 @@ else that wants it: `generate_workflow`. It
    structured output;
 3. extracts the JSON from the answer (tolerating ```json fences and prose),
    validates it exactly as saving would (`WorkflowDefinition`, then the
-   graph's checks), plus one check saving cannot do: every `outputs.<id>` a
-   template or expression reads names a node upstream of the reader;
+   graph's checks, which include that every `outputs.<id>` a template or
+   expression reads names a node upstream of the reader);
 4. sends the problems back (the previous answer plus a list of
    `node / field / message`) for another round, up to `max_rounds` LLM
    answers in all, and never returns an invalid workflow.
@@ -43,13 +43,10 @@ from pathlib import Path
 from typing import Any, Final
 
 import orjson
-from jinja2 import TemplateError
-from jinja2 import nodes as jinja_nodes
 from pydantic import ValidationError
 
 from ductwork.clients.llm import ChatMessage, ChatRequest, ChatResponse, LLMClient
 from ductwork.engine.graph import Plan, WorkflowInvalid, build_plan
-from ductwork.engine.templating import ENV, has_template_syntax, iter_string_paths
 from ductwork.examples import read_workflow_file
 from ductwork.models import Position, ValidationIssue, Workflow, WorkflowDefinition
 from ductwork.nodes.base import NodeError, NodeType
@@ -427,61 +424,6 @@ def _pydantic_issues(data: Any, exc: ValidationError) -> list[ValidationIssue]:
     return issues
 
 
-def _is_outputs(node: jinja_nodes.Node) -> bool:
-    return isinstance(node, jinja_nodes.Name) and node.name == "outputs"
-
-
-def _referenced_outputs(source: str, expression: bool) -> set[str]:
-    """Node ids read as `outputs.<id>` / `outputs['<id>']` by a template or expression."""
-    try:
-        tree = ENV.parse("{{ (" + source + ") }}" if expression else source)
-    except TemplateError:
-        return set()  # the graph's own checks report syntax errors
-    found: set[str] = set()
-    for node in tree.find_all((jinja_nodes.Getattr, jinja_nodes.Getitem)):
-        if isinstance(node, jinja_nodes.Getattr):
-            if _is_outputs(node.node):
-                found.add(node.attr)
-        elif isinstance(node, jinja_nodes.Getitem) and _is_outputs(node.node):
-            key = node.arg
-            if isinstance(key, jinja_nodes.Const) and isinstance(key.value, str):
-                found.add(key.value)
-    return found
-
-
-def _output_reference_issues(plan: Plan) -> list[ValidationIssue]:
-    """`outputs.<id>` must name a node that always settles before the reader starts."""
-    ancestors: dict[str, set[str]] = {}
-    for node_id in plan.order:  # topological: predecessors are done first
-        seen: set[str] = set()
-        for pred in plan.nodes[node_id].predecessors:
-            seen.add(pred)
-            seen |= ancestors[pred]
-        ancestors[node_id] = seen
-    issues = []
-    for node_id in plan.order:
-        node = plan.nodes[node_id]
-        for dotted, text in iter_string_paths(node.spec.config):
-            top = dotted.split(".")[0].split("[")[0]
-            expression = top in node.node_type.expression_fields
-            if not expression and not has_template_syntax(text):
-                continue
-            for ref in sorted(_referenced_outputs(text, expression)):
-                if ref not in plan.nodes:
-                    message = f"reads outputs.{ref}, but there is no node {ref!r}"
-                elif ref not in ancestors[node_id]:
-                    message = (
-                        f"reads outputs.{ref}, but node {ref!r} is not upstream of "
-                        f"{node_id!r}: add edges so a path leads from {ref!r} to it"
-                    )
-                else:
-                    continue
-                issues.append(
-                    ValidationIssue(node_id=node_id, field=f"config.{dotted}", message=message)
-                )
-    return issues
-
-
 def check_answer(
     text: str, registry: Mapping[str, NodeType[Any]]
 ) -> tuple[WorkflowDefinition | None, Plan | None, list[ValidationIssue]]:
@@ -505,9 +447,6 @@ def check_answer(
         plan = build_plan(definition, registry)
     except WorkflowInvalid as exc:
         return None, None, exc.issues
-    issues = _output_reference_issues(plan)
-    if issues:
-        return None, None, issues
     return definition, plan, []
 
 

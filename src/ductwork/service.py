@@ -359,7 +359,9 @@ class Ductwork:
             run = await self.get_run(execution_id, with_events=with_events)
             if run.status.finished:
                 return run
-            return await self._wait(execution_id, finished, wait_seconds, with_events)
+            return await self._wait(
+                execution_id, finished, wait_seconds, with_events, after_seq=run.last_seq
+            )
 
     @contextlib.asynccontextmanager
     async def _watch(self, execution_id: str) -> AsyncIterator[asyncio.Event]:
@@ -390,7 +392,14 @@ class Ductwork:
         finished: asyncio.Event,
         wait_seconds: float | None,
         with_events: bool = True,
+        *,
+        after_seq: int = 0,
     ) -> Run:
+        """The run once its `run_finished` event is seen (or when the wait is over).
+
+        `after_seq`: events up to this seq were there before the wait began (an
+        earlier run_finished of a run retried since does not count).
+        """
         budget = self.settings.sync_wait_seconds if wait_seconds is None else wait_seconds
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
@@ -399,12 +408,17 @@ class Ductwork:
             if remaining <= 0:
                 break
             try:
-                # The bus is best effort; re-read the store now and then regardless.
+                # The bus is best effort; look in the store now and then regardless.
                 await asyncio.wait_for(finished.wait(), timeout=min(remaining, 2.0))
             except TimeoutError:
-                run = await self.get_run(execution_id, with_events=with_events)
-                if run.status.finished:
-                    return run
+                # Only the events since the last look: re-reading the whole run every
+                # 2 s made waiting on a 10,000-node run quadratic (and starved the loop).
+                # Every way a run ends stores a run_finished event (see live.py).
+                fresh = await self.store.list_events(execution_id, after_seq)
+                if fresh:
+                    after_seq = fresh[-1].seq
+                if any(event.type == "run_finished" for event in fresh):
+                    break
         return await self.get_run(execution_id, with_events=with_events)
 
     # Background work --------------------------------------------------------------

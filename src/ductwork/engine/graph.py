@@ -6,19 +6,25 @@ expression once; the executor caches plans per (workflow id, version).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import graphlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from ductwork.engine.references import (
+    MAPPING_METHODS,
+    OutputReference,
+    expression_references,
+    template_references,
+)
 from ductwork.engine.templating import (
     Template,
     TemplateFailure,
     compile_expression,
     compile_template,
     has_template_syntax,
-    iter_string_paths,
 )
 from ductwork.models import EdgeSpec, NodeSpec, ValidationIssue, WorkflowDefinition
 from ductwork.nodes.base import NodeConfig, NodeType
@@ -37,17 +43,27 @@ class WorkflowInvalid(Exception):
         super().__init__(f"workflow is invalid: {summary}")
 
 
+ConfigPath = tuple[str | int, ...]
+"""Where a value sits in a node's config: keys and list indexes, e.g. `("body", "items", 0)`."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigTemplate:
     """A templated string inside a node's config, located by its key path."""
 
-    path: tuple[str | int, ...]
+    path: ConfigPath
     template: Template
 
 
 @dataclass(frozen=True, slots=True)
 class NodePlan:
-    """A node ready to run: its type, validated config and compiled templates."""
+    """A node ready to run: its type, validated config and compiled templates.
+
+    `config` is the validated config of a node without templates (the executor
+    uses it as is). A node with templates is rendered and validated again before
+    each run; when one of its templates sits in a field that is not a string
+    (`delay_seconds: "{{ wait }}"`), `config` holds the values as written.
+    """
 
     spec: NodeSpec
     node_type: NodeType[Any]
@@ -74,78 +90,269 @@ class Plan:
     entries: tuple[str, ...]
 
 
-def _split_path(dotted: str) -> tuple[str | int, ...]:
-    parts: list[str | int] = []
-    for piece in dotted.replace("]", "").split("."):
-        name, *indexes = piece.split("[")
-        if name:
-            parts.append(name)
-        parts.extend(int(index) for index in indexes)
-    return tuple(parts)
+def _dotted(path: ConfigPath) -> str:
+    """`("headers", "X-Id")` -> `headers.X-Id`, `("to", 0)` -> `to[0]`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+MAX_CONFIG_DEPTH = 64
+"""Deepest nesting of objects and lists in a node's config. JSON encoders and
+stores have limits of their own (orjson 255 levels, MongoDB 100 for a whole
+document that holds the config several levels down); past them saving a
+workflow failed with a 500 instead of naming the node."""
+
+
+class _TooDeep(Exception):
+    def __init__(self, path: ConfigPath) -> None:
+        self.path = path
+
+
+def _string_leaves(config: Mapping[str, Any]) -> list[tuple[ConfigPath, str]]:
+    """(key path, string) for every string in a config, in document order.
+
+    Iterative, so a deeply nested config cannot exhaust the interpreter's stack;
+    raises _TooDeep past MAX_CONFIG_DEPTH.
+    """
+    leaves: list[tuple[ConfigPath, str]] = []
+    pending: list[tuple[ConfigPath, Any]] = [((key,), value) for key, value in config.items()]
+    pending.reverse()
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            leaves.append((path, value))
+        elif len(path) >= MAX_CONFIG_DEPTH and isinstance(value, dict | list):
+            raise _TooDeep(path)
+        elif isinstance(value, dict):
+            pending.extend(((*path, key), item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            items = list(enumerate(value))
+            pending.extend(((*path, index), item) for index, item in reversed(items))
+    return leaves
+
+
+@dataclass(slots=True)
+class _CheckedNode:
+    node_type: NodeType[Any]
+    config: NodeConfig
+    templates: tuple[ConfigTemplate, ...]
+
+
+def _validate_model(
+    spec: NodeSpec,
+    node_type: NodeType[Any],
+    templated: set[ConfigPath],
+    issues: list[ValidationIssue],
+) -> tuple[NodeConfig | None, set[ConfigPath]]:
+    """The config checked by its model, and the templated paths it can only check after rendering.
+
+    A template in a field whose type is not a string (`delay_seconds: "{{ wait }}"`)
+    fails the model now; such a field is validated when the node runs, after
+    rendering (the executor validates the rendered config with the same model).
+    """
+    try:
+        return node_type.config_model.model_validate(spec.config), set()
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+    rendered_later: set[ConfigPath] = set()
+    problems = 0
+    for error in errors:
+        location = tuple(error["loc"])
+        template_path = next((path for path in templated if location[: len(path)] == path), None)
+        # An unknown key stays an error whatever its value (typos are caught at save time).
+        if template_path is not None and error["type"] != "extra_forbidden":
+            rendered_later.add(template_path)
+            continue
+        problems += 1
+        dotted = _dotted(location)
+        issues.append(
+            ValidationIssue(
+                node_id=spec.id,
+                field=f"config.{dotted}" if dotted else "config",
+                message=error["msg"],
+            )
+        )
+    if problems:
+        return None, rendered_later
+    # Every remaining problem is a template the executor renders and validates before
+    # `run`; until then the plan holds the config as written.
+    return node_type.config_model.model_construct(**spec.config), rendered_later
 
 
 def _check_config(
-    spec: NodeSpec, node_type: NodeType[Any], issues: list[ValidationIssue]
-) -> tuple[NodeConfig | None, tuple[ConfigTemplate, ...]]:
-    templates: list[ConfigTemplate] = []
-    for dotted, text in iter_string_paths(spec.config):
-        top = dotted.split(".")[0].split("[")[0]
-        try:
-            if top in node_type.expression_fields:
-                compile_expression(text)
-            elif has_template_syntax(text):
-                native = top in node_type.native_fields
-                templates.append(
-                    ConfigTemplate(_split_path(dotted), compile_template(text, native))
-                )
-        except TemplateFailure as exc:
-            issues.append(
-                ValidationIssue(node_id=spec.id, field=f"config.{dotted}", message=str(exc))
-            )
+    spec: NodeSpec,
+    node_type: NodeType[Any],
+    issues: list[ValidationIssue],
+    references: list[tuple[ConfigPath, OutputReference]],
+) -> _CheckedNode | None:
+    """Compile the config's templates and expressions, collect the outputs they read,
+    and validate the config with its model."""
     try:
-        config = node_type.config_model.model_validate(spec.config)
-    except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            location = ".".join(str(part) for part in error["loc"])
+        leaves = _string_leaves(spec.config)
+    except _TooDeep as exc:
+        issues.append(
+            ValidationIssue(
+                node_id=spec.id,
+                field=f"config.{_dotted(exc.path[:1])}",
+                message=f"nested more than {MAX_CONFIG_DEPTH} levels deep",
+            )
+        )
+        return None
+    expressions = {path for path, _ in leaves if path[0] in node_type.expression_fields}
+    templated = {
+        path for path, text in leaves if path not in expressions and has_template_syntax(text)
+    }
+    config, rendered_later = _validate_model(spec, node_type, templated, issues)
+    templates: list[ConfigTemplate] = []
+    for path, text in leaves:
+        if path not in expressions and path not in templated:
+            continue
+        try:
+            if path in expressions:
+                compile_expression(text)
+                found = expression_references(text)
+            else:
+                # A lone `{{ expr }}` in a field that is not a string keeps its value's type.
+                native = path[0] in node_type.native_fields or path in rendered_later
+                templates.append(ConfigTemplate(path, compile_template(text, native)))
+                found = template_references(text)
+        except TemplateFailure as exc:
+            message = str(exc)
+        except RecursionError:
+            # Jinja's parser recurses once per nesting level.
+            message = "nested too deeply to compile"
+        else:
+            references.extend((path, reference) for reference in found)
+            continue
+        issues.append(
+            ValidationIssue(node_id=spec.id, field=f"config.{_dotted(path)}", message=message)
+        )
+    if config is None:
+        return None
+    return _CheckedNode(node_type, config, tuple(templates))
+
+
+def _topological_order(
+    node_ids: Iterable[str], predecessors: Mapping[str, Iterable[str]]
+) -> tuple[tuple[str, ...], None] | tuple[None, list[str]]:
+    """(order, None) for an acyclic graph; (None, the first cycle found) otherwise.
+
+    `graphlib` is iterative (no recursion limit) and names the cycle in edge
+    direction, first node repeated last: `[a, b, a]`.
+    """
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for node_id in node_ids:
+        sorter.add(node_id)  # first, so ties keep the definition's order
+    for node_id, sources in predecessors.items():
+        sorter.add(node_id, *sources)
+    try:
+        return tuple(sorter.static_order()), None
+    except graphlib.CycleError as exc:
+        return None, list(exc.args[1])
+
+
+CYCLE_ENDS_SHOWN = 10
+"""A long cycle is named by this many nodes at each end (a 10,000-node loop
+would otherwise make a 100 KB message)."""
+
+
+def _name_cycle(cycle: Sequence[str]) -> str:
+    """`cycle: a -> b -> a`; the middle of a long one abbreviated."""
+    if len(cycle) <= 2 * CYCLE_ENDS_SHOWN + 1:
+        return "cycle: " + " -> ".join(cycle)
+    hidden = len(cycle) - 2 * CYCLE_ENDS_SHOWN
+    head = " -> ".join(cycle[:CYCLE_ENDS_SHOWN])
+    tail = " -> ".join(cycle[-CYCLE_ENDS_SHOWN:])
+    return f"cycle: {head} -> ... ({hidden} more) ... -> {tail}"
+
+
+def _not_upstream(
+    pairs: Iterable[tuple[str, str]],
+    order: Sequence[str],
+    predecessors: Mapping[str, Sequence[str]],
+) -> set[tuple[str, str]]:
+    """The (source, reader) pairs where no path of edges leads from source to reader.
+
+    Most pairs are decided by topological position or a direct edge. The rest
+    share one pass over the graph carrying, per node, a bit set (a Python int)
+    of the questioned sources upstream of it: linear in the graph times the
+    number of distinct questioned sources, never quadratic in the graph alone.
+    """
+    position = {node_id: index for index, node_id in enumerate(order)}
+    failing: set[tuple[str, str]] = set()
+    undecided: list[tuple[str, str]] = []
+    for source, reader in pairs:
+        if position[source] >= position[reader]:
+            failing.add((source, reader))
+        elif source not in predecessors[reader]:
+            undecided.append((source, reader))
+    if not undecided:
+        return failing
+    sources = dict.fromkeys(source for source, _ in undecided)
+    bit = {source: 1 << index for index, source in enumerate(sources)}
+    last = max(position[reader] for _, reader in undecided)
+    upstream: dict[str, int] = {}
+    for node_id in order[: last + 1]:
+        seen = 0
+        for pred in predecessors[node_id]:
+            seen |= upstream[pred] | bit.get(pred, 0)
+        upstream[node_id] = seen
+    failing.update(pair for pair in undecided if not upstream[pair[1]] & bit[pair[0]])
+    return failing
+
+
+def _reference_issues(
+    references: Mapping[str, list[tuple[ConfigPath, OutputReference]]],
+    specs: Mapping[str, NodeSpec],
+    order: Sequence[str] | None,
+    predecessors: Mapping[str, Sequence[str]],
+) -> list[ValidationIssue]:
+    """`outputs.<id>` must name a node of the workflow upstream of the reader.
+
+    With a cycle there is no order to judge by; then only unknown ids are reported.
+    """
+    pairs = {
+        (reference.node_id, reader)
+        for reader, found in references.items()
+        for _, reference in found
+        if reference.node_id in specs and reference.node_id != reader
+    }
+    late = _not_upstream(pairs, order, predecessors) if order is not None else set()
+    issues = []
+    for reader, found in references.items():
+        for path, reference in found:
+            source = reference.node_id
+            if source not in specs:
+                if source in MAPPING_METHODS:
+                    continue  # `outputs.items()`: the mapping itself
+                message = f"no node {source!r} in this workflow"
+            elif source == reader:
+                message = "a node cannot read its own output"
+            elif (source, reader) in late:
+                message = (
+                    f"node {source!r} does not run before {reader!r}: it is not upstream of "
+                    f"{reader!r} (add edges so a path leads from {source!r} to {reader!r})"
+                )
+            else:
+                continue
             issues.append(
                 ValidationIssue(
-                    node_id=spec.id,
-                    field=f"config.{location}" if location else "config",
-                    message=error["msg"],
+                    node_id=reader,
+                    field=f"config.{_dotted(path)}",
+                    message=f"{reference.written}: {message}",
                 )
             )
-        return None, ()
-    return config, tuple(templates)
-
-
-def _find_cycle(successors: Mapping[str, list[str]]) -> list[str] | None:
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for succ in successors.get(node, ()):
-            if state.get(succ) == 1:
-                return [*stack[stack.index(succ) :], succ]
-            if succ not in state:
-                found = visit(succ)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in successors:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return None
+    return issues
 
 
 def build_plan(definition: WorkflowDefinition, registry: Mapping[str, NodeType[Any]]) -> Plan:
-    """Check everything and compile templates; raises WorkflowInvalid listing every problem."""
+    """Check everything and compile templates; raises WorkflowInvalid listing every problem.
+
+    Linear in the size of the definition (every graph walk is iterative), so a
+    10,000-node workflow validates like a 10-node one, only longer.
+    """
     issues: list[ValidationIssue] = []
     if not definition.nodes:
         issues.append(ValidationIssue(field="nodes", message="a workflow needs at least one node"))
@@ -161,7 +368,8 @@ def build_plan(definition: WorkflowDefinition, registry: Mapping[str, NodeType[A
         else:
             specs[spec.id] = spec
 
-    checked: dict[str, tuple[NodeType[Any], NodeConfig, tuple[ConfigTemplate, ...]]] = {}
+    checked: dict[str, _CheckedNode] = {}
+    references: dict[str, list[tuple[ConfigPath, OutputReference]]] = {}
     for spec in specs.values():
         node_type = registry.get(spec.type)
         if node_type is None:
@@ -174,9 +382,10 @@ def build_plan(definition: WorkflowDefinition, registry: Mapping[str, NodeType[A
                 )
             )
             continue
-        config, templates = _check_config(spec, node_type, issues)
-        if config is not None:
-            checked[spec.id] = (node_type, config, templates)
+        found = references[spec.id] = []
+        node = _check_config(spec, node_type, issues, found)
+        if node is not None:
+            checked[spec.id] = node
 
     incoming: dict[str, list[EdgeSpec]] = {node_id: [] for node_id in specs}
     outgoing: dict[str, list[EdgeSpec]] = {node_id: [] for node_id in specs}
@@ -210,7 +419,7 @@ def build_plan(definition: WorkflowDefinition, registry: Mapping[str, NodeType[A
         seen_edges.add(key)
         source_spec = specs[edge.source]
         if edge.branch is not None and edge.source in checked:
-            node_type = checked[edge.source][0]
+            node_type = checked[edge.source].node_type
             allowed = set(node_type.branches)
             if edge.branch == ERROR_BRANCH:
                 if source_spec.on_error != "branch":
@@ -239,50 +448,35 @@ def build_plan(definition: WorkflowDefinition, registry: Mapping[str, NodeType[A
         outgoing[edge.source].append(edge)
         incoming[edge.target].append(edge)
 
-    cycle = _find_cycle({n: [e.target for e in outgoing[n]] for n in specs})
+    predecessors = {
+        node_id: tuple(dict.fromkeys(edge.source for edge in incoming[node_id]))
+        for node_id in specs
+    }
+    order, cycle = _topological_order(specs, predecessors)
     if cycle:
-        issues.append(
-            ValidationIssue(node_id=cycle[0], field="edges", message="cycle: " + " -> ".join(cycle))
-        )
+        issues.append(ValidationIssue(node_id=cycle[0], field="edges", message=_name_cycle(cycle)))
     entries = tuple(node_id for node_id in specs if not incoming[node_id])
     if specs and not entries and not cycle:
         issues.append(
             ValidationIssue(field="edges", message="no entry node: every node has an incoming edge")
         )
+    issues.extend(_reference_issues(references, specs, order, predecessors))
     if issues:
         raise WorkflowInvalid(issues)
+    assert order is not None  # no cycle, or it would be an issue
 
-    order = _topological_order(specs, outgoing, incoming)
     nodes = {
         node_id: NodePlan(
             spec=specs[node_id],
-            node_type=checked[node_id][0],
-            config=checked[node_id][1],
-            templates=checked[node_id][2],
+            node_type=checked[node_id].node_type,
+            config=checked[node_id].config,
+            templates=checked[node_id].templates,
             incoming=tuple(incoming[node_id]),
             outgoing=tuple(outgoing[node_id]),
         )
         for node_id in order
     }
     return Plan(nodes=nodes, order=order, entries=entries)
-
-
-def _topological_order(
-    specs: Mapping[str, NodeSpec],
-    outgoing: Mapping[str, list[EdgeSpec]],
-    incoming: Mapping[str, list[EdgeSpec]],
-) -> tuple[str, ...]:
-    remaining = {node_id: len({e.source for e in incoming[node_id]}) for node_id in specs}
-    ready = [node_id for node_id, count in remaining.items() if count == 0]
-    order: list[str] = []
-    while ready:
-        node_id = ready.pop(0)
-        order.append(node_id)
-        for target in dict.fromkeys(edge.target for edge in outgoing[node_id]):
-            remaining[target] -= 1
-            if remaining[target] == 0:
-                ready.append(target)
-    return tuple(order)
 
 
 def validate(
