@@ -463,7 +463,7 @@ def _output_reference_issues(plan: Plan) -> list[ValidationIssue]:
         node = plan.nodes[node_id]
         for dotted, text in iter_string_paths(node.spec.config):
             top = dotted.split(".")[0].split("[")[0]
-            expression = top in node.node_type.expression_fields
+            expression = top in node.node_type.expression_fields_for(node.spec.config)
             if not expression and not has_template_syntax(text):
                 continue
             for ref in sorted(_referenced_outputs(text, expression)):

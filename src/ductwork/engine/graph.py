@@ -88,16 +88,17 @@ def _check_config(
     spec: NodeSpec, node_type: NodeType[Any], issues: list[ValidationIssue]
 ) -> tuple[NodeConfig | None, tuple[ConfigTemplate, ...]]:
     templates: list[ConfigTemplate] = []
+    expression_fields = node_type.expression_fields_for(spec.config)
+    html_fields = node_type.html_fields_for(spec.config)
     for dotted, text in iter_string_paths(spec.config):
         top = dotted.split(".")[0].split("[")[0]
         try:
-            if top in node_type.expression_fields:
+            if top in expression_fields:
                 compile_expression(text)
             elif has_template_syntax(text):
                 native = top in node_type.native_fields
-                templates.append(
-                    ConfigTemplate(_split_path(dotted), compile_template(text, native))
-                )
+                template = compile_template(text, native, autoescape=top in html_fields)
+                templates.append(ConfigTemplate(_split_path(dotted), template))
         except TemplateFailure as exc:
             issues.append(
                 ValidationIssue(node_id=spec.id, field=f"config.{dotted}", message=str(exc))
