@@ -18,9 +18,11 @@ import pytest
 
 from ductwork.engine import templating
 from ductwork.engine.templating import TemplateFailure, compile_expression, compile_template
+from ductwork.models import NodeStatus, RunStatus
 from ductwork.nodes.base import NodeError, NodeServices
 from ductwork.nodes.filter import FilterConfig, FilterNode
 from ductwork.nodes.transformer import TransformerConfig, TransformerNode
+from tests.support.engine import definition, embedded
 from tests.support.node_context import FakeNodeContext
 
 RSS_JUMP_LIMIT = 100 * 1024 * 1024
@@ -493,3 +495,30 @@ async def test_transformer_compose_nest_is_refused(rss_guard: None) -> None:
     )
     with pytest.raises(NodeError, match=r"config.mapping.nest: .*template limit"):
         await node.run(config, node_context({}))
+
+
+async def test_a_run_with_bombs_ends_failed_naming_the_limit(tmp_path: Path) -> None:
+    """Through the engine: a filter bomb and a config-template bomb end in recorded failures."""
+    nodes = [
+        {"id": "start", "type": "start"},
+        {
+            "id": "spin",
+            "type": "filter",
+            "config": {"condition": "s | map('string') | reject('in', u) | list | length > 0"},
+        },
+        {
+            "id": "pad",
+            "type": "transformer",
+            "config": {"transform_type": "compose", "mapping": {"x": "'{:>300000000}'.format(1)"}},
+        },
+    ]
+    edges = [("start", "spin"), ("start", "pad")]
+    async with embedded(tmp_path) as app:
+        run = await app.execute_definition(
+            definition(nodes, edges), {"rows": [{"s": "x" * 200_000, "u": "y" * 200_000}]}
+        )
+    assert run.status is RunStatus.ERROR
+    failed = {n: s.error for n, s in run.node_states.items() if s.status is NodeStatus.FAILED}
+    assert failed, run.node_states
+    for error in failed.values():
+        assert "time limit" in (error or "") or "template limit" in (error or ""), failed
