@@ -8,7 +8,6 @@ Linux allows it; otherwise `ru_maxrss` is compared, which can only under-report)
 from __future__ import annotations
 
 import asyncio
-import re
 import resource
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +38,8 @@ BITS = "bits"
 RANGE = "exceeds the limit of"
 # Copying 64 MB takes about as long as the time limit on a loaded machine: either may trip.
 EITHER = "limit"
+# Deep recursion is slow too: the recursion limit or the time limit, whichever comes first.
+RECURSION = "recursion too deep|time limit"
 
 LONG = "x" * 10_000
 MEGA = "y" * 1_000_000
@@ -77,7 +78,7 @@ def rss_guard() -> Iterator[None]:
 
 
 BOMBS: list[tuple[str, str, dict[str, Any], str]] = [
-    # id, template, names, what the message must name
+    # id, template, names, what the message must name (a regular expression)
     (
         "nested-for-over-long-strings",
         "{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}",
@@ -123,7 +124,7 @@ BOMBS: list[tuple[str, str, dict[str, Any], str]] = [
         "{% set ns = namespace(l=[0]) %}{% for i in range(64) %}"
         "{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | length }}",
         {},
-        BYTES,
+        EITHER,
     ),
     ("shared-reference-nest", "{{ ([[[0] * 1000] * 1000] * 1000) | length }}", {}, BYTES),
     (
@@ -150,7 +151,7 @@ BOMBS: list[tuple[str, str, dict[str, Any], str]] = [
         "join-of-generated",
         "{{ range(100) | map('string') | map('center', 10**6) | join }}",
         {},
-        BYTES,
+        EITHER,
     ),
     ("indent-width", "{{ s | indent(1000) }}", {"s": "\n" * 100_000}, BYTES),
     ("indent-string", "{{ s | indent('x' * 1000) }}", {"s": "\n" * 100_000}, BYTES),
@@ -186,16 +187,16 @@ BOMBS: list[tuple[str, str, dict[str, Any], str]] = [
         "{% set ns = namespace(l=[0]) %}{% for i in range(30) %}"
         "{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l | string | length }}",
         {},
-        BYTES,
+        EITHER,
     ),
     ("wordcount-huge", "{{ s | wordcount }}", {"s": "ab " * 1_000_000}, BYTES),
     ("urlize-huge", "{{ s | urlize }}", {"s": "http://a.b " * 200_000}, BYTES),
     ("batch-fill", "{{ [1] | batch(10**9, fill_with=0) | list | length }}", {}, BYTES),
     ("slice-count", "{{ [1] | slice(10**9) | list | length }}", {}, BYTES),
     ("escape-huge", "{{ s | e | length }}", {"s": "<" * 12_000_000}, BYTES),
-    ("round-digits", "{{ round(1, -10**9) }}", {}, "round()"),
-    ("round-filter-digits", "{{ 1 | round(-10**9) }}", {}, "round()"),
-    ("macro-recursion", "{% macro m(n) %}{{ m(n + 1) }}{% endmacro %}{{ m(0) }}", {}, "recursion"),
+    ("round-digits", "{{ round(1, -10**9) }}", {}, r"round\(\) precision"),
+    ("round-filter-digits", "{{ 1 | round(-10**9) }}", {}, r"round\(\) precision"),
+    ("macro-recursion", "{% macro m(n) %}{{ m(n + 1) }}{% endmacro %}{{ m(0) }}", {}, RECURSION),
     (
         "macro-doubling",
         "{% macro m(n) %}{% if n %}{% set x = m(n - 1) %}{{ x }}{{ x }}{% else %}"
@@ -215,13 +216,13 @@ BOMBS: list[tuple[str, str, dict[str, Any], str]] = [
         "{% macro m() %}{{ caller() }}{% endmacro %}"
         "{% macro r() %}{% call m() %}{{ r() }}{% endcall %}{% endmacro %}{{ r() }}",
         {},
-        "recursion",
+        RECURSION,
     ),
     (
         "recursive-loop",
         "{% for x in [[0]] recursive %}{{ loop([x]) }}{% endfor %}",
         {},
-        "recursion",
+        RECURSION,
     ),
     (
         "loop-over-range-spin",
@@ -304,7 +305,7 @@ def test_bomb_fails_cleanly_naming_the_limit(
     rss_guard: None, source: str, names: dict[str, Any], names_the: str
 ) -> None:
     template = compile_template(source)
-    with pytest.raises(TemplateFailure, match=re.escape(names_the)):
+    with pytest.raises(TemplateFailure, match=names_the):
         template.render(names)
 
 

@@ -1073,9 +1073,7 @@ def _describe(exc: BaseException) -> str:
         return f"syntax error: {exc.message} (line {exc.lineno})"
     if isinstance(exc, UndefinedError):
         return f"undefined variable: {exc.message}"
-    if isinstance(exc, LimitExceeded):
-        return str(exc)
-    if isinstance(exc, SecurityError):
+    if isinstance(exc, SecurityError):  # LimitExceeded too: its message names the limit
         return f"refused by the sandbox: {exc}"
     if isinstance(exc, RecursionError):
         return "refused: recursion too deep (Python's recursion limit)"
