@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import pytest
 
 from ductwork.engine import templating
@@ -523,3 +524,35 @@ async def test_a_run_with_bombs_ends_failed_naming_the_limit(tmp_path: Path) -> 
     assert failed, run.node_states
     for error in failed.values():
         assert "time limit" in (error or "") or "template limit" in (error or ""), failed
+
+
+def test_validate_endpoint_compiles_bombs_without_running_them(
+    rss_guard: None, client: httpx.Client
+) -> None:
+    """`POST /workflows/validate` compiles: no constant folding, no cache of hundreds of MB."""
+    sources = [
+        "9**(9**9)",
+        "'a' * 10**9",
+        "'%0300000000d' % 1",
+        "'{:>300000000}'.format('a')",
+        "'a' | center(10**9)",
+        "[[[0] * 1000] * 1000] * 1000",
+        "range(10**9) | list",
+    ]
+    mapping = {f"m{i}": source for i, source in enumerate(sources)}
+    body = {
+        "name": "bombs",
+        "nodes": [
+            {
+                "id": "t",
+                "type": "transformer",
+                "config": {"transform_type": "compose", "mapping": mapping},
+            },
+            {"id": "e", "type": "end", "config": {"output": "{{ 'x' * 10**9 }}{{ 9**(9**9) }}"}},
+        ],
+        "edges": [{"from": "t", "to": "e"}],
+    }
+    for _ in range(3):
+        response = client.post("/workflows/validate", json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["valid"] is True, response.text
