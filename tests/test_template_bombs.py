@@ -241,6 +241,13 @@ BOMBS: list[tuple[str, str, dict[str, Any], str]] = [
     ("translate", "{{ s.translate({121: 'z' * 1000}) }}", {"s": MEGA}, REFUSED),
     ("to-bytes", "{{ (1).to_bytes(10**9, 'big') | length }}", {}, REFUSED),
     ("encode", "{{ s.encode() }}", {"s": MEGA}, REFUSED),
+    ("to-bytes-unbound", "{{ int.to_bytes(1, 10**9, 'big') | length }}", {}, REFUSED),
+    (
+        "fromkeys-classmethod",
+        "{{ dict.fromkeys(range(100000), s) | length }}",
+        {"s": MEGA},
+        REFUSED,
+    ),
     ("lipsum", "{{ lipsum(10**6) }}", {}, "undefined"),
     (
         "pprint-shared-references",

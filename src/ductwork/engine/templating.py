@@ -70,7 +70,7 @@ import threading
 import time
 import types
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -306,62 +306,83 @@ class Budget:
             self.held_seconds = 0.0
 
     # Sizes ---------------------------------------------------------------------------------
-    def weight(self, value: Any) -> int:
+    def weight(self, value: Any, limit: int | None = None) -> int:
         """Bytes `value` takes once expanded (stringified, serialised, or copied), shared refs
-        counted each time; raises as soon as it is over the limit. Memoised per object."""
+        counted each time; raises as soon as it is over the limit (default: the byte limit,
+        with `limit`: a smaller one, worded as the output limit). Memoised per object."""
         scalar = _scalar_weight(value)
         if scalar is not None:
             return scalar
         cached = self._weights.get(id(value))
         if cached is not None and cached[0] is value:
             return cached[1]
-        return self._walk(value)
+        return self._walk(value, limit)
 
     def remember(self, value: _R, weight: int) -> _R:
         """Record the weight of a value just built from weighed parts (no walk needed later)."""
         self._weights[id(value)] = (value, weight)
         return value
 
-    def _walk(self, root: Any) -> int:
-        limit = self.max_bytes
+    def _walk(self, root: Any, output_limit: int | None) -> int:
+        limit = self.max_bytes if output_limit is None else min(output_limit, self.max_bytes)
         memo = self._weights
         namespaces: list[int] = []  # they change, so they are not remembered past this walk
-        in_progress: set[int] = set()
-        stack: list[tuple[Any, bool]] = [(root, False)]
+        on_path = {id(root)}
+        children = _children(root)
+        if _SLOT * len(children) > limit:
+            self._over(limit)
+        # Depth first with one iterator per open container, so a wide value is abandoned as
+        # soon as what was seen of it is over the limit rather than after listing it all.
+        stack: list[list[Any]] = [[root, iter(children), _OBJECT]]
+        seen = 0  # each distinct container's contents counted once: a lower bound of the total
         while stack:
-            value, expanded = stack.pop()
-            key = id(value)
-            if not expanded:
-                cached = memo.get(key)
-                if (cached is not None and cached[0] is value) or key in in_progress:
-                    continue
-                in_progress.add(key)
-                stack.append((value, True))
-                stack.extend(
-                    (child, False) for child in _children(value) if _scalar_weight(child) is None
-                )
+            frame = stack[-1]
+            child = next(frame[1], _DONE)
+            if child is _DONE:
+                stack.pop()
+                value, _, total = frame
+                on_path.discard(id(value))
+                memo[id(value)] = (value, total)
+                if isinstance(value, Namespace):
+                    namespaces.append(id(value))
+                if stack:
+                    stack[-1][2] += _SLOT + total
+                    if stack[-1][2] > limit:
+                        self._over(limit)
                 continue
-            total = _OBJECT
-            for child in _children(value):
-                child_weight = _scalar_weight(child)
-                if child_weight is None:
-                    cached = memo.get(id(child))
-                    # Absent only for a cycle (a namespace holding itself), printed as `...`.
-                    child_weight = cached[1] if cached is not None else _OBJECT
-                total += _SLOT + child_weight
-                if total > limit:
-                    raise LimitExceeded(
-                        f"a value of over {limit:,} bytes (shared references expanded) is over "
-                        f"the {_megabytes(limit)} template limit"
-                    )
-            in_progress.discard(key)
-            memo[key] = (value, total)
-            if isinstance(value, Namespace):
-                namespaces.append(key)
-        result = memo[id(root)][1]
+            child_weight = _scalar_weight(child)
+            if child_weight is None:
+                cached = memo.get(id(child))
+                if cached is not None and cached[0] is child:
+                    child_weight = cached[1]
+                elif id(child) in on_path:
+                    child_weight = _OBJECT  # a cycle (a namespace holding itself) prints `...`
+                else:
+                    children = _children(child)
+                    if seen + _SLOT * len(children) > limit:  # too wide: no need to look inside
+                        self._over(limit)
+                    on_path.add(id(child))
+                    stack.append([child, iter(children), _OBJECT])
+                    continue
+            frame[2] += _SLOT + child_weight
+            seen += _SLOT + child_weight
+            if frame[2] > limit or seen > limit:
+                self._over(limit)
+        result: int = memo[id(root)][1]
         for key in namespaces:
             memo.pop(key, None)
         return result
+
+    def _over(self, limit: int) -> None:
+        if limit != self.max_bytes:
+            raise LimitExceeded(f"output exceeds {limit} characters")
+        raise LimitExceeded(
+            f"a value of over {limit:,} bytes (shared references expanded) is over "
+            f"the {_megabytes(limit)} template limit"
+        )
+
+
+_DONE = object()
 
 
 def _scalar_weight(value: Any) -> int | None:
@@ -376,7 +397,7 @@ def _scalar_weight(value: Any) -> int | None:
     return 64  # other objects (dates, undefined, loop helpers) print short
 
 
-def _children(value: Any) -> Iterable[Any]:
+def _children(value: Any) -> Collection[Any]:
     if isinstance(value, dict):
         return [item for pair in value.items() for item in pair]
     if isinstance(value, Namespace):
@@ -660,6 +681,12 @@ def _replace_size(s: str, old: Any = "", new: Any = "", count: Any = -1) -> int:
         occurrences = min(occurrences, count)
     return len(s) + occurrences * max(len(new) - len(old), 0)
 
+
+_UNBOUND_METHODS = (
+    types.MethodDescriptorType,
+    types.ClassMethodDescriptorType,
+    types.WrapperDescriptorType,
+)
 
 _REFUSED_METHODS = frozenset({"translate", "maketrans", "encode", "to_bytes", "fromkeys"})
 """Methods whose result size depends on a table or a count we don't bound: not needed."""
@@ -968,7 +995,12 @@ class _CheckedCodeGenerator(CodeGenerator):
 
 def _finalize(value: Any) -> Any:
     """Every `{{ }}` value: its printed size is charged before it is turned into text."""
-    _budget().charge(_str_size(value), "output")
+    budget = _budget()
+    if isinstance(value, str):
+        budget.charge(len(value), "output")
+    else:
+        # No template prints more than DEFAULT_MAX_OUTPUT: stop weighing a big value there.
+        budget.charge(budget.weight(value, DEFAULT_MAX_OUTPUT), "output")
     return value
 
 
@@ -1031,6 +1063,10 @@ class HardenedEnvironment(ImmutableSandboxedEnvironment):
 
     def wrap_str_format(self, value: Any) -> Callable[..., Any] | None:
         """Every builtin method a template reaches (by attribute, item or `|attr`) passes here."""
+        if isinstance(value, _UNBOUND_METHODS):  # `int.to_bytes` reached through the `int` global
+            if value.__name__ in _REFUSED_METHODS:
+                raise SecurityError(f"{value.__qualname__}() is not available in templates")
+            return None
         if not isinstance(value, types.BuiltinMethodType):
             return None
         name = value.__name__
