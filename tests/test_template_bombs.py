@@ -237,6 +237,20 @@ BOMBS: list[tuple[str, str, dict[str, Any], str]] = [
         {"s": MEGA},
         TIME,
     ),
+    (
+        "list-comprehension-by-loop",
+        "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}"
+        "{% set ns.l = ns.l + [s] %}{% endfor %}{{ ns.l | length }}",
+        {"s": LONG},
+        EITHER,
+    ),
+    (
+        "dict-comprehension-by-loop",
+        "{% set ns = namespace(d={}) %}{% for i in range(100000) %}"
+        "{% set ns.d = dict(ns.d, **{'k' ~ i: s}) %}{% endfor %}{{ ns.d | length }}",
+        {"s": LONG},
+        TIME,
+    ),
     ("dict-fromkeys", "{{ {}.fromkeys(range(100000), s) | length }}", {"s": MEGA}, REFUSED),
     ("translate", "{{ s.translate({121: 'z' * 1000}) }}", {"s": MEGA}, REFUSED),
     ("to-bytes", "{{ (1).to_bytes(10**9, 'big') | length }}", {}, REFUSED),
