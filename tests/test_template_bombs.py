@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -577,3 +578,21 @@ def test_validate_endpoint_compiles_bombs_without_running_them(
         response = client.post("/workflows/validate", json=body)
         assert response.status_code == 200, response.text
         assert response.json()["valid"] is True, response.text
+
+
+def test_deadline_works_off_the_main_thread() -> None:
+    """The server renders on uvicorn's loop thread, not the main thread: no signals there."""
+    outcome: list[str] = []
+
+    def render_bomb() -> None:
+        try:
+            compile_template("{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}").render(
+                {"s": LONG}
+            )
+        except TemplateFailure as exc:
+            outcome.append(str(exc))
+
+    worker = threading.Thread(target=render_bomb)
+    worker.start()
+    worker.join(timeout=30)
+    assert outcome == ["template exceeded the 100 ms time limit"]
