@@ -44,8 +44,9 @@ How, and why this way:
    arming, and `disarm` (under the same lock) clears an exception that was
    fired but not yet delivered. `_Deadline` derives from `BaseException`, so no
    `except Exception` inside Jinja swallows it. Arming costs two lock round
-   trips and a dict write (about 1 µs); the watchdog wakes at most once per
-   deadline and sleeps indefinitely while idle.
+   trips and a dict write (0.8 µs of CPU); with the size checks a render or an
+   evaluation costs about 2.5 µs more than without limits (bench/engine.py).
+   The watchdog wakes at most once per deadline and sleeps while idle.
 
 A `Budget` is a *scope*: every render inside `with limits():` shares its byte
 budget, so a filter over 2,000 items cannot reset it per item. Time is
