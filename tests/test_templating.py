@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import cast
 
 import pytest
@@ -68,11 +67,10 @@ def test_syntax_error_reported_at_compile_time() -> None:
         "{{ lipsum(10**6) }}",
     ],
 )
-def test_escapes_and_bombs_are_refused_quickly(source: str) -> None:
-    started = time.perf_counter()
+def test_escapes_and_bombs_are_refused(source: str) -> None:
+    # No wall-clock bound here: the limits themselves are what stops them (test_template_bombs).
     with pytest.raises(TemplateFailure):
         compile_template(source).render({"x": []})
-    assert time.perf_counter() - started < 1.0
 
 
 def test_output_length_is_capped() -> None:
