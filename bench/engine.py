@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/engine.py [--runs 200]
 
-1. per-node overhead on a 40-node chain of transformer nodes;
+1. per-node overhead on a 40-node chain of transformer nodes (pass-through, then with two
+   expressions each), and the cost of one render / evaluation;
 2. runs per second of a 3-node workflow, in-process and through HTTP;
 3. latency of a cached AI node (the whole node: render, cache hit, checkpoint);
 4. a 5-branch fan-out of 0.5 s LLM calls (an OpenAI-compatible stub on 127.0.0.1).
@@ -16,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +29,23 @@ from bench.report import print_measures
 from tests.support.live_server import LiveServer
 from tests.support.openai_stub import OpenAIStub
 
+from ductwork.engine import templating
+from ductwork.engine.templating import compile_expression, compile_template
 from ductwork.models import WorkflowDefinition
 from ductwork.runtime import build
 from ductwork.settings import Settings
 
+PASS_THROUGH: dict[str, Any] = {"transform_type": "map"}
+# Two expressions per node: what the template limits cost a node.
+WITH_EXPRESSIONS: dict[str, Any] = {
+    "transform_type": "compose",
+    "mapping": {"v": "input.v + 1", "label": "'run ' ~ run.id"},
+}
 
-def chain(length: int) -> WorkflowDefinition:
+
+def chain(length: int, config: dict[str, Any] = PASS_THROUGH) -> WorkflowDefinition:
     nodes: list[dict[str, Any]] = [
-        {"id": f"t{i}", "type": "transformer", "config": {"transform_type": "map"}}
-        for i in range(length)
+        {"id": f"t{i}", "type": "transformer", "config": config} for i in range(length)
     ]
     edges = [{"from": f"t{i}", "to": f"t{i + 1}"} for i in range(length - 1)]
     return WorkflowDefinition.model_validate(
@@ -75,11 +85,13 @@ def fanout(branches: int) -> WorkflowDefinition:
     return WorkflowDefinition.model_validate({"name": "fanout", "nodes": nodes, "edges": edges})
 
 
-async def per_node_overhead(settings: Settings, runs: int) -> tuple[float, float]:
+async def per_node_overhead(
+    settings: Settings, runs: int, config: dict[str, Any] = PASS_THROUGH
+) -> tuple[float, float]:
     app = build(settings)
     await app.start()
     try:
-        wf = await app.create_workflow(chain(40))
+        wf = await app.create_workflow(chain(40, config))
         await app.execute(wf.id, {"v": 1}, wait=True)  # warm-up: plan cache, connections
         sequential = []
         for _ in range(runs // 4):
@@ -180,6 +192,38 @@ async def fanout_seconds(settings: Settings) -> tuple[float, float]:
         await app.close()
 
 
+def template_costs(repeat: int = 2_000) -> list[tuple[str, str, str]]:
+    """CPU µs per render and per evaluation (best of 10), and of the deadline alone."""
+    template = compile_template("Hello {{ user.name }}, you have {{ n }} items")
+    expression = compile_expression("value > 10 and status == 'active'")
+    names = {"user": {"name": "Ann"}, "n": 3}
+    item = {"value": 12, "status": "active"}
+
+    def best(function: Any) -> float:
+        # CPU time of this thread: a loaded machine's preemption does not count.
+        timer = timeit.Timer(function, timer=time.thread_time)
+        return min(timer.repeat(number=repeat, repeat=10)) / repeat * 1e6
+
+    rows = [
+        (
+            "template render (2 values), CPU time",
+            f"{best(lambda: template.render(names)):.2f} µs",
+            "",
+        ),
+        ("expression evaluate, CPU time", f"{best(lambda: expression.evaluate(item)):.2f} µs", ""),
+    ]
+    watchdog = getattr(templating, "_WATCHDOG", None)
+    if watchdog is not None:  # absent before the template limits
+
+        def arm_disarm() -> None:
+            watchdog.disarm(watchdog.arm(time.monotonic() + 10))
+
+        rows.append(
+            ("deadline arm + disarm (part of each), CPU time", f"{best(arm_disarm):.2f} µs", "")
+        )
+    return rows
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
@@ -200,6 +244,24 @@ async def main() -> None:
                 "<= 1 ms",
             )
         )
+        seq_t, loaded_t = await per_node_overhead(
+            Settings(**base, store_url=f"sqlite:///{tmp}/a2.db"), args.runs, WITH_EXPRESSIONS
+        )
+        rows.append(
+            (
+                "per-node overhead, 40-node chain, 2 expressions each",
+                f"{seq_t:.3f} ms",
+                "<= 1 ms",
+            )
+        )
+        rows.append(
+            (
+                f"  same, {args.runs // 4} runs at once",
+                f"{loaded_t:.3f} ms",
+                "<= 1 ms",
+            )
+        )
+        rows.extend(template_costs())
         rps = await runs_per_second_in_process(
             Settings(**base, store_url=f"sqlite:///{tmp}/b.db"), args.runs
         )

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import time
+from typing import cast
 
 import pytest
 
+from ductwork.engine.graph import Plan, WorkflowInvalid, build_plan
 from ductwork.engine.templating import (
+    Template,
     TemplateFailure,
     compile_expression,
     compile_template,
     has_template_syntax,
 )
+from ductwork.models import WorkflowDefinition
+from ductwork.nodes.base import NodeServices
+from ductwork.nodes.registry import REGISTRY
+from tests.support.node_context import FakeNodeContext
 
 
 def render(source: str, native: bool = False, **names: object) -> object:
@@ -61,11 +67,10 @@ def test_syntax_error_reported_at_compile_time() -> None:
         "{{ lipsum(10**6) }}",
     ],
 )
-def test_escapes_and_bombs_are_refused_quickly(source: str) -> None:
-    started = time.perf_counter()
+def test_escapes_and_bombs_are_refused(source: str) -> None:
+    # No wall-clock bound here: the limits themselves are what stops them (test_template_bombs).
     with pytest.raises(TemplateFailure):
         compile_template(source).render({"x": []})
-    assert time.perf_counter() - started < 1.0
 
 
 def test_output_length_is_capped() -> None:
@@ -90,3 +95,72 @@ def test_has_template_syntax() -> None:
     assert has_template_syntax("x {{ y }}")
     assert has_template_syntax("{% if a %}b{% endif %}")
     assert not has_template_syntax("plain text")
+
+
+# Template-related defects (issue 8) ---------------------------------------------------------
+
+
+def test_truncate_and_wordwrap_filters_work() -> None:
+    # Their `pass_environment` marker used to be lost by the bounding wrapper: AttributeError.
+    assert render("{{ 'hello wonderful world' | truncate(9, leeway=0) }}") == "hello..."
+    assert render("{{ 'aaa bbb ccc' | wordwrap(3) }}") == "aaa\nbbb\nccc"
+    assert render("{{ 'aaa bbb' | wordwrap(3, wrapstring='|') }}") == "aaa|bbb"
+
+
+def plan_of(nodes: list[dict[str, object]]) -> Plan:
+    return build_plan(WorkflowDefinition.model_validate({"name": "wf", "nodes": nodes}), REGISTRY)
+
+
+async def test_rename_targets_are_plain_field_names() -> None:
+    plan = plan_of(
+        [
+            {
+                "id": "t",
+                "type": "transformer",
+                "config": {
+                    "transform_type": "rename",
+                    "mapping": {"given_name": "given name", "id": "user-id"},
+                },
+            }
+        ]
+    )
+    node = plan.nodes["t"]
+    config = node.node_type.config_model.model_validate(node.spec.config)
+    context = FakeNodeContext(services=cast(NodeServices, None), input={"given_name": "Ann"})
+    result = await node.node_type.run(config, context)
+    assert result.output == {"given name": "Ann"}
+
+
+def test_rename_source_is_still_an_expression() -> None:
+    with pytest.raises(WorkflowInvalid, match=r"config\.source"):
+        plan_of(
+            [
+                {
+                    "id": "t",
+                    "type": "transformer",
+                    "config": {"transform_type": "rename", "source": "a >", "mapping": {"a": "b"}},
+                }
+            ]
+        )
+
+
+def email_body_template(html: bool) -> Template:
+    config = {
+        "to": "ann@example.com",
+        "body": "<p>Hi {{ name }}</p>{{ link | safe }}",
+        "html": html,
+    }
+    (item,) = plan_of([{"id": "mail", "type": "email", "config": config}]).nodes["mail"].templates
+    return item.template
+
+
+def test_html_email_body_escapes_inserted_values() -> None:
+    names = {"name": "<script>alert(1)</script> & co", "link": "<a href='x'>x</a>"}
+    assert email_body_template(html=True).render(names) == (
+        "<p>Hi &lt;script&gt;alert(1)&lt;/script&gt; &amp; co</p><a href='x'>x</a>"
+    )
+
+
+def test_plain_text_email_body_is_not_escaped() -> None:
+    names = {"name": "<b>Ann</b> & co", "link": "<x>"}
+    assert email_body_template(html=False).render(names) == "<p>Hi <b>Ann</b> & co</p><x>"

@@ -200,7 +200,9 @@ def _check_config(
             )
         )
         return None
-    expressions = {path for path, _ in leaves if path[0] in node_type.expression_fields}
+    expression_fields = node_type.expression_fields_for(spec.config)
+    html_fields = node_type.html_fields_for(spec.config)
+    expressions = {path for path, _ in leaves if path[0] in expression_fields}
     templated = {
         path for path, text in leaves if path not in expressions and has_template_syntax(text)
     }
@@ -216,7 +218,8 @@ def _check_config(
             else:
                 # A lone `{{ expr }}` in a field that is not a string keeps its value's type.
                 native = path[0] in node_type.native_fields or path in rendered_later
-                templates.append(ConfigTemplate(path, compile_template(text, native)))
+                template = compile_template(text, native, autoescape=path[0] in html_fields)
+                templates.append(ConfigTemplate(path, template))
                 found = template_references(text)
         except TemplateFailure as exc:
             message = str(exc)

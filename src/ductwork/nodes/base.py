@@ -148,6 +148,14 @@ class NodeType(Generic[ConfigT]):
     """True when running twice is visible outside (email, webhook): the engine commits
     the node's `running` state before calling `run`, so a crash re-run is counted."""
 
+    def expression_fields_for(self, config: Mapping[str, Any]) -> frozenset[str]:
+        """`expression_fields` for this raw config (some nodes hold expressions in some modes)."""
+        return self.expression_fields
+
+    def html_fields_for(self, config: Mapping[str, Any]) -> frozenset[str]:
+        """Config fields whose templates HTML-escape inserted values, for this raw config."""
+        return frozenset()
+
     async def run(self, config: ConfigT, ctx: NodeContext) -> NodeResult:
         """Do the node's work. Raise NodeError (or RetryableError) to fail it."""
         raise NotImplementedError

@@ -12,6 +12,7 @@ re-run sends the same Message-ID, and receivers can drop the duplicate.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from email_validator import EmailNotValidError, validate_email
@@ -45,7 +46,13 @@ class EmailConfig(NodeConfig):
     from_address: str | None = Field(
         default=None, description="Sender; defaults to the DUCTWORK_EMAIL_FROM setting."
     )
-    html: bool = Field(default=False, description="Send the body as HTML (with a text version).")
+    html: bool = Field(
+        default=False,
+        description=(
+            "Send the body as HTML (with a text version); values inserted into the body "
+            "by `{{ }}` are HTML-escaped (`| safe` inserts trusted markup as is)."
+        ),
+    )
 
     @field_validator("to")
     @classmethod
@@ -120,6 +127,10 @@ class EmailNode(NodeType[EmailConfig]):
     config_model = EmailConfig
     native_fields: ClassVar[frozenset[str]] = frozenset({"to", "cc", "bcc", "reply_to"})
     side_effects: ClassVar[bool] = True
+
+    def html_fields_for(self, config: Mapping[str, Any]) -> frozenset[str]:
+        """An HTML body escapes what templates insert, so data cannot inject markup."""
+        return frozenset({"body"}) if config.get("html") is True else frozenset()
 
     async def run(self, config: EmailConfig, ctx: NodeContext) -> NodeResult:
         """Check the rendered addresses, build the message and send it."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from ductwork.engine.templating import limits
 from ductwork.nodes.base import NodeConfig, NodeContext, NodeError, NodeResult, NodeType, evaluate
 
 
@@ -54,10 +55,12 @@ class FilterNode(NodeType[FilterConfig]):
 
     async def run(self, config: FilterConfig, ctx: NodeContext) -> NodeResult:
         base = dict(ctx.names)
-        items = as_list(evaluate(config.items, base, "items"), node_field="config.items")
-        kept = [
-            item
-            for item in items
-            if evaluate(config.condition, item_names(base, item), "condition")
-        ]
+        # One template budget for the whole run: items cannot reset it (see templating.limits).
+        with limits() as budget:
+            items = as_list(evaluate(config.items, base, "items"), node_field="config.items")
+            kept = []
+            for item in items:
+                if evaluate(config.condition, item_names(base, item), "condition"):
+                    kept.append(item)
+                await budget.breathe()
         return NodeResult(output=kept, meta={"input_count": len(items), "kept": len(kept)})

@@ -4,18 +4,20 @@
   value; with `mapping` ({field: expression}), each item becomes a new object.
   With neither, the input passes through unchanged.
 - `pick`: keeps only `fields` of each object.
-- `rename`: renames keys by `mapping` ({old: new}) in each object.
+- `rename`: renames keys by `mapping` ({old: new}) in each object; both are plain
+  field names (`{"given_name": "given name"}`), not expressions.
 - `compose`: builds one new object from `mapping` ({key: expression}) over the
   run's names (inputs, `outputs.<id>`, `input`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from ductwork.engine.templating import Budget, limits
 from ductwork.nodes.base import NodeConfig, NodeContext, NodeError, NodeResult, NodeType, evaluate
 from ductwork.nodes.filter import item_names
 
@@ -73,44 +75,59 @@ class TransformerNode(NodeType[TransformerConfig]):
         schema["description"] = __doc__
         return schema
 
+    def expression_fields_for(self, config: Mapping[str, Any]) -> frozenset[str]:
+        """`rename` maps field names to field names: its `mapping` holds no expressions."""
+        if config.get("transform_type") == "rename":
+            return frozenset({"source"})
+        return self.expression_fields
+
     async def run(self, config: TransformerConfig, ctx: NodeContext) -> NodeResult:
         base = dict(ctx.names)
+        # One template budget for the whole run: items cannot reset it (see templating.limits).
+        with limits() as budget:
+            return NodeResult(output=await self._transform(config, ctx, base, budget))
+
+    async def _transform(
+        self, config: TransformerConfig, ctx: NodeContext, base: dict[str, Any], budget: Budget
+    ) -> Any:
         data = ctx.input if config.source == "input" else evaluate(config.source, base, "source")
         kind = config.transform_type
         if kind == "compose":
-            return NodeResult(
-                output={k: evaluate(e, base, f"mapping.{k}") for k, e in config.mapping.items()}
-            )
+            return {k: evaluate(e, base, f"mapping.{k}") for k, e in config.mapping.items()}
         if kind == "pick":
             keep = config.fields
-            return NodeResult(
-                output=_each_object(
-                    data, kind, lambda obj: {k: v for k, v in obj.items() if k in keep}
-                )
-            )
+            return _each_object(data, kind, lambda obj: {k: v for k, v in obj.items() if k in keep})
         if kind == "rename":
             renames = config.mapping
-            return NodeResult(
-                output=_each_object(
-                    data, kind, lambda obj: {renames.get(k, k): v for k, v in obj.items()}
-                )
+            return _each_object(
+                data, kind, lambda obj: {renames.get(k, k): v for k, v in obj.items()}
             )
         if config.expression:
             expression = config.expression
-            return NodeResult(
-                output=_each(
-                    data, lambda item: evaluate(expression, item_names(base, item), "expression")
-                )
+            return await _each_evaluated(
+                data,
+                budget,
+                lambda item: evaluate(expression, item_names(base, item), "expression"),
             )
         if config.mapping:
             mapping = config.mapping
-            return NodeResult(
-                output=_each(
-                    data,
-                    lambda item: {
-                        k: evaluate(e, item_names(base, item), f"mapping.{k}")
-                        for k, e in mapping.items()
-                    },
-                )
+            return await _each_evaluated(
+                data,
+                budget,
+                lambda item: {
+                    k: evaluate(e, item_names(base, item), f"mapping.{k}")
+                    for k, e in mapping.items()
+                },
             )
-        return NodeResult(output=data)
+        return data
+
+
+async def _each_evaluated(data: Any, budget: Budget, function: Callable[[Any], Any]) -> Any:
+    """`_each` for expression work: yields the loop between items when it has held it a while."""
+    if not isinstance(data, list):
+        return function(data)
+    results = []
+    for item in data:
+        results.append(function(item))
+        await budget.breathe()
+    return results
