@@ -1,0 +1,233 @@
+"""Bounds on what a request may carry, checked before any route sees it.
+
+Every JSON body is parsed here, once, by orjson rather than the stdlib parser
+FastAPI would use: orjson refuses `NaN`/`Infinity` (which Python's `json`
+accepts and the stores would keep as null or refuse) and lone surrogates
+(which no encoder can write back, so a run holding one answered 500 on every
+read). Then one walk over the parsed value refuses what the stores or the
+response encoder cannot hold, naming the field:
+
+- nesting deeper than `DUCTWORK_MAX_JSON_DEPTH` (orjson refuses to encode past
+  254 levels, so a deep `metadata` or `inputs` would be saved and then fail
+  every read);
+- NUL characters (`\\u0000`), which PostgreSQL's JSONB and text columns refuse;
+- integers outside the signed 64-bit range, which SQLite and MongoDB refuse (orjson
+  would read the largest ones as rounded floats).
+
+Problems are raised as `RequestRejected` and answered 422 by
+`ductwork.api.errors` in the same shape as a request validation error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Annotated, Any, Final
+
+import orjson
+from fastapi import Path, Query, Request
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+INT64_MAX: Final = 2**63 - 1
+INT64_MIN: Final = -(2**63)
+
+MAX_OFFSET: Final = 2**31 - 1
+"""The largest `offset` a listing accepts: every store can skip this many rows."""
+
+MAX_ID_LENGTH: Final = 200
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
+Seq = Annotated[int, Query(ge=0, le=INT64_MAX, description="Last seq the client has seen.")]
+ResourceId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        # No control characters: PostgreSQL refuses NUL in a text parameter.
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="A workflow or execution id.",
+    ),
+]
+
+
+class RequestRejected(HTTPException):
+    """A request body or field ductwork refuses, with where and why (answered 422).
+
+    An HTTPException so that FastAPI's body parsing lets it through unchanged
+    (anything else raised while parsing becomes a bare 400).
+    """
+
+    def __init__(self, message: str, field: str | None = None, node_id: str | None = None):
+        self.message = message
+        self.field = field
+        self.node_id = node_id
+        super().__init__(422, f"{field}: {message}" if field else message)
+
+    def issue(self) -> dict[str, Any]:
+        """The `{node_id, field, message}` entry of the 422 answer."""
+        return {"node_id": self.node_id, "field": self.field, "message": self.message}
+
+
+Segment = str | int
+
+
+def dotted(path: tuple[Segment, ...]) -> str | None:
+    """`("nodes", 1, "config")` as `nodes.1.config`, the request validator's spelling."""
+    return ".".join(str(part) for part in path) or None
+
+
+def _node_id_of(body: Any, path: tuple[Segment, ...]) -> str | None:
+    """The id of the node a body path points into, when it is a plain id."""
+    if len(path) < 2 or path[0] != "nodes" or not isinstance(path[1], int):
+        return None
+    nodes = body.get("nodes") if isinstance(body, dict) else None
+    if not isinstance(nodes, list) or path[1] >= len(nodes) or not isinstance(nodes[path[1]], dict):
+        return None
+    node_id = nodes[path[1]].get("id")
+    if not isinstance(node_id, str) or not node_id or len(node_id) > MAX_ID_LENGTH:
+        return None
+    # Only echo an id the response can carry and a reader can trust.
+    return node_id if node_id.isprintable() and _encodable(node_id) else None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _children(value: Any) -> Iterator[tuple[Segment, Any]]:
+    if isinstance(value, dict):
+        yield from value.items()
+    elif isinstance(value, list):
+        yield from enumerate(value)
+
+
+_FIELD_SEGMENTS: Final = 4
+"""A too-deep path is named by its first segments: the rest is the nesting itself."""
+
+
+def find_problem(value: Any, max_depth: int) -> tuple[tuple[Segment, ...], str] | None:
+    """The first thing in a parsed JSON value the stores cannot hold: (path, why), or None.
+
+    Iterative, so a value nested deeper than the interpreter's recursion limit is
+    reported rather than crashing the check.
+    """
+    stack: list[tuple[tuple[Segment, ...], Any]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return path, "contains a NUL character (\\u0000), which cannot be stored"
+            if not _encodable(item):
+                return path, "contains a lone surrogate, which is not valid Unicode"
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if not INT64_MIN <= item <= INT64_MAX:
+                return path, "integer out of range (must fit in 64 bits)"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return path, "NaN and Infinity are not JSON numbers"
+        elif isinstance(item, dict | list):
+            if len(path) >= max_depth:
+                shown = path[:_FIELD_SEGMENTS]
+                return shown, (
+                    f"nested deeper than {max_depth} levels (the limit is DUCTWORK_MAX_JSON_DEPTH)"
+                )
+            children = []
+            for key, child in _children(item):
+                if isinstance(key, str):
+                    if "\x00" in key:
+                        return path, "a key contains a NUL character (\\u0000)"
+                    if not _encodable(key):
+                        return path, "a key contains a lone surrogate"
+                children.append(((*path, key), child))
+            stack.extend(reversed(children))  # popped in document order: the first problem
+        elif isinstance(item, _NonFinite):
+            return path, "NaN and Infinity are not JSON numbers"
+    return None
+
+
+class _NonFinite:
+    """Stands in for `NaN`/`Infinity` when explaining why orjson refused a body."""
+
+
+def _explain(raw: bytes, error: orjson.JSONDecodeError, max_depth: int) -> RequestRejected:
+    """Why orjson refused a body, naming the field when the lenient parser can find it.
+
+    Python's parser accepts what orjson refuses by design (NaN, Infinity, lone
+    surrogates, numbers past a double), so parsing again with it and walking the
+    result finds the field; a plain syntax error keeps orjson's position.
+    """
+    try:
+        lenient = json.loads(raw, parse_constant=lambda _: _NonFinite())
+    except (ValueError, RecursionError):
+        return RequestRejected(f"invalid JSON: {error}")
+    problem = find_problem(lenient, max_depth)
+    if problem is None:
+        return RequestRejected(f"invalid JSON: {error}")
+    path, why = problem
+    return RequestRejected(why, dotted(path), _node_id_of(lenient, path))
+
+
+_LONG_DIGITS: Final = re.compile(rb"[0-9]{19,}")
+"""A run of digits that may be an integer past 64 bits (int64's extremes have 19 digits)."""
+
+
+def parse_json_body(raw: bytes, max_depth: int) -> Any:
+    """Parse a request body and check it can be stored and served; raises RequestRejected."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _explain(raw, exc, max_depth) from None
+    if _LONG_DIGITS.search(raw):
+        # orjson reads integers past 64 bits as floats, silently rounding them; the
+        # stdlib parser keeps them exact, so the walk below can refuse them by name.
+        with contextlib.suppress(ValueError, RecursionError):
+            value = json.loads(raw)
+    problem = find_problem(value, max_depth)
+    if problem is not None:
+        path, why = problem
+        raise RequestRejected(why, dotted(path), _node_id_of(value, path))
+    return value
+
+
+def check_size(value: Any, field: str, limit: int, setting: str) -> None:
+    """Refuse `value` when its JSON encoding is larger than `limit` bytes."""
+    size = len(orjson.dumps(value))
+    if size > limit:
+        raise RequestRejected(
+            f"is {size:,} bytes of JSON; the limit is {limit:,} (the setting {setting})", field
+        )
+
+
+class CheckedJSONRequest(Request):
+    """A request whose JSON body is parsed by `parse_json_body`, not the stdlib parser."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_checked_json"):
+            max_depth: int = self.app.state.ductwork.settings.max_json_depth
+            self._checked_json = parse_json_body(await self.body(), max_depth)
+        return self._checked_json
+
+
+class CheckedJSONRoute(APIRoute):
+    """A route that reads its JSON body through `CheckedJSONRequest` (FastAPI's documented
+    way to change how a route parses requests: a custom request class)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            return await handle(CheckedJSONRequest(request.scope, request.receive))
+
+        return checked
