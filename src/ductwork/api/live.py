@@ -38,7 +38,7 @@ from ductwork import live
 from ductwork.api.deps import App
 from ductwork.api.limits import INT64_MAX, ResourceId, Seq
 from ductwork.api.responses import JSON, dumps
-from ductwork.models import Run
+from ductwork.models import Event, Run
 from ductwork.service import Ductwork, NotFound
 from ductwork.views import run_view
 
@@ -67,6 +67,11 @@ def snapshot_message(run: Run) -> dict[str, Any]:
     }
 
 
+def _encode(event: Event) -> bytes:
+    # Through the API's encoder: an output orjson cannot write must not end the stream.
+    return dumps(live.event_json(event))
+
+
 @router.websocket("/ws/executions/{execution_id}")
 async def execution_socket(
     websocket: WebSocket,
@@ -86,7 +91,7 @@ async def execution_socket(
         async def send_events() -> None:
             await websocket.send_text(dumps(snapshot_message(run_stream.run)).decode())
             async for event in run_stream:
-                await websocket.send_text(live.encode_event(event).decode())
+                await websocket.send_text(_encode(event).decode())
             await websocket.close(code=1000)
 
         async def until_disconnect() -> None:
@@ -123,7 +128,7 @@ async def _sse_body(app: Ductwork, execution_id: str, after: int) -> AsyncIterat
                     yield b": keep-alive\n\n"
                     continue
                 event_id = None if item.type in live.EPHEMERAL_TYPES else item.seq
-                yield _sse_frame(item.type, live.encode_event(item), event_id)
+                yield _sse_frame(item.type, _encode(item), event_id)
     except NotFound:
         return
 
