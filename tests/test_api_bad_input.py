@@ -310,6 +310,14 @@ def test_parse_json_body_unit() -> None:
     assert parse_json_body(b'{"a": [1, "b", null, true, 2.5]}', 64) == {
         "a": [1, "b", None, True, 2.5]
     }
+    # Hints that send a body to the full walk, without a problem: a large float literal,
+    # an escaped backslash before "u0000" (the text \u0000, not a NUL).
+    assert parse_json_body(b'{"a": 1e20, "b": "\\\\u0000", "c": -1e300}', 64) == {
+        "a": 1e20,
+        "b": "\\u0000",
+        "c": -1e300,
+    }
+    assert parse_json_body(str(2**63 - 1).encode(), 64) == 2**63 - 1
     assert find_problem(nested(10**5, key=None), 64) is not None  # iterative: no RecursionError
     assert find_problem(nested(64), 64) is None  # 64 levels of containers
     assert find_problem(nested(65), 64) is not None

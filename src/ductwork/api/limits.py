@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import re
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Annotated, Any, Final
 
@@ -179,26 +178,57 @@ def _explain(raw: bytes, error: orjson.JSONDecodeError, max_depth: int) -> Reque
     return RequestRejected(why, dotted(path), _node_id_of(lenient, path))
 
 
-_LONG_DIGITS: Final = re.compile(rb"[0-9]{19,}")
-"""A run of digits that may be an integer past 64 bits (int64's extremes have 19 digits)."""
-
-
 def parse_json_body(raw: bytes, max_depth: int) -> Any:
     """Parse a request body and check it can be stored and served; raises RequestRejected."""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise _explain(raw, exc, max_depth) from None
-    if _LONG_DIGITS.search(raw):
-        # orjson reads integers past 64 bits as floats, silently rounding them; the
-        # stdlib parser keeps them exact, so the walk below can refuse them by name.
-        with contextlib.suppress(ValueError, RecursionError):
-            value = json.loads(raw)
+    # The full walk builds a path per value (several times orjson's parse time on a
+    # large body), so it runs only when a quick pass or the bytes hint at a problem.
+    if _NUL_ESCAPE not in raw and not _suspect(value, max_depth):
+        return value
+    # orjson reads integers past 64 bits as floats, silently rounding them; the stdlib
+    # parser keeps them exact, so the walk can refuse them by name.
+    with contextlib.suppress(ValueError, RecursionError):
+        value = json.loads(raw)
     problem = find_problem(value, max_depth)
     if problem is not None:
         path, why = problem
         raise RequestRejected(why, dotted(path), _node_id_of(value, path))
     return value
+
+
+_NUL_ESCAPE: Final = b"\\u0000"
+"""The only way a NUL reaches a parsed string: orjson refuses raw control characters."""
+
+_ROUNDED: Final = float(INT64_MAX)
+"""orjson reads an integer literal outside int64 (past u64, or below int64) as a float
+at least this large; a float literal may be that large too, so such a float is only
+a hint that the exact parse has to look."""
+
+
+def _suspect(value: Any, max_depth: int) -> bool:
+    """Whether `value` may hold a problem: nesting past `max_depth`, or a number past 64
+    bits. One level of the tree at a time, without paths; `find_problem` names it."""
+    level = [value]
+    depth = 0
+    while level:
+        depth += 1
+        below: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is dict or kind is list:
+                if depth > max_depth:
+                    return True
+                below.extend(item.values() if kind is dict else item)
+            elif kind is int:
+                if not INT64_MIN <= item <= INT64_MAX:
+                    return True
+            elif kind is float and not -_ROUNDED < item < _ROUNDED:
+                return True
+        level = below
+    return False
 
 
 def check_size(value: Any, field: str, limit: int, setting: str) -> None:
