@@ -442,3 +442,32 @@ def test_fuzz_json_routes_never_answer_5xx(client: httpx.Client) -> None:
         for listed in runs_of(client, workflow["id"]):
             read = client.get(f"/workflows/executions/{listed['execution_id']}")
             assert read.status_code == 200, read.text[:300]
+
+
+# Every store ---------------------------------------------------------------------------
+
+
+def test_every_store_serves_the_largest_offset_and_refuses_the_unstorable(
+    store_kind: str, store_url_factory: Any, tmp_path: Path
+) -> None:
+    # The bounds hold where the values would have gone: PostgreSQL refuses NUL, MongoDB
+    # integers past int64, and each store has its own largest OFFSET/skip.
+    settings = Settings(data_dir=tmp_path, store_url=store_url_factory(store_kind))
+    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        wid = workflow_id(client)
+        largest = client.get(f"/workflows/?offset={2**31 - 1}&limit=1000")
+        assert largest.status_code == 200 and largest.json() == []
+        assert client.get(f"/workflows/{wid}/executions?offset={2**31 - 1}").json() == []
+        for inputs in ('{"x": "a\\u0000b"}', f'{{"x": {2**63}}}', '{"x": "\\ud800"}'):
+            rejected(post_raw(client, f"/workflows/{wid}/execute", f'{{"inputs": {inputs}}}'))
+        rejected(client.post(f"/workflows/{wid}/execute", json={"inputs": nested(300)}))
+        rejected(client.get("/workflows/executions/a%00b"))
+        rejected(client.get("/workflows/a%00b"))
+        nul_name = orjson.dumps(WORKFLOW).decode().replace("Test Workflow", "Test\\u0000")
+        rejected(post_raw(client, "/workflows/", nul_name), "name")
+        assert [workflow["id"] for workflow in client.get("/workflows/").json()] == [wid]
+        assert runs_of(client, wid) == []
+        run = client.post(f"/workflows/{wid}/execute", json={"inputs": {"x": 2**63 - 1}})
+        assert run.json()["status"] == "success"
+        read = client.get(f"/workflows/executions/{run.json()['execution_id']}").json()
+        assert read["node_states"]["end"]["output"] == {"x": 2**63 - 1}
