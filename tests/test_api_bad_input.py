@@ -53,9 +53,12 @@ def nested(depth: int, leaf: Any = "x", key: str | None = "a") -> Any:
     return value
 
 
+JSON_TYPE = {"content-type": "application/json"}
+
+
 def post_raw(client: httpx.Client, path: str, text: str) -> httpx.Response:
     """POST a body the test writes by hand (httpx's own encoder refuses NaN and surrogates)."""
-    return client.post(path, content=text.encode(), headers={"content-type": "application/json"})
+    return client.post(path, content=text.encode(), headers=JSON_TYPE)
 
 
 def rejected(response: httpx.Response, field: str | None = None) -> dict[str, Any]:
@@ -471,3 +474,20 @@ def test_every_store_serves_the_largest_offset_and_refuses_the_unstorable(
         assert run.json()["status"] == "success"
         read = client.get(f"/workflows/executions/{run.json()['execution_id']}").json()
         assert read["node_states"]["end"]["output"] == {"x": 2**63 - 1}
+
+
+def test_every_route_with_a_body_parses_it_through_the_checks(client: httpx.Client) -> None:
+    # A router added without CheckedJSONRoute would take bodies through the stdlib parser,
+    # which accepts NaN: every body the OpenAPI document declares must refuse it.
+    wid = workflow_id(client)
+    eid = client.post(f"/workflows/{wid}/execute", json={}).json()["execution_id"]
+    checked = []
+    for path, operations in client.get("/openapi.json").json()["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" not in operation:
+                continue
+            url = path.replace("{workflow_id}", wid).replace("{execution_id}", eid)
+            issue = rejected(client.request(method, url, content=b'{"x": NaN}', headers=JSON_TYPE))
+            assert "NaN" in issue["message"], (method, path, issue)
+            checked.append((method, path))
+    assert len(checked) >= 6, checked
