@@ -20,8 +20,9 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from ductwork.api.limits import find_problem, parse_json_body
+from ductwork.api.limits import parse_json_body
 from ductwork.api.responses import JSON, MAX_ENCODED_DEPTH
+from ductwork.jsonvalues import find_problem
 from ductwork.settings import Settings
 from tests.support.live_server import LiveServer
 from tests.support.seed import SEED_BODY

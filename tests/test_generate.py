@@ -427,3 +427,27 @@ def test_shipped_examples_conform_to_the_generation_schema(path: Path) -> None:
     # The schema constrains what the LLM may write: it must not refuse a valid workflow.
     definition, _, _ = read_workflow_file(path)
     jsonschema.validate(definition.dump(), workflow_schema(REGISTRY))
+
+
+def test_answers_holding_unstorable_values_are_sent_back_for_repair() -> None:
+    deep: Any = "x"
+    for _ in range(100):
+        deep = {"a": deep}
+    cases = [
+        (dumps(dict(VALID, metadata=deep)), "metadata.a.a.a", "nested deeper than 64"),
+        (dumps(VALID).replace("Summarise text", "Sum\\u0000"), "name", "NUL"),
+        # orjson refuses NaN; the stdlib fallback for prose-wrapped answers accepts it.
+        ("Here: " + dumps(VALID).replace('"edges"', '"n": NaN, "edges"'), "n", "NaN"),
+    ]
+    for answer, field, words in cases:
+        definition, _, issues = check_answer(answer, REGISTRY)
+        assert definition is None
+        assert issues[0].field == field and words in issues[0].message, issues
+    definition, _, issues = check_answer(dumps(VALID), REGISTRY, max_depth=3)
+    assert definition is None and "deeper than 3" in issues[0].message
+
+
+def test_an_answer_nested_past_the_recursion_limit_is_an_issue_not_a_crash() -> None:
+    answer = "Sure: " + '{"a":' * 3000 + "1" + "}" * 3000
+    definition, _, issues = check_answer(answer, REGISTRY)
+    assert definition is None and "nested" in issues[0].message, issues

@@ -51,6 +51,8 @@ from ductwork.clients.llm import ChatMessage, ChatRequest, ChatResponse, LLMClie
 from ductwork.engine.graph import Plan, WorkflowInvalid, build_plan
 from ductwork.engine.templating import ENV, has_template_syntax, iter_string_paths
 from ductwork.examples import read_workflow_file
+from ductwork.jsonvalues import DEFAULT_MAX_DEPTH, find_problem
+from ductwork.jsonvalues import dotted as dotted_path
 from ductwork.models import (
     Position,
     RetryPolicy,
@@ -498,6 +500,8 @@ def extract_json(text: str) -> Any:
             value, _ = decoder.raw_decode(stripped, start)
         except json.JSONDecodeError as exc:
             last_error = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        except RecursionError:
+            last_error = "nested too deeply"
         else:
             if isinstance(value, dict):
                 return value
@@ -581,10 +585,12 @@ def _output_reference_issues(plan: Plan) -> list[ValidationIssue]:
 
 
 def check_answer(
-    text: str, registry: Mapping[str, NodeType[Any]]
+    text: str, registry: Mapping[str, NodeType[Any]], *, max_depth: int = DEFAULT_MAX_DEPTH
 ) -> tuple[WorkflowDefinition | None, Plan | None, list[ValidationIssue]]:
     """Parse and validate a model's answer: (definition, plan, issues).
 
+    Values a request could not carry (NaN, NUL, nesting past `max_depth`, ...) are
+    issues too: a saved workflow holding one could not be read back.
     The definition and plan are set only when there are no issues.
     """
     try:
@@ -595,6 +601,10 @@ def check_answer(
         data = data["workflow"]  # the examples' {"workflow": ...} wrapper
     if not isinstance(data, dict):
         return None, None, [ValidationIssue(message="the answer must be one JSON object")]
+    problem = find_problem(data, max_depth)
+    if problem is not None:
+        path, why = problem
+        return None, None, [ValidationIssue(field=dotted_path(path), message=why)]
     try:
         definition = WorkflowDefinition.model_validate(data)
     except ValidationError as exc:
@@ -782,7 +792,9 @@ async def generate_workflow(
         if response is None:
             response, first_request = await _ask(llm, settings, system, messages, chosen_model)
         answer = response.content
-        definition, plan, issues = check_answer(answer, app.registry)
+        definition, plan, issues = check_answer(
+            answer, app.registry, max_depth=settings.max_json_depth
+        )
         if definition is not None and plan is not None:
             if round_number == 1 and not cached and ttl > 0 and first_request is not None:
                 await app.components.cache.set(

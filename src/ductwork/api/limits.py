@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Final
 
 import orjson
@@ -32,8 +31,15 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-INT64_MAX: Final = 2**63 - 1
-INT64_MIN: Final = -(2**63)
+from ductwork.jsonvalues import (
+    INT64_MAX,
+    INT64_MIN,
+    NonFinite,
+    Segment,
+    dotted,
+    encodable,
+    find_problem,
+)
 
 MAX_OFFSET: Final = 2**31 - 1
 """The largest `offset` a listing accepts: every store can skip this many rows."""
@@ -73,14 +79,6 @@ class RequestRejected(HTTPException):
         return {"node_id": self.node_id, "field": self.field, "message": self.message}
 
 
-Segment = str | int
-
-
-def dotted(path: tuple[Segment, ...]) -> str | None:
-    """`("nodes", 1, "config")` as `nodes.1.config`, the request validator's spelling."""
-    return ".".join(str(part) for part in path) or None
-
-
 def _node_id_of(body: Any, path: tuple[Segment, ...]) -> str | None:
     """The id of the node a body path points into, when it is a plain id."""
     if len(path) < 2 or path[0] != "nodes" or not isinstance(path[1], int):
@@ -92,72 +90,7 @@ def _node_id_of(body: Any, path: tuple[Segment, ...]) -> str | None:
     if not isinstance(node_id, str) or not node_id or len(node_id) > MAX_ID_LENGTH:
         return None
     # Only echo an id the response can carry and a reader can trust.
-    return node_id if node_id.isprintable() and _encodable(node_id) else None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _children(value: Any) -> Iterator[tuple[Segment, Any]]:
-    if isinstance(value, dict):
-        yield from value.items()
-    elif isinstance(value, list):
-        yield from enumerate(value)
-
-
-_FIELD_SEGMENTS: Final = 4
-"""A too-deep path is named by its first segments: the rest is the nesting itself."""
-
-
-def find_problem(value: Any, max_depth: int) -> tuple[tuple[Segment, ...], str] | None:
-    """The first thing in a parsed JSON value the stores cannot hold: (path, why), or None.
-
-    Iterative, so a value nested deeper than the interpreter's recursion limit is
-    reported rather than crashing the check.
-    """
-    stack: list[tuple[tuple[Segment, ...], Any]] = [((), value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return path, "contains a NUL character (\\u0000), which cannot be stored"
-            if not _encodable(item):
-                return path, "contains a lone surrogate, which is not valid Unicode"
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, int):
-            if not INT64_MIN <= item <= INT64_MAX:
-                return path, "integer out of range (must fit in 64 bits)"
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                return path, "NaN and Infinity are not JSON numbers"
-        elif isinstance(item, dict | list):
-            if len(path) >= max_depth:
-                shown = path[:_FIELD_SEGMENTS]
-                return shown, (
-                    f"nested deeper than {max_depth} levels (the limit is DUCTWORK_MAX_JSON_DEPTH)"
-                )
-            children = []
-            for key, child in _children(item):
-                if isinstance(key, str):
-                    if "\x00" in key:
-                        return path, "a key contains a NUL character (\\u0000)"
-                    if not _encodable(key):
-                        return path, "a key contains a lone surrogate"
-                children.append(((*path, key), child))
-            stack.extend(reversed(children))  # popped in document order: the first problem
-        elif isinstance(item, _NonFinite):
-            return path, "NaN and Infinity are not JSON numbers"
-    return None
-
-
-class _NonFinite:
-    """Stands in for `NaN`/`Infinity` when explaining why orjson refused a body."""
+    return node_id if node_id.isprintable() and encodable(node_id) else None
 
 
 def _explain(raw: bytes, error: orjson.JSONDecodeError, max_depth: int) -> RequestRejected:
@@ -168,7 +101,7 @@ def _explain(raw: bytes, error: orjson.JSONDecodeError, max_depth: int) -> Reque
     result finds the field; a plain syntax error keeps orjson's position.
     """
     try:
-        lenient = json.loads(raw, parse_constant=lambda _: _NonFinite())
+        lenient = json.loads(raw, parse_constant=lambda _: NonFinite())
     except (ValueError, RecursionError):
         return RequestRejected(f"invalid JSON: {error}")
     problem = find_problem(lenient, max_depth)

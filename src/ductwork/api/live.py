@@ -36,8 +36,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from ductwork import live
 from ductwork.api.deps import App
-from ductwork.api.limits import INT64_MAX, ResourceId, Seq
+from ductwork.api.limits import ResourceId, Seq
 from ductwork.api.responses import JSON, dumps
+from ductwork.jsonvalues import INT64_MAX
 from ductwork.models import Event, Run
 from ductwork.service import Ductwork, NotFound
 from ductwork.views import run_view
