@@ -9,17 +9,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import orjson
 import pytest
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ductwork.generation import check_answer, extract_json, forget_provider_formats
+from ductwork.examples import read_workflow_file
+from ductwork.generation import (
+    STRUCTURED_OUTPUT_KEYWORDS,
+    check_answer,
+    extract_json,
+    forget_provider_formats,
+    workflow_schema,
+)
+from ductwork.models import EdgeSpec, NodeSpec, Position, RetryPolicy, WorkflowDefinition
 from ductwork.nodes.registry import REGISTRY
 from ductwork.settings import Settings
+from tests.conftest import EXAMPLES
 from tests.support.live_server import LiveServer
 from tests.support.openai_stub import OpenAIStub, RecordedRequest
 
@@ -190,7 +202,13 @@ def test_system_prompt_lists_every_node_type_and_asks_for_json_schema(
     response_format = request.body["response_format"]
     assert response_format["type"] == "json_schema"
     schema = response_format["json_schema"]["schema"]
-    assert schema["properties"]["nodes"]["items"]["properties"]["type"]["enum"] == list(REGISTRY)
+    assert schema == workflow_schema(REGISTRY)
+    variants = [
+        resolve(schema, ref["$ref"]) for ref in schema["properties"]["nodes"]["items"]["anyOf"]
+    ]
+    assert [variant["properties"]["type"]["enum"] for variant in variants] == [
+        [name] for name in REGISTRY
+    ]
     assert request.temperature is not None and request.temperature <= 0.3
 
 
@@ -333,3 +351,103 @@ def test_max_rounds_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().generate_max_rounds == 3
     monkeypatch.setenv("DUCTWORK_GENERATE_MAX_ROUNDS", "5")
     assert Settings().generate_max_rounds == 5
+
+
+# The structured-output schema -------------------------------------------------------
+
+
+def resolve(schema: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The definition a local `#/$defs/NAME` reference points to."""
+    assert ref.startswith("#/$defs/"), ref
+    found: dict[str, Any] = schema["$defs"][ref.removeprefix("#/$defs/")]
+    return found
+
+
+def field_names(model: type[BaseModel]) -> set[str]:
+    """The JSON names of a model's fields (aliases where set: EdgeSpec's `from`/`to`)."""
+    return {field.alias or name for name, field in model.model_fields.items()}
+
+
+def test_generation_schema_has_every_field_of_the_models() -> None:
+    # A field added to a model and missing from what the LLM is asked for fails here.
+    schema = workflow_schema(REGISTRY)
+    assert set(schema["properties"]) == field_names(WorkflowDefinition)
+    edge = resolve(schema, schema["properties"]["edges"]["items"]["$ref"])
+    assert set(edge["properties"]) == field_names(EdgeSpec) == {"from", "to", "branch", "id"}
+    variants = schema["properties"]["nodes"]["items"]["anyOf"]
+    assert len(variants) == len(REGISTRY)
+    for ref, (name, node_type) in zip(variants, REGISTRY.items(), strict=True):
+        node = resolve(schema, ref["$ref"])
+        assert set(node["properties"]) == field_names(NodeSpec), name
+        assert node["properties"]["type"] == {"enum": [name]}
+        config = node["properties"]["config"]
+        assert set(config.get("properties", {})) == field_names(node_type.config_model), name
+        assert set(config.get("required", [])) == {
+            field.alias or key
+            for key, field in node_type.config_model.model_fields.items()
+            if field.is_required()
+        }, name
+        retry = resolve(schema, node["properties"]["retry"]["$ref"])
+        assert set(retry["properties"]) == field_names(RetryPolicy)
+        position = resolve(schema, node["properties"]["position"]["$ref"])
+        assert set(position["properties"]) == field_names(Position)
+    assert "max_backoff_seconds" in retry["properties"]  # the field the hand-written one lacked
+
+
+def _schema_nodes(schema: Any, where: str = "#") -> list[tuple[str, dict[str, Any]]]:
+    """Every sub-schema with its location (keywords whose values are schemas, walked)."""
+    if not isinstance(schema, dict):
+        return []
+    found = [(where, schema)]
+    for key in ("properties", "$defs"):
+        for name, sub in schema.get(key, {}).items():
+            found += _schema_nodes(sub, f"{where}/{key}/{name}")
+    for index, sub in enumerate(schema.get("anyOf", [])):
+        found += _schema_nodes(sub, f"{where}/anyOf/{index}")
+    for key in ("items", "additionalProperties"):
+        found += _schema_nodes(schema.get(key), f"{where}/{key}")
+    return found
+
+
+def test_generation_schema_keeps_to_what_structured_output_accepts() -> None:
+    schema = workflow_schema(REGISTRY)
+    assert schema["type"] == "object" and "anyOf" not in schema  # the root is an object
+    for where, sub in _schema_nodes(schema):
+        unsupported = set(sub) - STRUCTURED_OUTPUT_KEYWORDS
+        assert not unsupported, f"{where}: {unsupported}"
+        if "properties" in sub:
+            assert sub["additionalProperties"] is False, where
+            assert set(sub.get("required", [])) <= set(sub["properties"]), where
+        if "$ref" in sub:
+            resolve(schema, sub["$ref"])  # every reference resolves
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda path: path.name)
+def test_shipped_examples_conform_to_the_generation_schema(path: Path) -> None:
+    # The schema constrains what the LLM may write: it must not refuse a valid workflow.
+    definition, _, _ = read_workflow_file(path)
+    jsonschema.validate(definition.dump(), workflow_schema(REGISTRY))
+
+
+def test_answers_holding_unstorable_values_are_sent_back_for_repair() -> None:
+    deep: Any = "x"
+    for _ in range(100):
+        deep = {"a": deep}
+    cases = [
+        (dumps(dict(VALID, metadata=deep)), "metadata.a.a.a", "nested deeper than 64"),
+        (dumps(VALID).replace("Summarise text", "Sum\\u0000"), "name", "NUL"),
+        # orjson refuses NaN; the stdlib fallback for prose-wrapped answers accepts it.
+        ("Here: " + dumps(VALID).replace('"edges"', '"n": NaN, "edges"'), "n", "NaN"),
+    ]
+    for answer, field, words in cases:
+        definition, _, issues = check_answer(answer, REGISTRY)
+        assert definition is None
+        assert issues[0].field == field and words in issues[0].message, issues
+    definition, _, issues = check_answer(dumps(VALID), REGISTRY, max_depth=3)
+    assert definition is None and "deeper than 3" in issues[0].message
+
+
+def test_an_answer_nested_past_the_recursion_limit_is_an_issue_not_a_crash() -> None:
+    answer = "Sure: " + '{"a":' * 3000 + "1" + "}" * 3000
+    definition, _, issues = check_answer(answer, REGISTRY)
+    assert definition is None and "nested" in issues[0].message, issues

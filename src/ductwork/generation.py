@@ -48,7 +48,15 @@ from pydantic import ValidationError
 from ductwork.clients.llm import ChatMessage, ChatRequest, ChatResponse, LLMClient
 from ductwork.engine.graph import Plan, WorkflowInvalid, build_plan
 from ductwork.examples import read_workflow_file
-from ductwork.models import Position, ValidationIssue, Workflow, WorkflowDefinition
+from ductwork.jsonvalues import DEFAULT_MAX_DEPTH, find_problem
+from ductwork.jsonvalues import dotted as dotted_path
+from ductwork.models import (
+    Position,
+    RetryPolicy,
+    ValidationIssue,
+    Workflow,
+    WorkflowDefinition,
+)
 from ductwork.nodes.base import NodeError, NodeType
 from ductwork.service import Ductwork
 from ductwork.settings import Settings
@@ -203,8 +211,8 @@ Answer with ONE JSON object, the workflow, and nothing else: no prose, no markdo
 {"name": str, "nodes": [node], "edges": [edge], "variables": [names of the run inputs \
 the templates use], "metadata": {"description": str}}
 node: {"id": str, "type": str, "config": {...}, "position": {"x": number, "y": number}}
-  optional per node: "retry": {"max_attempts": int, "backoff_seconds": number, \
-"backoff_factor": number}, "timeout_seconds": number, "on_error": "fail"|"continue"|"branch"
+  optional per node: "retry": <RETRY_FIELDS>, "timeout_seconds": number, \
+"on_error": "fail"|"continue"|"branch"
 edge: {"from": node id, "to": node id} plus "branch": label for edges out of a branching node
 Rules:
 - ids are unique snake_case (letters, digits, _), so templates can say outputs.<id>.
@@ -230,6 +238,27 @@ status == 'active', 'Hi ' ~ user_name, input | length.
 - Reference only run inputs and outputs of nodes upstream (a path of edges leads from \
 them to the reader); an undefined name fails the run.
 """
+
+
+def _field_types(schema: dict[str, Any]) -> str:
+    """An object schema's fields as `{"name": type, ...}` for the prompt's prose."""
+
+    def kind(field: dict[str, Any]) -> str:
+        if "anyOf" in field:
+            return "|".join(kind(branch) for branch in field["anyOf"])
+        return str(field.get("type", "value"))
+
+    return (
+        "{"
+        + ", ".join(f'"{name}": {kind(field)}' for name, field in schema["properties"].items())
+        + "}"
+    )
+
+
+def _format_rules() -> str:
+    """The format rules, with the retry fields read off `RetryPolicy`."""
+    retry = _structured(RetryPolicy.model_json_schema())
+    return _FORMAT_RULES.replace("<RETRY_FIELDS>", _field_types(retry))
 
 
 def _node_type_section(name: str, node_type: NodeType[Any]) -> str:
@@ -279,57 +308,128 @@ def _example_shape(definition: WorkflowDefinition) -> dict[str, Any]:
     return shaped
 
 
-def _workflow_schema(node_types: Sequence[str]) -> dict[str, Any]:
-    """The JSON Schema asked for as structured output (config stays free-form per type)."""
-    number = {"type": "number"}
-    return {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "nodes": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "type": {"type": "string", "enum": list(node_types)},
-                        "config": {"type": "object"},
-                        "position": {
-                            "type": "object",
-                            "properties": {"x": number, "y": number},
-                            "required": ["x", "y"],
-                        },
-                        "retry": {
-                            "type": "object",
-                            "properties": {
-                                "max_attempts": {"type": "integer"},
-                                "backoff_seconds": number,
-                                "backoff_factor": number,
-                            },
-                        },
-                        "timeout_seconds": number,
-                        "on_error": {"type": "string", "enum": ["fail", "continue", "branch"]},
-                    },
-                    "required": ["id", "type", "config"],
-                },
-            },
-            "edges": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "from": {"type": "string"},
-                        "to": {"type": "string"},
-                        "branch": {"type": "string"},
-                    },
-                    "required": ["from", "to"],
-                },
-            },
-            "variables": {"type": "array", "items": {"type": "string"}},
-            "metadata": {"type": "object"},
-        },
-        "required": ["name", "nodes", "edges"],
+# Keywords OpenAI's structured outputs accept (its "supported schemas" list); the others
+# (title, default, examples, minLength, oneOf, ...) are dropped so the request is not
+# refused. `strict` is not asked for: configs hold free-form maps (headers, params,
+# mappings), which strict mode cannot express.
+STRUCTURED_OUTPUT_KEYWORDS: Final = frozenset(
+    {
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "enum",
+        "anyOf",
+        "description",
+        "$ref",
+        "$defs",
+        "pattern",
+        "format",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "minItems",
+        "maxItems",
     }
+)
+
+# Narrower than the model on purpose: the model accepts any list or object, but a
+# generated workflow should name the run inputs its templates use.
+_VARIABLES_SCHEMA: Final = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "Names of the run inputs the templates use.",
+}
+
+
+def _structured(schema: Any) -> Any:
+    """A pydantic JSON Schema cut down to the structured-output keywords.
+
+    Objects with declared properties get `additionalProperties: false` (the model
+    writes no keys the validator would refuse); `const` becomes a one-value `enum`
+    and `oneOf` an `anyOf`; optional fields lose their null branch (they may be
+    left out instead).
+    """
+    if isinstance(schema, list):
+        return [_structured(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    slim = _slim_schema(schema)
+    out: dict[str, Any] = {}
+    for key, value in slim.items():
+        if key == "const":
+            out["enum"] = [value]
+        elif key == "oneOf":
+            out["anyOf"] = _structured(value)
+        elif key in ("properties", "$defs"):
+            out[key] = {name: _structured(sub) for name, sub in value.items()}
+        elif key == "additionalProperties":
+            if isinstance(value, dict):
+                out[key] = _structured(value)
+            # `true` is the default: leaving it out keeps the schema small.
+        elif key in STRUCTURED_OUTPUT_KEYWORDS:
+            out[key] = _structured(value)
+    if "properties" in out:
+        out["additionalProperties"] = False
+    return out
+
+
+def _rebased(schema: Any, prefix: str) -> Any:
+    """`schema` with its `#/$defs/X` references renamed `#/$defs/{prefix}X`."""
+    if isinstance(schema, list):
+        return [_rebased(item, prefix) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _rebased(value, prefix) for key, value in schema.items()}
+    ref = out.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        out["$ref"] = "#/$defs/" + prefix + ref.removeprefix("#/$defs/")
+    return out
+
+
+def _node_variant_name(type_name: str) -> str:
+    return "node_" + re.sub(r"[^A-Za-z0-9_]", "_", type_name)
+
+
+def workflow_schema(registry: Mapping[str, NodeType[Any]]) -> dict[str, Any]:
+    """The JSON Schema asked for as structured output, derived from the models.
+
+    `WorkflowDefinition` (with `NodeSpec`, `EdgeSpec`, `Position` and
+    `RetryPolicy`) gives the shape; each node is one of a variant per registered
+    type, whose `type` is that name and whose `config` is that type's config
+    schema. A field added to any of these models appears here without an edit.
+    """
+    base = WorkflowDefinition.model_json_schema(by_alias=True)
+    defs: dict[str, Any] = dict(base.pop("$defs", {}))
+    node_spec = defs.pop("NodeSpec")
+    variants = []
+    for name, node_type in registry.items():
+        variant_name = _node_variant_name(name)
+        config = _rebased(node_type.json_schema(), variant_name + "_")
+        for def_name, definition in config.pop("$defs", {}).items():
+            defs[variant_name + "_" + def_name] = definition
+        properties = dict(node_spec["properties"])
+        properties["type"] = {"enum": [name]}
+        properties["config"] = config
+        defs[variant_name] = {
+            **node_spec,
+            "description": f"A {name} node: {node_type.description}",
+            "properties": properties,
+            "required": sorted({*node_spec.get("required", ()), "config"}),
+        }
+        variants.append({"$ref": f"#/$defs/{variant_name}"})
+    base["properties"]["nodes"]["items"] = {"anyOf": variants}
+    base["properties"]["variables"] = _VARIABLES_SCHEMA
+    base["required"] = sorted({*base.get("required", ()), "nodes", "edges"})
+    base["$defs"] = defs
+    # Written for API clients ("accepts React Flow's source/target"): not for the model.
+    base.pop("description", None)
+    defs["EdgeSpec"]["description"] = "An edge; `branch` labels an edge out of a branching node."
+    schema: dict[str, Any] = _structured(base)
+    return schema
 
 
 def generation_prompt(
@@ -344,7 +444,7 @@ def generation_prompt(
     if prompt is not None:
         return prompt
     node_types = tuple(registry)
-    sections = [_FORMAT_RULES, "# Node types"]
+    sections = [_format_rules(), "# Node types"]
     sections.extend(_node_type_section(name, node_type) for name, node_type in registry.items())
     examples = _load_examples(registry, examples_dir)
     if examples:
@@ -352,7 +452,7 @@ def generation_prompt(
         sections.extend(_compact(definition) for _, definition in examples)
     prompt = GenerationPrompt(
         system="\n".join(sections),
-        schema=_workflow_schema(node_types),
+        schema=workflow_schema(registry),
         node_types=node_types,
         examples=tuple(name for name, _ in examples),
     )
@@ -397,6 +497,8 @@ def extract_json(text: str) -> Any:
             value, _ = decoder.raw_decode(stripped, start)
         except json.JSONDecodeError as exc:
             last_error = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        except RecursionError:
+            last_error = "nested too deeply"
         else:
             if isinstance(value, dict):
                 return value
@@ -425,10 +527,12 @@ def _pydantic_issues(data: Any, exc: ValidationError) -> list[ValidationIssue]:
 
 
 def check_answer(
-    text: str, registry: Mapping[str, NodeType[Any]]
+    text: str, registry: Mapping[str, NodeType[Any]], *, max_depth: int = DEFAULT_MAX_DEPTH
 ) -> tuple[WorkflowDefinition | None, Plan | None, list[ValidationIssue]]:
     """Parse and validate a model's answer: (definition, plan, issues).
 
+    Values a request could not carry (NaN, NUL, nesting past `max_depth`, ...) are
+    issues too: a saved workflow holding one could not be read back.
     The definition and plan are set only when there are no issues.
     """
     try:
@@ -439,6 +543,10 @@ def check_answer(
         data = data["workflow"]  # the examples' {"workflow": ...} wrapper
     if not isinstance(data, dict):
         return None, None, [ValidationIssue(message="the answer must be one JSON object")]
+    problem = find_problem(data, max_depth)
+    if problem is not None:
+        path, why = problem
+        return None, None, [ValidationIssue(field=dotted_path(path), message=why)]
     try:
         definition = WorkflowDefinition.model_validate(data)
     except ValidationError as exc:
@@ -623,7 +731,9 @@ async def generate_workflow(
         if response is None:
             response, first_request = await _ask(llm, settings, system, messages, chosen_model)
         answer = response.content
-        definition, plan, issues = check_answer(answer, app.registry)
+        definition, plan, issues = check_answer(
+            answer, app.registry, max_depth=settings.max_json_depth
+        )
         if definition is not None and plan is not None:
             if round_number == 1 and not cached and ttl > 0 and first_request is not None:
                 await app.components.cache.set(
@@ -682,4 +792,5 @@ __all__ = [
     "generate_workflow",
     "generation_prompt",
     "repair_message",
+    "workflow_schema",
 ]

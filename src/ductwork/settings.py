@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ductwork.jsonvalues import DEFAULT_MAX_DEPTH
+
 
 class Settings(BaseSettings):
     """All knobs of a ductwork process. Adapters are chosen from the URLs alone."""
@@ -84,6 +86,13 @@ class Settings(BaseSettings):
 
     # Secrets exposed to templates as `secrets.NAME` (never logged).
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+    # Request bounds (checked by the API before anything is stored).
+    max_json_depth: int = Field(default=DEFAULT_MAX_DEPTH, ge=2, le=200)
+    """Deepest nesting of a request body; responses nest a few levels more and must stay
+    under orjson's 254."""
+    max_inputs_bytes: int = Field(default=1_000_000, gt=0)
+    """Largest `inputs` of an execute request, as JSON."""
 
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> Settings:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 
+from ductwork.api.limits import RequestRejected
 from ductwork.api.responses import JSON
 from ductwork.engine.graph import WorkflowInvalid
 from ductwork.service import Conflict, NotFound
@@ -49,6 +50,12 @@ def install(app: FastAPI) -> None:
                 }
             )
         return JSON(status_code=422, content={"message": "request is invalid", "detail": issues})
+
+    @app.exception_handler(RequestRejected)
+    async def rejected_request(_: Request, exc: RequestRejected) -> JSON:
+        return JSON(
+            status_code=422, content={"message": "request is invalid", "detail": [exc.issue()]}
+        )
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSON:

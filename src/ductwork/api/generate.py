@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field, StringConstraints
 
 from ductwork.api.deps import App
+from ductwork.api.limits import CheckedJSONRoute
 from ductwork.api.responses import JSON
 from ductwork.generation import (
     GenerationFailed,
@@ -24,7 +25,7 @@ from ductwork.generation import (
     generate_workflow,
 )
 
-router = APIRouter(prefix="/ai/workflows", tags=["ai"])
+router = APIRouter(prefix="/ai/workflows", tags=["ai"], route_class=CheckedJSONRoute)
 
 
 class GenerateRequest(BaseModel):

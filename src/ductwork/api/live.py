@@ -29,16 +29,17 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import orjson
-from fastapi import APIRouter, Header, Query, WebSocket
+from fastapi import APIRouter, Header, WebSocket
 from fastapi.responses import Response, StreamingResponse
 from starlette import websockets as starlette_websockets
 from starlette.websockets import WebSocketDisconnect
 
 from ductwork import live
 from ductwork.api.deps import App
-from ductwork.api.responses import JSON
-from ductwork.models import Run
+from ductwork.api.limits import ResourceId, Seq
+from ductwork.api.responses import JSON, dumps
+from ductwork.jsonvalues import INT64_MAX
+from ductwork.models import Event, Run
 from ductwork.service import Ductwork, NotFound
 from ductwork.views import run_view
 
@@ -67,15 +68,16 @@ def snapshot_message(run: Run) -> dict[str, Any]:
     }
 
 
-def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+def _encode(event: Event) -> bytes:
+    # Through the API's encoder: an output orjson cannot write must not end the stream.
+    return dumps(live.event_json(event))
 
 
 @router.websocket("/ws/executions/{execution_id}")
 async def execution_socket(
     websocket: WebSocket,
-    execution_id: str,
-    after: Annotated[int, Query(ge=0, description="Last seq the client has seen.")] = 0,
+    execution_id: ResourceId,
+    after: Seq = 0,
 ) -> None:
     """Stream a run's snapshot and events; close 1000 after run_finished, 4404 if unknown."""
     app: Ductwork = websocket.app.state.ductwork
@@ -88,9 +90,9 @@ async def execution_socket(
             return
 
         async def send_events() -> None:
-            await websocket.send_text(_dumps(snapshot_message(run_stream.run)).decode())
+            await websocket.send_text(dumps(snapshot_message(run_stream.run)).decode())
             async for event in run_stream:
-                await websocket.send_text(live.encode_event(event).decode())
+                await websocket.send_text(_encode(event).decode())
             await websocket.close(code=1000)
 
         async def until_disconnect() -> None:
@@ -121,13 +123,13 @@ def _sse_frame(event_type: str, data: bytes, event_id: int | None = None) -> byt
 async def _sse_body(app: Ductwork, execution_id: str, after: int) -> AsyncIterator[bytes]:
     try:
         async with live.stream(app, execution_id, after) as run_stream:
-            yield _sse_frame("snapshot", _dumps(snapshot_message(run_stream.run)))
+            yield _sse_frame("snapshot", dumps(snapshot_message(run_stream.run)))
             async for item in run_stream.items(heartbeat=SSE_KEEPALIVE_SECONDS):
                 if item is None:
                     yield b": keep-alive\n\n"
                     continue
                 event_id = None if item.type in live.EPHEMERAL_TYPES else item.seq
-                yield _sse_frame(item.type, live.encode_event(item), event_id)
+                yield _sse_frame(item.type, _encode(item), event_id)
     except NotFound:
         return
 
@@ -139,7 +141,7 @@ def _resume_point(last_event_id: str | None, after: int) -> int:
         value = int(last_event_id.strip())
     except ValueError:
         value = -1
-    if value < 0:
+    if not 0 <= value <= INT64_MAX:
         raise _BadLastEventId(last_event_id)
     return value
 
@@ -179,10 +181,8 @@ class _BadLastEventId(ValueError):
 )
 async def execution_events(
     app: App,
-    execution_id: str,
-    after: Annotated[
-        int, Query(ge=0, description="Last seq seen (used when Last-Event-ID is absent).")
-    ] = 0,
+    execution_id: ResourceId,
+    after: Seq = 0,
     last_event_id: Annotated[
         str | None, Header(description="Resume after this seq (EventSource sends it).")
     ] = None,

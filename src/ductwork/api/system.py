@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter
@@ -14,13 +15,18 @@ from ductwork.api.responses import JSON
 
 router = APIRouter(tags=["system"])
 
+log = logging.getLogger("ductwork.api")
+
 
 @router.get("/health", summary="Liveness and store reachability")
 async def health(app: App) -> JSON:
     try:
         await app.store.list_workflows(limit=1)
-    except Exception as exc:
-        return JSON(status_code=503, content={"status": "unavailable", "store": f"error: {exc}"})
+    except Exception:
+        # The cause (a DSN, a host name, a driver message) is for the operator's log,
+        # not for whoever can reach /health.
+        log.exception("health check: the store is unavailable")
+        return JSON(status_code=503, content={"status": "unavailable", "store": "unavailable"})
     return JSON(
         {
             "status": "ok",

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Header
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ductwork.api.deps import App
+from ductwork.api.limits import CheckedJSONRoute, Limit, Offset, ResourceId, check_size
 from ductwork.api.responses import JSON
 from ductwork.models import WorkflowDefinition
 from ductwork.views import execute_view, run_view
 
-router = APIRouter(prefix="/workflows", tags=["workflows"])
+router = APIRouter(prefix="/workflows", tags=["workflows"], route_class=CheckedJSONRoute)
 
 SEED_WORKFLOW: dict[str, Any] = {
     "name": "Test Workflow",
@@ -75,11 +76,7 @@ async def create_workflow(app: App, definition: WorkflowBody) -> JSON:
 
 
 @router.get("/", summary="List workflows")
-async def list_workflows(
-    app: App,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> JSON:
+async def list_workflows(app: App, limit: Limit = 100, offset: Offset = 0) -> JSON:
     workflows = await app.list_workflows(limit=limit, offset=offset)
     return JSON([workflow.public() for workflow in workflows])
 
@@ -91,12 +88,12 @@ async def validate_workflow(app: App, definition: WorkflowBody) -> ValidationRep
 
 
 @router.get("/executions/{execution_id}", summary="Get an execution's status")
-async def get_execution(app: App, execution_id: str) -> JSON:
+async def get_execution(app: App, execution_id: ResourceId) -> JSON:
     return JSON(run_view(await app.get_run(execution_id)))
 
 
 @router.post("/executions/{execution_id}/cancel", summary="Cancel an execution")
-async def cancel_execution(app: App, execution_id: str) -> JSON:
+async def cancel_execution(app: App, execution_id: ResourceId) -> JSON:
     run = await app.cancel(execution_id)
     return JSON(run_view(run))
 
@@ -104,24 +101,26 @@ async def cancel_execution(app: App, execution_id: str) -> JSON:
 @router.post(
     "/executions/{execution_id}/retry", summary="Retry a failed execution from its failed nodes"
 )
-async def retry_execution(app: App, execution_id: str, body: RetryRequest | None = None) -> JSON:
+async def retry_execution(
+    app: App, execution_id: ResourceId, body: RetryRequest | None = None
+) -> JSON:
     options = body or RetryRequest()
     run = await app.retry(execution_id, use_current_definition=options.use_current_definition)
     return JSON(status_code=202, content=run_view(run))
 
 
 @router.get("/{workflow_id}", summary="Get a workflow")
-async def get_workflow(app: App, workflow_id: str) -> JSON:
+async def get_workflow(app: App, workflow_id: ResourceId) -> JSON:
     return JSON((await app.get_workflow(workflow_id)).public())
 
 
 @router.put("/{workflow_id}", summary="Replace a workflow (new version)")
-async def update_workflow(app: App, workflow_id: str, definition: WorkflowBody) -> JSON:
+async def update_workflow(app: App, workflow_id: ResourceId, definition: WorkflowBody) -> JSON:
     return JSON((await app.update_workflow(workflow_id, definition)).public())
 
 
 @router.delete("/{workflow_id}", status_code=204, summary="Delete a workflow (its runs stay)")
-async def delete_workflow(app: App, workflow_id: str) -> Response:
+async def delete_workflow(app: App, workflow_id: ResourceId) -> Response:
     await app.delete_workflow(workflow_id)
     return Response(status_code=204)
 
@@ -129,7 +128,7 @@ async def delete_workflow(app: App, workflow_id: str) -> Response:
 @router.post("/{workflow_id}/execute", summary="Execute a workflow")
 async def execute_workflow(
     app: App,
-    workflow_id: str,
+    workflow_id: ResourceId,
     body: Annotated[
         ExecuteRequest | None,
         Body(
@@ -141,6 +140,7 @@ async def execute_workflow(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSON:
     request = body or ExecuteRequest()
+    check_size(request.inputs, "inputs", app.settings.max_inputs_bytes, "DUCTWORK_MAX_INPUTS_BYTES")
     run, created = await app.execute(
         workflow_id,
         request.inputs,
@@ -155,10 +155,7 @@ async def execute_workflow(
 
 @router.get("/{workflow_id}/executions", summary="List a workflow's executions")
 async def list_executions(
-    app: App,
-    workflow_id: str,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    app: App, workflow_id: ResourceId, limit: Limit = 100, offset: Offset = 0
 ) -> JSON:
     runs = await app.list_runs(workflow_id, limit=limit, offset=offset)
     return JSON([run_view(run) for run in runs])

@@ -1,0 +1,196 @@
+"""Bounds on what a request may carry, checked before any route sees it.
+
+Every JSON body is parsed here, once, by orjson rather than the stdlib parser
+FastAPI would use: orjson refuses `NaN`/`Infinity` (which Python's `json`
+accepts and the stores would keep as null or refuse) and lone surrogates
+(which no encoder can write back, so a run holding one answered 500 on every
+read). Then one walk over the parsed value refuses what the stores or the
+response encoder cannot hold, naming the field:
+
+- nesting deeper than `DUCTWORK_MAX_JSON_DEPTH` (orjson refuses to encode past
+  254 levels, so a deep `metadata` or `inputs` would be saved and then fail
+  every read);
+- NUL characters (`\\u0000`), which PostgreSQL's JSONB and text columns refuse;
+- integers outside the signed 64-bit range, which SQLite and MongoDB refuse (orjson
+  would read the largest ones as rounded floats).
+
+Problems are raised as `RequestRejected` and answered 422 by
+`ductwork.api.errors` in the same shape as a request validation error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Final
+
+import orjson
+from fastapi import Path, Query, Request
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from ductwork.jsonvalues import (
+    INT64_MAX,
+    INT64_MIN,
+    NonFinite,
+    Segment,
+    dotted,
+    encodable,
+    find_problem,
+)
+
+MAX_OFFSET: Final = 2**31 - 1
+"""The largest `offset` a listing accepts: every store can skip this many rows."""
+
+MAX_ID_LENGTH: Final = 200
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
+Seq = Annotated[int, Query(ge=0, le=INT64_MAX, description="Last seq the client has seen.")]
+ResourceId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=MAX_ID_LENGTH,
+        # No control characters: PostgreSQL refuses NUL in a text parameter.
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="A workflow or execution id.",
+    ),
+]
+
+
+class RequestRejected(HTTPException):
+    """A request body or field ductwork refuses, with where and why (answered 422).
+
+    An HTTPException so that FastAPI's body parsing lets it through unchanged
+    (anything else raised while parsing becomes a bare 400).
+    """
+
+    def __init__(self, message: str, field: str | None = None, node_id: str | None = None):
+        self.message = message
+        self.field = field
+        self.node_id = node_id
+        super().__init__(422, f"{field}: {message}" if field else message)
+
+    def issue(self) -> dict[str, Any]:
+        """The `{node_id, field, message}` entry of the 422 answer."""
+        return {"node_id": self.node_id, "field": self.field, "message": self.message}
+
+
+def _node_id_of(body: Any, path: tuple[Segment, ...]) -> str | None:
+    """The id of the node a body path points into, when it is a plain id."""
+    if len(path) < 2 or path[0] != "nodes" or not isinstance(path[1], int):
+        return None
+    nodes = body.get("nodes") if isinstance(body, dict) else None
+    if not isinstance(nodes, list) or path[1] >= len(nodes) or not isinstance(nodes[path[1]], dict):
+        return None
+    node_id = nodes[path[1]].get("id")
+    if not isinstance(node_id, str) or not node_id or len(node_id) > MAX_ID_LENGTH:
+        return None
+    # Only echo an id the response can carry and a reader can trust.
+    return node_id if node_id.isprintable() and encodable(node_id) else None
+
+
+def _explain(raw: bytes, error: orjson.JSONDecodeError, max_depth: int) -> RequestRejected:
+    """Why orjson refused a body, naming the field when the lenient parser can find it.
+
+    Python's parser accepts what orjson refuses by design (NaN, Infinity, lone
+    surrogates, numbers past a double), so parsing again with it and walking the
+    result finds the field; a plain syntax error keeps orjson's position.
+    """
+    try:
+        lenient = json.loads(raw, parse_constant=lambda _: NonFinite())
+    except (ValueError, RecursionError):
+        return RequestRejected(f"invalid JSON: {error}")
+    problem = find_problem(lenient, max_depth)
+    if problem is None:
+        return RequestRejected(f"invalid JSON: {error}")
+    path, why = problem
+    return RequestRejected(why, dotted(path), _node_id_of(lenient, path))
+
+
+def parse_json_body(raw: bytes, max_depth: int) -> Any:
+    """Parse a request body and check it can be stored and served; raises RequestRejected."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _explain(raw, exc, max_depth) from None
+    # The full walk builds a path per value (several times orjson's parse time on a
+    # large body), so it runs only when a quick pass or the bytes hint at a problem.
+    if _NUL_ESCAPE not in raw and not _suspect(value, max_depth):
+        return value
+    # orjson reads integers past 64 bits as floats, silently rounding them; the stdlib
+    # parser keeps them exact, so the walk can refuse them by name.
+    with contextlib.suppress(ValueError, RecursionError):
+        value = json.loads(raw)
+    problem = find_problem(value, max_depth)
+    if problem is not None:
+        path, why = problem
+        raise RequestRejected(why, dotted(path), _node_id_of(value, path))
+    return value
+
+
+_NUL_ESCAPE: Final = b"\\u0000"
+"""The only way a NUL reaches a parsed string: orjson refuses raw control characters."""
+
+_ROUNDED: Final = float(INT64_MAX)
+"""orjson reads an integer literal outside int64 (past u64, or below int64) as a float
+at least this large; a float literal may be that large too, so such a float is only
+a hint that the exact parse has to look."""
+
+
+def _suspect(value: Any, max_depth: int) -> bool:
+    """Whether `value` may hold a problem: nesting past `max_depth`, or a number past 64
+    bits. One level of the tree at a time, without paths; `find_problem` names it."""
+    level = [value]
+    depth = 0
+    while level:
+        depth += 1
+        below: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is dict or kind is list:
+                if depth > max_depth:
+                    return True
+                below.extend(item.values() if kind is dict else item)
+            elif kind is int:
+                if not INT64_MIN <= item <= INT64_MAX:
+                    return True
+            elif kind is float and not -_ROUNDED < item < _ROUNDED:
+                return True
+        level = below
+    return False
+
+
+def check_size(value: Any, field: str, limit: int, setting: str) -> None:
+    """Refuse `value` when its JSON encoding is larger than `limit` bytes."""
+    size = len(orjson.dumps(value))
+    if size > limit:
+        raise RequestRejected(
+            f"is {size:,} bytes of JSON; the limit is {limit:,} (the setting {setting})", field
+        )
+
+
+class CheckedJSONRequest(Request):
+    """A request whose JSON body is parsed by `parse_json_body`, not the stdlib parser."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_checked_json"):
+            max_depth: int = self.app.state.ductwork.settings.max_json_depth
+            self._checked_json = parse_json_body(await self.body(), max_depth)
+        return self._checked_json
+
+
+class CheckedJSONRoute(APIRoute):
+    """A route that reads its JSON body through `CheckedJSONRequest` (FastAPI's documented
+    way to change how a route parses requests: a custom request class)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            return await handle(CheckedJSONRequest(request.scope, request.receive))
+
+        return checked
