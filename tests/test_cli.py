@@ -234,6 +234,8 @@ def test_serve_with_several_workers_on_sqlite_is_refused(
     message = " ".join(result.stderr.split())
     assert "--workers 3 needs a shared queue and a shared store" in message
     assert "PostgreSQL or MongoDB" in message and "--workers 1" in message
+    assert ("own queue and sweep" in message) == ("DUCTWORK_REDIS_URL" not in extra)
+    assert "a SQLite store is one file" in message
 
 
 def test_which_settings_may_serve_with_several_workers(tmp_path: Path) -> None:

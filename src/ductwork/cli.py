@@ -343,13 +343,17 @@ def workers_problem(settings: Settings, workers: int) -> str | None:
     """
     if workers <= 1:
         return None
-    if settings.redis_url and not settings.resolved_store_url.startswith("sqlite"):
+    missing = []
+    if not settings.redis_url:
+        missing.append("without DUCTWORK_REDIS_URL each process would run its own queue and sweep")
+    if settings.resolved_store_url.startswith("sqlite"):
+        missing.append("a SQLite store is one file, not a store to share between processes")
+    if not missing:
         return None
     return (
-        f"--workers {workers} needs a shared queue and a shared store: without them every "
-        "worker process runs its own queue and sweep over the same SQLite file. To scale "
-        "out, set DUCTWORK_REDIS_URL and a PostgreSQL or MongoDB DUCTWORK_STORE_URL (and "
-        "start `ductwork worker` processes); otherwise use --workers 1."
+        f"--workers {workers} needs a shared queue and a shared store: {'; '.join(missing)}. "
+        "To scale out, set DUCTWORK_REDIS_URL and a PostgreSQL or MongoDB DUCTWORK_STORE_URL "
+        "(and start `ductwork worker` processes); otherwise use --workers 1."
     )
 
 
