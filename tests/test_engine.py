@@ -135,7 +135,8 @@ async def test_retries_with_backoff_then_success(tmp_path: Path) -> None:
         probe(
             "flaky",
             config={"fail_times": 2, "output": "ok"},
-            retry={"max_attempts": 3, "backoff_seconds": 0.05, "backoff_factor": 2},
+            # No jitter: the delays below are exact (tests/test_retry_policy.py covers jitter).
+            retry={"max_attempts": 3, "backoff_seconds": 0.05, "backoff_factor": 2, "jitter": 0},
         )
     ]
     async with embedded(tmp_path, extra_nodes=[node]) as app:

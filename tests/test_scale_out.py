@@ -378,3 +378,44 @@ def test_sigkill_while_a_checkpoint_is_in_flight(
         seqs = [int(line[3:]) for line in stream.iter_lines() if line.startswith("id:")]
     assert len(seqs) >= 8, seqs  # run and node events of start, hook1 (twice), hook2, end
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_a_backlog_is_in_the_run_stream_once_however_many_sweeps_pass(
+    cluster: Cluster, http_server: RecordingHttpServer, redis_server: RedisServer
+) -> None:
+    import redis
+
+    http_server.hold("/slow1")
+    cluster.env["DUCTWORK_MAX_CONCURRENT_RUNS"] = "1"
+    client = cluster.start_api()
+    cluster.start_worker("worker-a")
+    workflow_id = client.post("/workflows/", json=slow_workflow(http_server.base_url)).json()["id"]
+    runs = [
+        client.post(f"/workflows/{workflow_id}/execute", json={"async_execution": True}).json()[
+            "execution_id"
+        ]
+        for _ in range(12)
+    ]
+    # The worker's one slot is held by the first run: the other eleven wait in the stream,
+    # older than the sweep's grace period (2 s) after a few sweeps.
+    http_server.wait_for_calls("/slow1", 1, timeout=CLUSTER_WAIT)
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+
+        def sweeps() -> int:
+            # Each sweep first takes or renews the sweep lock: one EVALSHA.
+            stats = raw.info("commandstats").get("cmdstat_evalsha", {})
+            return int(stats.get("calls", 0))
+
+        counted_from = sweeps()
+        wait_until(lambda: sweeps() >= counted_from + 25, within=CLUSTER_WAIT, what="25 sweeps")
+        assert raw.xlen("ductwork:runs") == len(runs)
+    finally:
+        raw.close()
+    http_server.release("/slow1")
+    for execution_id in runs:
+        wait_until(
+            lambda e=execution_id: run_status(client, e)["status"] == "success",  # type: ignore[misc]
+            within=CLUSTER_WAIT,
+            what=f"{execution_id} finishing",
+        )

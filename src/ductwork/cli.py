@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -23,6 +25,9 @@ from ductwork.engine.graph import WorkflowInvalid
 from ductwork.examples import read_workflow_file
 from ductwork.models import Event, NodeStatus, Run, RunStatus, ValidationIssue
 from ductwork.settings import Settings
+
+if TYPE_CHECKING:
+    from ductwork.service import Ductwork
 
 cli = typer.Typer(
     name="ductwork",
@@ -328,12 +333,43 @@ def _view_mode(as_json: bool = False) -> ViewMode:
     return "live" if console.is_terminal else "lines"
 
 
+def workers_problem(settings: Settings, workers: int) -> str | None:
+    """Why `serve --workers N` would be wrong with these settings; None when it is fine.
+
+    Each uvicorn worker process builds its own application. Without Redis each
+    has a private in-process queue and its own sweep over the one store file,
+    so N processes race to adopt each other's runs; a SQLite store is a single
+    file on one machine, not a store to scale out on.
+    """
+    if workers <= 1:
+        return None
+    missing = []
+    if not settings.redis_url:
+        missing.append("without DUCTWORK_REDIS_URL each process would run its own queue and sweep")
+    if settings.resolved_store_url.startswith("sqlite"):
+        missing.append("a SQLite store is one file, not a store to share between processes")
+    if not missing:
+        return None
+    return (
+        f"--workers {workers} needs a shared queue and a shared store: {'; '.join(missing)}. "
+        "To scale out, set DUCTWORK_REDIS_URL and a PostgreSQL or MongoDB DUCTWORK_STORE_URL "
+        "(and start `ductwork worker` processes); otherwise use --workers 1."
+    )
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     examples: Annotated[bool, typer.Option(help="Load the example workflows at start.")] = False,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="uvicorn worker processes; more than 1 needs DUCTWORK_REDIS_URL and a "
+            "PostgreSQL or MongoDB DUCTWORK_STORE_URL.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (embedded defaults: SQLite file, in-process queue and cache)."""
     import os
@@ -341,6 +377,10 @@ def serve(
     import uvicorn
 
     settings = Settings()
+    problem = workers_problem(settings, workers)
+    if problem is not None:
+        err.print(f"[red]{problem}[/]", highlight=False)
+        raise typer.Exit(2)
     if examples:
         os.environ["DUCTWORK_LOAD_EXAMPLES"] = "true"
     uvicorn.run(
@@ -363,7 +403,6 @@ def worker(
     ] = None,
 ) -> None:
     """Advance runs from the Redis queue (needs DUCTWORK_REDIS_URL and a shared store)."""
-    import logging
     import signal
 
     from ductwork.runtime import build
@@ -413,11 +452,27 @@ def run(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
     wait: Annotated[float, typer.Option(help="Seconds to wait for the run to end.")] = 3600.0,
+    store_url: Annotated[
+        str | None,
+        typer.Option(
+            "--store-url",
+            help="Keep the run in this store (sqlite:///…, postgresql://…, mongodb://…). "
+            "Default: DUCTWORK_STORE_URL when it is set, else a temporary SQLite file "
+            "deleted when the command ends.",
+        ),
+    ] = None,
 ) -> None:
     """Run a workflow file in this process, showing nodes start and finish live.
 
     On a terminal the node table updates as events arrive (with streamed LLM
     text); otherwise one line per event is printed. Then the summary table.
+    Exit status: 0 when the run succeeded, 1 when it did not, 2 for a bad file.
+
+    The run is kept apart from any server's: unless --store-url or
+    DUCTWORK_STORE_URL names a store, it lives in a temporary SQLite file, not
+    in the one under DUCTWORK_DATA_DIR that `ductwork serve` uses. Whatever the
+    store, this command advances only its own run: it never takes over a
+    server's queued or interrupted runs, and never reads a Redis run queue.
     """
     definition, inputs = _load(file)
     inputs.update(_parse_inputs(input_ or []))
@@ -425,11 +480,13 @@ def run(
     from ductwork.runtime import build
     from ductwork.views import run_view
 
-    async def go() -> Run:
-        app = build(Settings())
+    async def go(settings: Settings) -> Run:
+        app = build(settings, role="isolated")
         await app.start()
+        sweeper: asyncio.Task[None] | None = None
         try:
             run = await app.execute_definition(definition, inputs, wait=False)
+            sweeper = asyncio.get_running_loop().create_task(_sweep_own_run(app, run))
             # Following from seq 0 replays whatever the run did before we subscribed.
             with contextlib.suppress(TimeoutError):
                 async with (
@@ -442,10 +499,21 @@ def run(
                             display.event(event)
             return await app.get_run(run.execution_id)
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             await app.close()
 
     try:
-        result = asyncio.run(go())
+        with contextlib.ExitStack() as scratch:
+            url = store_url or Settings().store_url
+            if url is None:
+                directory = scratch.enter_context(
+                    tempfile.TemporaryDirectory(prefix="ductwork-run-")
+                )
+                url = f"sqlite:///{Path(directory) / 'run.db'}"
+            result = asyncio.run(go(Settings(store_url=url)))
     except WorkflowInvalid as exc:
         _print_issues(exc.issues)
         raise typer.Exit(2) from None
@@ -455,6 +523,18 @@ def run(
         print_run(result)
     if result.status is not RunStatus.SUCCESS:
         raise typer.Exit(1)
+
+
+async def _sweep_own_run(app: Ductwork, run: Run) -> None:
+    """Resume the command's own run when it is due again (a parked delay, say), no other."""
+    log = logging.getLogger("ductwork.cli")
+    interval = app.settings.sweep_interval_seconds
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await app.sweep_once(only=run.execution_id)
+        except Exception:
+            log.exception("sweep failed; trying again in %.1f s", interval)
 
 
 class _UnknownRun(LookupError):

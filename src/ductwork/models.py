@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
+from random import random
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -78,11 +80,27 @@ class RetryPolicy(BaseModel):
     backoff_seconds: float = Field(default=1.0, ge=0, le=3600)
     backoff_factor: float = Field(default=2.0, ge=1, le=10)
     max_backoff_seconds: float = Field(default=300.0, ge=0)
+    jitter: float = Field(default=0.5, ge=0, le=1)
+    """Share of each delay drawn at random: 0.5 ("equal jitter") by default, 1 full, 0 none."""
 
-    def delay_before(self, attempt: int) -> float:
-        """Seconds to wait before `attempt` (2 is the first retry)."""
-        delay = self.backoff_seconds * self.backoff_factor ** max(0, attempt - 2)
-        return float(min(delay, self.max_backoff_seconds))
+    def delay_before(self, attempt: int, random_fraction: Callable[[], float] = random) -> float:
+        """Seconds to wait before `attempt` (2 is the first retry), jittered.
+
+        The exponential delay, capped at `max_backoff_seconds`, is shortened by a
+        random part of up to `jitter` of itself: with the default 0.5 a delay `d`
+        becomes uniform in [d/2, d]. Runs that failed together (one upstream
+        outage) then retry spread over half the interval instead of in lockstep,
+        while each still waits at least half of what the workflow asked for, so a
+        backoff set for a rate limit is never turned into an immediate retry (as
+        full jitter, `jitter: 1`, may). Jitter only ever shortens a delay, so the
+        configured values stay upper bounds and `max_backoff_seconds` a hard cap.
+        `random_fraction` returns a float in [0, 1); tests pass a seeded one.
+        """
+        delay = min(
+            self.backoff_seconds * self.backoff_factor ** max(0, attempt - 2),
+            self.max_backoff_seconds,
+        )
+        return float(delay * (1.0 - self.jitter * random_fraction()))
 
 
 class Position(BaseModel):

@@ -21,8 +21,10 @@ from ductwork.service import Components, Ductwork, SweepLock
 from ductwork.settings import Settings
 from ductwork.store.factory import create_store
 
-Role = Literal["embedded", "api", "worker"]
-"""embedded: one process does everything; api: serves and enqueues; worker: advances runs."""
+Role = Literal["embedded", "api", "worker", "isolated"]
+"""embedded: one process does everything; api: serves and enqueues; worker: advances runs;
+isolated: advances only the runs it starts (the CLI's `run`): in-process queue and events
+even when Redis is configured, and no background sweep (its owner sweeps its own run)."""
 
 
 def build(
@@ -35,7 +37,8 @@ def build(
     Without `DUCTWORK_REDIS_URL` everything is in-process (one process runs the
     API, the queue consumer and the sweep). With it, the LLM cache, the run queue
     and the event bus go through Redis; `api` processes only enqueue, `worker`
-    processes consume and sweep (one sweeper at a time).
+    processes consume and sweep (one sweeper at a time). An `isolated` process
+    only shares the LLM cache: nobody else's run reaches its queue or its sweep.
     `registry` replaces the built-in node types (tests add their own).
     """
     settings = settings or Settings()
@@ -47,10 +50,14 @@ def build(
     sweep_lock: SweepLock | None = None
     if settings.redis_url:
         from ductwork.cache.redis import RedisCache
+
+        cache = RedisCache(settings.redis_url)
+    else:
+        cache = MemoryCache()
+    if settings.redis_url and role != "isolated":
         from ductwork.events.redis import RedisEventBus
         from ductwork.queue.redis import RedisQueue, RedisSweepLock
 
-        cache = RedisCache(settings.redis_url)
         namespace = settings.redis_namespace
         bus = RedisEventBus(settings.redis_url, namespace=namespace)
         queue = RedisQueue(
@@ -67,7 +74,6 @@ def build(
     else:
         if role == "api":
             raise ValueError("an API-only process needs DUCTWORK_REDIS_URL to reach workers")
-        cache = MemoryCache()
         bus = InProcessEventBus()
         queue = InProcessQueue(concurrency=settings.max_concurrent_runs)
     llm = LLMClient(settings)
@@ -84,7 +90,7 @@ def build(
         services=services,
         registry=registry if registry is not None else REGISTRY,
         consume=role != "api",
-        sweep=role != "api",
+        sweep=role not in ("api", "isolated"),
         sweep_lock=sweep_lock,
         closers=[llm.close, mail.close, http.close, sql.close],
     )

@@ -422,10 +422,14 @@ class Ductwork:
         return await self.get_run(execution_id, with_events=with_events)
 
     # Background work --------------------------------------------------------------
-    async def sweep_once(self) -> list[str]:
+    async def sweep_once(self, only: str | None = None) -> list[str]:
         """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs.
 
         Returns the ids enqueued. Only the holder of the sweep lock (if any) sweeps.
+        A run whose previous message no worker has taken yet is not enqueued again
+        (`Queue.enqueue_unless_pending`), so a backlog is not multiplied by the
+        sweeps that pass over it. `only` limits the sweep to that one run (the CLI's
+        `run` sweeps its own run and never adopts anybody else's).
         """
         lock = self.components.sweep_lock
         if lock is not None and not await lock.acquire():
@@ -434,8 +438,10 @@ class Ductwork:
         for execution_id in await self.store.find_runs_to_resume(utcnow()):
             if execution_id in self.executor.active_runs:
                 continue
-            await self.queue.enqueue(execution_id)
-            enqueued.append(execution_id)
+            if only is not None and execution_id != only:
+                continue
+            if await self.queue.enqueue_unless_pending(execution_id):
+                enqueued.append(execution_id)
         return enqueued
 
     async def _sweep_forever(self) -> None:

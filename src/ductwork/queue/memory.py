@@ -24,10 +24,20 @@ class InProcessQueue:
         self._consumers: list[asyncio.Task[None]] = []
 
     async def enqueue(self, execution_id: str) -> None:
+        """Queue the run for a consumer of this process (once while it waits)."""
+        await self.enqueue_unless_pending(execution_id)
+
+    async def enqueue_unless_pending(self, execution_id: str) -> bool:
+        """Queue the run unless it already waits; True when it was queued.
+
+        In-process nothing is lost between enqueue and take, so the message
+        already waiting serves an explicit enqueue as well as a sweep's.
+        """
         if execution_id in self._pending:
-            return  # already waiting for a consumer
+            return False
         self._pending.add(execution_id)
         self._queue.put_nowait(execution_id)
+        return True
 
     async def start_consuming(self, handler: RunHandler) -> None:
         loop = asyncio.get_running_loop()

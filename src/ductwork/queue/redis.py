@@ -5,6 +5,19 @@ own crash reclaim (XAUTOCLAIM after `idle_timeout`) only runs after a non-empty
 read and knows nothing about leases, so ductwork does not rely on it: expired
 leases and due wake-ups are found by the sweep (`service.Ductwork.sweep_once`),
 which one process at a time runs under `RedisSweepLock`.
+
+The sweep finds a run due on every pass until a worker takes it (a backlog of
+queued runs, a wake-up time that has come), so its enqueues are deduplicated:
+each message is marked by a key `{namespace}:enqueued:{execution_id}` that the
+consumer deletes when it takes the message, and the sweep adds a message only
+when it can create that key (`SET NX`). So each run is in the stream once per
+due time: once while it waits to be taken, again only after a worker took it
+(and, say, parked it or died holding its lease). The key expires after
+`pending_mark_seconds`, so a message lost after it was marked (trimmed by
+`maxlen`, read by a worker that died before starting it) holds its run back
+for at most that long; in a backlog longer than that, a run gets one extra
+message per period instead of one per sweep. Explicit enqueues (a new run, a
+retry, waking a cancelled parked run) always add a message, and mark it.
 """
 
 from __future__ import annotations
@@ -16,6 +29,7 @@ import uuid
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
 from taskiq.acks import AcknowledgeType
 from taskiq.api import run_receiver_task
 from taskiq_redis import RedisStreamBroker
@@ -26,6 +40,10 @@ log = logging.getLogger("ductwork.queue")
 
 GROUP = "ductwork-workers"
 TASK_NAME = "ductwork.advance_run"
+RECEIVER_STOP_SECONDS = 1.0
+"""How long `close` waits for taskiq's receiver to stop before forcing it."""
+PENDING_MARK_SECONDS = 60.0
+"""How long a message marks its run as pending when no worker takes it."""
 
 
 class RedisQueue:
@@ -39,8 +57,11 @@ class RedisQueue:
         idle_timeout_seconds: float = 900.0,
         maxlen: int = 100_000,
         namespace: str = "ductwork",
+        pending_mark_seconds: float = PENDING_MARK_SECONDS,
     ) -> None:
         self._concurrency = concurrency
+        self._namespace = namespace
+        self._pending_mark_ms = max(1, int(pending_mark_seconds * 1000))
         self.broker = RedisStreamBroker(
             url,
             queue_name=f"{namespace}:runs",
@@ -53,6 +74,7 @@ class RedisQueue:
             xread_block=1000,
             max_connection_pool_size=concurrency + 8,
         )
+        self._redis = Redis(connection_pool=self.broker.connection_pool)
         self._handler: RunHandler | None = None
 
         async def advance_run(execution_id: str) -> None:
@@ -64,9 +86,18 @@ class RedisQueue:
         self._started = False
         self._start_lock = asyncio.Lock()
 
+    def _pending_key(self, execution_id: str) -> str:
+        return f"{self._namespace}:enqueued:{execution_id}"
+
     async def _advance(self, execution_id: str) -> None:
         if self._handler is None:
             raise RuntimeError("this process does not consume runs")
+        # Taken: whatever makes the run due from now on (it parks, this worker dies
+        # holding its lease) needs a message of its own.
+        try:
+            await self._redis.delete(self._pending_key(execution_id))
+        except RedisError as exc:  # the mark expires by itself
+            log.warning("could not clear the enqueue mark of run %s: %s", execution_id, exc)
         await self._handler(execution_id)
 
     async def _ensure_started(self) -> None:
@@ -76,8 +107,31 @@ class RedisQueue:
                 self._started = True
 
     async def enqueue(self, execution_id: str) -> None:
+        """Add a message for the run, whether or not one is pending."""
         await self._ensure_started()
-        await self._task.kiq(execution_id)
+        key = self._pending_key(execution_id)
+        # Marked before the message exists, so a sweep in between skips a run that is
+        # about to be in the stream rather than adding it a second time.
+        await self._redis.set(key, b"1", px=self._pending_mark_ms)
+        await self._send(key, execution_id)
+
+    async def enqueue_unless_pending(self, execution_id: str) -> bool:
+        """Add a message for the run unless an untaken one is marked; True when added."""
+        await self._ensure_started()
+        key = self._pending_key(execution_id)
+        if not await self._redis.set(key, b"1", px=self._pending_mark_ms, nx=True):
+            return False
+        await self._send(key, execution_id)
+        return True
+
+    async def _send(self, key: str, execution_id: str) -> None:
+        try:
+            await self._task.kiq(execution_id)
+        except BaseException:
+            # No message went out: the next sweep must not take the mark for one.
+            with contextlib.suppress(Exception):
+                await self._redis.delete(key)
+            raise
 
     async def start_consuming(self, handler: RunHandler) -> None:
         self._handler = handler
@@ -96,14 +150,27 @@ class RedisQueue:
         )
 
     async def close(self) -> None:
+        """Stop consuming (messages being advanced are cancelled, not acked) and disconnect."""
         if self._receiver is not None:
-            self._receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._receiver
+            await self._stop_receiver(self._receiver)
             self._receiver = None
         if self._started:
             await self.broker.shutdown()
             self._started = False
+
+    async def _stop_receiver(self, receiver: asyncio.Task[None]) -> None:
+        receiver.cancel()
+        await asyncio.wait({receiver}, timeout=RECEIVER_STOP_SECONDS)
+        while not receiver.done():
+            # taskiq's receiver sometimes loses the cancellation of its pending stream
+            # read and then waits on that read, shielded, forever (seen about once in
+            # ten stops). Closing the connections ends the read; cancel again until
+            # the receiver, free of its shield, ends.
+            await self.broker.connection_pool.disconnect()
+            receiver.cancel()
+            await asyncio.wait({receiver}, timeout=RECEIVER_STOP_SECONDS)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await receiver
 
 
 _RENEW = """

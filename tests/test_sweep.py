@@ -1,0 +1,211 @@
+"""The sweep enqueues each due run once per due time, not once per pass.
+
+A backlog (queued runs nobody took yet, wake-ups that came) is found by every
+sweep until a worker takes it; each run must be in the queue once while it
+waits, and again only after a worker took it. Explicit enqueues always go
+through. Redis cases run against the real Redis under a private namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from ductwork.models import Checkpoint, Run, RunStatus, WorkflowDefinition, utcnow
+from ductwork.queue.redis import RedisQueue
+from ductwork.runtime import build
+from ductwork.service import Ductwork
+from ductwork.settings import Settings
+from tests.support.polling import eventually
+
+SWEEPS = 10
+DEFINITION = WorkflowDefinition.model_validate(
+    {"name": "backlog", "nodes": [{"id": "start", "type": "start"}], "edges": []}
+)
+
+
+async def backlog(app: Ductwork, queued: int = 4) -> list[str]:
+    """Runs every sweep finds due: queued runs the queue lost, and a wake-up that came."""
+    long_ago = utcnow() - timedelta(minutes=5)
+    ids = []
+    for index in range(queued + 1):
+        run = Run(
+            execution_id=f"backlog-{index}-{uuid.uuid4().hex[:8]}",
+            workflow_id="wf",
+            workflow_version=1,
+            definition=DEFINITION,
+            created_at=long_ago + timedelta(seconds=index),
+        )
+        await app.store.create_run(run)
+        ids.append(run.execution_id)
+    # The last one is parked, with its wake time past.
+    await app.store.checkpoint(
+        ids[-1],
+        Checkpoint(run_fields={"status": RunStatus.WAITING, "wake_at": long_ago}),
+    )
+    return ids
+
+
+# In-process queue -------------------------------------------------------------------
+
+
+@pytest.fixture
+async def unstarted_app(tmp_path: Path) -> AsyncIterator[Ductwork]:
+    """An embedded app whose store is open but whose queue nobody consumes."""
+    app = build(Settings(data_dir=tmp_path))
+    await app.store.start()
+    yield app
+    await app.close()
+
+
+async def test_in_process_sweeps_enqueue_a_backlog_once(unstarted_app: Ductwork) -> None:
+    app = unstarted_app
+    ids = await backlog(app)
+    enqueued = [await app.sweep_once() for _ in range(SWEEPS)]
+    assert sorted(enqueued[0]) == sorted(ids)
+    assert enqueued[1:] == [[]] * (SWEEPS - 1)
+    assert app.queue.pending() == len(ids)  # type: ignore[attr-defined]
+    # An explicit enqueue of a run already waiting is served by the message that waits.
+    await app.queue.enqueue(ids[0])
+    assert app.queue.pending() == len(ids)  # type: ignore[attr-defined]
+
+
+async def test_sweep_only_enqueues_the_run_it_is_limited_to(unstarted_app: Ductwork) -> None:
+    app = unstarted_app
+    ids = await backlog(app)
+    assert await app.sweep_once(only=ids[2]) == [ids[2]]
+    assert await app.sweep_once(only="no-such-run") == []
+    assert sorted(await app.sweep_once()) == sorted(set(ids) - {ids[2]})
+
+
+# Redis queue ------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def namespace(redis_url: str) -> AsyncIterator[str]:
+    """A Redis namespace private to this test; its keys are deleted afterwards."""
+    name = f"ductwork-test-{uuid.uuid4().hex}"
+    yield name
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{name}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def api_app(tmp_path: Path, redis_url: str, namespace: str) -> AsyncIterator[Ductwork]:
+    """An API-role app on the Redis queue: it enqueues and sweeps, nobody consumes."""
+    app = build(
+        Settings(data_dir=tmp_path, redis_url=redis_url, redis_namespace=namespace), role="api"
+    )
+    await app.store.start()
+    yield app
+    await app.close()
+
+
+async def stream_runs(raw: aioredis.Redis, namespace: str) -> Counter[str]:
+    """How many messages the run stream holds for each execution id."""
+    entries = await raw.xrange(f"{namespace}:runs")
+    return Counter(orjson.loads(fields[b"data"])["args"][0] for _, fields in entries)
+
+
+@pytest.mark.redis
+async def test_redis_sweeps_put_each_run_in_the_stream_once_per_due_time(
+    api_app: Ductwork, raw_redis: aioredis.Redis, namespace: str, redis_url: str
+) -> None:
+    app = api_app
+    ids = await backlog(app)
+    for _ in range(SWEEPS):
+        await app.sweep_once()
+    assert await raw_redis.xlen(f"{namespace}:runs") == len(ids)
+    assert await stream_runs(raw_redis, namespace) == Counter(ids)
+
+    # Explicit enqueues always go through, pending or not; the sweep then still skips.
+    await app.queue.enqueue(ids[0])
+    await app.sweep_once()
+    assert (await stream_runs(raw_redis, namespace))[ids[0]] == 2
+
+    # A worker takes the messages (and, here, leaves the runs due): each run's next
+    # due time gets one new message, however many sweeps pass.
+    taken: list[str] = []
+
+    async def take(execution_id: str) -> None:
+        taken.append(execution_id)
+
+    consumer = RedisQueue(redis_url, namespace=namespace, concurrency=4)
+    await consumer.start_consuming(take)
+    try:
+        await eventually(lambda: len(taken) == len(ids) + 1, within=30, what="messages taken")
+    finally:
+        await consumer.close()
+    for _ in range(SWEEPS):
+        await app.sweep_once()
+    runs = await stream_runs(raw_redis, namespace)
+    assert runs == Counter({**dict.fromkeys(ids, 2), ids[0]: 3})
+
+
+@pytest.mark.redis
+async def test_redis_pending_mark_expires_so_a_lost_message_is_sent_again(
+    tmp_path: Path, redis_url: str, raw_redis: aioredis.Redis, namespace: str
+) -> None:
+    app = build(
+        Settings(data_dir=tmp_path, redis_url=redis_url, redis_namespace=namespace), role="api"
+    )
+    short = RedisQueue(redis_url, namespace=namespace, pending_mark_seconds=0.2)
+    await app.queue.close()
+    app.queue = short
+    await app.store.start()
+    try:
+        (only, *_) = await backlog(app, queued=0)
+        assert await app.sweep_once() == [only]
+        assert await app.sweep_once() == []
+        # Say the message was trimmed from the stream: once the mark lapses, the run is
+        # enqueued again rather than waiting for a message that will never come.
+        await raw_redis.xtrim(f"{namespace}:runs", maxlen=0)
+        mark = f"{namespace}:enqueued:{only}"
+
+        async def mark_gone() -> bool:
+            return await raw_redis.exists(mark) == 0
+
+        await eventually(mark_gone, within=10, what="the mark to expire")
+        assert await app.sweep_once() == [only]
+        assert await stream_runs(raw_redis, namespace) == Counter({only: 1})
+    finally:
+        await app.close()
+
+
+@pytest.mark.redis
+async def test_redis_queue_close_returns_even_when_taskiq_loses_the_cancel(
+    redis_url: str, namespace: str
+) -> None:
+    # taskiq's receiver now and then ignores the cancel of its pending stream read
+    # and waits on it forever; a worker must still stop (about 1 stop in 10 hung).
+    for attempt in range(12):
+        producer = RedisQueue(redis_url, namespace=f"{namespace}-{attempt}")
+        consumer = RedisQueue(redis_url, namespace=f"{namespace}-{attempt}", concurrency=4)
+        taken: list[str] = []
+
+        async def take(execution_id: str, into: list[str] = taken) -> None:
+            into.append(execution_id)
+
+        try:
+            for index in range(6):
+                await producer.enqueue(f"run-{index}")
+            await consumer.start_consuming(take)
+            await eventually(lambda into=taken: len(into) == 6, within=30, what="messages taken")
+        finally:
+            closing = asyncio.ensure_future(consumer.close())
+            done, _ = await asyncio.wait({closing}, timeout=60)
+            await producer.close()
+        assert done, f"RedisQueue.close hung on stop {attempt + 1}"
