@@ -240,6 +240,15 @@ def test_idempotency_key_header(client: httpx.Client) -> None:
     assert "existing run" in second["message"]
 
 
+def test_idempotency_keys_are_scoped_to_their_workflow(client: httpx.Client) -> None:
+    headers = {"Idempotency-Key": "order-42"}
+    first_wf, second_wf = create(client, SEED_BODY), create(client, SEED_BODY)
+    first = client.post(f"/workflows/{first_wf}/execute", json={}, headers=headers).json()
+    second = client.post(f"/workflows/{second_wf}/execute", json={}, headers=headers).json()
+    assert first["execution_id"] != second["execution_id"]
+    assert second["workflow_id"] == second_wf
+
+
 def test_cancel_and_retry(client: httpx.Client, full_settings: Settings) -> None:
     body = copy.deepcopy(SEED_BODY)
     body["nodes"][1] = {"id": "ai1", "type": "delay", "config": {"delay_seconds": 1.5}}

@@ -326,3 +326,83 @@ async def test_a_locked_sqlite_file_mid_run_loses_nothing(tmp_path: Path) -> Non
         run = await _outage_run(app, probe, lock, lambda: None, 0)
     locker.close()
     _assert_nothing_lost(run, probe)
+
+
+class DeepNode(ProbeNode):
+    """Outputs a value nested deeper than any store should be asked to hold."""
+
+    type_name = "deep"
+
+    async def run(self, config: Any, ctx: Any) -> NodeResult:
+        value: Any = "leaf"
+        for _ in range(95):
+            value = {"v": value}
+        return NodeResult(output=value)
+
+
+async def test_an_output_nested_too_deep_fails_its_node(tmp_path: Path) -> None:
+    nodes = [{"id": "start", "type": "start"}, {"id": "deep", "type": "deep"}]
+    async with embedded(tmp_path, extra_nodes=[DeepNode()]) as app:
+        wf = await app.create_workflow(definition(nodes, [("start", "deep")]))
+        run, _ = await app.execute(wf.id, {}, wait=True)
+        again = await app.get_run(run.execution_id)  # and the run reads back
+    assert run.status is RunStatus.ERROR
+    assert "nested more than 90 levels" in (again.node_states["deep"].error or "")
+
+
+def test_dead_letters_are_listed_over_http_and_a_retry_starts_over(tmp_path: Path) -> None:
+    from ductwork.settings import Settings
+    from ductwork.store.factory import create_store
+    from tests.support.live_server import LiveServer
+    from tests.support.polling import wait_until
+
+    settings = Settings(data_dir=tmp_path, max_run_redrives=1, sweep_interval_seconds=0.05)
+    wf_def = definition(
+        [{"id": "start", "type": "start"}, {"id": "end", "type": "end"}], [("start", "end")]
+    )
+
+    async def seed() -> None:
+        from ductwork.models import Workflow
+
+        store = create_store(settings.resolved_store_url)
+        await store.start()
+        now = utcnow()
+        await store.create_workflow(
+            Workflow(id="wf1", definition=wf_def, created_at=now, updated_at=now)
+        )
+        await store.create_run(
+            Run(
+                execution_id="crashy",
+                workflow_id="wf1",
+                workflow_version=1,
+                status=RunStatus.RUNNING,
+                definition=wf_def,
+                created_at=now,
+                redrives=4,
+            )
+        )
+        await store.close()
+
+    asyncio.run(seed())
+    with LiveServer(settings) as server:
+        import httpx
+
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            wait_until(
+                lambda: client.get("/workflows/executions", params={"status": "dead"}).json(),
+                within=15,
+                what="the poisoned run dead-lettered",
+            )
+            dead = client.get("/workflows/executions", params={"status": "dead"}).json()
+            assert [run["execution_id"] for run in dead] == ["crashy"]
+            assert dead[0]["dead_letter"] is True and dead[0]["status"] == "error"
+            logs = client.get("/workflows/executions/crashy").json()["logs"]
+            assert any("dead letter" in line["message"] for line in logs)
+            assert client.get("/workflows/executions", params={"status": "nope"}).status_code == 422
+            client.post("/workflows/executions/crashy/retry", json={})
+            wait_until(
+                lambda: client.get("/workflows/executions/crashy").json()["status"] == "success",
+                within=15,
+                what="the retried run finishing",
+            )
+            assert client.get("/workflows/executions", params={"status": "dead"}).json() == []

@@ -11,6 +11,7 @@ from ductwork.clients.http import GuardedHttpClient
 from ductwork.clients.llm import LLMClient
 from ductwork.clients.mail import Mailer
 from ductwork.clients.sql import SqlConnections
+from ductwork.engine import templating
 from ductwork.events.base import EventBus
 from ductwork.events.memory import InProcessEventBus
 from ductwork.nodes.base import NodeServices, NodeType
@@ -43,6 +44,9 @@ def build(
     """
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    templating.configure(
+        timeout_ms=settings.template_timeout_ms, max_bytes=settings.template_max_bytes
+    )
     store = create_store(settings.resolved_store_url)
     cache: Cache
     queue: Queue

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     max_output_bytes: int = Field(default=1_000_000, gt=0)
     max_run_output_bytes: int = Field(default=8_000_000, gt=0)
     """All of a run's node outputs together (a MongoDB run document must stay under 16 MB)."""
+    template_timeout_ms: float = Field(default=100.0, gt=0, le=60_000)
+    """Longest a template or expression may compute before it yields the event loop."""
+    template_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    """Most a template or expression may allocate (checked before allocating)."""
     max_run_redrives: int = Field(default=3, ge=0, le=100)
     """Times a run is driven again after its worker crashed on it, before it fails for good."""
 

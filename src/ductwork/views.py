@@ -40,6 +40,8 @@ def log_message(event: Event) -> tuple[str, str] | None:
         )
     if kind == "run_waiting":
         return "info", f"Run waiting until {data.get('wake_at')}"
+    if kind == "run_failed":
+        return "error", f"Run failed for good (dead letter): {data.get('error')}"
     if kind == "run_finished":
         error = f": {data['error']}" if data.get("error") else ""
         level = "error" if data.get("status") == "error" else "info"
@@ -140,6 +142,10 @@ def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
     }
     if run.wake_at is not None:
         view["wake_at"] = run.wake_at.isoformat()
+    if run.redrives:
+        view["redrives"] = run.redrives
+    if run.dead_letter:
+        view["dead_letter"] = True
     if run.lease_owner is not None and not run.status.finished:
         view["worker"] = run.lease_owner
     if include_definition:

@@ -6,9 +6,9 @@ before `/workflows/{workflow_id}` so they are not captured by it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header
+from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -85,6 +85,22 @@ async def list_workflows(app: App, limit: Limit = 100, offset: Offset = 0) -> JS
 async def validate_workflow(app: App, definition: WorkflowBody) -> ValidationReport:
     issues = app.validate(definition)
     return ValidationReport(valid=not issues, issues=[issue.model_dump() for issue in issues])
+
+
+@router.get(
+    "/executions",
+    summary="List executions by status (dead letters)",
+    description="`status=dead`: runs that failed for good because advancing them kept "
+    "failing (DUCTWORK_MAX_RUN_REDRIVES), newest first. Retry one to try it again.",
+)
+async def list_executions_by_status(
+    app: App,
+    status: Annotated[Literal["dead"], Query(description="only `dead` is supported")],
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> JSON:
+    runs = await app.list_dead_letter_runs(limit=limit, offset=offset)
+    return JSON([run_view(run) for run in runs])
 
 
 @router.get("/executions/{execution_id}", summary="Get an execution's status")

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from ductwork.engine import templating
 from ductwork.engine.graph import ERROR_BRANCH, NodePlan, Plan, WorkflowInvalid, build_plan
 from ductwork.engine.templating import TemplateFailure
 from ductwork.events.base import EventBus
@@ -394,6 +395,28 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+MAX_OUTPUT_DEPTH = 90
+"""Deepest nesting of a stored output: MongoDB refuses documents past 100 levels, and an
+output sits a few levels down in its run document."""
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether lists and objects in a JSON-like value nest more than `limit` levels."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 MAX_ERROR_CHARS = 4000
 
 
@@ -564,12 +587,14 @@ class _RunDriver:
         if not node.templates:
             return node.config
         raw = copy.deepcopy(node.spec.config)
-        for item in node.templates:
-            field = "config." + ".".join(str(p) for p in item.path)
-            try:
-                _set_path(raw, item.path, item.template.render(names))
-            except TemplateFailure as exc:
-                raise NodeError(f"{field}: {exc}") from None
+        # One budget for all of a node's fields: limits cannot be dodged by splitting a bomb.
+        with templating.limits():
+            for item in node.templates:
+                try:
+                    _set_path(raw, item.path, item.template.render(names))
+                except TemplateFailure as exc:
+                    field = "config." + ".".join(str(p) for p in item.path)
+                    raise NodeError(f"{field}: {exc}") from None
         try:
             config: NodeConfig = node.node_type.config_model.model_validate(raw)
         except ValidationError as exc:
@@ -661,6 +686,13 @@ class _RunDriver:
         size = len(encoded)
         if size > limit:
             raise NodeError(f"output is {size} bytes, over DUCTWORK_MAX_OUTPUT_BYTES ({limit})")
+        if encoded.count(b"[") + encoded.count(b"{") >= MAX_OUTPUT_DEPTH:
+            depth = _depth_over(output, MAX_OUTPUT_DEPTH)
+            if depth:
+                raise NodeError(
+                    f"output is nested more than {MAX_OUTPUT_DEPTH} levels deep, "
+                    "which ductwork does not store"
+                )
         if b"\\u0000" in encoded and _has_nul(output):
             raise NodeError(
                 "output contains a NUL character (\\u0000), which ductwork does not store; "
