@@ -439,6 +439,40 @@ async def test_group_commit_batches_runs_and_isolates_a_failing_one(tmp_path: Pa
             assert run.last_seq == (1 if execution_id == "gc-2" else 2)
 
 
+async def test_a_cancel_that_arrives_while_a_run_parks_is_not_lost(tmp_path: Path) -> None:
+    """The run is stored as waiting but its worker still holds it: the cancel finds no
+    driver to stop, and its wake-up finds the run still claimed. Someone must finish it."""
+    nodes = [{"id": "wait", "type": "delay", "config": {"delay_seconds": 600}}, t("after")]
+    async with embedded(tmp_path, durable_delay_threshold_seconds=0.1) as app:
+        advance, release_lease = app.executor.advance, app.store.release_lease
+        outcomes: list[RunStatus | None] = []
+
+        async def recorded_advance(execution_id: str) -> RunStatus | None:
+            outcome = await advance(execution_id)
+            outcomes.append(outcome)
+            return outcome
+
+        cancelled: list[str] = []
+
+        async def cancel_then_release(execution_id: str, owner: str) -> None:
+            if not cancelled:
+                # Parked, lease not yet given up: the cancel comes, and so does the
+                # delivery that should finish the run, which finds it still claimed.
+                cancelled.append(execution_id)
+                await app.cancel(execution_id)
+                await eventually(lambda: outcomes == [None], what="the cancel's delivery")
+            await release_lease(execution_id, owner)
+
+        app.executor.advance = recorded_advance  # type: ignore[method-assign]
+        app.store.release_lease = cancel_then_release  # type: ignore[method-assign]
+        wf = await app.create_workflow(definition(nodes, [("wait", "after")]))
+        run, _ = await app.execute(wf.id, {}, wait=False)
+        final = await app.wait_for(run.execution_id, RUN_WAIT)
+    assert cancelled == [run.execution_id]
+    assert final.status is RunStatus.CANCELLED, final.status
+    assert final.node_states["wait"].status is NodeStatus.CANCELLED
+
+
 async def test_cancelling_a_parked_run_cancels_its_waiting_node(tmp_path: Path) -> None:
     nodes = [{"id": "wait", "type": "delay", "config": {"delay_seconds": 60}}, t("after")]
     async with embedded(tmp_path, durable_delay_threshold_seconds=0.1) as app:
