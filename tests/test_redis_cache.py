@@ -169,7 +169,7 @@ async def test_other_process_waits_for_the_holder_and_reads_its_value(
         holder = Counter(b"from holder")
         holder.hold = True
         holding = asyncio.create_task(first.get_or_compute(key, holder, 60))
-        await asyncio.wait_for(holder.started.wait(), 5)
+        await asyncio.wait_for(holder.started.wait(), 15)
 
         waiter = Counter(b"from waiter")
         waiting = asyncio.gather(*(second.get_or_compute(key, waiter, 60) for _ in range(5)))
@@ -200,7 +200,7 @@ async def test_other_process_computes_when_the_holder_fails(
         holder.hold = True
         holder.error = RuntimeError("boom")
         holding = asyncio.create_task(first.get_or_compute(key, holder, 60))
-        await asyncio.wait_for(holder.started.wait(), 5)
+        await asyncio.wait_for(holder.started.wait(), 15)
 
         waiter = Counter(b"from waiter")
         waiting = asyncio.create_task(second.get_or_compute(key, waiter, 60))
@@ -229,7 +229,7 @@ async def test_holder_renews_its_lock_while_computing(
         holder = Counter(b"slow")
         holder.hold = True
         holding = asyncio.create_task(first.get_or_compute(key, holder, 60))
-        await asyncio.wait_for(holder.started.wait(), 5)
+        await asyncio.wait_for(holder.started.wait(), 15)
         taken = await raw_redis.get(f"{key}:lock")
         waiter = Counter(b"duplicate")
         waiting = asyncio.create_task(second.get_or_compute(key, waiter, 60))

@@ -52,7 +52,7 @@ def run_id() -> str:
     return f"test-{uuid.uuid4().hex}"
 
 
-async def receive(stream: AsyncIterator[T], within: float = 2.0) -> T:
+async def receive(stream: AsyncIterator[T], within: float = 10.0) -> T:
     return await asyncio.wait_for(anext(stream), within)
 
 
