@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, cast
 
@@ -230,15 +229,16 @@ async def test_missing_key_names_the_setting(
 
 
 async def test_per_node_timeout_is_retryable(stub: OpenAIStub) -> None:
-    stub.latency = 0.5
+    # The reply comes after 2 s: well inside the configured 5 s, so only the node's own
+    # 0.1 s timeout can make this call fail.
+    stub.latency = 2.0
     services = make_services(make_settings(stub.base_url, llm_max_retries=0))
-    started = time.perf_counter()
     try:
         with pytest.raises(RetryableError, match="timed out"):
             await NODE.run(config(timeout_seconds=0.1), FakeNodeContext(services=services))
     finally:
         await close_services(services)
-    assert time.perf_counter() - started < 0.45
+    assert stub.calls == 1, "a timed-out call is retried by the engine, not inside the node"
 
 
 async def test_stream_emits_tokens_in_order(stub: OpenAIStub, services: NodeServices) -> None:
@@ -444,20 +444,17 @@ async def test_memory_cache_cancelled_waiter_does_not_cancel_the_computation() -
     assert await cache.get("k") == b"value"
 
 
-# Hot path -------------------------------------------------------------------------
+# Hot path (its speed is measured by bench/nodes.py) ---------------------------------
 
 
-async def test_cached_run_is_fast(stub: OpenAIStub, services: NodeServices) -> None:
+async def test_repeated_cached_runs_never_reach_the_upstream(
+    stub: OpenAIStub, services: NodeServices
+) -> None:
     stub.reply = lambda request: "word " * 200
-    await NODE.run(config(), FakeNodeContext(services=services))
+    first = await NODE.run(config(), FakeNodeContext(services=services))
     ctx = FakeNodeContext(services=services)
     node_config = config()
-    rounds = 1000
-    started = time.perf_counter()
-    for _ in range(rounds):
-        result = await NODE.run(node_config, ctx)
-    mean_ms = (time.perf_counter() - started) / rounds * 1000
-    assert result.cached is True
+    results = [await NODE.run(node_config, ctx) for _ in range(100)]
+    assert all(result.cached for result in results)
+    assert all(result.output == first.output for result in results)
     assert stub.calls == 1
-    print(f"cached ai-processor run: {mean_ms * 1000:.1f} us mean over {rounds}")
-    assert mean_ms <= 1.0

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import AsyncIterator, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, cast
 
+import aiosmtplib
 import pytest
 from pydantic import SecretStr, ValidationError
 
@@ -284,12 +284,14 @@ async def test_partial_refusal_fails_without_retry(
 async def test_server_down_is_retryable() -> None:
     settings = smtp_settings(None)  # a free port: nothing listens there
     mailer = Mailer(settings)
-    started = time.perf_counter()
     with pytest.raises(RetryableError) as failure:
         await send(context(mailer, settings), to="ann@example.com", subject="s", body="b")
     await mailer.close()
     assert str(settings.smtp_port) in str(failure.value)
-    assert time.perf_counter() - started < 2
+    # Failed on the refused connection itself, not after waiting out a timeout.
+    cause = failure.value.__cause__
+    assert isinstance(cause, aiosmtplib.SMTPConnectError), repr(cause)
+    assert not isinstance(cause, aiosmtplib.SMTPConnectTimeoutError), repr(cause)
 
 
 async def test_silent_server_times_out_as_retryable() -> None:
@@ -354,26 +356,18 @@ async def test_reconnects_after_close(
     assert smtp_server.connection_count == 2
 
 
-async def test_time_per_send_on_a_reused_connection(
-    smtp_server: SmtpTestServer, mailer: Mailer, capsys: pytest.CaptureFixture[str]
+async def test_a_long_series_of_sends_keeps_one_connection(
+    smtp_server: SmtpTestServer, mailer: Mailer
 ) -> None:
-    message = build_message(to=["ann@example.com"], subject="warm-up", body="b", sender=SENDER)
-    await mailer.send(message)  # opens the connection
+    # The time per send on this connection is measured by bench/nodes.py.
     sends = 200
-    messages = [
-        build_message(to=["ann@example.com"], subject=f"m{i}", body="b", sender=SENDER)
-        for i in range(sends)
-    ]
-    started = time.perf_counter()
-    for each in messages:
-        await mailer.send(each)
-    mean_ms = (time.perf_counter() - started) / sends * 1000
-
-    assert len(smtp_server.messages) == sends + 1
+    for i in range(sends):
+        message = build_message(to=["ann@example.com"], subject=f"m{i}", body="b", sender=SENDER)
+        await mailer.send(message)
+    assert len(smtp_server.messages) == sends
     assert smtp_server.connection_count == 1
-    assert mean_ms < 50, f"{mean_ms:.2f} ms per send"
-    with capsys.disabled():
-        print(f"\nSMTP send on a reused connection: {mean_ms:.3f} ms mean over {sends}")
+    assert isinstance(mailer.backend, SmtpBackend)
+    assert mailer.backend.connections_opened == 1
 
 
 def test_ssl_and_starttls_are_exclusive() -> None:

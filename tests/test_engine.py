@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from ductwork.models import (
 from ductwork.service import Ductwork
 from tests.support.engine import ProbeNode, definition, embedded
 from tests.support.polling import eventually
+
+RUN_WAIT = 30.0
+"""Seconds a test waits for a run to end: a deadline for a stuck run, not a speed check."""
 
 
 def t(node_id: str, **config: Any) -> dict[str, Any]:
@@ -104,28 +108,31 @@ async def test_condition_branches_and_skip_propagation(tmp_path: Path) -> None:
 
 
 async def test_independent_branches_overlap(tmp_path: Path) -> None:
+    # Each branch waits until all five are running: an engine that ran them one after
+    # another would fail the first one ("at most 1 of 5 probes ran at once").
     nodes = (
         [{"id": "start", "type": "start"}]
-        + [probe(f"slow{i}", config={"sleep": 0.3}) for i in range(5)]
+        + [probe(f"slow{i}", config={"together": 5}) for i in range(5)]
         + [{"id": "end", "type": "end"}]
     )
     edges = [("start", f"slow{i}") for i in range(5)] + [(f"slow{i}", "end") for i in range(5)]
-    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
-        started = time.perf_counter()
+    node = ProbeNode()
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
         run = await app.execute_definition(definition(nodes, edges), {"x": 1})
-        took = time.perf_counter() - started
-    assert run.status is RunStatus.SUCCESS
-    assert took < 0.9, f"5 x 0.3 s branches took {took:.2f} s: not parallel"
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert node.peak_running[run.execution_id] == 5
     assert set(run.result) == {f"slow{i}" for i in range(5)}
 
 
 async def test_parallelism_is_bounded(tmp_path: Path) -> None:
-    nodes = [probe(f"p{i}", config={"sleep": 0.2}) for i in range(4)]
-    async with embedded(tmp_path, extra_nodes=[ProbeNode()], max_parallel_nodes=2) as app:
+    nodes = [probe(f"p{i}", config={"together": 2, "sleep": 0.2}) for i in range(4)]
+    node = ProbeNode()
+    async with embedded(tmp_path, extra_nodes=[node], max_parallel_nodes=2) as app:
         started = time.perf_counter()
         run = await app.execute_definition(definition(nodes, []), {})
         took = time.perf_counter() - started
-    assert run.status is RunStatus.SUCCESS
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert node.peak_running[run.execution_id] == 2, "2 slots: two at once, never more"
     assert took >= 0.38, "4 x 0.2 s nodes with 2 slots cannot finish in under 0.4 s"
 
 
@@ -173,13 +180,13 @@ async def test_non_retryable_error_is_not_retried(tmp_path: Path) -> None:
 
 
 async def test_timeout(tmp_path: Path) -> None:
-    nodes = [probe("slow", config={"sleep": 5}, timeout_seconds=0.1)]
-    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
-        started = time.perf_counter()
+    node = ProbeNode()
+    nodes = [probe("slow", config={"hold": True}, timeout_seconds=0.1)]
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
         run = await app.execute_definition(definition(nodes, []), {})
-    assert time.perf_counter() - started < 2
     assert run.status is RunStatus.ERROR
     assert run.node_states["slow"].error == "timed out after 0.1 s"
+    assert node.cancelled == {(run.execution_id, "slow")}, "the timeout must cut the node off"
 
 
 async def test_on_error_continue_and_branch(tmp_path: Path) -> None:
@@ -211,15 +218,15 @@ async def test_on_error_continue_and_branch(tmp_path: Path) -> None:
 
 async def test_failure_cancels_siblings(tmp_path: Path) -> None:
     nodes = [
-        probe("bad", config={"fatal": True, "sleep": 0.05}),
-        probe("slow", config={"sleep": 5}),
+        probe("bad", config={"fatal": True, "together": 2}),
+        probe("slow", config={"hold": True}),
     ]
-    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
-        started = time.perf_counter()
+    node = ProbeNode()
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
         run = await app.execute_definition(definition(nodes, []), {})
-    assert time.perf_counter() - started < 2
     assert run.status is RunStatus.ERROR
     assert run.node_states["slow"].status is NodeStatus.CANCELLED
+    assert node.cancelled == {(run.execution_id, "slow")}, "the sibling must be cut off"
 
 
 async def test_cancel_a_running_run(tmp_path: Path) -> None:
@@ -234,7 +241,7 @@ async def test_cancel_a_running_run(tmp_path: Path) -> None:
 
         await eventually(running)
         await app.cancel(run.execution_id)
-        final = await app.wait_for(run.execution_id, 5)
+        final = await app.wait_for(run.execution_id, RUN_WAIT)
     assert final.status is RunStatus.CANCELLED
     assert final.node_states["slow"].status is NodeStatus.CANCELLED
     assert (
@@ -256,11 +263,16 @@ async def test_undefined_variable_names_node_and_variable(tmp_path: Path) -> Non
 async def test_sandbox_bomb_in_config_fails_the_node(tmp_path: Path) -> None:
     nodes = [{"id": "bomb", "type": "end", "config": {"output": "{{ 'a' * 10**9 }}"}}]
     async with embedded(tmp_path) as app:
-        started = time.perf_counter()
-        run = await app.execute_definition(definition(nodes, []), {})
-    assert time.perf_counter() - started < 1
+        tracemalloc.start()
+        try:
+            run = await app.execute_definition(definition(nodes, []), {})
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
     assert run.status is RunStatus.ERROR
     assert "refused by the sandbox" in (run.node_states["bomb"].error or "")
+    # Refused before it was built: the gigabyte string never existed.
+    assert peak < 100 * 2**20, f"{peak / 2**20:.0f} MiB allocated while refusing the bomb"
 
 
 async def test_completed_nodes_are_not_rerun_after_a_crash(tmp_path: Path) -> None:
@@ -296,7 +308,8 @@ async def test_completed_nodes_are_not_rerun_after_a_crash(tmp_path: Path) -> No
 
 
 async def test_long_delay_parks_and_sweep_resumes(tmp_path: Path) -> None:
-    nodes = [{"id": "wait", "type": "delay", "config": {"delay_seconds": 0.6}}, t("after")]
+    # Parked for a second: time enough to see it waiting even on a loaded machine.
+    nodes = [{"id": "wait", "type": "delay", "config": {"delay_seconds": 1.0}}, t("after")]
     async with embedded(
         tmp_path, durable_delay_threshold_seconds=0.1, sweep_interval_seconds=0.05
     ) as app:
@@ -311,7 +324,7 @@ async def test_long_delay_parks_and_sweep_resumes(tmp_path: Path) -> None:
         assert parked.node_states["wait"].status is NodeStatus.WAITING
         assert parked.wake_at is not None
         assert not app.executor.active_runs  # no worker is held while parked
-        await eventually(lambda: status_is(RunStatus.SUCCESS), within=5)
+        await eventually(lambda: status_is(RunStatus.SUCCESS), within=RUN_WAIT)
         final = await app.get_run(run.execution_id)
     assert final.node_states["after"].output == {"k": 1}
     assert final.end_time is not None and final.end_time >= parked.wake_at
@@ -319,19 +332,21 @@ async def test_long_delay_parks_and_sweep_resumes(tmp_path: Path) -> None:
 
 async def test_sync_execute_waits_and_async_returns_queued(tmp_path: Path) -> None:
     nodes = [probe("p", config={"sleep": 0.1, "output": 1})]
-    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
+    node = ProbeNode()
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
         wf = await app.create_workflow(definition(nodes, []))
         done, created = await app.execute(wf.id, {}, wait=True)
         queued, _ = await app.execute(wf.id, {}, wait=False)
         assert created and done.status is RunStatus.SUCCESS
         assert queued.status is RunStatus.QUEUED
         partial, _ = await app.execute(
-            (await app.create_workflow(definition([probe("q", config={"sleep": 2})], []))).id,
+            (await app.create_workflow(definition([probe("q", config={"hold": True})], []))).id,
             {},
             wait=True,
             wait_seconds=0.1,
         )
         assert partial.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+        node.release()
 
 
 async def test_idempotency_key_returns_existing_run(tmp_path: Path) -> None:
@@ -344,15 +359,17 @@ async def test_idempotency_key_returns_existing_run(tmp_path: Path) -> None:
 
 
 async def test_editing_a_workflow_does_not_change_a_run_in_flight(tmp_path: Path) -> None:
-    async with embedded(tmp_path, extra_nodes=[ProbeNode()]) as app:
+    node = ProbeNode()
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
         wf = await app.create_workflow(
-            definition([probe("p", config={"sleep": 0.2, "output": "v1"})], [])
+            definition([probe("p", config={"hold": True, "output": "v1"})], [])
         )
         run, _ = await app.execute(wf.id, {}, wait=False)
         updated = await app.update_workflow(
             wf.id, definition([probe("p", config={"output": "v2"})], [])
         )
-        final = await app.wait_for(run.execution_id, 5)
+        node.release()
+        final = await app.wait_for(run.execution_id, RUN_WAIT)
     assert updated.version == 2
     assert final.workflow_version == 1
     assert final.node_states["p"].output == "v1"
@@ -366,7 +383,7 @@ async def test_retry_resumes_from_failed_node(tmp_path: Path) -> None:
         failed, _ = await app.execute(wf.id, {}, wait=True)
         assert failed.status is RunStatus.ERROR
         await app.retry(failed.execution_id)
-        final = await app.wait_for(failed.execution_id, 5)
+        final = await app.wait_for(failed.execution_id, RUN_WAIT)
     assert final.status is RunStatus.SUCCESS
     assert node.calls[(failed.execution_id, "a")] == 1
     assert node.calls[(failed.execution_id, "b")] == 2
@@ -423,6 +440,40 @@ async def test_group_commit_batches_runs_and_isolates_a_failing_one(tmp_path: Pa
             assert run.last_seq == (1 if execution_id == "gc-2" else 2)
 
 
+async def test_a_cancel_that_arrives_while_a_run_parks_is_not_lost(tmp_path: Path) -> None:
+    """The run is stored as waiting but its worker still holds it: the cancel finds no
+    driver to stop, and its wake-up finds the run still claimed. Someone must finish it."""
+    nodes = [{"id": "wait", "type": "delay", "config": {"delay_seconds": 600}}, t("after")]
+    async with embedded(tmp_path, durable_delay_threshold_seconds=0.1) as app:
+        advance, release_lease = app.executor.advance, app.store.release_lease
+        outcomes: list[RunStatus | None] = []
+
+        async def recorded_advance(execution_id: str) -> RunStatus | None:
+            outcome = await advance(execution_id)
+            outcomes.append(outcome)
+            return outcome
+
+        cancelled: list[str] = []
+
+        async def cancel_then_release(execution_id: str, owner: str) -> None:
+            if not cancelled:
+                # Parked, lease not yet given up: the cancel comes, and so does the
+                # delivery that should finish the run, which finds it still claimed.
+                cancelled.append(execution_id)
+                await app.cancel(execution_id)
+                await eventually(lambda: outcomes == [None], what="the cancel's delivery")
+            await release_lease(execution_id, owner)
+
+        app.executor.advance = recorded_advance  # type: ignore[method-assign]
+        app.store.release_lease = cancel_then_release  # type: ignore[method-assign]
+        wf = await app.create_workflow(definition(nodes, [("wait", "after")]))
+        run, _ = await app.execute(wf.id, {}, wait=False)
+        final = await app.wait_for(run.execution_id, RUN_WAIT)
+    assert cancelled == [run.execution_id]
+    assert final.status is RunStatus.CANCELLED, final.status
+    assert final.node_states["wait"].status is NodeStatus.CANCELLED
+
+
 async def test_cancelling_a_parked_run_cancels_its_waiting_node(tmp_path: Path) -> None:
     nodes = [{"id": "wait", "type": "delay", "config": {"delay_seconds": 60}}, t("after")]
     async with embedded(tmp_path, durable_delay_threshold_seconds=0.1) as app:
@@ -434,7 +485,7 @@ async def test_cancelling_a_parked_run_cancels_its_waiting_node(tmp_path: Path) 
 
         await eventually(parked)
         await app.cancel(run.execution_id)
-        final = await app.wait_for(run.execution_id, 5)
+        final = await app.wait_for(run.execution_id, RUN_WAIT)
     assert final.status is RunStatus.CANCELLED
     assert final.node_states["wait"].status is NodeStatus.CANCELLED
 
@@ -461,13 +512,15 @@ async def test_a_worker_that_cannot_renew_its_lease_stops_writing(tmp_path: Path
             raise ConnectionError("store unreachable")
 
         store.renew_lease = unreachable  # type: ignore[method-assign]
-        await stored_run(app, "lapsed", definition([probe("slow", config={"sleep": 5})], []))
+        await stored_run(app, "lapsed", definition([probe("slow", config={"hold": True})], []))
         started = time.perf_counter()
-        outcome = await app.executor.advance("lapsed")
+        async with asyncio.timeout(RUN_WAIT):  # a worker that never gives up fails, not hangs
+            outcome = await app.executor.advance("lapsed")
         took = time.perf_counter() - started
         after = await app.get_run("lapsed")
     assert outcome is None, "a worker whose lease lapsed must give the run up"
-    assert 0.5 < took < 2.0
+    assert took > 0.5, "it keeps the run while its lease (0.6 s) lasts"
+    assert node.cancelled == {("lapsed", "slow")}, "it stops the node rather than finish it"
     assert after.status is RunStatus.RUNNING  # left for whoever holds the lease now
     assert not any(e.type == "run_finished" for e in after.events)
 
@@ -477,11 +530,14 @@ async def test_a_worker_whose_lease_was_taken_over_writes_nothing_more(tmp_path:
     from datetime import timedelta
 
     node = ProbeNode()
-    async with embedded(tmp_path, extra_nodes=[node]) as app:
+    # Heartbeats far apart: the old holder learns of the takeover only when it writes.
+    async with embedded(
+        tmp_path, extra_nodes=[node], lease_seconds=120, heartbeat_seconds=60
+    ) as app:
         await stored_run(
             app,
             "taken",
-            definition([probe("slow", config={"sleep": 0.5}), t("after")], [("slow", "after")]),
+            definition([probe("slow", config={"hold": True}), t("after")], [("slow", "after")]),
         )
         advancing = asyncio.create_task(app.executor.advance("taken"))
 
@@ -491,11 +547,13 @@ async def test_a_worker_whose_lease_was_taken_over_writes_nothing_more(tmp_path:
 
         await eventually(running)
         # Another worker takes the run over (as if this one had stalled past its lease).
-        later = utcnow() + timedelta(seconds=60)
+        later = utcnow() + timedelta(seconds=600)  # past the old holder's 120 s lease
         assert await app.store.acquire_lease("taken", "other-worker", later, later)
+        node.release()  # the node completes only now, after the takeover
         outcome = await advancing
         after = await app.get_run("taken")
     assert outcome is None
+    assert node.finished == {("taken", "slow")}
     assert after.node_states["slow"].status is NodeStatus.RUNNING, "old holder must not complete it"
     assert "after" not in after.node_states
     assert after.lease_owner == "other-worker"

@@ -12,10 +12,12 @@ import uuid
 from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
+from ductwork.cache import redis as redis_cache_module
 from ductwork.cache.redis import RedisCache
 from tests.support.polling import eventually
 
@@ -130,11 +132,11 @@ async def test_waiter_computes_after_a_dead_holders_lock_expires(
 ) -> None:
     key = f"{key_prefix}k"
     # A "process" that took the lock and died: nobody releases or renews it.
+    started = time.monotonic()  # before the lock is taken, so the lower bound holds
     await raw_redis.set(f"{key}:lock", "dead-holder", px=300)
     compute = Counter()
-    started = time.monotonic()
     assert await cache.get_or_compute(key, compute, 60) == (b"value", False)
-    assert time.monotonic() - started >= 0.25
+    assert time.monotonic() - started >= 0.25, "computed while the dead holder's lock lived"
     assert compute.calls == 1
     assert await raw_redis.get(key) == b"value"
 
@@ -167,7 +169,7 @@ async def test_other_process_waits_for_the_holder_and_reads_its_value(
         holder = Counter(b"from holder")
         holder.hold = True
         holding = asyncio.create_task(first.get_or_compute(key, holder, 60))
-        await asyncio.wait_for(holder.started.wait(), 5)
+        await asyncio.wait_for(holder.started.wait(), 15)
 
         waiter = Counter(b"from waiter")
         waiting = asyncio.gather(*(second.get_or_compute(key, waiter, 60) for _ in range(5)))
@@ -198,7 +200,7 @@ async def test_other_process_computes_when_the_holder_fails(
         holder.hold = True
         holder.error = RuntimeError("boom")
         holding = asyncio.create_task(first.get_or_compute(key, holder, 60))
-        await asyncio.wait_for(holder.started.wait(), 5)
+        await asyncio.wait_for(holder.started.wait(), 15)
 
         waiter = Counter(b"from waiter")
         waiting = asyncio.create_task(second.get_or_compute(key, waiter, 60))
@@ -214,16 +216,28 @@ async def test_other_process_computes_when_the_holder_fails(
         await second.close()
 
 
-async def test_holder_renews_its_lock_while_computing(redis_url: str, key_prefix: str) -> None:
+async def test_holder_renews_its_lock_while_computing(
+    redis_url: str, raw_redis: aioredis.Redis, key_prefix: str
+) -> None:
     key = f"{key_prefix}k"
-    first = RedisCache(redis_url, lock_ttl_seconds=0.3)
-    second = RedisCache(redis_url, lock_ttl_seconds=0.3)
+    # Renewed every third of a TTL: a loaded machine must stall the holder for 0.67 s
+    # before the lock lapses, so the TTL is no shorter than this.
+    lock_ttl = 1.0
+    first = RedisCache(redis_url, lock_ttl_seconds=lock_ttl)
+    second = RedisCache(redis_url, lock_ttl_seconds=lock_ttl)
     try:
-        holder = Counter(b"slow", seconds=0.8)
+        holder = Counter(b"slow")
+        holder.hold = True
         holding = asyncio.create_task(first.get_or_compute(key, holder, 60))
-        await asyncio.wait_for(holder.started.wait(), 5)
+        await asyncio.wait_for(holder.started.wait(), 15)
+        taken = await raw_redis.get(f"{key}:lock")
         waiter = Counter(b"duplicate")
-        assert await second.get_or_compute(key, waiter, 60) == (b"slow", True)
+        waiting = asyncio.create_task(second.get_or_compute(key, waiter, 60))
+        # The computation outlives the lock's TTL twice over: only renewals keep it.
+        await asyncio.sleep(2 * lock_ttl)
+        assert await raw_redis.get(f"{key}:lock") == taken, "the holder's lock lapsed"
+        holder.release.set()
+        assert await waiting == (b"slow", True)
         assert await holding == (b"slow", False)
         assert waiter.calls == 0
     finally:
@@ -244,19 +258,29 @@ async def test_zero_ttl_stores_nothing_but_still_shares_the_computation(
 
 
 async def test_unreachable_redis_degrades_to_computing(
-    closed_redis_url: str, caplog: pytest.LogCaptureFixture
+    closed_redis_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A cooldown that cannot run out mid-test, however slow the machine.
+    monkeypatch.setattr(redis_cache_module, "UNAVAILABLE_COOLDOWN_SECONDS", 3600.0)
     cache = RedisCache(closed_redis_url)
+    # Count the commands that try Redis: after the first failure, none should.
+    attempts: list[object] = []
+    execute_command = cache._redis.execute_command
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        attempts.append(args[0])
+        return await execute_command(*args, **options)
+
+    cache._redis.execute_command = counted  # type: ignore[method-assign]
     try:
         with caplog.at_level(logging.WARNING, logger="ductwork.cache.redis"):
-            started = time.monotonic()
             assert await cache.get("llm:cache:x") is None
             await cache.set("llm:cache:x", b"v", 60)
             compute = Counter(seconds=0.05)
             results = await asyncio.gather(
                 *(cache.get_or_compute("llm:cache:x", compute, 60) for _ in range(10))
             )
-            assert time.monotonic() - started < 2
+        assert attempts == ["GET"], "a dead Redis is skipped, not timed out on every call"
         assert compute.calls == 1
         assert sorted(results, key=lambda r: r[1]) == [(b"value", False)] + [(b"value", True)] * 9
         assert await cache.get_or_compute("llm:cache:y", Counter(b"y"), 60) == (b"y", False)

@@ -261,13 +261,14 @@ def test_restart_everything_while_parked(cluster: Cluster, redis_server: RedisSe
         ],
         "edges": [{"from": "wait", "to": "end"}],
     }
+    # Taken before the run starts, so a slow look at the parked run cannot shorten it.
+    started = time.monotonic()
     execution_id = start_run(client, workflow)
     wait_until(
         lambda: run_status(client, execution_id)["status"] == "waiting",
         within=CLUSTER_WAIT,
         what="run parked",
     )
-    parked_at = time.monotonic()
     cluster.stop_all()
     redis_server.kill()
     redis_server.start()
@@ -276,7 +277,7 @@ def test_restart_everything_while_parked(cluster: Cluster, redis_server: RedisSe
     wait_until(
         lambda: run_status(client, execution_id)["status"] == "success", within=30, what="resume"
     )
-    assert time.monotonic() - parked_at >= 4.0
+    assert time.monotonic() - started >= 4.9, "woke before its 5 s delay was up"
     assert run_status(client, execution_id)["result"] == "woke"
 
 
@@ -284,17 +285,22 @@ def test_cancel_from_api_stops_run_on_worker(
     cluster: Cluster, http_server: RecordingHttpServer
 ) -> None:
     http_server.hold("/slow1")
+    # Heartbeats an hour apart: the worker's own look at the store cannot see the
+    # cancel within the test, so only the control message can deliver it.
+    cluster.env = {
+        **cluster.env,
+        "DUCTWORK_HEARTBEAT_SECONDS": "3600",
+        "DUCTWORK_LEASE_SECONDS": "7200",
+    }
     client = cluster.start_api()
     cluster.start_worker("worker-a")
     execution_id = start_run(client, slow_workflow(http_server.base_url))
-    http_server.wait_for_calls("/slow1", 1, timeout=20)
-    started = time.monotonic()
+    http_server.wait_for_calls("/slow1", 1, timeout=CLUSTER_WAIT)
     assert client.post(f"/workflows/executions/{execution_id}/cancel").status_code == 200
     wait_until(
-        lambda: run_status(client, execution_id)["status"] == "cancelled", within=10, what="cancel"
-    )
-    assert time.monotonic() - started < 3, (
-        "cancel should reach the worker at once (control message)"
+        lambda: run_status(client, execution_id)["status"] == "cancelled",
+        within=CLUSTER_WAIT,
+        what="the cancel reaching the worker",
     )
     final = run_status(client, execution_id)
     assert final["node_states"]["hook1"]["status"] == "cancelled"

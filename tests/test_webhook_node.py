@@ -184,11 +184,11 @@ async def test_in_flight_call_is_visible_before_the_reply(
     task = asyncio.create_task(
         NODE.run(config(url=server.url("/hook")), FakeNodeContext(services=services))
     )
-    [seen] = await server.wait_for_calls_async("/hook", 1, timeout=5)
+    [seen] = await server.wait_for_calls_async("/hook", 1, timeout=15)
     assert seen.idempotency_key == "exec-test:node-test"
     assert server.completed("/hook") == 0 and not task.done()
     server.release("/hook")
-    result = await asyncio.wait_for(task, 5)
+    result = await asyncio.wait_for(task, 15)
     assert result.output["status_code"] == 200
     assert server.completed("/hook") == 1
 

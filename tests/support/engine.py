@@ -9,11 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from ductwork.models import WorkflowDefinition
-from ductwork.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType, RetryableError
+from ductwork.nodes.base import (
+    NodeConfig,
+    NodeContext,
+    NodeError,
+    NodeResult,
+    NodeType,
+    RetryableError,
+)
 from ductwork.nodes.registry import REGISTRY
 from ductwork.runtime import build
 from ductwork.service import Ductwork
 from ductwork.settings import Settings
+from tests.support.polling import eventually
 
 
 class ProbeConfig(NodeConfig):
@@ -21,10 +29,24 @@ class ProbeConfig(NodeConfig):
     sleep: float = 0.0
     fatal: bool = False
     output: Any = None
+    together: int = 0
+    """Wait until this many probes of the run have been running at once; fail if they never are."""
+    hold: bool = False
+    """Wait until the test calls `ProbeNode.release()`."""
+
+
+TOGETHER_WITHIN_SECONDS = 10.0
+"""How long a `together` probe waits for the others: only an engine that runs them one
+after another makes it wait that long."""
 
 
 class ProbeNode(NodeType[ProbeConfig]):
-    """A test node: counts calls per (run, node), sleeps, fails a number of times."""
+    """A test node: counts calls per (run, node), sleeps, fails a number of times.
+
+    It also records what the engine did with it, so tests can assert causes rather
+    than durations: how many probes of a run were inside `run()` at once
+    (`peak_running`), and which were cancelled mid-run rather than left to finish.
+    """
 
     type_name = "probe"
     config_model = ProbeConfig
@@ -33,20 +55,67 @@ class ProbeNode(NodeType[ProbeConfig]):
     def __init__(self) -> None:
         self.calls: dict[tuple[str, str], int] = {}
         self.attempts_seen: list[int] = []
+        self.running: dict[str, set[str]] = {}
+        """Per run, the node ids whose probe is inside `run()` now."""
+        self.peak_running: dict[str, int] = {}
+        """Per run, the most probes that were inside `run()` at the same time."""
+        self.cancelled: set[tuple[str, str]] = set()
+        """(run, node) of probes cancelled while they ran."""
+        self.finished: set[tuple[str, str]] = set()
+        """(run, node) of probes that returned or raised on their own."""
+        self._released = asyncio.Event()
+
+    def release(self) -> None:
+        """Let every `hold` probe, waiting now or arriving later, go on."""
+        self._released.set()
 
     async def run(self, config: ProbeConfig, ctx: NodeContext) -> NodeResult:
         key = (ctx.execution_id, ctx.node_id)
         self.calls[key] = self.calls.get(key, 0) + 1
         self.attempts_seen.append(ctx.attempt)
+        running = self.running.setdefault(ctx.execution_id, set())
+        running.add(ctx.node_id)
+        self.peak_running[ctx.execution_id] = max(
+            self.peak_running.get(ctx.execution_id, 0), len(running)
+        )
+        try:
+            result = await self._behave(config, ctx)
+        except asyncio.CancelledError:
+            self.cancelled.add(key)
+            raise
+        except Exception:
+            self.finished.add(key)
+            raise
+        finally:
+            running.discard(ctx.node_id)
+        self.finished.add(key)
+        return result
+
+    async def _behave(self, config: ProbeConfig, ctx: NodeContext) -> NodeResult:
+        key = (ctx.execution_id, ctx.node_id)
+        if config.together:
+            await self._wait_for_company(ctx.execution_id, config.together)
+        if config.hold:
+            await self._released.wait()
         if config.sleep:
             await asyncio.sleep(config.sleep)
         if self.calls[key] <= config.fail_times:
             raise RetryableError(f"transient failure {self.calls[key]}")
         if config.fatal:
-            from ductwork.nodes.base import NodeError
-
             raise NodeError("fatal failure")
         return NodeResult(output=config.output if config.output is not None else ctx.input)
+
+    async def _wait_for_company(self, execution_id: str, count: int) -> None:
+        try:
+            await eventually(
+                lambda: self.peak_running[execution_id] >= count,
+                within=TOGETHER_WITHIN_SECONDS,
+                interval=0.005,
+            )
+        except AssertionError:
+            raise NodeError(
+                f"at most {self.peak_running[execution_id]} of {count} probes ran at once"
+            ) from None
 
 
 @asynccontextmanager

@@ -207,7 +207,7 @@ class RecordingHttpServer:
             return self._completed.get(path, 0)
 
     def wait_for_calls(
-        self, path: str | None, count: int, timeout: float = 5.0
+        self, path: str | None, count: int, timeout: float = 15.0
     ) -> list[RecordedRequest]:
         """Block until `count` requests arrived (on `path`, or anywhere); raise on timeout."""
         deadline = time.monotonic() + timeout
@@ -228,7 +228,7 @@ class RecordingHttpServer:
         self,
         path: str | None,
         count: int,
-        timeout: float = 5.0,  # noqa: ASYNC109 - same signature as wait_for_calls
+        timeout: float = 15.0,  # noqa: ASYNC109 - same signature as wait_for_calls
     ) -> list[RecordedRequest]:
         """`wait_for_calls` for async tests (waits in a thread, not on the loop)."""
         return await asyncio.to_thread(self.wait_for_calls, path, count, timeout)

@@ -7,11 +7,15 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 
+DEFAULT_WITHIN = 15.0
+"""Seconds before a condition counts as never met: generous, because the CI machine is a
+loaded 2-core box and this bound only decides how long a failing test takes to fail."""
+
 
 async def eventually(
     check: Callable[[], object | Awaitable[object]],
     *,
-    within: float = 5.0,
+    within: float = DEFAULT_WITHIN,
     interval: float = 0.01,
     what: str = "condition",
 ) -> None:
@@ -31,7 +35,7 @@ async def eventually(
 def wait_until(
     check: Callable[[], object],
     *,
-    within: float = 5.0,
+    within: float = DEFAULT_WITHIN,
     interval: float = 0.01,
     what: str = "condition",
 ) -> None:

@@ -230,7 +230,7 @@ class SmtpTestServer:
         with self._handler.lock:
             self._handler.scripted[command].extend([reply] * times)
 
-    def disconnect_clients(self, timeout: float = 5.0) -> None:
+    def disconnect_clients(self, timeout: float = 15.0) -> None:
         """Close every open client connection from the server side, as an idle timeout would."""
         controller = self._controller
         if controller is None:

@@ -1015,7 +1015,7 @@ class Executor:
             if run is None:
                 return None
             try:
-                return await self._drive(run)
+                status = await self._drive(run)
             finally:
                 try:
                     await self.store.release_lease(execution_id, self.owner)
@@ -1023,6 +1023,11 @@ class Executor:
                     log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
         finally:
             self._claimed.discard(execution_id)
+        if status is RunStatus.WAITING and await self.store.is_cancel_requested(execution_id):
+            # Cancelled while it parked: the cancel found the driver already done and its
+            # delivery found the run still claimed here, so nobody else will end it.
+            return await self.advance(execution_id)
+        return status
 
     async def _drive(self, run: Run) -> RunStatus | None:
         if run.status.finished:
