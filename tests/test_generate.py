@@ -7,7 +7,6 @@ response format and the repair conversation.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -310,12 +309,10 @@ def test_missing_llm_key_is_503_naming_the_setting(
 
 def test_upstream_failure_is_502(client: httpx.Client, llm: OpenAIStub) -> None:
     llm.api_key = "another-key"  # every request is refused with 401
-    started = time.monotonic()
     response = generate(client)
     assert response.status_code == 502
     assert "HTTP 401" in response.json()["message"]
     assert llm.calls == 1, "a 401 is neither retried nor taken for an unsupported format"
-    assert time.monotonic() - started < 5
 
 
 def test_outputs_must_name_an_upstream_node() -> None:
