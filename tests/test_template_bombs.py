@@ -596,3 +596,26 @@ def test_deadline_works_off_the_main_thread() -> None:
     worker.start()
     worker.join(timeout=30)
     assert outcome == ["template exceeded the 100 ms time limit"]
+
+
+def test_a_deadline_swallowed_once_fires_again() -> None:
+    """Code run inside a render (a weakref callback, a __del__) may eat the exception."""
+    import time as clock
+
+    from ductwork.engine.templating import _WATCHDOG, _Deadline
+
+    serial = _WATCHDOG.arm(clock.monotonic() + 0.01)
+    swallowed = 0
+    try:
+        give_up = clock.monotonic() + 30  # a hang guard, not a timing
+        while clock.monotonic() < give_up:
+            try:
+                while clock.monotonic() < give_up:
+                    pass
+            except _Deadline:
+                swallowed += 1
+                if swallowed == 2:
+                    break
+    finally:
+        fired = _WATCHDOG.disarm_surely(serial)
+    assert swallowed == 2 and fired

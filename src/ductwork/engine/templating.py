@@ -169,6 +169,10 @@ _clear_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void
 )
 
 
+REFIRE_SECONDS = 0.02
+"""After a deadline fires, how often it fires again until the render gives up."""
+
+
 class _Watchdog:
     """One daemon thread that raises `_Deadline` into threads whose render overran."""
 
@@ -201,13 +205,12 @@ class _Watchdog:
         return serial
 
     def disarm(self, serial: int) -> bool:
-        """Stop watching; True when the deadline fired for this arming."""
+        """Stop watching; True when the deadline fired for this arming. Idempotent."""
         thread_id = threading.get_ident()
         with self._lock:
             armed = self._armed.get(thread_id)
             if armed is not None and armed[1] == serial:
                 del self._armed[thread_id]
-                return False
             if self._fired.get(thread_id) == serial:
                 del self._fired[thread_id]
                 # Fired but perhaps not delivered yet: it must not land in unrelated code.
@@ -215,13 +218,23 @@ class _Watchdog:
                 return True
             return False
 
+    def disarm_surely(self, serial: int) -> bool:
+        """`disarm`, even when a re-fired deadline lands while it runs."""
+        while True:
+            try:
+                return self.disarm(serial)
+            except _Deadline:
+                continue
+
     def _watch(self) -> None:
         with self._lock:
             while True:
                 now = time.monotonic()
                 for thread_id, (deadline, serial) in list(self._armed.items()):
                     if deadline <= now:
-                        del self._armed[thread_id]
+                        # Fire again until disarmed: code run during the render (a
+                        # weakref callback, a __del__) may swallow one exception.
+                        self._armed[thread_id] = (now + REFIRE_SECONDS, serial)
                         self._fired[thread_id] = serial
                         _set_async_exc(thread_id, _Deadline)
                 if self._armed:
@@ -469,9 +482,10 @@ def _guarded(work: Callable[[], _R]) -> _R:
                 return work()
             finally:
                 # First thing: after this no deadline can land outside the render.
-                if _WATCHDOG.disarm(serial):
+                if _WATCHDOG.disarm_surely(serial):
                     raise _Deadline
         except _Deadline:
+            _WATCHDOG.disarm_surely(serial)  # a re-fire may have cut the `finally` short
             raise TemplateFailure(budget.time_limit_message()) from None
         except TemplateFailure:
             raise
