@@ -406,3 +406,18 @@ def test_dead_letters_are_listed_over_http_and_a_retry_starts_over(tmp_path: Pat
                 what="the retried run finishing",
             )
             assert client.get("/workflows/executions", params={"status": "dead"}).json() == []
+
+
+async def test_large_workflows_are_planned_off_the_event_loop() -> None:
+    """A 10,000-node plan takes seconds: other runs' heartbeats must not wait for it."""
+    from ductwork.engine.executor import LARGE_WORKFLOW_NODES, off_loop_if_large
+
+    def nodes(count: int) -> Any:
+        return definition([{"id": f"n{i}", "type": "start"} for i in range(count)], [])
+
+    def where() -> int:
+        return threading.get_ident()
+
+    loop_thread = threading.get_ident()
+    assert await off_loop_if_large(nodes(3), where) == loop_thread
+    assert await off_loop_if_large(nodes(LARGE_WORKFLOW_NODES + 1), where) != loop_thread

@@ -14,7 +14,7 @@ import orjson
 
 from ductwork import metrics
 from ductwork.cache.base import Cache
-from ductwork.engine.executor import Executor
+from ductwork.engine.executor import Executor, off_loop_if_large
 from ductwork.engine.graph import build_plan, validate
 from ductwork.events.base import EventBus
 from ductwork.models import (
@@ -146,16 +146,16 @@ class Ductwork:
             metrics.RUNS_ACTIVE.dec()
 
     # Workflows ------------------------------------------------------------------
-    def validate(self, definition: WorkflowDefinition) -> list[ValidationIssue]:
+    async def validate(self, definition: WorkflowDefinition) -> list[ValidationIssue]:
         """Every problem with a definition (empty when valid)."""
-        return validate(definition, self.registry)
+        return await off_loop_if_large(definition, validate, definition, self.registry)
 
-    def _check(self, definition: WorkflowDefinition) -> None:
-        build_plan(definition, self.registry)
+    async def _check(self, definition: WorkflowDefinition) -> None:
+        await off_loop_if_large(definition, build_plan, definition, self.registry)
 
     async def create_workflow(self, definition: WorkflowDefinition) -> Workflow:
         """Validate and save a new workflow; raises WorkflowInvalid."""
-        self._check(definition)
+        await self._check(definition)
         now = utcnow()
         workflow = Workflow(
             id=new_workflow_id(), version=1, definition=definition, created_at=now, updated_at=now
@@ -173,7 +173,7 @@ class Ductwork:
 
     async def update_workflow(self, workflow_id: str, definition: WorkflowDefinition) -> Workflow:
         """Validate and replace a definition (new version); runs in flight keep theirs."""
-        self._check(definition)
+        await self._check(definition)
         workflow = await self.store.update_workflow(workflow_id, definition, utcnow())
         if workflow is None:
             raise NotFound("workflow", workflow_id)
@@ -222,7 +222,7 @@ class Ductwork:
         wait_seconds: float | None = None,
     ) -> Run:
         """Run a definition that is not saved (the CLI's `run FILE`)."""
-        self._check(definition)
+        await self._check(definition)
         digest = hashlib.sha256(orjson.dumps(definition.dump(), option=orjson.OPT_SORT_KEYS))
         run, _ = await self._start_run(
             f"file:{digest.hexdigest()[:16]}",

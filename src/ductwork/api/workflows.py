@@ -83,7 +83,7 @@ async def list_workflows(app: App, limit: Limit = 100, offset: Offset = 0) -> JS
 
 @router.post("/validate", summary="Validate a workflow without saving it")
 async def validate_workflow(app: App, definition: WorkflowBody) -> ValidationReport:
-    issues = app.validate(definition)
+    issues = await app.validate(definition)
     return ValidationReport(valid=not issues, issues=[issue.model_dump() for issue in issues])
 
 

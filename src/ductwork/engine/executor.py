@@ -25,7 +25,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -43,6 +43,7 @@ from ductwork.models import (
     NodeStatus,
     Run,
     RunStatus,
+    WorkflowDefinition,
     utcnow,
 )
 from ductwork.nodes.base import (
@@ -72,6 +73,22 @@ def default_owner(name: str | None = None) -> str:
     return f"{name or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+LARGE_WORKFLOW_NODES = 200
+"""Workflows with more nodes are validated and planned on a worker thread: a
+10,000-node plan takes seconds, which must not stall other runs' heartbeats."""
+
+_T = TypeVar("_T")
+
+
+async def off_loop_if_large(
+    definition: WorkflowDefinition, work: Callable[..., _T], *args: Any
+) -> _T:
+    """`work(*args)`, on a thread when `definition` is large enough to hold the loop up."""
+    if len(definition.nodes) > LARGE_WORKFLOW_NODES:
+        return await asyncio.to_thread(work, *args)
+    return work(*args)
+
+
 class PlanCache:
     """Validated plans per (workflow id, version): built once, reused by every run."""
 
@@ -80,11 +97,13 @@ class PlanCache:
         self._size = size
         self._plans: OrderedDict[tuple[str, int], Plan] = OrderedDict()
 
-    def get(self, run: Run) -> Plan:
+    async def get(self, run: Run) -> Plan:
         key = (run.workflow_id, run.workflow_version)
         plan = self._plans.get(key)
         if plan is None:
-            plan = build_plan(run.definition, self._registry)
+            plan = await off_loop_if_large(
+                run.definition, build_plan, run.definition, self._registry
+            )
             self._plans[key] = plan
             if len(self._plans) > self._size:
                 self._plans.popitem(last=False)
@@ -1040,7 +1059,7 @@ class Executor:
                 f"(DUCTWORK_MAX_RUN_REDRIVES is {limit}); giving up",
             )
         try:
-            plan = self.plans.get(run)
+            plan = await self.plans.get(run)
         except WorkflowInvalid as exc:
             return await self._fail_invalid(run, exc)
         driver = _RunDriver(self, run, plan)
