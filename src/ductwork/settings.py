@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     template_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     """Most a template or expression may allocate (checked before allocating)."""
     max_run_redrives: int = Field(default=3, ge=0, le=100)
-    """Times a run is driven again after its worker crashed on it, before it fails for good."""
+    """Times a run is driven again after advancing it failed (engine error, worker crash)
+    with no node completing in between, before it fails for good."""
 
     # Durability (lease, heartbeat and sweep).
     worker_id: str | None = None

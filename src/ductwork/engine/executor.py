@@ -480,6 +480,8 @@ class _RunDriver:
         self.failed_node: str | None = None
         self.cancel_event = asyncio.Event()
         self.lease_lost = False
+        self.redrives = run.redrives
+        """Re-drives without progress: a node completing shows the run is not poison."""
         self.store_failure: CheckpointUnavailable | None = None
         self.stored_output_bytes = 0
         secrets = {k: v.get_secret_value() for k, v in executor.settings.secrets.items()}
@@ -779,6 +781,10 @@ class _RunDriver:
         if resumed:
             data["resumed"] = True
         self.emit("node_completed", node_id, **data)
+        if self.redrives and not resumed:
+            # Progress: a takeover after a slow heartbeat or a one-off crash is forgiven.
+            self.redrives = 0
+            self.checkpointer.run_fields(redrives=0)
         if not resumed:
             self._settle(node_id)
 
@@ -1055,7 +1061,7 @@ class Executor:
         if run.redrives > limit:
             return await self._dead_letter(
                 run.execution_id,
-                f"the run was re-driven {run.redrives} times after its worker stopped "
+                f"the run was re-driven {run.redrives} times without a node completing "
                 f"(DUCTWORK_MAX_RUN_REDRIVES is {limit}); giving up",
             )
         try:
@@ -1100,7 +1106,7 @@ class Executor:
         cause = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, UnstorableValue):
             return await self._dead_letter(execution_id, f"the store cannot hold it: {cause}")
-        redrives = driver.run.redrives + 1
+        redrives = driver.redrives + 1
         if redrives > self.settings.max_run_redrives:
             return await self._dead_letter(
                 execution_id,
