@@ -619,3 +619,12 @@ def test_a_deadline_swallowed_once_fires_again() -> None:
     finally:
         fired = _WATCHDOG.disarm_surely(serial)
     assert swallowed == 2 and fired
+
+
+def test_no_garbage_collection_runs_finalizers_inside_a_render() -> None:
+    """A deadline landing in another object's __del__ (run by a collection) would cut it short."""
+    import gc
+
+    assert gc.isenabled()
+    assert templating._guarded(gc.isenabled) is False
+    assert gc.isenabled()

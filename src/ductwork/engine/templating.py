@@ -63,6 +63,7 @@ import asyncio
 import contextvars
 import ctypes
 import functools
+import gc
 import math
 import operator
 import os
@@ -476,6 +477,10 @@ def _guarded(work: Callable[[], _R]) -> _R:
         started = time.monotonic()
         budget._depth = 1
         serial = 0
+        # No cyclic garbage collection during a render: a collection runs other objects'
+        # finalizers (a connection pool's __del__), which the deadline must not cut short.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             try:
                 serial = _WATCHDOG.arm(started + budget.timeout - budget.held_seconds)
@@ -492,6 +497,8 @@ def _guarded(work: Callable[[], _R]) -> _R:
         except Exception as exc:
             raise TemplateFailure(_describe(exc)) from None
         finally:
+            if collecting:
+                gc.enable()
             budget._depth = 0
             budget.held_seconds += time.monotonic() - started
     finally:
