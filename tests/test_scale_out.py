@@ -196,11 +196,19 @@ def test_sigkill_workers_mid_run_ten_times(
                 if state.get("status") == "completed":
                     completed_before_kill[(execution_id, node)] = 1
         for execution_id in runs:
-            wait_until(
-                lambda e=execution_id: run_status(client, e)["status"] == "success",  # type: ignore[misc]
-                within=30,
-                what=f"run {execution_id} finishing after the kill",
-            )
+            try:
+                wait_until(
+                    lambda e=execution_id: run_status(client, e)["status"] == "success",  # type: ignore[misc]
+                    within=30,
+                    what=f"run {execution_id} finishing after the kill",
+                )
+            except AssertionError:
+                last = run_status(client, execution_id)
+                raise AssertionError(
+                    f"run {execution_id} did not succeed after the kill: status "
+                    f"{last['status']}, error {last.get('error')!r}, redrives "
+                    f"{last.get('redrives', 0)}, worker {last.get('worker')!r}"
+                ) from None
         resume_seconds.append(time.monotonic() - killed_at)
         replacement.wait_for_line("consuming runs")
 
