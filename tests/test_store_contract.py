@@ -442,6 +442,10 @@ async def test_a_failed_batch_applies_exactly_the_runs_it_reports(
         assert isinstance(raised.value.failures[fenced_out], LeaseLost)
         assert [await applied(eid) for eid in ids] == [True, False, True]
         not_applied = [fenced_out]
+        # Applying an applied checkpoint again changes nothing (an executor that
+        # retries every run of the batch must not fail the applied ones).
+        await store.checkpoint(ids[0], checkpoint(0), owner="worker")
+        assert await applied(ids[0])
     else:
         assert isinstance(raised.value, LeaseLost) and fenced_out in str(raised.value)
         assert [await applied(eid) for eid in ids] == [False, False, False]

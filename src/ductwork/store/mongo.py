@@ -941,8 +941,9 @@ class MongoStore:
                 {"$set": lease, "$inc": {"lease_epoch": 1, "redrives": 1}},
             ),
         )
-        # The lease may change between the two compare-and-sets; look twice.
-        for selector, update in (*attempts, *attempts):
+        # Should the lease change between the two compare-and-sets, this answers
+        # None as if another owner held it; the sweep offers the run again.
+        for selector, update in attempts:
             doc = await self._runs.find_one_and_update(
                 selector,
                 update,

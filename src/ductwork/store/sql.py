@@ -1206,7 +1206,8 @@ class SqlStore:
 
         Never raises PartialCheckpoint: whatever it raises (LeaseLost for a run
         another worker took over, UnstorableValue, StoreError), nothing of the
-        batch was written.
+        batch was written, except that a connection lost during COMMIT leaves
+        the outcome unknown, as on any database.
         """
         prepared_states, prepared_events = self._prepared_states, self._prepared_events
         if prepared_states is None or prepared_events is None:
