@@ -159,12 +159,16 @@ async def test_redis_sweeps_put_each_run_in_the_stream_once_per_due_time(
 async def test_redis_pending_mark_expires_so_a_lost_message_is_sent_again(
     tmp_path: Path, redis_url: str, raw_redis: aioredis.Redis, namespace: str
 ) -> None:
-    app = build(
-        Settings(data_dir=tmp_path, redis_url=redis_url, redis_namespace=namespace), role="api"
+    # The mark lasts two leases (at least 2 s): a message lost with a worker that died
+    # before leasing its run is offered again about when a dead worker's lease lapses.
+    settings = Settings(
+        data_dir=tmp_path,
+        redis_url=redis_url,
+        redis_namespace=namespace,
+        lease_seconds=1.0,
+        heartbeat_seconds=0.5,
     )
-    short = RedisQueue(redis_url, namespace=namespace, pending_mark_seconds=0.2)
-    await app.queue.close()
-    app.queue = short
+    app = build(settings, role="api")
     await app.store.start()
     try:
         (only, *_) = await backlog(app, queued=0)
