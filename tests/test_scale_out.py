@@ -401,6 +401,9 @@ def test_a_backlog_is_in_the_run_stream_once_however_many_sweeps_pass(
 
     http_server.hold("/slow1")
     cluster.env["DUCTWORK_MAX_CONCURRENT_RUNS"] = "1"
+    # A run is offered once per marker lifetime (two leases): 20 s here, longer than the
+    # 25 sweeps take, so each waiting run must be in the stream exactly once.
+    cluster.env["DUCTWORK_LEASE_SECONDS"] = "10"
     client = cluster.start_api()
     cluster.start_worker("worker-a")
     workflow_id = client.post("/workflows/", json=slow_workflow(http_server.base_url)).json()["id"]
