@@ -34,6 +34,7 @@ from ductwork.engine import templating
 from ductwork.engine.graph import ERROR_BRANCH, NodePlan, Plan, WorkflowInvalid, build_plan
 from ductwork.engine.templating import TemplateFailure
 from ductwork.events.base import EventBus
+from ductwork.jsonvalues import dotted, find_problem
 from ductwork.models import (
     Checkpoint,
     EdgeSpec,
@@ -398,42 +399,9 @@ def _failure(exc: BaseException) -> NodeError:
     return NodeError(f"{type(exc).__name__}: {exc}")
 
 
-def _has_nul(value: Any) -> bool:
-    """Whether any string (key or value) in a JSON-like value holds a NUL character."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return False
-
-
 MAX_OUTPUT_DEPTH = 90
 """Deepest nesting of a stored output: MongoDB refuses documents past 100 levels, and an
 output sits a few levels down in its run document."""
-
-
-def _depth_over(value: Any, limit: int) -> bool:
-    """Whether lists and objects in a JSON-like value nest more than `limit` levels."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
 
 
 MAX_ERROR_CHARS = 4000
@@ -707,18 +675,15 @@ class _RunDriver:
         size = len(encoded)
         if size > limit:
             raise NodeError(f"output is {size} bytes, over DUCTWORK_MAX_OUTPUT_BYTES ({limit})")
-        if encoded.count(b"[") + encoded.count(b"{") >= MAX_OUTPUT_DEPTH:
-            depth = _depth_over(output, MAX_OUTPUT_DEPTH)
-            if depth:
-                raise NodeError(
-                    f"output is nested more than {MAX_OUTPUT_DEPTH} levels deep, "
-                    "which ductwork does not store"
-                )
-        if b"\\u0000" in encoded and _has_nul(output):
-            raise NodeError(
-                "output contains a NUL character (\\u0000), which ductwork does not store; "
-                "remove it, e.g. with a transformer"
-            )
+        # The walk is only worth it when the encoded bytes hint at a problem.
+        if b"\\u0000" in encoded or (encoded.count(b"[") + encoded.count(b"{") >= MAX_OUTPUT_DEPTH):
+            problem = find_problem(output, MAX_OUTPUT_DEPTH)
+            if problem is not None:
+                path, why = problem
+                if why.startswith("nested"):
+                    why = f"is nested more than {MAX_OUTPUT_DEPTH} levels deep"
+                where = f"output.{dotted(path)}" if path else "output"
+                raise NodeError(f"{where} {why}")
         run_limit = settings.max_run_output_bytes
         if self.stored_output_bytes + size > run_limit:
             raise NodeError(
