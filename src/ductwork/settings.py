@@ -99,6 +99,55 @@ class Settings(BaseSettings):
     max_inputs_bytes: int = Field(default=1_000_000, gt=0)
     """Largest `inputs` of an execute request, as JSON."""
 
+    # Security (README "Security"; docs/security.md).
+    auth: Literal["enabled", "disabled"] = "enabled"
+    """`disabled` (development only): every request acts as an admin. Refused unless the
+    server is bound to a loopback address; a warning is logged on every start."""
+    admin_api_key: SecretStr | None = None
+    """Accepted as an admin API key (automation, first boot in containers)."""
+    api_key: SecretStr | None = None
+    """The key the CLI's remote commands send (`ductwork watch`); not used by the server."""
+    secret_key: SecretStr | None = None
+    """Fernet key(s), comma-separated, newest first: credentials are encrypted with the
+    first and decrypted with any. Unset: a key generated into `data_dir/secret.key`
+    (mode 0600) on first start."""
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host header values accepted (port ignored; `*.example.com` wildcards). Empty: the
+    loopback names when bound to loopback, anything otherwise (with a warning)."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Origins allowed cross-site (a builder canvas served elsewhere). Empty: CORS off."""
+    session_ttl_seconds: float = Field(default=7 * 86_400, gt=0)
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    """auto: the session cookie is `Secure` when the request came over HTTPS."""
+    auth_cache_seconds: float = Field(default=10.0, ge=0)
+    """How long a verified key or session is trusted without asking the store again;
+    revocations reach every process at once through the event bus regardless."""
+    metrics_token: SecretStr | None = None
+    """A bearer token for `/metrics` alone (scrapers); admins' keys work too."""
+    login_rate_limit: str = "10/minute"
+    """Failed logins and failed API keys per client address (`limits` notation)."""
+    execute_rate_limit: str = "600/minute"
+    """Execute, retry and generate calls per key or user (429 with Retry-After past it)."""
+
+    # Limits (each a 4xx or a clear node error past it; docs/api-limits.md).
+    max_request_bytes: int = Field(default=8_000_000, gt=0)
+    """Largest request body; 413 before the body is read further."""
+    max_workflow_nodes: int = Field(default=10_000, ge=1)
+    max_workflow_edges: int = Field(default=50_000, ge=0)
+    max_template_chars: int = Field(default=100_000, ge=1)
+    """Longest template or expression in a node's config."""
+    max_run_events: int = Field(default=250_000, ge=100)
+    """Stored events per run; a run that would write more fails."""
+    max_run_seconds: float = Field(default=7 * 86_400, gt=0)
+    """Wall-clock time from a run's start (parked time included) after which it fails."""
+    max_email_recipients: int = Field(default=50, ge=1)
+    """to + cc + bcc of one email node."""
+    llm_max_tokens: int = Field(default=32_768, ge=1)
+    """Ceiling of an AI node's `max_tokens`."""
+    max_delay_seconds: float = Field(default=30 * 86_400, gt=0)
+    max_retry_attempts: int = Field(default=10, ge=1)
+    max_retry_backoff_seconds: float = Field(default=3_600, ge=0)
+
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> Settings:
         if self.heartbeat_seconds * 2 > self.lease_seconds:
@@ -109,7 +158,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("http_allowed_hosts", mode="before")
+    @field_validator("http_allowed_hosts", "allowed_hosts", "cors_origins", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.lstrip().startswith("["):

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ductwork.models import Checkpoint, Event, Run, Workflow, WorkflowDefinition
+
+if TYPE_CHECKING:
+    from ductwork.store.security import SecurityStore
 
 
 class StoreError(Exception):
@@ -54,6 +57,10 @@ class DuplicateRun(StoreError):
 
 class Store(Protocol):
     """Persistence for workflows, runs, node states and run events."""
+
+    @property
+    def security(self) -> SecurityStore:
+        """Users, API keys, sessions, credentials and the audit log, in the same database."""
 
     async def start(self) -> None:
         """Connect and create or migrate the schema (idempotent)."""

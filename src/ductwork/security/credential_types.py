@@ -1,0 +1,140 @@
+"""Credential types: what each holds, which of its fields are secret, and the in-memory form.
+
+A leaf module (pydantic only): the credentials service encrypts and stores these,
+the engine loads the ones a run refers to through `CredentialSource`, and the
+redactor masks every value `secret_values()` returns.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MIN_SECRET_CHARS = 4
+"""Shortest secret value accepted: a shorter one cannot be masked without masking
+ordinary text ("abc" is in too many outputs)."""
+
+
+class CredentialData(BaseModel):
+    """A credential's data; subclasses name the fields that are secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _long_enough(cls, value: Any, info: Any) -> Any:
+        if (
+            info.field_name in cls.secret_fields
+            and isinstance(value, str)
+            and len(value) < MIN_SECRET_CHARS
+        ):
+            raise ValueError(
+                f"a secret must be at least {MIN_SECRET_CHARS} characters, so it can be "
+                "masked in outputs without masking ordinary text"
+            )
+        return value
+
+    def secret_values(self) -> list[str]:
+        """Every text that must never surface: the secret fields and forms derived from them."""
+        values = [getattr(self, name) for name in self.secret_fields]
+        return [value for value in values if isinstance(value, str) and value]
+
+
+class SecretData(CredentialData):
+    description: ClassVar[str] = "A value templates read as {{ secrets.NAME }}."
+    secret_fields: ClassVar[tuple[str, ...]] = ("value",)
+    value: str = Field(min_length=1, max_length=65_536)
+
+
+class HttpHeaderData(CredentialData):
+    description: ClassVar[str] = "One HTTP header sent by webhook and data-source api nodes."
+    secret_fields: ClassVar[tuple[str, ...]] = ("value",)
+    name: str = Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", max_length=200)
+    value: str = Field(min_length=1, max_length=8192)
+
+
+class BearerData(CredentialData):
+    description: ClassVar[str] = "Authorization: Bearer <token>."
+    secret_fields: ClassVar[tuple[str, ...]] = ("token",)
+    token: str = Field(min_length=1, max_length=8192)
+
+
+class BasicData(CredentialData):
+    description: ClassVar[str] = "Authorization: Basic (username and password)."
+    secret_fields: ClassVar[tuple[str, ...]] = ("password",)
+    username: str = Field(max_length=1000)
+    password: str = Field(min_length=1, max_length=1000)
+
+    def secret_values(self) -> list[str]:
+        # A remote that echoes its request headers back echoes the encoded form.
+        encoded = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        return [*super().secret_values(), encoded]
+
+
+class SmtpData(CredentialData):
+    description: ClassVar[str] = "An SMTP server for email nodes."
+    secret_fields: ClassVar[tuple[str, ...]] = ("password",)
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(default=587, ge=1, le=65_535)
+    username: str | None = Field(default=None, max_length=1000)
+    password: str | None = Field(default=None, max_length=1000)
+    starttls: bool = True
+    ssl: bool = False
+    from_address: str | None = Field(default=None, max_length=320)
+
+
+class SqlData(CredentialData):
+    description: ClassVar[str] = "A SQLAlchemy database URL for data-source database nodes."
+    secret_fields: ClassVar[tuple[str, ...]] = ("url",)
+    url: str = Field(min_length=1, max_length=4096)
+
+    def secret_values(self) -> list[str]:
+        password = urlsplit(self.url).password
+        extra = [unquote(password), password] if password else []
+        return [*super().secret_values(), *(p for p in extra if len(p) >= MIN_SECRET_CHARS)]
+
+
+class LlmData(CredentialData):
+    description: ClassVar[str] = "An OpenAI-compatible provider for ai-processor nodes."
+    secret_fields: ClassVar[tuple[str, ...]] = ("api_key",)
+    base_url: str = Field(min_length=1, max_length=2048)
+    api_key: str = Field(min_length=1, max_length=8192)
+    default_model: str | None = Field(default=None, max_length=500)
+
+
+CREDENTIAL_TYPES: Mapping[str, type[CredentialData]] = {
+    "secret": SecretData,
+    "http_header": HttpHeaderData,
+    "bearer": BearerData,
+    "basic": BasicData,
+    "smtp": SmtpData,
+    "sql": SqlData,
+    "llm": LlmData,
+}
+
+HTTP_AUTH_TYPES = frozenset({"http_header", "bearer", "basic"})
+"""Types a webhook or a data-source api node accepts as `credential`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A credential decrypted for use: in memory only, never stored or sent like this."""
+
+    name: str
+    type: str
+    data: CredentialData
+
+
+class CredentialSource(Protocol):
+    """Where the engine gets the credentials a run refers to (the credentials service)."""
+
+    async def load(self, names: Collection[str]) -> dict[str, Credential]:
+        """The named credentials that exist, decrypted (one store round trip)."""
