@@ -381,6 +381,14 @@ def serve(
     if problem is not None:
         err.print(f"[red]{problem}[/]", highlight=False)
         raise typer.Exit(2)
+    from ductwork.security.crypto import KeyRing, SecretKeyError
+
+    try:
+        # Before uvicorn: a bad key stops `serve` with a message, not a worker traceback.
+        KeyRing.from_settings(settings)
+    except SecretKeyError as exc:
+        err.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(2) from None
     if examples:
         os.environ["DUCTWORK_LOAD_EXAMPLES"] = "true"
     uvicorn.run(
@@ -641,6 +649,131 @@ def validate(file: Annotated[Path, typer.Argument(help="Workflow JSON to check."
         f"[green]✓[/] {definition.name}: {len(definition.nodes)} nodes, "
         f"{len(definition.edges)} edges, valid"
     )
+
+
+# Credentials (on the store directly, like `run`: whoever can read the store and the key) --
+
+credentials_cli = typer.Typer(
+    help="Encrypted named credentials, on the store and key of this machine's settings.",
+    no_args_is_help=True,
+)
+cli.add_typer(credentials_cli, name="credentials")
+
+
+async def _with_credentials(work: Any) -> Any:
+    """Run `work(service)` against the configured store with the configured key."""
+    from ductwork.nodes.registry import REGISTRY
+    from ductwork.security.credentials import CredentialService
+    from ductwork.security.crypto import KeyRing
+    from ductwork.store.factory import create_store
+
+    settings = Settings()
+    keyring = KeyRing.from_settings(settings)
+    store = create_store(settings.resolved_store_url)
+    await store.start()
+    try:
+        return await work(CredentialService(store, keyring, settings, REGISTRY))
+    finally:
+        await store.close()
+
+
+def _credentials_call(work: Any) -> Any:
+    from ductwork.security.credentials import CredentialUnreadable
+    from ductwork.security.crypto import SecretKeyError
+
+    try:
+        return asyncio.run(_with_credentials(work))
+    except SecretKeyError as exc:
+        err.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(2) from None
+    except CredentialUnreadable as exc:
+        err.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@credentials_cli.command("list")
+def credentials_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Names, types and dates of the stored credentials (never their data)."""
+
+    async def work(service: Any) -> list[Any]:
+        rows: list[Any] = []
+        while True:
+            page = await service.list_credentials(limit=500, offset=len(rows))
+            rows.extend(page)
+            if len(page) < 500:
+                return rows
+
+    rows = _credentials_call(work)
+    if as_json:
+        for row in rows:
+            sys.stdout.write(row.model_dump_json() + "\n")
+        return
+    table = Table(title=f"{len(rows)} credential(s)")
+    for column in ("name", "type", "created", "updated", "created by"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.name,
+            row.type,
+            row.created_at.isoformat(timespec="seconds"),
+            row.updated_at.isoformat(timespec="seconds"),
+            row.created_by or "-",
+        )
+    console.print(table)
+
+
+@credentials_cli.command("generate-key")
+def credentials_generate_key() -> None:
+    """Print a new random key for DUCTWORK_SECRET_KEY (nothing is stored)."""
+    from ductwork.security.crypto import generate_key
+
+    sys.stdout.write(generate_key() + "\n")
+
+
+@credentials_cli.command("rotate-key")
+def credentials_rotate_key() -> None:
+    """Re-encrypt every credential under the newest key.
+
+    With the key file (DUCTWORK_SECRET_KEY unset): a new key is generated and
+    written first, everything is re-encrypted, then the old key is removed;
+    running servers pick the new file up by themselves. With DUCTWORK_SECRET_KEY:
+    put a new key first (`ductwork credentials generate-key`), keep the old ones
+    after it, run this, then keep only the first key on every process.
+    """
+    from ductwork.security.crypto import fingerprint
+
+    async def work(service: Any) -> tuple[int, list[str], bool]:
+        count = await service.rotate_key()
+        return count, list(service.keyring.keys), service.keyring.from_file
+
+    count, keys, from_file = _credentials_call(work)
+    first = fingerprint(keys[0])
+    if from_file:
+        console.print(
+            f"Re-encrypted {count} credential(s) under a new key (fingerprint {first}) in "
+            f"{Settings().data_dir / 'secret.key'}; the old key was removed. Back the file up "
+            "with the store."
+        )
+        return
+    console.print(
+        f"Re-encrypted {count} credential(s) under the first key of DUCTWORK_SECRET_KEY "
+        f"(fingerprint {first})."
+    )
+    if len(keys) == 1:
+        console.print(
+            "DUCTWORK_SECRET_KEY holds one key, so nothing changed. To rotate: generate a key "
+            "(`ductwork credentials generate-key`), set DUCTWORK_SECRET_KEY=<new>,<old> on every "
+            "process, run this command again, then keep only <new>."
+        )
+    else:
+        dropped = ", ".join(fingerprint(key) for key in keys[1:])
+        console.print(
+            f"Keep only that key: set DUCTWORK_SECRET_KEY to key #1 alone (fingerprint {first}) "
+            f"on every process. The other {len(keys) - 1} key(s) ({dropped}) decrypt nothing "
+            "any more and can be destroyed."
+        )
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ from ductwork.nodes.base import NodeServices, NodeType
 from ductwork.nodes.registry import REGISTRY
 from ductwork.queue.base import Queue
 from ductwork.queue.memory import InProcessQueue
+from ductwork.security.credentials import CredentialService
+from ductwork.security.crypto import KeyRing
 from ductwork.service import Components, Ductwork, SweepLock
 from ductwork.settings import Settings
 from ductwork.store.factory import create_store
@@ -88,6 +90,10 @@ def build(
     http = GuardedHttpClient(settings)
     sql = SqlConnections(settings)
     services = NodeServices(settings=settings, cache=cache, llm=llm, mail=mail, http=http, sql=sql)
+    registry = registry if registry is not None else REGISTRY
+    # Read (or create) the key before anything starts: a malformed key or a key file
+    # others may read stops the process here, with a message saying what to fix.
+    credentials = CredentialService(store, KeyRing.from_settings(settings), settings, registry)
     components = Components(
         settings=settings,
         store=store,
@@ -95,10 +101,11 @@ def build(
         queue=queue,
         bus=bus,
         services=services,
-        registry=registry if registry is not None else REGISTRY,
+        registry=registry,
         consume=role != "api",
         sweep=role not in ("api", "isolated"),
         sweep_lock=sweep_lock,
         closers=[llm.close, mail.close, http.close, sql.close],
+        credentials=credentials,
     )
     return Ductwork(components)

@@ -8,14 +8,14 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from ductwork import metrics
 from ductwork.cache.base import Cache
 from ductwork.engine.executor import Executor, off_loop_if_large
-from ductwork.engine.graph import build_plan, validate
+from ductwork.engine.graph import WorkflowInvalid, build_plan, validate
 from ductwork.events.base import EventBus
 from ductwork.models import (
     Checkpoint,
@@ -35,6 +35,9 @@ from ductwork.nodes.base import NodeServices, NodeType
 from ductwork.queue.base import Queue
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, Store
+
+if TYPE_CHECKING:
+    from ductwork.security.credentials import CredentialService
 
 log = logging.getLogger("ductwork.service")
 
@@ -79,6 +82,8 @@ class Components:
     sweep_lock: SweepLock | None = None
     """Shared deployments: only the holder sweeps, so runs are not re-enqueued N times."""
     closers: list[Any] = field(default_factory=list)
+    credentials: CredentialService | None = None
+    """Encrypted named credentials (None: a bare test setup without them)."""
 
 
 class Ductwork:
@@ -91,6 +96,7 @@ class Ductwork:
         self.queue = components.queue
         self.bus = components.bus
         self.registry = components.registry
+        self.credentials = components.credentials
         self.executor = Executor(
             store=components.store,
             bus=components.bus,
@@ -153,9 +159,17 @@ class Ductwork:
     async def _check(self, definition: WorkflowDefinition) -> None:
         await off_loop_if_large(definition, build_plan, definition, self.registry)
 
+    async def _check_credentials(self, definition: WorkflowDefinition) -> None:
+        """A saved workflow names only credentials that exist, of types its nodes accept."""
+        if self.credentials is not None:
+            issues = await self.credentials.check_definition(definition)
+            if issues:
+                raise WorkflowInvalid(issues)
+
     async def create_workflow(self, definition: WorkflowDefinition) -> Workflow:
         """Validate and save a new workflow; raises WorkflowInvalid."""
         await self._check(definition)
+        await self._check_credentials(definition)
         now = utcnow()
         workflow = Workflow(
             id=new_workflow_id(), version=1, definition=definition, created_at=now, updated_at=now
@@ -174,6 +188,7 @@ class Ductwork:
     async def update_workflow(self, workflow_id: str, definition: WorkflowDefinition) -> Workflow:
         """Validate and replace a definition (new version); runs in flight keep theirs."""
         await self._check(definition)
+        await self._check_credentials(definition)
         workflow = await self.store.update_workflow(workflow_id, definition, utcnow())
         if workflow is None:
             raise NotFound("workflow", workflow_id)
