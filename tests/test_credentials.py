@@ -1,0 +1,413 @@
+"""Credentials: created over HTTP, encrypted at rest, never shown again; key file and rotation.
+
+HTTP tests talk to a live server (the `client` fixture) on SQLite and on
+PostgreSQL, and read the store's rows directly to check what is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import stat
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from typer.testing import CliRunner
+
+from ductwork.cli import cli
+from ductwork.engine.references import credential_names, secret_references
+from ductwork.models import WorkflowDefinition
+from ductwork.nodes.registry import REGISTRY
+from ductwork.runtime import build
+from ductwork.security.credential_types import CREDENTIAL_TYPES, BearerData
+from ductwork.security.credentials import CredentialService, CredentialUnreadable
+from ductwork.security.crypto import KeyRing, SecretKeyError
+from ductwork.settings import Settings
+from ductwork.store.factory import create_store
+from tests.support.live_server import LiveServer
+
+T = TypeVar("T")
+
+TOKEN = "tok-3f9c1a7e5b2d4c60"
+"""A secret value that must never appear in a response or a stored row."""
+
+METADATA_KEYS = {"name", "type", "created_at", "updated_at", "created_by"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def full_settings(
+    request: pytest.FixtureRequest, full_settings: Settings, store_url_factory: Any
+) -> Settings:
+    """The shared live-server settings, on a fresh store of each SQL kind."""
+    values = full_settings.model_dump()
+    values["store_url"] = store_url_factory(request.param)
+    return Settings(**values)
+
+
+def on_server(server: LiveServer, work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on the live server's loop (its store connections live there)."""
+    assert server.loop is not None
+    return asyncio.run_coroutine_threadsafe(work, server.loop).result(timeout=30)
+
+
+def raw_credential_rows(url: str) -> str:
+    """Every column of every credential row, read from the database itself, as text."""
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as connection:
+            rows = connection.execute("SELECT * FROM credentials").fetchall()
+        return repr(rows)
+
+    async def read() -> str:
+        connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            return repr([dict(row) for row in await connection.fetch("SELECT * FROM credentials")])
+        finally:
+            await connection.close()
+
+    return asyncio.run(read())
+
+
+def create(client: httpx.Client, name: str = "api_token", kind: str = "bearer") -> httpx.Response:
+    data = {"value": TOKEN} if kind == "secret" else {"token": TOKEN}
+    return client.post("/credentials", json={"name": name, "type": kind, "data": data})
+
+
+def workflow_using(name: str, title: str = "uses a token") -> dict[str, Any]:
+    """A workflow reading credential `name` from a template and from an expression."""
+    return {
+        "name": title,
+        "nodes": [
+            {"id": "start", "type": "start", "config": {}},
+            {
+                "id": "shape",
+                "type": "transformer",
+                "config": {"transform_type": "compose", "mapping": {"auth": f"secrets.{name}"}},
+            },
+            {
+                "id": "mail",
+                "type": "email",
+                "config": {"to": "a@example.com", "body": f"{{{{ secrets['{name}'] }}}}"},
+            },
+        ],
+        "edges": [{"from": "start", "to": "shape"}, {"from": "shape", "to": "mail"}],
+    }
+
+
+# HTTP -------------------------------------------------------------------------------
+
+
+def test_create_answers_metadata_only_and_stores_ciphertext(
+    client: httpx.Client, server: LiveServer, full_settings: Settings
+) -> None:
+    created = create(client)
+    assert created.status_code == 201, created.text
+    assert set(created.json()) == METADATA_KEYS
+    assert created.json()["name"] == "api_token"
+    assert created.json()["type"] == "bearer"
+    assert TOKEN not in created.text
+
+    listed = client.get("/credentials")
+    assert listed.status_code == 200
+    assert [item["name"] for item in listed.json()["items"]] == ["api_token"]
+    assert all(set(item) == METADATA_KEYS for item in listed.json()["items"])
+    one = client.get("/credentials/api_token")
+    assert one.status_code == 200
+    assert set(one.json()) == METADATA_KEYS
+    for response in (listed, one):
+        assert TOKEN not in response.text
+    assert client.get("/credentials/nope").status_code == 404
+
+    rows = raw_credential_rows(full_settings.resolved_store_url)
+    assert "api_token" in rows  # the row is there ...
+    assert TOKEN not in rows  # ... but not the secret
+    stored = on_server(server, server.app.store.security.get_credential("api_token"))
+    assert stored is not None
+    key = (full_settings.data_dir / "secret.key").read_text().split()[0]
+    assert TOKEN in Fernet(key.encode()).decrypt(stored.ciphertext.encode()).decode()
+
+
+def test_put_replaces_type_and_data(client: httpx.Client, server: LiveServer) -> None:
+    assert create(client).status_code == 201
+    replaced = client.put(
+        "/credentials/api_token",
+        json={"type": "basic", "data": {"username": "ops", "password": "pw-new-1234"}},
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert set(replaced.json()) == METADATA_KEYS
+    assert replaced.json()["type"] == "basic"
+    assert "pw-new-1234" not in replaced.text
+    assert replaced.json()["updated_at"] >= replaced.json()["created_at"]
+
+    assert server.app.credentials is not None
+    loaded = on_server(server, server.app.credentials.load(["api_token", "other"]))
+    assert list(loaded) == ["api_token"]
+    assert loaded["api_token"].type == "basic"
+    assert loaded["api_token"].data.model_dump() == {"username": "ops", "password": "pw-new-1234"}
+
+    missing = client.put("/credentials/nope", json={"type": "secret", "data": {"value": "abcd"}})
+    assert missing.status_code == 404
+
+
+def test_delete_refused_while_a_workflow_uses_it_unless_forced(
+    client: httpx.Client,
+) -> None:
+    assert create(client, kind="secret").status_code == 201
+    assert create(client, "unused").status_code == 201
+    saved = client.post("/workflows/", json=workflow_using("api_token", "nightly report"))
+    assert saved.status_code == 201, saved.text
+    workflow_id = saved.json()["id"]
+
+    refused = client.delete("/credentials/api_token")
+    assert refused.status_code == 409
+    assert refused.json()["workflows"] == [{"id": workflow_id, "name": "nightly report"}]
+    assert "nightly report" in refused.json()["detail"]
+    assert client.get("/credentials/api_token").status_code == 200
+
+    assert client.delete("/credentials/unused").status_code == 204
+    forced = client.delete("/credentials/api_token", params={"force": "true"})
+    assert forced.status_code == 204
+    assert client.get("/credentials/api_token").status_code == 404
+    assert client.delete("/credentials/api_token").status_code == 404
+
+
+def test_saving_a_workflow_checks_the_credentials_it_names(client: httpx.Client) -> None:
+    missing = client.post("/workflows/", json=workflow_using("api_token"))
+    assert missing.status_code == 422
+    fields = {(issue["node_id"], issue["field"]) for issue in missing.json()["detail"]}
+    assert fields == {("shape", "config.mapping.auth"), ("mail", "config.body")}
+    assert "no credential named 'api_token'" in missing.text
+
+    # A bearer credential is not a `secret`: templates cannot read it as secrets.NAME.
+    assert create(client).status_code == 201
+    wrong_type = client.post("/workflows/", json=workflow_using("api_token"))
+    assert wrong_type.status_code == 422
+    assert "of type bearer" in wrong_type.text
+
+    secret = client.post(
+        "/credentials", json={"name": "plain", "type": "secret", "data": {"value": TOKEN}}
+    )
+    assert secret.status_code == 201
+    saved = client.post("/workflows/", json=workflow_using("plain"))
+    assert saved.status_code == 201, saved.text
+    updated = client.put(f"/workflows/{saved.json()['id']}", json=workflow_using("gone"))
+    assert updated.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "x", "type": "nonsense", "data": {}}, "type"),
+        ({"name": "x", "type": "bearer", "data": {}}, "data.token"),
+        ({"name": "x", "type": "bearer", "data": {"token": TOKEN, "extra": 1}}, "data.extra"),
+        ({"name": "x", "type": "smtp", "data": {"host": "mail", "port": 0}}, "data.port"),
+        ({"name": "x", "type": "bearer", "data": {"token": "ab"}}, "data.token"),
+        ({"name": "1x", "type": "bearer", "data": {"token": TOKEN}}, "name"),
+        ({"name": "a-b", "type": "bearer", "data": {"token": TOKEN}}, "name"),
+        ({"name": "x", "type": "bearer"}, "data"),
+    ],
+)
+def test_invalid_credentials_are_422_naming_the_field(
+    client: httpx.Client, body: dict[str, Any], field: str
+) -> None:
+    response = client.post("/credentials", json=body)
+    assert response.status_code == 422, response.text
+    assert field in [issue["field"] for issue in response.json()["detail"]]
+    assert TOKEN not in response.text
+
+
+def test_duplicate_name_is_409_and_bad_put_is_422(client: httpx.Client) -> None:
+    assert create(client).status_code == 201
+    again = create(client)
+    assert again.status_code == 409
+    assert "exists" in again.json()["detail"]
+    bad = client.put("/credentials/api_token", json={"type": "llm", "data": {"api_key": TOKEN}})
+    assert bad.status_code == 422
+    assert [i["field"] for i in bad.json()["detail"]] == ["data.base_url"]
+
+
+def test_credential_types_describe_secret_fields_as_write_only(client: httpx.Client) -> None:
+    response = client.get("/credential-types")
+    assert response.status_code == 200
+    types = {entry["name"]: entry for entry in response.json()}
+    assert set(types) == set(CREDENTIAL_TYPES)
+    for name, entry in types.items():
+        properties = entry["json_schema"]["properties"]
+        for field in CREDENTIAL_TYPES[name].secret_fields:
+            assert properties[field]["writeOnly"] is True
+            assert properties[field]["format"] == "password"
+    assert "writeOnly" not in types["smtp"]["json_schema"]["properties"]["host"]
+
+
+def test_openapi_declares_the_credential_routes(client: httpx.Client) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths["/credentials"]) == {"get", "post"}
+    assert set(paths["/credentials/{name}"]) == {"get", "put", "delete"}
+    delete = paths["/credentials/{name}"]["delete"]["responses"]
+    assert "204" in delete
+    assert delete["409"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "CredentialInUseBody"
+    )
+
+
+# Key material -------------------------------------------------------------------------
+
+
+def test_key_file_is_created_private_on_first_start(tmp_path: Path) -> None:
+    os.umask(0o022)  # the usual umask: a plain open() would make the file 0644
+    build(Settings(data_dir=tmp_path / "data"))
+    path = tmp_path / "data" / "secret.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    key = path.read_text().strip()
+    Fernet(key.encode())  # a valid key
+    build(Settings(data_dir=tmp_path / "data"))  # a second start keeps it
+    assert path.read_text().strip() == key
+
+
+def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "secret.key"
+    path.write_text(Fernet.generate_key().decode() + "\n")
+    path.chmod(0o644)
+    with pytest.raises(SecretKeyError, match=r"group or others \(mode 0644\).*chmod 600"):
+        build(Settings(data_dir=tmp_path))
+    result = CliRunner().invoke(cli, ["serve"], env={"DUCTWORK_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 2
+    assert "chmod 600" in result.output
+
+
+def test_a_malformed_secret_key_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    good = Fernet.generate_key().decode()
+    with pytest.raises(SecretKeyError, match="key #2 of 2 is not a Fernet key") as caught:
+        build(Settings(data_dir=tmp_path, secret_key=f"{good},not-a-key-xyz"))
+    assert "not-a-key-xyz" not in str(caught.value)
+    assert good not in str(caught.value)
+    assert not (tmp_path / "secret.key").exists()  # the env key is used, no file made
+
+
+# Service, rotation and the CLI --------------------------------------------------------
+
+
+async def _service(settings: Settings) -> tuple[CredentialService, Any]:
+    store = create_store(settings.resolved_store_url)
+    await store.start()
+    return CredentialService(store, KeyRing.from_settings(settings), settings, REGISTRY), store
+
+
+async def _seed(settings: Settings, count: int) -> None:
+    service, store = await _service(settings)
+    try:
+        for index in range(count):
+            await service.create(f"cred_{index}", "bearer", {"token": f"{TOKEN}-{index}"})
+    finally:
+        await store.close()
+
+
+async def _load_all(settings: Settings, keyring: KeyRing) -> dict[str, str]:
+    store = create_store(settings.resolved_store_url)
+    await store.start()
+    try:
+        service = CredentialService(store, keyring, settings, REGISTRY)
+        rows = await service.list_credentials(limit=1000)
+        loaded = await service.load([row.name for row in rows])
+        return {
+            name: cred.data.token
+            for name, cred in loaded.items()
+            if isinstance(cred.data, BearerData)
+        }
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    yield {"DUCTWORK_DATA_DIR": str(tmp_path / "data")}
+
+
+def test_rotate_key_with_the_key_file_reencrypts_and_drops_the_old_key(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    asyncio.run(_seed(settings, 3))
+    path = settings.data_dir / "secret.key"
+    old_key = path.read_text().strip()
+
+    result = CliRunner().invoke(cli, ["credentials", "rotate-key"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    assert "Re-encrypted 3 credential(s)" in result.output
+
+    keys = path.read_text().split()
+    assert len(keys) == 1 and keys[0] != old_key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    expected = {f"cred_{i}": f"{TOKEN}-{i}" for i in range(3)}
+    assert asyncio.run(_load_all(settings, KeyRing(keys))) == expected
+    with pytest.raises(CredentialUnreadable, match="none of the 1 key"):
+        asyncio.run(_load_all(settings, KeyRing([old_key])))
+    assert TOKEN not in raw_credential_rows(settings.resolved_store_url)
+
+
+def test_rotate_key_with_env_keys_reencrypts_under_the_first(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings = Settings(data_dir=tmp_path / "data", secret_key=old)
+    asyncio.run(_seed(settings, 2))
+
+    env = {**cli_env, "DUCTWORK_SECRET_KEY": f"{new},{old}"}
+    result = CliRunner().invoke(cli, ["credentials", "rotate-key"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Re-encrypted 2 credential(s) under the first key" in result.output
+    assert "Keep only that key" in result.output
+    assert new not in result.output and old not in result.output  # fingerprints only
+
+    expected = {f"cred_{i}": f"{TOKEN}-{i}" for i in range(2)}
+    assert asyncio.run(_load_all(settings, KeyRing([new]))) == expected
+    with pytest.raises(CredentialUnreadable):
+        asyncio.run(_load_all(settings, KeyRing([old])))
+
+
+def test_a_wrong_key_gives_a_clear_error(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    asyncio.run(_seed(settings, 1))
+    other = Fernet.generate_key().decode()
+    with pytest.raises(CredentialUnreadable, match=r"'cred_0'.*encrypted with another key"):
+        asyncio.run(_load_all(settings, KeyRing([other])))
+
+    env = {**cli_env, "DUCTWORK_SECRET_KEY": other}
+    result = CliRunner().invoke(cli, ["credentials", "rotate-key"], env=env)
+    assert result.exit_code == 1
+    assert "encrypted with another key" in result.output
+
+
+def test_credentials_list_shows_metadata(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    asyncio.run(_seed(Settings(data_dir=tmp_path / "data"), 2))
+    result = CliRunner().invoke(cli, ["credentials", "list", "--json"], env=cli_env)
+    assert result.exit_code == 0, result.output
+    assert [line.count('"name"') for line in result.output.splitlines()] == [1, 1]
+    assert "cred_0" in result.output and "cred_1" in result.output
+    assert TOKEN not in result.output
+
+
+# References ---------------------------------------------------------------------------
+
+
+def test_secret_references_read_the_syntax_tree() -> None:
+    assert secret_references("{{ secrets.a }} {{ secrets['b'] }} {{ 'secrets.c' }}") == ("a", "b")
+    assert secret_references("{% set secrets = {} %}{{ secrets.a }}") == ()
+    definition = WorkflowDefinition.model_validate(
+        {
+            "name": "refs",
+            "nodes": [
+                {"id": "w", "type": "webhook", "config": {"credential": "hook_auth"}},
+                {"id": "t", "type": "transformer", "config": {"expression": "secrets.x + 1"}},
+                {"id": "e", "type": "email", "config": {"body": "{{ secrets['y'] }}"}},
+            ],
+            "edges": [],
+        }
+    )
+    assert credential_names(definition, REGISTRY) == {"hook_auth", "x", "y"}
