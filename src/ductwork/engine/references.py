@@ -10,19 +10,13 @@ template cannot exhaust the interpreter's stack here.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateError
 from jinja2 import nodes as jinja_nodes
 
-from ductwork.engine.templating import ENV, has_template_syntax
-
-if TYPE_CHECKING:
-    from ductwork.models import WorkflowDefinition
-    from ductwork.nodes.base import NodeType
+from ductwork.engine.templating import ENV
 
 OUTPUTS = "outputs"
 
@@ -85,99 +79,3 @@ def expression_references(source: str) -> tuple[OutputReference, ...]:
     """Node outputs a bare expression (`outputs.score.value > 0.5`) reads."""
     # The expression already compiled on its own, so wrapping it cannot change its meaning.
     return template_references("{{ (" + source + ") }}")
-
-
-# Credentials -----------------------------------------------------------------------
-
-SECRETS = "secrets"
-
-
-def _secret_name(node: jinja_nodes.Node) -> str | None:
-    """`secrets.NAME` or `secrets['NAME']` -> NAME."""
-    if not isinstance(node, jinja_nodes.Getattr | jinja_nodes.Getitem):
-        return None
-    base = node.node
-    if not (isinstance(base, jinja_nodes.Name) and base.name == SECRETS and base.ctx == "load"):
-        return None
-    if isinstance(node, jinja_nodes.Getattr):
-        return node.attr
-    key = node.arg
-    if isinstance(key, jinja_nodes.Const) and isinstance(key.value, str):
-        return key.value
-    return None
-
-
-@lru_cache(maxsize=4096)
-def secret_references(source: str) -> tuple[str, ...]:
-    """Names a `{{ }}` template reads as `secrets.NAME` / `secrets['NAME']`, in source order.
-
-    None when it does not parse or rebinds `secrets` (`{% set secrets = ... %}`).
-    """
-    try:
-        tree = ENV.parse(source)
-    except TemplateError:
-        return ()
-    found: dict[str, None] = {}
-    pending: list[jinja_nodes.Node] = [tree]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, jinja_nodes.Name) and node.name == SECRETS and node.ctx != "load":
-            return ()
-        name = _secret_name(node)
-        if name is not None:
-            found[name] = None
-        pending.extend(reversed(list(node.iter_child_nodes())))
-    return tuple(found)
-
-
-def expression_secret_references(source: str) -> tuple[str, ...]:
-    """`secret_references` of a bare expression."""
-    return secret_references("{{ (" + source + ") }}")
-
-
-def _strings(value: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """(key path, text) of every string in a config value; iterative."""
-    pending: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
-    while pending:
-        path, item = pending.pop()
-        if isinstance(item, str):
-            yield path, item
-        elif isinstance(item, dict):
-            pending.extend(((*path, key), child) for key, child in reversed(item.items()))
-        elif isinstance(item, list):
-            pending.extend(
-                ((*path, index), child) for index, child in reversed(list(enumerate(item)))
-            )
-
-
-def node_secret_references(
-    config: Mapping[str, Any], expression_fields: Collection[str]
-) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """(config path, name) of every `secrets.NAME` a node's config reads."""
-    for path, text in _strings(config):
-        if not path:
-            continue
-        if path[0] in expression_fields:
-            names = expression_secret_references(text)
-        elif has_template_syntax(text) and SECRETS in text:
-            names = secret_references(text)
-        else:
-            continue
-        for name in names:
-            yield path, name
-
-
-def credential_names(
-    definition: WorkflowDefinition, registry: Mapping[str, NodeType[Any]]
-) -> set[str]:
-    """Every credential name a workflow refers to: `secrets.X` in any template or
-    expression field, and each node's `config.credential` when it is a string."""
-    names: set[str] = set()
-    for spec in definition.nodes:
-        credential = spec.config.get("credential")
-        if isinstance(credential, str):
-            names.add(credential)
-        node_type = registry.get(spec.type)
-        fields = node_type.expression_fields_for(spec.config) if node_type is not None else ()
-        names.update(name for _, name in node_secret_references(spec.config, fields))
-    return names
