@@ -33,6 +33,7 @@ from ductwork.models import (
 )
 from ductwork.nodes.base import NodeServices, NodeType
 from ductwork.queue.base import Queue
+from ductwork.security.credential_types import CredentialSource
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, Store
 
@@ -79,6 +80,8 @@ class Components:
     sweep_lock: SweepLock | None = None
     """Shared deployments: only the holder sweeps, so runs are not re-enqueued N times."""
     closers: list[Any] = field(default_factory=list)
+    credentials: CredentialSource | None = None
+    """Where runs load the credentials their workflows name (the credentials service)."""
 
 
 class Ductwork:
@@ -98,6 +101,7 @@ class Ductwork:
             registry=components.registry,
             settings=components.settings,
             on_commit=metrics.observe,
+            credentials=components.credentials,
         )
         self._background: list[asyncio.Task[None]] = []
         self._preload: asyncio.Future[None] | None = None
