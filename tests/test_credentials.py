@@ -30,6 +30,7 @@ from ductwork.security.credentials import CredentialService, CredentialUnreadabl
 from ductwork.security.crypto import KeyRing, SecretKeyError
 from ductwork.settings import Settings
 from ductwork.store.factory import create_store
+from tests.support.http_servers import RecordingHttpServer
 from tests.support.live_server import LiveServer
 
 T = TypeVar("T")
@@ -56,22 +57,47 @@ def on_server(server: LiveServer, work: Coroutine[Any, Any, T]) -> T:
     return asyncio.run_coroutine_threadsafe(work, server.loop).result(timeout=30)
 
 
-def raw_credential_rows(url: str) -> str:
-    """Every column of every credential row, read from the database itself, as text."""
+def raw_rows(url: str, table: str | None = None) -> str:
+    """Every column of every row of `table` (default: of every table), read from the
+    database itself, as text."""
     if url.startswith("sqlite"):
-        path = url.removeprefix("sqlite:///")
-        with sqlite3.connect(path) as connection:
-            rows = connection.execute("SELECT * FROM credentials").fetchall()
-        return repr(rows)
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+            tables = (
+                [table]
+                if table
+                else [
+                    name
+                    for (name,) in connection.execute(
+                        "SELECT name FROM sqlite_master WHERE type='table'"
+                    )
+                ]
+            )
+            return repr([connection.execute(f'SELECT * FROM "{t}"').fetchall() for t in tables])
 
     async def read() -> str:
-        connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        connection = await asyncpg.connect(url)
         try:
-            return repr([dict(row) for row in await connection.fetch("SELECT * FROM credentials")])
+            tables = (
+                [table]
+                if table
+                else [
+                    row["tablename"]
+                    for row in await connection.fetch(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    )
+                ]
+            )
+            return repr(
+                [[dict(r) for r in await connection.fetch(f'SELECT * FROM "{t}"')] for t in tables]
+            )
         finally:
             await connection.close()
 
     return asyncio.run(read())
+
+
+def raw_credential_rows(url: str) -> str:
+    return raw_rows(url, "credentials")
 
 
 def create(client: httpx.Client, name: str = "api_token", kind: str = "bearer") -> httpx.Response:
@@ -198,6 +224,55 @@ def test_saving_a_workflow_checks_the_credentials_it_names(client: httpx.Client)
     assert saved.status_code == 201, saved.text
     updated = client.put(f"/workflows/{saved.json()['id']}", json=workflow_using("gone"))
     assert updated.status_code == 422
+
+
+def test_a_webhook_credential_reaches_the_remote_and_nothing_reads_it_back(
+    client: httpx.Client, http_server: RecordingHttpServer, full_settings: Settings
+) -> None:
+    assert create(client, "hook_auth").status_code == 201
+    workflow = {
+        "name": "notify",
+        "nodes": [
+            {"id": "start", "type": "start", "config": {}},
+            {
+                "id": "call",
+                "type": "webhook",
+                "config": {"url": http_server.url("/hook"), "credential": "hook_auth"},
+            },
+            {"id": "end", "type": "end", "config": {}},
+        ],
+        "edges": [{"from": "start", "to": "call"}, {"from": "call", "to": "end"}],
+    }
+    wrong = {**workflow, "nodes": [dict(n) for n in workflow["nodes"]]}
+    wrong["nodes"][1] = {
+        **wrong["nodes"][1],
+        "config": {"url": http_server.url("/hook"), "credential": "plain"},
+    }
+    assert (
+        client.post(
+            "/credentials", json={"name": "plain", "type": "secret", "data": {"value": "v-1234"}}
+        ).status_code
+        == 201
+    )
+    refused = client.post("/workflows/", json=wrong)
+    assert refused.status_code == 422
+    assert [(i["node_id"], i["field"]) for i in refused.json()["detail"]] == [
+        ("call", "config.credential")
+    ]
+    assert "of type secret" in refused.text
+
+    saved = client.post("/workflows/", json=workflow)
+    assert saved.status_code == 201, saved.text
+    run = client.post(f"/workflows/{saved.json()['id']}/execute", json={})
+    assert run.status_code == 200, run.text
+    assert run.json()["status"] == "success", run.text
+    # The remote got it (and echoed it back in its reply) ...
+    assert http_server.requests("/hook")[0].headers["authorization"] == f"Bearer {TOKEN}"
+    # ... but no response, event or stored row holds it.
+    execution = client.get(f"/workflows/executions/{run.json()['execution_id']}")
+    for response in (run, execution, client.get("/credentials/hook_auth")):
+        assert TOKEN not in response.text
+    assert TOKEN not in raw_rows(full_settings.resolved_store_url)
 
 
 @pytest.mark.parametrize(
@@ -398,7 +473,6 @@ def test_credentials_list_shows_metadata(tmp_path: Path, cli_env: dict[str, str]
 
 def test_secret_references_read_the_syntax_tree() -> None:
     assert secret_references("{{ secrets.a }} {{ secrets['b'] }} {{ 'secrets.c' }}") == ("a", "b")
-    assert secret_references("{% set secrets = {} %}{{ secrets.a }}") == ()
     definition = WorkflowDefinition.model_validate(
         {
             "name": "refs",

@@ -8,7 +8,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -33,11 +33,10 @@ from ductwork.models import (
 )
 from ductwork.nodes.base import NodeServices, NodeType
 from ductwork.queue.base import Queue
+from ductwork.security.credential_types import CredentialSource
+from ductwork.security.credentials import CredentialService
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, Store
-
-if TYPE_CHECKING:
-    from ductwork.security.credentials import CredentialService
 
 log = logging.getLogger("ductwork.service")
 
@@ -82,8 +81,9 @@ class Components:
     sweep_lock: SweepLock | None = None
     """Shared deployments: only the holder sweeps, so runs are not re-enqueued N times."""
     closers: list[Any] = field(default_factory=list)
-    credentials: CredentialService | None = None
-    """Encrypted named credentials (None: a bare test setup without them)."""
+    credentials: CredentialSource | None = None
+    """Where runs load the credentials their workflows name (the credentials service:
+    `ductwork.security.credentials.CredentialService`, which also checks saved workflows)."""
 
 
 class Ductwork:
@@ -104,6 +104,7 @@ class Ductwork:
             registry=components.registry,
             settings=components.settings,
             on_commit=metrics.observe,
+            credentials=components.credentials,
         )
         self._background: list[asyncio.Task[None]] = []
         self._preload: asyncio.Future[None] | None = None
@@ -161,7 +162,8 @@ class Ductwork:
 
     async def _check_credentials(self, definition: WorkflowDefinition) -> None:
         """A saved workflow names only credentials that exist, of types its nodes accept."""
-        if self.credentials is not None:
+        # A test may plug in a bare CredentialSource; only the service knows what is stored.
+        if isinstance(self.credentials, CredentialService):
             issues = await self.credentials.check_definition(definition)
             if issues:
                 raise WorkflowInvalid(issues)

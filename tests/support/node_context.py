@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ductwork.nodes.base import NodeServices
+from ductwork.nodes.base import NodeError, NodeServices
+from ductwork.security.credential_types import Credential
 
 
 @dataclass
@@ -20,6 +21,7 @@ class FakeNodeContext:
     attempt: int = 1
     logs: list[tuple[str, str]] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
+    credentials: dict[str, Credential] = field(default_factory=dict)
 
     @property
     def idempotency_key(self) -> str:
@@ -30,3 +32,13 @@ class FakeNodeContext:
 
     def emit_token(self, text: str) -> None:
         self.tokens.append(text)
+
+    def credential(
+        self, name: str, types: Collection[str], field: str = "config.credential"
+    ) -> Credential:
+        found = self.credentials.get(name)
+        if found is None:
+            raise NodeError(f"{field}: no credential named {name!r}")
+        if found.type not in types:
+            raise NodeError(f"{field}: credential {name!r} is of type {found.type!r}")
+        return found

@@ -98,7 +98,8 @@ class CredentialType(BaseModel):
 
 
 def _service(app: Ductwork) -> CredentialService:
-    if app.credentials is None:  # only bare test setups build an app without it
+    if not isinstance(app.credentials, CredentialService):
+        # Only bare test setups build an app without the service.
         raise RuntimeError("this application was built without a credential service")
     return app.credentials
 

@@ -31,6 +31,7 @@ server dripping one byte per second cannot hold a worker.
 from __future__ import annotations
 
 import asyncio
+import base64
 import codecs
 import ipaddress
 import socket
@@ -49,6 +50,7 @@ import orjson
 from ductwork import __version__
 from ductwork.engine.templating import has_template_syntax
 from ductwork.nodes.base import NodeError, RetryableError
+from ductwork.security.credential_types import BasicData, BearerData, CredentialData, HttpHeaderData
 from ductwork.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -322,6 +324,27 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value, default=_json_default).decode()
 
 
+def auth_header(data: CredentialData) -> tuple[str, str]:
+    """The (name, value) header an http_header, bearer or basic credential sends."""
+    if isinstance(data, HttpHeaderData):
+        return data.name, data.value
+    if isinstance(data, BearerData):
+        return "Authorization", f"Bearer {data.token}"
+    if isinstance(data, BasicData):
+        token = base64.b64encode(f"{data.username}:{data.password}".encode()).decode("ascii")
+        return "Authorization", f"Basic {token}"
+    raise TypeError(f"{type(data).__name__} is not an HTTP authentication credential")
+
+
+def with_header(headers: Mapping[str, str], name: str, value: str) -> dict[str, str]:
+    """`headers` with `name` set to `value`, replacing any spelling of it (names are
+    case-insensitive): a credential's header wins over one written in the config."""
+    lowered = name.lower()
+    merged = {key: item for key, item in headers.items() if key.lower() != lowered}
+    merged[name] = value
+    return merged
+
+
 def check_http_url(value: str, field_name: str) -> str:
     """For config validation: refuse a URL that is plainly not http(s) (templated ones pass)."""
     if not has_template_syntax(value) and not value.strip().lower().startswith(
@@ -505,8 +528,10 @@ __all__ = [
     "BlockedDestination",
     "GuardedHttpClient",
     "HttpResponse",
+    "auth_header",
     "blocked_reason",
     "check_http_url",
     "display_url",
     "raise_for_status",
+    "with_header",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -23,6 +24,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from ductwork.nodes.base import NodeError, RetryableError
+from ductwork.security.credential_types import LlmData
 
 if TYPE_CHECKING:
     import openai
@@ -71,9 +73,28 @@ class ChatRequest(BaseModel):
             self.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS
         )
 
-    def cache_key(self) -> str:
-        """`llm:cache:{sha256 hex of the canonical JSON}`: equal requests, equal keys."""
-        return CACHE_KEY_PREFIX + hashlib.sha256(self.canonical_json()).hexdigest()
+    def cache_key(self, provider: str | None = None) -> str:
+        """`llm:cache:{sha256 hex of the canonical JSON}`: equal requests, equal keys.
+
+        `provider` (`provider_fingerprint` of an `llm` credential) keeps replies of
+        different providers or accounts apart; None is the settings' provider, whose
+        keys stay what they always were.
+        """
+        digest = hashlib.sha256(self.canonical_json())
+        if provider is not None:
+            digest.update(b"\0provider:" + provider.encode())
+        return CACHE_KEY_PREFIX + digest.hexdigest()
+
+
+def provider_fingerprint(provider: LlmData) -> str:
+    """A one-way name for a provider and account: the base URL and a hash of the API key
+    (never the key itself: cache keys are visible in node metadata and in Redis)."""
+    material = f"{provider.base_url}\0{provider.api_key}".encode()
+    return hashlib.sha256(material).hexdigest()
+
+
+CREDENTIAL_CLIENTS = 16
+"""SDK clients (each with its connection pool) kept for `llm` credentials, per process."""
 
 
 class Usage(BaseModel):
@@ -104,6 +125,7 @@ class LLMClient:
         """Remember the settings; nothing is connected or imported yet."""
         self._settings = settings
         self._client: openai.AsyncOpenAI | None = None
+        self._credential_clients: OrderedDict[str, openai.AsyncOpenAI] = OrderedDict()
 
     def _api_key(self) -> str:
         secret = self._settings.llm_api_key
@@ -128,6 +150,26 @@ class LLMClient:
             )
         return self._client
 
+    def _client_for(self, provider: LlmData) -> openai.AsyncOpenAI:
+        key = provider_fingerprint(provider)
+        client = self._credential_clients.get(key)
+        if client is not None:
+            self._credential_clients.move_to_end(key)
+            return client
+        import openai
+
+        client = openai.AsyncOpenAI(
+            base_url=provider.base_url,
+            api_key=provider.api_key,
+            timeout=self._settings.llm_timeout_seconds,
+            max_retries=self._settings.llm_max_retries,
+        )
+        self._credential_clients[key] = client
+        while len(self._credential_clients) > CREDENTIAL_CLIENTS:
+            # Not closed: a request on it may be in flight; its pool goes with it.
+            self._credential_clients.popitem(last=False)
+        return client
+
     def preload(self) -> None:
         """Import the SDK (about a second) without building a client: safe on a worker thread."""
         import openai  # noqa: F401
@@ -148,6 +190,7 @@ class LLMClient:
         on_token: Callable[[str], None] | None = None,
         # The HTTP request's own timeout (the SDK's), not a cancel scope: ASYNC109 n/a.
         timeout: float | None = None,  # noqa: ASYNC109
+        provider: LlmData | None = None,
     ) -> ChatResponse:
         """Send one chat completion request and return the whole reply.
 
@@ -155,9 +198,11 @@ class LLMClient:
         each piece of text as it arrives. `timeout` overrides the configured
         per-request timeout (seconds). Raises `NodeError` for requests the
         provider refuses and `RetryableError` for transient failures that
-        outlasted the SDK's own retries.
+        outlasted the SDK's own retries. `provider` (an `llm` credential's data)
+        sends the request there instead of the settings' provider.
         """
-        client = self._get_client()
+        client = self._get_client() if provider is None else self._client_for(provider)
+        base_url = self._settings.llm_base_url if provider is None else provider.base_url
         import openai
 
         params: dict[str, Any] = {
@@ -177,18 +222,17 @@ class LLMClient:
                 return await self._complete(client, params)
             return await self._stream(client, params, on_token)
         except openai.APIStatusError as exc:
-            raise _status_error(exc, self._settings.llm_base_url) from exc
+            raise _status_error(exc, base_url) from exc
         except openai.APIConnectionError as exc:
             # APITimeoutError is a subclass: both are transient.
             raise RetryableError(
-                f"LLM request to {self._settings.llm_base_url} failed after "
+                f"LLM request to {base_url} failed after "
                 f"{self._settings.llm_max_retries} retries: {exc.message}"
             ) from exc
         except _transport_errors() as exc:
             # Raised from inside a stream, which the SDK neither wraps nor retries.
             raise RetryableError(
-                f"LLM stream from {self._settings.llm_base_url} broke off: "
-                f"{type(exc).__name__}: {exc}"
+                f"LLM stream from {base_url} broke off: {type(exc).__name__}: {exc}"
             ) from exc
         except openai.APIError as exc:
             # An error event inside an otherwise successful stream.
@@ -254,6 +298,9 @@ class LLMClient:
         client, self._client = self._client, None
         if client is not None:
             await client.close()
+        clients, self._credential_clients = self._credential_clients, OrderedDict()
+        for other in clients.values():
+            await other.close()
 
 
 @cache

@@ -22,6 +22,7 @@ import re
 import sys
 import tempfile
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from typing import ClassVar, TextIO
 import aiosmtplib
 
 from ductwork.nodes.base import NodeError, RetryableError
+from ductwork.security.credential_types import SmtpData
 from ductwork.settings import Settings
 
 MESSAGE_ID_DOMAIN = "ductwork"
@@ -471,10 +473,22 @@ BACKENDS: dict[str, type[EmailBackend]] = {
 """Backends by `email_backend` setting value."""
 
 
+CREDENTIAL_BACKENDS = 16
+"""SMTP connections kept open for `smtp` credentials (per process), least recently used
+closed first."""
+
+
 class Mailer:
-    """Sends email through the backend the settings name; fills in what a message lacks."""
+    """Sends email through the backend the settings name; fills in what a message lacks.
+
+    A node with an `smtp` credential sends through that server instead (`send(...,
+    smtp=data)`): one reused connection per distinct credential, at most
+    CREDENTIAL_BACKENDS of them; the settings stay the default for every other node.
+    """
 
     def __init__(self, settings: Settings, *, backend: EmailBackend | None = None) -> None:
+        self._timeout = settings.smtp_timeout_seconds
+        self._credential_backends: OrderedDict[str, SmtpBackend] = OrderedDict()
         self.default_sender = settings.email_from
         if backend is None:
             try:
@@ -492,21 +506,59 @@ class Mailer:
         """The backend in use: "smtp", "console" or "file"."""
         return self.backend.name
 
-    async def send(self, message: EmailMessage) -> str:
+    def sender_for(self, smtp: SmtpData | None) -> str:
+        """The default From: the credential's `from_address`, else DUCTWORK_EMAIL_FROM."""
+        if smtp is not None and smtp.from_address:
+            return smtp.from_address
+        return self.default_sender
+
+    def _credential_backend(self, smtp: SmtpData) -> SmtpBackend:
+        # Keyed by a hash of the whole data (password included, never stored as is):
+        # a credential replaced by PUT gets a connection of its own.
+        key = hashlib.sha256(smtp.model_dump_json().encode()).hexdigest()
+        backend = self._credential_backends.get(key)
+        if backend is not None:
+            self._credential_backends.move_to_end(key)
+            return backend
+        try:
+            backend = SmtpBackend(
+                host=smtp.host,
+                port=smtp.port,
+                username=smtp.username or None,
+                password=smtp.password,
+                use_tls=smtp.ssl,
+                start_tls=smtp.starttls and not smtp.ssl,
+                timeout=self._timeout,
+            )
+        except ValueError as exc:
+            raise NodeError(f"config.credential: {exc}") from None
+        self._credential_backends[key] = backend
+        while len(self._credential_backends) > CREDENTIAL_BACKENDS:
+            _, evicted = self._credential_backends.popitem(last=False)
+            evicted._discard()  # no QUIT: a send on it may still be finishing elsewhere
+        return backend
+
+    async def send(self, message: EmailMessage, *, smtp: SmtpData | None = None) -> str:
         """Deliver `message` and return its Message-ID.
 
-        From, Date and Message-ID are added when missing. Raises `NodeError`
-        (5xx, bad message) or `RetryableError` (4xx, connection, timeout).
+        With `smtp` (an `smtp` credential's data) the message goes through that
+        server, whatever the email_backend setting. From, Date and Message-ID are
+        added when missing. Raises `NodeError` (5xx, bad message) or
+        `RetryableError` (4xx, connection, timeout).
         """
         if message["From"] is None:
-            message["From"] = self.default_sender
+            message["From"] = self.sender_for(smtp)
         if message["Date"] is None:
             message["Date"] = format_datetime(datetime.now(UTC))
         if message["Message-ID"] is None:
             message["Message-ID"] = make_msgid(domain=MESSAGE_ID_DOMAIN)
-        await self.backend.send(message)
+        backend = self.backend if smtp is None else self._credential_backend(smtp)
+        await backend.send(message)
         return str(message["Message-ID"])
 
     async def close(self) -> None:
-        """Close the backend's connections (call at process shutdown)."""
+        """Close the backends' connections (call at process shutdown)."""
+        backends, self._credential_backends = self._credential_backends, OrderedDict()
+        for backend in backends.values():
+            await backend.close()
         await self.backend.close()

@@ -55,10 +55,12 @@ import asyncio
 import base64
 import datetime as dt
 import functools
+import hashlib
 import logging
 import sqlite3
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -82,6 +84,9 @@ from ductwork.settings import Settings
 
 SQL_THREADS = 8
 """Threads for sync-driver queries (per process): at most this many run at once."""
+
+CREDENTIAL_ENGINES = 32
+"""Engines kept for `sql` credentials (per process), least recently used dropped first."""
 
 SUPPORTED_DRIVERS: Mapping[str, frozenset[str]] = {
     "sqlite": frozenset({"pysqlite"}),
@@ -565,6 +570,8 @@ class SqlConnections:
         self._max_bytes = settings.max_output_bytes
         self._default_timeout = settings.default_node_timeout_seconds
         self._engines: dict[str, Engine | AsyncEngine] = {}
+        self._credential_engines: OrderedDict[str, Engine | AsyncEngine] = OrderedDict()
+        self._disposing: set[asyncio.Task[None]] = set()
         self._executor: ThreadPoolExecutor | None = None
 
     @property
@@ -577,31 +584,53 @@ class SqlConnections:
         if engine is not None:
             return engine
         url = self._urls.get(name)
-        if url is None:
-            if self._urls:
-                known = ", ".join(repr(known) for known in self.names)
-                raise NodeError(
-                    f"unknown SQL connection {name!r}; configured connections: {known}. "
-                    f"Connections are set with {_ENV_HINT}"
-                )
+        if url is not None:
+            engine = self._engines[name] = _create_engine(url, f"SQL connection {name!r}")
+            return engine
+        if self._urls:
+            known = ", ".join(repr(known) for known in self.names)
             raise NodeError(
-                f"unknown SQL connection {name!r}: no SQL connections are configured. "
-                f"Set them with {_ENV_HINT}"
+                f"unknown SQL connection {name!r}; configured connections: {known}. "
+                f"Connections are set with {_ENV_HINT}"
             )
+        raise NodeError(
+            f"unknown SQL connection {name!r}: no SQL connections are configured. "
+            f"Set them with {_ENV_HINT}"
+        )
+
+    def _credential_engine(self, raw_url: str, label: str) -> Engine | AsyncEngine:
+        """The engine of a `sql` credential's URL, under the same guards as configured ones.
+
+        Engines are cached per hash of the URL (never the URL itself as a key that
+        could be listed), at most CREDENTIAL_ENGINES of them; the least recently
+        used one is disposed (its pooled connections closed) when a new one comes.
+        """
+        key = hashlib.sha256(raw_url.encode()).hexdigest()
+        engine = self._credential_engines.get(key)
+        if engine is not None:
+            self._credential_engines.move_to_end(key)
+            return engine
         try:
-            # A SQLite file cannot drop a connection; a server can, so ping those.
-            pre_ping = url.get_backend_name() != "sqlite"
-            if getattr(url.get_dialect(), "is_async", False):
-                engine = create_async_engine(url, pool_pre_ping=pre_ping)
-                sync_engine = engine.sync_engine
-            else:
-                engine = sync_engine = create_engine(url, pool_pre_ping=pre_ping)
-        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-            raise NodeError(f"SQL connection {name!r} cannot be used: {exc}") from None
-        if url.get_backend_name() == "postgresql":
-            event.listen(sync_engine, "reset", _reset_postgres_session)
-        self._engines[name] = engine
+            url = _read_only_url(make_url(raw_url))
+        except (ArgumentError, ValueError) as exc:
+            # The URL itself is never quoted: it holds the password.
+            reason = str(exc) if isinstance(exc, ValueError) else "not a database URL"
+            raise NodeError(f"config.credential: {label} cannot be used: {reason}") from None
+        engine = _create_engine(url, label)
+        self._credential_engines[key] = engine
+        while len(self._credential_engines) > CREDENTIAL_ENGINES:
+            _, evicted = self._credential_engines.popitem(last=False)
+            self._dispose_later(evicted)
         return engine
+
+    def _dispose_later(self, engine: Engine | AsyncEngine) -> None:
+        # Queries in flight keep their checked-out connection; dispose closes the pool's.
+        if isinstance(engine, AsyncEngine):
+            task = asyncio.get_running_loop().create_task(engine.dispose())
+            self._disposing.add(task)
+            task.add_done_callback(self._disposing.discard)
+        else:
+            engine.dispose()
 
     async def query(
         self,
@@ -622,6 +651,40 @@ class SqlConnections:
         or the query runs past `timeout_seconds`.
         """
         engine = self._engine(name)
+        return await self._query(
+            engine, repr(name), f"SQL connection {name!r}", sql, params, max_rows, timeout_seconds
+        )
+
+    async def query_url(
+        self,
+        url: str,
+        sql: str,
+        params: Mapping[str, Any],
+        max_rows: int | None = None,
+        *,
+        timeout_seconds: float | None = None,
+        label: str = "the credential",
+    ) -> QueryRows:
+        """`query` on a `sql` credential's URL instead of a configured connection.
+
+        The same guards apply (supported drivers only, read-only SQLite files,
+        read-only PostgreSQL transactions, the statement check, row and byte
+        limits). `label` names the source in messages; the URL never appears.
+        """
+        engine = self._credential_engine(url, label)
+        return await self._query(engine, label, label, sql, params, max_rows, timeout_seconds)
+
+    async def _query(
+        self,
+        engine: Engine | AsyncEngine,
+        name: str,
+        where: str,
+        sql: str,
+        params: Mapping[str, Any],
+        max_rows: int | None,
+        timeout_seconds: float | None,
+    ) -> QueryRows:
+        """`name`: the source as queries are named in messages; `where`: as connections are."""
         try:
             check_read_only(sql, engine.dialect.name)
         except ValueError as exc:
@@ -641,14 +704,14 @@ class SqlConnections:
                 try:
                     conn = await engine.connect().start()
                 except (DBAPIError, OSError) as exc:  # asyncpg raises OSError unwrapped
-                    raise _unreachable(name, engine.dialect.name, exc) from None
+                    raise _unreachable(where, engine.dialect.name, exc) from None
                 try:
                     return await conn.run_sync(lambda sync_conn: work(sync_conn))
                 finally:
                     await conn.close()
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
-                self._pool(), functools.partial(_query_sync, engine, name, work)
+                self._pool(), functools.partial(_query_sync, engine, where, work)
             )
         except NodeError:
             raise
@@ -656,7 +719,7 @@ class SqlConnections:
             raise _query_failed(name, exc, timeout, self._max_bytes) from None
         except SQLAlchemyError as exc:
             reason = getattr(exc, "orig", None) or exc
-            raise NodeError(f"query on {name!r} failed: {reason}") from None
+            raise NodeError(f"query on {name} failed: {reason}") from None
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -666,7 +729,8 @@ class SqlConnections:
     async def close(self) -> None:
         """Dispose every engine (closing pooled connections) and stop the threads."""
         engines, self._engines = self._engines, {}
-        for engine in engines.values():
+        credential_engines, self._credential_engines = self._credential_engines, OrderedDict()
+        for engine in [*engines.values(), *credential_engines.values()]:
             if isinstance(engine, AsyncEngine):
                 await engine.dispose()
             else:
@@ -676,18 +740,36 @@ class SqlConnections:
             self._executor = None
 
 
-def _query_sync(engine: Engine, name: str, work: functools.partial[QueryRows]) -> QueryRows:
+def _create_engine(url: URL, label: str) -> Engine | AsyncEngine:
+    """An engine for a checked URL, with the PostgreSQL session reset hook."""
+    try:
+        # A SQLite file cannot drop a connection; a server can, so ping those.
+        pre_ping = url.get_backend_name() != "sqlite"
+        engine: Engine | AsyncEngine
+        if getattr(url.get_dialect(), "is_async", False):
+            engine = create_async_engine(url, pool_pre_ping=pre_ping)
+            sync_engine = engine.sync_engine
+        else:
+            engine = sync_engine = create_engine(url, pool_pre_ping=pre_ping)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise NodeError(f"{label} cannot be used: {exc}") from None
+    if url.get_backend_name() == "postgresql":
+        event.listen(sync_engine, "reset", _reset_postgres_session)
+    return engine
+
+
+def _query_sync(engine: Engine, where: str, work: functools.partial[QueryRows]) -> QueryRows:
     try:
         conn = engine.connect()
     except (DBAPIError, OSError) as exc:
-        raise _unreachable(name, engine.dialect.name, exc) from None
+        raise _unreachable(where, engine.dialect.name, exc) from None
     with conn:
         return work(conn)
 
 
-def _unreachable(name: str, dialect: str, exc: DBAPIError | OSError) -> NodeError:
+def _unreachable(where: str, dialect: str, exc: DBAPIError | OSError) -> NodeError:
     reason = exc.orig if isinstance(exc, DBAPIError) else exc
-    message = f"could not connect to SQL connection {name!r}: {reason}"
+    message = f"could not connect to {where}: {reason}"
     # A database server may come back; a missing or unreadable SQLite file will not.
     return NodeError(message) if dialect == "sqlite" else RetryableError(message)
 
@@ -697,12 +779,12 @@ def _query_failed(name: str, exc: DBAPIError, timeout: float, max_bytes: int) ->
     sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     interrupted = isinstance(orig, sqlite3.OperationalError) and "interrupted" in str(orig)
     if interrupted or sqlstate in _TIMEOUT_SQLSTATES:
-        return RetryableError(f"query on {name!r} ran past its {timeout:g} s time limit")
+        return RetryableError(f"query on {name} ran past its {timeout:g} s time limit")
     if _OVER_LIMIT_MARKER in str(orig) or "string or blob too big" in str(orig):
         return NodeError(_over_limit(max_bytes, "while the database was building them"))
     if exc.connection_invalidated:
-        return RetryableError(f"query on {name!r} lost its connection: {orig}")
-    return NodeError(f"query on {name!r} failed: {orig}")
+        return RetryableError(f"query on {name} lost its connection: {orig}")
+    return NodeError(f"query on {name} failed: {orig}")
 
 
 __all__ = [

@@ -22,7 +22,7 @@ import socket
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from ductwork.engine import templating
 from ductwork.engine.graph import ERROR_BRANCH, NodePlan, Plan, WorkflowInvalid, build_plan
+from ductwork.engine.references import CredentialUse, node_credential_uses
 from ductwork.engine.templating import TemplateFailure
 from ductwork.events.base import EventBus
 from ductwork.jsonvalues import dotted, find_problem
@@ -55,6 +56,8 @@ from ductwork.nodes.base import (
     NodeType,
     RetryableError,
 )
+from ductwork.security.credential_types import Credential, CredentialSource
+from ductwork.security.redaction import ACTIVE, EMPTY, Redactor, install_log_filter
 from ductwork.settings import Settings
 from ductwork.store.base import LeaseLost, PartialCheckpoint, Store, UnstorableValue
 
@@ -90,27 +93,61 @@ async def off_loop_if_large(
     return work(*args)
 
 
+@dataclass(frozen=True, slots=True)
+class PlanCredentials:
+    """The credentials a plan refers to: computed once per plan, cached with it."""
+
+    names: frozenset[str]
+    """Every name to load for a run (`secrets.X` anywhere, each node's `credential`)."""
+    secrets_by_node: Mapping[str, tuple[CredentialUse, ...]]
+    """Per node, the `secrets.X` it reads (only nodes that read any)."""
+
+
+def plan_credentials(plan: Plan) -> PlanCredentials:
+    """What `plan` refers to; see `references.credential_names` (the same reading)."""
+    names: set[str] = set()
+    by_node: dict[str, tuple[CredentialUse, ...]] = {}
+    for node_id, node in plan.nodes.items():
+        config = node.spec.config
+        uses = node_credential_uses(config, node.node_type.expression_fields_for(config))
+        names.update(use.name for use in uses)
+        secrets = tuple(use for use in uses if use.via_secrets)
+        if secrets:
+            by_node[node_id] = secrets
+    return PlanCredentials(frozenset(names), by_node)
+
+
+def _build(
+    definition: WorkflowDefinition, registry: Mapping[str, NodeType[Any]]
+) -> tuple[Plan, PlanCredentials]:
+    plan = build_plan(definition, registry)
+    return plan, plan_credentials(plan)
+
+
 class PlanCache:
     """Validated plans per (workflow id, version): built once, reused by every run."""
 
     def __init__(self, registry: Mapping[str, NodeType[Any]], size: int = 512) -> None:
         self._registry = registry
         self._size = size
-        self._plans: OrderedDict[tuple[str, int], Plan] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, int], tuple[Plan, PlanCredentials]] = OrderedDict()
 
     async def get(self, run: Run) -> Plan:
+        """The run's plan."""
+        return (await self.get_with_credentials(run))[0]
+
+    async def get_with_credentials(self, run: Run) -> tuple[Plan, PlanCredentials]:
+        """The run's plan and the credentials it refers to."""
         key = (run.workflow_id, run.workflow_version)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = await off_loop_if_large(
-                run.definition, build_plan, run.definition, self._registry
-            )
-            self._plans[key] = plan
+        entry = self._plans.get(key)
+        if entry is None:
+            entry = await off_loop_if_large(run.definition, _build, run.definition, self._registry)
+            self._plans[key] = entry
             if len(self._plans) > self._size:
                 self._plans.popitem(last=False)
         else:
             self._plans.move_to_end(key)
-        return plan
+        return entry
 
 
 class GroupCommitter:
@@ -376,11 +413,32 @@ class _NodeContext:
         return self.driver.executor.services
 
     def log(self, message: str, level: str = "info") -> None:
-        self.driver.emit("log", self.node_id, message=clean_message(message), level=level)
+        message = clean_message(self.driver.redactor.text(message))
+        self.driver.emit("log", self.node_id, message=message, level=level)
         self.driver.checkpointer.flush_later()
 
     def emit_token(self, text: str) -> None:
-        self.driver.publish_ephemeral("token", self.node_id, text=text)
+        # A secret split across two deltas is not recognised (see security/redaction.py);
+        # the stored output, masked whole, is what a client gets when the node completes.
+        self.driver.publish_ephemeral("token", self.node_id, text=self.driver.redactor.text(text))
+
+    def credential(
+        self, name: str, types: Collection[str], field: str = "config.credential"
+    ) -> Credential:
+        """The run's credential `name`, of one of `types`; NodeError naming `field` otherwise."""
+        credentials = self.driver.credentials
+        found = credentials.get(name)
+        if found is None:
+            if self.driver.executor.credentials is None:
+                raise NodeError(f"{field}: no credential store is configured to hold {name!r}")
+            raise NodeError(f"{field}: no credential named {name!r} (was it deleted?)")
+        if found.type not in types:
+            expected = ", ".join(sorted(types))
+            raise NodeError(
+                f"{field}: credential {name!r} is of type {found.type!r}; this node needs "
+                f"one of: {expected}"
+            )
+        return found
 
 
 def _set_path(data: Any, path: tuple[str | int, ...], value: Any) -> None:
@@ -419,10 +477,19 @@ def clean_message(text: str) -> str:
 class _RunDriver:
     """Drives one run during one `advance` call."""
 
-    def __init__(self, executor: Executor, run: Run, plan: Plan) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        run: Run,
+        plan: Plan,
+        plan_credentials: PlanCredentials | None = None,
+        credentials: Mapping[str, Credential] | None = None,
+    ) -> None:
         self.executor = executor
         self.run = run
         self.plan = plan
+        self.plan_credentials = plan_credentials or PlanCredentials(frozenset(), {})
+        self.credentials: Mapping[str, Credential] = credentials or {}
         self.checkpointer = _Checkpointer(
             executor.committer,
             executor.bus,
@@ -452,7 +519,9 @@ class _RunDriver:
         """Re-drives without progress: a node completing shows the run is not poison."""
         self.store_failure: CheckpointUnavailable | None = None
         self.stored_output_bytes = 0
-        secrets = {k: v.get_secret_value() for k, v in executor.settings.secrets.items()}
+        self.secrets, secret_values = self._secrets(executor.settings)
+        self.secret_values = secret_values
+        self.redactor: Redactor = Redactor(secret_values) if secret_values else EMPTY
         self.run_info = {
             "id": run.execution_id,
             "execution_id": run.execution_id,
@@ -463,8 +532,35 @@ class _RunDriver:
             **run.variables,
             "outputs": self.outputs,
             "run": self.run_info,
-            "secrets": secrets,
+            "secrets": self.secrets,
         }
+
+    def _secrets(self, settings: Settings) -> tuple[dict[str, str], list[str]]:
+        """(`secrets` for templates, every secret value the run holds, to mask).
+
+        Only the names the plan refers to: a stored `secret` credential, else the
+        DUCTWORK_SECRETS entry of that name. Every loaded credential's secret values
+        are masked, whatever its type.
+        """
+        secrets: dict[str, str] = {}
+        values: list[str] = []
+        for credential in self.credentials.values():
+            values.extend(credential.data.secret_values())
+        for name in self.plan_credentials.names:
+            stored = self.credentials.get(name)
+            if stored is not None:
+                if stored.type == "secret":
+                    secrets[name] = getattr(stored.data, "value", "")
+                continue
+            env = settings.secrets.get(name)
+            if env is not None:
+                secrets[name] = env.get_secret_value()
+                values.append(secrets[name])
+        return secrets, values
+
+    def mask(self, text: str) -> str:
+        """`text` with the run's secrets masked, fit for every store (see clean_message)."""
+        return clean_message(self.redactor.text(text))
 
     def _lose_lease(self) -> None:
         """Another worker holds the run now: stop, and write nothing more."""
@@ -478,6 +574,12 @@ class _RunDriver:
 
     # Events -----------------------------------------------------------------------
     def emit(self, type_: EventType, node_id: str | None = None, **data: Any) -> None:
+        if self.redactor:
+            # Outputs are masked when the node completes; what else an event carries
+            # (errors, log lines, reasons) is text.
+            for key, value in data.items():
+                if isinstance(value, str):
+                    data[key] = self.redactor.text(value)
         self.last_seq += 1
         self.checkpointer.event(
             Event(seq=self.last_seq, type=type_, node_id=node_id, timestamp=utcnow(), data=data)
@@ -487,7 +589,7 @@ class _RunDriver:
         """Events too fine-grained to store (token deltas): published live, in order.
 
         They carry the seq of the last stored event, so a client resuming by seq
-        skips none of the stored ones.
+        skips none of the stored ones. Their text is masked by the caller.
         """
         self.checkpointer.publish(
             [Event(seq=self.last_seq, type=type_, node_id=node_id, timestamp=utcnow(), data=data)]
@@ -622,13 +724,15 @@ class _RunDriver:
                 async with asyncio.timeout(timeout):
                     config = self._config_for(node, names)
                     result = await node.node_type.run(config, ctx)
-                output_size = self._check_output(result.output)
+                result.output, output_size = self._check_output(result.output)
+                if self.redactor and result.meta:
+                    result.meta, _ = self.redactor.output(result.meta, orjson.dumps(result.meta))
             except asyncio.CancelledError:
                 raise
             except TimeoutError:
                 error: NodeError = RetryableError(f"timed out after {timeout:g} s")
             except Exception as exc:
-                error = _failure(exc)
+                error = self._missing_secret(node_id, _failure(exc))
                 if not isinstance(exc, NodeError | TemplateFailure):
                     log.exception("node %s of run %s raised", node_id, self.run.execution_id)
             else:
@@ -647,24 +751,48 @@ class _RunDriver:
                     "node_retrying",
                     node_id,
                     attempt=attempt,
-                    error=clean_message(str(error)),
+                    error=self.mask(str(error)),
                     delay_seconds=delay,
                 )
                 self.checkpointer.flush_later()
                 await asyncio.sleep(delay)
                 continue
             self._fail(
-                node_id, attempt, clean_message(str(error)), (time.perf_counter() - started) * 1000
+                node_id, attempt, self.mask(str(error)), (time.perf_counter() - started) * 1000
             )
             return
 
-    def _check_output(self, output: Any) -> int:
-        """Refuse an output the run cannot store; returns its size in JSON bytes.
+    def _missing_secret(self, node_id: str, error: NodeError) -> NodeError:
+        """A clearer error when the node failed on a `secrets.X` the run does not hold."""
+        uses = self.plan_credentials.secrets_by_node.get(node_id)
+        if not uses or "undefined variable" not in str(error):
+            return error
+        for use in uses:
+            if use.name in self.secrets:
+                continue
+            credential = self.credentials.get(use.name)
+            if credential is not None:
+                why = (
+                    f"credential {use.name!r} is of type {credential.type!r}; templates read "
+                    "only credentials of type 'secret'"
+                )
+            else:
+                why = f"no credential (or DUCTWORK_SECRETS entry) named {use.name!r}"
+            return NodeError(f"{use.field}: secrets.{use.name}: {why}")
+        return error
+
+    def _check_output(self, output: Any) -> tuple[Any, int]:
+        """Refuse an output the run cannot store; returns it (secrets masked) and its JSON size.
 
         One policy for every store: no NUL characters (PostgreSQL's JSONB cannot
         hold them), at most DUCTWORK_MAX_OUTPUT_BYTES per node and
         DUCTWORK_MAX_RUN_OUTPUT_BYTES for all of a run's outputs together (a
         MongoDB run document must stay under 16 MB).
+
+        The run's secrets are masked here, so neither the store, the events nor
+        downstream nodes ever see them: a node that needs a secret reads it
+        through `secrets.X` or its `credential`, never from another node's output.
+        The encoded bytes are searched once; only an output holding a secret is walked.
         """
         settings = self.executor.settings
         limit = settings.max_output_bytes
@@ -672,6 +800,8 @@ class _RunDriver:
             encoded = orjson.dumps(output)
         except TypeError as exc:
             raise NodeError(f"output is not JSON-serialisable: {exc}") from None
+        if self.redactor:
+            output, encoded = self.redactor.output(output, encoded)
         size = len(encoded)
         if size > limit:
             raise NodeError(f"output is {size} bytes, over DUCTWORK_MAX_OUTPUT_BYTES ({limit})")
@@ -690,7 +820,7 @@ class _RunDriver:
                 f"the run's outputs would total {self.stored_output_bytes + size} bytes, over "
                 f"DUCTWORK_MAX_RUN_OUTPUT_BYTES ({run_limit})"
             )
-        return size
+        return output, size
 
     def _complete(
         self,
@@ -901,7 +1031,7 @@ class _RunDriver:
     async def _finish(self, status: RunStatus, *, error: str | None = None) -> RunStatus:
         now = utcnow()
         if error is not None:
-            error = clean_message(error)
+            error = self.mask(error)
         fields: dict[str, Any] = {
             "status": status,
             "end_time": now,
@@ -966,8 +1096,15 @@ class Executor:
         settings: Settings,
         owner: str | None = None,
         on_commit: Callable[[Sequence[Event]], None] | None = None,
+        credentials: CredentialSource | None = None,
     ) -> None:
-        """`on_commit` sees every batch of events once it is committed (metrics, audit)."""
+        """`on_commit` sees every batch of events once it is committed (metrics, audit).
+
+        `credentials`: where runs load the credentials their workflow names (`secrets.X`,
+        a node's `credential`); without it templates read DUCTWORK_SECRETS only.
+        """
+        install_log_filter()
+        self.credentials = credentials
         self.on_commit = on_commit
         self.store = store
         self.bus = bus
@@ -1030,18 +1167,33 @@ class Executor:
                 f"(DUCTWORK_MAX_RUN_REDRIVES is {limit}); giving up",
             )
         try:
-            plan = await self.plans.get(run)
+            plan, needs = await self.plans.get_with_credentials(run)
         except WorkflowInvalid as exc:
             return await self._fail_invalid(run, exc)
-        driver = _RunDriver(self, run, plan)
+        credentials = await self._load_credentials(needs.names)
+        driver = _RunDriver(self, run, plan, needs, credentials)
         self._active[run.execution_id] = driver
+        ACTIVE.add(driver.redactor.values)
         try:
             return await driver.drive()
         except Exception as exc:
             return await self._after_crash(driver, exc)
         finally:
             self._active.pop(run.execution_id, None)
-            await driver.checkpointer.drain()
+            try:
+                await driver.checkpointer.drain()
+            finally:
+                ACTIVE.remove(driver.redactor.values)
+
+    async def _load_credentials(self, names: frozenset[str]) -> dict[str, Credential]:
+        """Only the credentials the plan names (one round trip), none when it names none.
+
+        A store that cannot be reached raises, like any other store failure before
+        the run starts: the run is left as it was and offered again later.
+        """
+        if not names or self.credentials is None:
+            return {}
+        return await self.credentials.load(names)
 
     async def _after_crash(self, driver: _RunDriver, exc: Exception) -> RunStatus | None:
         """Advancing the run raised: record it, never loop on it.
@@ -1068,7 +1220,7 @@ class Executor:
                 )
                 return None
         checkpointer.discard_pending()
-        cause = f"{type(exc).__name__}: {exc}"
+        cause = driver.redactor.text(f"{type(exc).__name__}: {exc}")
         if isinstance(exc, UnstorableValue):
             return await self._dead_letter(execution_id, f"the store cannot hold it: {cause}")
         redrives = driver.redrives + 1

@@ -14,9 +14,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from ductwork.engine.references import (
+    CREDENTIAL_FIELD,
+    DYNAMIC_SECRETS_MESSAGE,
     MAPPING_METHODS,
+    SECRETS,
     OutputReference,
     expression_references,
+    scan_expression_secrets,
+    scan_template_secrets,
     template_references,
 )
 from ductwork.engine.templating import (
@@ -211,6 +216,16 @@ def _check_config(
     for path, text in leaves:
         if path not in expressions and path not in templated:
             continue
+        if path == (CREDENTIAL_FIELD,):
+            # The credentials a run loads are known before it starts, from the names.
+            issues.append(
+                ValidationIssue(
+                    node_id=spec.id,
+                    field=f"config.{CREDENTIAL_FIELD}",
+                    message="must be a credential's name, not a template",
+                )
+            )
+            continue
         try:
             if path in expressions:
                 compile_expression(text)
@@ -228,7 +243,16 @@ def _check_config(
             message = "nested too deeply to compile"
         else:
             references.extend((path, reference) for reference in found)
-            continue
+            if SECRETS not in text:
+                continue
+            scan = (
+                scan_expression_secrets(text)
+                if path in expressions
+                else scan_template_secrets(text)
+            )
+            if not scan.dynamic:
+                continue
+            message = DYNAMIC_SECRETS_MESSAGE
         issues.append(
             ValidationIssue(node_id=spec.id, field=f"config.{_dotted(path)}", message=message)
         )

@@ -12,8 +12,9 @@ from __future__ import annotations
 import orjson
 from pydantic import Field, ValidationError
 
-from ductwork.clients.llm import ChatMessage, ChatRequest, ChatResponse
-from ductwork.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType
+from ductwork.clients.llm import ChatMessage, ChatRequest, ChatResponse, provider_fingerprint
+from ductwork.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType, credential_field
+from ductwork.security.credential_types import LlmData
 
 
 class AiProcessorConfig(NodeConfig):
@@ -22,7 +23,10 @@ class AiProcessorConfig(NodeConfig):
     prompt: str = Field(min_length=1, description="The user message; may use {{ }} templates.")
     model: str | None = Field(
         default=None,
-        description="Model id at the provider; defaults to DUCTWORK_LLM_DEFAULT_MODEL.",
+        description=(
+            "Model id at the provider; defaults to the credential's default model, else "
+            "DUCTWORK_LLM_DEFAULT_MODEL."
+        ),
         examples=["google/gemini-2.0-flash-exp:free"],
     )
     temperature: float = Field(default=0.7, ge=0, le=2)
@@ -42,6 +46,7 @@ class AiProcessorConfig(NodeConfig):
         gt=0,
         description="Per-request timeout; defaults to DUCTWORK_LLM_TIMEOUT_SECONDS.",
     )
+    credential: str | None = credential_field("llm: the provider's base_url, api_key and model")
 
 
 class AiProcessorNode(NodeType[AiProcessorConfig]):
@@ -55,22 +60,28 @@ class AiProcessorNode(NodeType[AiProcessorConfig]):
         """Ask the model (or the cache); output the reply text."""
         services = ctx.services
         settings = services.settings
+        provider: LlmData | None = None
+        if config.credential is not None:
+            data = ctx.credential(config.credential, ("llm",)).data
+            assert isinstance(data, LlmData)
+            provider = data
+        default_model = (provider.default_model if provider else None) or settings.llm_default_model
         messages = []
         if config.system_prompt:
             messages.append(ChatMessage(role="system", content=config.system_prompt))
         messages.append(ChatMessage(role="user", content=config.prompt))
         request = ChatRequest(
-            model=config.model or settings.llm_default_model,
+            model=config.model or default_model,
             messages=messages,
             temperature=config.temperature,
             max_tokens=config.max_tokens,
         )
-        key = request.cache_key()
+        key = request.cache_key(provider_fingerprint(provider) if provider else None)
         on_token = ctx.emit_token if config.stream else None
 
         async def call_llm() -> ChatResponse:
             return await services.llm.chat(
-                request, on_token=on_token, timeout=config.timeout_seconds
+                request, on_token=on_token, timeout=config.timeout_seconds, provider=provider
             )
 
         async def compute() -> bytes:

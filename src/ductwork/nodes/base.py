@@ -9,12 +9,12 @@ for builder UIs. String fields may hold `{{ }}` templates, rendered before
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ductwork.engine.templating import TemplateFailure, compile_expression
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ductwork.clients.llm import LLMClient
     from ductwork.clients.mail import Mailer
     from ductwork.clients.sql import SqlConnections
+    from ductwork.security.credential_types import Credential
     from ductwork.settings import Settings
 
 
@@ -51,6 +52,17 @@ class NodeConfig(BaseModel):
 
 
 ConfigT = TypeVar("ConfigT", bound=NodeConfig)
+
+
+def credential_field(types: str) -> Any:
+    """The optional `credential: NAME` field of a node config (a name, never a template:
+    a run loads the credentials its workflow names before it starts)."""
+    return Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description=f"Name of a stored credential ({types}); overrides the settings' defaults.",
+    )
 
 
 @dataclass(slots=True)
@@ -118,6 +130,16 @@ class NodeContext(Protocol):
 
     def emit_token(self, text: str) -> None:
         """Stream a piece of LLM output to live subscribers."""
+        ...
+
+    def credential(
+        self, name: str, types: Collection[str], field: str = "config.credential"
+    ) -> Credential:
+        """The run's credential `name` (loaded at run start), of one of `types`.
+
+        Raises NodeError naming `field` when the run has no such credential or it
+        is of another type.
+        """
         ...
 
 

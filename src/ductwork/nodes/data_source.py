@@ -8,10 +8,24 @@ from typing import Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ductwork.clients.http import check_http_url, display_url, raise_for_status
+from ductwork.clients.http import (
+    auth_header,
+    check_http_url,
+    display_url,
+    raise_for_status,
+    with_header,
+)
 from ductwork.clients.sql import check_read_only
 from ductwork.engine.templating import has_template_syntax
-from ductwork.nodes.base import NodeConfig, NodeContext, NodeError, NodeResult, NodeType
+from ductwork.nodes.base import (
+    NodeConfig,
+    NodeContext,
+    NodeError,
+    NodeResult,
+    NodeType,
+    credential_field,
+)
+from ductwork.security.credential_types import HTTP_AUTH_TYPES, SqlData
 
 _API_ONLY = ("endpoint", "headers")
 _DATABASE_ONLY = ("connection", "query", "max_rows")
@@ -39,7 +53,8 @@ class DataSourceConfig(NodeConfig):
         default=None, gt=0, le=3600, description="Time limit for the request or query."
     )
     connection: str | None = Field(
-        default=None, description="database: a name from DUCTWORK_SQL_CONNECTIONS."
+        default=None,
+        description="database: a name from DUCTWORK_SQL_CONNECTIONS (or give `credential`).",
     )
     query: str | None = Field(
         default=None,
@@ -50,6 +65,9 @@ class DataSourceConfig(NodeConfig):
     )
     max_rows: int | None = Field(
         default=None, ge=1, description="database: row limit (at most DUCTWORK_SQL_MAX_ROWS)."
+    )
+    credential: str | None = credential_field(
+        "api: http_header, bearer or basic, sent as a header; database: sql, the URL to query"
     )
 
     @model_validator(mode="after")
@@ -63,7 +81,13 @@ class DataSourceConfig(NodeConfig):
             except ValueError as exc:
                 raise _invalid(str(exc)) from None
             return self
-        missing = [name for name in ("connection", "query") if not getattr(self, name)]
+        if self.connection and self.credential:
+            raise _invalid(
+                "give either connection (a configured name) or credential (a sql "
+                "credential), not both"
+            )
+        needed = ("query",) if self.credential else ("connection", "query")
+        missing = [name for name in needed if not getattr(self, name)]
         if missing:
             verb = "is" if len(missing) == 1 else "are"
             raise _invalid(
@@ -121,11 +145,15 @@ class DataSourceNode(NodeType[DataSourceConfig]):
         self, config: DataSourceConfig, params: dict[str, Any], ctx: NodeContext
     ) -> NodeResult:
         assert config.endpoint is not None
+        headers = dict(config.headers)
+        if config.credential is not None:
+            credential = ctx.credential(config.credential, HTTP_AUTH_TYPES)
+            headers = with_header(headers, *auth_header(credential.data))
         started = time.perf_counter()
         response = await ctx.services.http.request(
             "GET",
             config.endpoint,
-            headers=config.headers,
+            headers=headers,
             params=params,
             timeout=config.timeout_seconds,
         )
@@ -145,18 +173,33 @@ class DataSourceNode(NodeType[DataSourceConfig]):
     async def _query_database(
         self, config: DataSourceConfig, params: dict[str, Any], ctx: NodeContext
     ) -> NodeResult:
-        assert config.connection is not None and config.query is not None
+        assert config.query is not None
         started = time.perf_counter()
-        rows = await ctx.services.sql.query(
-            config.connection,
-            config.query,
-            params,
-            config.max_rows,
-            timeout_seconds=config.timeout_seconds,
-        )
+        if config.credential is not None:
+            credential = ctx.credential(config.credential, ("sql",))
+            assert isinstance(credential.data, SqlData)
+            source = f"credential {config.credential!r}"
+            rows = await ctx.services.sql.query_url(
+                credential.data.url,
+                config.query,
+                params,
+                config.max_rows,
+                timeout_seconds=config.timeout_seconds,
+                label=source,
+            )
+        else:
+            assert config.connection is not None
+            source = repr(config.connection)
+            rows = await ctx.services.sql.query(
+                config.connection,
+                config.query,
+                params,
+                config.max_rows,
+                timeout_seconds=config.timeout_seconds,
+            )
         elapsed_ms = (time.perf_counter() - started) * 1000
         note = " (truncated: more rows exist)" if rows.truncated else ""
-        ctx.log(f"{len(rows)} rows from {config.connection!r} in {elapsed_ms:.0f} ms{note}")
+        ctx.log(f"{len(rows)} rows from {source} in {elapsed_ms:.0f} ms{note}")
         return NodeResult(
             output=list(rows),
             meta={

@@ -19,7 +19,15 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator
 
 from ductwork.clients.mail import build_message, make_message_id
-from ductwork.nodes.base import NodeConfig, NodeContext, NodeError, NodeResult, NodeType
+from ductwork.nodes.base import (
+    NodeConfig,
+    NodeContext,
+    NodeError,
+    NodeResult,
+    NodeType,
+    credential_field,
+)
+from ductwork.security.credential_types import SmtpData
 
 Recipients = str | list[str]
 
@@ -44,8 +52,13 @@ class EmailConfig(NodeConfig):
     bcc: Recipients | None = Field(default=None, description="Hidden recipients.")
     reply_to: Recipients | None = None
     from_address: str | None = Field(
-        default=None, description="Sender; defaults to the DUCTWORK_EMAIL_FROM setting."
+        default=None,
+        description=(
+            "Sender; defaults to the credential's from_address, else the "
+            "DUCTWORK_EMAIL_FROM setting."
+        ),
     )
+    credential: str | None = credential_field("smtp: the server to send through")
     html: bool = Field(
         default=False,
         description=(
@@ -141,7 +154,12 @@ class EmailNode(NodeType[EmailConfig]):
         bcc = parse_addresses("bcc", config.bcc)
         reply_to = parse_addresses("reply_to", config.reply_to)
         mailer = ctx.services.mail
-        sender = mailer.default_sender
+        smtp: SmtpData | None = None
+        if config.credential is not None:
+            data = ctx.credential(config.credential, ("smtp",)).data
+            assert isinstance(data, SmtpData)
+            smtp = data
+        sender = mailer.sender_for(smtp)
         if config.from_address is not None and config.from_address.strip():
             senders = parse_addresses("from_address", config.from_address)
             if len(senders) != 1:
@@ -159,14 +177,16 @@ class EmailNode(NodeType[EmailConfig]):
             sender=sender,
             message_id=make_message_id(ctx.idempotency_key),
         )
-        message_id = await mailer.send(message)
+        message_id = await mailer.send(message, smtp=smtp)
         recipients = len(to) + len(cc) + len(bcc)
-        ctx.log(f"email {message_id} sent to {recipients} recipient(s) via {mailer.backend_name}")
+        backend = "smtp" if smtp is not None else mailer.backend_name
+        via = f"{backend} (credential {config.credential!r})" if smtp is not None else backend
+        ctx.log(f"email {message_id} sent to {recipients} recipient(s) via {via}")
         return NodeResult(
             output={
                 "message_id": message_id,
                 "to": to,
                 "subject": str(message["Subject"]),
-                "backend": mailer.backend_name,
+                "backend": backend,
             }
         )

@@ -12,8 +12,22 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from ductwork.clients.http import check_http_url, display_url, raise_for_status
-from ductwork.nodes.base import NodeConfig, NodeContext, NodeError, NodeResult, NodeType
+from ductwork.clients.http import (
+    auth_header,
+    check_http_url,
+    display_url,
+    raise_for_status,
+    with_header,
+)
+from ductwork.nodes.base import (
+    NodeConfig,
+    NodeContext,
+    NodeError,
+    NodeResult,
+    NodeType,
+    credential_field,
+)
+from ductwork.security.credential_types import HTTP_AUTH_TYPES
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
@@ -43,6 +57,7 @@ class WebhookConfig(NodeConfig):
         default=None,
         description="Statuses that count as success; default: any status below 400.",
     )
+    credential: str | None = credential_field("http_header, bearer or basic: sent as a header")
 
     @field_validator("method", mode="before")
     @classmethod
@@ -78,6 +93,9 @@ class WebhookNode(NodeType[WebhookConfig]):
         if not isinstance(config.query, dict):
             raise NodeError(f"query must be an object, got {type(config.query).__name__}")
         headers = dict(config.headers)
+        if config.credential is not None:
+            credential = ctx.credential(config.credential, HTTP_AUTH_TYPES)
+            headers = with_header(headers, *auth_header(credential.data))
         # A caller-supplied key wins: some receivers want their own format.
         if not any(name.lower() == IDEMPOTENCY_HEADER.lower() for name in headers):
             headers[IDEMPOTENCY_HEADER] = ctx.idempotency_key

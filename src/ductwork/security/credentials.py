@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ductwork.engine.references import credential_names, node_secret_references
+from ductwork.engine.references import credential_names, node_credential_uses
 from ductwork.models import ValidationIssue, WorkflowDefinition, utcnow
 from ductwork.nodes.base import NodeType
 from ductwork.security.context import current
@@ -118,13 +118,6 @@ def accepted_types(node_type: str, config: Mapping[str, Any]) -> frozenset[str] 
     if node_type == "ai-processor":
         return frozenset({"llm"})
     return None
-
-
-def _dotted(path: Sequence[str | int]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
 
 
 def validate_data(type_name: Any, data: Any) -> CredentialData:
@@ -291,20 +284,15 @@ class CredentialService:
         """
         wanted: list[tuple[str, str, str, frozenset[str] | None]] = []
         for spec in definition.nodes:
-            credential = spec.config.get("credential")
-            if isinstance(credential, str):
-                wanted.append(
-                    (
-                        spec.id,
-                        "config.credential",
-                        credential,
-                        accepted_types(spec.type, spec.config),
-                    )
-                )
             node_type = self.registry.get(spec.type)
             fields = node_type.expression_fields_for(spec.config) if node_type else frozenset()
-            for path, name in node_secret_references(spec.config, fields):
-                wanted.append((spec.id, f"config.{_dotted(path)}", name, frozenset({"secret"})))
+            for use in node_credential_uses(spec.config, fields):
+                types = (
+                    frozenset({"secret"})
+                    if use.via_secrets
+                    else accepted_types(spec.type, spec.config)
+                )
+                wanted.append((spec.id, use.field, use.name, types))
         if not wanted:
             return []
         names = sorted({name for _, _, name, _ in wanted})
