@@ -335,8 +335,11 @@ def test_openapi_declares_the_credential_routes(client: httpx.Client) -> None:
 
 
 def test_key_file_is_created_private_on_first_start(tmp_path: Path) -> None:
-    os.umask(0o022)  # the usual umask: a plain open() would make the file 0644
-    build(Settings(data_dir=tmp_path / "data"))
+    previous = os.umask(0o022)  # the usual umask: a plain open() would make the file 0644
+    try:
+        build(Settings(data_dir=tmp_path / "data"))
+    finally:
+        os.umask(previous)
     path = tmp_path / "data" / "secret.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     key = path.read_text().strip()
