@@ -18,6 +18,7 @@ from ductwork.nodes.base import NodeServices, NodeType
 from ductwork.nodes.registry import REGISTRY
 from ductwork.queue.base import Queue
 from ductwork.queue.memory import InProcessQueue
+from ductwork.security.audit import AuditLog
 from ductwork.service import Components, Ductwork, SweepLock
 from ductwork.settings import Settings
 from ductwork.store.factory import create_store
@@ -100,5 +101,6 @@ def build(
         sweep=role not in ("api", "isolated"),
         sweep_lock=sweep_lock,
         closers=[llm.close, mail.close, http.close, sql.close],
+        audit=AuditLog(store.security),
     )
     return Ductwork(components)
