@@ -406,11 +406,10 @@ def test_ids_sort_by_time_and_never_repeat() -> None:
     assert abs(times[-1] - datetime.now(UTC)) < timedelta(seconds=5)
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-async def test_paging_and_clamped_times_on_each_sql_store(
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mongodb"])
+async def test_paging_and_clamped_times_on_each_store(
     kind: str, store_url_factory: Callable[[str], str]
 ) -> None:
-    # MongoDB joins this list with its SecurityStore (the store helper's branch).
     store = create_store(store_url_factory(kind))
     await store.start()
     try:
