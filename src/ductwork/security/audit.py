@@ -13,10 +13,10 @@ services for keys, credentials, logins and users). Design decisions:
   instead. Cancellation still propagates.
 - **It never holds a secret.** Callers pass small `details` dicts of their own;
   as a second line of defence, keys that name secret-bearing things (password,
-  token, key, secret, data, ...) and values that look like a ductwork API key
-  are dropped (and the drop logged by key name), nested values are flattened to
-  a short string, and long strings are cut. Nothing ever copies a workflow's
-  configs or a credential's data into an entry.
+  token, key, secret, data, ...; unless the value is a boolean) and values that
+  look like a ductwork API key are dropped (the drop logged by key name), nested
+  values become only their type and size, and long strings are cut. Nothing
+  ever copies a workflow's configs or a credential's data into an entry.
 - **Ids sort by time.** `<16 hex digits of nanoseconds since the epoch><8 random
   hex digits>`, strictly increasing within a process: the id is the paging
   cursor (`AuditQuery.before`) and newest-first order is id order.
@@ -88,6 +88,9 @@ def _scalar(value: Any) -> str | int | float | bool | None:
 def clean_details(details: dict[str, Any] | None, action: str = "") -> dict[str, Any]:
     """`details` fit for the audit log: secret-named keys and key-like values dropped.
 
+    A secret-named key is kept only with a boolean value (`{"password": True}`
+    records that a password changed).
+
     Values are kept as scalars (strings cut to MAX_DETAIL_CHARS); a list or a
     dict becomes only its type and size, so a caller that passes a config by
     mistake leaks nothing from it.
@@ -98,8 +101,15 @@ def clean_details(details: dict[str, Any] | None, action: str = "") -> dict[str,
     dropped: list[str] = []
     for raw_key, value in details.items():
         key = str(raw_key)[:64]
-        if len(cleaned) >= MAX_DETAIL_KEYS or _SECRET_KEY.search(key):
+        if len(cleaned) >= MAX_DETAIL_KEYS:
             dropped.append(key)
+            continue
+        if _SECRET_KEY.search(key):
+            # A boolean says whether (`{"password": True}`: it was changed), never what.
+            if isinstance(value, bool):
+                cleaned[key] = value
+            else:
+                dropped.append(key)
             continue
         if isinstance(value, dict | list | tuple | set):
             # Containers are what configs look like: never copied, only their size.
