@@ -18,6 +18,7 @@ from ductwork.nodes.base import NodeServices, NodeType
 from ductwork.nodes.registry import REGISTRY
 from ductwork.queue.base import Queue
 from ductwork.queue.memory import InProcessQueue
+from ductwork.security.audit import AuditLog
 from ductwork.security.credentials import CredentialService
 from ductwork.security.crypto import KeyRing
 from ductwork.service import Components, Ductwork, SweepLock
@@ -107,5 +108,6 @@ def build(
         sweep_lock=sweep_lock,
         closers=[llm.close, mail.close, http.close, sql.close],
         credentials=credentials,
+        audit=AuditLog(store.security),
     )
     return Ductwork(components)

@@ -33,6 +33,7 @@ from ductwork.models import (
 )
 from ductwork.nodes.base import NodeServices, NodeType
 from ductwork.queue.base import Queue
+from ductwork.security.audit import AuditLog
 from ductwork.security.credential_types import CredentialSource
 from ductwork.security.credentials import CredentialService
 from ductwork.settings import Settings
@@ -84,6 +85,8 @@ class Components:
     credentials: CredentialSource | None = None
     """Where runs load the credentials their workflows name (the credentials service:
     `ductwork.security.credentials.CredentialService`, which also checks saved workflows)."""
+    audit: AuditLog | None = None
+    """The audit log; None: one over `store.security`."""
 
 
 class Ductwork:
@@ -97,6 +100,11 @@ class Ductwork:
         self.bus = components.bus
         self.registry = components.registry
         self.credentials = components.credentials
+        self.audit = (
+            components.audit if components.audit is not None else AuditLog(self.store.security)
+        )
+        """Write actions below record here, as the current request's principal (the
+        audit awaits its insert but never fails the action: `AuditLog.record`)."""
         self.executor = Executor(
             store=components.store,
             bus=components.bus,
@@ -176,7 +184,17 @@ class Ductwork:
         workflow = Workflow(
             id=new_workflow_id(), version=1, definition=definition, created_at=now, updated_at=now
         )
-        return await self.store.create_workflow(workflow)
+        workflow = await self.store.create_workflow(workflow)
+        await self._audit_workflow("workflow.create", workflow)
+        return workflow
+
+    async def _audit_workflow(self, action: str, workflow: Workflow) -> None:
+        # Name and version only: a definition's configs may hold anything.
+        await self.audit.record(
+            action,
+            target=f"workflow:{workflow.id}",
+            details={"name": workflow.definition.name, "version": workflow.version},
+        )
 
     async def get_workflow(self, workflow_id: str) -> Workflow:
         workflow = await self.store.get_workflow(workflow_id)
@@ -194,11 +212,15 @@ class Ductwork:
         workflow = await self.store.update_workflow(workflow_id, definition, utcnow())
         if workflow is None:
             raise NotFound("workflow", workflow_id)
+        await self._audit_workflow("workflow.update", workflow)
         return workflow
 
     async def delete_workflow(self, workflow_id: str) -> None:
-        if not await self.store.delete_workflow(workflow_id):
+        # Read first so the entry names what was deleted (one read per delete).
+        workflow = await self.store.get_workflow(workflow_id)
+        if workflow is None or not await self.store.delete_workflow(workflow_id):
             raise NotFound("workflow", workflow_id)
+        await self._audit_workflow("workflow.delete", workflow)
 
     # Runs -----------------------------------------------------------------------
     async def execute(
@@ -285,6 +307,13 @@ class Ductwork:
                     existing.execution_id, wait_seconds, with_events=with_events
                 )
             return existing, False
+        # Recorded once the run exists and before it is queued or waited on: the
+        # entry's time is the start, and an idempotent replay (above) adds none.
+        await self.audit.record(
+            "run.start",
+            target=f"execution:{run.execution_id}",
+            details={"workflow_id": workflow_id, "version": version},
+        )
         if wait:
             async with self._watch(run.execution_id) as events:
                 await self.queue.enqueue(run.execution_id)
@@ -323,6 +352,12 @@ class Ductwork:
         if updated.status is RunStatus.WAITING:
             # Nobody holds a parked run: wake it so a worker finishes it as cancelled.
             await self.queue.enqueue(execution_id)
+        # Only a cancel that was requested is recorded (a finished run is returned above).
+        await self.audit.record(
+            "run.cancel",
+            target=f"execution:{execution_id}",
+            details={"workflow_id": run.workflow_id, "status": str(run.status)},
+        )
         return updated
 
     async def retry(self, execution_id: str, *, use_current_definition: bool = False) -> Run:
@@ -365,6 +400,16 @@ class Ductwork:
             execution_id, Checkpoint(node_states=reset, events=[event], run_fields=fields)
         )
         await self.queue.enqueue(execution_id)
+        await self.audit.record(
+            "run.retry",
+            target=f"execution:{execution_id}",
+            details={
+                "workflow_id": run.workflow_id,
+                "version": fields.get("workflow_version", run.workflow_version),
+                "use_current_definition": use_current_definition,
+                "nodes_reset": len(reset),
+            },
+        )
         return await self.get_run(execution_id)
 
     async def wait_for(

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import ductwork
-from ductwork.api import credentials, errors, generate, live, system, workflows
+from ductwork.api import audit, credentials, errors, generate, live, system, workflows
 from ductwork.api.responses import JSON
 from ductwork.service import Ductwork
 
@@ -53,4 +53,5 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
     api.include_router(live.router)
     credentials.install(api)
     api.include_router(credentials.router)
+    api.include_router(audit.router)
     return api
