@@ -18,6 +18,7 @@ from ductwork.nodes.base import NodeServices, NodeType
 from ductwork.nodes.registry import REGISTRY
 from ductwork.queue.base import Queue
 from ductwork.queue.memory import InProcessQueue
+from ductwork.security.ratelimit import RateLimiter
 from ductwork.service import Components, Ductwork, SweepLock
 from ductwork.settings import Settings
 from ductwork.store.factory import create_store
@@ -88,6 +89,9 @@ def build(
     http = GuardedHttpClient(settings)
     sql = SqlConnections(settings)
     services = NodeServices(settings=settings, cache=cache, llm=llm, mail=mail, http=http, sql=sql)
+    # Redis-backed whenever Redis is configured (even `isolated`): limits are per caller,
+    # not per process.
+    limiter = RateLimiter(settings)
     components = Components(
         settings=settings,
         store=store,
@@ -99,6 +103,7 @@ def build(
         consume=role != "api",
         sweep=role not in ("api", "isolated"),
         sweep_lock=sweep_lock,
-        closers=[llm.close, mail.close, http.close, sql.close],
+        closers=[llm.close, mail.close, http.close, sql.close, limiter.close],
+        limiter=limiter,
     )
     return Ductwork(components)

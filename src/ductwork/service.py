@@ -16,6 +16,7 @@ from ductwork import metrics
 from ductwork.cache.base import Cache
 from ductwork.engine.executor import Executor, off_loop_if_large
 from ductwork.engine.graph import build_plan, validate
+from ductwork.engine.limits import WorkflowLimits
 from ductwork.events.base import EventBus
 from ductwork.models import (
     Checkpoint,
@@ -33,6 +34,7 @@ from ductwork.models import (
 )
 from ductwork.nodes.base import NodeServices, NodeType
 from ductwork.queue.base import Queue
+from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, Store
 
@@ -79,6 +81,8 @@ class Components:
     sweep_lock: SweepLock | None = None
     """Shared deployments: only the holder sweeps, so runs are not re-enqueued N times."""
     closers: list[Any] = field(default_factory=list)
+    limiter: RateLimiter | None = None
+    """Named rate limits ("login", "execute"); in memory unless built with Redis."""
 
 
 class Ductwork:
@@ -91,6 +95,9 @@ class Ductwork:
         self.queue = components.queue
         self.bus = components.bus
         self.registry = components.registry
+        self.limits = WorkflowLimits.from_settings(components.settings)
+        """Ceilings a saved workflow must stay under (DUCTWORK_MAX_* settings)."""
+        self.limiter = components.limiter or RateLimiter(components.settings)
         self.executor = Executor(
             store=components.store,
             bus=components.bus,
@@ -148,10 +155,10 @@ class Ductwork:
     # Workflows ------------------------------------------------------------------
     async def validate(self, definition: WorkflowDefinition) -> list[ValidationIssue]:
         """Every problem with a definition (empty when valid)."""
-        return await off_loop_if_large(definition, validate, definition, self.registry)
+        return await off_loop_if_large(definition, validate, definition, self.registry, self.limits)
 
     async def _check(self, definition: WorkflowDefinition) -> None:
-        await off_loop_if_large(definition, build_plan, definition, self.registry)
+        await off_loop_if_large(definition, build_plan, definition, self.registry, self.limits)
 
     async def create_workflow(self, definition: WorkflowDefinition) -> Workflow:
         """Validate and save a new workflow; raises WorkflowInvalid."""
