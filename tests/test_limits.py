@@ -32,6 +32,10 @@ from tests.support.smtp_server import SmtpTestServer
 
 MB = 1_000_000
 
+NO_AUTH = {"auth": "disabled"}
+"""The servers these tests start themselves answer without a key (bound to loopback),
+so what they see is the limit under test, whatever the auth guard does first."""
+
 
 def workflow(nodes: list[dict[str, Any]], edges: list[tuple[str, str]]) -> dict[str, Any]:
     """A workflow body; every node gets an empty config unless given one."""
@@ -79,7 +83,7 @@ class BodyCounter:
 
 @pytest.fixture
 def small_body_server(full_settings: Settings) -> Iterator[tuple[LiveServer, BodyCounter]]:
-    settings = full_settings.model_copy(update={"max_request_bytes": MB})
+    settings = full_settings.model_copy(update={**NO_AUTH, "max_request_bytes": MB})
     live = LiveServer(settings)
     counter = BodyCounter(live.server.config.app)
     live.server.config.app = counter
@@ -245,6 +249,7 @@ def test_execute_without_a_body_or_with_json_still_works(
 def strict(full_settings: Settings) -> Iterator[httpx.Client]:
     settings = full_settings.model_copy(
         update={
+            **NO_AUTH,
             "max_workflow_nodes": 6,
             "max_workflow_edges": 5,
             "max_template_chars": 60,

@@ -150,7 +150,10 @@ async def test_another_namespace_counts_apart(
 
 @pytest.fixture
 def limited(full_settings: Settings) -> Iterator[httpx.Client]:
-    settings = full_settings.model_copy(update={"execute_rate_limit": "3/minute"})
+    settings = full_settings.model_copy(
+        # Without a key (loopback): the calls are counted per client address.
+        update={"auth": "disabled", "execute_rate_limit": "3/minute"}
+    )
     with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=30) as http:
         yield http
 
