@@ -47,6 +47,7 @@ from pydantic import ValidationError
 
 from ductwork.clients.llm import ChatMessage, ChatRequest, ChatResponse, LLMClient
 from ductwork.engine.graph import Plan, WorkflowInvalid, build_plan
+from ductwork.engine.limits import UNLIMITED, WorkflowLimits
 from ductwork.examples import read_workflow_file
 from ductwork.jsonvalues import DEFAULT_MAX_DEPTH, find_problem
 from ductwork.jsonvalues import dotted as dotted_path
@@ -527,7 +528,11 @@ def _pydantic_issues(data: Any, exc: ValidationError) -> list[ValidationIssue]:
 
 
 def check_answer(
-    text: str, registry: Mapping[str, NodeType[Any]], *, max_depth: int = DEFAULT_MAX_DEPTH
+    text: str,
+    registry: Mapping[str, NodeType[Any]],
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    limits: WorkflowLimits = UNLIMITED,
 ) -> tuple[WorkflowDefinition | None, Plan | None, list[ValidationIssue]]:
     """Parse and validate a model's answer: (definition, plan, issues).
 
@@ -552,7 +557,7 @@ def check_answer(
     except ValidationError as exc:
         return None, None, _pydantic_issues(data, exc)
     try:
-        plan = build_plan(definition, registry)
+        plan = build_plan(definition, registry, limits)
     except WorkflowInvalid as exc:
         return None, None, exc.issues
     return definition, plan, []
@@ -732,7 +737,7 @@ async def generate_workflow(
             response, first_request = await _ask(llm, settings, system, messages, chosen_model)
         answer = response.content
         definition, plan, issues = check_answer(
-            answer, app.registry, max_depth=settings.max_json_depth
+            answer, app.registry, max_depth=settings.max_json_depth, limits=app.limits
         )
         if definition is not None and plan is not None:
             if round_number == 1 and not cached and ttl > 0 and first_request is not None:

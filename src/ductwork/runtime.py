@@ -21,6 +21,7 @@ from ductwork.queue.memory import InProcessQueue
 from ductwork.security.audit import AuditLog
 from ductwork.security.credentials import CredentialService
 from ductwork.security.crypto import KeyRing
+from ductwork.security.ratelimit import RateLimiter
 from ductwork.service import Components, Ductwork, SweepLock
 from ductwork.settings import Settings
 from ductwork.store.factory import create_store
@@ -95,6 +96,9 @@ def build(
     # Read (or create) the key before anything starts: a malformed key or a key file
     # others may read stops the process here, with a message saying what to fix.
     credentials = CredentialService(store, KeyRing.from_settings(settings), settings, registry)
+    # Redis-backed whenever Redis is configured (even `isolated`): limits are per caller,
+    # not per process.
+    limiter = RateLimiter(settings)
     components = Components(
         settings=settings,
         store=store,
@@ -106,8 +110,9 @@ def build(
         consume=role != "api",
         sweep=role not in ("api", "isolated"),
         sweep_lock=sweep_lock,
-        closers=[llm.close, mail.close, http.close, sql.close],
+        closers=[llm.close, mail.close, http.close, sql.close, limiter.close],
         credentials=credentials,
         audit=AuditLog(store.security),
+        limiter=limiter,
     )
     return Ductwork(components)

@@ -16,6 +16,7 @@ from ductwork import metrics
 from ductwork.cache.base import Cache
 from ductwork.engine.executor import Executor, off_loop_if_large
 from ductwork.engine.graph import WorkflowInvalid, build_plan, validate
+from ductwork.engine.limits import WorkflowLimits
 from ductwork.events.base import EventBus
 from ductwork.models import (
     Checkpoint,
@@ -36,6 +37,7 @@ from ductwork.queue.base import Queue
 from ductwork.security.audit import AuditLog
 from ductwork.security.credential_types import CredentialSource
 from ductwork.security.credentials import CredentialService
+from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, Store
 
@@ -87,6 +89,8 @@ class Components:
     `ductwork.security.credentials.CredentialService`, which also checks saved workflows)."""
     audit: AuditLog | None = None
     """The audit log; None: one over `store.security`."""
+    limiter: RateLimiter | None = None
+    """Named rate limits ("login", "execute"); in memory unless built with Redis."""
 
 
 class Ductwork:
@@ -105,6 +109,9 @@ class Ductwork:
         )
         """Write actions below record here, as the current request's principal (the
         audit awaits its insert but never fails the action: `AuditLog.record`)."""
+        self.limits = WorkflowLimits.from_settings(components.settings)
+        """Ceilings a saved workflow must stay under (DUCTWORK_MAX_* settings)."""
+        self.limiter = components.limiter or RateLimiter(components.settings)
         self.executor = Executor(
             store=components.store,
             bus=components.bus,
@@ -162,11 +169,16 @@ class Ductwork:
 
     # Workflows ------------------------------------------------------------------
     async def validate(self, definition: WorkflowDefinition) -> list[ValidationIssue]:
-        """Every problem with a definition (empty when valid)."""
-        return await off_loop_if_large(definition, validate, definition, self.registry)
+        """Every problem with a definition (empty when valid), stored credentials included."""
+        issues = await off_loop_if_large(
+            definition, validate, definition, self.registry, self.limits
+        )
+        if isinstance(self.credentials, CredentialService):
+            issues.extend(await self.credentials.check_definition(definition))
+        return issues
 
     async def _check(self, definition: WorkflowDefinition) -> None:
-        await off_loop_if_large(definition, build_plan, definition, self.registry)
+        await off_loop_if_large(definition, build_plan, definition, self.registry, self.limits)
 
     async def _check_credentials(self, definition: WorkflowDefinition) -> None:
         """A saved workflow names only credentials that exist, of types its nodes accept."""

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 import ductwork
 from ductwork.api import audit, credentials, errors, generate, live, system, workflows
+from ductwork.api.bodysize import BodySizeLimit
 from ductwork.api.responses import JSON
 from ductwork.service import Ductwork
 
@@ -47,6 +48,8 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
     )
     api.state.ductwork = app_obj
     errors.install(api)
+    # Counts every body byte the app reads, whatever middleware sits around it.
+    api.add_middleware(BodySizeLimit, max_bytes=app_obj.settings.max_request_bytes)
     api.include_router(workflows.router)
     api.include_router(system.router)
     api.include_router(generate.router)

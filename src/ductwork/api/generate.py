@@ -16,7 +16,7 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field, StringConstraints
 
 from ductwork.api.deps import App
-from ductwork.api.limits import CheckedJSONRoute
+from ductwork.api.limits import CheckedJSONRoute, ExecuteRateLimit
 from ductwork.api.responses import JSON
 from ductwork.generation import (
     GenerationFailed,
@@ -76,6 +76,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     "/generate",
     summary="Generate a workflow from a natural-language prompt",
     responses=_RESPONSES,
+    dependencies=[ExecuteRateLimit],
 )
 async def generate(
     app: App,

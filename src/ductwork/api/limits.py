@@ -16,6 +16,14 @@ response encoder cannot hold, naming the field:
 
 Problems are raised as `RequestRejected` and answered 422 by
 `ductwork.api.errors` in the same shape as a request validation error.
+
+Bodies must say they are JSON: a POST, PUT, PATCH or DELETE carrying another
+`Content-Type` (an HTML form's `application/x-www-form-urlencoded` or
+`multipart/form-data`, `text/plain`), or a body with none, is answered 415
+before the route runs. Browsers send those three types cross-site without
+asking the server first (no CORS preflight), so accepting them let any web
+page start runs; a body-less call without a `Content-Type` (`curl -X POST
+.../execute`) is still accepted.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Final
 
 import orjson
-from fastapi import Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -183,14 +191,78 @@ class CheckedJSONRequest(Request):
         return self._checked_json
 
 
+UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def is_json_type(content_type: str) -> bool:
+    """`application/json` or `application/<anything>+json`, parameters (charset) ignored."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _declares_body(request: Request) -> bool:
+    """Whether the request says a body follows (a non-zero length, or chunked)."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "transfer-encoding" in request.headers
+
+
+def check_content_type(request: Request) -> None:
+    """Refuse (415) a request that may change something and does not carry JSON."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        if _declares_body(request):
+            raise HTTPException(
+                415, "a request body must be JSON: send Content-Type: application/json"
+            )
+        return
+    if not is_json_type(content_type):
+        media = content_type.split(";", 1)[0].strip()[:100]
+        raise HTTPException(415, f"Content-Type {media!r} is not accepted: send application/json")
+
+
 class CheckedJSONRoute(APIRoute):
     """A route that reads its JSON body through `CheckedJSONRequest` (FastAPI's documented
-    way to change how a route parses requests: a custom request class)."""
+    way to change how a route parses requests: a custom request class) and takes JSON
+    bodies only (`check_content_type`)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
         async def checked(request: Request) -> Response:
+            check_content_type(request)
             return await handle(CheckedJSONRequest(request.scope, request.receive))
 
         return checked
+
+
+def rate_limit_key(request: Request) -> str:
+    """Who a rate limit counts: the authenticated principal (`Principal.actor`), or the
+    client address for anonymous calls (no principal, or auth disabled)."""
+    principal = getattr(request.state, "principal", None)
+    actor = getattr(principal, "actor", None)
+    if isinstance(actor, str) and actor != "anonymous":
+        return actor
+    return f"client:{request.client.host}" if request.client else "client:unknown"
+
+
+async def _limit_execute(request: Request) -> None:
+    limiter = request.app.state.ductwork.limiter
+    retry_after = await limiter.hit("execute", rate_limit_key(request))
+    if retry_after is not None:
+        seconds = int(retry_after)
+        raise HTTPException(
+            429,
+            f"too many execute, retry and generate calls: the limit is "
+            f"{limiter.rate('execute')} (DUCTWORK_EXECUTE_RATE_LIMIT); try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+ExecuteRateLimit: Final = Depends(_limit_execute)
+"""Route dependency: counts the call against the "execute" rule; 429 with Retry-After past it."""

@@ -13,7 +13,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ductwork.api.deps import App
-from ductwork.api.limits import CheckedJSONRoute, Limit, Offset, ResourceId, check_size
+from ductwork.api.limits import (
+    CheckedJSONRoute,
+    ExecuteRateLimit,
+    Limit,
+    Offset,
+    ResourceId,
+    check_size,
+)
 from ductwork.api.responses import JSON
 from ductwork.models import WorkflowDefinition
 from ductwork.views import execute_view, run_view
@@ -115,7 +122,9 @@ async def cancel_execution(app: App, execution_id: ResourceId) -> JSON:
 
 
 @router.post(
-    "/executions/{execution_id}/retry", summary="Retry a failed execution from its failed nodes"
+    "/executions/{execution_id}/retry",
+    summary="Retry a failed execution from its failed nodes",
+    dependencies=[ExecuteRateLimit],
 )
 async def retry_execution(
     app: App, execution_id: ResourceId, body: RetryRequest | None = None
@@ -141,7 +150,9 @@ async def delete_workflow(app: App, workflow_id: ResourceId) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/{workflow_id}/execute", summary="Execute a workflow")
+@router.post(
+    "/{workflow_id}/execute", summary="Execute a workflow", dependencies=[ExecuteRateLimit]
+)
 async def execute_workflow(
     app: App,
     workflow_id: ResourceId,

@@ -24,7 +24,7 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import orjson
@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from ductwork.engine import templating
 from ductwork.engine.graph import ERROR_BRANCH, NodePlan, Plan, WorkflowInvalid, build_plan
+from ductwork.engine.limits import number
 from ductwork.engine.references import CredentialUse, node_credential_uses
 from ductwork.engine.templating import TemplateFailure
 from ductwork.events.base import EventBus
@@ -518,6 +519,11 @@ class _RunDriver:
         self.redrives = run.redrives
         """Re-drives without progress: a node completing shows the run is not poison."""
         self.store_failure: CheckpointUnavailable | None = None
+        self.limit_failure: str | None = None
+        """Why a run-wide limit (events, wall clock) stops the run; it then fails with this."""
+        self.max_events = executor.settings.max_run_events
+        self.deadline: datetime | None = None
+        """DUCTWORK_MAX_RUN_SECONDS after the run started (set when it is driven)."""
         self.stored_output_bytes = 0
         self.secrets, secret_values = self._secrets(executor.settings)
         self.secret_values = secret_values
@@ -572,6 +578,12 @@ class _RunDriver:
         self.store_failure = failure
         self.cancel_event.set()
 
+    def _stop_for_limit(self, message: str) -> None:
+        """A run-wide limit is reached: stop, and fail the run with `message`."""
+        if self.limit_failure is None:
+            self.limit_failure = message
+            self.cancel_event.set()
+
     # Events -----------------------------------------------------------------------
     def emit(self, type_: EventType, node_id: str | None = None, **data: Any) -> None:
         if self.redactor:
@@ -584,6 +596,13 @@ class _RunDriver:
         self.checkpointer.event(
             Event(seq=self.last_seq, type=type_, node_id=node_id, timestamp=utcnow(), data=data)
         )
+        if self.last_seq > self.max_events:
+            # Every event is still stored (nothing is dropped); the run stops here and
+            # only the events that end it follow.
+            self._stop_for_limit(
+                f"the run wrote more than {self.max_events} events "
+                "(the limit set by DUCTWORK_MAX_RUN_EVENTS)"
+            )
 
     def publish_ephemeral(self, type_: EventType, node_id: str | None, **data: Any) -> None:
         """Events too fine-grained to store (token deltas): published live, in order.
@@ -944,9 +963,24 @@ class _RunDriver:
             self.emit("run_started", None, workflow_id=run.workflow_id)
         elif run.status in (RunStatus.WAITING, RunStatus.RUNNING):
             self.checkpointer.run_fields(status=RunStatus.RUNNING, wake_at=None)
+        # Wall clock from the start, parked time included (a retry starts the clock again).
+        started = now if run.status is RunStatus.QUEUED else (run.start_time or now)
+        max_seconds = self.executor.settings.max_run_seconds
+        self.deadline = started + timedelta(seconds=max_seconds)
+        overtime = (
+            f"the run took longer than {number(max_seconds)} s since it started at "
+            f"{started.isoformat()}, waiting included (the limit set by DUCTWORK_MAX_RUN_SECONDS)"
+        )
+        if now >= self.deadline:
+            self._stop_for_limit(overtime)
+            return await self._fail_for_limit()
         self._prepare()
-        heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
-        cancel_wait = asyncio.get_running_loop().create_task(self._wait_for_cancel())
+        loop = asyncio.get_running_loop()
+        deadline_timer = loop.call_later(
+            (self.deadline - now).total_seconds(), self._stop_for_limit, overtime
+        )
+        heartbeat = loop.create_task(self._heartbeat())
+        cancel_wait = loop.create_task(self._wait_for_cancel())
         try:
             while True:
                 self._schedule()
@@ -963,6 +997,7 @@ class _RunDriver:
                     task.result()  # node errors are handled inside; anything else is a bug
             return await self._conclude()
         finally:
+            deadline_timer.cancel()
             heartbeat.cancel()
             cancel_wait.cancel()
             for task in self.tasks:
@@ -978,6 +1013,8 @@ class _RunDriver:
             )
             await self._stop_tasks()
             return None
+        if self.limit_failure is not None:
+            return await self._fail_for_limit()
         if self.cancel_event.is_set():
             await self._stop_tasks(cancelled=True)
             return await self._finish(RunStatus.CANCELLED, error="cancelled")
@@ -992,11 +1029,29 @@ class _RunDriver:
         ]
         if waiting:
             wake_at = min(waiting)
+            if self.deadline is not None:
+                # Woken at the deadline to be failed, not when a longer delay ends.
+                wake_at = min(wake_at, self.deadline)
             self.checkpointer.run_fields(status=RunStatus.WAITING, wake_at=wake_at)
             self.emit("run_waiting", None, wake_at=wake_at.isoformat())
             await self.checkpointer.flush()
             return RunStatus.WAITING
         return await self._finish(RunStatus.SUCCESS)
+
+    async def _fail_for_limit(self) -> RunStatus:
+        """Fail the run for `limit_failure`: running and parked nodes end as cancelled
+        (so a retry runs them again), then the run ends with the error."""
+        await self._stop_tasks(cancelled=True)
+        for node_id, state in self.states.items():
+            if state.status in (NodeStatus.RUNNING, NodeStatus.WAITING):
+                self.set_state(
+                    node_id,
+                    state.model_copy(
+                        update={"status": NodeStatus.CANCELLED, "finished_at": utcnow()}
+                    ),
+                )
+                self.emit("node_cancelled", node_id)
+        return await self._finish(RunStatus.ERROR, error=self.limit_failure)
 
     async def _stop_tasks(self, *, cancelled: bool = False) -> None:
         tasks = list(self.tasks)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ductwork.engine.limits import UNLIMITED, WorkflowLimits, number, over
 from ductwork.engine.references import (
     CREDENTIAL_FIELD,
     DYNAMIC_SECRETS_MESSAGE,
@@ -191,9 +192,10 @@ def _check_config(
     node_type: NodeType[Any],
     issues: list[ValidationIssue],
     references: list[tuple[ConfigPath, OutputReference]],
+    limits: WorkflowLimits = UNLIMITED,
 ) -> _CheckedNode | None:
     """Compile the config's templates and expressions, collect the outputs they read,
-    and validate the config with its model."""
+    validate the config with its model and check it against `limits`."""
     try:
         leaves = _string_leaves(spec.config)
     except _TooDeep as exc:
@@ -213,6 +215,7 @@ def _check_config(
     }
     config, rendered_later = _validate_model(spec, node_type, templated, issues)
     templates: list[ConfigTemplate] = []
+    max_chars = limits.max_template_chars
     for path, text in leaves:
         if path not in expressions and path not in templated:
             continue
@@ -223,6 +226,18 @@ def _check_config(
                     node_id=spec.id,
                     field=f"config.{CREDENTIAL_FIELD}",
                     message="must be a credential's name, not a template",
+                )
+            )
+            continue
+        if max_chars is not None and len(text) > max_chars:
+            # Not compiled: compiling is linear at best, and the cache keeps what it compiles.
+            what = "expression" if path in expressions else "template"
+            issues.append(
+                ValidationIssue(
+                    node_id=spec.id,
+                    field=f"config.{_dotted(path)}",
+                    message=f"{what} is {len(text):,} characters; the limit is {max_chars:,} "
+                    "(DUCTWORK_MAX_TEMPLATE_CHARS)",
                 )
             )
             continue
@@ -258,7 +273,80 @@ def _check_config(
         )
     if config is None:
         return None
+    rendered_at_run = frozenset(str(path[0]) for path in templated)
+    for field, message in node_type.limit_issues(config, limits, rendered_at_run):
+        issues.append(ValidationIssue(node_id=spec.id, field=f"config.{field}", message=message))
     return _CheckedNode(node_type, config, tuple(templates))
+
+
+def _retry_issues(spec: NodeSpec, limits: WorkflowLimits) -> list[ValidationIssue]:
+    """A node's retry policy past DUCTWORK_MAX_RETRY_ATTEMPTS or the backoff ceiling."""
+    retry = spec.retry
+    if retry is None:
+        return []
+    issues = []
+    attempts = limits.max_retry_attempts
+    if attempts is not None and retry.max_attempts > attempts:
+        issues.append(
+            ValidationIssue(
+                node_id=spec.id,
+                field="retry.max_attempts",
+                message=over(
+                    "max_attempts", retry.max_attempts, attempts, "DUCTWORK_MAX_RETRY_ATTEMPTS"
+                ),
+            )
+        )
+    ceiling = limits.max_retry_backoff_seconds
+    if ceiling is not None and retry.max_attempts > 1:
+        if retry.backoff_seconds > ceiling:
+            issues.append(
+                ValidationIssue(
+                    node_id=spec.id,
+                    field="retry.backoff_seconds",
+                    message=over(
+                        "backoff_seconds",
+                        retry.backoff_seconds,
+                        ceiling,
+                        "DUCTWORK_MAX_RETRY_BACKOFF_SECONDS",
+                    ),
+                )
+            )
+        else:
+            # The longest wait the policy can ask for (jitter only ever shortens it).
+            longest = retry.delay_before(retry.max_attempts, lambda: 0.0)
+            if longest > ceiling:
+                issues.append(
+                    ValidationIssue(
+                        node_id=spec.id,
+                        field="retry.max_backoff_seconds",
+                        message=f"retries would wait up to {number(longest)} s between attempts; "
+                        f"the limit is {number(ceiling)} (DUCTWORK_MAX_RETRY_BACKOFF_SECONDS): "
+                        "lower max_backoff_seconds, backoff_factor or max_attempts",
+                    )
+                )
+    return issues
+
+
+def _size_issues(definition: WorkflowDefinition, limits: WorkflowLimits) -> list[ValidationIssue]:
+    """Too many nodes or edges: reported alone, before any per-node work is spent."""
+    issues = []
+    if limits.max_nodes is not None and len(definition.nodes) > limits.max_nodes:
+        issues.append(
+            ValidationIssue(
+                field="nodes",
+                message=f"{len(definition.nodes):,} nodes; the limit is {limits.max_nodes:,} "
+                "(DUCTWORK_MAX_WORKFLOW_NODES)",
+            )
+        )
+    if limits.max_edges is not None and len(definition.edges) > limits.max_edges:
+        issues.append(
+            ValidationIssue(
+                field="edges",
+                message=f"{len(definition.edges):,} edges; the limit is {limits.max_edges:,} "
+                "(DUCTWORK_MAX_WORKFLOW_EDGES)",
+            )
+        )
+    return issues
 
 
 def _topological_order(
@@ -374,12 +462,20 @@ def _reference_issues(
     return issues
 
 
-def build_plan(definition: WorkflowDefinition, registry: Mapping[str, NodeType[Any]]) -> Plan:
+def build_plan(
+    definition: WorkflowDefinition,
+    registry: Mapping[str, NodeType[Any]],
+    limits: WorkflowLimits = UNLIMITED,
+) -> Plan:
     """Check everything and compile templates; raises WorkflowInvalid listing every problem.
 
     Linear in the size of the definition (every graph walk is iterative), so a
-    10,000-node workflow validates like a 10-node one, only longer.
+    10,000-node workflow validates like a 10-node one, only longer. `limits`:
+    the ceilings the service is configured with (none by default).
     """
+    too_large = _size_issues(definition, limits)
+    if too_large:
+        raise WorkflowInvalid(too_large)
     issues: list[ValidationIssue] = []
     if not definition.nodes:
         issues.append(ValidationIssue(field="nodes", message="a workflow needs at least one node"))
@@ -410,7 +506,8 @@ def build_plan(definition: WorkflowDefinition, registry: Mapping[str, NodeType[A
             )
             continue
         found = references[spec.id] = []
-        node = _check_config(spec, node_type, issues, found)
+        issues.extend(_retry_issues(spec, limits))
+        node = _check_config(spec, node_type, issues, found, limits)
         if node is not None:
             checked[spec.id] = node
 
@@ -507,11 +604,13 @@ def build_plan(definition: WorkflowDefinition, registry: Mapping[str, NodeType[A
 
 
 def validate(
-    definition: WorkflowDefinition, registry: Mapping[str, NodeType[Any]]
+    definition: WorkflowDefinition,
+    registry: Mapping[str, NodeType[Any]],
+    limits: WorkflowLimits = UNLIMITED,
 ) -> list[ValidationIssue]:
     """Every problem with a definition (empty when it is valid)."""
     try:
-        build_plan(definition, registry)
+        build_plan(definition, registry, limits)
     except WorkflowInvalid as exc:
         return exc.issues
     return []

@@ -13,7 +13,15 @@ import orjson
 from pydantic import Field, ValidationError
 
 from ductwork.clients.llm import ChatMessage, ChatRequest, ChatResponse, provider_fingerprint
-from ductwork.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType, credential_field
+from ductwork.engine.limits import WorkflowLimits, over
+from ductwork.nodes.base import (
+    NodeConfig,
+    NodeContext,
+    NodeError,
+    NodeResult,
+    NodeType,
+    credential_field,
+)
 from ductwork.security.credential_types import LlmData
 
 
@@ -30,7 +38,7 @@ class AiProcessorConfig(NodeConfig):
         examples=["google/gemini-2.0-flash-exp:free"],
     )
     temperature: float = Field(default=0.7, ge=0, le=2)
-    max_tokens: int = Field(default=2048, gt=0)
+    max_tokens: int = Field(default=2048, gt=0, description="At most DUCTWORK_LLM_MAX_TOKENS.")
     system_prompt: str | None = Field(
         default=None, description="Optional system message; may use {{ }} templates."
     )
@@ -56,10 +64,25 @@ class AiProcessorNode(NodeType[AiProcessorConfig]):
     description = "Send a prompt to an LLM (OpenAI-compatible); replies are cached."
     config_model = AiProcessorConfig
 
+    def limit_issues(
+        self,
+        config: AiProcessorConfig,
+        limits: WorkflowLimits,
+        rendered_later: frozenset[str] = frozenset(),
+    ) -> list[tuple[str, str]]:
+        """`max_tokens` past DUCTWORK_LLM_MAX_TOKENS (the LLM budget one node may ask for)."""
+        ceiling = limits.llm_max_tokens
+        if ceiling is None or "max_tokens" in rendered_later or config.max_tokens <= ceiling:
+            return []
+        message = over("max_tokens", config.max_tokens, ceiling, "DUCTWORK_LLM_MAX_TOKENS")
+        return [("max_tokens", message)]
+
     async def run(self, config: AiProcessorConfig, ctx: NodeContext) -> NodeResult:
         """Ask the model (or the cache); output the reply text."""
         services = ctx.services
         settings = services.settings
+        for field, message in self.limit_issues(config, WorkflowLimits.from_settings(settings)):
+            raise NodeError(f"config.{field}: {message}")
         provider: LlmData | None = None
         if config.credential is not None:
             data = ctx.credential(config.credential, ("llm",)).data

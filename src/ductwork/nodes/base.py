@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ductwork.clients.llm import LLMClient
     from ductwork.clients.mail import Mailer
     from ductwork.clients.sql import SqlConnections
+    from ductwork.engine.limits import WorkflowLimits
     from ductwork.security.credential_types import Credential
     from ductwork.settings import Settings
 
@@ -177,6 +178,21 @@ class NodeType(Generic[ConfigT]):
     def html_fields_for(self, config: Mapping[str, Any]) -> frozenset[str]:
         """Config fields whose templates HTML-escape inserted values, for this raw config."""
         return frozenset()
+
+    def limit_issues(
+        self,
+        config: ConfigT,
+        limits: WorkflowLimits,
+        rendered_later: frozenset[str] = frozenset(),
+    ) -> list[tuple[str, str]]:
+        """(config field, message) for each value of `config` past a ceiling of `limits`.
+
+        Called when a workflow is saved, with `rendered_later` naming the top-level
+        fields that hold templates (their values are known only when the node runs,
+        so they are skipped); nodes with such ceilings call it again from `run` on
+        the rendered config. Most node types have none.
+        """
+        return []
 
     async def run(self, config: ConfigT, ctx: NodeContext) -> NodeResult:
         """Do the node's work. Raise NodeError (or RetryableError) to fail it."""

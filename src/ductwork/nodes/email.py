@@ -19,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator
 
 from ductwork.clients.mail import build_message, make_message_id
+from ductwork.engine.limits import WorkflowLimits
 from ductwork.nodes.base import (
     NodeConfig,
     NodeContext,
@@ -132,6 +133,41 @@ def parse_addresses(field: str, value: Any) -> list[str]:
     return list(addresses.values())
 
 
+RECIPIENT_FIELDS = ("to", "cc", "bcc")
+
+
+def _written_addresses(value: Recipients | None) -> set[str]:
+    """The addresses written in a field as saved (not validated: that happens at run time)."""
+    if value is None:
+        return set()
+    items = [value] if isinstance(value, str) else value
+    return {
+        piece.strip().lower()
+        for item in items
+        if isinstance(item, str)
+        for piece in _ADDRESS_ITEM.findall(item)
+        if piece.strip()
+    }
+
+
+def recipients_issue(counts: list[tuple[str, int]], limit: int) -> tuple[str, str] | None:
+    """(field, message) when to + cc + bcc name more than `limit` recipients.
+
+    The field named is the one that takes the total past the limit.
+    """
+    total = 0
+    for field, count in counts:
+        total += count
+        if total > limit:
+            written = sum(count for _, count in counts)
+            return (
+                field,
+                f"to + cc + bcc name {written} recipients; the limit is {limit} "
+                "(DUCTWORK_MAX_EMAIL_RECIPIENTS)",
+            )
+    return None
+
+
 class EmailNode(NodeType[EmailConfig]):
     """Sends an email through the configured backend (SMTP, console or file)."""
 
@@ -140,6 +176,24 @@ class EmailNode(NodeType[EmailConfig]):
     config_model = EmailConfig
     native_fields: ClassVar[frozenset[str]] = frozenset({"to", "cc", "bcc", "reply_to"})
     side_effects: ClassVar[bool] = True
+
+    def limit_issues(
+        self,
+        config: EmailConfig,
+        limits: WorkflowLimits,
+        rendered_later: frozenset[str] = frozenset(),
+    ) -> list[tuple[str, str]]:
+        """Recipients written in the saved config past DUCTWORK_MAX_EMAIL_RECIPIENTS
+        (templated fields count when the node runs)."""
+        if limits.max_email_recipients is None:
+            return []
+        counts = [
+            (field, len(_written_addresses(getattr(config, field))))
+            for field in RECIPIENT_FIELDS
+            if field not in rendered_later
+        ]
+        issue = recipients_issue(counts, limits.max_email_recipients)
+        return [] if issue is None else [issue]
 
     def html_fields_for(self, config: Mapping[str, Any]) -> frozenset[str]:
         """An HTML body escapes what templates insert, so data cannot inject markup."""
@@ -153,6 +207,10 @@ class EmailNode(NodeType[EmailConfig]):
         cc = parse_addresses("cc", config.cc)
         bcc = parse_addresses("bcc", config.bcc)
         reply_to = parse_addresses("reply_to", config.reply_to)
+        limit = ctx.services.settings.max_email_recipients
+        issue = recipients_issue([("to", len(to)), ("cc", len(cc)), ("bcc", len(bcc))], limit)
+        if issue is not None:
+            raise NodeError(f"config.{issue[0]}: {issue[1]}")
         mailer = ctx.services.mail
         smtp: SmtpData | None = None
         if config.credential is not None:

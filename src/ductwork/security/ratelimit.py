@@ -1,0 +1,98 @@
+"""Named rate limits over the maintained `limits` library.
+
+Two rules, each a setting in `limits` notation (`10/minute`, `600 per hour`):
+
+- `login`: failed logins and failed API keys per client address
+  (DUCTWORK_LOGIN_RATE_LIMIT), so passwords and keys cannot be guessed fast;
+- `execute`: execute, retry and generate calls per key or user
+  (DUCTWORK_EXECUTE_RATE_LIMIT), so one caller cannot flood the workers or
+  spend the LLM budget.
+
+The window is a moving window (every hit's time is kept, so a burst at the
+end of one minute and the start of the next is still one minute's worth).
+Counts live in memory in an embedded process and in Redis when
+DUCTWORK_REDIS_URL is set, so every API process of a scaled-out deployment
+shares them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Final
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+if TYPE_CHECKING:
+    from ductwork.settings import Settings
+
+log = logging.getLogger("ductwork.security")
+
+RULES: Final = {"login": "login_rate_limit", "execute": "execute_rate_limit"}
+"""Rule name -> the setting holding its rate."""
+
+
+class UnknownRule(KeyError):
+    """A rule name the limiter has no rate for (a programming error)."""
+
+
+def redis_storage_url(redis_url: str) -> str:
+    """`redis://h:6379/0` -> `async+redis://h:6379/0` (the scheme `limits` maps to asyncio)."""
+    return redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
+
+
+class RateLimiter:
+    """`hit` counts one attempt against a rule for a key; `clear` forgets a key's attempts."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._rules: dict[str, RateLimitItem] = {}
+        for rule, setting in RULES.items():
+            text = getattr(settings, setting)
+            try:
+                self._rules[rule] = parse(text)
+            except ValueError as exc:
+                raise ValueError(
+                    f"DUCTWORK_{setting.upper()} {text!r} is not a rate in `limits` notation "
+                    "(e.g. `10/minute`, `600 per hour`)"
+                ) from exc
+        self.storage: Storage
+        if settings.redis_url:
+            # redis-py's asyncio client (a dependency already); keys under ductwork's namespace.
+            self.storage = RedisStorage(
+                redis_storage_url(settings.redis_url),
+                implementation="redispy",
+                key_prefix=f"{settings.redis_namespace}:ratelimit",
+            )
+        else:
+            self.storage = MemoryStorage()
+        self._strategy = MovingWindowRateLimiter(self.storage)
+
+    def rate(self, rule: str) -> RateLimitItem:
+        """The configured rate of a rule."""
+        try:
+            return self._rules[rule]
+        except KeyError:
+            raise UnknownRule(rule) from None
+
+    async def hit(self, rule: str, key: str) -> float | None:
+        """Count one attempt. None: allowed; else the seconds until one is allowed again."""
+        item = self.rate(rule)
+        if await self._strategy.hit(item, rule, key):
+            return None
+        stats = await self._strategy.get_window_stats(item, rule, key)
+        # Whole seconds, at least 1: Retry-After carries an integer.
+        return float(max(1, math.ceil(stats.reset_time - time.time())))
+
+    async def clear(self, rule: str, key: str) -> None:
+        """Forget `key`'s attempts under `rule` (e.g. after a successful login)."""
+        await self._strategy.clear(self.rate(rule), rule, key)
+
+    async def close(self) -> None:
+        """Release the Redis connections (nothing to do in memory)."""
+        if isinstance(self.storage, RedisStorage):
+            client = getattr(self.storage.bridge, "storage", None)
+            if client is not None:
+                await client.aclose()
