@@ -14,7 +14,9 @@ Tables: `workflows` (current version), `workflow_versions` (every version),
 `workflow_runs` (one row a run, with the definition it started with),
 `node_states` (one row a node of a run, upserted, so parallel branches never
 overwrite each other) and `run_events` (appended, keyed by run and seq). The
-schema is created on `start()` and upgraded by `migrate()`.
+security records (schema version 3; the `SecurityStore` in `sql_security.py`):
+`users`, `api_keys`, `sessions`, `credentials`, `audit_log` and the one-row
+`setup_token`. The schema is created on `start()` and upgraded by `migrate()`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
@@ -86,6 +88,9 @@ from ductwork.store._codec import (
     run_field_values,
 )
 from ductwork.store.base import DuplicateRun, LeaseLost, StoreError, UnstorableValue
+
+if TYPE_CHECKING:
+    from ductwork.store.sql_security import SqlSecurityStore
 
 T = TypeVar("T")
 
@@ -238,6 +243,104 @@ schema_version = Table(
     Column("version", Integer, nullable=False),
 )
 
+
+def _security_tables_v3(into: MetaData) -> tuple[Table, ...]:
+    """The security tables as schema version 3 has them, defined in `into`.
+
+    Both `metadata` (what a new database gets) and `_upgrade_to_3` (what an
+    existing one gets) use this. When a later version changes one of these
+    tables, define that table's new shape in `metadata` directly and leave this
+    function as it is: upgrade 3 must keep creating version 3's tables.
+    """
+    return (
+        Table(
+            "users",
+            into,
+            Column("id", String(64), primary_key=True),
+            Column("email", String(320), nullable=False),
+            Column("display_name", Text, nullable=False),
+            Column("role", String(16), nullable=False),
+            Column("password_hash", Text, nullable=False),
+            Column("disabled", Boolean, nullable=False),
+            Column("created_at", UTCDateTime, nullable=False),
+            Column("updated_at", UTCDateTime, nullable=False),
+            Index("ux_users_email", "email", unique=True),
+            Index("ix_users_created_at", "created_at"),
+        ),
+        Table(
+            "api_keys",
+            into,
+            Column("id", String(64), primary_key=True),
+            Column("name", Text, nullable=False),
+            Column("role", String(16), nullable=False),
+            Column("prefix", String(64), nullable=False),
+            Column("key_hash", String(128), nullable=False),
+            # No foreign key: a key made with the admin key has no owner, and the
+            # service revokes a deleted user's keys itself.
+            Column("owner_id", String(64)),
+            Column("created_at", UTCDateTime, nullable=False),
+            Column("expires_at", UTCDateTime),
+            Column("last_used_at", UTCDateTime),
+            Column("revoked_at", UTCDateTime),
+            Index("ux_api_keys_prefix", "prefix", unique=True),
+            Index("ix_api_keys_owner_id", "owner_id"),
+            Index("ix_api_keys_created_at", "created_at"),
+        ),
+        Table(
+            "sessions",
+            into,
+            Column("id", String(64), primary_key=True),
+            Column("token_hash", String(128), nullable=False),
+            Column("user_id", String(64)),
+            Column("key_id", String(64)),
+            Column("created_at", UTCDateTime, nullable=False),
+            Column("expires_at", UTCDateTime, nullable=False),
+            Index("ux_sessions_token_hash", "token_hash", unique=True),
+            Index("ix_sessions_user_id", "user_id"),
+            Index("ix_sessions_key_id", "key_id"),
+        ),
+        Table(
+            "credentials",
+            into,
+            Column("id", String(64), primary_key=True),
+            Column("name", String(200), nullable=False),
+            Column("type", String(64), nullable=False),
+            Column("ciphertext", Text, nullable=False),
+            Column("created_at", UTCDateTime, nullable=False),
+            Column("updated_at", UTCDateTime, nullable=False),
+            Column("created_by", String(255)),
+            Index("ux_credentials_name", "name", unique=True),
+        ),
+        Table(
+            "audit_log",
+            into,
+            # Time first (see AuditEntry.id): ordering by id is ordering by time,
+            # and the id is the paging cursor.
+            Column("id", String(64), primary_key=True),
+            Column("at", UTCDateTime, nullable=False),
+            Column("actor", String(255), nullable=False),
+            Column("actor_name", Text, nullable=False),
+            Column("action", String(64), nullable=False),
+            Column("target", Text),
+            Column("outcome", String(16), nullable=False),
+            Column("client", String(255)),
+            Column("details", JsonType, nullable=False),
+            Index("ix_audit_log_at", "at"),
+            Index("ix_audit_log_actor", "actor", "id"),
+            Index("ix_audit_log_action", "action", "id"),
+        ),
+        Table(
+            "setup_token",
+            into,
+            # One row (id 1) at most; token_hash NULL: no setup pending.
+            Column("id", Integer, primary_key=True, autoincrement=False),
+            Column("token_hash", String(128)),
+        ),
+    )
+
+
+users, api_keys, sessions, credentials, audit_log, setup_token = _security_tables_v3(metadata)
+
 # Migrations ------------------------------------------------------------------------
 
 Upgrade = Callable[[Connection], None]
@@ -321,7 +424,14 @@ def _upgrade_to_2(connection: Connection) -> None:
         connection.exec_driver_sql(index)
 
 
-UPGRADES: list[Upgrade] = [_upgrade_to_2]
+def _upgrade_to_3(connection: Connection) -> None:
+    """The security tables: users, API keys, sessions, credentials, audit log, setup token."""
+    version_3 = MetaData()
+    _security_tables_v3(version_3)
+    version_3.create_all(connection)
+
+
+UPGRADES: list[Upgrade] = [_upgrade_to_2, _upgrade_to_3]
 """Schema upgrades in order: `UPGRADES[0]` takes version 1 to 2, and so on.
 
 To change the schema, change the tables above (what a new database gets) and
@@ -914,6 +1024,15 @@ class SqlStore:
         self._prepared_states: _Prepared | None = None
         self._prepared_events: _Prepared | None = None
         self._run_updates: dict[tuple[tuple[str, ...], bool, bool], _Prepared] = {}
+        # Imported here: sql_security builds its queries on this module's tables.
+        from ductwork.store.sql_security import SqlSecurityStore
+
+        self._security = SqlSecurityStore(self._backend)
+
+    @property
+    def security(self) -> SqlSecurityStore:
+        """Users, API keys, sessions, credentials and the audit log, in the same database."""
+        return self._security
 
     @property
     def dialect(self) -> str:
