@@ -68,7 +68,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
@@ -108,6 +108,9 @@ from ductwork.store.base import (
     StoreError,
     UnstorableValue,
 )
+
+if TYPE_CHECKING:
+    from ductwork.store.mongo_security import MongoSecurityStore
 
 __all__ = ["MongoStore"]
 
@@ -333,6 +336,15 @@ class MongoStore:
         self._db: AsyncDatabase[Document] | None = None
         # execution id -> (owner, lease epoch) of the leases this store took.
         self._epochs: dict[str, tuple[str, int]] = {}
+        # Imported here: mongo_security uses this module's document encoding.
+        from ductwork.store.mongo_security import MongoSecurityStore
+
+        self._security = MongoSecurityStore(self._collection)
+
+    @property
+    def security(self) -> MongoSecurityStore:
+        """Users, API keys, sessions, credentials and the audit log, in the same database."""
+        return self._security
 
     def _collection(self, name: str) -> AsyncCollection[Document]:
         if self._db is None:
@@ -387,6 +399,7 @@ class MongoStore:
         await self._events.create_index(
             [("execution_id", ASCENDING), ("seq", ASCENDING)], unique=True
         )
+        await self._security.create_indexes()
         await self._upgrade_documents()
 
     async def _upgrade_documents(self) -> None:
