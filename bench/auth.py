@@ -18,11 +18,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ductwork.api.app import create_app  # noqa: E402
-from ductwork.api.guard import AuthGuard  # noqa: E402
-from ductwork.runtime import build  # noqa: E402
-from ductwork.security.models import SYSTEM  # noqa: E402
-from ductwork.settings import Settings  # noqa: E402
+from ductwork.api.app import create_app
+from ductwork.api.guard import AuthGuard
+from ductwork.runtime import build
+from ductwork.security.models import SYSTEM
+from ductwork.settings import Settings
 
 ROUNDS = 20_000
 
