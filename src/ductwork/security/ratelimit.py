@@ -78,17 +78,42 @@ class RateLimiter:
             raise UnknownRule(rule) from None
 
     async def hit(self, rule: str, key: str) -> float | None:
-        """Count one attempt. None: allowed; else the seconds until one is allowed again."""
+        """Count one attempt. None: allowed; else the seconds until one is allowed again.
+
+        A limiter whose storage is down (Redis) allows: a rate limit must not take the
+        API down with it. The failure is logged.
+        """
         item = self.rate(rule)
-        if await self._strategy.hit(item, rule, key):
+        try:
+            if await self._strategy.hit(item, rule, key):
+                return None
+            return await self._retry_after(item, rule, key)
+        except Exception:
+            log.warning("rate limiter unavailable; allowing %s", rule, exc_info=True)
             return None
+
+    async def peek(self, rule: str, key: str) -> float | None:
+        """Like `hit` without counting: None when `key` may go on now, else Retry-After."""
+        item = self.rate(rule)
+        try:
+            if await self._strategy.test(item, rule, key):
+                return None
+            return await self._retry_after(item, rule, key)
+        except Exception:
+            log.warning("rate limiter unavailable; allowing %s", rule, exc_info=True)
+            return None
+
+    async def _retry_after(self, item: RateLimitItem, rule: str, key: str) -> float:
         stats = await self._strategy.get_window_stats(item, rule, key)
         # Whole seconds, at least 1: Retry-After carries an integer.
         return float(max(1, math.ceil(stats.reset_time - time.time())))
 
     async def clear(self, rule: str, key: str) -> None:
         """Forget `key`'s attempts under `rule` (e.g. after a successful login)."""
-        await self._strategy.clear(self.rate(rule), rule, key)
+        try:
+            await self._strategy.clear(self.rate(rule), rule, key)
+        except Exception:
+            log.warning("rate limiter unavailable; %s not cleared", rule, exc_info=True)
 
     async def close(self) -> None:
         """Release the Redis connections (nothing to do in memory)."""
