@@ -77,11 +77,16 @@ async def _app(directory: Path, with_credentials: bool) -> tuple[Ductwork, str]:
     return app, workflow.id
 
 
-async def per_node_ms(runs: int, inputs: dict[str, Any]) -> tuple[float, float]:
-    """(median ms per node without credentials, with 5), runs alternating."""
+async def per_node_ms(
+    runs: int, inputs: dict[str, Any], *, control: bool = False
+) -> tuple[float, float]:
+    """(median ms per node without credentials, with 5), runs alternating.
+
+    `control`: the second app has no credentials either (an A/A run: the noise floor).
+    """
     with tempfile.TemporaryDirectory() as plain_dir, tempfile.TemporaryDirectory() as cred_dir:
         plain, plain_id = await _app(Path(plain_dir), False)
-        masked, masked_id = await _app(Path(cred_dir), True)
+        masked, masked_id = await _app(Path(cred_dir), not control)
         try:
             samples: dict[bool, list[float]] = {False: [], True: []}
             for round_ in range(runs + 5):
@@ -126,13 +131,16 @@ def redactor_costs() -> list[tuple[str, str, str]]:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument(
+        "--control", action="store_true", help="A/A: no credentials in either app (noise floor)"
+    )
     args = parser.parse_args()
     rows: list[tuple[str, str, str]] = []
     for label, inputs in (
         ("small outputs", {"v": 1}),
         ("1 KB outputs", {"v": 1, "text": "lorem ipsum dolor sit amet " * 38}),
     ):
-        plain, masked = await per_node_ms(args.runs, inputs)
+        plain, masked = await per_node_ms(args.runs, inputs, control=args.control)
         overhead = (masked - plain) / plain * 100
         rows.append((f"per node, {label}, no credentials (median)", f"{plain:.3f} ms", "-"))
         rows.append((f"per node, {label}, 5 credentials (median)", f"{masked:.3f} ms", "-"))
