@@ -475,6 +475,11 @@ def clean_message(text: str) -> str:
     return text
 
 
+_TEXT_FREE_EVENTS = frozenset({"node_started", "node_completed", "run_started"})
+"""Events whose text the engine writes itself (node type, workflow id) or masked already
+(a completed node's output): `emit` does not search them."""
+
+
 class _RunDriver:
     """Drives one run during one `advance` call."""
 
@@ -586,7 +591,7 @@ class _RunDriver:
 
     # Events -----------------------------------------------------------------------
     def emit(self, type_: EventType, node_id: str | None = None, **data: Any) -> None:
-        if self.redactor:
+        if self.redactor and type_ not in _TEXT_FREE_EVENTS:
             # Outputs are masked when the node completes; what else an event carries
             # (errors, log lines, reasons) is text.
             for key, value in data.items():
