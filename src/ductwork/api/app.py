@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import ductwork
-from ductwork.api import errors, generate, live, system, workflows
+from ductwork.api import errors, generate, live, schemas, system, workflows
 from ductwork.api.responses import JSON
 from ductwork.service import Ductwork
 
@@ -51,4 +51,5 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
     api.include_router(system.router)
     api.include_router(generate.router)
     api.include_router(live.router)
+    schemas.install_openapi(api)  # after every router: it documents them all
     return api

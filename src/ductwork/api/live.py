@@ -36,8 +36,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from ductwork import live
 from ductwork.api.deps import App
-from ductwork.api.limits import ResourceId, Seq
-from ductwork.api.responses import JSON, dumps
+from ductwork.api.limits import RequestRejected, ResourceId, Seq
+from ductwork.api.responses import dumps
+from ductwork.api.schemas import ErrorDetail, Problem
 from ductwork.jsonvalues import INT64_MAX
 from ductwork.models import Event, Run
 from ductwork.service import Ductwork, NotFound
@@ -167,16 +168,20 @@ class _BadLastEventId(ValueError):
         200: {
             "content": {
                 "text/event-stream": {
+                    "schema": {"type": "string"},
                     "example": 'event: snapshot\ndata: {"type": "snapshot", ...}\n\n'
                     "id: 1\nevent: run_started\ndata: "
-                    '{"seq": 1, "type": "run_started", "node_id": null, ...}\n\n'
+                    '{"seq": 1, "type": "run_started", "node_id": null, ...}\n\n',
                 }
             },
             "description": "The run's snapshot, then its events until run_finished.",
         },
         204: {"description": "The run has finished and nothing follows the given id."},
-        404: {"description": "Unknown execution id."},
-        422: {"description": "Last-Event-ID is not a seq."},
+        404: {"model": ErrorDetail, "description": "Unknown execution id."},
+        422: {
+            "model": Problem,
+            "description": "An invalid id, `after` or Last-Event-ID (the field names which).",
+        },
     },
 )
 async def execution_events(
@@ -190,10 +195,10 @@ async def execution_events(
     try:
         start = _resume_point(last_event_id, after)
     except _BadLastEventId:
-        return JSON(
-            status_code=422,
-            content={"detail": f"Last-Event-ID must be a non-negative seq, got {last_event_id!r}"},
-        )
+        # Answered as every 422 is (`Problem`), naming the header as the field.
+        raise RequestRejected(
+            f"must be a non-negative seq, got {last_event_id[:40]!r}", "Last-Event-ID"
+        ) from None
     run = await app.store.get_run(execution_id, with_events=False)
     if run is None:
         raise NotFound("execution", execution_id)
