@@ -173,6 +173,38 @@ def check_size(value: Any, field: str, limit: int, setting: str) -> None:
         )
 
 
+class UnsupportedMediaType(HTTPException):
+    """A body sent as anything but JSON to a JSON route (answered 415).
+
+    Browsers send forms (`application/x-www-form-urlencoded`, `multipart/form-data`,
+    `text/plain`) cross-site without a CORS preflight; refusing them, even empty, keeps
+    a page on another site from starting runs with a form post.
+    """
+
+    def __init__(self, content_type: str | None):
+        got = f"got {content_type[:100]!r}" if content_type else "none was sent"
+        super().__init__(415, f"Content-Type must be application/json; {got}")
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """`application/json` or `application/<anything>+json`, parameters ignored."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+async def require_json(request: Request) -> None:
+    """Raise UnsupportedMediaType unless the body is JSON, or absent and untyped."""
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        if await request.body():
+            raise UnsupportedMediaType(None)
+        return
+    if not is_json_media_type(content_type):
+        raise UnsupportedMediaType(content_type)
+
+
 class CheckedJSONRequest(Request):
     """A request whose JSON body is parsed by `parse_json_body`, not the stdlib parser."""
 
@@ -190,7 +222,12 @@ class CheckedJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
+        takes_body = self.body_field is not None
+
         async def checked(request: Request) -> Response:
-            return await handle(CheckedJSONRequest(request.scope, request.receive))
+            checked_request = CheckedJSONRequest(request.scope, request.receive)
+            if takes_body:
+                await require_json(checked_request)
+            return await handle(checked_request)
 
         return checked

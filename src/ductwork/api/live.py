@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Header, WebSocket
 from fastapi.responses import Response, StreamingResponse
@@ -40,7 +40,7 @@ from ductwork.api.limits import RequestRejected, ResourceId, Seq
 from ductwork.api.responses import dumps
 from ductwork.api.schemas import ErrorDetail, Problem
 from ductwork.jsonvalues import INT64_MAX
-from ductwork.models import Event, Run
+from ductwork.models import Event, EventType, Run
 from ductwork.service import Ductwork, NotFound
 from ductwork.views import run_view
 
@@ -55,6 +55,22 @@ _CLIENT_GONE: tuple[type[BaseException], ...] = (
     # Starlette >= 0.47 raises this (a RuntimeError) for a send after the client left.
     getattr(starlette_websockets, "WebSocketDisconnected", WebSocketDisconnect),
 )
+
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["snapshot", *get_args(EventType)]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "`{type: snapshot, run, last_seq}` for the snapshot, else "
+            "`{seq, type, node_id, timestamp, data}`.",
+        },
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "The event's seq."},
+    },
+}
+"""One frame of the events stream, as documented in the OpenAPI document."""
 
 WS_NOT_FOUND = 4404
 """Close code for an unknown execution id (4000-4999 are the application's to use)."""
@@ -168,7 +184,8 @@ class _BadLastEventId(ValueError):
         200: {
             "content": {
                 "text/event-stream": {
-                    "schema": {"type": "string"},
+                    # One SSE event (FastAPI's `itemSchema` convention for streams).
+                    "itemSchema": SSE_EVENT_SCHEMA,
                     "example": 'event: snapshot\ndata: {"type": "snapshot", ...}\n\n'
                     "id: 1\nevent: run_started\ndata: "
                     '{"seq": 1, "type": "run_started", "node_id": null, ...}\n\n',
@@ -194,10 +211,10 @@ async def execution_events(
 ) -> Response:
     try:
         start = _resume_point(last_event_id, after)
-    except _BadLastEventId:
+    except _BadLastEventId as exc:
         # Answered as every 422 is (`Problem`), naming the header as the field.
         raise RequestRejected(
-            f"must be a non-negative seq, got {last_event_id[:40]!r}", "Last-Event-ID"
+            f"must be a non-negative seq, got {str(exc)[:40]!r}", "Last-Event-ID"
         ) from None
     run = await app.store.get_run(execution_id, with_events=False)
     if run is None:
