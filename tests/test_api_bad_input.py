@@ -117,7 +117,7 @@ def test_event_resume_points_out_of_range_are_422(client: httpx.Client) -> None:
     events = f"/workflows/executions/{execution_id}/events"
     rejected(client.get(f"{events}?after={INT64_OVERFLOW}"), "after")
     too_far = client.get(events, headers={"Last-Event-ID": INT64_OVERFLOW})
-    assert too_far.status_code == 422 and "Last-Event-ID" in too_far.json()["detail"]
+    assert "non-negative seq" in rejected(too_far, "Last-Event-ID")["message"]
 
 
 @pytest.mark.parametrize("bad_id", ["%00", "a%00b", "x" * 201, "%1b%5B31m"])

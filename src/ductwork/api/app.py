@@ -10,9 +10,19 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import ductwork
-from ductwork.api import audit, auth, credentials, errors, generate, live, system, workflows
+from ductwork.api import (
+    audit,
+    auth,
+    credentials,
+    errors,
+    generate,
+    live,
+    schemas,
+    system,
+    workflows,
+)
 from ductwork.api.bodysize import BodySizeLimit
-from ductwork.api.guard import AuthGuard
+from ductwork.api.guard import AuthGuard, is_public
 from ductwork.api.hosts import AllowedHosts, allowed_hosts, is_loopback
 from ductwork.api.responses import JSON
 from ductwork.service import Ductwork
@@ -90,6 +100,7 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
     api.include_router(audit.router)
     api.include_router(auth.router)
     auth.install(api)
+    schemas.install_openapi(api, is_public)  # after every router: it documents them all
     # Added innermost first: the host check runs first, then CORS (so preflights and
     # refusals carry CORS headers), then authentication, then the routes.
     api.add_middleware(AuthGuard, ductwork=app_obj, routes=api.router.routes)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 
-from ductwork.api.limits import RequestRejected
+from ductwork.api.limits import RequestRejected, UnsupportedMediaType
 from ductwork.api.responses import JSON
 from ductwork.engine.graph import WorkflowInvalid
 from ductwork.service import Conflict, NotFound
@@ -64,3 +64,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSON:
         return JSON(status_code=409, content={"detail": str(exc)})
+
+    @app.exception_handler(UnsupportedMediaType)
+    async def unsupported_media_type(_: Request, exc: UnsupportedMediaType) -> JSON:
+        return JSON(status_code=415, content={"detail": exc.detail})

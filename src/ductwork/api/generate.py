@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from ductwork.api.deps import App
 from ductwork.api.limits import CheckedJSONRoute, ExecuteRateLimit
 from ductwork.api.responses import JSON
+from ductwork.api.schemas import ErrorMessage, GenerateResult, GenerationProblem, error_responses
 from ductwork.generation import (
     GenerationFailed,
     LLMNotConfigured,
@@ -53,9 +54,15 @@ _EXAMPLE_BODY = {
 _ISSUE = {"node_id": "a", "field": "edges", "message": "cycle: a -> b -> a"}
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The generated workflow (not stored)."},
-    201: {"description": "The generated workflow, stored under `workflow_id`."},
+    201: {
+        "model": GenerateResult,
+        "description": "The generated workflow, stored under `workflow_id`.",
+        "headers": {
+            "Location": {"description": "The stored workflow's URL.", "schema": {"type": "string"}}
+        },
+    },
     422: {
+        "model": GenerationProblem,
         "description": "Empty or oversized prompt, or no valid workflow within the rounds.",
         "content": {
             "application/json": {
@@ -67,14 +74,17 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    502: {"description": "The LLM provider failed or refused the request."},
-    503: {"description": "No LLM is configured (DUCTWORK_LLM_API_KEY)."},
+    502: {"model": ErrorMessage, "description": "The LLM provider failed or refused the request."},
+    503: {"model": ErrorMessage, "description": "No LLM is configured (DUCTWORK_LLM_API_KEY)."},
+    **error_responses(429),
 }
 
 
 @router.post(
     "/generate",
     summary="Generate a workflow from a natural-language prompt",
+    response_model=GenerateResult,
+    response_description="The generated workflow (not stored).",
     responses=_RESPONSES,
     dependencies=[ExecuteRateLimit],
 )

@@ -120,6 +120,11 @@ UNAUTHENTICATED: Final = Principal(kind="anonymous", role=Role.VIEWER, name="una
 """The context of a request to a public route (no credentials were checked)."""
 
 
+def is_public(method: str, template: str) -> bool:
+    """Whether an operation (any case of method; a path template) is open without credentials."""
+    return rule_for(method.upper(), template) == PUBLIC
+
+
 def rule_for(method: str, template: str) -> Rule | None:
     """What a route needs; None when it is not in the table (refused)."""
     rule = ROUTE_PERMISSIONS.get((method, template))

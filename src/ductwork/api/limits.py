@@ -181,6 +181,27 @@ def check_size(value: Any, field: str, limit: int, setting: str) -> None:
         )
 
 
+class UnsupportedMediaType(HTTPException):
+    """A body sent as anything but JSON to a JSON route (answered 415).
+
+    Browsers send forms (`application/x-www-form-urlencoded`, `multipart/form-data`,
+    `text/plain`) cross-site without a CORS preflight; refusing them, even empty, keeps
+    a page on another site from starting runs with a form post.
+    """
+
+    def __init__(self, content_type: str | None):
+        got = f"got {content_type[:100]!r}" if content_type else "none was sent"
+        super().__init__(415, f"Content-Type must be application/json; {got}")
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """`application/json` or `application/<anything>+json`, parameters ignored."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
 class CheckedJSONRequest(Request):
     """A request whose JSON body is parsed by `parse_json_body`, not the stdlib parser."""
 
@@ -194,14 +215,6 @@ class CheckedJSONRequest(Request):
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def is_json_type(content_type: str) -> bool:
-    """`application/json` or `application/<anything>+json`, parameters (charset) ignored."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
-
-
 def _declares_body(request: Request) -> bool:
     """Whether the request says a body follows (a non-zero length, or chunked)."""
     length = request.headers.get("content-length")
@@ -211,19 +224,21 @@ def _declares_body(request: Request) -> bool:
 
 
 def check_content_type(request: Request) -> None:
-    """Refuse (415) a request that may change something and does not carry JSON."""
+    """Refuse (415) a request that may change something and does not carry JSON.
+
+    Only the headers are read: a body announced without a type, or any type but JSON,
+    is refused before the body is (routes without a body included: a cross-site form
+    post to `/cancel` is refused too).
+    """
     if request.method not in UNSAFE_METHODS:
         return
     content_type = request.headers.get("content-type")
     if content_type is None:
         if _declares_body(request):
-            raise HTTPException(
-                415, "a request body must be JSON: send Content-Type: application/json"
-            )
+            raise UnsupportedMediaType(None)
         return
-    if not is_json_type(content_type):
-        media = content_type.split(";", 1)[0].strip()[:100]
-        raise HTTPException(415, f"Content-Type {media!r} is not accepted: send application/json")
+    if not is_json_media_type(content_type):
+        raise UnsupportedMediaType(content_type)
 
 
 class CheckedJSONRoute(APIRoute):

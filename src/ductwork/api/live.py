@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Header, WebSocket
 from fastapi.responses import Response, StreamingResponse
@@ -36,10 +36,11 @@ from starlette.websockets import WebSocketDisconnect
 
 from ductwork import live
 from ductwork.api.deps import App
-from ductwork.api.limits import ResourceId, Seq
-from ductwork.api.responses import JSON, dumps
+from ductwork.api.limits import RequestRejected, ResourceId, Seq
+from ductwork.api.responses import dumps
+from ductwork.api.schemas import ErrorDetail, Problem
 from ductwork.jsonvalues import INT64_MAX
-from ductwork.models import Event, Run
+from ductwork.models import Event, EventType, Run
 from ductwork.service import Ductwork, NotFound
 from ductwork.views import run_view
 
@@ -54,6 +55,22 @@ _CLIENT_GONE: tuple[type[BaseException], ...] = (
     # Starlette >= 0.47 raises this (a RuntimeError) for a send after the client left.
     getattr(starlette_websockets, "WebSocketDisconnected", WebSocketDisconnect),
 )
+
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["snapshot", *get_args(EventType)]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "`{type: snapshot, run, last_seq}` for the snapshot, else "
+            "`{seq, type, node_id, timestamp, data}`.",
+        },
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "The event's seq."},
+    },
+}
+"""One frame of the events stream, as documented in the OpenAPI document."""
 
 WS_NOT_FOUND = 4404
 """Close code for an unknown execution id (4000-4999 are the application's to use)."""
@@ -167,16 +184,21 @@ class _BadLastEventId(ValueError):
         200: {
             "content": {
                 "text/event-stream": {
+                    # One SSE event (FastAPI's `itemSchema` convention for streams).
+                    "itemSchema": SSE_EVENT_SCHEMA,
                     "example": 'event: snapshot\ndata: {"type": "snapshot", ...}\n\n'
                     "id: 1\nevent: run_started\ndata: "
-                    '{"seq": 1, "type": "run_started", "node_id": null, ...}\n\n'
+                    '{"seq": 1, "type": "run_started", "node_id": null, ...}\n\n',
                 }
             },
             "description": "The run's snapshot, then its events until run_finished.",
         },
         204: {"description": "The run has finished and nothing follows the given id."},
-        404: {"description": "Unknown execution id."},
-        422: {"description": "Last-Event-ID is not a seq."},
+        404: {"model": ErrorDetail, "description": "Unknown execution id."},
+        422: {
+            "model": Problem,
+            "description": "An invalid id, `after` or Last-Event-ID (the field names which).",
+        },
     },
 )
 async def execution_events(
@@ -189,11 +211,11 @@ async def execution_events(
 ) -> Response:
     try:
         start = _resume_point(last_event_id, after)
-    except _BadLastEventId:
-        return JSON(
-            status_code=422,
-            content={"detail": f"Last-Event-ID must be a non-negative seq, got {last_event_id!r}"},
-        )
+    except _BadLastEventId as exc:
+        # Answered as every 422 is (`Problem`), naming the header as the field.
+        raise RequestRejected(
+            f"must be a non-negative seq, got {str(exc)[:40]!r}", "Last-Event-ID"
+        ) from None
     run = await app.store.get_run(execution_id, with_events=False)
     if run is None:
         raise NotFound("execution", execution_id)

@@ -7,7 +7,7 @@ import re
 from typing import Any, Final
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 log = logging.getLogger("ductwork.api")
 
@@ -62,8 +62,12 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(_encodable(value), option=_OPTIONS, default=str)
 
 
-class JSON(Response):
-    """`application/json` via orjson; datetimes, UUIDs and non-str keys handled."""
+class JSON(JSONResponse):
+    """`application/json` via orjson; datetimes, UUIDs and non-str keys handled.
+
+    A `JSONResponse` so that FastAPI documents a route's `response_model` as its body
+    (for any other response class it writes `{"type": "string"}`).
+    """
 
     media_type = "application/json"
 

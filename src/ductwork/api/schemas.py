@@ -7,15 +7,18 @@ Routes declare them with `responses=error_responses(404, 422)`.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+
+from ductwork.models import NodeStatus, RunStatus, WorkflowDefinition
 
 
 class ProblemDetail(BaseModel):
     """One reason a request was refused: the node and field it concerns, and why."""
-
-    model_config = ConfigDict(title="ProblemDetail")
 
     node_id: str | None = None
     field: str | None = None
@@ -25,16 +28,12 @@ class ProblemDetail(BaseModel):
 class Problem(BaseModel):
     """The 422 body: a summary and every problem found."""
 
-    model_config = ConfigDict(title="Problem")
-
     message: str
     detail: list[ProblemDetail]
 
 
 class ErrorDetail(BaseModel):
     """The body of every error except 422: one sentence saying what went wrong."""
-
-    model_config = ConfigDict(title="ErrorDetail")
 
     detail: str
 
@@ -69,3 +68,224 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             }
         responses[status] = entry
     return responses
+
+
+class ErrorMessage(BaseModel):
+    """The body of a 502/503 from AI generation: what failed, naming the setting to fix."""
+
+    message: str
+
+
+class GenerationProblem(Problem):
+    """The 422 of AI generation: a `Problem`, plus the rounds spent when the model's
+    answers never validated (absent when the request itself was invalid)."""
+
+    rounds: int | None = None
+
+
+# Success bodies. Routes send plain dicts (`Workflow.public()`, `ductwork.views`) through
+# orjson; these models only describe them, so `response_model=` documents the shape
+# without FastAPI re-validating every response. Views that carry open-ended data
+# (node state metadata, a node's extra builder fields) allow extra keys.
+
+
+class Workflow(WorkflowDefinition):
+    """A stored workflow as the API serves it (`Workflow.public()`): the definition's
+    fields, edges as `from`/`to`, plus identity, version and times."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    id: str
+    mongo_id: str = Field(alias="_id", description="Same as `id` (the seed's MongoDB spelling).")
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ValidationReport(BaseModel):
+    """`POST /workflows/validate`: whether the definition is valid, and every issue."""
+
+    valid: bool
+    issues: list[ProblemDetail]
+
+
+class NodeStateView(BaseModel):
+    """One node's state in a run (extra keys: node-specific metadata, e.g. `parked`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: NodeStatus
+    output: Any = None
+    cached: bool
+    latency_ms: float | None
+    error: str | None
+    attempts: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    branch: str | None = None
+    wake_at: datetime | None = None
+
+
+class LogLine(BaseModel):
+    """One line of a run's `logs`, read off its events."""
+
+    timestamp: datetime
+    node_id: str | None
+    level: str
+    message: str
+
+
+class RunError(BaseModel):
+    """One entry of a run's `errors`: a node's final failure, or the run's own."""
+
+    timestamp: datetime | None
+    node_id: str | None
+    error: Any = None
+    attempt: int | None
+
+
+class RunView(BaseModel):
+    """An execution as `GET /workflows/executions/{id}` shows it (`ductwork.views.run_view`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    execution_id: str
+    workflow_id: str
+    workflow_version: int
+    status: RunStatus
+    start_time: datetime | None
+    end_time: datetime | None
+    created_at: datetime
+    variables: dict[str, Any]
+    node_states: dict[str, NodeStateView]
+    result: Any = None
+    error: str | None
+    logs: list[LogLine]
+    errors: list[RunError]
+    wake_at: datetime | None = None
+    redrives: int | None = None
+    dead_letter: bool | None = None
+    worker: str | None = Field(default=None, description="The worker holding an unfinished run.")
+
+
+class ExecuteView(BaseModel):
+    """`POST /workflows/{id}/execute` (`ductwork.views.execute_view`): the outcome fields
+    are present once the run has finished."""
+
+    model_config = ConfigDict(extra="allow")
+
+    execution_id: str
+    workflow_id: str
+    status: RunStatus
+    message: str
+    started_at: datetime
+    end_time: datetime | None = None
+    result: Any = None
+    error: str | None = None
+    node_states: dict[str, NodeStateView] | None = None
+
+
+class NodeType(BaseModel):
+    """A node type with the JSON Schema of its config, for builder UIs."""
+
+    type: str
+    description: str
+    config_schema: dict[str, Any]
+    branches: list[str]
+    expression_fields: list[str]
+    side_effects: bool
+
+
+class Health(BaseModel):
+    """`GET /health`: 200 when the store answers (with version and active runs), else 503
+    with no detail (the cause is in the server's log)."""
+
+    status: Literal["ok", "unavailable"]
+    store: Literal["ok", "unavailable"]
+    version: str | None = None
+    active_runs: int | None = None
+
+
+class GenerateResult(BaseModel):
+    """`POST /ai/workflows/generate`: the generated workflow; `workflow_id` when saved."""
+
+    workflow: WorkflowDefinition
+    rounds: int
+    saved: bool
+    model: str
+    cached: bool
+    workflow_id: str | None = None
+
+
+_FASTAPI_422: Final = ("HTTPValidationError", "ValidationError")
+_METHODS: Final = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    model = Problem if status == 422 else ErrorDetail
+    return {
+        "description": _DESCRIPTIONS[status],
+        "content": {"application/json": {"schema": _ref(model)}},
+    }
+
+
+IsPublic = Callable[[str, str], bool]
+"""(method, path template) -> whether the operation is open without credentials."""
+
+
+def make_truthful(document: dict[str, Any], is_public: IsPublic) -> dict[str, Any]:
+    """Finish an OpenAPI document FastAPI generated so it says what the app sends.
+
+    - A 422 is a `Problem` everywhere: FastAPI's default `HTTPValidationError`
+      (which `ductwork.api.errors` never sends) is replaced and dropped.
+    - Every operation that is not public documents 401 and 403 (the auth guard
+      answers them before any route runs).
+    - Every operation with a request body documents 413 (too large, refused before
+      it is read) and 415 (JSON routes accept `application/json` only).
+    """
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, model in (("Problem", Problem), ("ProblemDetail", ProblemDetail)):
+        components.setdefault(name, model.model_json_schema(ref_template=_REF_TEMPLATE))
+    components.setdefault("ErrorDetail", ErrorDetail.model_json_schema())
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in _METHODS:
+                continue
+            responses: dict[str, Any] = operation.setdefault("responses", {})
+            documented_422 = responses.get("422")
+            if documented_422 is not None and _FASTAPI_422[0] in str(documented_422):
+                responses["422"] = _error_response(422)
+            added: list[int] = []
+            if not is_public(method, path):
+                added += [401, 403]
+            if "requestBody" in operation:
+                added += [413, 415]
+            for status in added:
+                responses.setdefault(str(status), _error_response(status))
+            operation["responses"] = dict(sorted(responses.items()))
+    for name in _FASTAPI_422:
+        components.pop(name, None)
+    return document
+
+
+_REF_TEMPLATE: Final = "#/components/schemas/{model}"
+
+
+def install_openapi(app: FastAPI, is_public: IsPublic) -> None:
+    """Serve `make_truthful(...)` of FastAPI's generated document as `/openapi.json`.
+
+    `is_public` is the auth guard's own table (`ductwork.api.guard.is_public`), so the
+    document and the guard cannot disagree about which operations need credentials.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = make_truthful(generate(), is_public)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import ductwork
 from ductwork.api.deps import App
 from ductwork.api.responses import JSON
+from ductwork.api.schemas import Health, NodeType
 
 router = APIRouter(tags=["system"])
 
 log = logging.getLogger("ductwork.api")
 
 
-@router.get("/health", summary="Liveness and store reachability")
+@router.get(
+    "/health",
+    summary="Liveness and store reachability",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The store is unreachable."}},
+)
 async def health(app: App) -> JSON:
     try:
         await app.store.list_workflows(limit=1)
@@ -37,21 +42,38 @@ async def health(app: App) -> JSON:
     )
 
 
-@router.get("/node-types", summary="Node types with their config JSON Schemas")
-async def node_types(app: App) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": name,
-            "description": node.description,
-            "config_schema": node.json_schema(),
-            "branches": sorted(node.branches),
-            "expression_fields": sorted(node.expression_fields),
-            "side_effects": node.side_effects,
+@router.get(
+    "/node-types",
+    summary="Node types with their config JSON Schemas",
+    response_model=list[NodeType],
+)
+async def node_types(app: App) -> JSON:
+    return JSON(
+        [
+            {
+                "type": name,
+                "description": node.description,
+                "config_schema": node.json_schema(),
+                "branches": sorted(node.branches),
+                "expression_fields": sorted(node.expression_fields),
+                "side_effects": node.side_effects,
+            }
+            for name, node in app.registry.items()
+        ]
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="The Prometheus text exposition format (`text/plain; version=0.0.4`).",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "Metrics in the Prometheus text exposition format.",
         }
-        for name, node in app.registry.items()
-    ]
-
-
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    },
+)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

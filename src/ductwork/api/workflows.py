@@ -22,6 +22,13 @@ from ductwork.api.limits import (
     check_size,
 )
 from ductwork.api.responses import JSON
+from ductwork.api.schemas import (
+    ExecuteView,
+    RunView,
+    ValidationReport,
+    Workflow,
+    error_responses,
+)
 from ductwork.models import WorkflowDefinition
 from ductwork.views import execute_view, run_view
 
@@ -71,24 +78,36 @@ class RetryRequest(BaseModel):
     )
 
 
-class ValidationReport(BaseModel):
-    valid: bool
-    issues: list[dict[str, Any]]
-
-
-@router.post("/", status_code=201, summary="Create a workflow")
+@router.post(
+    "/",
+    status_code=201,
+    summary="Create a workflow",
+    response_model=Workflow,
+    responses=error_responses(422),
+)
 async def create_workflow(app: App, definition: WorkflowBody) -> JSON:
     workflow = await app.create_workflow(definition)
     return JSON(status_code=201, content=workflow.public())
 
 
-@router.get("/", summary="List workflows")
+@router.get(
+    "/",
+    summary="List workflows",
+    response_model=list[Workflow],
+    responses=error_responses(422),
+)
 async def list_workflows(app: App, limit: Limit = 100, offset: Offset = 0) -> JSON:
     workflows = await app.list_workflows(limit=limit, offset=offset)
     return JSON([workflow.public() for workflow in workflows])
 
 
-@router.post("/validate", summary="Validate a workflow without saving it")
+@router.post(
+    "/validate",
+    summary="Validate a workflow without saving it",
+    description="200 with `valid: false` and the issues for a definition that parses but "
+    "does not validate; 422 when the body is not a workflow at all.",
+    responses=error_responses(422),
+)
 async def validate_workflow(app: App, definition: WorkflowBody) -> ValidationReport:
     issues = await app.validate(definition)
     return ValidationReport(valid=not issues, issues=[issue.model_dump() for issue in issues])
@@ -99,6 +118,8 @@ async def validate_workflow(app: App, definition: WorkflowBody) -> ValidationRep
     summary="List executions by status (dead letters)",
     description="`status=dead`: runs that failed for good because advancing them kept "
     "failing (DUCTWORK_MAX_RUN_REDRIVES), newest first. Retry one to try it again.",
+    response_model=list[RunView],
+    responses=error_responses(422),
 )
 async def list_executions_by_status(
     app: App,
@@ -110,12 +131,22 @@ async def list_executions_by_status(
     return JSON([run_view(run) for run in runs])
 
 
-@router.get("/executions/{execution_id}", summary="Get an execution's status")
+@router.get(
+    "/executions/{execution_id}",
+    summary="Get an execution's status",
+    response_model=RunView,
+    responses=error_responses(404, 422),
+)
 async def get_execution(app: App, execution_id: ResourceId) -> JSON:
     return JSON(run_view(await app.get_run(execution_id)))
 
 
-@router.post("/executions/{execution_id}/cancel", summary="Cancel an execution")
+@router.post(
+    "/executions/{execution_id}/cancel",
+    summary="Cancel an execution",
+    response_model=RunView,
+    responses=error_responses(404, 422),
+)
 async def cancel_execution(app: App, execution_id: ResourceId) -> JSON:
     run = await app.cancel(execution_id)
     return JSON(run_view(run))
@@ -125,6 +156,9 @@ async def cancel_execution(app: App, execution_id: ResourceId) -> JSON:
     "/executions/{execution_id}/retry",
     summary="Retry a failed execution from its failed nodes",
     dependencies=[ExecuteRateLimit],
+    status_code=202,
+    response_model=RunView,
+    responses=error_responses(404, 409, 422, 429),
 )
 async def retry_execution(
     app: App, execution_id: ResourceId, body: RetryRequest | None = None
@@ -134,24 +168,48 @@ async def retry_execution(
     return JSON(status_code=202, content=run_view(run))
 
 
-@router.get("/{workflow_id}", summary="Get a workflow")
+@router.get(
+    "/{workflow_id}",
+    summary="Get a workflow",
+    response_model=Workflow,
+    responses=error_responses(404, 422),
+)
 async def get_workflow(app: App, workflow_id: ResourceId) -> JSON:
     return JSON((await app.get_workflow(workflow_id)).public())
 
 
-@router.put("/{workflow_id}", summary="Replace a workflow (new version)")
+@router.put(
+    "/{workflow_id}",
+    summary="Replace a workflow (new version)",
+    response_model=Workflow,
+    responses=error_responses(404, 422),
+)
 async def update_workflow(app: App, workflow_id: ResourceId, definition: WorkflowBody) -> JSON:
     return JSON((await app.update_workflow(workflow_id, definition)).public())
 
 
-@router.delete("/{workflow_id}", status_code=204, summary="Delete a workflow (its runs stay)")
+@router.delete(
+    "/{workflow_id}",
+    status_code=204,
+    summary="Delete a workflow (its runs stay)",
+    responses=error_responses(404, 422),
+)
 async def delete_workflow(app: App, workflow_id: ResourceId) -> Response:
     await app.delete_workflow(workflow_id)
     return Response(status_code=204)
 
 
 @router.post(
-    "/{workflow_id}/execute", summary="Execute a workflow", dependencies=[ExecuteRateLimit]
+    "/{workflow_id}/execute",
+    summary="Execute a workflow",
+    dependencies=[ExecuteRateLimit],
+    description="200 with the run as it stands when it finished or the wait ended (or an "
+    "Idempotency-Key found an existing run); 202 when `async_execution` queued a new run.",
+    response_model=ExecuteView,
+    responses={
+        202: {"model": ExecuteView, "description": "Queued: poll or stream the execution."},
+        **error_responses(404, 422, 429),
+    },
 )
 async def execute_workflow(
     app: App,
@@ -180,7 +238,12 @@ async def execute_workflow(
     return JSON(status_code=status, content=execute_view(run, created=created))
 
 
-@router.get("/{workflow_id}/executions", summary="List a workflow's executions")
+@router.get(
+    "/{workflow_id}/executions",
+    summary="List a workflow's executions",
+    response_model=list[RunView],
+    responses=error_responses(404, 422),
+)
 async def list_executions(
     app: App, workflow_id: ResourceId, limit: Limit = 100, offset: Offset = 0
 ) -> JSON:
