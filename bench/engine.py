@@ -21,8 +21,6 @@ import timeit
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import print_measures
@@ -132,7 +130,7 @@ async def runs_per_second_in_process(settings: Settings, runs: int) -> float:
 
 async def runs_per_second_http(settings: Settings, runs: int) -> float:
     with LiveServer(settings) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        async with server.async_client(timeout=60) as client:
             wf = (await client.post("/workflows/", json=THREE.dump())).json()["id"]
 
             async def one(i: int) -> None:

@@ -44,7 +44,10 @@ from websockets.asyncio.client import ClientConnection, connect
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.http_servers import RecordingHttpServer
+from tests.support.live_server import ADMIN_KEY, auth_headers
 from tests.support.smtp_server import free_port
+
+HEADERS = auth_headers(ADMIN_KEY)
 
 CONNECT_CONCURRENCY = 200
 COMPRESSION: str | None = os.environ.get("BENCH_WS_COMPRESSION", "deflate") or None
@@ -84,6 +87,7 @@ class Server:
             "DUCTWORK_DATA_DIR": data_dir,
             "DUCTWORK_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
             "DUCTWORK_REDIS_URL": "",
+            "DUCTWORK_ADMIN_API_KEY": ADMIN_KEY,
         }
         env.pop("DUCTWORK_STORE_URL", None)
         env.update(scaled_env or {})
@@ -231,7 +235,12 @@ async def one_level(
     async def open_one(i: int) -> None:
         async with limiter:
             ws = await connect(
-                ws_url, ping_interval=None, max_queue=None, open_timeout=30, compression=COMPRESSION
+                ws_url,
+                additional_headers=HEADERS,
+                ping_interval=None,
+                max_queue=None,
+                open_timeout=30,
+                compression=COMPRESSION,
             )
             sockets.append(ws)
             tasks.append(asyncio.create_task(subscribe(ws, subs[i], readies[i])))
@@ -340,7 +349,9 @@ async def main() -> None:
         server = Server(tmp, scaled_env)
         try:
             server.wait_ready()
-            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            async with httpx.AsyncClient(
+                base_url=server.url, timeout=30, headers=HEADERS
+            ) as client:
                 body = chain_workflow(gate.url("/gate"), args.nodes, args.delay)
                 created = await client.post("/workflows/", json=body)
                 created.raise_for_status()
@@ -377,7 +388,10 @@ async def single_subscriber_samples(
         await gate.wait_for_calls_async("/gate", 1, timeout=10)
         sub, ready = Subscriber(), asyncio.Event()
         async with asyncio.timeout(30):
-            ws = await connect(f"ws://127.0.0.1:{server.port}/ws/executions/{execution_id}")
+            ws = await connect(
+                f"ws://127.0.0.1:{server.port}/ws/executions/{execution_id}",
+                additional_headers=HEADERS,
+            )
             task = asyncio.create_task(subscribe(ws, sub, ready))
             await ready.wait()
             released_at = time.time()

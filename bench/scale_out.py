@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.engine import THREE, chain
 from bench.report import print_measures
 from tests.support.http_servers import RecordingHttpServer
+from tests.support.live_server import ADMIN_KEY
 from tests.support.processes import BIN, Process, RedisServer, worker
 from tests.support.smtp_server import free_port
 from tests.support.stores import DEFAULT_POSTGRES_URL, postgres_execute, unique_name
@@ -126,6 +127,7 @@ async def main() -> None:
             "DUCTWORK_STORE_URL": admin.rsplit("/", 1)[0] + f"/{database}",
             "DUCTWORK_REDIS_URL": redis.url,
             "DUCTWORK_DATA_DIR": str(tmp_path / "data"),
+            "DUCTWORK_ADMIN_API_KEY": ADMIN_KEY,
             "DUCTWORK_LEASE_SECONDS": str(LEASE),
             "DUCTWORK_HEARTBEAT_SECONDS": "0.5",
             "DUCTWORK_SWEEP_INTERVAL_SECONDS": "0.25",
@@ -140,7 +142,9 @@ async def main() -> None:
         api.start().wait_for_line("Application startup complete")
         api_url = f"http://127.0.0.1:{port}"
         try:
-            async with httpx.AsyncClient(base_url=api_url, timeout=120) as client:
+            async with httpx.AsyncClient(
+                base_url=api_url, timeout=120, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+            ) as client:
                 workers["w1"] = worker("w1", env, tmp_path).start()
                 workers["w1"].wait_for_line("consuming runs")
                 chain_id = (await client.post("/workflows/", json=chain(40).dump())).json()["id"]

@@ -89,6 +89,6 @@ def server(full_settings: Settings) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def client(server: LiveServer) -> Iterator[httpx.Client]:
-    """An HTTP client for `server`."""
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    """An HTTP client for `server`, sending its admin API key."""
+    with server.client(timeout=30) as http:
         yield http

@@ -36,7 +36,7 @@ WORKFLOW["nodes"][1] = {"id": "ai1", "type": "transformer", "config": {}}
 def api(tmp_path: Path) -> Iterator[tuple[LiveServer, httpx.Client]]:
     with (
         LiveServer(Settings(data_dir=tmp_path, sync_wait_seconds=20)) as live,
-        httpx.Client(base_url=live.url, timeout=60) as client,
+        httpx.Client(base_url=live.url, timeout=60, headers=live.headers) as client,
     ):
         yield live, client
 
@@ -174,7 +174,7 @@ def test_metadata_within_the_depth_bound_round_trips(client: httpx.Client) -> No
 
 def test_depth_bound_follows_the_setting(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, max_json_depth=8)
-    with LiveServer(settings) as live, httpx.Client(base_url=live.url) as client:
+    with LiveServer(settings) as live, live.client() as client:
         ok = client.post("/workflows/", json=dict(WORKFLOW, metadata=nested(6)))
         assert ok.status_code == 201, ok.text
         issue = rejected(client.post("/workflows/", json=dict(WORKFLOW, metadata=nested(8))))
@@ -457,7 +457,7 @@ def test_every_store_serves_the_largest_offset_and_refuses_the_unstorable(
     # The bounds hold where the values would have gone: PostgreSQL refuses NUL, MongoDB
     # integers past int64, and each store has its own largest OFFSET/skip.
     settings = Settings(data_dir=tmp_path, store_url=store_url_factory(store_kind))
-    with LiveServer(settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+    with LiveServer(settings) as live, live.client(timeout=60) as client:
         wid = workflow_id(client)
         largest = client.get(f"/workflows/?offset={2**31 - 1}&limit=1000")
         assert largest.status_code == 200 and largest.json() == []

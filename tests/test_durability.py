@@ -384,28 +384,25 @@ def test_dead_letters_are_listed_over_http_and_a_retry_starts_over(tmp_path: Pat
         await store.close()
 
     asyncio.run(seed())
-    with LiveServer(settings) as server:
-        import httpx
-
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            wait_until(
-                lambda: client.get("/workflows/executions", params={"status": "dead"}).json(),
-                within=15,
-                what="the poisoned run dead-lettered",
-            )
-            dead = client.get("/workflows/executions", params={"status": "dead"}).json()
-            assert [run["execution_id"] for run in dead] == ["crashy"]
-            assert dead[0]["dead_letter"] is True and dead[0]["status"] == "error"
-            logs = client.get("/workflows/executions/crashy").json()["logs"]
-            assert any("dead letter" in line["message"] for line in logs)
-            assert client.get("/workflows/executions", params={"status": "nope"}).status_code == 422
-            client.post("/workflows/executions/crashy/retry", json={})
-            wait_until(
-                lambda: client.get("/workflows/executions/crashy").json()["status"] == "success",
-                within=15,
-                what="the retried run finishing",
-            )
-            assert client.get("/workflows/executions", params={"status": "dead"}).json() == []
+    with LiveServer(settings) as server, server.client(timeout=30) as client:
+        wait_until(
+            lambda: client.get("/workflows/executions", params={"status": "dead"}).json(),
+            within=15,
+            what="the poisoned run dead-lettered",
+        )
+        dead = client.get("/workflows/executions", params={"status": "dead"}).json()
+        assert [run["execution_id"] for run in dead] == ["crashy"]
+        assert dead[0]["dead_letter"] is True and dead[0]["status"] == "error"
+        logs = client.get("/workflows/executions/crashy").json()["logs"]
+        assert any("dead letter" in line["message"] for line in logs)
+        assert client.get("/workflows/executions", params={"status": "nope"}).status_code == 422
+        client.post("/workflows/executions/crashy/retry", json={})
+        wait_until(
+            lambda: client.get("/workflows/executions/crashy").json()["status"] == "success",
+            within=15,
+            what="the retried run finishing",
+        )
+        assert client.get("/workflows/executions", params={"status": "dead"}).json() == []
 
 
 async def test_large_workflows_are_planned_off_the_event_loop() -> None:

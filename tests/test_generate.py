@@ -79,7 +79,7 @@ def _fresh_format_memory() -> Iterator[None]:
 
 def serve(settings: Settings) -> tuple[LiveServer, httpx.Client]:
     live = LiveServer(settings).start()
-    return live, httpx.Client(base_url=live.url, timeout=30)
+    return live, live.client(timeout=30)
 
 
 def generate(client: httpx.Client, **body: Any) -> httpx.Response:

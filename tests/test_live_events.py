@@ -34,7 +34,7 @@ from ductwork.runtime import build
 from ductwork.service import NotFound
 from ductwork.settings import Settings
 from tests.support.http_servers import RecordingHttpServer, Reply
-from tests.support.live_server import LiveServer
+from tests.support.live_server import ADMIN_KEY, LiveServer
 from tests.support.openai_stub import OpenAIStub
 from tests.support.polling import eventually, wait_until
 from tests.support.processes import RedisServer, worker
@@ -51,7 +51,7 @@ def server(full_settings: Settings) -> Iterator[LiveServer]:
 
 @pytest.fixture
 async def client(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10, headers=server.headers) as http:
         yield http
 
 
@@ -170,7 +170,7 @@ async def read_ws(
     url = f"ws://127.0.0.1:{server.port}/ws/executions/{execution_id}"
     if after is not None:
         url += f"?after={after}"
-    async with connect(url) as ws:
+    async with connect(url, additional_headers=server.headers) as ws:
         try:
             async for raw in ws:
                 message = orjson.loads(raw)
@@ -208,7 +208,7 @@ async def read_sse(
     params = {"after": after} if after is not None else {}
     path = f"/workflows/executions/{execution_id}/events"
     async with (
-        httpx.AsyncClient(base_url=server.url, timeout=10) as http,
+        httpx.AsyncClient(base_url=server.url, timeout=10, headers=server.headers) as http,
         http.stream("GET", path, headers=headers, params=params) as response,
     ):
         rx.status = response.status_code
@@ -468,7 +468,9 @@ async def test_streaming_ai_node_sends_token_deltas_before_it_completes(
 async def test_unknown_execution_ids(server: LiveServer, client: httpx.AsyncClient) -> None:
     async with (
         asyncio.timeout(DEADLINE),
-        connect(f"ws://127.0.0.1:{server.port}/ws/executions/nope") as ws,
+        connect(
+            f"ws://127.0.0.1:{server.port}/ws/executions/nope", additional_headers=server.headers
+        ) as ws,
     ):
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
@@ -529,7 +531,7 @@ async def test_streams_a_run_executing_in_a_worker_process(
     try:
         await asyncio.to_thread(process.wait_for_line, "consuming runs")
         http_server.hold("/gate")
-        async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=api.url, timeout=10, headers=api.headers) as client:
             workflow_id = await create(client, branching(http_server.url("/gate")))
             execution_id = await start(client, workflow_id, {"amount": 1})
             await http_server.wait_for_calls_async("/gate", 1, timeout=10)
@@ -633,7 +635,8 @@ async def test_follow_fills_gaps_and_recovers_a_lost_run_finished(tmp_path: Path
 
 
 def invoke(args: list[str], tmp_path: Path) -> Result:
-    return CliRunner().invoke(cli, args, env={"DUCTWORK_DATA_DIR": str(tmp_path)})
+    env = {"DUCTWORK_DATA_DIR": str(tmp_path), "DUCTWORK_API_KEY": ADMIN_KEY}
+    return CliRunner().invoke(cli, args, env=env)
 
 
 def test_cli_run_prints_events_and_the_node_table(tmp_path: Path) -> None:
@@ -657,7 +660,7 @@ def test_cli_watch_follows_a_run_on_a_server(
 ) -> None:
     http_server.hold("/gate")
     http_server.script("/boom", Reply(status=500, body={"error": "down"}))
-    with httpx.Client(base_url=server.url, timeout=10) as http:
+    with httpx.Client(base_url=server.url, timeout=10, headers=server.headers) as http:
         ok = http.post(
             "/workflows/",
             json=workflow(
@@ -818,7 +821,10 @@ def test_cli_watch_resumes_with_last_event_id_after_the_connection_drops(
         [{"id": "start", "type": "start"}, webhook("gate", http_server.url("/gate"))],
         [("start", "gate")],
     )
-    with httpx.Client(base_url=server.url, timeout=10) as http, TcpProxy(server.port) as proxy:
+    with (
+        httpx.Client(base_url=server.url, timeout=10, headers=server.headers) as http,
+        TcpProxy(server.port) as proxy,
+    ):
         workflow_id = http.post("/workflows/", json=body).json()["id"]
         execution_id = http.post(
             f"/workflows/{workflow_id}/execute", json={"async_execution": True}

@@ -74,7 +74,7 @@ class Cluster:
             }
         )
         self.api = LiveServer(settings, role="api").start()
-        self.client = httpx.Client(base_url=self.api.url, timeout=30)
+        self.client = self.api.client(timeout=30)
         return self.client
 
     def stop_api(self) -> None:

@@ -1,4 +1,5 @@
-"""The `ductwork` command: serve, worker, run FILE, watch EXECUTION_ID, validate FILE."""
+"""The `ductwork` command: serve, worker, run FILE, watch EXECUTION_ID, validate FILE,
+users create|list, keys create|list|revoke."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import json
 import logging
 import sys
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -27,6 +29,7 @@ from ductwork.models import Event, NodeStatus, Run, RunStatus, ValidationIssue
 from ductwork.settings import Settings
 
 if TYPE_CHECKING:
+    from ductwork.security.accounts import Accounts
     from ductwork.service import Ductwork
 
 cli = typer.Typer(
@@ -376,6 +379,11 @@ def serve(
 
     import uvicorn
 
+    from ductwork.api.app import UnsafeSettings, check_exposure
+
+    if host is not None:
+        # The app checks what it is bound to (auth opt-out, allowed hosts): tell it.
+        os.environ["DUCTWORK_HOST"] = host
     settings = Settings()
     problem = workers_problem(settings, workers)
     if problem is not None:
@@ -389,13 +397,32 @@ def serve(
     except SecretKeyError as exc:
         err.print(f"[red]{exc}[/]", highlight=False)
         raise typer.Exit(2) from None
+    try:
+        check_exposure(settings)
+    except UnsafeSettings as exc:
+        err.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(2) from None
     if examples:
         os.environ["DUCTWORK_LOAD_EXAMPLES"] = "true"
+    bound_port = port or settings.port
+    if settings.auth == "enabled" and settings.admin_api_key is None:
+        token = asyncio.run(_setup_token(settings))
+        if token is not None:
+            link_host = settings.host if settings.host not in ("0.0.0.0", "::") else "localhost"
+            if ":" in link_host:
+                link_host = f"[{link_host}]"
+            console.print(
+                "No users yet. Create the first admin (this link works once):\n"
+                f"  http://{link_host}:{bound_port}/setup?token={token}\n"
+                "or run `ductwork users create --role admin`.",
+                highlight=False,
+                soft_wrap=True,
+            )
     uvicorn.run(
         "ductwork.api.app:create_app",
         factory=True,
         host=host or settings.host,
-        port=port or settings.port,
+        port=bound_port,
         workers=workers,
         loop="auto",
         http="auto",
@@ -549,11 +576,21 @@ class _UnknownRun(LookupError):
     pass
 
 
+class _Refused(Exception):
+    """The server refused the credentials (401) or the role (403)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 WATCH_RETRIES = 8
 """Consecutive failed (re)connections before `watch` gives up."""
 
 
-async def _watch_remote(url: str, execution_id: str, mode: ViewMode) -> RunProgress:
+async def _watch_remote(
+    url: str, execution_id: str, mode: ViewMode, api_key: str | None = None
+) -> RunProgress:
     """Follow a run on a server over SSE, resuming with Last-Event-ID after a drop."""
     import httpx
     from httpx_sse import EventSource
@@ -564,7 +601,8 @@ async def _watch_remote(url: str, execution_id: str, mode: ViewMode) -> RunProgr
     failures = 0
     # Reads wait through the server's 15 s keep-alives; a silent minute means a dead link.
     timeout = httpx.Timeout(10.0, read=60.0)
-    async with httpx.AsyncClient(base_url=url, timeout=timeout) as client:
+    auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    async with httpx.AsyncClient(base_url=url, timeout=timeout, headers=auth) as client:
         with contextlib.ExitStack() as stack:
             display: _LiveDisplay | None = None
             while True:
@@ -575,6 +613,8 @@ async def _watch_remote(url: str, execution_id: str, mode: ViewMode) -> RunProgr
                     async with client.stream("GET", path, headers=headers) as response:
                         if response.status_code == 404:
                             raise _UnknownRun(execution_id)
+                        if response.status_code in (401, 403):
+                            raise _Refused(response.status_code)
                         if response.status_code == 204:
                             # Finished, with nothing after last_id: read the final state.
                             final = await client.get(f"/workflows/executions/{execution_id}")
@@ -615,14 +655,27 @@ def watch(
     url: Annotated[
         str, typer.Option(help="Base URL of the ductwork server.")
     ] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="API key to send (default DUCTWORK_API_KEY).", show_default=False),
+    ] = None,
 ) -> None:
     """Follow a run on a server live (Server-Sent Events) until it finishes.
 
     Exit status: 0 when the run succeeded, 1 when it failed, was cancelled or the
-    server was lost, 2 when the execution id is unknown.
+    server was lost, 2 when the execution id is unknown or the key was refused.
     """
+    if api_key is None:
+        configured = Settings().api_key
+        api_key = configured.get_secret_value() if configured is not None else None
     try:
-        progress = asyncio.run(_watch_remote(url.rstrip("/"), execution_id, _view_mode()))
+        progress = asyncio.run(_watch_remote(url.rstrip("/"), execution_id, _view_mode(), api_key))
+    except _Refused as refused:
+        why = "no valid API key (set DUCTWORK_API_KEY or --api-key)"
+        if refused.status == 403:
+            why = "the API key's role may not read runs"
+        err.print(f"[red]{url} refused: {why}[/]")
+        raise typer.Exit(2) from None
     except _UnknownRun:
         err.print(f"[red]No execution {execution_id!r} on {url}[/]")
         raise typer.Exit(2) from None
@@ -774,6 +827,214 @@ def credentials_rotate_key() -> None:
             f"on every process. The other {len(keys) - 1} key(s) ({dropped}) decrypt nothing "
             "any more and can be destroyed."
         )
+
+
+# Accounts -------------------------------------------------------------------------------------
+users_cli = typer.Typer(help="Users (admins, editors, operators, viewers).", no_args_is_help=True)
+keys_cli = typer.Typer(help="API keys.", no_args_is_help=True)
+cli.add_typer(users_cli, name="users")
+cli.add_typer(keys_cli, name="keys")
+
+RoleName = Literal["admin", "editor", "operator", "viewer"]
+
+
+@contextlib.asynccontextmanager
+async def _accounts(settings: Settings) -> AsyncIterator[Accounts]:
+    """The account service over the configured store, acting as the shell (SYSTEM).
+
+    With DUCTWORK_REDIS_URL set, revocations are published on Redis so every running
+    server drops the key at once.
+    """
+    from ductwork.events.base import EventBus
+    from ductwork.events.memory import InProcessEventBus
+    from ductwork.security.accounts import Accounts
+    from ductwork.security.authn import Authenticator
+    from ductwork.security.context import RequestContext, set_current
+    from ductwork.security.models import SYSTEM
+    from ductwork.store.factory import create_store
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = create_store(settings.resolved_store_url)
+    await store.start()
+    bus: EventBus
+    if settings.redis_url:
+        from ductwork.events.redis import RedisEventBus
+
+        bus = RedisEventBus(settings.redis_url, namespace=settings.redis_namespace)
+    else:
+        bus = InProcessEventBus()
+    audit: Any = None
+    try:  # the audit log, when this build has it
+        from ductwork.security.audit import AuditLog  # type: ignore[import-not-found]
+
+        audit = AuditLog(store.security)
+    except ImportError:
+        pass
+    set_current(RequestContext(SYSTEM, "cli"))
+    authenticator = Authenticator(store.security, bus, settings)
+    try:
+        yield Accounts(store.security, authenticator, settings, audit=lambda: audit)
+    finally:
+        await bus.close()
+        await store.close()
+
+
+async def _setup_token(settings: Settings) -> str | None:
+    async with _accounts(settings) as accounts:
+        return await accounts.issue_setup_token()
+
+
+def _print_rows(headers: list[str], rows: list[list[str]]) -> None:
+    """A table on a terminal; tab-separated lines otherwise (for scripts, never cut)."""
+    if not console.is_terminal:
+        for row in [headers, *rows]:
+            print("\t".join(row))
+        return
+    table = Table(*headers)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def _account_error(exc: Exception) -> typer.Exit:
+    err.print(f"[red]{exc}[/]", highlight=False)
+    return typer.Exit(2)
+
+
+@users_cli.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Sign-in email (lower-cased).")],
+    role: Annotated[RoleName, typer.Option(help="admin, editor, operator or viewer.")],
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+) -> None:
+    """Create a user (`--role admin` creates the first admin without the setup link)."""
+    from ductwork.security.accounts import AccountError
+    from ductwork.security.models import Role
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def go() -> Any:
+        async with _accounts(Settings()) as accounts:
+            user = await accounts.create_user(email, password, Role(role), name)
+            if user.role is Role.ADMIN:
+                await accounts.security.set_setup_token(None)  # the link is not needed now
+            return user
+
+    try:
+        user = asyncio.run(go())
+    except AccountError as exc:
+        raise _account_error(exc) from None
+    console.print(f"created {user.role} {user.email} (id {user.id})", highlight=False)
+
+
+@users_cli.command("list")
+def users_list() -> None:
+    """List users."""
+
+    async def go() -> list[Any]:
+        async with _accounts(Settings()) as accounts:
+            return await accounts.list_users(limit=1000)
+
+    rows = [
+        [
+            user.id,
+            user.email,
+            user.display_name,
+            user.role.value,
+            "yes" if user.disabled else "",
+            user.created_at.strftime("%Y-%m-%d %H:%M"),
+        ]
+        for user in asyncio.run(go())
+    ]
+    _print_rows(["id", "email", "name", "role", "disabled", "created"], rows)
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for.")],
+    role: Annotated[RoleName, typer.Option(help="At most the owner's role.")],
+    user: Annotated[str | None, typer.Option(help="Owner's email (the key acts for them).")] = None,
+    expires_in: Annotated[
+        float | None, typer.Option(help="Days until the key stops working.", min=0.0001)
+    ] = None,
+) -> None:
+    """Create an API key and print it (once: only its hash is stored)."""
+    from ductwork.models import utcnow
+    from ductwork.security.accounts import AccountError
+    from ductwork.security.models import SYSTEM, Role
+
+    async def go() -> tuple[Any, str]:
+        async with _accounts(Settings()) as accounts:
+            owner_id = None
+            if user is not None:
+                owner_id = (await accounts.get_user_by_email(user)).id
+            expires_at = None if expires_in is None else utcnow() + timedelta(days=expires_in)
+            return await accounts.create_key(
+                SYSTEM, name, Role(role), expires_at=expires_at, owner_id=owner_id
+            )
+
+    try:
+        record, key = asyncio.run(go())
+    except AccountError as exc:
+        raise _account_error(exc) from None
+    err.print(
+        f"created {record.role} key {record.id} ({record.name}); it is shown once:",
+        highlight=False,
+    )
+    print(key)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List API keys (metadata only)."""
+    from ductwork.security.models import SYSTEM
+
+    async def go() -> list[Any]:
+        async with _accounts(Settings()) as accounts:
+            return await accounts.list_keys(SYSTEM, limit=1000, everyone=True)
+
+    def when(value: datetime | None) -> str:
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    rows = [
+        [
+            key.id,
+            key.name,
+            key.role.value,
+            f"dw_{key.prefix}",
+            key.owner_id or "",
+            when(key.created_at),
+            when(key.expires_at),
+            when(key.last_used_at),
+            when(key.revoked_at),
+        ]
+        for key in asyncio.run(go())
+    ]
+    headers = ["id", "name", "role", "prefix", "owner", "created", "expires", "last used"]
+    _print_rows([*headers, "revoked"], rows)
+
+
+@keys_cli.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
+    """Revoke a key: refused at once by every server (through Redis when configured)."""
+    from ductwork.security.accounts import AccountError
+    from ductwork.security.models import SYSTEM
+
+    async def go() -> None:
+        async with _accounts(Settings()) as accounts:
+            await accounts.revoke_key(SYSTEM, key_id)
+
+    try:
+        asyncio.run(go())
+    except AccountError as exc:
+        raise _account_error(exc) from None
+    console.print(f"revoked {key_id}", highlight=False)
 
 
 def main() -> None:

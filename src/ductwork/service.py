@@ -33,9 +33,12 @@ from ductwork.models import (
 )
 from ductwork.nodes.base import NodeServices, NodeType
 from ductwork.queue.base import Queue
+from ductwork.security.accounts import Accounts
 from ductwork.security.audit import AuditLog
+from ductwork.security.authn import Authenticator
 from ductwork.security.credential_types import CredentialSource
 from ductwork.security.credentials import CredentialService
+from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, Store
 
@@ -114,6 +117,15 @@ class Ductwork:
             on_commit=metrics.observe,
             credentials=components.credentials,
         )
+        security = components.store.security
+        self.authenticator = Authenticator(security, components.bus, components.settings)
+        self.accounts = Accounts(
+            security,
+            self.authenticator,
+            components.settings,
+            audit=lambda: getattr(self, "audit", None),
+        )
+        self.limiter = RateLimiter(components.settings)
         self._background: list[asyncio.Task[None]] = []
         self._preload: asyncio.Future[None] | None = None
         self._started = False
@@ -129,7 +141,9 @@ class Ductwork:
             # The LLM SDK takes ~1 s to import; do it off the loop before the first AI node.
             self._preload = loop.run_in_executor(None, self.components.services.llm.preload)
             await self.queue.start_consuming(self._advance)
-            self._background.append(loop.create_task(self._listen_for_control()))
+        # Every process listens: cancellations reach the process running the run, and
+        # revoked keys and sessions leave every process's authentication cache.
+        self._background.append(loop.create_task(self._listen_for_control()))
         if self.components.sweep:
             self._background.append(loop.create_task(self._sweep_forever()))
         self._started = True
@@ -142,6 +156,7 @@ class Ductwork:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
+        await self.authenticator.close()
         await self.queue.close()
         await self.bus.close()
         await self.components.cache.close()
@@ -519,6 +534,10 @@ class Ductwork:
 
     async def _listen_for_control(self) -> None:
         async with self.bus.subscribe_control() as messages:
+            # Subscribed now: anything revoked while no subscription was live may be cached.
+            self.authenticator.clear()
             async for message in messages:
                 if message.get("action") == "cancel":
                     self.executor.cancel_local(message.get("execution_id", ""))
+                else:
+                    self.authenticator.handle_control(message)

@@ -1,4 +1,9 @@
-"""Serve the real ASGI app with uvicorn on 127.0.0.1 in a background thread."""
+"""Serve the real ASGI app with uvicorn on 127.0.0.1 in a background thread.
+
+Every server has an admin API key (`ADMIN_KEY` unless the settings bring their
+own): tests send `server.headers` (or use `server.client()`), since every route
+but /health needs credentials.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ import threading
 import time
 from types import TracebackType
 
+import httpx
 import uvicorn
+from pydantic import SecretStr
 
 from ductwork.api.app import create_app
 from ductwork.runtime import build
@@ -15,11 +22,32 @@ from ductwork.service import Ductwork
 from ductwork.settings import Settings
 from tests.support.smtp_server import free_port
 
+ADMIN_KEY = "dw_testadminkey_" + "k" * 40
+"""The admin API key of every LiveServer whose settings do not set one."""
+
+
+def with_admin_key(settings: Settings) -> Settings:
+    """`settings`, with ADMIN_KEY as DUCTWORK_ADMIN_API_KEY unless one is set."""
+    if settings.admin_api_key is not None:
+        return settings
+    return settings.model_copy(update={"admin_api_key": SecretStr(ADMIN_KEY)})
+
+
+def auth_headers(key: str) -> dict[str, str]:
+    """The header that authenticates with an API key."""
+    return {"Authorization": f"Bearer {key}"}
+
 
 class LiveServer:
-    """A ductwork API server for one test: `url` is its base URL, `app` the service behind it."""
+    """A ductwork API server for one test: `url` is its base URL, `app` the service behind it,
+    `headers` the admin key's Authorization header."""
 
     def __init__(self, settings: Settings, role: str = "embedded") -> None:
+        settings = with_admin_key(settings)
+        self.admin_key = (
+            settings.admin_api_key.get_secret_value() if settings.admin_api_key else ADMIN_KEY
+        )
+        self.headers = auth_headers(self.admin_key)
         self.port = free_port()
         self.app: Ductwork = build(settings, role=role)  # type: ignore[arg-type]
         config = uvicorn.Config(
@@ -41,6 +69,23 @@ class LiveServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def client(self, timeout: float = 30, **options: object) -> httpx.Client:
+        """An HTTP client for this server sending the admin key."""
+        return httpx.Client(base_url=self.url, timeout=timeout, headers=self.headers, **options)  # type: ignore[arg-type]
+
+    def async_client(self, timeout: float = 30, **options: object) -> httpx.AsyncClient:
+        """An async HTTP client for this server sending the admin key."""
+        return httpx.AsyncClient(
+            base_url=self.url,
+            timeout=timeout,
+            headers=self.headers,
+            **options,  # type: ignore[arg-type]
+        )
 
     def start(self, timeout: float = 10.0) -> LiveServer:
         self.thread.start()

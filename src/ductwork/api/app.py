@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 import ductwork
-from ductwork.api import audit, credentials, errors, generate, live, system, workflows
+from ductwork.api import audit, auth, credentials, errors, generate, live, system, workflows
+from ductwork.api.guard import AuthGuard
+from ductwork.api.hosts import AllowedHosts, allowed_hosts, is_loopback
 from ductwork.api.responses import JSON
 from ductwork.service import Ductwork
+from ductwork.settings import Settings
+
+log = logging.getLogger("ductwork.api")
+
+
+class UnsafeSettings(ValueError):
+    """Settings that would expose the server (e.g. DUCTWORK_AUTH=disabled off loopback)."""
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse DUCTWORK_AUTH=disabled unless bound to loopback; warn about open choices."""
+    if settings.auth == "disabled":
+        if not is_loopback(settings.host):
+            raise UnsafeSettings(
+                f"DUCTWORK_AUTH=disabled is only allowed on a loopback address, and "
+                f"DUCTWORK_HOST is {settings.host!r}: bind to 127.0.0.1 or enable auth"
+            )
+        log.warning(
+            "DUCTWORK_AUTH=disabled: every request acts as an admin, without credentials "
+            "(development only)"
+        )
+    if allowed_hosts(settings) == ["*"]:
+        log.warning(
+            "DUCTWORK_ALLOWED_HOSTS is not set and the server is not bound to loopback: any "
+            "Host header is accepted; set it to the names clients use"
+        )
 
 
 def create_app(application: Ductwork | None = None) -> FastAPI:
@@ -25,6 +55,7 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
             role = "api" if settings.redis_url else "embedded"
         application = build(settings, role=role)
     app_obj: Ductwork = application
+    check_exposure(app_obj.settings)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
@@ -54,4 +85,26 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
     credentials.install(api)
     api.include_router(credentials.router)
     api.include_router(audit.router)
+    api.include_router(auth.router)
+    auth.install(api)
+    # Added innermost first: the host check runs first, then CORS (so preflights and
+    # refusals carry CORS headers), then authentication, then the routes.
+    api.add_middleware(AuthGuard, ductwork=app_obj, routes=api.router.routes)
+    settings = app_obj.settings
+    if settings.cors_origins:
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-CSRF-Token",
+                "Idempotency-Key",
+                "Last-Event-ID",
+            ],
+            expose_headers=["Location", "Retry-After"],
+        )
+    api.add_middleware(AllowedHosts, hosts=allowed_hosts(settings))
     return api

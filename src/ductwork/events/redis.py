@@ -121,10 +121,13 @@ class RateLimitedWarning:
 class _Channel:
     """Local state of one channel that has (or just had) listeners."""
 
-    __slots__ = ("listeners", "live", "pending", "waiters")
+    __slots__ = ("listeners", "live", "on_live", "pending", "waiters")
 
     def __init__(self) -> None:
         self.listeners: dict[object, Callable[[bytes], None]] = {}
+        # Called each time Redis acknowledges the channel's SUBSCRIBE (first time and
+        # after every reconnect): messages published while it was down are lost.
+        self.on_live: dict[object, Callable[[], None]] = {}
         # live: Redis acknowledged the SUBSCRIBE on the current connection.
         # pending: a SUBSCRIBE was queued there and its acknowledgement is awaited.
         self.live = False
@@ -196,8 +199,16 @@ class SharedSubscriber:
         return len(state.listeners) if state is not None else 0
 
     @asynccontextmanager
-    async def listen(self, channel: str, callback: Callable[[bytes], None]) -> AsyncIterator[bool]:
+    async def listen(
+        self,
+        channel: str,
+        callback: Callable[[bytes], None],
+        on_live: Callable[[], None] | None = None,
+    ) -> AsyncIterator[bool]:
         """Call `callback(payload)` for each message on `channel` until exit.
+
+        `on_live()` is called whenever the subscription becomes live, after a
+        reconnect too (a listener that caches may have missed messages meanwhile).
 
         Yields True once Redis has acknowledged the subscription, so nothing
         published afterwards is missed; False if no acknowledgement came within
@@ -212,10 +223,13 @@ class SharedSubscriber:
             state = self._channels[channel] = _Channel()
         token = object()
         state.listeners[token] = callback
+        if on_live is not None:
+            state.on_live[token] = on_live
         try:
             yield await self._until_live(channel, state)
         finally:
             del state.listeners[token]
+            state.on_live.pop(token, None)
             if not state.listeners:
                 self._forget(channel, state)
 
@@ -347,6 +361,11 @@ class SharedSubscriber:
             state.pending = False
             state.live = True
             state.wake()
+            for notify in list(state.on_live.values()):
+                try:
+                    notify()
+                except Exception:
+                    log.exception("a pub/sub on_live callback failed")
             return
         # Nobody listens any more: the last listener left while the SUBSCRIBE was in flight.
         if state is not None:
@@ -477,7 +496,12 @@ class RedisEventBus:
                 return
             subscription.put({str(key): str(value) for key, value in message.items()})
 
-        async with self._subscriber.listen(self._control_channel, deliver):
+        def connected() -> None:
+            # Tells listeners that messages may have been missed while disconnected
+            # (the authentication cache drops everything on it).
+            subscription.put({"action": "control_connected"})
+
+        async with self._subscriber.listen(self._control_channel, deliver, connected):
             yield aiter(subscription)
 
     def subscriber_count(self, execution_id: str) -> int:
