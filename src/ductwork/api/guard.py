@@ -107,6 +107,7 @@ ROUTE_PERMISSIONS: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/credentials/{name}"): P.CREDENTIALS_READ,
     ("PUT", "/credentials/{name}"): P.CREDENTIALS_WRITE,
     ("DELETE", "/credentials/{name}"): P.CREDENTIALS_WRITE,
+    ("GET", "/credential-types"): P.READ,  # schemas only, no data
     # Audit log (the audit helper's route)
     ("GET", "/audit"): P.AUDIT,
 }
