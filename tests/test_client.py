@@ -8,9 +8,12 @@ cuts the connection mid-stream.
 from __future__ import annotations
 
 import logging
+import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -430,3 +433,45 @@ async def test_events_give_up_after_max_reconnects(server: LiveServer) -> None:
                 async for _ in dw.events("any", max_reconnects=2):
                     pass
         wait_until(lambda: proxy.refused >= 3, what="three refused connections")
+
+
+# The guide's example ----------------------------------------------------------------------
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "python-client.md"
+
+
+def python_blocks(markdown: str) -> list[str]:
+    """The ```python blocks of a Markdown text, in order."""
+    return re.findall(r"```python\n(.*?)```", markdown, flags=re.DOTALL)
+
+
+def test_the_guides_round_trip_runs_as_written(server: LiveServer, tmp_path: Path) -> None:
+    blocks = python_blocks(GUIDE.read_text())
+    example = next(block for block in blocks if "asyncio.run(main())" in block)
+    script = tmp_path / "hello.py"
+    script.write_text(example)
+    env = {**os.environ, "DUCTWORK_URL": server.url, "DUCTWORK_API_KEY": server.admin_key}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("run ") and "run_finished" in done.stdout
+    assert lines[-1] == "success Hello ADA!"
+
+
+def test_the_guides_sync_and_error_examples_run(server: LiveServer, tmp_path: Path) -> None:
+    blocks = python_blocks(GUIDE.read_text())
+    example = next(block for block in blocks if "asyncio.run(main())" in block)
+    sync = next(block for block in blocks if "with Client() as dw:" in block and "execute" in block)
+    errors = next(block for block in blocks if "except InvalidRequest" in block)
+    script = tmp_path / "sync.py"
+    # The sync block reuses the round trip's WORKFLOW.
+    script.write_text(example.replace("asyncio.run(main())", "") + sync + errors)
+    env = {**os.environ, "DUCTWORK_URL": server.url, "DUCTWORK_API_KEY": server.admin_key}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "success Hello ADA!" and "run_finished" in lines
+    assert any(line.startswith("a ") and "nope" in line for line in lines), lines
