@@ -24,6 +24,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
+from pydantic import SecretStr
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
@@ -183,7 +184,7 @@ def fuzz_settings(full_settings: Settings) -> Settings:
     """full_settings with a known admin key and a short sync wait (fuzzed runs stay short)."""
     return full_settings.model_copy(
         update={
-            "admin_api_key": ADMIN_KEY,
+            "admin_api_key": SecretStr(ADMIN_KEY),
             "sync_wait_seconds": 5,
             "execute_rate_limit": "1000000/minute",
         }

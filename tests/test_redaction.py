@@ -108,7 +108,7 @@ async def test_webhook_credential_reaches_the_server_and_nowhere_else(
     }[auth]
     source = MemoryCredentials(AUTH=(auth, data), NOTE=("secret", {"value": NOTE}))
     async with embedded(tmp_path, http_allow_private_networks=True) as app:
-        app.executor.credentials = source
+        await source.install(app)
         live = LiveEvents(app)
         run = await run_workflow(
             app,
@@ -164,7 +164,7 @@ async def test_int_of_a_secret_in_a_condition_is_masked_in_the_error(
     secret = "not-a-number-4242"
     source = MemoryCredentials(NUM=("secret", {"value": secret}))
     async with embedded(tmp_path) as app:
-        app.executor.credentials = source
+        await source.install(app)
         live = LiveEvents(app)
         run = await run_workflow(
             app,
@@ -189,7 +189,7 @@ async def test_an_email_to_holding_a_secret_is_masked_in_the_address_error(
     secret = "not-an-address-secret"
     source = MemoryCredentials(ADDR=("secret", {"value": secret}))
     async with embedded(tmp_path) as app:
-        app.executor.credentials = source
+        await source.install(app)
         live = LiveEvents(app)
         run = await run_workflow(
             app,
@@ -217,7 +217,7 @@ async def test_a_webhook_host_built_from_a_secret_is_masked_in_the_connection_er
     secret = "hostsecret-8086"
     source = MemoryCredentials(HOST=("secret", {"value": secret}))
     async with embedded(tmp_path, http_allow_private_networks=True) as app:
-        app.executor.credentials = source
+        await source.install(app)
         live = LiveEvents(app)
         run = await run_workflow(
             app,
@@ -246,7 +246,7 @@ async def test_an_unexpected_exception_with_a_secret_is_masked_in_logs_and_state
     secret = "leaked-in-traceback-99"
     source = MemoryCredentials(S=("secret", {"value": secret}))
     async with embedded(tmp_path, extra_nodes=[LeakyNode()]) as app:
-        app.executor.credentials = source
+        await source.install(app)
         live = LiveEvents(app)
         run = await run_workflow(
             app,
@@ -282,7 +282,7 @@ async def test_a_postgres_bind_error_with_the_password_is_masked_in_every_row(
     )
     store_url = store_url_factory("postgresql")
     async with embedded(tmp_path, store_url=store_url) as app:
-        app.executor.credentials = source
+        await source.install(app)
         live = LiveEvents(app)
         run = await run_workflow(
             app,
@@ -315,7 +315,7 @@ async def test_streamed_tokens_and_the_reply_are_masked(
     secret = "streamed-secret-1234"
     source = MemoryCredentials(S=("secret", {"value": secret}))
     async with embedded(tmp_path, llm_base_url=llm.base_url, llm_api_key="test-key") as app:
-        app.executor.credentials = source
+        await source.install(app)
         live = LiveEvents(app)
         run = await run_workflow(
             app,
@@ -348,7 +348,7 @@ async def test_env_secrets_are_a_fallback_and_masked_too(
     env_secret = "env-secret-value-77"
     source = MemoryCredentials(UNUSED=("secret", {"value": "unused-value-0000"}))
     async with embedded(tmp_path, secrets={"FROM_ENV": env_secret}) as app:
-        app.executor.credentials = source
+        await source.install(app)
         run = await run_workflow(
             app,
             [
@@ -364,9 +364,28 @@ async def test_env_secrets_are_a_fallback_and_masked_too(
 
 
 async def test_missing_or_mistyped_credentials_fail_the_node_clearly(tmp_path: Path) -> None:
-    source = MemoryCredentials(MAIL=("smtp", {"host": "127.0.0.1"}))
+    # Saving checks names and types, so make a valid workflow, then take its credentials
+    # away the ways a running deployment can: forced delete, and replace with another type.
+    source = MemoryCredentials(
+        GONE=("bearer", {"token": "gone-token-1"}),
+        MAIL=("bearer", {"token": "mail-token-1"}),
+        NOPE=("secret", {"value": "nope-value"}),
+    )
     async with embedded(tmp_path, http_allow_private_networks=True) as app:
-        app.executor.credentials = source
+        await source.install(app)
+        assert app.credentials is not None
+        original_create = app.create_workflow
+
+        async def create_then_break(definition: Any) -> Any:
+            workflow = await original_create(definition)
+            service = source.service
+            assert service is not None
+            await service.delete("GONE", force=True)
+            await service.delete("NOPE", force=True)
+            await service.replace("MAIL", "smtp", {"host": "127.0.0.1"})
+            return workflow
+
+        app.create_workflow = create_then_break  # type: ignore[method-assign]
         run = await run_workflow(
             app,
             [

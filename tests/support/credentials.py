@@ -11,6 +11,7 @@ import orjson
 
 from ductwork.models import Event
 from ductwork.security.credential_types import CREDENTIAL_TYPES, Credential
+from ductwork.security.credentials import CredentialService
 from ductwork.service import Ductwork
 
 
@@ -23,10 +24,24 @@ class MemoryCredentials:
             for name, (type_, data) in credentials.items()
         }
         self.requests: list[set[str]] = []
+        self.service: CredentialService | None = None
 
     async def load(self, names: Collection[str]) -> dict[str, Credential]:
         self.requests.append(set(names))
+        if self.service is not None:
+            return await self.service.load(names)
         return {name: self.items[name] for name in names if name in self.items}
+
+    async def install(self, app: Ductwork) -> None:
+        """Store these credentials through `app`'s real credentials service (encrypted, so
+        saving a workflow that names them passes its check) and load runs' credentials
+        through it, recording which names each run asked for."""
+        service = app.credentials
+        assert isinstance(service, CredentialService)
+        for item in self.items.values():
+            await service.create(item.name, item.type, item.data.model_dump())
+        self.service = service
+        app.executor.credentials = self
 
 
 class LiveEvents:
