@@ -488,3 +488,34 @@ def test_secret_references_read_the_syntax_tree() -> None:
         }
     )
     assert credential_names(definition, REGISTRY) == {"hook_auth", "x", "y"}
+
+
+async def test_a_credential_the_key_cannot_decrypt_fails_the_run_once_clearly(
+    tmp_path: Path,
+) -> None:
+    # The key was replaced without rotating: every attempt to drive the run would fail the
+    # same way, so the run fails at once (not re-driven forever) and says why.
+    from ductwork.models import RunStatus
+    from ductwork.security.credentials import CredentialService
+    from ductwork.security.crypto import KeyRing, generate_key
+    from tests.support.engine import definition, embedded
+
+    async with embedded(tmp_path) as app:
+        service = app.credentials
+        assert isinstance(service, CredentialService)
+        await service.create("NOTE", "secret", {"value": "note-value-1234"})
+        workflow = await app.create_workflow(
+            definition(
+                [
+                    {"id": "start", "type": "start"},
+                    {"id": "end", "type": "end", "config": {"output": "{{ secrets.NOTE }}"}},
+                ],
+                [("start", "end")],
+            )
+        )
+        service.keyring = KeyRing([generate_key()])
+        run, _ = await app.execute(workflow.id, {}, wait=True, wait_seconds=20)
+        assert run.status is RunStatus.ERROR
+        assert "credentials cannot be used" in (run.error or "")
+        assert "NOTE" in (run.error or "")
+        assert "note-value-1234" not in run.model_dump_json()

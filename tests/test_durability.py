@@ -19,11 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from ductwork.engine import executor as executor_module
-from ductwork.engine.executor import CheckpointUnavailable, _Checkpointer
+from ductwork.engine.executor import CheckpointUnavailable, GroupCommitter, _Checkpointer
 from ductwork.events.memory import InProcessEventBus
 from ductwork.models import Checkpoint, Event, NodeStatus, Run, RunStatus, utcnow
 from ductwork.nodes.base import NodeResult
 from ductwork.service import Ductwork
+from ductwork.store.base import StoreError
 from tests.support.engine import ProbeNode, definition, embedded
 from tests.support.polling import eventually
 from tests.support.tcp_proxy import TcpProxy
@@ -241,6 +242,53 @@ async def test_a_flush_retries_a_store_that_comes_back() -> None:
     store.down = False
     await flush
     assert [e.seq for e in store.committed[0].events] == [1]
+
+
+class _SlowStore:
+    """Stands in for a store behind the real group committer: each checkpoint waits until
+    the test opens the gate (the write goes on in the committer's task, as a real one
+    does, whoever stops waiting for it)."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.entered = 0
+        self.committed: list[Checkpoint] = []
+
+    async def checkpoint(
+        self, execution_id: str, checkpoint: Checkpoint, *, owner: str | None = None
+    ) -> None:
+        self.entered += 1
+        await self.gate.wait()
+        seqs = {e.seq for c in self.committed for e in c.events}
+        if any(e.seq in seqs for e in checkpoint.events):
+            raise StoreError("UNIQUE constraint failed: run_events.execution_id, run_events.seq")
+        self.committed.append(checkpoint.model_copy(deep=True))
+
+
+async def test_a_flush_cancelled_mid_commit_never_writes_its_batch_twice() -> None:
+    # A node is cancelled (a sibling failed the run) while its pre-side-effect flush is
+    # in flight. The commit still lands; putting the batch back as "not committed" made
+    # the next flush write the same events again, which the store refused (duplicate
+    # seq) until the run stopped.
+    store = _SlowStore()
+    checkpointer = _Checkpointer(
+        GroupCommitter(store),  # type: ignore[arg-type]
+        InProcessEventBus(),
+        "run-1",
+        give_up_after=2,
+    )
+    checkpointer.event(_event(1))
+    flush = asyncio.get_running_loop().create_task(checkpointer.flush())
+    await eventually(lambda: store.entered == 1, what="the commit started")
+    flush.cancel()
+    await asyncio.sleep(0)  # the cancellation reaches the flush while the commit waits
+    store.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await flush
+    checkpointer.event(_event(2))
+    await checkpointer.flush()
+    seqs = [event.seq for commit in store.committed for event in commit.events]
+    assert seqs == [1, 2]
 
 
 def _via_proxy(url: str, proxy: TcpProxy) -> str:

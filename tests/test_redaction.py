@@ -405,6 +405,7 @@ async def test_missing_or_mistyped_credentials_fail_the_node_clearly(tmp_path: P
                 {
                     "id": "unknown",
                     "type": "end",
+                    "on_error": "continue",
                     "config": {"output": "{{ secrets.NOPE }}"},
                 },
             ],

@@ -57,7 +57,7 @@ from ductwork.nodes.base import (
     NodeType,
     RetryableError,
 )
-from ductwork.security.credential_types import Credential, CredentialSource
+from ductwork.security.credential_types import Credential, CredentialSource, CredentialUnusable
 from ductwork.security.redaction import ACTIVE, EMPTY, Redactor, install_log_filter
 from ductwork.settings import Settings
 from ductwork.store.base import LeaseLost, PartialCheckpoint, Store, UnstorableValue
@@ -312,23 +312,44 @@ class _Checkpointer:
         self._pending = batch
 
     async def flush(self) -> None:
+        """Commit what is due; on failure it stays due (see the class docstring).
+
+        Cancelling a flush (its node was cancelled) does not cancel its commit: the
+        group committer writes on regardless, so the batch may land, and a batch put
+        back as "not committed" after landing would be written twice. The flush waits
+        for the commit's outcome, settles it like any other, then is cancelled.
+        """
+        cancelled = False
         async with self._lock:
             batch, self._pending = self._pending, Checkpoint()
             if not batch:
                 return
-            try:
-                await self._commit(batch)
-            except LeaseLost:
-                if self._on_lease_lost is not None:
-                    self._on_lease_lost()
-                raise
-            except BaseException:
-                self._keep_due(batch)
-                raise
+            commit = asyncio.ensure_future(self._commit(batch))
+            while not commit.done():
+                try:
+                    await asyncio.shield(commit)
+                except asyncio.CancelledError:
+                    if commit.cancelled():
+                        break
+                    cancelled = True
+                except BaseException:
+                    break  # the commit's own failure: settled below
+            error = asyncio.CancelledError() if commit.cancelled() else commit.exception()
+            if error is not None:
+                if isinstance(error, LeaseLost):
+                    if self._on_lease_lost is not None:
+                        self._on_lease_lost()
+                else:
+                    self._keep_due(batch)
+                if cancelled:
+                    raise asyncio.CancelledError
+                raise error
         if batch.events:
             if self._on_commit is not None:
                 self._on_commit(batch.events)
             self.publish(batch.events)
+        if cancelled:
+            raise asyncio.CancelledError
 
     async def _commit(self, batch: Checkpoint) -> None:
         """Commit, retrying a store that fails with backoff until `give_up_after`."""
@@ -1230,7 +1251,11 @@ class Executor:
             plan, needs = await self.plans.get_with_credentials(run)
         except WorkflowInvalid as exc:
             return await self._fail_invalid(run, exc)
-        credentials = await self._load_credentials(needs.names)
+        try:
+            credentials = await self._load_credentials(needs.names)
+        except CredentialUnusable as exc:
+            # Not a store outage: driving it again would fail the same way forever.
+            return await self._fail_run(run, f"the run's credentials cannot be used: {exc}")
         driver = _RunDriver(self, run, plan, needs, credentials)
         self._active[run.execution_id] = driver
         ACTIVE.add(driver.redactor.values)
@@ -1386,18 +1411,22 @@ class Executor:
         return RunStatus.ERROR
 
     async def _fail_invalid(self, run: Run, exc: WorkflowInvalid) -> RunStatus:
+        return await self._fail_run(run, str(exc))
+
+    async def _fail_run(self, run: Run, error: str) -> RunStatus:
+        """End a run that cannot start (invalid plan, unusable credentials) with `error`."""
         now = utcnow()
         event = Event(
             seq=run.last_seq + 1,
             type="run_finished",
             timestamp=now,
-            data={"status": RunStatus.ERROR.value, "error": str(exc)},
+            data={"status": RunStatus.ERROR.value, "error": error},
         )
         await self.store.checkpoint(
             run.execution_id,
             Checkpoint(
                 events=[event],
-                run_fields={"status": RunStatus.ERROR, "end_time": now, "error": str(exc)},
+                run_fields={"status": RunStatus.ERROR, "end_time": now, "error": error},
             ),
             owner=self.owner,
         )

@@ -124,6 +124,12 @@ HTTP_AUTH_TYPES = frozenset({"http_header", "bearer", "basic"})
 """Types a webhook or a data-source api node accepts as `credential`."""
 
 
+class CredentialUnusable(Exception):
+    """A credential a run names exists but cannot be used (it does not decrypt with the
+    configured keys, or its stored type is unknown): the run fails with this message
+    instead of being offered again and again."""
+
+
 @dataclass(frozen=True, slots=True)
 class Credential:
     """A credential decrypted for use: in memory only, never stored or sent like this."""

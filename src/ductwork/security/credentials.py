@@ -28,6 +28,7 @@ from ductwork.security.credential_types import (
     HTTP_AUTH_TYPES,
     Credential,
     CredentialData,
+    CredentialUnusable,
 )
 from ductwork.security.crypto import DecryptionFailed, KeyRing
 from ductwork.security.models import StoredCredential
@@ -83,7 +84,7 @@ class CredentialInUse(Exception):
         self.workflows = workflows
 
 
-class CredentialUnreadable(Exception):
+class CredentialUnreadable(CredentialUnusable):
     """A stored credential cannot be decrypted with the configured keys."""
 
 
