@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 import timeit
-from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ from bench.report import print_measures
 
 from ductwork.models import WorkflowDefinition
 from ductwork.runtime import build
-from ductwork.security.credential_types import Credential, SecretData
 from ductwork.security.redaction import Redactor
 from ductwork.service import Ductwork
 from ductwork.settings import Settings
@@ -40,19 +38,6 @@ from ductwork.settings import Settings
 NODES = 40
 NAMES = [f"S{i}" for i in range(5)]
 VALUES = [f"credential-value-{i}-{'x' * 24}" for i in range(5)]
-
-
-class Credentials:
-    """Five `secret` credentials in memory (what the credentials service would load)."""
-
-    def __init__(self) -> None:
-        self.items = {
-            name: Credential(name, "secret", SecretData(value=value))
-            for name, value in zip(NAMES, VALUES, strict=True)
-        }
-
-    async def load(self, names: Collection[str]) -> dict[str, Credential]:
-        return {name: self.items[name] for name in names if name in self.items}
 
 
 def chain(with_credentials: bool) -> WorkflowDefinition:
@@ -70,9 +55,12 @@ def chain(with_credentials: bool) -> WorkflowDefinition:
 
 async def _app(directory: Path, with_credentials: bool) -> tuple[Ductwork, str]:
     app = build(Settings(data_dir=directory))
-    if with_credentials:
-        app.executor.credentials = Credentials()
     await app.start()
+    if with_credentials:
+        # Stored encrypted through the real service: runs load and decrypt them from the store.
+        assert app.credentials is not None
+        for name, value in zip(NAMES, VALUES, strict=True):
+            await app.credentials.create(name, "secret", {"value": value})  # type: ignore[attr-defined]
     workflow = await app.create_workflow(chain(with_credentials))
     return app, workflow.id
 
