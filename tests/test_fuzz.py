@@ -11,7 +11,6 @@ schema, every content type documented. The report lists every finding at once.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from collections import Counter
@@ -229,13 +228,6 @@ def test_fuzz_every_operation_with_an_admin_key(fuzz_server: LiveServer) -> None
     assert report.statuses[200] + report.statuses[201] > 0  # the fuzz reached real bodies
 
 
-GUARD_MERGED = importlib.util.find_spec("ductwork.api.guard") is not None
-
-
-@pytest.mark.skipif(
-    not GUARD_MERGED,
-    reason="the auth guard (ductwork.api.guard) lands in a parallel branch; enabled at merge",
-)
 def test_fuzz_every_operation_without_a_key_is_401(fuzz_server: LiveServer) -> None:
     """Without credentials every operation except the public ones answers 401, as documented."""
     schema = _load(fuzz_server, {})
