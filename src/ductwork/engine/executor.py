@@ -971,16 +971,7 @@ class _RunDriver:
     async def _drive(self) -> RunStatus | None:
         run = self.run
         if run.cancel_requested:
-            # Parked or cut-off nodes end as cancelled too, so a retry resets them.
-            for node_id, state in self.states.items():
-                if state.status in (NodeStatus.RUNNING, NodeStatus.WAITING):
-                    self.set_state(
-                        node_id,
-                        state.model_copy(
-                            update={"status": NodeStatus.CANCELLED, "finished_at": utcnow()}
-                        ),
-                    )
-                    self.emit("node_cancelled", node_id)
+            self._cancel_unfinished_nodes()
             return await self._finish(RunStatus.CANCELLED, error="cancelled")
         now = utcnow()
         if run.status is RunStatus.QUEUED:
@@ -1068,6 +1059,11 @@ class _RunDriver:
         """Fail the run for `limit_failure`: running and parked nodes end as cancelled
         (so a retry runs them again), then the run ends with the error."""
         await self._stop_tasks(cancelled=True)
+        self._cancel_unfinished_nodes()
+        return await self._finish(RunStatus.ERROR, error=self.limit_failure)
+
+    def _cancel_unfinished_nodes(self) -> None:
+        """Running and parked nodes end as cancelled, so a retry resets and runs them."""
         for node_id, state in self.states.items():
             if state.status in (NodeStatus.RUNNING, NodeStatus.WAITING):
                 self.set_state(
@@ -1077,7 +1073,6 @@ class _RunDriver:
                     ),
                 )
                 self.emit("node_cancelled", node_id)
-        return await self._finish(RunStatus.ERROR, error=self.limit_failure)
 
     async def _stop_tasks(self, *, cancelled: bool = False) -> None:
         tasks = list(self.tasks)
