@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ductwork.api.deps import App
+from ductwork.api.errors import problem
 from ductwork.api.limits import CheckedJSONRoute, Limit, Offset
 from ductwork.api.responses import JSON
 from ductwork.api.schemas import ErrorDetail, error_responses
@@ -218,13 +219,7 @@ def install(api: FastAPI) -> None:
 
     @api.exception_handler(CredentialInvalid)
     async def invalid(_: Request, exc: CredentialInvalid) -> JSON:
-        return JSON(
-            status_code=422,
-            content={
-                "message": "credential is invalid",
-                "detail": [issue.model_dump() for issue in exc.issues],
-            },
-        )
+        return problem("credential is invalid", exc.issues)
 
     @api.exception_handler(CredentialNotFound)
     async def not_found(_: Request, exc: CredentialNotFound) -> JSON:

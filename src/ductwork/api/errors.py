@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from ductwork.api.limits import RequestRejected, UnsupportedMediaType
 from ductwork.api.responses import JSON
 from ductwork.engine.graph import WorkflowInvalid
+from ductwork.models import ValidationIssue
 from ductwork.service import Conflict, NotFound
 
 
@@ -23,18 +25,20 @@ def _node_id_at(body: Any, loc: tuple[Any, ...]) -> str | None:
     return None
 
 
+def problem(message: str, issues: Iterable[ValidationIssue]) -> JSON:
+    """The 422 answer (`schemas.Problem`): what was invalid, one entry per problem."""
+    return JSON(
+        status_code=422,
+        content={"message": message, "detail": [issue.model_dump() for issue in issues]},
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on an app."""
 
     @app.exception_handler(WorkflowInvalid)
     async def invalid_workflow(_: Request, exc: WorkflowInvalid) -> JSON:
-        return JSON(
-            status_code=422,
-            content={
-                "message": "workflow is invalid",
-                "detail": [issue.model_dump() for issue in exc.issues],
-            },
-        )
+        return problem("workflow is invalid", exc.issues)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSON:
