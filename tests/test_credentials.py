@@ -31,7 +31,7 @@ from ductwork.security.crypto import KeyRing, SecretKeyError
 from ductwork.settings import Settings
 from ductwork.store.factory import create_store
 from tests.support.http_servers import RecordingHttpServer
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LiveServer, auth_headers
 
 T = TypeVar("T")
 
@@ -273,6 +273,50 @@ def test_a_webhook_credential_reaches_the_remote_and_nothing_reads_it_back(
     for response in (run, execution, client.get("/credentials/hook_auth")):
         assert TOKEN not in response.text
     assert TOKEN not in raw_rows(full_settings.resolved_store_url)
+
+
+def test_validate_checks_credentials_only_for_who_may_read_them(
+    client: httpx.Client, server: LiveServer
+) -> None:
+    # Validating needs only READ: a viewer must not learn which credentials exist, nor
+    # their types, from its issues (GET /credentials is 403 for them).
+    assert create(client, "prod_token").status_code == 201
+    body = {
+        "name": "probe",
+        "nodes": [
+            {"id": "start", "type": "start", "config": {}},
+            {
+                "id": "m",
+                "type": "email",
+                "config": {"to": "a@example.com", "credential": "prod_token"},
+            },
+            {
+                "id": "h",
+                "type": "webhook",
+                "config": {"url": "http://x.test/", "credential": "nope"},
+            },
+        ],
+        "edges": [{"from": "start", "to": "m"}, {"from": "start", "to": "h"}],
+    }
+
+    def key(role: str) -> str:
+        answer = client.post("/auth/keys", json={"name": f"{role} key", "role": role})
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["key"])
+
+    with httpx.Client(base_url=server.url, headers=auth_headers(key("viewer"))) as viewer:
+        assert viewer.get("/credentials").status_code == 403
+        answer = viewer.post("/workflows/validate", json=body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"valid": True, "issues": []}
+    with httpx.Client(base_url=server.url, headers=auth_headers(key("editor"))) as editor:
+        answer = editor.post("/workflows/validate", json=body)
+        assert answer.status_code == 200, answer.text
+        messages = [issue["message"] for issue in answer.json()["issues"]]
+        assert any("credential 'prod_token' is of type bearer" in m for m in messages), messages
+        assert any("no credential named 'nope'" in m for m in messages), messages
+        # Saving checks them whoever asks.
+        assert editor.post("/workflows/", json=body).status_code == 422
 
 
 @pytest.mark.parametrize(
