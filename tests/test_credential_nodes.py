@@ -23,7 +23,7 @@ from ductwork.nodes.email import EmailConfig, EmailNode
 from ductwork.nodes.webhook import WebhookConfig, WebhookNode
 from ductwork.security.credential_types import CREDENTIAL_TYPES, Credential
 from ductwork.settings import Settings
-from tests.support.http_servers import RecordingHttpServer
+from tests.support.http_servers import RecordingHttpServer, Reply
 from tests.support.node_context import FakeNodeContext
 from tests.support.openai_stub import OpenAIStub
 from tests.support.smtp_server import running_smtp_server
@@ -178,7 +178,10 @@ async def test_database_source_queries_the_sql_credential_read_only(
 async def test_unsupported_credential_urls_are_refused_without_quoting_them(
     services: NodeServices, url: str, why: str
 ) -> None:
-    ctx = FakeNodeContext(services=services, credentials={"DB": credential("DB", "sql", url=url)})
+    # Built without validation: a URL that does not parse is refused when the credential
+    # is created now, but one stored before that check must still be refused here.
+    data = CREDENTIAL_TYPES["sql"].model_construct(url=url)
+    ctx = FakeNodeContext(services=services, credentials={"DB": Credential("DB", "sql", data)})
     config = DataSourceConfig.model_validate(
         {"source_type": "database", "credential": "DB", "query": "SELECT 1"}
     )
@@ -249,3 +252,35 @@ async def test_ai_processor_uses_the_llm_credential(services: NodeServices) -> N
         with pytest.raises(NodeError, match="401"):
             await node.run(config("ONE_OTHER_ACCOUNT"), ctx)
         assert len(cast(Any, services.llm)._credential_clients) == 3
+
+
+@pytest.mark.parametrize("node", ["webhook", "api"])
+async def test_credential_headers_do_not_follow_a_redirect_to_another_origin(
+    services: NodeServices, http_server: RecordingHttpServer, node: str
+) -> None:
+    # httpx strips only Authorization and Cookie on a cross-origin hop: a credential's
+    # X-API-Key would reach whatever host the first server redirects to.
+    secret = "k-redirect-9931"
+    ctx = FakeNodeContext(
+        services=services,
+        credentials={"C": credential("C", "http_header", name="X-API-Key", value=secret)},
+    )
+    with RecordingHttpServer() as elsewhere:
+        http_server.script("/away", Reply.redirect(elsewhere.url("/landing")))
+        http_server.script("/stay", Reply.redirect("/here"))
+        for path in ("/away", "/stay"):
+            url = http_server.url(path)
+            if node == "webhook":
+                await WebhookNode().run(
+                    WebhookConfig.model_validate({"url": url, "credential": "C"}), ctx
+                )
+            else:
+                await DataSourceNode().run(
+                    DataSourceConfig.model_validate({"endpoint": url, "credential": "C"}), ctx
+                )
+        [first] = http_server.requests("/away")
+        [landed] = elsewhere.requests("/landing")
+        [same_origin] = http_server.requests("/here")
+    assert first.headers["x-api-key"] == secret
+    assert "x-api-key" not in landed.headers
+    assert same_origin.headers["x-api-key"] == secret

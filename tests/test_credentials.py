@@ -31,7 +31,7 @@ from ductwork.security.crypto import KeyRing, SecretKeyError
 from ductwork.settings import Settings
 from ductwork.store.factory import create_store
 from tests.support.http_servers import RecordingHttpServer
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LiveServer, auth_headers
 
 T = TypeVar("T")
 
@@ -273,6 +273,50 @@ def test_a_webhook_credential_reaches_the_remote_and_nothing_reads_it_back(
     for response in (run, execution, client.get("/credentials/hook_auth")):
         assert TOKEN not in response.text
     assert TOKEN not in raw_rows(full_settings.resolved_store_url)
+
+
+def test_validate_checks_credentials_only_for_who_may_read_them(
+    client: httpx.Client, server: LiveServer
+) -> None:
+    # Validating needs only READ: a viewer must not learn which credentials exist, nor
+    # their types, from its issues (GET /credentials is 403 for them).
+    assert create(client, "prod_token").status_code == 201
+    body = {
+        "name": "probe",
+        "nodes": [
+            {"id": "start", "type": "start", "config": {}},
+            {
+                "id": "m",
+                "type": "email",
+                "config": {"to": "a@example.com", "credential": "prod_token"},
+            },
+            {
+                "id": "h",
+                "type": "webhook",
+                "config": {"url": "http://x.test/", "credential": "nope"},
+            },
+        ],
+        "edges": [{"from": "start", "to": "m"}, {"from": "start", "to": "h"}],
+    }
+
+    def key(role: str) -> str:
+        answer = client.post("/auth/keys", json={"name": f"{role} key", "role": role})
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["key"])
+
+    with httpx.Client(base_url=server.url, headers=auth_headers(key("viewer"))) as viewer:
+        assert viewer.get("/credentials").status_code == 403
+        answer = viewer.post("/workflows/validate", json=body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"valid": True, "issues": []}
+    with httpx.Client(base_url=server.url, headers=auth_headers(key("editor"))) as editor:
+        answer = editor.post("/workflows/validate", json=body)
+        assert answer.status_code == 200, answer.text
+        messages = [issue["message"] for issue in answer.json()["issues"]]
+        assert any("credential 'prod_token' is of type bearer" in m for m in messages), messages
+        assert any("no credential named 'nope'" in m for m in messages), messages
+        # Saving checks them whoever asks.
+        assert editor.post("/workflows/", json=body).status_code == 422
 
 
 @pytest.mark.parametrize(
@@ -519,3 +563,106 @@ async def test_a_credential_the_key_cannot_decrypt_fails_the_run_once_clearly(
         assert "credentials cannot be used" in (run.error or "")
         assert "NOTE" in (run.error or "")
         assert "note-value-1234" not in run.model_dump_json()
+
+
+BAD_SQL_URL = "postgresql://u:[pw-Bracket-8812@db.example/app"
+"""SQLAlchemy reads it, but urlsplit(...).password raises ValueError ("Invalid IPv6 URL")."""
+
+
+def sql_workflow() -> WorkflowDefinition:
+    from tests.support.engine import definition
+
+    return definition(
+        [
+            {"id": "start", "type": "start"},
+            {
+                "id": "q",
+                "type": "data-source",
+                "config": {"source_type": "database", "credential": "DB", "query": "SELECT 1"},
+            },
+        ],
+        [("start", "q")],
+    )
+
+
+def test_a_sql_url_that_does_not_parse_is_refused_at_creation(client: httpx.Client) -> None:
+    response = client.post(
+        "/credentials", json={"name": "DB", "type": "sql", "data": {"url": BAD_SQL_URL}}
+    )
+    assert response.status_code == 422, response.text
+    assert [issue["field"] for issue in response.json()["detail"]] == ["data.url"]
+    assert "pw-Bracket" not in response.text
+    response = client.post(
+        "/credentials", json={"name": "DB", "type": "sql", "data": {"url": "not a url at all"}}
+    )
+    assert response.status_code == 422, response.text
+
+
+def test_sql_secret_values_never_raise() -> None:
+    from ductwork.security.credential_types import SqlData
+
+    # Stored before the URL was checked: no exception, the whole URL is still masked.
+    data = SqlData.model_construct(url=BAD_SQL_URL)
+    assert BAD_SQL_URL in data.secret_values()
+
+
+async def test_a_stored_credential_that_no_longer_validates_fails_the_run_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A row written before the URL check existed (or edited by hand): the run must fail at
+    # once with the reason, not stay queued and be offered again every second.
+    from ductwork.models import RunStatus
+    from tests.support.engine import embedded
+
+    async with embedded(tmp_path, sweep_interval_seconds=0.05) as app:
+        service = app.credentials
+        assert isinstance(service, CredentialService)
+        await service.create("DB", "sql", {"url": "sqlite:///" + str(tmp_path / "x.db")})
+        workflow = await app.create_workflow(sql_workflow())
+        stored = await app.store.security.get_credential("DB")
+        assert stored is not None
+        plaintext = ('{"url": "' + BAD_SQL_URL + '"}').encode()
+        assert await app.store.security.update_credential(
+            stored.model_copy(update={"ciphertext": service.keyring.encrypt(plaintext)})
+        )
+        run, _ = await app.execute(workflow.id, {}, wait=True, wait_seconds=10)
+        run = await app.get_run(run.execution_id)
+    assert run.status is RunStatus.ERROR, run.status
+    assert "credential 'DB' is no longer a valid sql credential" in (run.error or "")
+    assert "data.url" in (run.error or "")
+    assert run.redrives == 0
+    assert [e.type for e in run.events].count("run_finished") == 1
+    for text in (run.model_dump_json(), caplog.text):
+        assert "pw-Bracket" not in text
+
+
+async def test_an_error_while_preparing_a_run_counts_as_a_crash_and_is_masked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Anything that raises while the run's driver is built (here: a credential type whose
+    # secret_values() fails, quoting the secret) is re-driven a bounded number of times and
+    # then fails for good, instead of escaping advance() and looping forever.
+    from ductwork.models import RunStatus
+    from ductwork.security.credential_types import SqlData
+    from tests.support.engine import embedded
+
+    secret_url = "sqlite:///" + str(tmp_path / "pw-Prepare-4471.db")
+
+    def broken(self: SqlData) -> list[str]:
+        raise ValueError(f"cannot read {self.url}")
+
+    async with embedded(tmp_path, sweep_interval_seconds=0.05, max_run_redrives=2) as app:
+        service = app.credentials
+        assert isinstance(service, CredentialService)
+        await service.create("DB", "sql", {"url": secret_url})
+        workflow = await app.create_workflow(sql_workflow())
+        monkeypatch.setattr(SqlData, "secret_values", broken)
+        run, _ = await app.execute(workflow.id, {}, wait=True, wait_seconds=20)
+        run = await app.get_run(run.execution_id)
+    assert run.status is RunStatus.ERROR, run.status
+    assert run.dead_letter
+    assert "advancing the run failed 3 times" in (run.error or "")
+    assert "ValueError: cannot read ***" in (run.error or "")
+    assert "preparing run" in caplog.text
+    for text in (run.model_dump_json(), caplog.text):
+        assert "pw-Prepare-4471" not in text

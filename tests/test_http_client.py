@@ -233,6 +233,33 @@ async def test_too_many_redirects(server: RecordingHttpServer) -> None:
     assert server.calls("/loop") == 4  # the first request and three redirects
 
 
+async def test_a_cross_origin_redirect_drops_auth_and_sensitive_headers(
+    open_client: GuardedHttpClient, server: RecordingHttpServer, other_server: RecordingHttpServer
+) -> None:
+    # Another port is another origin. httpx would keep Proxy-Authorization and any
+    # custom secret header on that hop; same-origin hops keep them all.
+    server.script("/away", Reply.redirect(other_server.url("/landing")))
+    server.script("/stay", Reply.redirect("/here"))
+    headers = {
+        "Authorization": "Bearer tok-abcdef",
+        "Proxy-Authorization": "Basic cHJveHk6cHc=",
+        "X-Api-Key": "k-12345",
+        "X-Plain": "kept",
+    }
+    for path in ("/away", "/stay"):
+        await open_client.request(
+            "GET", server.url(path), headers=headers, sensitive_headers=("x-api-key",)
+        )
+    [landed] = other_server.requests("/landing")
+    assert landed.headers["x-plain"] == "kept"
+    for name in ("authorization", "proxy-authorization", "x-api-key"):
+        assert name not in landed.headers, name
+    [same_origin] = server.requests("/here")
+    assert same_origin.headers["x-api-key"] == "k-12345"
+    assert same_origin.headers["proxy-authorization"] == "Basic cHJveHk6cHc="
+    assert same_origin.headers["authorization"] == "Bearer tok-abcdef"
+
+
 async def test_one_connection_is_reused_across_requests(
     open_client: GuardedHttpClient, server: RecordingHttpServer
 ) -> None:

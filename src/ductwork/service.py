@@ -37,8 +37,10 @@ from ductwork.queue.base import Queue
 from ductwork.security.accounts import Accounts
 from ductwork.security.audit import AuditLog
 from ductwork.security.authn import Authenticator
+from ductwork.security.context import current
 from ductwork.security.credential_types import CredentialSource
 from ductwork.security.credentials import CredentialService
+from ductwork.security.models import Permission
 from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, Store
@@ -182,11 +184,19 @@ class Ductwork:
 
     # Workflows ------------------------------------------------------------------
     async def validate(self, definition: WorkflowDefinition) -> list[ValidationIssue]:
-        """Every problem with a definition (empty when valid), stored credentials included."""
+        """Every problem with a definition (empty when valid).
+
+        Stored credentials are checked only for a principal that may read their
+        metadata (CREDENTIALS_READ): validating needs only READ, and "no credential
+        named X" or "X is of type bearer" would tell a viewer which credentials
+        exist. Saving a workflow (EDIT) always checks them.
+        """
         issues = await off_loop_if_large(
             definition, validate, definition, self.registry, self.limits
         )
-        if isinstance(self.credentials, CredentialService):
+        if isinstance(self.credentials, CredentialService) and current().principal.can(
+            Permission.CREDENTIALS_READ
+        ):
             issues.extend(await self.credentials.check_definition(definition))
         return issues
 

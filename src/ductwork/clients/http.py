@@ -21,7 +21,11 @@ would resolve the name and the check would only see the proxy's address.
 the check, e.g. for an internal API or for tests against 127.0.0.1.
 
 Redirects are followed here, not by httpx, so the scheme of every hop is
-checked and the hop count is bounded by `http_max_redirects`. Bodies are
+checked and the hop count is bounded by `http_max_redirects`. A hop to another
+origin (scheme, host or port) drops Authorization, Proxy-Authorization and every
+header the caller names in `sensitive_headers` (those a credential set): httpx
+itself strips only Authorization and Cookie, so an `X-API-Key` would otherwise
+follow the redirect to whoever it points at. Bodies are
 streamed and the read is abandoned past `http_max_response_bytes` (measured
 after content decoding, so a gzip bomb is stopped too). `timeout` bounds the
 whole exchange (all hops and the full body), not just each socket read, so a
@@ -36,7 +40,7 @@ import codecs
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -59,6 +63,9 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _METADATA = ipaddress.IPv4Address("169.254.169.254")
 _ALLOWED_SCHEMES = frozenset({"http", "https"})
 _BODY_EXCERPT = 200
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_ALWAYS_SENSITIVE = ("Authorization", "Proxy-Authorization")
+"""Dropped on every cross-origin redirect, whoever set them."""
 
 
 class BlockedDestination(NodeError):
@@ -398,8 +405,13 @@ class GuardedHttpClient:
         content: bytes | str | None = None,
         # A per-call budget for the whole exchange, enforced with asyncio.timeout inside.
         timeout: float | None = None,  # noqa: ASYNC109
+        sensitive_headers: Collection[str] = (),
     ) -> HttpResponse:
         """Send a request, following checked redirects, and read the capped body.
+
+        `sensitive_headers`: names of headers that carry a secret (a credential's);
+        they, Authorization and Proxy-Authorization are not sent on past a
+        redirect to another origin.
 
         Raises BlockedDestination for internal addresses and non-http(s) URLs,
         RetryableError for timeouts and connection failures, NodeError for a
@@ -438,13 +450,17 @@ class GuardedHttpClient:
         _check_scheme(request.url)
         try:
             async with asyncio.timeout(total):
-                return await self._exchange(client, request)
+                return await self._exchange(
+                    client, request, (*_ALWAYS_SENSITIVE, *sensitive_headers)
+                )
         except TimeoutError:
             raise RetryableError(
                 f"{request.method} {display_url(request.url)} timed out after {total:g} s"
             ) from None
 
-    async def _exchange(self, client: httpx.AsyncClient, request: httpx.Request) -> HttpResponse:
+    async def _exchange(
+        self, client: httpx.AsyncClient, request: httpx.Request, sensitive: Collection[str]
+    ) -> HttpResponse:
         history: list[str] = []
         while True:
             what = f"{request.method} {display_url(request.url)}"
@@ -468,6 +484,10 @@ class GuardedHttpClient:
                             f"{self._settings.http_max_redirects}, DUCTWORK_HTTP_MAX_REDIRECTS)"
                         )
                     _check_scheme(redirect.url, redirected_from=history[-1])
+                    if _origin(redirect.url) != _origin(request.url):
+                        # Once dropped they stay dropped: later hops copy these headers.
+                        for name in sensitive:
+                            redirect.headers.pop(name, None)
                     request = redirect
                     continue
                 return HttpResponse(
@@ -510,6 +530,11 @@ def _too_large(what: str, cap: int, detail: str) -> str:
         f"{what}: response body is over the limit of {cap} bytes ({detail}); "
         f"raise DUCTWORK_HTTP_MAX_RESPONSE_BYTES to accept larger responses"
     )
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
 
 
 def _check_scheme(url: httpx.URL, *, redirected_from: str | None = None) -> None:

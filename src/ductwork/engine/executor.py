@@ -14,6 +14,7 @@ the nodes' clients through the ports it is given.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import os
@@ -494,6 +495,24 @@ def clean_message(text: str) -> str:
     if len(text) > MAX_ERROR_CHARS:
         text = text[:MAX_ERROR_CHARS] + f"... ({len(text) - MAX_ERROR_CHARS} more characters)"
     return text
+
+
+def _raw_secret_values(credentials: Mapping[str, Credential], settings: Settings) -> list[str]:
+    """Every secret a run could hold, gathered without trusting `secret_values()`:
+    for masking the error of a run whose driver (and redactor) could not be built."""
+    values: list[str] = []
+    for credential in credentials.values():
+        data = credential.data
+        values.extend(
+            value
+            for value in (getattr(data, name, None) for name in data.secret_fields)
+            if isinstance(value, str) and value
+        )
+        # When it fails, the raw fields above are masked all the same.
+        with contextlib.suppress(Exception):
+            values.extend(data.secret_values())
+    values.extend(secret.get_secret_value() for secret in settings.secrets.values())
+    return values
 
 
 _TEXT_FREE_EVENTS = frozenset({"node_started", "node_completed", "run_started"})
@@ -1251,7 +1270,12 @@ class Executor:
         except CredentialUnusable as exc:
             # Not a store outage: driving it again would fail the same way forever.
             return await self._fail_run(run, f"the run's credentials cannot be used: {exc}")
-        driver = _RunDriver(self, run, plan, needs, credentials)
+        try:
+            driver = _RunDriver(self, run, plan, needs, credentials)
+        except Exception as exc:
+            # Left to escape, this would leave the run queued and offered again
+            # every second, failing the same way each time: count it like a crash.
+            return await self._crash_before_driving(run, credentials, exc)
         self._active[run.execution_id] = driver
         ACTIVE.add(driver.redactor.values)
         try:
@@ -1303,7 +1327,32 @@ class Executor:
         cause = driver.redactor.text(f"{type(exc).__name__}: {exc}")
         if isinstance(exc, UnstorableValue):
             return await self._dead_letter(execution_id, f"the store cannot hold it: {cause}")
-        redrives = driver.redrives + 1
+        return await self._count_redrive(execution_id, driver.redrives + 1, cause)
+
+    async def _crash_before_driving(
+        self, run: Run, credentials: Mapping[str, Credential], exc: Exception
+    ) -> RunStatus | None:
+        """Preparing the run (building its driver) raised: a crash like any other.
+
+        Nothing ran, so nothing is flushed; the error counts as a re-drive and,
+        past DUCTWORK_MAX_RUN_REDRIVES, the run fails for good. The driver's
+        redactor may be what failed, so the secrets are gathered here field by
+        field, and masked in the log record and in the stored cause.
+        """
+        redactor = Redactor(_raw_secret_values(credentials, self.settings))
+        ACTIVE.add(redactor.values)
+        try:
+            log.error("preparing run %s failed", run.execution_id, exc_info=exc)
+            cause = redactor.text(f"{type(exc).__name__}: {exc}")
+            return await self._count_redrive(run.execution_id, run.redrives + 1, cause)
+        finally:
+            ACTIVE.remove(redactor.values)
+
+    async def _count_redrive(
+        self, execution_id: str, redrives: int, cause: str
+    ) -> RunStatus | None:
+        """Record a failed attempt (`cause`, masked already) as re-drive `redrives`;
+        past DUCTWORK_MAX_RUN_REDRIVES the run fails for good instead."""
         if redrives > self.settings.max_run_redrives:
             return await self._dead_letter(
                 execution_id,

@@ -146,9 +146,12 @@ class DataSourceNode(NodeType[DataSourceConfig]):
     ) -> NodeResult:
         assert config.endpoint is not None
         headers = dict(config.headers)
+        secret_headers: tuple[str, ...] = ()
         if config.credential is not None:
             credential = ctx.credential(config.credential, HTTP_AUTH_TYPES)
-            headers = with_header(headers, *auth_header(credential.data))
+            name, value = auth_header(credential.data)
+            headers = with_header(headers, name, value)
+            secret_headers = (name,)
         started = time.perf_counter()
         response = await ctx.services.http.request(
             "GET",
@@ -156,6 +159,7 @@ class DataSourceNode(NodeType[DataSourceConfig]):
             headers=headers,
             params=params,
             timeout=config.timeout_seconds,
+            sensitive_headers=secret_headers,
         )
         elapsed_ms = (time.perf_counter() - started) * 1000
         where = display_url(response.url)

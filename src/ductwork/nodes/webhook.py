@@ -93,9 +93,12 @@ class WebhookNode(NodeType[WebhookConfig]):
         if not isinstance(config.query, dict):
             raise NodeError(f"query must be an object, got {type(config.query).__name__}")
         headers = dict(config.headers)
+        secret_headers: tuple[str, ...] = ()
         if config.credential is not None:
             credential = ctx.credential(config.credential, HTTP_AUTH_TYPES)
-            headers = with_header(headers, *auth_header(credential.data))
+            name, value = auth_header(credential.data)
+            headers = with_header(headers, name, value)
+            secret_headers = (name,)
         # A caller-supplied key wins: some receivers want their own format.
         if not any(name.lower() == IDEMPOTENCY_HEADER.lower() for name in headers):
             headers[IDEMPOTENCY_HEADER] = ctx.idempotency_key
@@ -120,6 +123,7 @@ class WebhookNode(NodeType[WebhookConfig]):
             json=json_body,
             content=content,
             timeout=config.timeout_seconds,
+            sensitive_headers=secret_headers,
         )
         elapsed_ms = (time.perf_counter() - started) * 1000
         where = display_url(response.url)

@@ -1,6 +1,7 @@
 """Credential types: what each holds, which of its fields are secret, and the in-memory form.
 
-A leaf module (pydantic only): the credentials service encrypts and stores these,
+A leaf module (pydantic; SQLAlchemy's URL parser, imported when a `sql` credential
+is checked): the credentials service encrypts and stores these,
 the engine loads the ones a run refers to through `CredentialSource`, and the
 redactor masks every value `secret_values()` returns.
 """
@@ -96,10 +97,47 @@ class SqlData(CredentialData):
     secret_fields: ClassVar[tuple[str, ...]] = ("url",)
     url: str = Field(min_length=1, max_length=4096)
 
+    @field_validator("url", mode="after")
+    @classmethod
+    def _parseable(cls, value: str) -> str:
+        # Both parsers must accept it: SQLAlchemy opens the connection and
+        # `secret_values` reads the password with urlsplit. A URL one of them
+        # refuses would be stored and then break every run that loads it.
+        # The message never quotes the value: it holds the password.
+        from sqlalchemy.engine import make_url
+
+        try:
+            make_url(value)
+            urlsplit(value).password  # noqa: B018 - parsing the netloc is the check
+        except Exception:  # ArgumentError, ValueError ("Invalid IPv6 URL"), ...
+            raise ValueError(
+                "is not a valid database URL; expected "
+                "dialect[+driver]://user:password@host[:port]/database, with special "
+                "characters in the user or password percent-encoded"
+            ) from None
+        return value
+
     def secret_values(self) -> list[str]:
-        password = urlsplit(self.url).password
-        extra = [unquote(password), password] if password else []
-        return [*super().secret_values(), *(p for p in extra if len(p) >= MIN_SECRET_CHARS)]
+        # Never raises: a run's redactor is built from this, and a stored URL that
+        # predates the validator above must still mask what it can.
+        extra: list[str] = []
+        try:
+            password = urlsplit(self.url).password
+        except ValueError:
+            password = None
+        if password:
+            extra += [unquote(password), password]
+        try:
+            from sqlalchemy.engine import make_url
+
+            # SQLAlchemy's reading is what the driver receives (and may echo in errors).
+            parsed = make_url(self.url).password
+        except Exception:
+            parsed = None
+        if isinstance(parsed, str) and parsed:
+            extra.append(parsed)
+        extra = list(dict.fromkeys(p for p in extra if len(p) >= MIN_SECRET_CHARS))
+        return [*super().secret_values(), *extra]
 
 
 class LlmData(CredentialData):

@@ -85,7 +85,8 @@ class CredentialInUse(Exception):
 
 
 class CredentialUnreadable(CredentialUnusable):
-    """A stored credential cannot be decrypted with the configured keys."""
+    """A stored credential cannot be decrypted with the configured keys, or its
+    decrypted data no longer validates against its type."""
 
 
 class CredentialInfo(BaseModel):
@@ -258,7 +259,8 @@ class CredentialService:
     async def load(self, names: Collection[str]) -> dict[str, Credential]:
         """The named credentials that exist, decrypted (one store round trip, nothing cached).
 
-        Raises CredentialUnreadable when one cannot be decrypted with the configured keys.
+        Raises CredentialUnreadable when one cannot be decrypted with the configured keys
+        or no longer validates against its type.
         """
         if not names:
             return {}
@@ -272,7 +274,21 @@ class CredentialService:
                 plaintext = self.keyring.decrypt(row.ciphertext)
             except DecryptionFailed as exc:
                 raise CredentialUnreadable(f"credential {row.name!r}: {exc}") from None
-            loaded[row.name] = Credential(row.name, row.type, model.model_validate_json(plaintext))
+            try:
+                data = model.model_validate_json(plaintext)
+            except ValidationError as exc:
+                # Stored before a check was added (or written by hand): the run cannot
+                # use it. Field names and reasons only: pydantic's own text quotes the
+                # input, which is the secret.
+                reasons = "; ".join(
+                    f"{'.'.join(['data', *(str(p) for p in error['loc'])])}: {error['msg']}"
+                    for error in exc.errors(include_url=False, include_input=False)[:5]
+                )
+                raise CredentialUnreadable(
+                    f"credential {row.name!r} is no longer a valid {row.type} credential "
+                    f"({reasons}); replace it with PUT /credentials/{row.name}"
+                ) from None
+            loaded[row.name] = Credential(row.name, row.type, data)
         return loaded
 
     # Workflow checks ---------------------------------------------------------------
