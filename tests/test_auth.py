@@ -165,6 +165,52 @@ def test_sse_and_websocket_need_credentials(live: LiveServer, admin: httpx.Clien
         assert client.get(f"/workflows/executions/{execution_id}/events").status_code in (200, 204)
 
 
+def test_rules_hold_under_an_asgi_root_path(tmp_path: Path) -> None:
+    """Behind a proxy that strips /api, `uvicorn --root-path /api` puts /api back in
+    the scope's path; the router matches the path without it, and so does the guard
+    (it once matched no route, fell back to "any credentials" and let a viewer write)."""
+    settings = Settings(data_dir=tmp_path, sync_wait_seconds=10)
+    with LiveServer(settings, root_path="/api") as live, live.client() as admin:
+        assert admin.get("/health").status_code == 200
+        with httpx.Client(base_url=live.url, timeout=30) as anon:
+            assert anon.get("/health").json()["status"] == "ok"
+            assert anon.post("/workflows/", json=WORKFLOW).status_code == 401
+        created = admin.post("/auth/keys", json={"name": "v", "role": "viewer"})
+        assert created.status_code == 201, created.text
+        viewer_key = created.json()["key"]
+        with as_key(live, viewer_key) as viewer:
+            assert viewer.get("/workflows/").status_code == 200
+            assert viewer.post("/workflows/", json=WORKFLOW).status_code == 403
+            user = {"email": "evil@example.com", "password": PASSWORD, "role": "admin"}
+            assert viewer.post("/auth/users", json=user).status_code == 403
+            assert viewer.post("/auth/keys", json={"name": "x", "role": "admin"}).status_code in (
+                403,
+                422,
+            )
+            # A method no route takes at a path needs every rule of that path's routes;
+            # the slash-toggled path (the router redirects) too.
+            assert viewer.patch("/workflows/").status_code == 403
+            assert viewer.post("/workflows", json=WORKFLOW).status_code == 403
+            # A path no route has: credentials first, then 404.
+            assert viewer.get("/no/such/path").status_code == 404
+        workflow_id = admin.post("/workflows/", json=WORKFLOW).json()["id"]
+        run = admin.post(f"/workflows/{workflow_id}/execute", json={}).json()
+        url = f"{live.ws_url}/ws/executions/{run['execution_id']}"
+        with connect(url) as ws, pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        with connect(url, additional_headers=auth_headers(viewer_key)) as ws:
+            assert '"snapshot"' in str(ws.recv(timeout=10))
+        unknown = f"{live.ws_url}/ws/nowhere"
+        headers = auth_headers(viewer_key)
+        with (
+            connect(unknown, additional_headers=headers) as ws,
+            pytest.raises(ConnectionClosed) as closed,
+        ):
+            ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+
+
 # Roles -----------------------------------------------------------------------------------------
 def test_viewer_reads_operator_runs_editor_edits(live: LiveServer, admin: httpx.Client) -> None:
     workflow_id = admin.post("/workflows/", json=WORKFLOW).json()["id"]
@@ -493,6 +539,18 @@ def test_auth_disabled_on_loopback_acts_as_admin(
     with live, httpx.Client(base_url=live.url) as client:
         assert client.post("/workflows/", json=WORKFLOW).status_code == 201
         assert client.get("/auth/me").json()["kind"] == "anonymous"
+
+
+async def test_auth_disabled_refuses_clients_off_loopback(tmp_path: Path) -> None:
+    """`uvicorn --factory --host 0.0.0.0` with DUCTWORK_HOST unset passes the settings
+    check; the guard still serves only loopback peers."""
+    api = create_app(build(Settings(data_dir=tmp_path, auth="disabled")))
+    outside = httpx.ASGITransport(app=api, client=("203.0.113.7", 5000))
+    async with httpx.AsyncClient(transport=outside, base_url="http://127.0.0.1") as client:
+        answer = await client.post("/workflows/", json=WORKFLOW)
+        assert answer.status_code == 403
+        assert "loopback" in answer.json()["detail"]
+        assert (await client.get("/health")).status_code == 403
 
 
 def test_failed_logins_and_keys_are_rate_limited(tmp_path: Path) -> None:
