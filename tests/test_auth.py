@@ -261,6 +261,90 @@ def test_a_key_never_exceeds_its_creator_or_owner(live: LiveServer, admin: httpx
         assert editor.get("/workflows/").status_code == 401
 
 
+def test_a_naive_expiry_is_utc(live: LiveServer, admin: httpx.Client) -> None:
+    """An expires_at without an offset once compared naive with aware: a 500."""
+    answer = admin.post(
+        "/auth/keys", json={"name": "naive", "role": "viewer", "expires_at": "2030-01-01T00:00:00"}
+    )
+    assert answer.status_code == 201, answer.text
+    assert datetime.fromisoformat(answer.json()["expires_at"]) == datetime(2030, 1, 1, tzinfo=UTC)
+    past = admin.post(
+        "/auth/keys", json={"name": "old", "role": "viewer", "expires_at": "2001-01-01T00:00:00"}
+    )
+    assert past.status_code == 422 and "expires_at" in past.text
+
+
+def test_a_key_made_by_a_key_never_outlives_it(live: LiveServer, admin: httpx.Client) -> None:
+    soon = datetime.now(UTC) + timedelta(days=1)
+    parent = admin.post(
+        "/auth/keys", json={"name": "p", "role": "editor", "expires_at": soon.isoformat()}
+    ).json()
+    with as_key(live, parent["key"]) as by_parent:
+        assert by_parent.post("/auth/keys", json={"name": "up", "role": "admin"}).status_code == 403
+        later = (soon + timedelta(days=365)).isoformat()
+        child = by_parent.post(
+            "/auth/keys", json={"name": "c", "role": "editor", "expires_at": later}
+        ).json()
+        forever = by_parent.post("/auth/keys", json={"name": "f", "role": "viewer"}).json()
+    for made in (child, forever):
+        assert datetime.fromisoformat(made["expires_at"]) == datetime.fromisoformat(
+            parent["expires_at"]
+        )
+    stored = on_server(live, live.app.store.security.get_api_key(child["id"]))
+    assert stored is not None and stored.parent_key_id == parent["id"]
+    with as_key(live, child["key"]) as by_child:
+        grandchild = by_child.post("/auth/keys", json={"name": "g", "role": "viewer"}).json()
+    unrelated = make_key(admin, "viewer")
+    # Revoking the parent revokes what it made, transitively, at once.
+    assert admin.delete(f"/auth/keys/{parent['id']}").status_code == 204
+    for key in (child["key"], forever["key"], grandchild["key"]):
+        with as_key(live, key) as client:
+            assert client.get("/workflows/").status_code == 401
+    with as_key(live, unrelated) as client:
+        assert client.get("/workflows/").status_code == 200
+    listed = {k["id"]: k for k in admin.get("/auth/keys", params={"all": "true"}).json()}
+    assert all(listed[k["id"]]["revoked_at"] for k in (child, forever, grandchild))
+
+
+def test_a_password_change_is_audited_without_the_secret_guard(
+    live: LiveServer, admin: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = make_user(admin, "viewer")
+    with caplog.at_level("ERROR", logger="ductwork"):
+        changed = admin.patch(f"/auth/users/{user['id']}", json={"password": PASSWORD + "!"})
+        assert changed.status_code == 200, changed.text
+        entries = poll(
+            lambda: admin.get(
+                "/audit", params={"action": "user.update", "target": f"user:{user['id']}"}
+            ).json()["entries"]
+        )
+    assert entries and entries[0]["details"] == {"password": True}
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+
+
+def test_a_rehash_at_login_keeps_a_concurrent_demotion(
+    live: LiveServer, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ductwork.security import accounts as accounts_module
+    from ductwork.security.models import Role
+
+    user = make_user(admin, "editor")
+    security = live.app.store.security
+
+    async def verify_and_demote(stored_hash: str | None, password: str) -> tuple[bool, str]:
+        # Another request demotes the user while this login checks the password.
+        current = await security.get_user(user["id"])
+        assert current is not None
+        await security.update_user(current.model_copy(update={"role": Role.VIEWER}))
+        return True, "rehashed"
+
+    monkeypatch.setattr(accounts_module, "verify_password", verify_and_demote)
+    on_server(live, live.app.accounts.check_password(user["email"], PASSWORD))
+    after = on_server(live, security.get_user(user["id"]))
+    assert after is not None
+    assert after.role is Role.VIEWER and after.password_hash == "rehashed"
+
+
 # Keys -------------------------------------------------------------------------------------------
 def test_keys_are_shown_once_listed_without_secrets_and_revoked(
     live: LiveServer, admin: httpx.Client
