@@ -656,11 +656,25 @@ def test_failed_logins_and_keys_are_rate_limited(tmp_path: Path) -> None:
         assert admin.get("/workflows/").status_code == 200
 
 
+@pytest.mark.parametrize("name", ["admin_api_key", "metrics_token"])
+def test_shared_secrets_are_long_enough(tmp_path: Path, name: str) -> None:
+    variable = f"DUCTWORK_{name.upper()}"
+    with pytest.raises(ValueError, match=f"{variable} must be at least 32 characters"):
+        Settings(data_dir=tmp_path, **{name: SecretStr("x" * 31)})  # type: ignore[arg-type]
+    assert Settings(data_dir=tmp_path, **{name: SecretStr("x" * 32)})  # type: ignore[arg-type]
+
+
 def test_metrics_take_the_metrics_token(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, metrics_token=SecretStr("scrape-me-please-123"))
+    settings = Settings(
+        data_dir=tmp_path, metrics_token=SecretStr("scrape-me-please-0123456789abcdef0123")
+    )
     with LiveServer(settings) as live, httpx.Client(base_url=live.url) as client:
         assert client.get("/metrics").status_code == 401
-        scraped = client.get("/metrics", headers=auth_headers("scrape-me-please-123"))
+        scraped = client.get(
+            "/metrics", headers=auth_headers("scrape-me-please-0123456789abcdef0123")
+        )
         assert scraped.status_code == 200
-        other = client.get("/workflows/", headers=auth_headers("scrape-me-please-123"))
+        other = client.get(
+            "/workflows/", headers=auth_headers("scrape-me-please-0123456789abcdef0123")
+        )
         assert other.status_code == 401
