@@ -165,6 +165,52 @@ def test_sse_and_websocket_need_credentials(live: LiveServer, admin: httpx.Clien
         assert client.get(f"/workflows/executions/{execution_id}/events").status_code in (200, 204)
 
 
+def test_rules_hold_under_an_asgi_root_path(tmp_path: Path) -> None:
+    """Behind a proxy that strips /api, `uvicorn --root-path /api` puts /api back in
+    the scope's path; the router matches the path without it, and so does the guard
+    (it once matched no route, fell back to "any credentials" and let a viewer write)."""
+    settings = Settings(data_dir=tmp_path, sync_wait_seconds=10)
+    with LiveServer(settings, root_path="/api") as live, live.client() as admin:
+        assert admin.get("/health").status_code == 200
+        with httpx.Client(base_url=live.url, timeout=30) as anon:
+            assert anon.get("/health").json()["status"] == "ok"
+            assert anon.post("/workflows/", json=WORKFLOW).status_code == 401
+        created = admin.post("/auth/keys", json={"name": "v", "role": "viewer"})
+        assert created.status_code == 201, created.text
+        viewer_key = created.json()["key"]
+        with as_key(live, viewer_key) as viewer:
+            assert viewer.get("/workflows/").status_code == 200
+            assert viewer.post("/workflows/", json=WORKFLOW).status_code == 403
+            user = {"email": "evil@example.com", "password": PASSWORD, "role": "admin"}
+            assert viewer.post("/auth/users", json=user).status_code == 403
+            assert viewer.post("/auth/keys", json={"name": "x", "role": "admin"}).status_code in (
+                403,
+                422,
+            )
+            # A method no route takes at a path needs every rule of that path's routes;
+            # the slash-toggled path (the router redirects) too.
+            assert viewer.patch("/workflows/").status_code == 403
+            assert viewer.post("/workflows", json=WORKFLOW).status_code == 403
+            # A path no route has: credentials first, then 404.
+            assert viewer.get("/no/such/path").status_code == 404
+        workflow_id = admin.post("/workflows/", json=WORKFLOW).json()["id"]
+        run = admin.post(f"/workflows/{workflow_id}/execute", json={}).json()
+        url = f"{live.ws_url}/ws/executions/{run['execution_id']}"
+        with connect(url) as ws, pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        with connect(url, additional_headers=auth_headers(viewer_key)) as ws:
+            assert '"snapshot"' in str(ws.recv(timeout=10))
+        unknown = f"{live.ws_url}/ws/nowhere"
+        headers = auth_headers(viewer_key)
+        with (
+            connect(unknown, additional_headers=headers) as ws,
+            pytest.raises(ConnectionClosed) as closed,
+        ):
+            ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+
+
 # Roles -----------------------------------------------------------------------------------------
 def test_viewer_reads_operator_runs_editor_edits(live: LiveServer, admin: httpx.Client) -> None:
     workflow_id = admin.post("/workflows/", json=WORKFLOW).json()["id"]
@@ -213,6 +259,90 @@ def test_a_key_never_exceeds_its_creator_or_owner(live: LiveServer, admin: httpx
         # Deleting the owner revokes the key.
         assert admin.delete(f"/auth/users/{user['id']}").status_code == 204
         assert editor.get("/workflows/").status_code == 401
+
+
+def test_a_naive_expiry_is_utc(live: LiveServer, admin: httpx.Client) -> None:
+    """An expires_at without an offset once compared naive with aware: a 500."""
+    answer = admin.post(
+        "/auth/keys", json={"name": "naive", "role": "viewer", "expires_at": "2030-01-01T00:00:00"}
+    )
+    assert answer.status_code == 201, answer.text
+    assert datetime.fromisoformat(answer.json()["expires_at"]) == datetime(2030, 1, 1, tzinfo=UTC)
+    past = admin.post(
+        "/auth/keys", json={"name": "old", "role": "viewer", "expires_at": "2001-01-01T00:00:00"}
+    )
+    assert past.status_code == 422 and "expires_at" in past.text
+
+
+def test_a_key_made_by_a_key_never_outlives_it(live: LiveServer, admin: httpx.Client) -> None:
+    soon = datetime.now(UTC) + timedelta(days=1)
+    parent = admin.post(
+        "/auth/keys", json={"name": "p", "role": "editor", "expires_at": soon.isoformat()}
+    ).json()
+    with as_key(live, parent["key"]) as by_parent:
+        assert by_parent.post("/auth/keys", json={"name": "up", "role": "admin"}).status_code == 403
+        later = (soon + timedelta(days=365)).isoformat()
+        child = by_parent.post(
+            "/auth/keys", json={"name": "c", "role": "editor", "expires_at": later}
+        ).json()
+        forever = by_parent.post("/auth/keys", json={"name": "f", "role": "viewer"}).json()
+    for made in (child, forever):
+        assert datetime.fromisoformat(made["expires_at"]) == datetime.fromisoformat(
+            parent["expires_at"]
+        )
+    stored = on_server(live, live.app.store.security.get_api_key(child["id"]))
+    assert stored is not None and stored.parent_key_id == parent["id"]
+    with as_key(live, child["key"]) as by_child:
+        grandchild = by_child.post("/auth/keys", json={"name": "g", "role": "viewer"}).json()
+    unrelated = make_key(admin, "viewer")
+    # Revoking the parent revokes what it made, transitively, at once.
+    assert admin.delete(f"/auth/keys/{parent['id']}").status_code == 204
+    for key in (child["key"], forever["key"], grandchild["key"]):
+        with as_key(live, key) as client:
+            assert client.get("/workflows/").status_code == 401
+    with as_key(live, unrelated) as client:
+        assert client.get("/workflows/").status_code == 200
+    listed = {k["id"]: k for k in admin.get("/auth/keys", params={"all": "true"}).json()}
+    assert all(listed[k["id"]]["revoked_at"] for k in (child, forever, grandchild))
+
+
+def test_a_password_change_is_audited_without_the_secret_guard(
+    live: LiveServer, admin: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = make_user(admin, "viewer")
+    with caplog.at_level("ERROR", logger="ductwork"):
+        changed = admin.patch(f"/auth/users/{user['id']}", json={"password": PASSWORD + "!"})
+        assert changed.status_code == 200, changed.text
+        entries = poll(
+            lambda: admin.get(
+                "/audit", params={"action": "user.update", "target": f"user:{user['id']}"}
+            ).json()["entries"]
+        )
+    assert entries and entries[0]["details"] == {"password": True}
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+
+
+def test_a_rehash_at_login_keeps_a_concurrent_demotion(
+    live: LiveServer, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ductwork.security import accounts as accounts_module
+    from ductwork.security.models import Role
+
+    user = make_user(admin, "editor")
+    security = live.app.store.security
+
+    async def verify_and_demote(stored_hash: str | None, password: str) -> tuple[bool, str]:
+        # Another request demotes the user while this login checks the password.
+        current = await security.get_user(user["id"])
+        assert current is not None
+        await security.update_user(current.model_copy(update={"role": Role.VIEWER}))
+        return True, "rehashed"
+
+    monkeypatch.setattr(accounts_module, "verify_password", verify_and_demote)
+    on_server(live, live.app.accounts.check_password(user["email"], PASSWORD))
+    after = on_server(live, security.get_user(user["id"]))
+    assert after is not None
+    assert after.role is Role.VIEWER and after.password_hash == "rehashed"
 
 
 # Keys -------------------------------------------------------------------------------------------
@@ -495,6 +625,18 @@ def test_auth_disabled_on_loopback_acts_as_admin(
         assert client.get("/auth/me").json()["kind"] == "anonymous"
 
 
+async def test_auth_disabled_refuses_clients_off_loopback(tmp_path: Path) -> None:
+    """`uvicorn --factory --host 0.0.0.0` with DUCTWORK_HOST unset passes the settings
+    check; the guard still serves only loopback peers."""
+    api = create_app(build(Settings(data_dir=tmp_path, auth="disabled")))
+    outside = httpx.ASGITransport(app=api, client=("203.0.113.7", 5000))
+    async with httpx.AsyncClient(transport=outside, base_url="http://127.0.0.1") as client:
+        answer = await client.post("/workflows/", json=WORKFLOW)
+        assert answer.status_code == 403
+        assert "loopback" in answer.json()["detail"]
+        assert (await client.get("/health")).status_code == 403
+
+
 def test_failed_logins_and_keys_are_rate_limited(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, login_rate_limit="3/minute")
     with LiveServer(settings) as live, live.client() as admin:
@@ -514,11 +656,25 @@ def test_failed_logins_and_keys_are_rate_limited(tmp_path: Path) -> None:
         assert admin.get("/workflows/").status_code == 200
 
 
+@pytest.mark.parametrize("name", ["admin_api_key", "metrics_token"])
+def test_shared_secrets_are_long_enough(tmp_path: Path, name: str) -> None:
+    variable = f"DUCTWORK_{name.upper()}"
+    with pytest.raises(ValueError, match=f"{variable} must be at least 32 characters"):
+        Settings(data_dir=tmp_path, **{name: SecretStr("x" * 31)})  # type: ignore[arg-type]
+    assert Settings(data_dir=tmp_path, **{name: SecretStr("x" * 32)})  # type: ignore[arg-type]
+
+
 def test_metrics_take_the_metrics_token(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, metrics_token=SecretStr("scrape-me-please-123"))
+    settings = Settings(
+        data_dir=tmp_path, metrics_token=SecretStr("scrape-me-please-0123456789abcdef0123")
+    )
     with LiveServer(settings) as live, httpx.Client(base_url=live.url) as client:
         assert client.get("/metrics").status_code == 401
-        scraped = client.get("/metrics", headers=auth_headers("scrape-me-please-123"))
+        scraped = client.get(
+            "/metrics", headers=auth_headers("scrape-me-please-0123456789abcdef0123")
+        )
         assert scraped.status_code == 200
-        other = client.get("/workflows/", headers=auth_headers("scrape-me-please-123"))
+        other = client.get(
+            "/workflows/", headers=auth_headers("scrape-me-please-0123456789abcdef0123")
+        )
         assert other.status_code == 401

@@ -105,6 +105,9 @@ def test_keys_create_list_revoke_against_a_server(tmp_path: Path) -> None:
         assert me["role"] == "operator"
         revoked = invoke(["keys", "revoke", me["key_id"]], tmp_path)
         assert revoked.exit_code == 0, revoked.output
+        # Without Redis the CLI cannot reach the server's cache, and says so.
+        assert "within 10 s" in revoked.output
+        assert f"DELETE /auth/keys/{me['key_id']}" in revoked.output
         # The server had the key cached; the CLI's revocation is in the store, and
         # reaches a server through Redis when configured (test_auth covers the bus):
         # here the cache runs out within auth_cache_seconds.

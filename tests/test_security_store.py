@@ -294,6 +294,18 @@ async def test_api_keys_crud_list_and_unique_prefix(
     await security.touch_api_key("missing", at(30))  # no error
 
 
+async def test_a_key_records_the_key_that_made_it(security: SecurityStore, store_kind: str) -> None:
+    await security.create_api_key(api_key(1))
+    await security.create_api_key(api_key(2).model_copy(update={"parent_key_id": "k1"}))
+    parent, child = await security.get_api_key("k1"), await security.get_api_key("k2")
+    assert parent is not None and parent.parent_key_id is None
+    assert child is not None and child.parent_key_id == "k1"
+    listed = {k.id: k.parent_key_id for k in await security.list_api_keys()}
+    assert listed == {"k1": None, "k2": "k1"}
+    by_prefix = await security.get_api_key_by_prefix("prefix2")
+    assert by_prefix is not None and by_prefix.parent_key_id == "k1"
+
+
 async def test_revoking_keys(security: SecurityStore, store_kind: str) -> None:
     for n, owner in ((1, "u1"), (2, "u1"), (3, "u1"), (4, "u2")):
         await security.create_api_key(api_key(n, owner=owner))

@@ -1018,12 +1018,16 @@ def keys_list() -> None:
 
 @keys_cli.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
-    """Revoke a key: refused at once by every server (through Redis when configured)."""
+    """Revoke a key (and the keys it made): refused at once by every server through Redis
+    when configured; without Redis a running server stops accepting it within
+    DUCTWORK_AUTH_CACHE_SECONDS."""
     from ductwork.security.accounts import AccountError
     from ductwork.security.models import SYSTEM
 
+    settings = Settings()
+
     async def go() -> None:
-        async with _accounts(Settings()) as accounts:
+        async with _accounts(settings) as accounts:
             await accounts.revoke_key(SYSTEM, key_id)
 
     try:
@@ -1031,6 +1035,16 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) ->
     except AccountError as exc:
         raise _account_error(exc) from None
     console.print(f"revoked {key_id}", highlight=False)
+    if not settings.redis_url:
+        # The revocation message went out on this process's own bus: a running server
+        # only notices when its cached verification of the key runs out.
+        console.print(
+            f"without Redis, a running server stops accepting it within "
+            f"{settings.auth_cache_seconds:g} s (DUCTWORK_AUTH_CACHE_SECONDS); "
+            f"DELETE /auth/keys/{key_id} on the server revokes it at once",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def main() -> None:

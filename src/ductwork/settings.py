@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ductwork.jsonvalues import DEFAULT_MAX_DEPTH
+
+MIN_SHARED_SECRET_CHARS: Final = 32
+"""Shortest DUCTWORK_ADMIN_API_KEY or DUCTWORK_METRICS_TOKEN accepted."""
 
 
 class Settings(BaseSettings):
@@ -120,8 +130,9 @@ class Settings(BaseSettings):
     cookie_secure: Literal["auto", "always", "never"] = "auto"
     """auto: the session cookie is `Secure` when the request came over HTTPS."""
     auth_cache_seconds: float = Field(default=10.0, ge=0)
-    """How long a verified key or session is trusted without asking the store again;
-    revocations reach every process at once through the event bus regardless."""
+    """How long a verified key or session is trusted without asking the store again.
+    A revocation through the API (or any with Redis) reaches every process at once;
+    one by the CLI without Redis reaches a running server within this time."""
     metrics_token: SecretStr | None = None
     """A bearer token for `/metrics` alone (scrapers); admins' keys work too."""
     login_rate_limit: str = "10/minute"
@@ -157,6 +168,19 @@ class Settings(BaseSettings):
                 "between heartbeats and another worker takes running runs over"
             )
         return self
+
+    @field_validator("admin_api_key", "metrics_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # A short shared secret can be guessed; these two open the whole API or /metrics.
+        if value is not None and len(value.get_secret_value()) < MIN_SHARED_SECRET_CHARS:
+            name = f"DUCTWORK_{str(info.field_name).upper()}"
+            raise ValueError(
+                f"{name} must be at least {MIN_SHARED_SECRET_CHARS} characters (got "
+                f"{len(value.get_secret_value())}); generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
 
     @field_validator("http_allowed_hosts", "allowed_hosts", "cors_origins", mode="before")
     @classmethod

@@ -42,7 +42,7 @@ class LiveServer:
     """A ductwork API server for one test: `url` is its base URL, `app` the service behind it,
     `headers` the admin key's Authorization header."""
 
-    def __init__(self, settings: Settings, role: str = "embedded") -> None:
+    def __init__(self, settings: Settings, role: str = "embedded", root_path: str = "") -> None:
         settings = with_admin_key(settings)
         self.admin_key = (
             settings.admin_api_key.get_secret_value() if settings.admin_api_key else ADMIN_KEY
@@ -57,6 +57,7 @@ class LiveServer:
             log_level="warning",
             lifespan="on",
             ws="websockets-sansio",
+            root_path=root_path,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._serve, daemon=True)

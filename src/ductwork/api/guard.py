@@ -33,9 +33,11 @@ from http.cookies import SimpleCookie
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
+from starlette._utils import get_route_path
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ductwork.api.hosts import is_loopback
 from ductwork.api.responses import dumps
 from ductwork.security.authn import ANONYMOUS_ADMIN
 from ductwork.security.context import RequestContext, set_current
@@ -115,6 +117,7 @@ ROUTE_PERMISSIONS: Final[dict[tuple[str, str], Rule]] = {
 WS_UNAUTHENTICATED: Final = 4401
 WS_FORBIDDEN: Final = 4403
 WS_RATE_LIMITED: Final = 4429
+WS_NOT_FOUND: Final = 4404
 
 UNAUTHENTICATED: Final = Principal(kind="anonymous", role=Role.VIEWER, name="unauthenticated")
 """The context of a request to a public route (no credentials were checked)."""
@@ -202,6 +205,18 @@ class RouteMatcher:
                 return template
         return None
 
+    def near(self, path: str) -> list[tuple[str, str]]:
+        """Every (method, template) whose template matches `path` or `path` with its
+        trailing slash toggled, whatever the method: the routes a request the router
+        answers 405 or redirects could be about."""
+        toggled = path[:-1] if path.endswith("/") else path + "/"
+        return [
+            (method, template)
+            for pattern, template, methods in self._patterns
+            if pattern.match(path) or (toggled and pattern.match(toggled))
+            for method in sorted(methods)
+        ]
+
 
 def _regex(template: str) -> str:
     parts: list[str] = []
@@ -239,16 +254,28 @@ class AuthGuard:
         # Built on the first request: every route is registered by then.
         self._matcher: RouteMatcher | None = None
 
-    def _route_rule(self, scope: Scope, method: str) -> Rule | None:
-        """What the route a request reaches needs; AUTHENTICATED for a path no route
-        has (the app answers 404 or 405 to whoever is signed in); None (refused) for a
-        route missing from the table."""
+    def _route_rule(self, scope: Scope, method: str) -> list[Rule | None] | None:
+        """Every rule the request must pass (None in the list: refused, a route missing
+        from the table); None when the path is no route's at all (answered 404 by the
+        guard itself once the caller is authenticated).
+
+        Paths are matched as the router matches them: without the ASGI root path
+        (`uvicorn --root-path`, a Mount), so `/api/workflows/` is `/workflows/`.
+        When no route takes this method at this path, the router answers 405 or
+        redirects to the path with its trailing slash toggled: the request must then
+        pass the rules of EVERY route at either path (the strictest), so a
+        disagreement between this matcher and the router can never weaken a rule.
+        """
         if self._matcher is None:
             self._matcher = RouteMatcher(app_routes(self.routes))
-        found = self._matcher.match(method, scope["path"])
-        if found is None:
-            return AUTHENTICATED
-        return rule_for(method, found)
+        path = get_route_path(scope)
+        found = self._matcher.match(method, path)
+        if found is not None:
+            return [rule_for(method, found)]
+        near = self._matcher.near(path)
+        if not near:
+            return None
+        return [rule_for(m, t) for m, t in near]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -269,9 +296,18 @@ class AuthGuard:
 
     async def _check(self, scope: Scope, method: str, address: str | None) -> Principal:
         if self.settings.auth == "disabled":
+            # DUCTWORK_AUTH=disabled is refused unless DUCTWORK_HOST is loopback, but a
+            # server started otherwise (`uvicorn --factory --host 0.0.0.0`) never reads
+            # DUCTWORK_HOST: the peer's own address decides too.
+            if address is None or not is_loopback(address):
+                raise Refusal(
+                    403,
+                    "DUCTWORK_AUTH=disabled serves only clients on this machine (loopback); "
+                    "enable authentication to serve other addresses",
+                )
             return ANONYMOUS_ADMIN
-        rule = self._route_rule(scope, method)
-        if rule == PUBLIC:
+        rules = self._route_rule(scope, method)
+        if rules is not None and all(rule == PUBLIC for rule in rules):
             return UNAUTHENTICATED
         headers = _headers(scope)
         authn = self.ductwork.authenticator
@@ -283,7 +319,7 @@ class AuthGuard:
             token = token.strip()
             if scheme.lower() != "bearer" or not token:
                 raise Refusal(401, "send `Authorization: Bearer <API key>`", _BEARER)
-            if rule == Permission.METRICS and authn.is_metrics_token(token):
+            if rules == [Permission.METRICS] and authn.is_metrics_token(token):
                 return Principal(kind="anonymous", role=Role.VIEWER, name="metrics token")
             principal = await authn.from_bearer(token)
             if principal is None:
@@ -306,10 +342,16 @@ class AuthGuard:
                 "or sign in (POST /auth/login)",
                 _BEARER,
             )
-        if rule is None:
-            raise Refusal(403, "this route is not open to any role (not in the permission table)")
-        if rule != AUTHENTICATED and not principal.can(rule):  # type: ignore[arg-type]
-            raise Refusal(403, f"a {principal.role} may not do this (needs {rule.value})")  # type: ignore[union-attr]
+        if rules is None:
+            # No route has this path: nothing of the app may run for it.
+            raise Refusal(404, "Not Found")
+        for rule in rules:
+            if rule is None:
+                raise Refusal(
+                    403, "this route is not open to any role (not in the permission table)"
+                )
+            if rule not in (PUBLIC, AUTHENTICATED) and not principal.can(rule):  # type: ignore[arg-type]
+                raise Refusal(403, f"a {principal.role} may not do this (needs {rule.value})")  # type: ignore[union-attr]
         return principal
 
     def _check_cross_site(
@@ -358,7 +400,9 @@ class AuthGuard:
             if message["type"] != "websocket.connect":
                 return
             await send({"type": "websocket.accept"})
-            code = {401: WS_UNAUTHENTICATED, 429: WS_RATE_LIMITED}.get(refusal.status, WS_FORBIDDEN)
+            code = {401: WS_UNAUTHENTICATED, 404: WS_NOT_FOUND, 429: WS_RATE_LIMITED}.get(
+                refusal.status, WS_FORBIDDEN
+            )
             await send({"type": "websocket.close", "code": code, "reason": refusal.detail[:120]})
             return
         body = dumps({"detail": refusal.detail})

@@ -12,7 +12,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Literal, Protocol
 
 from ductwork.models import utcnow
@@ -242,7 +242,9 @@ class Accounts:
         shown = {k: (v.value if isinstance(v, Role) else v) for k, v in changes.items()}
         shown.pop("password_hash", None)
         if password is not None:
-            shown["password"] = "changed"
+            # A boolean: the audit log's secret guard drops string values under secret
+            # names, and nothing about the password itself belongs there.
+            shown["password"] = True
         await self._record("user.update", target=f"user:{user_id}", details=shown)
         return stored
 
@@ -297,7 +299,16 @@ class Accounts:
         if user is None or not ok or user.disabled:
             return None
         if new_hash is not None:
-            await self.security.update_user(user.model_copy(update={"password_hash": new_hash}))
+            # Re-read: writing the row read above could undo a disable or demotion
+            # made meanwhile. Only the hash changes (a race narrowed to this re-read).
+            current = await self.security.get_user(user.id)
+            if current is None or current.disabled:
+                return None
+            if current.password_hash == user.password_hash:
+                await self.security.update_user(
+                    current.model_copy(update={"password_hash": new_hash})
+                )
+            return current
         return user
 
     async def open_session(
@@ -329,10 +340,22 @@ class Accounts:
         label = check_display_name(name).strip()
         if not label:
             raise InvalidField("name", "must not be empty")
+        if expires_at is not None and expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)  # no offset: UTC, as everywhere
         if expires_at is not None and expires_at <= utcnow():
             raise InvalidField("expires_at", "must be in the future")
         if role.rank > creator.role.rank:
             raise NotAllowed(f"a {creator.role} may not create a {role} key")
+        parent: ApiKey | None = None
+        if creator.key_id is not None:
+            # A key (or a session opened with one) makes keys that never outlive it.
+            parent = await self.security.get_api_key(creator.key_id)
+            if parent is None or parent.revoked_at is not None:
+                raise NotAllowed("the key making this key is no longer valid")
+            if parent.expires_at is not None and (
+                expires_at is None or expires_at > parent.expires_at
+            ):
+                expires_at = parent.expires_at
         owner = creator.user_id
         if owner_id is not None and owner_id != creator.user_id:
             if not creator.can(Permission.KEYS_ALL):
@@ -354,6 +377,7 @@ class Accounts:
             owner_id=owner,
             created_at=utcnow(),
             expires_at=expires_at,
+            parent_key_id=parent.id if parent is not None else None,
         )
         stored = await self.security.create_api_key(record)
         await self._record(
@@ -387,13 +411,50 @@ class Accounts:
         )
         if key is None or not (own or actor.can(Permission.KEYS_ALL)):
             raise AccountNotFound(f"key {key_id!r} not found")
+        now = utcnow()
         if key.revoked_at is None:
-            await self.security.revoke_api_key(key_id, utcnow())
+            await self.security.revoke_api_key(key_id, now)
         await self.security.delete_sessions_of(key_id=key_id)
         await self.authenticator.revoked(key_id=key_id)
         await self._record("key.revoke", target=f"key:{key_id}", details={"name": key.name})
+        for child in await self._descendants(key_id):
+            # The keys it made (and theirs): each evicted on every process, like it.
+            if child.revoked_at is None:
+                await self.security.revoke_api_key(child.id, now)
+            await self.security.delete_sessions_of(key_id=child.id)
+            await self.authenticator.revoked(key_id=child.id)
+            await self._record(
+                "key.revoke",
+                target=f"key:{child.id}",
+                details={"name": child.name, "cascade": True},
+            )
         revoked = await self.security.get_api_key(key_id)
         return revoked or key
+
+    async def _descendants(self, key_id: str) -> list[ApiKey]:
+        """The live keys `key_id` created, transitively (keys are few: read them all)."""
+        children: dict[str, list[ApiKey]] = {}
+        offset = 0
+        while True:
+            page = await self.security.list_api_keys(limit=500, offset=offset)
+            for key in page:
+                if key.parent_key_id is not None:
+                    children.setdefault(key.parent_key_id, []).append(key)
+            if len(page) < 500:
+                break
+            offset += 500
+        found: list[ApiKey] = []
+        seen = {key_id}
+        pending = [key_id]
+        while pending:
+            for child in children.get(pending.pop(), []):
+                if child.id in seen:
+                    continue
+                seen.add(child.id)
+                pending.append(child.id)
+                if child.revoked_at is None:
+                    found.append(child)
+        return found
 
 
 def _as_user(user: User) -> Principal:

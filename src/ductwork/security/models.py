@@ -141,6 +141,9 @@ class ApiKey(BaseModel):
     """The user it acts for (its role is capped at theirs); None: made with the admin key."""
     created_at: datetime
     expires_at: datetime | None = None
+    parent_key_id: str | None = None
+    """The key that created it (revoking that key revokes this one); None: made by a
+    user's password session or the admin key."""
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
 

@@ -251,6 +251,8 @@ def _security_tables_v3(into: MetaData) -> tuple[Table, ...]:
     existing one gets) use this. When a later version changes one of these
     tables, define that table's new shape in `metadata` directly and leave this
     function as it is: upgrade 3 must keep creating version 3's tables.
+    (`api_keys.parent_key_id` was added here directly while version 3 was
+    unreleased; from the first release on, these tables are frozen.)
     """
     return (
         Table(
@@ -282,6 +284,8 @@ def _security_tables_v3(into: MetaData) -> tuple[Table, ...]:
             Column("expires_at", UTCDateTime),
             Column("last_used_at", UTCDateTime),
             Column("revoked_at", UTCDateTime),
+            # The key that created this one: revoking it revokes this one too.
+            Column("parent_key_id", String(64)),
             Index("ux_api_keys_prefix", "prefix", unique=True),
             Index("ix_api_keys_owner_id", "owner_id"),
             Index("ix_api_keys_created_at", "created_at"),
