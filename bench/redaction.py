@@ -45,10 +45,13 @@ def chain(with_credentials: bool) -> WorkflowDefinition:
         {"id": f"t{i}", "type": "transformer", "config": {"transform_type": "map"}}
         for i in range(NODES)
     ]
+    # The first node reads five values, so the two chains do the same template work: the
+    # five credentials (the run loads and masks them) or five plain strings.
     if with_credentials:
-        # The first node refers to all five, so the run loads them; its output is its input.
         names = " ~ ".join(f"secrets.{name}" for name in NAMES)
-        nodes[0]["config"] = {"transform_type": "map", "source": f"input if ({names}) else input"}
+    else:
+        names = " ~ ".join(f"'{value}'" for value in VALUES)
+    nodes[0]["config"] = {"transform_type": "map", "source": f"input if ({names}) else input"}
     edges = [{"from": f"t{i}", "to": f"t{i + 1}"} for i in range(NODES - 1)]
     return WorkflowDefinition.model_validate({"name": "chain", "nodes": nodes, "edges": edges})
 

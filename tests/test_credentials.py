@@ -666,3 +666,90 @@ async def test_an_error_while_preparing_a_run_counts_as_a_crash_and_is_masked(
     assert "preparing run" in caplog.text
     for text in (run.model_dump_json(), caplog.text):
         assert "pw-Prepare-4471" not in text
+
+
+async def test_a_run_reuses_decrypted_credentials_until_they_change(tmp_path: Path) -> None:
+    # Every run of a workflow loads the same names: the store read and the decryption
+    # were most of what credentials cost a run, so a process keeps what it read.
+    from tests.support.engine import embedded
+
+    async with embedded(tmp_path, credential_cache_seconds=300) as app:
+        service = app.credentials
+        assert isinstance(service, CredentialService)
+        await service.create("NOTE", "secret", {"value": "first-value-1234"})
+        reads: list[list[str]] = []
+        read = service.store.security.get_credentials
+
+        async def counting(names: Any) -> Any:
+            reads.append(list(names))
+            return await read(names)
+
+        service.store.security.get_credentials = counting  # type: ignore[method-assign]
+        first = await service.load(["NOTE", "ABSENT"])
+        again = await service.load(["NOTE", "ABSENT"])
+        assert reads == [["ABSENT", "NOTE"]]  # one read; the absent name is remembered too
+        assert first["NOTE"].data.model_dump() == again["NOTE"].data.model_dump()
+        await service.replace("NOTE", "secret", {"value": "second-value-5678"})
+        changed = await service.load(["NOTE"])
+        assert changed["NOTE"].data.model_dump() == {"value": "second-value-5678"}
+        assert len(reads) == 2
+
+
+def test_a_changed_credential_reaches_every_process_at_once(
+    tmp_path: Path, redis_url: str, http_server: RecordingHttpServer
+) -> None:
+    """Two processes share the store and the Redis bus and cache credentials for five
+    minutes; replacing one on the first is used by the second's next run."""
+    import uuid
+
+    from tests.support.polling import wait_until
+
+    settings = Settings(
+        data_dir=tmp_path,
+        store_url=f"sqlite:///{tmp_path / 'shared.db'}",
+        redis_url=redis_url,
+        redis_namespace=f"credtest{uuid.uuid4().hex[:8]}",
+        serve_role="embedded",
+        credential_cache_seconds=300,
+        http_allow_private_networks=True,
+    )
+    url = http_server.url("/hook")
+    with (
+        LiveServer(settings) as one,
+        LiveServer(settings) as two,
+        one.client() as on_one,
+        two.client() as on_two,
+    ):
+        created = on_one.post(
+            "/credentials",
+            json={"name": "crm", "type": "bearer", "data": {"token": "token-one-1111"}},
+        )
+        assert created.status_code == 201, created.text
+        workflow = {
+            "name": "hook",
+            "nodes": [
+                {"id": "start", "type": "start"},
+                {"id": "hook", "type": "webhook", "config": {"url": url, "credential": "crm"}},
+            ],
+            "edges": [{"from": "start", "to": "hook"}],
+        }
+        saved = on_one.post("/workflows/", json=workflow)
+        assert saved.status_code == 201, saved.text
+        wid = saved.json()["id"]
+
+        def token_sent_by_two() -> str:
+            run = on_two.post(f"/workflows/{wid}/execute", json={}).json()
+            assert run["status"] == "success", run
+            return http_server.requests("/hook")[-1].headers["authorization"]
+
+        assert token_sent_by_two() == "Bearer token-one-1111"
+        replaced = on_one.put(
+            "/credentials/crm", json={"type": "bearer", "data": {"token": "token-two-2222"}}
+        )
+        assert replaced.status_code == 200, replaced.text
+        # The cache would keep the old token for 300 s: only the bus explains a switch.
+        wait_until(
+            lambda: token_sent_by_two() == "Bearer token-two-2222",
+            within=5,
+            what="the second process used the replaced credential",
+        )

@@ -95,7 +95,13 @@ def build(
     registry = registry if registry is not None else REGISTRY
     # Read (or create) the key before anything starts: a malformed key or a key file
     # others may read stops the process here, with a message saying what to fix.
-    credentials = CredentialService(store, KeyRing.from_settings(settings), settings, registry)
+    credentials = CredentialService(
+        store,
+        KeyRing.from_settings(settings),
+        settings,
+        registry,
+        publish_control=bus.publish_control,
+    )
     # Redis-backed whenever Redis is configured (even `isolated`): limits are per caller,
     # not per process.
     limiter = RateLimiter(settings)

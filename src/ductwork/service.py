@@ -554,10 +554,18 @@ class Ductwork:
 
     async def _listen_for_control(self) -> None:
         async with self.bus.subscribe_control() as messages:
-            # Subscribed now: anything revoked while no subscription was live may be cached.
+            # Subscribed now: anything revoked or changed while no subscription was live
+            # may be cached.
             self.authenticator.clear()
+            if isinstance(self.credentials, CredentialService):
+                self.credentials.evict()
             async for message in messages:
-                if message.get("action") == "cancel":
+                action = message.get("action")
+                if action == "cancel":
                     self.executor.cancel_local(message.get("execution_id", ""))
+                elif action == "credentials_changed":
+                    if isinstance(self.credentials, CredentialService):
+                        names = message.get("names")
+                        self.credentials.evict(names if isinstance(names, list) else None)
                 else:
                     self.authenticator.handle_control(message)

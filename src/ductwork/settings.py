@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     """How long a verified key or session is trusted without asking the store again.
     A revocation through the API (or any with Redis) reaches every process at once;
     one by the CLI without Redis reaches a running server within this time."""
+    credential_cache_seconds: float = Field(default=10.0, ge=0)
+    """How long a process reuses a credential it decrypted for a run without reading the
+    store again; a change through the API reaches every process at once regardless
+    (through the event bus), a change the bus misses within this time."""
     metrics_token: SecretStr | None = None
     """A bearer token for `/metrics` alone (scrapers); admins' keys work too."""
     login_rate_limit: str = "10/minute"

@@ -170,11 +170,28 @@ class GroupCommitter:
         self._worker: asyncio.Task[None] | None = None
 
     async def commit(self, execution_id: str, checkpoint: Checkpoint) -> None:
+        """Commit with the other runs flushing now; raises what the store raised.
+
+        Cancelling the caller does not cancel the write (the drain task makes it for
+        the whole batch). A caller cancelled while its write is in flight waits for the
+        outcome: it gets CancelledAfterCommit when the write landed (so it never puts
+        back, and writes twice, a checkpoint that was applied), else what it was.
+        """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((execution_id, checkpoint, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._drain())
-        await future
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            while not future.done():
+                # Cancelled again, or the write failed: the outcome decides what to raise,
+                # and a cancelled caller is told it was cancelled either way.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(future)
+            if not future.cancelled() and future.exception() is None:
+                raise CancelledAfterCommit from None
+            raise
 
     async def _drain(self) -> None:
         # A new task first runs on the loop's next iteration, so every run that
@@ -211,9 +228,13 @@ class GroupCommitter:
                 _settle(future, None)
 
 
+class CancelledAfterCommit(asyncio.CancelledError):
+    """The flush was cancelled, but its checkpoint had been applied already."""
+
+
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
     if future.done():
-        return  # its flush was cancelled; the commit happened (or failed) regardless
+        return
     if error is None:
         future.set_result(None)
     else:
@@ -313,44 +334,31 @@ class _Checkpointer:
         self._pending = batch
 
     async def flush(self) -> None:
-        """Commit what is due; on failure it stays due (see the class docstring).
-
-        Cancelling a flush (its node was cancelled) does not cancel its commit: the
-        group committer writes on regardless, so the batch may land, and a batch put
-        back as "not committed" after landing would be written twice. The flush waits
-        for the commit's outcome, settles it like any other, then is cancelled.
-        """
-        cancelled = False
+        """Commit what is due; on failure it stays due (see the class docstring)."""
         async with self._lock:
             batch, self._pending = self._pending, Checkpoint()
             if not batch:
                 return
-            commit = asyncio.ensure_future(self._commit(batch))
-            while not commit.done():
-                try:
-                    await asyncio.shield(commit)
-                except asyncio.CancelledError:
-                    if commit.cancelled():
-                        break
-                    cancelled = True
-                except BaseException:
-                    break  # the commit's own failure: settled below
-            error = asyncio.CancelledError() if commit.cancelled() else commit.exception()
-            if error is not None:
-                if isinstance(error, LeaseLost):
-                    if self._on_lease_lost is not None:
-                        self._on_lease_lost()
-                else:
-                    self._keep_due(batch)
-                if cancelled:
-                    raise asyncio.CancelledError
-                raise error
+            try:
+                await self._commit(batch)
+            except LeaseLost:
+                if self._on_lease_lost is not None:
+                    self._on_lease_lost()
+                raise
+            except CancelledAfterCommit:
+                # The batch landed: it must not be put back (it would be written twice).
+                self._committed(batch)
+                raise
+            except BaseException:
+                self._keep_due(batch)
+                raise
+        self._committed(batch)
+
+    def _committed(self, batch: Checkpoint) -> None:
         if batch.events:
             if self._on_commit is not None:
                 self._on_commit(batch.events)
             self.publish(batch.events)
-        if cancelled:
-            raise asyncio.CancelledError
 
     async def _commit(self, batch: Checkpoint) -> None:
         """Commit, retrying a store that fails with backoff until `give_up_after`."""

@@ -10,9 +10,11 @@ the workflow names exists and has a type the node can use.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
-from collections.abc import Collection, Mapping
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +41,11 @@ from ductwork.store.security import DuplicateName
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 """An identifier, so `{{ secrets.NAME }}` reads it without brackets."""
 _NAME = re.compile(NAME_PATTERN)
+
+log = logging.getLogger("ductwork.security")
+
+CACHE_SIZE = 10_000
+"""Most credentials one process keeps decrypted between runs (then it starts over)."""
 
 PAGE = 500
 """Rows read per store call when a use case needs them all (rotation, the delete check)."""
@@ -174,11 +181,20 @@ class CredentialService:
         keyring: KeyRing,
         settings: Settings,
         registry: Mapping[str, NodeType[Any]],
+        *,
+        publish_control: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
+        """`publish_control`: the event bus's control channel, so a change made here
+        evicts the credential from every process's cache (`evict`)."""
         self.store = store
         self.keyring = keyring
         self.settings = settings
         self.registry = registry
+        self._publish_control = publish_control
+        self._cache: dict[str, tuple[float, Credential | None]] = {}
+        """name -> (expires at, the decrypted credential or None for "no such name")."""
+        self._generation = 0
+        """Bumped by every eviction: a load in flight across one does not fill the cache."""
 
     def _encrypt(self, data: CredentialData) -> str:
         return self.keyring.encrypt(data.model_dump_json().encode())
@@ -205,6 +221,7 @@ class CredentialService:
             created = await self.store.security.create_credential(stored)
         except DuplicateName:
             raise CredentialExists(name) from None
+        await self._changed(name)
         return CredentialInfo.of(created)
 
     async def replace(self, name: str, type_name: Any, data: Any) -> CredentialInfo:
@@ -218,6 +235,7 @@ class CredentialService:
         )
         if not await self.store.security.update_credential(updated):
             raise CredentialNotFound(name)
+        await self._changed(name)
         return CredentialInfo.of(updated)
 
     async def delete(self, name: str, *, force: bool = False) -> None:
@@ -230,6 +248,25 @@ class CredentialService:
                 raise CredentialInUse(name, users)
         if not await self.store.security.delete_credential(name):
             raise CredentialNotFound(name)
+        await self._changed(name)
+
+    async def _changed(self, name: str) -> None:
+        """Evict `name` here and, through the control channel, on every other process."""
+        self.evict([name])
+        if self._publish_control is not None:
+            try:
+                await self._publish_control({"action": "credentials_changed", "names": [name]})
+            except Exception:  # best effort: other caches lapse after the TTL regardless
+                log.warning("could not announce the change of credential %r", name, exc_info=True)
+
+    def evict(self, names: Collection[str] | None = None) -> None:
+        """Forget cached credentials (`names`, or all): the next run reads the store."""
+        self._generation += 1
+        if names is None:
+            self._cache.clear()
+        else:
+            for name in names:
+                self._cache.pop(name, None)
 
     async def workflows_using(self, name: str) -> list[WorkflowRef]:
         """Saved workflows whose current definition refers to credential `name`."""
@@ -257,14 +294,45 @@ class CredentialService:
         return [CredentialInfo.of(row) for row in rows]
 
     async def load(self, names: Collection[str]) -> dict[str, Credential]:
-        """The named credentials that exist, decrypted (one store round trip, nothing cached).
+        """The named credentials that exist, decrypted (at most one store round trip).
+
+        What was read is kept for DUCTWORK_CREDENTIAL_CACHE_SECONDS (bounded), since
+        every run of a workflow loads the same names: the store read and the
+        decryption were most of what credentials cost a run. A change through this
+        service evicts the name here and, through the control channel, everywhere.
 
         Raises CredentialUnreadable when one cannot be decrypted with the configured keys
         or no longer validates against its type.
         """
         if not names:
             return {}
-        rows = await self.store.security.get_credentials(sorted(set(names)))
+        ttl = self.settings.credential_cache_seconds
+        now = time.monotonic()
+        loaded: dict[str, Credential] = {}
+        missing: list[str] = []
+        for name in set(names):
+            hit = self._cache.get(name)
+            if hit is not None and hit[0] > now:
+                if hit[1] is not None:
+                    loaded[name] = hit[1]
+            else:
+                missing.append(name)
+        if not missing:
+            return loaded
+        generation = self._generation
+        fetched = await self._read(sorted(missing))
+        loaded.update(fetched)
+        if ttl > 0 and generation == self._generation:
+            if len(self._cache) + len(missing) > CACHE_SIZE:
+                self._cache.clear()
+            expires = now + ttl
+            for name in missing:
+                self._cache[name] = (expires, fetched.get(name))
+        return loaded
+
+    async def _read(self, names: Sequence[str]) -> dict[str, Credential]:
+        """The named credentials from the store, decrypted and validated."""
+        rows = await self.store.security.get_credentials(names)
         loaded: dict[str, Credential] = {}
         for row in rows:
             model = CREDENTIAL_TYPES.get(row.type)
