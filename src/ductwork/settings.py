@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     sync_wait_seconds: float = Field(default=30.0, ge=0)
     load_examples: bool = False
     examples_dir: Path | None = None
+    ui_dir: Path | None = None
+    """The built web app served under `/ui/`; None: the package's `ui_dist/`."""
 
     # Engine.
     max_parallel_nodes: int = Field(default=16, ge=1, le=1024)

@@ -19,6 +19,7 @@ from ductwork.api import (
     live,
     schemas,
     system,
+    ui,
     workflows,
 )
 from ductwork.api.bodysize import BodySizeLimit
@@ -100,6 +101,7 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
     api.include_router(audit.router)
     api.include_router(auth.router)
     auth.install(api)
+    ui.install(api, app_obj.settings)  # the web app's shell (left out of the document)
     schemas.install_openapi(api, is_public)  # after every router: it documents them all
     # Added innermost first: the host check runs first, then CORS (so preflights and
     # refusals carry CORS headers), then authentication, then the routes.

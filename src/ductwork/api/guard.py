@@ -72,6 +72,10 @@ ROUTE_PERMISSIONS: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
+    # The web app's shell (static files, no data: every call it makes needs credentials)
+    ("GET", "/"): PUBLIC,  # browsers are sent to /ui/, anything else gets 404
+    ("GET", "/ui/"): PUBLIC,
+    ("GET", "/ui/{path:path}"): PUBLIC,
     # Workflows
     ("POST", "/workflows/"): P.EDIT,
     ("GET", "/workflows/"): P.READ,
