@@ -75,6 +75,9 @@ export type ApiClient = ReturnType<typeof createApiClient>;
 /** The app's client (same origin as the page). */
 export const api: ApiClient = createApiClient();
 
+/** Thrown by query functions for a 401 (the client has already announced it). */
+export class UnauthorizedError extends Error {}
+
 /** The `detail` of an error body, for messages on screen. */
 export function errorMessage(error: unknown, fallback: string): string {
   if (error && typeof error === "object" && "detail" in error) {
