@@ -1,0 +1,304 @@
+// Per-node live status of a run, folded from the live stream (pure: no I/O, no clocks).
+//
+// The stream (WebSocket /ws/executions/{id}?after=N, see src/ductwork/api/live.py) sends
+// a snapshot `{type: "snapshot", run, last_seq}` first, then events
+// `{seq, type, node_id, timestamp, data}`. A client that reconnects passes its last seq
+// as `after` and folds the new snapshot and events over what it has: stored events with
+// `seq <= lastSeq` are already in the state and are ignored. `token` events are not
+// stored: they carry the seq of the last stored event, so they are taken when
+// `seq >= lastSeq` and never advance it.
+
+export type NodeStatus =
+  | "pending"
+  | "running"
+  | "retrying"
+  | "waiting"
+  | "completed"
+  | "failed"
+  | "skipped"
+  | "cancelled";
+
+export type RunStatus = "queued" | "running" | "waiting" | "success" | "error" | "cancelled";
+
+export type EventType =
+  | "run_started"
+  | "node_started"
+  | "node_completed"
+  | "node_failed"
+  | "node_skipped"
+  | "node_retrying"
+  | "node_cancelled"
+  | "token"
+  | "log"
+  | "run_waiting"
+  | "run_failed"
+  | "run_finished";
+
+export interface RunEvent {
+  seq: number;
+  type: EventType | (string & {});
+  node_id: string | null;
+  timestamp: string;
+  data: Record<string, unknown>;
+}
+
+/** A `node_states` entry as the API shows it (only the fields folded here). */
+export interface NodeStateView {
+  status: string;
+  output?: unknown;
+  error?: string | null;
+  cached?: boolean;
+  latency_ms?: number | null;
+  attempts?: number;
+  started_at?: string | null;
+  finished_at?: string | null;
+  branch?: string;
+}
+
+/** The run part of a snapshot (GET /workflows/executions/{id} plus its definition). */
+export interface RunView {
+  execution_id?: string;
+  status: string;
+  node_states: Record<string, NodeStateView>;
+  definition?: { nodes?: { id: string }[] };
+  dead_letter?: boolean;
+}
+
+export interface Snapshot {
+  type: "snapshot";
+  run: RunView;
+  last_seq: number;
+}
+
+export type StreamMessage = Snapshot | RunEvent;
+
+export interface NodeRunState {
+  status: NodeStatus;
+  attempts: number;
+  cached: boolean;
+  started_at: string | null;
+  finished_at: string | null;
+  /** Streamed AI text of the current attempt (token deltas, joined). */
+  tokens: string;
+  error: string | null;
+  latency_ms: number | null;
+  output: unknown;
+  branch: string | null;
+}
+
+export interface RunStatuses {
+  runStatus: RunStatus;
+  /** Set by `run_failed`: the engine gave up on the run (a dead letter). */
+  deadLetter: boolean;
+  nodes: Record<string, NodeRunState>;
+  /** The last stored event folded in: send it as `?after=` when reconnecting. */
+  lastSeq: number;
+}
+
+const NODE_STATUSES: ReadonlySet<string> = new Set<NodeStatus>([
+  "pending",
+  "running",
+  "retrying",
+  "waiting",
+  "completed",
+  "failed",
+  "skipped",
+  "cancelled",
+]);
+const RUN_STATUSES: ReadonlySet<string> = new Set<RunStatus>([
+  "queued",
+  "running",
+  "waiting",
+  "success",
+  "error",
+  "cancelled",
+]);
+
+export function pendingNode(): NodeRunState {
+  return {
+    status: "pending",
+    attempts: 0,
+    cached: false,
+    started_at: null,
+    finished_at: null,
+    tokens: "",
+    error: null,
+    latency_ms: null,
+    output: null,
+    branch: null,
+  };
+}
+
+function nodeStatus(value: unknown): NodeStatus {
+  return typeof value === "string" && NODE_STATUSES.has(value) ? (value as NodeStatus) : "pending";
+}
+
+function runStatus(value: unknown, fallback: RunStatus): RunStatus {
+  return typeof value === "string" && RUN_STATUSES.has(value) ? (value as RunStatus) : fallback;
+}
+
+function str(value: unknown): string | null {
+  return typeof value === "string" ? value : null;
+}
+
+function num(value: unknown): number | null {
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+/**
+ * The state a snapshot describes. Folded over `previous` (a reconnect), it replaces
+ * every stored fact but keeps streamed tokens, which no snapshot carries.
+ */
+export function fromSnapshot(snapshot: Snapshot, previous?: RunStatuses): RunStatuses {
+  const nodes: Record<string, NodeRunState> = {};
+  for (const node of snapshot.run.definition?.nodes ?? []) nodes[node.id] = pendingNode();
+  for (const [id, view] of Object.entries(snapshot.run.node_states ?? {})) {
+    nodes[id] = {
+      status: nodeStatus(view.status),
+      attempts: view.attempts ?? 0,
+      cached: view.cached ?? false,
+      started_at: view.started_at ?? null,
+      finished_at: view.finished_at ?? null,
+      tokens: "",
+      error: view.error ?? null,
+      latency_ms: view.latency_ms ?? null,
+      output: view.output ?? null,
+      branch: view.branch ?? null,
+    };
+  }
+  if (previous) {
+    for (const [id, node] of Object.entries(nodes)) {
+      const tokens = previous.nodes[id]?.tokens;
+      if (tokens) nodes[id] = { ...node, tokens };
+    }
+  }
+  return {
+    runStatus: runStatus(snapshot.run.status, "queued"),
+    deadLetter: snapshot.run.dead_letter ?? false,
+    nodes,
+    lastSeq: Math.max(snapshot.last_seq, 0),
+  };
+}
+
+function updateNode(
+  state: RunStatuses,
+  nodeId: string | null,
+  change: (node: NodeRunState) => NodeRunState,
+): Record<string, NodeRunState> {
+  if (nodeId === null) return state.nodes;
+  return { ...state.nodes, [nodeId]: change(state.nodes[nodeId] ?? pendingNode()) };
+}
+
+/** The state after one event; `state` itself when the event is already folded in. */
+export function applyEvent(state: RunStatuses, event: RunEvent): RunStatuses {
+  const { data, node_id: nodeId, timestamp } = event;
+  if (event.type === "token") {
+    if (event.seq < state.lastSeq || nodeId === null) return state;
+    const text = str(data.text) ?? "";
+    return { ...state, nodes: updateNode(state, nodeId, (n) => ({ ...n, tokens: n.tokens + text })) };
+  }
+  if (event.seq <= state.lastSeq) return state;
+  const next: RunStatuses = { ...state, lastSeq: event.seq };
+  switch (event.type) {
+    case "run_started":
+      return { ...next, runStatus: "running" };
+    case "run_waiting":
+      // The run parks only when no node task is left: nodes still "running" are parked.
+      return {
+        ...next,
+        runStatus: "waiting",
+        nodes: Object.fromEntries(
+          Object.entries(state.nodes).map(([id, n]) => [
+            id,
+            n.status === "running" ? { ...n, status: "waiting" as const } : n,
+          ]),
+        ),
+      };
+    case "run_failed":
+      return { ...next, deadLetter: true };
+    case "run_finished":
+      return { ...next, runStatus: runStatus(data.status, state.runStatus) };
+    case "node_started":
+      return {
+        ...next,
+        runStatus: "running",
+        nodes: updateNode(state, nodeId, (n) => ({
+          ...n,
+          status: "running",
+          attempts: num(data.attempt) ?? n.attempts + 1,
+          // The first attempt's start, as the server keeps it (retries add to the span).
+          started_at: n.status === "retrying" ? (n.started_at ?? timestamp) : timestamp,
+          finished_at: null,
+          tokens: "",
+          error: null,
+          cached: false,
+        })),
+      };
+    case "node_completed":
+      return {
+        ...next,
+        nodes: updateNode(state, nodeId, (n) => ({
+          ...n,
+          status: "completed",
+          cached: data.cached === true,
+          latency_ms: num(data.latency_ms) ?? n.latency_ms,
+          output: "output" in data ? data.output : n.output,
+          branch: str(data.branch),
+          error: null,
+          finished_at: timestamp,
+        })),
+      };
+    case "node_failed":
+      return {
+        ...next,
+        nodes: updateNode(state, nodeId, (n) => ({
+          ...n,
+          status: "failed",
+          attempts: num(data.attempt) ?? n.attempts,
+          error: str(data.error),
+          finished_at: timestamp,
+        })),
+      };
+    case "node_retrying":
+      return {
+        ...next,
+        nodes: updateNode(state, nodeId, (n) => ({
+          ...n,
+          status: "retrying",
+          attempts: num(data.attempt) ?? n.attempts,
+          error: str(data.error),
+        })),
+      };
+    case "node_skipped":
+      return {
+        ...next,
+        nodes: updateNode(state, nodeId, (n) => ({ ...n, status: "skipped", finished_at: timestamp })),
+      };
+    case "node_cancelled":
+      return {
+        ...next,
+        nodes: updateNode(state, nodeId, (n) => ({
+          ...n,
+          status: "cancelled",
+          finished_at: timestamp,
+        })),
+      };
+    default:
+      // log lines and types this client does not know yet: only the seq moves.
+      return next;
+  }
+}
+
+/** Fold one stream message (snapshot or event) into the state (null before the snapshot). */
+export function applyMessage(state: RunStatuses | null, message: StreamMessage): RunStatuses | null {
+  if (message.type === "snapshot") return fromSnapshot(message as Snapshot, state ?? undefined);
+  if (state === null) return null; // events before a snapshot cannot be placed
+  return applyEvent(state, message as RunEvent);
+}
+
+/** Fold a whole stream: a snapshot, then events. */
+export function foldRun(snapshot: Snapshot, events: Iterable<RunEvent>): RunStatuses {
+  let state = fromSnapshot(snapshot);
+  for (const event of events) state = applyEvent(state, event);
+  return state;
+}

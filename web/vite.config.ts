@@ -1,0 +1,44 @@
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vitest/config";
+
+// The API the dev server forwards to (`ductwork serve` on its default address).
+const API = process.env.DUCTWORK_API_URL ?? "http://127.0.0.1:8000";
+
+// Every API prefix; /ui/ itself is served by Vite. The Host header is kept (no
+// changeOrigin): ductwork accepts loopback names on any port, and a WebSocket's
+// Origin must match its Host for the session cookie to be used.
+const API_PREFIXES = [
+  "/workflows",
+  "/auth",
+  "/setup",
+  "/node-types",
+  "/credentials",
+  "/credential-types",
+  "/ai",
+  "/audit",
+  "/health",
+  "/metrics",
+  "/openapi.json",
+  "/docs",
+];
+
+export default defineConfig({
+  base: "/ui/",
+  plugins: [react()],
+  build: {
+    // Served by ductwork under /ui/ and shipped in the wheel (package-data).
+    outDir: "../src/ductwork/ui_dist",
+    emptyOutDir: true,
+    sourcemap: false,
+  },
+  server: {
+    proxy: {
+      ...Object.fromEntries(API_PREFIXES.map((prefix) => [prefix, { target: API }])),
+      "/ws": { target: API, ws: true },
+    },
+  },
+  test: {
+    environment: "node",
+    include: ["src/**/*.test.{ts,tsx}"],
+  },
+});
