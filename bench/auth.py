@@ -32,38 +32,51 @@ ROUNDS = 20_000
 HTTP_ROUNDS = 2_000
 
 
-async def _http_ms(settings: Settings, key: str | None) -> float:
-    """Median ms of GET /workflows/{id} through the whole app (in process, no socket)."""
+async def _http_ms(on: Path, off: Path) -> tuple[float, float]:
+    """Median ms of GET /workflows/{id} through the whole app (in process, no socket):
+    (with an API key, with auth disabled). Requests to the two apps alternate, so
+    machine noise lands on both alike."""
+    import contextlib
     import statistics
 
     import httpx
 
     from ductwork.models import WorkflowDefinition
 
-    app = build(settings)
-    api = create_app(app)
-    await app.start()
-    try:
-        if key is None:
+    definition = WorkflowDefinition.model_validate(
+        {"name": "w", "nodes": [{"id": "start", "type": "start"}], "edges": []}
+    )
+    samples: dict[bool, list[float]] = {True: [], False: []}
+    async with contextlib.AsyncExitStack() as stack:
+        clients: dict[bool, tuple[httpx.AsyncClient, str]] = {}
+        for keyed, settings in (
+            (True, Settings(data_dir=on, auth_cache_seconds=600)),
+            (False, Settings(data_dir=off, auth="disabled")),
+        ):
+            app = build(settings)
+            api = create_app(app)
+            await app.start()
+            stack.push_async_callback(app.close)
             key = (await app.accounts.create_key(SYSTEM, "bench", SYSTEM.role))[1]
-        definition = WorkflowDefinition.model_validate(
-            {"name": "w", "nodes": [{"id": "start", "type": "start"}], "edges": []}
-        )
-        workflow = await app.create_workflow(definition)
-        headers = {"Authorization": f"Bearer {key}"}
-        transport = httpx.ASGITransport(app=api, client=("127.0.0.1", 5000))
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://127.0.0.1", headers=headers
-        ) as client:
-            samples = []
-            for _ in range(HTTP_ROUNDS):
+            workflow = await app.create_workflow(definition)
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=api, client=("127.0.0.1", 5000)),
+                    base_url="http://127.0.0.1",
+                    headers={"Authorization": f"Bearer {key}"} if keyed else {},
+                )
+            )
+            clients[keyed] = (client, workflow.id)
+        for round_ in range(HTTP_ROUNDS + 50):
+            for keyed in (True, False) if round_ % 2 else (False, True):
+                client, workflow_id = clients[keyed]
                 started = time.perf_counter()
-                response = await client.get(f"/workflows/{workflow.id}")
-                samples.append(time.perf_counter() - started)
+                response = await client.get(f"/workflows/{workflow_id}")
+                elapsed = time.perf_counter() - started
                 assert response.status_code == 200, response.text
-        return statistics.median(samples) * 1000
-    finally:
-        await app.close()
+                if round_ >= 50:  # warm-up
+                    samples[keyed].append(elapsed)
+    return statistics.median(samples[True]) * 1000, statistics.median(samples[False]) * 1000
 
 
 async def main() -> None:
@@ -108,8 +121,7 @@ async def main() -> None:
         finally:
             await app.close()
     with tempfile.TemporaryDirectory() as on, tempfile.TemporaryDirectory() as off:
-        with_key = await _http_ms(Settings(data_dir=Path(on), auth_cache_seconds=600), None)
-        disabled = await _http_ms(Settings(data_dir=Path(off), auth="disabled"), "unused")
+        with_key, disabled = await _http_ms(Path(on), Path(off))
     rows = [
         ("guard overhead, cached-key request", f"{(guarded - bare) * 1e6:.1f} µs", "<= 50 µs"),
         ("Authenticator.from_bearer, cached", f"{lookup * 1e6:.1f} µs", "-"),
