@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -13,6 +12,7 @@ from typer.testing import CliRunner, Result
 from ductwork.cli import cli
 from ductwork.settings import Settings
 from tests.support.live_server import LiveServer, auth_headers
+from tests.support.polling import wait_until
 from tests.support.processes import BIN
 from tests.support.smtp_server import free_port
 
@@ -111,10 +111,12 @@ def test_keys_create_list_revoke_against_a_server(tmp_path: Path) -> None:
         # The server had the key cached; the CLI's revocation is in the store, and
         # reaches a server through Redis when configured (test_auth covers the bus):
         # here the cache runs out within auth_cache_seconds.
-        deadline = time.monotonic() + live.app.settings.auth_cache_seconds + 5
-        while client.get("/workflows/").status_code != 401:
-            assert time.monotonic() < deadline, "revoked key still accepted"
-            time.sleep(0.1)
+        wait_until(
+            lambda: client.get("/workflows/").status_code == 401,
+            within=live.app.settings.auth_cache_seconds + 5,
+            interval=0.1,
+            what="the revoked key refused",
+        )
     assert invoke(["keys", "revoke", "nope"], tmp_path).exit_code == 2
 
 
@@ -129,21 +131,20 @@ def test_serve_prints_a_setup_link_that_works_once(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        link = ""
-        deadline = time.monotonic() + 30
         assert process.stdout is not None
-        while "/setup?token=" not in link:
-            assert time.monotonic() < deadline and process.poll() is None, "no setup link"
-            link = process.stdout.readline().strip()
+        lines = iter(process.stdout.readline, "")  # ends when the process does
+        link = next((line.strip() for line in lines if "/setup?token=" in line), "")
+        assert link, "serve ended without printing a setup link"
         assert link.startswith(f"http://127.0.0.1:{port}/setup?token=")
         token = link.split("token=", 1)[1]
-        while True:
+
+        def healthy() -> bool:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
+                return httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
             except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+                return False
+
+        wait_until(healthy, within=30, interval=0.05, what="the server is healthy")
         body = {"token": token, "email": "first@example.com", "password": PASSWORD}
         done = httpx.post(f"http://127.0.0.1:{port}/auth/setup", json=body)
         assert done.status_code == 201, done.text
