@@ -4,7 +4,8 @@ errors, the run's result, and the store's raw rows (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,30 @@ def assert_absent(secrets: list[str], places: dict[str, str]) -> None:
                 assert form not in text, f"{secret!r} ({form!r}) found in {where}"
 
 
+@asynccontextmanager
+async def app_with(
+    source: MemoryCredentials, tmp_path: Path, **settings: Any
+) -> AsyncIterator[tuple[Ductwork, LiveEvents]]:
+    """An embedded app holding `source`'s credentials, and a recorder of what it publishes."""
+    async with embedded(tmp_path, **settings) as app:
+        await source.install(app)
+        yield app, LiveEvents(app)
+
+
+def assert_nowhere(
+    secrets: list[str],
+    run: Run,
+    live: LiveEvents,
+    caplog: pytest.LogCaptureFixture,
+    *,
+    store: str,
+) -> None:
+    """No secret in the run, its events (stored and live), the logs, or the store's rows."""
+    places = texts_of(run, live, caplog)
+    places["store"] = store
+    assert_absent(secrets, places)
+
+
 def store_rows(app: Ductwork) -> str:
     url = make_url(app.settings.resolved_store_url)
     assert url.database
@@ -107,9 +132,7 @@ async def test_webhook_credential_reaches_the_server_and_nowhere_else(
         "basic": {"username": "ann", "password": PASSWORD},
     }[auth]
     source = MemoryCredentials(AUTH=(auth, data), NOTE=("secret", {"value": NOTE}))
-    async with embedded(tmp_path, http_allow_private_networks=True) as app:
-        await source.install(app)
-        live = LiveEvents(app)
+    async with app_with(source, tmp_path, http_allow_private_networks=True) as (app, live):
         run = await run_workflow(
             app,
             [
@@ -150,9 +173,7 @@ async def test_webhook_credential_reaches_the_server_and_nowhere_else(
         assert run.node_states["t"].output["copy"] == MASK
         assert run.result == f"{MASK} done"
         assert source.requests == [{"AUTH", "NOTE"}]  # only the names the workflow uses
-        places = texts_of(run, live, caplog)
-        places["store"] = store_rows(app)
-        assert_absent([*secrets, NOTE], places)
+        assert_nowhere([*secrets, NOTE], run, live, caplog, store=store_rows(app))
 
 
 # --- secrets raised in errors --------------------------------------------------------------
@@ -163,9 +184,7 @@ async def test_int_of_a_secret_in_a_condition_is_masked_in_the_error(
 ) -> None:
     secret = "not-a-number-4242"
     source = MemoryCredentials(NUM=("secret", {"value": secret}))
-    async with embedded(tmp_path) as app:
-        await source.install(app)
-        live = LiveEvents(app)
+    async with app_with(source, tmp_path) as (app, live):
         run = await run_workflow(
             app,
             [
@@ -178,9 +197,7 @@ async def test_int_of_a_secret_in_a_condition_is_masked_in_the_error(
         error = run.node_states["c"].error or ""
         assert "invalid literal for int()" in error and MASK in error, error
         assert run.error is not None and MASK in run.error
-        places = texts_of(run, live, caplog)
-        places["store"] = store_rows(app)
-        assert_absent([secret], places)
+        assert_nowhere([secret], run, live, caplog, store=store_rows(app))
 
 
 async def test_an_email_to_holding_a_secret_is_masked_in_the_address_error(
@@ -188,9 +205,7 @@ async def test_an_email_to_holding_a_secret_is_masked_in_the_address_error(
 ) -> None:
     secret = "not-an-address-secret"
     source = MemoryCredentials(ADDR=("secret", {"value": secret}))
-    async with embedded(tmp_path) as app:
-        await source.install(app)
-        live = LiveEvents(app)
+    async with app_with(source, tmp_path) as (app, live):
         run = await run_workflow(
             app,
             [
@@ -206,9 +221,7 @@ async def test_an_email_to_holding_a_secret_is_masked_in_the_address_error(
         assert run.status == "error"
         error = run.node_states["mail"].error or ""
         assert "is not a valid email address" in error and MASK in error, error
-        places = texts_of(run, live, caplog)
-        places["store"] = store_rows(app)
-        assert_absent([secret], places)
+        assert_nowhere([secret], run, live, caplog, store=store_rows(app))
 
 
 async def test_a_webhook_host_built_from_a_secret_is_masked_in_the_connection_error(
@@ -216,9 +229,7 @@ async def test_a_webhook_host_built_from_a_secret_is_masked_in_the_connection_er
 ) -> None:
     secret = "hostsecret-8086"
     source = MemoryCredentials(HOST=("secret", {"value": secret}))
-    async with embedded(tmp_path, http_allow_private_networks=True) as app:
-        await source.install(app)
-        live = LiveEvents(app)
+    async with app_with(source, tmp_path, http_allow_private_networks=True) as (app, live):
         run = await run_workflow(
             app,
             [
@@ -234,9 +245,7 @@ async def test_a_webhook_host_built_from_a_secret_is_masked_in_the_connection_er
         assert run.status == "error"
         error = run.node_states["hook"].error or ""
         assert f"{MASK}.invalid" in error, error
-        places = texts_of(run, live, caplog)
-        places["store"] = store_rows(app)
-        assert_absent([secret], places)
+        assert_nowhere([secret], run, live, caplog, store=store_rows(app))
 
 
 async def test_an_unexpected_exception_with_a_secret_is_masked_in_logs_and_state(
@@ -245,9 +254,7 @@ async def test_an_unexpected_exception_with_a_secret_is_masked_in_logs_and_state
     caplog.set_level(logging.DEBUG)
     secret = "leaked-in-traceback-99"
     source = MemoryCredentials(S=("secret", {"value": secret}))
-    async with embedded(tmp_path, extra_nodes=[LeakyNode()]) as app:
-        await source.install(app)
-        live = LiveEvents(app)
+    async with app_with(source, tmp_path, extra_nodes=[LeakyNode()]) as (app, live):
         run = await run_workflow(
             app,
             [
@@ -262,9 +269,7 @@ async def test_an_unexpected_exception_with_a_secret_is_masked_in_logs_and_state
         assert "node leak of run" in caplog.text and "RuntimeError" in caplog.text
         log_events = [e for e in run.events if e.type == "log" and e.node_id == "leak"]
         assert log_events[0].data["message"] == f"about to fail with {MASK}"
-        places = texts_of(run, live, caplog)
-        places["store"] = store_rows(app)
-        assert_absent([secret], places)
+        assert_nowhere([secret], run, live, caplog, store=store_rows(app))
 
 
 async def test_a_postgres_bind_error_with_the_password_is_masked_in_every_row(
@@ -281,9 +286,7 @@ async def test_a_postgres_bind_error_with_the_password_is_masked_in_every_row(
         PW=("secret", {"value": password}),
     )
     store_url = store_url_factory("postgresql")
-    async with embedded(tmp_path, store_url=store_url) as app:
-        await source.install(app)
-        live = LiveEvents(app)
+    async with app_with(source, tmp_path, store_url=store_url) as (app, live):
         run = await run_workflow(
             app,
             [
@@ -304,9 +307,7 @@ async def test_a_postgres_bind_error_with_the_password_is_masked_in_every_row(
         assert run.status == "error"
         error = run.node_states["q"].error or ""
         assert "query on credential 'DB' failed" in error and MASK in error, error
-        places = texts_of(run, live, caplog)
-        places["store"] = await postgres_rows(store_url)
-        assert_absent([password], places)
+        assert_nowhere([password], run, live, caplog, store=await postgres_rows(store_url))
 
 
 async def test_streamed_tokens_and_the_reply_are_masked(
@@ -314,9 +315,10 @@ async def test_streamed_tokens_and_the_reply_are_masked(
 ) -> None:
     secret = "streamed-secret-1234"
     source = MemoryCredentials(S=("secret", {"value": secret}))
-    async with embedded(tmp_path, llm_base_url=llm.base_url, llm_api_key="test-key") as app:
-        await source.install(app)
-        live = LiveEvents(app)
+    async with app_with(source, tmp_path, llm_base_url=llm.base_url, llm_api_key="test-key") as (
+        app,
+        live,
+    ):
         run = await run_workflow(
             app,
             [
@@ -334,9 +336,7 @@ async def test_streamed_tokens_and_the_reply_are_masked(
         assert run.node_states["ai"].output == f"Echo: say {MASK} now"
         tokens = [e for e in live.events if e.type == "token"]
         assert tokens and any(MASK in e.data["text"] for e in tokens)
-        places = texts_of(run, live, caplog)
-        places["store"] = store_rows(app)
-        assert_absent([secret], places)
+        assert_nowhere([secret], run, live, caplog, store=store_rows(app))
 
 
 # --- which credentials a run loads ---------------------------------------------------------
