@@ -6,6 +6,7 @@ import { Root } from "./routes/Root";
 import { Shell } from "./routes/Shell";
 import { SignIn } from "./routes/SignIn";
 import { NotFound } from "./routes/NotFound";
+import { RunsList } from "./routes/RunsList";
 import { WorkflowsList } from "./routes/WorkflowsList";
 
 export const queryClient = new QueryClient({
@@ -33,6 +34,8 @@ export const routes: RouteObject[] = [
         children: [
           { index: true, element: <WorkflowsList /> },
           { path: "workflows/new", lazy: async () => ({ Component: (await canvas()).NewWorkflow }) },
+          { path: "runs", element: <RunsList /> },
+          { path: "workflows/:id/runs", element: <RunsList /> },
           { path: "workflows/:id", lazy: async () => ({ Component: (await canvas()).WorkflowEditor }) },
           { path: "runs/:executionId", lazy: async () => ({ Component: (await canvas()).RunView }) },
           { path: "*", element: <NotFound /> },

@@ -1,38 +1,20 @@
 // The canvas routes, split out of the first load (React Flow is most of their weight).
-// Placeholders for now: the editor and the run view are the next steps of issue 9.
-import { Background, ReactFlow } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
-import { Link, useParams } from "react-router";
-
-function Coming({ title, children }: { title: string; children: React.ReactNode }) {
-  return (
-    <section aria-labelledby="coming-title" className="coming">
-      <h1 id="coming-title">{title}</h1>
-      <p role="status">{children}</p>
-      <div className="canvas" aria-label="Canvas preview" role="region">
-        <ReactFlow nodes={[]} edges={[]} fitView proOptions={{ hideAttribution: false }}>
-          <Background />
-        </ReactFlow>
-      </div>
-      <p>
-        <Link to="/">Back to the workflows</Link>
-      </p>
-    </section>
-  );
-}
+import { useParams } from "react-router";
+import { EditorPage } from "../../editor/EditorPage";
+import { RunPage } from "../../runs/RunPage";
 
 export function NewWorkflow() {
-  return <Coming title="New workflow">The workflow editor is coming soon.</Coming>;
+  return <EditorPage />;
 }
 
 export function WorkflowEditor() {
   const { id = "" } = useParams();
-  return (
-    <Coming title={`Workflow ${id}`}>The workflow editor is coming soon.</Coming>
-  );
+  // keyed: opening another workflow starts a fresh editor (no state carried over).
+  return <EditorPage key={id} workflowId={id} />;
 }
 
 export function RunView() {
   const { executionId = "" } = useParams();
-  return <Coming title={`Run ${executionId}`}>The live run view is coming soon.</Coming>;
+  return <RunPage key={executionId} executionId={executionId} />;
 }

@@ -1,0 +1,93 @@
+import { describe, expect, it } from "vitest";
+import {
+  DEFAULT_HANDLE,
+  ERROR_HANDLE,
+  type WorkflowDefinition,
+  edgeEnds,
+  layout,
+  outputHandles,
+  toDefinition,
+  toFlow,
+} from "./definition";
+
+const seed: WorkflowDefinition = {
+  name: "Test Workflow",
+  nodes: [
+    { id: "start", type: "start", config: {}, position: { x: 0, y: 0 }, on_error: "fail" },
+    { id: "check", type: "condition", config: { condition: "x > 1" }, on_error: "branch" },
+    { id: "end", type: "end", config: {}, position: { x: 400, y: 10 }, on_error: "fail" },
+  ],
+  edges: [
+    { from: "start", to: "check" },
+    { from: "check", to: "end", branch: "true" },
+  ],
+  variables: [],
+  status: "active",
+  metadata: { author: "Me" },
+};
+const types = { condition: { branches: ["false", "true"] } };
+
+describe("outputHandles", () => {
+  it("gives one default handle to a node without branches", () => {
+    expect(outputHandles({ id: "a", type: "start", on_error: "fail" })).toEqual([DEFAULT_HANDLE]);
+  });
+  it("puts true above false and adds error for on_error branch", () => {
+    expect(outputHandles({ id: "c", type: "condition", on_error: "branch" }, types.condition)).toEqual([
+      "true",
+      "false",
+      ERROR_HANDLE,
+    ]);
+  });
+});
+
+describe("edgeEnds", () => {
+  it("reads React Flow's spelling and boolean branches", () => {
+    expect(edgeEnds({ source: "a", target: "b", sourceHandle: true } as never)).toEqual({
+      source: "a",
+      target: "b",
+      branch: "true",
+    });
+  });
+});
+
+describe("layout", () => {
+  it("keeps saved positions and places the others by depth", () => {
+    const positions = layout(seed);
+    expect(positions.start).toEqual({ x: 0, y: 0 });
+    expect(positions.end).toEqual({ x: 400, y: 10 });
+    expect(positions.check?.x).toBeGreaterThan(0);
+  });
+  it("survives a cycle", () => {
+    const cyclic: WorkflowDefinition = {
+      name: "c",
+      status: "active",
+      nodes: [
+        { id: "a", type: "start", on_error: "fail" },
+        { id: "b", type: "end", on_error: "fail" },
+      ],
+      edges: [
+        { from: "a", to: "b" },
+        { from: "b", to: "a" },
+      ],
+    };
+    expect(Object.keys(layout(cyclic))).toEqual(["a", "b"]);
+  });
+});
+
+describe("toFlow / toDefinition", () => {
+  it("round-trips nodes, edges, branches, positions and the rest of the definition", () => {
+    const { nodes, edges } = toFlow(seed, types);
+    expect(nodes.map((n) => n.data.handles)).toEqual([[DEFAULT_HANDLE], ["true", "false", "error"], [DEFAULT_HANDLE]]);
+    expect(edges[1]).toMatchObject({ source: "check", target: "end", sourceHandle: "true", label: "true" });
+    const moved = nodes.map((n) => (n.id === "end" ? { ...n, position: { x: 512.4, y: 20.6 } } : n));
+    const back = toDefinition(seed, moved, edges);
+    expect(back.name).toBe("Test Workflow");
+    expect(back.metadata).toEqual({ author: "Me" });
+    expect(back.edges).toEqual([
+      { from: "start", to: "check" },
+      { from: "check", to: "end", branch: "true" },
+    ]);
+    expect(back.nodes?.[2]?.position).toEqual({ x: 512, y: 21 });
+    expect(back.nodes?.[1]?.config).toEqual({ condition: "x > 1" });
+  });
+});
