@@ -10,7 +10,6 @@ whoever reads a failure.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,78 +18,15 @@ import httpx
 import pytest
 
 from ductwork.settings import Settings
+from tests.support.browser import open_browser, shot
 from tests.support.live_server import LiveServer
-from tests.support.stores import service_unavailable
 
-UI_DIST = Path(__file__).resolve().parents[1] / "src" / "ductwork" / "ui_dist"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 PASSWORD = "correct-horse-battery-staple"
-
-# Without the background-networking flags Chromium keeps trying to reach Google's hosts,
-# which this machine's closed network refuses, many at a time.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        service_unavailable("Debian's chromium is not installed (scripts/test installs it)")
-    return path
 
 
 @pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Any]:
-    if not (UI_DIST / "index.html").is_file():
-        service_unavailable("the web app is not built: npm --prefix web run build")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_unavailable("playwright is not installed (pyproject's test extra)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
-        page.on(
-            "console",
-            lambda message: (
-                errors.append(f"console {message.type}: {message.text}")
-                if message.type == "error" and "401" not in message.text
-                else None
-            ),
-        )
-        # Which request failed (the console only says that one did); 401s are how the app
-        # learns it must sign in.
-        page.on(
-            "response",
-            lambda response: (
-                errors.append(f"{response.status} {response.url}")
-                if response.status >= 400 and response.status != 401
-                else None
-            ),
-        )
-        page.console_errors = errors  # type: ignore[attr-defined]
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+def browser_page() -> Iterator[Any]:
+    yield from open_browser()
 
 
 def test_sign_in_list_workflows_and_sign_out_in_chromium(tmp_path: Path, browser_page: Any) -> None:

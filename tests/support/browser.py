@@ -1,0 +1,90 @@
+"""Debian's Chromium driven by Playwright for the browser tests (tests/test_web_*.py).
+
+No browser download works on this machine: Playwright for Python drives the `chromium`
+package through `executable_path` (scripts/test installs it). Missing pieces skip the
+tests, or fail them under CI=true (`service_unavailable`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from tests.support.stores import service_unavailable
+
+UI_DIST = Path(__file__).resolve().parents[2] / "src" / "ductwork" / "ui_dist"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+# Without the background-networking flags Chromium keeps trying to reach Google's hosts,
+# which this machine's closed network refuses, many at a time.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        service_unavailable("Debian's chromium is not installed (scripts/test installs it)")
+    return path
+
+
+def open_browser(
+    viewport: tuple[int, int] = (1280, 800),
+    color_scheme: Literal["light", "dark"] = "light",
+) -> Iterator[Any]:
+    """A page in headless Chromium that records console errors, failed requests and
+    page errors in `page.console_errors` (401s excepted: they send the app to sign-in)."""
+    if not (UI_DIST / "index.html").is_file():
+        service_unavailable("the web app is not built: npm --prefix web run build")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_unavailable("playwright is not installed (pyproject's test extra)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+        )
+        context = browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]}, color_scheme=color_scheme
+        )
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+        page.on(
+            "console",
+            lambda message: (
+                errors.append(f"console {message.type}: {message.text}")
+                if message.type == "error" and "401" not in message.text
+                else None
+            ),
+        )
+        # Which request failed (the console only says that one did); 401s are how the app
+        # learns it must sign in.
+        page.on(
+            "response",
+            lambda response: (
+                errors.append(f"{response.status} {response.url}")
+                if response.status >= 400 and response.status != 401
+                else None
+            ),
+        )
+        page.console_errors = errors  # type: ignore[attr-defined]
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
