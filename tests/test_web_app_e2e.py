@@ -1,0 +1,284 @@
+"""The web app used the way a person would, in real Chromium against a live ductwork.
+
+A live server with the OpenAI-compatible stub as its LLM; Debian's Chromium driven by
+Playwright (tests/support/browser.py). Each test starts from the sign-in page with an
+API key and does one user story end to end: build the seed workflow on the canvas from
+the palette (a validation problem pinned and fixed, saved, run, watched live, the AI
+node's output opened, run again and cached); cancel a running delay; retry a failed
+run; generate a draft from a prompt; the workflow and run lists. Screenshots go to
+`test-artifacts/`; `web-editor.png` is the README's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ductwork.settings import Settings
+from tests.support.browser import open_browser, shot
+from tests.support.live_server import LiveServer
+from tests.support.openai_stub import OpenAIStub
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+@pytest.fixture
+def live(tmp_path: Path, llm: OpenAIStub) -> Iterator[LiveServer]:
+    settings = Settings(
+        data_dir=tmp_path,
+        llm_base_url=llm.base_url,
+        llm_api_key="test-key",
+        llm_max_retries=0,
+    )
+    with LiveServer(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def admin(live: LiveServer) -> Iterator[httpx.Client]:
+    with live.client() as client:
+        yield client
+
+
+@pytest.fixture
+def page(live: LiveServer, admin: httpx.Client) -> Iterator[Any]:
+    """A page signed in through the sign-in form's "API key" field."""
+    key = admin.post("/auth/keys", json={"name": "browser", "role": "admin"}).json()["key"]
+    for page in open_browser():
+        page.goto(live.url + "/ui/sign-in")
+        page.get_by_label("API key").fill(key)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Workflows").wait_for()
+        yield page
+        assert page.console_errors == []
+
+
+def node(page: Any, node_id: str) -> Any:
+    return page.locator(f".react-flow__node[data-id='{node_id}']")
+
+
+def card(page: Any, node_id: str) -> Any:
+    return page.locator(f"[data-node-id='{node_id}']")
+
+
+def drag_from_palette(page: Any, node_type: str, x: float, y: float) -> None:
+    """Drag the palette's button onto the canvas at (x, y) of the pane."""
+    source = page.get_by_role("button", name=f"Add {node_type} node")
+    pane = page.locator(".react-flow__pane")
+    source.drag_to(pane, target_position={"x": x, "y": y})
+
+
+def connect(page: Any, source_id: str, target_id: str, handle: str | None = None) -> None:
+    """Drag from a node's output handle to another node's input handle."""
+    handle_selector = ".react-flow__handle.source" + (
+        f"[data-handleid='{handle}']" if handle else ""
+    )
+    start = node(page, source_id).locator(handle_selector).bounding_box()
+    end = node(page, target_id).locator(".react-flow__handle.target").bounding_box()
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(end["x"] + 2, end["y"] + 2, steps=8)
+    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=4)
+    page.mouse.up()
+
+
+def node_ids(page: Any) -> list[str]:
+    ids: list[str] = page.locator(".react-flow__node").evaluate_all(
+        "(nodes) => nodes.map((n) => n.getAttribute('data-id'))"
+    )
+    return ids
+
+
+def test_build_the_seed_workflow_on_the_canvas_run_it_live_and_see_the_cache(
+    page: Any, live: LiveServer, admin: httpx.Client, llm: OpenAIStub
+) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("link", name="New workflow").first.click()
+    expect(page.get_by_role("region", name="Node palette")).to_be_visible()
+    drag_from_palette(page, "start", 80, 200)
+    drag_from_palette(page, "ai-processor", 380, 200)
+    drag_from_palette(page, "end", 680, 200)
+    expect(page.locator(".react-flow__node")).to_have_count(3)
+    start_id, ai_id, end_id = node_ids(page)
+    connect(page, start_id, ai_id)
+    connect(page, ai_id, end_id)
+    expect(page.locator(".react-flow__edge")).to_have_count(2)
+
+    # The AI node has no prompt yet: the server's validation pins the problem on it.
+    problems = page.get_by_role("region", name="Problems")
+    expect(problems).to_contain_text("prompt")
+    expect(card(page, ai_id).locator(".step-issues")).to_be_visible()
+
+    node(page, ai_id).click()
+    settings = page.get_by_role("region", name="Node settings")
+    prompt = settings.get_by_label("Prompt")
+    prompt.click()
+    page.keyboard.type("Say hello")
+    expect(card(page, ai_id).locator(".step-issues")).to_have_count(0)
+    expect(problems).not_to_contain_text("prompt")
+
+    page.get_by_label("Workflow name").fill("Seed on the canvas")
+    shot(page, "web-editor")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/ui/workflows/*")
+    workflow_id = page.url.rsplit("/", 1)[-1]
+    saved = admin.get(f"/workflows/{workflow_id}").json()
+    assert saved["name"] == "Seed on the canvas"
+    assert [n["type"] for n in saved["nodes"]] == ["start", "ai-processor", "end"]
+    assert saved["nodes"][1]["config"]["prompt"] == "Say hello"
+    assert all(n.get("position") for n in saved["nodes"])
+    assert {(e["from"], e["to"]) for e in saved["edges"]} == {(start_id, ai_id), (ai_id, end_id)}
+
+    # Positions round-trip: a reload draws the nodes where they were saved.
+    before = node(page, ai_id).bounding_box()
+    page.reload()
+    after = node(page, ai_id).bounding_box()
+    assert abs(before["x"] - after["x"]) < 2 and abs(before["y"] - after["y"]) < 2
+
+    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Start run").click()
+    page.wait_for_url("**/ui/runs/*")
+    expect(page.get_by_role("status").filter(has_text="Run status:")).to_have_text(
+        "Run status: success"
+    )
+    for node_id in (start_id, ai_id, end_id):
+        expect(card(page, node_id)).to_have_attribute("data-status", "completed")
+    node(page, ai_id).click()
+    details = page.get_by_role("region", name="Node details")
+    expect(details).to_contain_text("Echo: Say hello")
+    shot(page, "web-run")
+    assert llm.calls == 1
+
+    # The same prompt again: the AI node answers from the cache, and says so.
+    page.get_by_role("link", name="Open in editor").click()
+    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Start run").click()
+    page.wait_for_url("**/ui/runs/*")
+    expect(page.get_by_role("status").filter(has_text="Run status:")).to_have_text(
+        "Run status: success"
+    )
+    expect(card(page, ai_id).get_by_text("cached")).to_be_visible()
+    assert llm.calls == 1
+
+
+def test_cancel_a_running_delay(page: Any, live: LiveServer, admin: httpx.Client) -> None:
+    from playwright.sync_api import expect
+
+    workflow = admin.post(
+        "/workflows/",
+        json={
+            "name": "Slow",
+            "nodes": [
+                {"id": "start", "type": "start"},
+                {"id": "wait", "type": "delay", "config": {"delay_seconds": 120}},
+                {"id": "end", "type": "end"},
+            ],
+            "edges": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "end"}],
+        },
+    ).json()
+    run = admin.post(f"/workflows/{workflow['id']}/execute", json={"async_execution": True})
+    execution_id = run.json()["execution_id"]
+    page.goto(f"{live.url}/ui/runs/{execution_id}")
+    expect(card(page, "wait")).to_have_attribute("data-status", re.compile("running|waiting"))
+    page.get_by_role("button", name="Cancel run").click()
+    expect(page.get_by_role("status").filter(has_text="Run status:")).to_have_text(
+        "Run status: cancelled"
+    )
+    expect(card(page, "end")).not_to_have_attribute("data-status", "completed")
+    assert admin.get(f"/workflows/executions/{execution_id}").json()["status"] == "cancelled"
+
+
+def test_retry_a_failed_run(
+    page: Any, live: LiveServer, admin: httpx.Client, llm: OpenAIStub
+) -> None:
+    from playwright.sync_api import expect
+
+    workflow = admin.post(
+        "/workflows/",
+        json={
+            "name": "Flaky model",
+            "nodes": [
+                {"id": "start", "type": "start"},
+                {"id": "ai", "type": "ai-processor", "config": {"prompt": "Hi"}},
+                {"id": "end", "type": "end"},
+            ],
+            "edges": [{"from": "start", "to": "ai"}, {"from": "ai", "to": "end"}],
+        },
+    ).json()
+    llm.fail_next(1, status=500, message="the provider is down")
+    failed = admin.post(f"/workflows/{workflow['id']}/execute", json={}).json()
+    assert failed["status"] == "error"
+
+    # Yesterday's failed run, opened from the runs list.
+    page.get_by_role("link", name="Runs").first.click()
+    page.get_by_label("Status").select_option("error")
+    page.get_by_role("link", name=f"Open run {failed['execution_id'][:8]}").click()
+    expect(page.get_by_role("status").filter(has_text="Run status:")).to_have_text(
+        "Run status: error"
+    )
+    expect(card(page, "ai")).to_have_attribute("data-status", "failed")
+    page.get_by_role("button", name="Retry run").click()
+    expect(page.get_by_role("status").filter(has_text="Run status:")).to_have_text(
+        "Run status: success"
+    )
+    expect(card(page, "ai")).to_have_attribute("data-status", "completed")
+
+
+def test_generate_a_draft_from_a_prompt(page: Any, llm: OpenAIStub) -> None:
+    from playwright.sync_api import expect
+
+    draft = {
+        "name": "Summarise text",
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "summarise", "type": "ai-processor", "config": {"prompt": "Sum up {{text}}"}},
+            {"id": "end", "type": "end"},
+        ],
+        "edges": [{"from": "start", "to": "summarise"}, {"from": "summarise", "to": "end"}],
+    }
+    llm.queue_replies(json.dumps(draft))
+    page.get_by_role("link", name="New workflow").first.click()
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_label("Describe the workflow").fill("Summarise a text with an LLM")
+    page.get_by_role("button", name="Generate draft").click()
+    expect(page.locator(".react-flow__node")).to_have_count(3)
+    expect(card(page, "summarise")).to_be_visible()
+    expect(page.get_by_label("Workflow name")).to_have_value("Summarise text")
+    # A draft is not saved until the user says so.
+    assert "/workflows/new" in page.url
+
+
+def test_lists_in_dark_mode_at_full_hd(live: LiveServer, admin: httpx.Client) -> None:
+    from playwright.sync_api import expect
+
+    key = admin.post("/auth/keys", json={"name": "dark", "role": "viewer"}).json()["key"]
+    for name in ("Alpha", "Beta"):
+        workflow = admin.post(
+            "/workflows/",
+            json={
+                "name": name,
+                "nodes": [{"id": "start", "type": "start"}, {"id": "end", "type": "end"}],
+                "edges": [{"from": "start", "to": "end"}],
+            },
+        ).json()
+        admin.post(f"/workflows/{workflow['id']}/execute", json={})
+    for page in open_browser(viewport=(1920, 1080), color_scheme="dark"):
+        page.goto(live.url + "/ui/sign-in")
+        page.get_by_label("API key").fill(key)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("link", name="Alpha")).to_be_visible()
+        page.get_by_label("Search workflows").fill("bet")
+        expect(page.get_by_role("link", name="Alpha")).to_have_count(0)
+        expect(page.get_by_role("link", name="Beta")).to_be_visible()
+        shot(page, "web-workflows-dark")
+        page.get_by_role("link", name="Runs").first.click()
+        expect(page.get_by_role("link", name="Beta")).to_be_visible()
+        expect(page.get_by_role("link", name="Alpha")).to_be_visible()
+        assert page.console_errors == []
