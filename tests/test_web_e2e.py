@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from ductwork.settings import Settings
-from tests.support.browser import open_browser, shot
+from tests.support.browser import open_browser, shot, unnamed_controls
 from tests.support.live_server import LiveServer
 
 PASSWORD = "correct-horse-battery-staple"
@@ -48,6 +48,7 @@ def test_sign_in_list_workflows_and_sign_out_in_chromium(tmp_path: Path, browser
         page.goto(live.url + "/")
         expect(page.get_by_role("heading", name="Sign in to ductwork")).to_be_visible()
         shot(page, "sign-in")
+        assert unnamed_controls(page) == []
 
         page.get_by_label("Email").fill("ada@example.com")
         page.get_by_label("Password").fill(PASSWORD)
@@ -55,6 +56,7 @@ def test_sign_in_list_workflows_and_sign_out_in_chromium(tmp_path: Path, browser
         expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
         expect(page.get_by_role("cell", name="Seed workflow in the browser")).to_be_visible()
         shot(page, "workflows")
+        assert unnamed_controls(page) == []
 
         page.reload()  # the session is a cookie: it survives a reload
         expect(page.get_by_role("cell", name="Seed workflow in the browser")).to_be_visible()

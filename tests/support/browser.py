@@ -88,3 +88,51 @@ def open_browser(
 def shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+# Roles a person operates; each must have a name a screen reader can say.
+CONTROL_ROLES = frozenset(
+    {
+        "button",
+        "checkbox",
+        "combobox",
+        "link",
+        "listbox",
+        "menuitem",
+        "radio",
+        "searchbox",
+        "slider",
+        "spinbutton",
+        "switch",
+        "tab",
+        "textbox",
+    }
+)
+
+
+def unnamed_controls(page: Any) -> list[str]:
+    """Controls on the page without an accessible name, as Chromium computes names
+    (its accessibility tree over CDP): `role <tag#id.class>` for each."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        tree = cdp.send("Accessibility.getFullAXTree")["nodes"]
+        found = []
+        for item in tree:
+            role = (item.get("role") or {}).get("value")
+            name = (item.get("name") or {}).get("value")
+            if item.get("ignored") or role not in CONTROL_ROLES or (name or "").strip():
+                continue
+            described = cdp.send("DOM.describeNode", {"backendNodeId": item["backendDOMNodeId"]})[
+                "node"
+            ]
+            attributes = described.get("attributes", [])
+            pairs = dict(zip(attributes[::2], attributes[1::2], strict=False))
+            label = described.get("localName", "?")
+            if pairs.get("id"):
+                label += f"#{pairs['id']}"
+            if pairs.get("class"):
+                label += "." + ".".join(pairs["class"].split()[:3])
+            found.append(f"{role} <{label}>")
+        return found
+    finally:
+        cdp.detach()
