@@ -16,10 +16,9 @@ export function ThemeToggle() {
       onClick={() => setTheme(next)}
     >
       Theme
-      {/* Visible value; the button's name stays "Theme", the value is its description. */}
-      <span aria-hidden="true">: {theme}</span>
-      <span id={valueId} className="visually-hidden">
-        {theme}
+      {/* Shown as "Theme: dark"; the name stays "Theme", the value is its description. */}
+      <span aria-hidden="true">
+        : <span id={valueId}>{theme}</span>
       </span>
     </button>
   );

@@ -10,13 +10,13 @@ const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
   ["second", 1],
 ];
 
-/** "3 min ago", "in 2 hr", "just now" for an ISO time relative to `now` (ms). */
+/** "3 minutes ago", "in 2 hours", "just now" for an ISO time relative to `now` (ms). */
 export function relativeTime(iso: string, now: number = Date.now()): string {
   const then = Date.parse(iso);
   if (Number.isNaN(then)) return "unknown";
   const seconds = Math.round((then - now) / 1000);
   if (Math.abs(seconds) < 10) return "just now";
-  const format = new Intl.RelativeTimeFormat("en", { numeric: "always", style: "short" });
+  const format = new Intl.RelativeTimeFormat("en", { numeric: "always", style: "long" });
   for (const [unit, size] of UNITS) {
     if (Math.abs(seconds) >= size) return format.format(Math.trunc(seconds / size), unit);
   }
