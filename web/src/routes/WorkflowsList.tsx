@@ -22,6 +22,14 @@ export function WorkflowsList() {
   const [params, setParams] = useSearchParams();
   const filters = parseWorkflowFilters(params);
   const [search, setSearch] = useState(filters.q);
+  // The URL's search can change without typing (back button, the Workflows link): the box
+  // follows it, unless the change is the one this page made from the box.
+  const [seenQ, setSeenQ] = useState(filters.q);
+  const [pushedQ, setPushedQ] = useState(filters.q);
+  if (filters.q !== seenQ) {
+    setSeenQ(filters.q);
+    if (filters.q !== pushedQ) setSearch(filters.q);
+  }
   const workflows = useWorkflowPage(filters.page);
   const navigate = useNavigate();
   const duplicate = useDuplicateWorkflow();
@@ -31,10 +39,10 @@ export function WorkflowsList() {
 
   useEffect(() => {
     if (search === filters.q) return;
-    const timer = setTimeout(
-      () => setParams(workflowFiltersToParams({ q: search, page: filters.page }), { replace: true }),
-      SEARCH_DEBOUNCE_MS,
-    );
+    const timer = setTimeout(() => {
+      setPushedQ(search);
+      setParams(workflowFiltersToParams({ q: search, page: filters.page }), { replace: true });
+    }, SEARCH_DEBOUNCE_MS);
     return () => clearTimeout(timer);
   }, [search, filters.q, filters.page, setParams]);
 

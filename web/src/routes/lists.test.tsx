@@ -136,6 +136,18 @@ describe("workflows list", () => {
     expect(router.state.location.search).toBe("?q=BILL");
   });
 
+  it("clears the box when the URL loses its search (the Workflows link)", async () => {
+    serve({ "GET /workflows/": () => json([SIGNUPS, BILLING]) });
+    const router = renderAt("/?q=bill");
+    await screen.findByRole("link", { name: "Nightly billing" });
+    expect(screen.queryByRole("link", { name: "Summarise signups" })).toBeNull();
+    fireEvent.click(screen.getByRole("link", { name: "Workflows" }));
+    await screen.findByRole("link", { name: "Summarise signups" });
+    expect((screen.getByRole("searchbox", { name: "Search workflows" }) as HTMLInputElement).value).toBe("");
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(router.state.location.search).toBe("");
+  });
+
   it("reads the search from the URL", async () => {
     serve({ "GET /workflows/": () => json([SIGNUPS, BILLING]) });
     renderAt("/?q=zzz");
