@@ -3,6 +3,8 @@ import { useState } from "react";
 import { Link, NavLink, Outlet, useNavigate } from "react-router";
 import { api } from "../api/client";
 import { useMe } from "../api/queries";
+import { ThemeToggle } from "../lists/ThemeToggle";
+import "../lists/lists.css";
 
 /** The signed-in frame: header, navigation, the account and sign-out. */
 export function Shell() {
@@ -33,9 +35,11 @@ export function Shell() {
           <NavLink to="/" end>
             Workflows
           </NavLink>
+          <NavLink to="/runs">Runs</NavLink>
           <NavLink to="/workflows/new">New workflow</NavLink>
         </nav>
         <div className="account">
+          <ThemeToggle />
           {me.data ? <span aria-label="Signed in as">{me.data.name}</span> : null}
           {signedIn ? (
             <button type="button" onClick={signOut} disabled={signingOut}>

@@ -127,6 +127,8 @@ describe("workflows list", () => {
     expect(row?.textContent).toContain("3");
     expect(row?.textContent).toContain("active");
     expect(screen.getByRole("button", { name: "Sign out" })).toBeTruthy();
+    expect(screen.getByRole("link", { name: "Runs" }).getAttribute("href")).toBe("/runs");
+    expect(screen.getByRole("button", { name: "Theme" })).toBeTruthy();
   });
 
   it("a 401 anywhere sends the user to sign in, remembering the page", async () => {

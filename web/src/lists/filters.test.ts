@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import {
+  matchesSearch,
+  parseRunFilters,
+  parseWorkflowFilters,
+  runFiltersToParams,
+  workflowFiltersToParams,
+} from "./filters";
+
+describe("run filters in the URL", () => {
+  it("parses status and a 1-based page", () => {
+    expect(parseRunFilters(new URLSearchParams("status=error&page=3"))).toEqual({ status: "error", page: 2 });
+  });
+
+  it("ignores unknown statuses and bad pages", () => {
+    expect(parseRunFilters(new URLSearchParams("status=exploded&page=-2"))).toEqual({ status: null, page: 0 });
+    expect(parseRunFilters(new URLSearchParams("page=abc"))).toEqual({ status: null, page: 0 });
+  });
+
+  it("writes only what differs from the defaults, and round-trips", () => {
+    expect(runFiltersToParams({ status: null, page: 0 }).toString()).toBe("");
+    const params = runFiltersToParams({ status: "dead", page: 1 });
+    expect(params.toString()).toBe("status=dead&page=2");
+    expect(parseRunFilters(params)).toEqual({ status: "dead", page: 1 });
+  });
+});
+
+describe("workflow filters in the URL", () => {
+  it("round-trips the search and page", () => {
+    const params = workflowFiltersToParams({ q: "sign ups", page: 2 });
+    expect(params.toString()).toBe("q=sign+ups&page=3");
+    expect(parseWorkflowFilters(params)).toEqual({ q: "sign ups", page: 2 });
+    expect(workflowFiltersToParams({ q: "  ", page: 0 }).toString()).toBe("");
+  });
+});
+
+describe("matchesSearch", () => {
+  it("needs every word, in any order, ignoring case", () => {
+    expect(matchesSearch("Summarise signups", "SIGNUPS summ")).toBe(true);
+    expect(matchesSearch("Summarise signups", "signups billing")).toBe(false);
+    expect(matchesSearch("anything", "")).toBe(true);
+  });
+});

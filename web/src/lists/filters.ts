@@ -1,0 +1,63 @@
+// List state kept in the URL's query string, so a filtered page can be reloaded and shared.
+import { type RunStatus, isRunStatus } from "./types";
+
+/** Runs per page of the runs lists. */
+export const RUNS_PAGE_SIZE = 25;
+/** Workflows per page of the workflows list (the API's maximum page). */
+export const WORKFLOWS_PAGE_SIZE = 100;
+
+export interface RunFilters {
+  /** Only runs with this status; null for all. */
+  status: RunStatus | null;
+  /** Zero-based page. */
+  page: number;
+}
+
+export interface WorkflowFilters {
+  /** Text the names must contain (case-insensitive); "" for all. */
+  q: string;
+  page: number;
+}
+
+/** A `?page=` value: 1-based in the URL, 0-based here; anything invalid is the first page. */
+function parsePage(value: string | null): number {
+  if (value === null || !/^\d+$/.test(value)) return 0;
+  return Math.max(0, Number(value) - 1);
+}
+
+/** The runs list's filters from its query string. */
+export function parseRunFilters(params: URLSearchParams): RunFilters {
+  const status = params.get("status");
+  return { status: isRunStatus(status) ? status : null, page: parsePage(params.get("page")) };
+}
+
+/** The query string for runs filters; defaults are left out, so the plain list has none. */
+export function runFiltersToParams(filters: RunFilters): URLSearchParams {
+  const params = new URLSearchParams();
+  if (filters.status) params.set("status", filters.status);
+  if (filters.page > 0) params.set("page", String(filters.page + 1));
+  return params;
+}
+
+/** The workflows list's search and page from its query string. */
+export function parseWorkflowFilters(params: URLSearchParams): WorkflowFilters {
+  return { q: params.get("q") ?? "", page: parsePage(params.get("page")) };
+}
+
+/** The query string for the workflows list; an empty search and the first page are left out. */
+export function workflowFiltersToParams(filters: WorkflowFilters): URLSearchParams {
+  const params = new URLSearchParams();
+  if (filters.q.trim()) params.set("q", filters.q);
+  if (filters.page > 0) params.set("page", String(filters.page + 1));
+  return params;
+}
+
+/** Whether a name matches a search: every word, in any order, case-insensitive. */
+export function matchesSearch(name: string, q: string): boolean {
+  const haystack = name.toLocaleLowerCase();
+  return q
+    .toLocaleLowerCase()
+    .split(/\s+/)
+    .filter(Boolean)
+    .every((word) => haystack.includes(word));
+}
