@@ -13,7 +13,7 @@ import { useMemo, useRef } from "react";
 import { completionsFor } from "./completions";
 import { jsonEqual, nextConfig } from "./config";
 import { fields } from "./customFields";
-import { templates } from "./formTemplates";
+import { CheckboxWidget, templates } from "./formTemplates";
 import { fieldErrors } from "./issues";
 import { NodeErrorHandling, NodeIdentity } from "./NodeFields";
 import { Prose } from "./Prose";
@@ -23,7 +23,7 @@ import { TemplateWidget } from "./TemplateWidget";
 import type { NodeConfigPanelProps } from "./types";
 import "./panel.css";
 
-const widgets = { template: TemplateWidget };
+const widgets = { template: TemplateWidget, CheckboxWidget };
 const ID_PREFIX = "dw-node";
 
 type Json = Record<string, unknown>;

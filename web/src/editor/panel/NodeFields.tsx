@@ -88,7 +88,7 @@ const RETRY_FIELDS: { key: keyof RetryPolicy; label: string; min: number; max?: 
   { key: "max_attempts", label: "Retry attempts", min: 1, max: 100, step: "1", help: "Tries in all, counting the first (1 = no retry). Only retryable errors are retried." },
   { key: "backoff_seconds", label: "Backoff seconds", min: 0, max: 3600, step: "any", help: "Wait before the first retry." },
   { key: "backoff_factor", label: "Backoff factor", min: 1, max: 10, step: "any", help: "Each further wait is this many times longer." },
-  { key: "max_backoff_seconds", label: "Max backoff seconds", min: 0, step: "any" },
+  { key: "max_backoff_seconds", label: "Backoff cap (seconds)", min: 0, step: "any", help: "The longest wait between tries." },
 ];
 
 /** Retry policy, timeout and what a failure does (below the config). */

@@ -5,7 +5,7 @@ import { TemplateEditor } from "./TemplateEditor";
 
 /** Empty text clears the field (`undefined`), so the node's default applies. */
 export function TemplateWidget(props: WidgetProps) {
-  const { id, value, onChange, onBlur, onFocus, label, required, disabled, readonly, rawErrors, placeholder, hideLabel } = props;
+  const { id, value, onChange, onBlur, onFocus, label, required, disabled, readonly, rawErrors, placeholder } = props;
   const options = props.options as PanelUiOptions;
   return (
     <TemplateEditor
@@ -14,8 +14,7 @@ export function TemplateWidget(props: WidgetProps) {
       onChange={(text) => onChange(text === "" ? undefined : text)}
       onBlur={() => onBlur(id, value)}
       onFocus={() => onFocus(id, value)}
-      // Array items have no visible label of their own: name them after the list.
-      label={hideLabel || !label ? (props.name ? props.name : id) : label}
+      label={label || id}
       mode={options.mode}
       multiline={options.multiline}
       placeholder={placeholder}

@@ -49,7 +49,7 @@ export function KeyValueField(props: FieldProps<Json>) {
   );
 }
 
-const KIND_LABELS: Record<AlternativeKind, string> = { map: "Key-value pairs", text: "Template text", list: "List" };
+const KIND_LABELS: Record<AlternativeKind, string> = { map: "Key-value pairs", text: "Text", list: "List" };
 
 function kindOfValue(value: unknown, kinds: AlternativeKind[]): AlternativeKind {
   const actual: AlternativeKind | null = isMap(value) ? "map" : Array.isArray(value) ? "list" : typeof value === "string" ? "text" : null;

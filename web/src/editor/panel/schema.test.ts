@@ -17,6 +17,8 @@ describe("uiSchemaFor", () => {
     expect(props.cache_ttl_seconds).toMatchObject({ type: "integer", minimum: 0, title: "Cache TTL Seconds" });
     expect(uiSchema.model).toMatchObject({ "ui:widget": "template", "ui:placeholder": "e.g. google/gemini-2.0-flash-exp:free" });
     expect(schema.required).toEqual(["prompt"]);
+    // Not to be confused with the node's own "Timeout seconds".
+    expect(props.timeout_seconds).toMatchObject({ title: "Request time limit (seconds)", exclusiveMinimum: 0 });
   });
 
   it("keeps numbers with their bounds and defaults, enums as enums", () => {

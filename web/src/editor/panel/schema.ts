@@ -25,6 +25,12 @@ export interface PanelUiOptions {
 
 type Json = Record<string, unknown>;
 
+/**
+ * Config titles that would read like the node's own fields ("Timeout seconds" is the
+ * node's limit; the config's is one request's): renamed so labels stay unambiguous.
+ */
+const CLASHING_TITLES: Record<string, string> = { timeout_seconds: "Request time limit (seconds)" };
+
 /** Fields whose text is long: drawn as several lines. */
 const MULTILINE = /prompt|body|query|message|html|text|template/i;
 const ACRONYMS: Record<string, string> = { Url: "URL", Ttl: "TTL", Id: "ID", Http: "HTTP", Json: "JSON", Api: "API", Html: "HTML", Sql: "SQL" };
@@ -54,7 +60,7 @@ function isStringMap(prop: Json): boolean {
 /** One property: its rjsf schema and uiSchema. */
 function normaliseProperty(name: string, raw: Json, mode: EditorMode): { schema: Json; ui: UiSchema } {
   let prop: Json = { ...raw };
-  if (typeof prop.title === "string") prop.title = humanTitle(prop.title);
+  if (typeof prop.title === "string") prop.title = CLASHING_TITLES[name] ?? humanTitle(prop.title);
   const multiline = mode === "template" && MULTILINE.test(name);
 
   if (Array.isArray(prop.anyOf)) {
@@ -90,10 +96,11 @@ function normaliseProperty(name: string, raw: Json, mode: EditorMode): { schema:
   }
   if (prop.type === "array") {
     const items = isObject(prop.items) ? prop.items : {};
+    // Items are named after the list ("Expected Status-1") for screen readers only.
     const itemUi: UiSchema =
       items.type === "string" && !("enum" in items)
-        ? { "ui:widget": "template", "ui:options": { mode, multiline: false } }
-        : {};
+        ? { "ui:widget": "template", "ui:options": { mode, multiline: false, label: false } }
+        : { "ui:options": { label: false } };
     return { schema: prop, ui: { items: itemUi, "ui:options": { orderable: false, copyable: false } } };
   }
   return { schema: prop, ui: placeholder ? { "ui:placeholder": placeholder } : {} };

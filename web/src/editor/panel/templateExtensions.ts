@@ -75,5 +75,6 @@ export const editorTheme: Extension = EditorView.theme({
   ".cm-tooltip": { backgroundColor: "var(--surface)", color: "var(--text)", border: "1px solid var(--border)" },
   ".cm-tooltip-autocomplete ul li[aria-selected]": { backgroundColor: "var(--accent)", color: "var(--accent-text)" },
   ".cm-completionDetail": { color: "var(--muted)", marginLeft: "0.5em" },
+  ".cm-tooltip-autocomplete ul li[aria-selected] .cm-completionDetail": { color: "inherit" },
   "&[aria-disabled=true], &.dw-cm-readonly": { opacity: "0.7" },
 });
