@@ -164,6 +164,18 @@ describe("NodeConfigPanel: ai-processor", () => {
     expect(view.state.selection.main.head).toBe(3);
   });
 
+  it("applies a value from outside (undo) without moving the cursor", () => {
+    const node = nodeById("ai1");
+    const { rerender, props } = renderPanel({ node });
+    const view = editorOf(screen.getByRole("textbox", { name: "Prompt" }));
+    act(() => view.dispatch({ selection: { anchor: 4 } }));
+    rerender(<NodeConfigPanel {...props} node={{ ...node, config: { prompt: "Summarise {{ email }} briefly" } }} />);
+    expect(view.state.doc.toString()).toBe("Summarise {{ email }} briefly");
+    expect(view.state.selection.main.head).toBe(4);
+    // The echo of a value set from outside is not reported as an edit.
+    expect(props.onChange).not.toHaveBeenCalled();
+  });
+
   it("disables everything but Close when read-only", () => {
     const onClose = vi.fn();
     renderPanel({ node: nodeById("ai1"), readOnly: true, onClose });
