@@ -21,6 +21,8 @@ describe("nodeOverlay", () => {
     expect(nodeDurationMs(span)).toBe(1500);
     expect(nodeDurationMs(node({ status: "completed", latency_ms: 3 }))).toBe(3);
     expect(nodeDurationMs(node({ status: "running", started_at: "2026-01-01T00:00:00Z" }))).toBeNull();
+    const t = "2026-01-01T00:00:00Z";
+    expect(nodeDurationMs(node({ status: "skipped", started_at: t, finished_at: t, latency_ms: 0 }))).toBeNull();
   });
 
   it("shows tokens only while the node runs", () => {

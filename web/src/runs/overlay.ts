@@ -2,8 +2,12 @@
 import type { StepNode, StepOverlay } from "../canvas/definition";
 import type { NodeRunState } from "./statuses";
 
-/** How long a settled node took: its span (retries included), else its latency; null while live. */
+/**
+ * How long a settled node took: its span (retries included), else its latency; null
+ * while live and for nodes that never ran (pending, skipped).
+ */
 export function nodeDurationMs(node: NodeRunState): number | null {
+  if (node.status === "pending" || node.status === "skipped") return null;
   if (node.status === "running" || node.status === "retrying" || node.status === "waiting") return null;
   const start = node.started_at ? Date.parse(node.started_at) : NaN;
   const end = node.finished_at ? Date.parse(node.finished_at) : NaN;
