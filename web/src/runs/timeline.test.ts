@@ -20,7 +20,7 @@ describe("timelineRows", () => {
     expect(spanMs).toBe(10_000);
     expect(rows.map((r) => r.id)).toEqual(["start", "end"]);
     expect(rows[0]).toMatchObject({ offsetPct: 0, widthPct: 20, durationMs: 2000, cached: true, live: false });
-    expect(rows[1]).toMatchObject({ offsetPct: 60, widthPct: 40, durationMs: 4000, status: "completed" });
+    expect(rows[1]).toMatchObject({ offsetPct: 60, widthPct: 40, durationMs: 4000, startMs: 6000, status: "completed" });
   });
 
   it("grows a running bar to now, and the scale with it", () => {

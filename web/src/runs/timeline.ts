@@ -8,6 +8,8 @@ export interface TimelineRow {
   /** Still under way: its bar ends at `now` and grows with the clock. */
   live: boolean;
   durationMs: number;
+  /** When the bar starts, ms after the scale's origin. */
+  startMs: number;
   /** Where the bar starts and how wide it is, in percent of the run's span. */
   offsetPct: number;
   widthPct: number;
@@ -58,6 +60,7 @@ export function timelineRows(
       cached: node.cached,
       live: LIVE.has(node.status),
       durationMs: end - start,
+      startMs: start - origin,
       offsetPct: ((start - origin) / spanMs) * 100,
       widthPct: ((end - start) / spanMs) * 100,
     })),
