@@ -22,7 +22,7 @@ const NO_NODE_TYPES = {};
 function useStableDefinition(definition: WorkflowDefinition | undefined): WorkflowDefinition | undefined {
   const key = definition ? JSON.stringify(definition) : "";
   // Memoised on the content (the key), not the object.
-  return useMemo(() => definition, [key]); // eslint-disable-line react-hooks/exhaustive-deps
+  return useMemo(() => definition, [key]);
 }
 
 export function RunPage({ executionId }: { executionId: string }) {
