@@ -1,4 +1,128 @@
-// PLACEHOLDER until the run view lands (issue 9): replaced wholesale.
+// The run view (/ui/runs/:executionId): the workflow's canvas with each node's live
+// status, the selected node's details, a timeline, and Cancel / Retry.
+//
+// Everything about the run comes from the live stream (useRunStream): its snapshot is
+// the run record with the definition and logs, its events move the statuses. A finished
+// run is its snapshot alone; a dropped connection resumes from the last seq.
+import { useCallback, useMemo, useState } from "react";
+import { useNavigate } from "react-router";
+import type { WorkflowDefinition } from "../canvas/definition";
+import { isFinished } from "./reconnect";
+import { NodeDetails } from "./NodeDetails";
+import { useCancelRun, useNodeTypes, useRetryRun } from "./queries";
+import { RunCanvas } from "./RunCanvas";
+import { RunHeader } from "./RunHeader";
+import { useRunStream } from "./stream";
+import { Timeline } from "./Timeline";
+import "./runs.css";
+
+const NO_NODE_TYPES = {};
+
+/** Keeps one definition object while its content is the same (every reconnect sends a copy). */
+function useStableDefinition(definition: WorkflowDefinition | undefined): WorkflowDefinition | undefined {
+  const key = definition ? JSON.stringify(definition) : "";
+  // Memoised on the content (the key), not the object.
+  return useMemo(() => definition, [key]);
+}
+
 export function RunPage({ executionId }: { executionId: string }) {
-  return <h1>Run {executionId}</h1>;
+  const stream = useRunStream(executionId);
+  const { statuses, run, restart } = stream;
+  const nodeTypes = useNodeTypes();
+  const cancel = useCancelRun(executionId);
+  const retry = useRetryRun(executionId);
+  const navigate = useNavigate();
+  const [selected, setSelected] = useState<string | null>(null);
+  const definition = useStableDefinition(run?.definition);
+  const runFinished = isFinished(statuses?.runStatus);
+
+  const labels = useMemo(
+    () => Object.fromEntries((definition?.nodes ?? []).map((n) => [n.id, n.name || n.id])),
+    [definition],
+  );
+  const select = useCallback((nodeId: string) => setSelected(nodeId), []);
+
+  const onRetry = () => {
+    cancel.reset();
+    retry.mutate(undefined, {
+      onSuccess: (answer) => {
+        // Today's API re-queues the same run; a server that answers a new run id is followed.
+        if (answer.execution_id && answer.execution_id !== executionId) {
+          navigate(`/runs/${encodeURIComponent(answer.execution_id)}`);
+        } else {
+          restart();
+        }
+      },
+    });
+  };
+  const onCancel = () => {
+    retry.reset();
+    cancel.mutate();
+  };
+
+  const actionError = cancel.error?.message ?? retry.error?.message ?? null;
+  // Branch handles need the node types; without them (failed call) the graph still draws.
+  const typesReady = nodeTypes.isSuccess || nodeTypes.isError;
+
+  return (
+    <div className="run-page">
+      <RunHeader
+        executionId={executionId}
+        run={run}
+        statuses={statuses}
+        connection={stream.connection}
+        retryInMs={stream.retryInMs}
+        onCancel={onCancel}
+        onRetry={onRetry}
+        cancelling={cancel.isPending}
+        retrying={retry.isPending}
+        actionError={actionError}
+      />
+      {stream.error ? (
+        <p className="error" role="alert">
+          {stream.error}
+        </p>
+      ) : null}
+      {nodeTypes.isError ? (
+        <p className="error">Node types could not be loaded ({nodeTypes.error.message}); branch labels may be missing.</p>
+      ) : null}
+      {definition && statuses ? (
+        <>
+          <div className="run-body">
+            {typesReady ? (
+              <RunCanvas
+                definition={definition}
+                nodeTypes={nodeTypes.data ?? NO_NODE_TYPES}
+                states={statuses.nodes}
+                runFinished={runFinished}
+                onSelect={select}
+              />
+            ) : (
+              <div className="run-canvas run-canvas-loading">
+                <p role="status">Loading the canvas…</p>
+              </div>
+            )}
+            <NodeDetails
+              definition={definition}
+              states={statuses.nodes}
+              variables={run?.variables}
+              nodeId={selected}
+              runFinished={runFinished}
+              onClose={() => setSelected(null)}
+            />
+          </div>
+          <Timeline
+            nodes={statuses.nodes}
+            runStart={statuses.startedAt}
+            live={!runFinished}
+            labels={labels}
+            selected={selected}
+            onSelect={select}
+          />
+        </>
+      ) : stream.error ? null : (
+        <p className="muted">Loading the run…</p>
+      )}
+    </div>
+  );
 }

@@ -211,3 +211,49 @@ describe("applyMessage", () => {
     expect(state?.lastSeq).toBe(6);
   });
 });
+
+describe("logs and run times", () => {
+  it("splits the snapshot's logs by node and appends live lines worded as the server words them", () => {
+    seq = 0;
+    const state = foldRun(
+      snapshot(
+        {
+          status: "running",
+          start_time: T(1),
+          logs: [
+            { timestamp: T(1), node_id: null, level: "info", message: "Run started" },
+            { timestamp: T(1), node_id: "start", level: "info", message: "Executing start node" },
+          ],
+        },
+        2,
+      ),
+      [
+        // Replayed (seq <= last_seq): already among the snapshot's logs.
+        ev("node_started", "start", { type: "start", attempt: 1 }, 2),
+        ev("node_started", "ai", { type: "ai-processor", attempt: 2 }, 3),
+        ev("log", "ai", { level: "warning", message: "slow model" }, 4),
+        { seq: 4, type: "token", node_id: "ai", timestamp: T(5), data: { text: "x" } },
+        ev("node_completed", "ai", { cached: true, latency_ms: 1.5, branch: "true" }, 5),
+        ev("run_finished", null, { status: "error", error: "boom" }, 6),
+      ],
+    );
+    expect(state.nodes.start?.logs.map((l) => l.message)).toEqual(["Executing start node"]);
+    expect(state.nodes.ai?.logs.map((l) => [l.level, l.message])).toEqual([
+      ["info", "Executing ai-processor node (attempt 2)"],
+      ["warning", "slow model"],
+      ["info", "Completed in 1.5 ms (cached), took branch 'true'"],
+    ]);
+    expect(state.runLogs.map((l) => l.message)).toEqual([
+      "Run started",
+      "Run finished with status error: boom",
+    ]);
+    expect(state).toMatchObject({ startedAt: T(1), endedAt: T(6), error: "boom", runStatus: "error" });
+  });
+
+  it("drops streamed tokens of nodes a new snapshot no longer shows running (a retried run)", () => {
+    let state = applyMessage(null, snapshot({ status: "running", node_states: { ai: { status: "running" } } }, 1));
+    state = applyMessage(state, { seq: 1, type: "token", node_id: "ai", timestamp: T(2), data: { text: "old" } });
+    state = applyMessage(state, snapshot({ status: "queued", node_states: { ai: { status: "pending" } } }, 3));
+    expect(state?.nodes.ai?.tokens).toBe("");
+  });
+});

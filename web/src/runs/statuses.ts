@@ -7,6 +7,7 @@
 // `seq <= lastSeq` are already in the state and are ignored. `token` events are not
 // stored: they carry the seq of the last stored event, so they are taken when
 // `seq >= lastSeq` and never advance it.
+import { logLine } from "./logs";
 
 export type NodeStatus =
   | "pending"
@@ -55,13 +56,25 @@ export interface NodeStateView {
   branch?: string;
 }
 
+/** One line of a run's `logs` (src/ductwork/views.py `logs_of`). */
+export interface LogLine {
+  timestamp: string;
+  node_id: string | null;
+  level: string;
+  message: string;
+}
+
 /** The run part of a snapshot (GET /workflows/executions/{id} plus its definition). */
 export interface RunView {
   execution_id?: string;
   status: string;
   node_states: Record<string, NodeStateView>;
   definition?: { nodes?: { id: string }[] };
-  dead_letter?: boolean;
+  dead_letter?: boolean | null;
+  start_time?: string | null;
+  end_time?: string | null;
+  error?: string | null;
+  logs?: LogLine[];
 }
 
 export interface Snapshot {
@@ -84,6 +97,8 @@ export interface NodeRunState {
   latency_ms: number | null;
   output: unknown;
   branch: string | null;
+  /** This node's log lines: the snapshot's, then the live ones. */
+  logs: LogLine[];
 }
 
 export interface RunStatuses {
@@ -93,6 +108,12 @@ export interface RunStatuses {
   nodes: Record<string, NodeRunState>;
   /** The last stored event folded in: send it as `?after=` when reconnecting. */
   lastSeq: number;
+  startedAt: string | null;
+  endedAt: string | null;
+  /** The run's error once it ended with one. */
+  error: string | null;
+  /** Log lines of the run itself (no node). */
+  runLogs: LogLine[];
 }
 
 const NODE_STATUSES: ReadonlySet<string> = new Set<NodeStatus>([
@@ -126,6 +147,7 @@ export function pendingNode(): NodeRunState {
     latency_ms: null,
     output: null,
     branch: null,
+    logs: [],
   };
 }
 
@@ -164,12 +186,20 @@ export function fromSnapshot(snapshot: Snapshot, previous?: RunStatuses): RunSta
       latency_ms: view.latency_ms ?? null,
       output: view.output ?? null,
       branch: view.branch ?? null,
+      logs: [],
     };
+  }
+  const runLogs: LogLine[] = [];
+  for (const line of snapshot.run.logs ?? []) {
+    const node = line.node_id === null ? undefined : nodes[line.node_id];
+    if (node) node.logs.push(line);
+    else runLogs.push(line);
   }
   if (previous) {
     for (const [id, node] of Object.entries(nodes)) {
       const tokens = previous.nodes[id]?.tokens;
-      if (tokens) nodes[id] = { ...node, tokens };
+      // Only an attempt still under way continues its stream (a retried run starts over).
+      if (tokens && (node.status === "running" || node.status === "retrying")) nodes[id] = { ...node, tokens };
     }
   }
   return {
@@ -177,6 +207,10 @@ export function fromSnapshot(snapshot: Snapshot, previous?: RunStatuses): RunSta
     deadLetter: snapshot.run.dead_letter ?? false,
     nodes,
     lastSeq: Math.max(snapshot.last_seq, 0),
+    startedAt: snapshot.run.start_time ?? null,
+    endedAt: snapshot.run.end_time ?? null,
+    error: snapshot.run.error ?? null,
+    runLogs,
   };
 }
 
@@ -191,6 +225,15 @@ function updateNode(
 
 /** The state after one event; `state` itself when the event is already folded in. */
 export function applyEvent(state: RunStatuses, event: RunEvent): RunStatuses {
+  const next = applyFact(state, event);
+  if (next === state || event.type === "token") return next;
+  const line = logLine(event);
+  if (line === null) return next;
+  if (event.node_id === null) return { ...next, runLogs: [...next.runLogs, line] };
+  return { ...next, nodes: updateNode(next, event.node_id, (n) => ({ ...n, logs: [...n.logs, line] })) };
+}
+
+function applyFact(state: RunStatuses, event: RunEvent): RunStatuses {
   const { data, node_id: nodeId, timestamp } = event;
   if (event.type === "token") {
     if (event.seq < state.lastSeq || nodeId === null) return state;
@@ -201,7 +244,7 @@ export function applyEvent(state: RunStatuses, event: RunEvent): RunStatuses {
   const next: RunStatuses = { ...state, lastSeq: event.seq };
   switch (event.type) {
     case "run_started":
-      return { ...next, runStatus: "running" };
+      return { ...next, runStatus: "running", startedAt: state.startedAt ?? timestamp, endedAt: null, error: null };
     case "run_waiting":
       // The run parks only when no node task is left: nodes still "running" are parked.
       return {
@@ -217,7 +260,12 @@ export function applyEvent(state: RunStatuses, event: RunEvent): RunStatuses {
     case "run_failed":
       return { ...next, deadLetter: true };
     case "run_finished":
-      return { ...next, runStatus: runStatus(data.status, state.runStatus) };
+      return {
+        ...next,
+        runStatus: runStatus(data.status, state.runStatus),
+        endedAt: timestamp,
+        error: str(data.error),
+      };
     case "node_started":
       return {
         ...next,

@@ -1,0 +1,83 @@
+// The run's canvas: the editor's React Flow drawing, read-only, with live overlays.
+import {
+  Controls,
+  MiniMap,
+  type NodeMouseHandler,
+  type OnSelectionChangeFunc,
+  ReactFlow,
+  useNodesState,
+} from "@xyflow/react";
+import { memo, useCallback, useEffect, useMemo, useRef } from "react";
+import { NODE_TYPES } from "../canvas/NodeCard";
+import { type NodeTypeInfo, type StepNode, type WorkflowDefinition, toFlow } from "../canvas/definition";
+import { withOverlays } from "./overlay";
+import type { NodeRunState } from "./statuses";
+
+interface RunCanvasProps {
+  definition: WorkflowDefinition;
+  nodeTypes: Readonly<Record<string, NodeTypeInfo>>;
+  states: Readonly<Record<string, NodeRunState>>;
+  runFinished: boolean;
+  onSelect: (nodeId: string) => void;
+}
+
+const MINIMAP_COLOURS: Record<string, string> = {
+  running: "#2456d6",
+  retrying: "#2456d6",
+  waiting: "#b7791f",
+  completed: "#1f8a4c",
+  failed: "#b42318",
+};
+
+function minimapColour(node: StepNode): string {
+  return MINIMAP_COLOURS[node.data.overlay?.status ?? ""] ?? "#8a90a0";
+}
+
+function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect }: RunCanvasProps) {
+  const flow = useMemo(() => toFlow(definition, nodeTypes), [definition, nodeTypes]);
+  const [nodes, setNodes, onNodesChange] = useNodesState<StepNode>(withOverlays(flow.nodes, states, runFinished));
+
+  // Each stream frame: only the cards whose overlay changed get a new data object. A new
+  // definition (a retry on the workflow's current version) redraws the graph.
+  const drawn = useRef(flow);
+  useEffect(() => {
+    const redraw = drawn.current !== flow;
+    drawn.current = flow;
+    setNodes((current) => withOverlays(redraw ? flow.nodes : current, states, runFinished));
+  }, [flow, states, runFinished, setNodes]);
+
+  const onNodeClick: NodeMouseHandler<StepNode> = useCallback((_, node) => onSelect(node.id), [onSelect]);
+  // Keyboard selection (Enter on a focused card) arrives here, not as a click.
+  const onSelectionChange: OnSelectionChangeFunc<StepNode> = useCallback(
+    ({ nodes: selected }) => {
+      if (selected.length === 1 && selected[0]) onSelect(selected[0].id);
+    },
+    [onSelect],
+  );
+
+  return (
+    <div className="run-canvas">
+      <ReactFlow<StepNode>
+        nodes={nodes}
+        edges={flow.edges}
+        nodeTypes={NODE_TYPES}
+        onNodesChange={onNodesChange}
+        onNodeClick={onNodeClick}
+        onSelectionChange={onSelectionChange}
+        nodesDraggable={false}
+        nodesConnectable={false}
+        edgesFocusable={false}
+        deleteKeyCode={null}
+        fitView
+        minZoom={0.1}
+        aria-label="Run canvas"
+      >
+        <MiniMap<StepNode> nodeColor={minimapColour} pannable zoomable ariaLabel="Mini map" />
+        <Controls showInteractive={false} />
+      </ReactFlow>
+    </div>
+  );
+}
+
+/** Memoised: re-renders when the statuses change, not on the page's other updates. */
+export const RunCanvas = memo(RunCanvasView);

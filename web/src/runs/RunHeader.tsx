@@ -1,0 +1,119 @@
+// The run's header: workflow, status, times, trigger, error, and the Cancel/Retry actions.
+import { Link } from "react-router";
+import { formatDuration } from "../canvas/NodeCard";
+import { formatTime, useNow } from "./clock";
+import type { Connection, RunRecord } from "./stream";
+import type { RunStatuses } from "./statuses";
+
+interface RunHeaderProps {
+  executionId: string;
+  run: RunRecord | null;
+  statuses: RunStatuses | null;
+  connection: Connection;
+  retryInMs: number | null;
+  onCancel: () => void;
+  onRetry: () => void;
+  cancelling: boolean;
+  retrying: boolean;
+  /** The last failed action's message. */
+  actionError: string | null;
+}
+
+const CANCELLABLE = new Set(["queued", "running", "waiting"]);
+const RETRYABLE = new Set(["error", "cancelled"]);
+
+function connectionNote(connection: Connection, retryInMs: number | null, finished: boolean): string {
+  switch (connection) {
+    case "connecting":
+      return "Connecting…";
+    case "open":
+      return finished ? "" : "Live";
+    case "reconnecting":
+      return `Connection lost; reconnecting${retryInMs === null ? "" : ` in ${Math.ceil(retryInMs / 1000)} s`}…`;
+    case "closed":
+      return "";
+  }
+}
+
+/** Workflow name and version, "Run status: …", times, trigger, error, actions. */
+export function RunHeader(props: RunHeaderProps) {
+  const { executionId, run, statuses, connection, retryInMs } = props;
+  const status = statuses?.runStatus ?? run?.status ?? "loading";
+  const finished = status === "success" || status === "error" || status === "cancelled";
+  const startedAt = statuses?.startedAt ?? run?.start_time ?? null;
+  const endedAt = statuses?.endedAt ?? run?.end_time ?? null;
+  const now = useNow(!finished && startedAt !== null, 1000);
+  const start = startedAt ? Date.parse(startedAt) : NaN;
+  const end = endedAt ? Date.parse(endedAt) : finished ? NaN : now;
+  const duration = Number.isNaN(start) || Number.isNaN(end) ? null : Math.max(end - start, 0);
+  const error = statuses?.error ?? run?.error ?? null;
+  const trigger = run?.trigger?.type;
+  const note = connectionNote(connection, retryInMs, finished);
+  return (
+    <header className="run-header">
+      <div className="run-title">
+        <h1>
+          {run?.definition?.name ?? "Run"}
+          {run ? <span className="muted run-version"> v{run.workflow_version}</span> : null}
+        </h1>
+        <p role="status" className={`run-status status-${status}`}>
+          Run status: {status}
+        </p>
+        {statuses?.deadLetter || run?.dead_letter ? (
+          <span className="badge badge-dead" title="The engine gave up on this run after repeated failures">
+            dead letter
+          </span>
+        ) : null}
+        {note ? <span className="muted run-connection">{note}</span> : null}
+        <div className="run-actions">
+          {run ? (
+            <Link className="button secondary" to={`/workflows/${encodeURIComponent(run.workflow_id)}`}>
+              Open in editor
+            </Link>
+          ) : null}
+          <button
+            type="button"
+            className="danger"
+            onClick={props.onCancel}
+            disabled={!CANCELLABLE.has(status) || props.cancelling}
+          >
+            Cancel run
+          </button>
+          <button type="button" onClick={props.onRetry} disabled={!RETRYABLE.has(status) || props.retrying}>
+            Retry run
+          </button>
+        </div>
+      </div>
+      <dl className="facts run-facts">
+        <dt>Run</dt>
+        <dd>
+          <code>{executionId}</code>
+        </dd>
+        <dt>Created</dt>
+        <dd>{formatTime(run?.created_at)}</dd>
+        <dt>Started</dt>
+        <dd>{formatTime(startedAt)}</dd>
+        <dt>Ended</dt>
+        <dd>{formatTime(endedAt)}</dd>
+        <dt>Duration</dt>
+        <dd>{duration === null ? "—" : formatDuration(duration)}</dd>
+        {trigger ? (
+          <>
+            <dt>Trigger</dt>
+            <dd>{trigger}</dd>
+          </>
+        ) : null}
+      </dl>
+      {error ? (
+        <p className="error run-error" role="alert">
+          Run error: {error}
+        </p>
+      ) : null}
+      {props.actionError ? (
+        <p className="error" role="alert">
+          {props.actionError}
+        </p>
+      ) : null}
+    </header>
+  );
+}

@@ -1,0 +1,159 @@
+// @vitest-environment jsdom
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { MemoryRouter } from "react-router";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { RunPage } from "./RunPage";
+
+// jsdom has no ResizeObserver, which React Flow needs to measure its pane.
+globalThis.ResizeObserver ??= class {
+  observe() {}
+  unobserve() {}
+  disconnect() {}
+} as unknown as typeof ResizeObserver;
+
+const server = vi.hoisted(() => {
+  const state = { requests: [] as Request[] };
+  globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    state.requests.push(request);
+    const path = new URL(request.url).pathname;
+    const json = (body: unknown, status = 200) =>
+      new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+    if (path === "/node-types") {
+      return json([
+        { type: "start", description: "", config_schema: {}, branches: [], expression_fields: [], side_effects: false },
+        { type: "condition", description: "", config_schema: {}, branches: ["true", "false"], expression_fields: [], side_effects: false },
+        { type: "end", description: "", config_schema: {}, branches: [], expression_fields: [], side_effects: false },
+      ]);
+    }
+    if (path.endsWith("/cancel")) return json({ detail: "run r1 is already finished" }, 409);
+    return json({ detail: "not found" }, 404);
+  }) as typeof fetch;
+  return state;
+});
+
+class FakeSocket {
+  static last: FakeSocket | null = null;
+  onopen: ((event: Event) => void) | null = null;
+  onmessage: ((event: MessageEvent) => void) | null = null;
+  onclose: ((event: CloseEvent) => void) | null = null;
+  onerror: ((event: Event) => void) | null = null;
+  constructor(readonly url: string) {
+    FakeSocket.last = this;
+  }
+  close() {}
+  send(message: unknown) {
+    this.onmessage?.({ data: JSON.stringify(message) } as MessageEvent);
+  }
+}
+
+beforeAll(() => {
+  globalThis.WebSocket = FakeSocket as unknown as typeof WebSocket;
+  // Frames run at once here: the batching itself is covered in stream.test.ts.
+  globalThis.requestAnimationFrame = (callback: FrameRequestCallback) => {
+    queueMicrotask(() => callback(0));
+    return 0;
+  };
+  globalThis.cancelAnimationFrame = () => {};
+});
+
+afterEach(() => {
+  cleanup();
+  server.requests.length = 0;
+});
+
+const T = (s: number) => `2026-01-01T00:00:${String(s).padStart(2, "0")}+00:00`;
+
+const SNAPSHOT = {
+  type: "snapshot",
+  last_seq: 3,
+  run: {
+    execution_id: "r1",
+    workflow_id: "w1",
+    workflow_version: 4,
+    status: "running",
+    created_at: T(0),
+    start_time: T(1),
+    end_time: null,
+    error: null,
+    variables: { value: 42 },
+    node_states: {
+      start: { status: "completed", output: { value: 42 }, attempts: 1, started_at: T(1), finished_at: T(2) },
+      check: { status: "running", attempts: 1, started_at: T(2) },
+    },
+    logs: [{ timestamp: T(2), node_id: "check", level: "info", message: "Executing condition node" }],
+    errors: [],
+    definition: {
+      name: "Route by value",
+      nodes: [
+        { id: "start", type: "start" },
+        { id: "check", type: "condition", name: "Big?", config: { condition: "value > 10" } },
+        { id: "end", type: "end" },
+      ],
+      edges: [
+        { from: "start", to: "check" },
+        { from: "check", to: "end", branch: "true" },
+      ],
+    },
+  },
+};
+
+async function renderRun() {
+  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  render(
+    <QueryClientProvider client={client}>
+      <MemoryRouter initialEntries={["/runs/r1"]}>
+        <RunPage executionId="r1" />
+      </MemoryRouter>
+    </QueryClientProvider>,
+  );
+  await waitFor(() => expect(FakeSocket.last?.url).toBe("ws://localhost:3000/ws/executions/r1?after=0"));
+  const socket = FakeSocket.last!;
+  await act(async () => socket.send(SNAPSHOT));
+  return socket;
+}
+
+describe("RunPage", () => {
+  it("draws the run from its snapshot and follows its events", async () => {
+    const socket = await renderRun();
+    expect(await screen.findByText("Run status: running")).toHaveProperty("tagName", "P");
+    expect(screen.getByRole("heading", { level: 1 }).textContent).toContain("Route by value");
+    expect(screen.getByRole("link", { name: "Open in editor" }).getAttribute("href")).toBe("/workflows/w1");
+    expect((screen.getByRole("button", { name: "Cancel run" }) as HTMLButtonElement).disabled).toBe(false);
+    expect((screen.getByRole("button", { name: "Retry run" }) as HTMLButtonElement).disabled).toBe(true);
+    await waitFor(() => expect(document.querySelector('[data-node-id="check"]')?.getAttribute("data-status")).toBe("running"));
+    expect(document.querySelector('[data-node-id="end"]')?.getAttribute("data-status")).toBe("queued");
+
+    // Picking a node in the timeline opens its details: input derived from start's output.
+    const timeline = screen.getByRole("region", { name: "Timeline" });
+    fireEvent.click(within(timeline).getByRole("button", { name: "Big?" }));
+    const details = screen.getByRole("region", { name: "Node details" });
+    expect(details.textContent).toContain("The output of start.");
+    expect(within(details).getByRole("list", { name: "Logs of Big?" }).textContent).toContain("Executing condition node");
+
+    await act(async () => {
+      socket.send({ seq: 3, type: "token", node_id: "check", timestamp: T(3), data: { text: "thinking" } });
+      socket.send({ seq: 4, type: "log", node_id: "check", timestamp: T(3), data: { level: "info", message: "evaluated" } });
+      socket.send({ seq: 5, type: "node_completed", node_id: "check", timestamp: T(4), data: { output: true, branch: "true", cached: true, latency_ms: 2 } });
+    });
+    await waitFor(() => expect(document.querySelector('[data-node-id="check"]')?.getAttribute("data-status")).toBe("completed"));
+    expect(within(details).getByRole("list", { name: "Logs of Big?" }).textContent).toContain("evaluated");
+    expect(details.textContent).toContain("Branch taken");
+    expect(within(timeline).getByRole("img", { name: "Big?: 2.0 s (cached), completed" })).toBeTruthy();
+
+    await act(async () => {
+      socket.send({ seq: 6, type: "run_finished", node_id: null, timestamp: T(5), data: { status: "error", error: "node end failed: boom" } });
+    });
+    expect(await screen.findByText("Run status: error")).toBeTruthy();
+    expect(screen.getByRole("alert").textContent).toContain("node end failed: boom");
+    expect((screen.getByRole("button", { name: "Retry run" }) as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it("shows why a cancel failed", async () => {
+    await renderRun();
+    fireEvent.click(await screen.findByRole("button", { name: "Cancel run" }));
+    expect(await screen.findByText("Could not cancel the run: run r1 is already finished")).toBeTruthy();
+    expect(server.requests.some((r) => r.method === "POST" && r.url.endsWith("/workflows/executions/r1/cancel"))).toBe(true);
+  });
+});
