@@ -10,6 +10,7 @@ import {
 import { memo, useCallback, useEffect, useMemo, useRef } from "react";
 import { NODE_TYPES } from "../canvas/NodeCard";
 import { type NodeTypeInfo, type StepNode, type WorkflowDefinition, toFlow } from "../canvas/definition";
+import { useColorMode } from "../theme";
 import { withOverlays } from "./overlay";
 import type { NodeRunState } from "./statuses";
 
@@ -34,6 +35,7 @@ function minimapColour(node: StepNode): string {
 }
 
 function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect }: RunCanvasProps) {
+  const colorMode = useColorMode();
   const flow = useMemo(() => toFlow(definition, nodeTypes), [definition, nodeTypes]);
   const [nodes, setNodes, onNodesChange] = useNodesState<StepNode>(withOverlays(flow.nodes, states, runFinished));
 
@@ -58,6 +60,7 @@ function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect }:
   return (
     <div className="run-canvas">
       <ReactFlow<StepNode>
+        colorMode={colorMode}
         nodes={nodes}
         edges={flow.edges}
         nodeTypes={NODE_TYPES}

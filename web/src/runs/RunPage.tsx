@@ -65,7 +65,7 @@ export function RunPage({ executionId }: { executionId: string }) {
   const typesReady = nodeTypes.isSuccess || nodeTypes.isError;
 
   return (
-    <div className="run-page">
+    <div className="run-page" data-execution-id={executionId}>
       <RunHeader
         executionId={executionId}
         run={run}
