@@ -124,7 +124,8 @@ _RUN_JSON_FIELDS = frozenset({"result", "definition", "variables", "trigger"})
 _SEED_WORKFLOW_FIELDS = ("name", "nodes", "edges", "variables", "status", "metadata")
 _DEFINITION_EXTRA = "definition_extra"
 # Fields of a run document that are this store's bookkeeping, not the Run's.
-_INTERNAL_RUN_FIELDS = ("_id", "lease_epoch", "pending_events", "events")
+# `trigger_type` copies `trigger.type`, which a packed trigger (odd keys) hides from queries.
+_INTERNAL_RUN_FIELDS = ("_id", "lease_epoch", "pending_events", "events", "trigger_type")
 _NO_EVENTS: Document = {"_id": 0, "pending_events": 0, "events": 0}
 # How often request_cancel retries its compare-and-set before settling for the flag.
 _CANCEL_ATTEMPTS = 20
@@ -339,7 +340,7 @@ def _run_filter(query: RunQuery) -> Document:
         # Documents written before `dead_letter` existed have no such field.
         found["dead_letter"] = True if query.dead_letter else {"$ne": True}
     if query.trigger_type is not None:
-        found["trigger.type"] = query.trigger_type
+        found["trigger_type"] = query.trigger_type
     return found
 
 
@@ -555,6 +556,7 @@ class MongoStore:
             variables=_pack(run.variables),
             result=_pack(run.result),
             trigger=_pack(run.trigger),
+            trigger_type=None if run.trigger is None else run.trigger["type"],
             node_states={_encode_node_id(k): _state_doc(s) for k, s in run.node_states.items()},
             last_seq=last_seq,
             lease_epoch=0,
