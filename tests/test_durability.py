@@ -24,7 +24,7 @@ from ductwork.events.memory import InProcessEventBus
 from ductwork.models import Checkpoint, Event, NodeStatus, Run, RunStatus, utcnow
 from ductwork.nodes.base import NodeResult
 from ductwork.service import Ductwork
-from ductwork.store.base import StoreError
+from ductwork.store.base import RunQuery, StoreError
 from tests.support.engine import ProbeNode, definition, embedded
 from tests.support.polling import eventually
 from tests.support.tcp_proxy import TcpProxy
@@ -118,7 +118,7 @@ async def test_a_poison_run_fails_for_good_after_its_redrive_budget(
         wf = await app.create_workflow(_chain(("send", "send"), ("after", "probe")))
         run, _ = await app.execute(wf.id, {})
         run = await _finished(app, run.execution_id)
-        dead = await app.store.list_dead_letter_runs()
+        dead = await app.store.find_runs(RunQuery(dead_letter=True))
     assert run.status is RunStatus.ERROR
     assert run.dead_letter
     assert "DUCTWORK_MAX_RUN_REDRIVES" in (run.error or "")

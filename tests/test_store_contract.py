@@ -35,6 +35,7 @@ from ductwork.store.base import (
     DuplicateRun,
     LeaseLost,
     PartialCheckpoint,
+    RunQuery,
     Store,
     StoreError,
     UnstorableValue,
@@ -90,6 +91,7 @@ def new_run(
     created_at: datetime = T0,
     key: str | None = None,
     label: str = "run",
+    trigger: dict[str, Any] | None = None,
 ) -> Run:
     return Run(
         execution_id=f"{label}-{uuid.uuid4()}",
@@ -99,6 +101,7 @@ def new_run(
         variables={"user": "Ada"},
         created_at=created_at,
         idempotency_key=key,
+        trigger=trigger,
     )
 
 
@@ -114,6 +117,14 @@ async def stored_run(store: Store, run: Run, **fields: Any) -> Run:
     got = await store.get_run(run.execution_id)
     assert got is not None
     return got
+
+
+async def runs_of(
+    store: Store, workflow_id: str, *, limit: int = 100, offset: int = 0
+) -> list[Run]:
+    """A workflow's runs as `GET /workflows/{id}/executions` reads them (with events)."""
+    query = RunQuery(workflow_id=workflow_id)
+    return await store.find_runs(query, limit=limit, offset=offset, with_events=True)
 
 
 # Workflows ---------------------------------------------------------------------------
@@ -163,7 +174,7 @@ async def test_workflow_crud_and_versions(store: Store) -> None:
     kept = await store.get_run(run.execution_id)
     assert kept is not None
     assert kept.definition == run.definition
-    assert [r.execution_id for r in await store.list_runs("wf-a")] == [run.execution_id]
+    assert [r.execution_id for r in await runs_of(store, "wf-a")] == [run.execution_id]
 
 
 # Runs ----------------------------------------------------------------------------------
@@ -202,13 +213,13 @@ async def test_runs_create_get_list(store: Store, store_kind: str) -> None:
     assert without.node_states == got.node_states
     assert await store.get_run("missing") is None
 
-    listed = await store.list_runs("wf-1")
+    listed = await runs_of(store, "wf-1")
     assert [r.execution_id for r in listed] == [r.execution_id for r in reversed(runs)]
     assert [r.node_states["start"].output for r in listed] == [2, 1, 0]
     assert all([e.seq for e in r.events] == [1, 2] for r in listed)
-    page = await store.list_runs("wf-1", limit=1, offset=1)
+    page = await runs_of(store, "wf-1", limit=1, offset=1)
     assert [r.execution_id for r in page] == [runs[1].execution_id]
-    assert await store.list_runs("no-such-workflow") == []
+    assert await runs_of(store, "no-such-workflow") == []
 
 
 async def test_duplicate_idempotency_key_raises_with_existing_run(store: Store) -> None:
@@ -221,7 +232,7 @@ async def test_duplicate_idempotency_key_raises_with_existing_run(store: Store) 
     # Runs without a key never collide.
     await store.create_run(new_run())
     await store.create_run(new_run())
-    assert len(await store.list_runs("wf-1")) == 3
+    assert len(await runs_of(store, "wf-1")) == 3
 
 
 async def test_idempotency_keys_are_scoped_per_workflow(store: Store) -> None:
@@ -234,7 +245,7 @@ async def test_idempotency_keys_are_scoped_per_workflow(store: Store) -> None:
             await store.create_run(new_run(workflow_id, key="request-42"))
         assert raised.value.existing.execution_id == expected.execution_id
         assert raised.value.existing.workflow_id == workflow_id
-    assert [len(await store.list_runs(w)) for w in ("wf-1", "wf-2")] == [1, 1]
+    assert [len(await runs_of(store, w)) for w in ("wf-1", "wf-2")] == [1, 1]
 
 
 async def test_checkpoint_upserts_states_appends_events_sets_fields(
@@ -525,7 +536,7 @@ async def test_redrives_count_takeovers_of_expired_leases(store: Store) -> None:
     assert released is not None and released.redrives == 1  # given up, not abandoned
     taken_again = await store.acquire_lease(eid, "a", at(90), at(61))
     assert taken_again is not None and taken_again.redrives == 2
-    for got in (await store.get_run(eid), (await store.list_runs("wf-1"))[0]):
+    for got in (await store.get_run(eid), (await runs_of(store, "wf-1"))[0]):
         assert got is not None and got.redrives == 2
     # A checkpoint may set both fields (the engine's re-drive budget).
     await store.checkpoint(eid, Checkpoint(run_fields={"redrives": 0, "dead_letter": True}))
@@ -547,12 +558,98 @@ async def test_dead_letter_runs_are_listed_newest_first_without_events(store: St
         )
         dead.append(run.execution_id)
     await stored_run(store, new_run(created_at=T0 + timedelta(seconds=9)), status="error")
-    listed = await store.list_dead_letter_runs()
+    listed = await store.find_runs(RunQuery(dead_letter=True))
     assert [r.execution_id for r in listed] == dead[::-1]
     assert all(r.dead_letter and r.events == [] for r in listed)
     assert all(r.node_states["a"].error == "boom" and r.last_seq == 1 for r in listed)
-    page = await store.list_dead_letter_runs(limit=1, offset=1)
+    page = await store.find_runs(RunQuery(dead_letter=True), limit=1, offset=1)
     assert [r.execution_id for r in page] == [dead[1]]
+
+
+async def test_a_run_keeps_its_trigger(store: Store) -> None:
+    manual = await stored_run(store, new_run(trigger={"type": "manual"}))
+    hook = {"type": "webhook", "path": "/hooks/a.b", "$odd": ["kept"]}
+    webhook = await stored_run(store, new_run(trigger=hook))
+    untriggered = await stored_run(store, new_run())
+    assert (manual.trigger, webhook.trigger, untriggered.trigger) == (
+        {"type": "manual"},
+        hook,
+        None,
+    )
+    # A checkpoint that changes the run (as a retry does) leaves the trigger alone.
+    await store.checkpoint(
+        manual.execution_id, Checkpoint(run_fields={"status": RunStatus.QUEUED, "error": None})
+    )
+    got = await store.get_run(manual.execution_id, with_events=False)
+    assert got is not None and got.trigger == {"type": "manual"}
+    listed = {r.execution_id: r.trigger for r in await store.find_runs()}
+    assert listed == {r.execution_id: r.trigger for r in (manual, webhook, untriggered)}
+    found = await store.find_runs(RunQuery(trigger_type="webhook"))
+    assert [r.execution_id for r in found] == [webhook.execution_id]
+
+
+async def test_find_runs_filters_and_pages_newest_first(store: Store) -> None:
+    async def add(workflow_id: str, second: int, **fields: Any) -> str:
+        trigger = fields.pop("trigger", {"type": "manual"})
+        run = new_run(workflow_id, created_at=T0 + timedelta(seconds=second), trigger=trigger)
+        return (await stored_run(store, run, **fields)).execution_id
+
+    a_ok = await add("wf-a", 0, status=RunStatus.SUCCESS)
+    b_err = await add("wf-b", 1, status=RunStatus.ERROR)
+    a_dead = await add("wf-a", 2, status=RunStatus.ERROR, dead_letter=True)
+    b_hook = await add("wf-b", 3, trigger={"type": "webhook"})
+    a_old = await add("wf-a", 4, trigger=None)
+    # Same instant: the execution id decides, descending.
+    t1, t2 = sorted([await add("wf-c", 5), await add("wf-c", 5)])
+
+    async def ids(query: RunQuery = RunQuery(), **page: int) -> list[str]:
+        runs = await store.find_runs(query, **page)
+        assert all(r.events == [] for r in runs)
+        return [r.execution_id for r in runs]
+
+    assert await ids() == [t2, t1, a_old, b_hook, a_dead, b_err, a_ok]
+    assert await ids(limit=2, offset=1) == [t1, a_old]
+    assert await ids(offset=7) == []
+    assert await ids(RunQuery(workflow_id="wf-a")) == [a_old, a_dead, a_ok]
+    assert await ids(RunQuery(status=RunStatus.ERROR)) == [a_dead, b_err]
+    assert await ids(RunQuery(status=RunStatus.QUEUED)) == [t2, t1, a_old, b_hook]
+    assert await ids(RunQuery(dead_letter=True)) == [a_dead]
+    assert await ids(RunQuery(status=RunStatus.ERROR, dead_letter=False)) == [b_err]
+    assert await ids(RunQuery(trigger_type="webhook")) == [b_hook]
+    assert await ids(RunQuery(trigger_type="manual", workflow_id="wf-a")) == [a_dead, a_ok]
+    assert await ids(RunQuery(trigger_type="schedule")) == []
+    assert await ids(RunQuery(workflow_id="wf-b", status=RunStatus.SUCCESS)) == []
+    with_events = await store.find_runs(RunQuery(workflow_id="wf-c"), with_events=True)
+    assert [r.execution_id for r in with_events] == [t2, t1]
+
+
+async def test_latest_runs_gives_the_newest_run_of_each_stored_workflow(
+    store: Store, store_kind: str
+) -> None:
+    for workflow_id in ("wf-a", "wf-b", "wf-never-ran"):
+        await store.create_workflow(
+            Workflow(id=workflow_id, definition=definition(), created_at=T0, updated_at=T0)
+        )
+    for second in (0, 2, 1):
+        await stored_run(store, new_run("wf-a", created_at=T0 + timedelta(seconds=second)))
+    newest_a = (await store.find_runs(RunQuery(workflow_id="wf-a"), limit=1))[0]
+    finished = T0 + timedelta(seconds=9)
+    b_runs = [new_run("wf-b", created_at=T0 + timedelta(seconds=5)) for _ in range(2)]
+    for run in b_runs:  # a tie: the same order as find_runs, the larger execution id
+        await stored_run(store, run, status=RunStatus.SUCCESS, start_time=T0, end_time=finished)
+    newest_b = max(r.execution_id for r in b_runs)
+    await stored_run(store, new_run("wf-deleted-or-unknown"))
+
+    latest = await store.latest_runs(["wf-a", "wf-b", "wf-never-ran", "wf-deleted-or-unknown"])
+    assert set(latest) == {"wf-a", "wf-b"}
+    assert latest["wf-a"].execution_id == newest_a.execution_id
+    assert latest["wf-a"].created_at == stored(store_kind, T0 + timedelta(seconds=2))
+    assert (latest["wf-a"].status, latest["wf-a"].start_time) == (RunStatus.QUEUED, None)
+    b = latest["wf-b"]
+    assert (b.execution_id, b.status) == (newest_b, RunStatus.SUCCESS)
+    assert (b.start_time, b.end_time) == (stored(store_kind, T0), stored(store_kind, finished))
+    assert await store.latest_runs(["wf-b"]) == {"wf-b": b}
+    assert await store.latest_runs([]) == {}
 
 
 async def test_json_and_odd_node_ids_round_trip(store: Store) -> None:
@@ -844,7 +941,9 @@ async def test_sql_schema_1_is_upgraded_keeping_its_runs(
             await store.create_run(new_run(V1_WORKFLOW_ID, key=V1_IDEMPOTENCY_KEY))
         assert raised.value.existing.execution_id == V1_RUN_ID
         await store.checkpoint(V1_RUN_ID, Checkpoint(run_fields={"dead_letter": True}))
-        assert [r.execution_id for r in await store.list_dead_letter_runs()] == [V1_RUN_ID]
+        assert [r.execution_id for r in await store.find_runs(RunQuery(dead_letter=True))] == [
+            V1_RUN_ID
+        ]
     finally:
         await store.close()
     # The upgraded schema is the one a new database gets.
@@ -853,6 +952,70 @@ async def test_sql_schema_1_is_upgraded_keeping_its_runs(
     await fresh.start()
     await fresh.close()
     assert await _schema_of(url) == await _schema_of(fresh_url)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_sql_schema_3_is_upgraded_to_record_triggers(
+    kind: str, store_url_factory: Callable[[str], str]
+) -> None:
+    """A database at version 3 (runs without `trigger`) opens, upgrades and keeps its runs."""
+    url = store_url_factory(kind)
+    if kind == "sqlite":
+        Path(make_url(url).database or "").parent.mkdir(parents=True, exist_ok=True)
+    create_v1_database(kind, url)
+    # Upgrades 2 and 3 are frozen, so this is exactly what a version 3 ductwork left.
+    await _migrate_with(url, UPGRADES[:2])
+    assert await _version_of(url) == 3
+    assert "trigger" not in [c[0] for c in (await _schema_of(url))["workflow_runs"][0]]
+
+    store = SqlStore(url)
+    await store.start()
+    try:
+        old = await store.get_run(V1_RUN_ID)
+        assert old is not None and old.trigger is None
+        assert old.node_states["start"].output == {"kept": True}
+        new = await stored_run(store, new_run(V1_WORKFLOW_ID, trigger={"type": "manual"}))
+        assert new.trigger == {"type": "manual"}
+        manual = await store.find_runs(RunQuery(trigger_type="manual"))
+        assert [r.execution_id for r in manual] == [new.execution_id]
+        assert [r.execution_id for r in await store.find_runs()] == [new.execution_id, V1_RUN_ID]
+    finally:
+        await store.close()
+    assert await _version_of(url) == SCHEMA_VERSION == 4
+    fresh_url = store_url_factory(kind)
+    fresh = SqlStore(fresh_url)
+    await fresh.start()
+    await fresh.close()
+    assert await _schema_of(url) == await _schema_of(fresh_url)
+
+
+async def _on_connection(url: str, work: Callable[[Any], Any]) -> Any:
+    """`work(connection)` in one transaction on a plain engine (no store)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed)
+        try:
+            with engine.begin() as connection:
+                return work(connection)
+        finally:
+            engine.dispose()
+    async_engine = create_async_engine(parsed.set(drivername="postgresql+asyncpg"))
+    try:
+        async with async_engine.begin() as async_connection:
+            return await async_connection.run_sync(work)
+    finally:
+        await async_engine.dispose()
+
+
+async def _migrate_with(url: str, upgrades: list[Any]) -> None:
+    await _on_connection(url, lambda connection: migrate(connection, upgrades))
+
+
+async def _version_of(url: str) -> int:
+    version: int = await _on_connection(
+        url, lambda connection: connection.execute(select(schema_version.c.version)).scalar()
+    )
+    return version
 
 
 async def _schema_of(url: str) -> dict[str, Any]:

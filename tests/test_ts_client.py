@@ -9,6 +9,7 @@ test is skipped, and fails under CI=true, like the other services.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from tests.support.stores import service_unavailable
 
-WEB = Path(__file__).resolve().parent.parent / "web"
+ROOT = Path(__file__).resolve().parent.parent
+WEB = ROOT / "web"
 
 
 def test_typescript_client_matches_the_openapi_document() -> None:
@@ -35,3 +37,14 @@ def test_typescript_client_matches_the_openapi_document() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_quotes_the_canvas_example_as_it_is() -> None:
+    """The README's `handleRun` is the type-checked and tested web/examples/handle-run.ts."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Integrating your own canvas", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```ts\n(.*?)```", section, flags=re.DOTALL)
+    quoted = [block for block in blocks if "export async function handleRun" in block]
+    assert len(quoted) == 1, "the section quotes handleRun once"
+    example = (WEB / "examples" / "handle-run.ts").read_text()
+    assert quoted[0] in example, "README and web/examples/handle-run.ts differ"

@@ -39,7 +39,7 @@ export default defineConfig({
   },
   test: {
     environment: "node",
-    include: ["src/**/*.test.{ts,tsx}"],
+    include: ["src/**/*.test.{ts,tsx}", "examples/**/*.test.ts"],
     setupFiles: ["src/test-setup.ts"],
     testTimeout: 60_000,
   },

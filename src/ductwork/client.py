@@ -52,6 +52,7 @@ __all__ = [
     "InvalidRequest",
     "KeyCreated",
     "KeyInfo",
+    "LastRun",
     "Me",
     "NodeState",
     "NodeType",
@@ -100,6 +101,16 @@ class Health(TypedDict):
     active_runs: NotRequired[int]
 
 
+class LastRun(TypedDict):
+    """A workflow's newest run, as `list_workflows` shows it."""
+
+    execution_id: str
+    status: str
+    created_at: str
+    start_time: str | None
+    end_time: str | None
+
+
 class Workflow(TypedDict):
     """A stored workflow: its definition (the seed's fields) plus identity and version."""
 
@@ -114,6 +125,8 @@ class Workflow(TypedDict):
     metadata: dict[str, Any]
     created_at: str
     updated_at: str
+    last_run: NotRequired[LastRun | None]
+    """In `list_workflows`: the workflow's newest run, None when it never ran."""
 
 
 class ValidationReport(TypedDict):
@@ -161,6 +174,10 @@ class Execution(TypedDict):
     dead_letter: NotRequired[bool]
     worker: NotRequired[str]
     definition: NotRequired[dict[str, Any]]
+    trigger: dict[str, Any] | None
+    """What started the run, e.g. {"type": "manual"}; None for runs from before triggers."""
+    workflow_name: NotRequired[str]
+    """In `list_executions` across workflows: the name of the definition the run ran."""
 
 
 class ExecuteResult(TypedDict):
@@ -552,14 +569,26 @@ class _Calls:
         return _Call("GET", path, _parse_json)
 
     @staticmethod
-    def list_executions(workflow_id: str, limit: int, offset: int) -> _Call[list[Execution]]:
+    def list_executions(
+        workflow_id: str | None,
+        status: str | None,
+        trigger: str | None,
+        limit: int,
+        offset: int,
+    ) -> _Call[list[Execution]]:
+        params: dict[str, Any] = _page(limit, offset)
+        if status is not None:
+            params["status"] = status
+        if trigger is not None:
+            params["trigger"] = trigger
+        if workflow_id is None:
+            return _Call("GET", "/workflows/executions", _parse_json, params=params)
         path = f"/workflows/{_seg(workflow_id, 'workflow_id')}/executions"
-        return _Call("GET", path, _parse_json, params=_page(limit, offset))
+        return _Call("GET", path, _parse_json, params=params)
 
     @staticmethod
     def list_dead_letters(limit: int, offset: int) -> _Call[list[Execution]]:
-        params = {"status": "dead", **_page(limit, offset)}
-        return _Call("GET", "/workflows/executions", _parse_json, params=params)
+        return _Calls.list_executions(None, "dead", None, limit, offset)
 
     @staticmethod
     def cancel(execution_id: str) -> _Call[Execution]:
@@ -840,10 +869,20 @@ class AsyncClient(_Base):
         return await self._send(_Calls.get_execution(execution_id))
 
     async def list_executions(
-        self, workflow_id: str, *, limit: int = 100, offset: int = 0
+        self,
+        workflow_id: str | None = None,
+        *,
+        status: str | None = None,
+        trigger: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[Execution]:
-        """A workflow's runs, newest first."""
-        return await self._send(_Calls.list_executions(workflow_id, limit, offset))
+        """Runs, newest first: one workflow's (with their logs; NotFound for an unknown
+        workflow) or, without `workflow_id`, every workflow's (without logs, each with
+        `workflow_name`). `status` is a run status or "dead" (dead letters); `trigger`
+        a trigger type such as "manual"."""
+        call = _Calls.list_executions(workflow_id, status, trigger, limit, offset)
+        return await self._send(call)
 
     async def list_dead_letters(self, *, limit: int = 100, offset: int = 0) -> list[Execution]:
         """Runs that failed for good because advancing them kept failing, newest first."""
@@ -1051,10 +1090,16 @@ class Client(_Base):
         return self._send(_Calls.get_execution(execution_id))
 
     def list_executions(
-        self, workflow_id: str, *, limit: int = 100, offset: int = 0
+        self,
+        workflow_id: str | None = None,
+        *,
+        status: str | None = None,
+        trigger: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[Execution]:
-        """A workflow's runs, newest first."""
-        return self._send(_Calls.list_executions(workflow_id, limit, offset))
+        """Runs, newest first; see `AsyncClient.list_executions`."""
+        return self._send(_Calls.list_executions(workflow_id, status, trigger, limit, offset))
 
     def list_dead_letters(self, *, limit: int = 100, offset: int = 0) -> list[Execution]:
         """Runs that failed for good because advancing them kept failing, newest first."""

@@ -268,8 +268,28 @@ class Run(BaseModel):
     """Times a worker took the run over after its holder stopped without letting go
     (the holder's lease expired); counted by `Store.acquire_lease`."""
     dead_letter: bool = False
-    """Set when the engine gave up on the run (see `Store.list_dead_letter_runs`)."""
+    """Set when the engine gave up on the run (`RunQuery(dead_letter=True)` lists them)."""
+    trigger: dict[str, Any] | None = None
+    """What started the run, e.g. `{"type": "manual"}`; None for runs stored before
+    triggers were recorded. Always an object with a string `type` (`manual` today;
+    `schedule` and `webhook` may add their own keys), kept as it is by a retry."""
     events: list[Event] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _trigger_has_a_type(self) -> Run:
+        if self.trigger is not None and not isinstance(self.trigger.get("type"), str):
+            raise ValueError("a run's trigger needs a string `type`")
+        return self
+
+
+class RunSummary(BaseModel):
+    """The few fields of a run a list of workflows shows as its last run."""
+
+    execution_id: str
+    status: RunStatus
+    created_at: datetime
+    start_time: datetime | None = None
+    end_time: datetime | None = None
 
 
 class Checkpoint(BaseModel):

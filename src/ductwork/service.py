@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import orjson
@@ -25,6 +25,7 @@ from ductwork.models import (
     NodeStatus,
     Run,
     RunStatus,
+    RunSummary,
     ValidationIssue,
     Workflow,
     WorkflowDefinition,
@@ -43,7 +44,7 @@ from ductwork.security.credentials import CredentialService
 from ductwork.security.models import Permission
 from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
-from ductwork.store.base import DuplicateRun, Store
+from ductwork.store.base import DuplicateRun, RunQuery, Store
 
 log = logging.getLogger("ductwork.service")
 
@@ -267,13 +268,15 @@ class Ductwork:
         idempotency_key: str | None = None,
         wait_seconds: float | None = None,
         with_events: bool = True,
+        trigger: Mapping[str, Any] | None = None,
     ) -> tuple[Run, bool]:
         """Start a run of a stored workflow. Returns (run, created).
 
         With `wait`, answers when the run ends or after `wait_seconds` (default
         DUCTWORK_SYNC_WAIT_SECONDS), with the run as it stands then (its events
         too unless `with_events` is false). A known idempotency key returns the
-        existing run (created=False).
+        existing run (created=False). `trigger` says what started it (e.g.
+        `{"type": "manual"}`) and is stored with the run.
         """
         workflow = await self.get_workflow(workflow_id)
         return await self._start_run(
@@ -285,6 +288,7 @@ class Ductwork:
             idempotency_key=idempotency_key,
             wait_seconds=wait_seconds,
             with_events=with_events,
+            trigger=trigger,
         )
 
     async def execute_definition(
@@ -321,6 +325,7 @@ class Ductwork:
         idempotency_key: str | None,
         wait_seconds: float | None,
         with_events: bool,
+        trigger: Mapping[str, Any] | None = None,
     ) -> tuple[Run, bool]:
         now = utcnow()
         run = Run(
@@ -332,6 +337,7 @@ class Ductwork:
             variables=dict(inputs),
             created_at=now,
             idempotency_key=idempotency_key,
+            trigger=None if trigger is None else dict(trigger),
         )
         try:
             run = await self.store.create_run(run)
@@ -363,16 +369,32 @@ class Ductwork:
             raise NotFound("execution", execution_id)
         return run
 
-    async def list_runs(self, workflow_id: str, limit: int = 100, offset: int = 0) -> list[Run]:
-        """Runs of a workflow, newest first (a deleted workflow's runs stay listed)."""
-        runs = await self.store.list_runs(workflow_id, limit=limit, offset=offset)
-        if not runs and offset == 0 and await self.store.get_workflow(workflow_id) is None:
+    async def list_runs(
+        self, workflow_id: str, query: RunQuery = RunQuery(), limit: int = 100, offset: int = 0
+    ) -> list[Run]:
+        """Runs of a workflow matching `query`, newest first, with their events.
+
+        A deleted workflow's runs stay listed; an id that never had a run nor a
+        workflow is NotFound.
+        """
+        query = replace(query, workflow_id=workflow_id)
+        runs = await self.store.find_runs(query, limit=limit, offset=offset, with_events=True)
+        if not runs and offset == 0 and not await self._has_workflow_or_runs(workflow_id):
             raise NotFound("workflow", workflow_id)
         return runs
 
-    async def list_dead_letter_runs(self, limit: int = 100, offset: int = 0) -> list[Run]:
-        """Runs that failed for good because advancing them kept failing, newest first."""
-        return await self.store.list_dead_letter_runs(limit=limit, offset=offset)
+    async def _has_workflow_or_runs(self, workflow_id: str) -> bool:
+        if await self.store.get_workflow(workflow_id) is not None:
+            return True
+        return bool(await self.store.find_runs(RunQuery(workflow_id=workflow_id), limit=1))
+
+    async def find_runs(self, query: RunQuery, limit: int = 100, offset: int = 0) -> list[Run]:
+        """Runs of every workflow matching `query`, newest first, without their events."""
+        return await self.store.find_runs(query, limit=limit, offset=offset)
+
+    async def last_runs(self, workflows: Sequence[Workflow]) -> dict[str, RunSummary]:
+        """The newest run of each of `workflows` (one store query for the lot)."""
+        return await self.store.latest_runs([workflow.id for workflow in workflows])
 
     async def cancel(self, execution_id: str) -> Run:
         """Ask a run to stop, wherever it runs; a finished run is returned unchanged."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ductwork.models import Event, NodeState, Run
+from ductwork.models import Event, NodeState, Run, RunSummary, Workflow
 
 _SEED_MESSAGES = {
     "run_started": "Run started",
@@ -139,6 +139,7 @@ def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
         "error": run.error,
         "logs": logs_of(run),
         "errors": errors_of(run),
+        "trigger": run.trigger,
     }
     if run.wake_at is not None:
         view["wake_at"] = run.wake_at.isoformat()
@@ -150,6 +151,34 @@ def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
         view["worker"] = run.lease_owner
     if include_definition:
         view["definition"] = run.definition.dump()
+    return view
+
+
+def run_list_item(run: Run) -> dict[str, Any]:
+    """One run of `GET /workflows/executions`: the run view (read without events, so
+    `logs` holds none) plus the workflow's name as the run knows it, and `dead_letter`
+    always present."""
+    view = run_view(run)
+    view["workflow_name"] = run.definition.name
+    view["dead_letter"] = run.dead_letter
+    return view
+
+
+def run_summary_view(summary: RunSummary) -> dict[str, Any]:
+    """A workflow's `last_run`."""
+    return {
+        "execution_id": summary.execution_id,
+        "status": summary.status.value,
+        "created_at": summary.created_at.isoformat(),
+        "start_time": summary.start_time.isoformat() if summary.start_time else None,
+        "end_time": summary.end_time.isoformat() if summary.end_time else None,
+    }
+
+
+def workflow_view(workflow: Workflow, last_run: RunSummary | None) -> dict[str, Any]:
+    """A workflow as `GET /workflows/` lists it: `Workflow.public()` plus its last run."""
+    view = workflow.public()
+    view["last_run"] = None if last_run is None else run_summary_view(last_run)
     return view
 
 

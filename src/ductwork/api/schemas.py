@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Final, Literal
 
 from fastapi import FastAPI
@@ -144,6 +145,15 @@ class RunError(BaseModel):
     attempt: int | None
 
 
+class RunTrigger(BaseModel):
+    """What started a run. `type` is `manual` for `POST /workflows/{id}/execute`;
+    other types (a schedule, a webhook) may carry keys of their own."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["manual"])
+
+
 class RunView(BaseModel):
     """An execution as `GET /workflows/executions/{id}` shows it (`ductwork.views.run_view`)."""
 
@@ -166,6 +176,49 @@ class RunView(BaseModel):
     redrives: int | None = None
     dead_letter: bool | None = None
     worker: str | None = Field(default=None, description="The worker holding an unfinished run.")
+    trigger: RunTrigger | None = Field(
+        description="What started the run; null for runs stored before triggers were recorded."
+    )
+
+
+class RunListItem(RunView):
+    """A run in `GET /workflows/executions` (`ductwork.views.run_list_item`): read without
+    its events, so `logs` is empty; `errors` still holds the run's own error."""
+
+    workflow_name: str = Field(description="The name of the definition the run ran.")
+    dead_letter: bool = Field(description="The engine gave up on the run (see `status=dead`).")
+
+
+class RunStatusFilter(StrEnum):
+    """`status` of the runs lists: a run status, or `dead` for dead letters."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCESS = "success"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    DEAD = "dead"
+
+
+if {f.value for f in RunStatusFilter} != {s.value for s in RunStatus} | {"dead"}:
+    raise RuntimeError("RunStatusFilter must name every RunStatus, plus `dead`")
+
+
+class LastRun(BaseModel):
+    """A workflow's newest run (`ductwork.views.run_summary_view`)."""
+
+    execution_id: str
+    status: RunStatus
+    created_at: datetime
+    start_time: datetime | None
+    end_time: datetime | None
+
+
+class WorkflowListItem(Workflow):
+    """A workflow in `GET /workflows/`: the stored workflow plus its newest run."""
+
+    last_run: LastRun | None = Field(description="null when the workflow has never run.")
 
 
 class ExecuteView(BaseModel):

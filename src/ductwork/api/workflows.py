@@ -6,7 +6,8 @@ before `/workflows/{workflow_id}` so they are not captured by it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import replace
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import Response
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from ductwork.api.deps import App
 from ductwork.api.limits import (
+    MAX_ID_LENGTH,
     CheckedJSONRoute,
     ExecuteRateLimit,
     Limit,
@@ -24,13 +26,17 @@ from ductwork.api.limits import (
 from ductwork.api.responses import JSON
 from ductwork.api.schemas import (
     ExecuteView,
+    RunListItem,
+    RunStatusFilter,
     RunView,
     ValidationReport,
     Workflow,
+    WorkflowListItem,
     error_responses,
 )
-from ductwork.models import WorkflowDefinition
-from ductwork.views import execute_view, run_view
+from ductwork.models import RunStatus, WorkflowDefinition
+from ductwork.store.base import RunQuery
+from ductwork.views import execute_view, run_list_item, run_view, workflow_view
 
 router = APIRouter(prefix="/workflows", tags=["workflows"], route_class=CheckedJSONRoute)
 
@@ -90,15 +96,40 @@ async def create_workflow(app: App, definition: WorkflowBody) -> JSON:
     return JSON(status_code=201, content=workflow.public())
 
 
+StatusFilter = Annotated[
+    RunStatusFilter | None,
+    Query(description="Only runs with this status; `dead`: runs the engine gave up on."),
+]
+TriggerFilter = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        description="Only runs started by this trigger type (`manual`, ...).",
+    ),
+]
+
+
+def run_query(status: RunStatusFilter | None, trigger: str | None) -> RunQuery:
+    """The store query for the runs lists' `status` and `trigger` parameters."""
+    if status is RunStatusFilter.DEAD:
+        return RunQuery(dead_letter=True, trigger_type=trigger)
+    return RunQuery(
+        status=None if status is None else RunStatus(status.value), trigger_type=trigger
+    )
+
+
 @router.get(
     "/",
     summary="List workflows",
-    response_model=list[Workflow],
+    description="Newest first, each with `last_run`: its newest run, or null.",
+    response_model=list[WorkflowListItem],
     responses=error_responses(422),
 )
 async def list_workflows(app: App, limit: Limit = 100, offset: Offset = 0) -> JSON:
     workflows = await app.list_workflows(limit=limit, offset=offset)
-    return JSON([workflow.public() for workflow in workflows])
+    last_runs = await app.last_runs(workflows)
+    return JSON([workflow_view(workflow, last_runs.get(workflow.id)) for workflow in workflows])
 
 
 @router.post(
@@ -115,20 +146,28 @@ async def validate_workflow(app: App, definition: WorkflowBody) -> ValidationRep
 
 @router.get(
     "/executions",
-    summary="List executions by status (dead letters)",
-    description="`status=dead`: runs that failed for good because advancing them kept "
-    "failing (DUCTWORK_MAX_RUN_REDRIVES), newest first. Retry one to try it again.",
-    response_model=list[RunView],
+    summary="List executions of every workflow",
+    description="Newest first, filtered by `status` (`dead`: runs that failed for good "
+    "because advancing them kept failing, DUCTWORK_MAX_RUN_REDRIVES; retry one to try it "
+    "again), `workflow_id` and `trigger`. Items carry no events: read one execution for "
+    "its logs.",
+    response_model=list[RunListItem],
     responses=error_responses(422),
 )
-async def list_executions_by_status(
+async def list_all_executions(
     app: App,
-    status: Annotated[Literal["dead"], Query(description="only `dead` is supported")],
+    status: StatusFilter = None,
+    workflow_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=MAX_ID_LENGTH, description="Only this workflow's runs."),
+    ] = None,
+    trigger: TriggerFilter = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> JSON:
-    runs = await app.list_dead_letter_runs(limit=limit, offset=offset)
-    return JSON([run_view(run) for run in runs])
+    query = replace(run_query(status, trigger), workflow_id=workflow_id)
+    runs = await app.find_runs(query, limit=limit, offset=offset)
+    return JSON([run_list_item(run) for run in runs])
 
 
 @router.get(
@@ -233,6 +272,7 @@ async def execute_workflow(
         idempotency_key=idempotency_key,
         wait_seconds=request.wait_seconds,
         with_events=False,  # the reply shows node states and result, not logs
+        trigger={"type": "manual"},
     )
     status = 202 if request.async_execution and created else 200
     return JSON(status_code=status, content=execute_view(run, created=created))
@@ -241,11 +281,19 @@ async def execute_workflow(
 @router.get(
     "/{workflow_id}/executions",
     summary="List a workflow's executions",
+    description="Newest first, with their logs; filtered by `status` and `trigger` like "
+    "`GET /workflows/executions`. 404 for an id that is neither a workflow nor has runs.",
     response_model=list[RunView],
     responses=error_responses(404, 422),
 )
 async def list_executions(
-    app: App, workflow_id: ResourceId, limit: Limit = 100, offset: Offset = 0
+    app: App,
+    workflow_id: ResourceId,
+    status: StatusFilter = None,
+    trigger: TriggerFilter = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> JSON:
-    runs = await app.list_runs(workflow_id, limit=limit, offset=offset)
+    query = run_query(status, trigger)
+    runs = await app.list_runs(workflow_id, query, limit=limit, offset=offset)
     return JSON([run_view(run) for run in runs])

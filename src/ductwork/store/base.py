@@ -7,10 +7,19 @@ same contract tests (`tests/test_store_contract.py`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from ductwork.models import Checkpoint, Event, Run, Workflow, WorkflowDefinition
+from ductwork.models import (
+    Checkpoint,
+    Event,
+    Run,
+    RunStatus,
+    RunSummary,
+    Workflow,
+    WorkflowDefinition,
+)
 
 if TYPE_CHECKING:
     from ductwork.store.security import SecurityStore
@@ -55,6 +64,22 @@ class DuplicateRun(StoreError):
         self.existing = existing
 
 
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """Which runs `Store.find_runs` lists: every filter that is set must match.
+
+    The one policy every store implements: newest first (`created_at`, then
+    `execution_id`, both descending), so paging with limit/offset is stable.
+    """
+
+    workflow_id: str | None = None
+    status: RunStatus | None = None
+    dead_letter: bool | None = None
+    """True: only runs the engine gave up on; False: only the others."""
+    trigger_type: str | None = None
+    """The `type` of the run's trigger; runs without a trigger never match."""
+
+
 class Store(Protocol):
     """Persistence for workflows, runs, node states and run events."""
 
@@ -96,11 +121,22 @@ class Store(Protocol):
     async def get_run(self, execution_id: str, *, with_events: bool = True) -> Run | None:
         """A run with all node states (and its events, in order, when asked)."""
 
-    async def list_runs(self, workflow_id: str, limit: int = 100, offset: int = 0) -> list[Run]:
-        """Runs of a workflow, newest first, with node states and events."""
+    async def find_runs(
+        self,
+        query: RunQuery = RunQuery(),
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        with_events: bool = False,
+    ) -> list[Run]:
+        """Runs matching `query`, newest first, with node states (and events when asked)."""
 
-    async def list_dead_letter_runs(self, limit: int = 100, offset: int = 0) -> list[Run]:
-        """Runs marked `dead_letter`, newest first, with node states but without events."""
+    async def latest_runs(self, workflow_ids: Sequence[str]) -> dict[str, RunSummary]:
+        """The newest run of each stored workflow of `workflow_ids`, in one query.
+
+        Keyed by workflow id; a workflow without runs, or an id that is not a stored
+        workflow, is left out. "Newest" is `find_runs`'s order.
+        """
 
     async def checkpoint(
         self, execution_id: str, checkpoint: Checkpoint, *, owner: str | None = None

@@ -89,6 +89,7 @@ from ductwork.models import (
     NodeState,
     Run,
     RunStatus,
+    RunSummary,
     Workflow,
     WorkflowDefinition,
     utcnow,
@@ -105,6 +106,7 @@ from ductwork.store.base import (
     DuplicateRun,
     LeaseLost,
     PartialCheckpoint,
+    RunQuery,
     StoreError,
     UnstorableValue,
 )
@@ -118,11 +120,12 @@ Document = dict[str, Any]
 
 _PACKED = "__ductwork_json__"
 _SCALARS = (str, int, float, bool, type(None))
-_RUN_JSON_FIELDS = frozenset({"result", "definition", "variables"})
+_RUN_JSON_FIELDS = frozenset({"result", "definition", "variables", "trigger"})
 _SEED_WORKFLOW_FIELDS = ("name", "nodes", "edges", "variables", "status", "metadata")
 _DEFINITION_EXTRA = "definition_extra"
 # Fields of a run document that are this store's bookkeeping, not the Run's.
-_INTERNAL_RUN_FIELDS = ("_id", "lease_epoch", "pending_events", "events")
+# `trigger_type` copies `trigger.type`, which a packed trigger (odd keys) hides from queries.
+_INTERNAL_RUN_FIELDS = ("_id", "lease_epoch", "pending_events", "events", "trigger_type")
 _NO_EVENTS: Document = {"_id": 0, "pending_events": 0, "events": 0}
 # How often request_cancel retries its compare-and-set before settling for the flag.
 _CANCEL_ATTEMPTS = 20
@@ -131,6 +134,10 @@ _CONFLICT_ATTEMPTS = 3
 # Lease epochs remembered for fenced writes; more runs than this are never held at once.
 _EPOCH_CACHE_SIZE = 10_000
 _DUPLICATE_KEY = 11000
+# Indexes of `workflow_runs` earlier versions created that `start()` drops: the
+# idempotency key once unique across workflows, and a prefix of today's
+# (workflow_id, created_at, execution_id).
+_SUPERSEDED_RUN_INDEXES = ({"idempotency_key": 1}, {"workflow_id": 1, "created_at": -1})
 # "object to insert too large", "BSONObjectTooLarge", "resulting document after
 # update is larger than 16 MB" (and its variants across server versions).
 _TOO_LARGE_CODES = frozenset({10334, 10329, 13134, 17419, 17420, 17280})
@@ -322,6 +329,21 @@ def _committed(
     return [by_seq[seq] for seq in sorted(by_seq)]
 
 
+def _run_filter(query: RunQuery) -> Document:
+    """`RunQuery` as a `find` filter (empty: every run)."""
+    found: Document = {}
+    if query.workflow_id is not None:
+        found["workflow_id"] = query.workflow_id
+    if query.status is not None:
+        found["status"] = query.status.value
+    if query.dead_letter is not None:
+        # Documents written before `dead_letter` existed have no such field.
+        found["dead_letter"] = True if query.dead_letter else {"$ne": True}
+    if query.trigger_type is not None:
+        found["trigger_type"] = query.trigger_type
+    return found
+
+
 class MongoStore:
     """The `Store` on MongoDB: `mongodb://host/db` or `mongodb+srv://...` (db: `ductwork`)."""
 
@@ -381,10 +403,15 @@ class MongoStore:
             [("workflow_id", ASCENDING), ("version", ASCENDING)], unique=True
         )
         await self._runs.create_index("execution_id", unique=True)
-        await self._runs.create_index([("workflow_id", ASCENDING), ("created_at", DESCENDING)])
+        # Runs of a workflow newest first, and the newest of each (`latest_runs`). It
+        # replaces the (workflow_id, created_at) index of earlier versions.
+        await self._runs.create_index(
+            [("workflow_id", ASCENDING), ("created_at", DESCENDING), ("execution_id", DESCENDING)]
+        )
+        await self._runs.create_index([("created_at", DESCENDING), ("execution_id", DESCENDING)])
         # Idempotency keys were once unique across workflows; now per workflow.
         async for index in await self._runs.list_indexes():
-            if dict(index["key"]) == {"idempotency_key": 1}:
+            if dict(index["key"]) in _SUPERSEDED_RUN_INDEXES:
                 await self._runs.drop_index(index["name"])
         await self._runs.create_index(
             [("workflow_id", ASCENDING), ("idempotency_key", ASCENDING)],
@@ -519,13 +546,17 @@ class MongoStore:
         moved to `workflow_run_events` (see the module docstring).
         """
         last_seq = max([run.last_seq, *(e.seq for e in run.events)])
-        doc = run.model_dump(exclude={"node_states", "events", "definition", "variables", "result"})
+        doc = run.model_dump(
+            exclude={"node_states", "events", "definition", "variables", "result", "trigger"}
+        )
         pending = [_event_doc(run.execution_id, e, 0) for e in run.events]
         doc.update(
             status=run.status.value,
             definition=_pack(run.definition.dump()),
             variables=_pack(run.variables),
             result=_pack(run.result),
+            trigger=_pack(run.trigger),
+            trigger_type=None if run.trigger is None else run.trigger["type"],
             node_states={_encode_node_id(k): _state_doc(s) for k, s in run.node_states.items()},
             last_seq=last_seq,
             lease_epoch=0,
@@ -610,17 +641,24 @@ class MongoStore:
         ).sort("seq", ASCENDING)
         return _committed(doc, [event async for event in cursor], after_seq)
 
-    async def list_runs(self, workflow_id: str, limit: int = 100, offset: int = 0) -> list[Run]:
-        """Runs of a workflow, newest first, with node states and events."""
+    async def find_runs(
+        self,
+        query: RunQuery = RunQuery(),
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        with_events: bool = False,
+    ) -> list[Run]:
+        """Runs matching `query`, newest first, with node states (and events when asked)."""
         cursor = (
-            self._runs.find({"workflow_id": workflow_id}, {"_id": 0})
+            self._runs.find(_run_filter(query), {"_id": 0} if with_events else _NO_EVENTS)
             .sort([("created_at", DESCENDING), ("execution_id", DESCENDING)])
             .skip(offset)
             .limit(limit)
         )
         docs = [doc async for doc in cursor]
-        if not docs:
-            return []
+        if not with_events or not docs:
+            return [_run(doc) for doc in docs]
         events: dict[str, list[Document]] = {doc["execution_id"]: [] for doc in docs}
         async for event in self._events.find(
             {"execution_id": {"$in": list(events)}}, {"_id": 0}
@@ -628,15 +666,30 @@ class MongoStore:
             events[event["execution_id"]].append(event)
         return [_run(doc, _committed(doc, events[doc["execution_id"]])) for doc in docs]
 
-    async def list_dead_letter_runs(self, limit: int = 100, offset: int = 0) -> list[Run]:
-        """Runs marked `dead_letter`, newest first, with node states but without events."""
-        cursor = (
-            self._runs.find({"dead_letter": True}, _NO_EVENTS)
-            .sort([("created_at", DESCENDING), ("execution_id", DESCENDING)])
-            .skip(offset)
-            .limit(limit)
-        )
-        return [_run(doc) async for doc in cursor]
+    async def latest_runs(self, workflow_ids: Sequence[str]) -> dict[str, RunSummary]:
+        """The newest run of each stored workflow of `workflow_ids`, in one aggregation.
+
+        `$sort` on the (workflow_id, created_at, execution_id) index then `$group`
+        with `$first`: MongoDB answers it with one index probe per workflow (a
+        DISTINCT_SCAN). Runs of ids that are not stored workflows are dropped
+        afterwards, as the SQL store never finds them.
+        """
+        if not workflow_ids:
+            return {}
+        fields = ("execution_id", "status", "created_at", "start_time", "end_time")
+        pipeline: list[Document] = [
+            {"$match": {"workflow_id": {"$in": list(workflow_ids)}}},
+            {"$sort": {"workflow_id": 1, "created_at": -1, "execution_id": -1}},
+            {
+                "$group": {
+                    "_id": "$workflow_id",
+                    **{field: {"$first": f"${field}"} for field in fields},
+                }
+            },
+        ]
+        latest = {doc["_id"]: doc async for doc in await self._runs.aggregate(pipeline)}
+        stored = self._workflows.find({"_id": {"$in": list(latest)}}, {"_id": 1})
+        return {doc["_id"]: RunSummary.model_validate(latest[doc["_id"]]) async for doc in stored}
 
     async def checkpoint(
         self, execution_id: str, checkpoint: Checkpoint, *, owner: str | None = None

@@ -16,7 +16,8 @@ Tables: `workflows` (current version), `workflow_versions` (every version),
 overwrite each other) and `run_events` (appended, keyed by run and seq). The
 security records (schema version 3; the `SecurityStore` in `sql_security.py`):
 `users`, `api_keys`, `sessions`, `credentials`, `audit_log` and the one-row
-`setup_token`. The schema is created on `start()` and upgraded by `migrate()`.
+`setup_token`. Version 4 adds `workflow_runs.trigger` and the runs list's indexes.
+The schema is created on `start()` and upgraded by `migrate()`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from sqlalchemy import (
     false,
     insert,
     inspect,
+    not_,
     or_,
     select,
     text,
@@ -75,6 +77,7 @@ from ductwork.models import (
     NodeState,
     Run,
     RunStatus,
+    RunSummary,
     Workflow,
     WorkflowDefinition,
     utcnow,
@@ -87,7 +90,13 @@ from ductwork.store._codec import (
     loads,
     run_field_values,
 )
-from ductwork.store.base import DuplicateRun, LeaseLost, StoreError, UnstorableValue
+from ductwork.store.base import (
+    DuplicateRun,
+    LeaseLost,
+    RunQuery,
+    StoreError,
+    UnstorableValue,
+)
 
 if TYPE_CHECKING:
     from ductwork.store.sql_security import SqlSecurityStore
@@ -185,8 +194,12 @@ workflow_runs = Table(
     Column("last_seq", Integer, nullable=False, default=0),
     Column("redrives", Integer, nullable=False, default=0, server_default=text("0")),
     Column("dead_letter", Boolean, nullable=False, default=False, server_default=false()),
+    # What started the run ({"type": "manual"}, ...); NULL for runs stored before v4.
+    Column("trigger", JsonType),
     Index("ix_workflow_runs_workflow_id", "workflow_id", "created_at"),
-    Index("ix_workflow_runs_status", "status"),
+    # The runs list: newest first across workflows, or of one status.
+    Index("ix_workflow_runs_created_at", "created_at"),
+    Index("ix_workflow_runs_status", "status", "created_at"),
     Index("ux_workflow_runs_idempotency", "workflow_id", "idempotency_key", unique=True),
 )
 # Partial: dead-lettered runs are few, and only the dead-letter view reads them.
@@ -435,7 +448,20 @@ def _upgrade_to_3(connection: Connection) -> None:
     version_3.create_all(connection)
 
 
-UPGRADES: list[Upgrade] = [_upgrade_to_2, _upgrade_to_3]
+def _upgrade_to_4(connection: Connection) -> None:
+    """Runs get `trigger` (what started them) and the indexes of the runs list."""
+    json_type = "JSONB" if connection.dialect.name == "postgresql" else "JSON"
+    connection.exec_driver_sql(f'ALTER TABLE workflow_runs ADD COLUMN "trigger" {json_type}')
+    connection.exec_driver_sql("DROP INDEX ix_workflow_runs_status")
+    connection.exec_driver_sql(
+        "CREATE INDEX ix_workflow_runs_status ON workflow_runs (status, created_at)"
+    )
+    connection.exec_driver_sql(
+        "CREATE INDEX ix_workflow_runs_created_at ON workflow_runs (created_at)"
+    )
+
+
+UPGRADES: list[Upgrade] = [_upgrade_to_2, _upgrade_to_3, _upgrade_to_4]
 """Schema upgrades in order: `UPGRADES[0]` takes version 1 to 2, and so on.
 
 To change the schema, change the tables above (what a new database gets) and
@@ -927,6 +953,37 @@ _RELEASE_LEASE = (
 _SELECT_CANCEL = select(_R.cancel_requested).where(_R.execution_id == bindparam("eid"))
 
 
+def _run_filters(query: RunQuery) -> list[ColumnElement[bool]]:
+    """`RunQuery` as WHERE clauses (none: every run)."""
+    clauses: list[ColumnElement[bool]] = []
+    if query.workflow_id is not None:
+        clauses.append(_R.workflow_id == query.workflow_id)
+    if query.status is not None:
+        clauses.append(_R.status == query.status.value)
+    if query.dead_letter is not None:
+        # The bare column (not `IS true`), so SQLite uses the partial index.
+        clauses.append(_R.dead_letter if query.dead_letter else not_(_R.dead_letter))
+    if query.trigger_type is not None:
+        clauses.append(_R.trigger["type"].as_string() == query.trigger_type)
+    return clauses
+
+
+_latest = workflow_runs.alias("latest")
+_SELECT_LATEST_RUNS = select(
+    _R.workflow_id, _R.execution_id, _R.status, _R.created_at, _R.start_time, _R.end_time
+).where(
+    _R.execution_id.in_(
+        select(
+            select(_latest.c.execution_id)
+            .where(_latest.c.workflow_id == workflows.c.id)
+            .order_by(_latest.c.created_at.desc(), _latest.c.execution_id.desc())
+            .limit(1)
+            .scalar_subquery()
+        ).where(workflows.c.id.in_(bindparam("wids", expanding=True)))
+    )
+)
+
+
 def _strip(row: RowMapping, *keys: str) -> dict[str, Any]:
     data = dict(row)
     for key in keys:
@@ -1264,33 +1321,39 @@ class SqlStore:
             self._run(row, states[row["execution_id"]], events[row["execution_id"]]) for row in rows
         ]
 
-    async def list_runs(self, workflow_id: str, limit: int = 100, offset: int = 0) -> list[Run]:
-        """Runs of a workflow, newest first, with node states and events."""
+    async def find_runs(
+        self,
+        query: RunQuery = RunQuery(),
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        with_events: bool = False,
+    ) -> list[Run]:
+        """Runs matching `query`, newest first, with node states (and events when asked)."""
         statement = (
             select(workflow_runs)
-            .where(_R.workflow_id == bindparam("wid"))
-            .order_by(_R.created_at.desc(), _R.execution_id.desc())
-            .limit(bindparam("limit"))
-            .offset(bindparam("offset"))
-        )
-        async with self._backend.transaction(write=False) as session:
-            result = await session.execute(
-                statement, {"wid": workflow_id, "limit": limit, "offset": offset}
-            )
-            return await self._assemble(session, result.mappings().all(), with_events=True)
-
-    async def list_dead_letter_runs(self, limit: int = 100, offset: int = 0) -> list[Run]:
-        """Runs marked `dead_letter`, newest first, with node states but without events."""
-        statement = (
-            select(workflow_runs)
-            .where(_R.dead_letter)
+            .where(*_run_filters(query))
             .order_by(_R.created_at.desc(), _R.execution_id.desc())
             .limit(bindparam("limit"))
             .offset(bindparam("offset"))
         )
         async with self._backend.transaction(write=False) as session:
             result = await session.execute(statement, {"limit": limit, "offset": offset})
-            return await self._assemble(session, result.mappings().all(), with_events=False)
+            return await self._assemble(session, result.mappings().all(), with_events=with_events)
+
+    async def latest_runs(self, workflow_ids: Sequence[str]) -> dict[str, RunSummary]:
+        """The newest run of each stored workflow of `workflow_ids`, in one query.
+
+        Driven from the workflows: one index probe of (workflow_id, created_at)
+        per workflow, however many runs each has (a window over the runs would
+        read them all).
+        """
+        if not workflow_ids:
+            return {}
+        async with self._backend.transaction(write=False, single=True) as session:
+            result = await session.execute(_SELECT_LATEST_RUNS, {"wids": list(workflow_ids)})
+            rows = result.mappings().all()
+        return {row["workflow_id"]: RunSummary.model_validate(row) for row in rows}
 
     def _run_update(self, keys: tuple[str, ...], with_seq: bool, fenced: bool) -> _Prepared:
         prepared = self._run_updates.get((keys, with_seq, fenced))

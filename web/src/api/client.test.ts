@@ -66,4 +66,32 @@ describe("the API client", () => {
     await client.POST("/auth/login", { body: { email: "a@b.c", password: "x" } });
     expect(count()).toBe(0);
   });
+
+  it("sends an API key as a bearer token, without cookies, when given one", async () => {
+    const { requests, fetch } = recorder();
+    const client = createApiClient({
+      baseUrl: "http://ductwork.test",
+      apiKey: "dw_abc_secret",
+      fetch,
+      events: new EventTarget(),
+      cookies: () => "",
+    });
+    await client.GET("/workflows/executions", { params: { query: { status: "dead" } } });
+    await client.POST("/workflows/{workflow_id}/execute", {
+      params: { path: { workflow_id: "w1" } },
+      body: { inputs: {}, async_execution: true },
+    });
+    expect(requests.map((r) => r.headers.get("Authorization"))).toEqual([
+      "Bearer dw_abc_secret",
+      "Bearer dw_abc_secret",
+    ]);
+    expect(requests.map((r) => r.credentials)).toEqual(["omit", "omit"]);
+    expect(requests[0]?.url).toBe("http://ductwork.test/workflows/executions?status=dead");
+  });
+
+  it("sends no Authorization header without an API key", async () => {
+    const { client, requests } = setup();
+    await client.GET("/workflows/");
+    expect(requests[0]?.headers.get("Authorization")).toBeNull();
+  });
 });

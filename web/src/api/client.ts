@@ -1,9 +1,12 @@
 // The typed API client: openapi-fetch over the generated `schema.d.ts`.
 //
-// Same-origin with the session cookie (`credentials: "include"`); unsafe methods echo
-// the `dw_csrf` cookie in `X-CSRF-Token` (the server's double-submit check); any 401
-// (but a failed sign-in) dispatches UNAUTHORIZED_EVENT on `window`, which the app
-// turns into a redirect to the sign-in route.
+// The app: same-origin with the session cookie (`credentials: "include"`); unsafe
+// methods echo the `dw_csrf` cookie in `X-CSRF-Token` (the server's double-submit
+// check). Another app (an external canvas) passes `apiKey` instead: every request
+// carries `Authorization: Bearer <key>` and no cookies, so a cross-origin caller needs
+// no credentialed CORS and a key request never needs CSRF. Any 401 (but a failed
+// sign-in) dispatches UNAUTHORIZED_EVENT on `window`, which the app turns into a
+// redirect to the sign-in route.
 import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "./schema";
 
@@ -32,6 +35,8 @@ export function readCookie(cookies: string, name: string): string | null {
 
 export interface ClientOptions {
   baseUrl?: string;
+  /** An API key: sent as `Authorization: Bearer <key>` instead of the session cookie. */
+  apiKey?: string;
   fetch?: typeof globalThis.fetch;
   /** Where cookies are read from (tests pass a string). */
   cookies?: () => string;
@@ -60,10 +65,13 @@ export function authMiddleware(options: Pick<ClientOptions, "cookies" | "events"
   };
 }
 
+/** A typed client for the ductwork API at `baseUrl` (default: the page's origin). */
 export function createApiClient(options: ClientOptions = {}) {
+  const { apiKey } = options;
   const client = createClient<paths>({
     baseUrl: options.baseUrl ?? globalThis.location?.origin ?? "",
-    credentials: "include",
+    credentials: apiKey === undefined ? "include" : "omit",
+    ...(apiKey === undefined ? {} : { headers: { Authorization: `Bearer ${apiKey}` } }),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
   client.use(authMiddleware(options));

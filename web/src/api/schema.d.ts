@@ -9,7 +9,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List workflows */
+        /**
+         * List workflows
+         * @description Newest first, each with `last_run`: its newest run, or null.
+         */
         get: operations["list_workflows_workflows__get"];
         put?: never;
         /** Create a workflow */
@@ -48,10 +51,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List executions by status (dead letters)
-         * @description `status=dead`: runs that failed for good because advancing them kept failing (DUCTWORK_MAX_RUN_REDRIVES), newest first. Retry one to try it again.
+         * List executions of every workflow
+         * @description Newest first, filtered by `status` (`dead`: runs that failed for good because advancing them kept failing, DUCTWORK_MAX_RUN_REDRIVES; retry one to try it again), `workflow_id` and `trigger`. Items carry no events: read one execution for its logs.
          */
-        get: operations["list_executions_by_status_workflows_executions_get"];
+        get: operations["list_all_executions_workflows_executions_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -157,7 +160,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List a workflow's executions */
+        /**
+         * List a workflow's executions
+         * @description Newest first, with their logs; filtered by `status` and `trigger` like `GET /workflows/executions`. 404 for an id that is neither a workflow nor has runs.
+         */
         get: operations["list_executions_workflows__workflow_id__executions_get"];
         put?: never;
         post?: never;
@@ -884,6 +890,24 @@ export interface components {
             revoked_at: string | null;
         };
         /**
+         * LastRun
+         * @description A workflow's newest run (`ductwork.views.run_summary_view`).
+         */
+        LastRun: {
+            /** Execution Id */
+            execution_id: string;
+            status: components["schemas"]["RunStatus"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Start Time */
+            start_time: string | null;
+            /** End Time */
+            end_time: string | null;
+        };
+        /**
          * LogLine
          * @description One line of a run's `logs`, read off its events.
          */
@@ -1117,10 +1141,92 @@ export interface components {
             attempt: number | null;
         };
         /**
+         * RunListItem
+         * @description A run in `GET /workflows/executions` (`ductwork.views.run_list_item`): read without
+         *     its events, so `logs` is empty; `errors` still holds the run's own error.
+         */
+        RunListItem: {
+            /** Execution Id */
+            execution_id: string;
+            /** Workflow Id */
+            workflow_id: string;
+            /** Workflow Version */
+            workflow_version: number;
+            status: components["schemas"]["RunStatus"];
+            /** Start Time */
+            start_time: string | null;
+            /** End Time */
+            end_time: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Variables */
+            variables: {
+                [key: string]: unknown;
+            };
+            /** Node States */
+            node_states: {
+                [key: string]: components["schemas"]["NodeStateView"];
+            };
+            /** Result */
+            result?: unknown;
+            /** Error */
+            error: string | null;
+            /** Logs */
+            logs: components["schemas"]["LogLine"][];
+            /** Errors */
+            errors: components["schemas"]["RunError"][];
+            /** Wake At */
+            wake_at?: string | null;
+            /** Redrives */
+            redrives?: number | null;
+            /**
+             * Dead Letter
+             * @description The engine gave up on the run (see `status=dead`).
+             */
+            dead_letter: boolean;
+            /**
+             * Worker
+             * @description The worker holding an unfinished run.
+             */
+            worker?: string | null;
+            /** @description What started the run; null for runs stored before triggers were recorded. */
+            trigger: components["schemas"]["RunTrigger"] | null;
+            /**
+             * Workflow Name
+             * @description The name of the definition the run ran.
+             */
+            workflow_name: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * RunStatus
          * @enum {string}
          */
         RunStatus: "queued" | "running" | "waiting" | "success" | "error" | "cancelled";
+        /**
+         * RunStatusFilter
+         * @description `status` of the runs lists: a run status, or `dead` for dead letters.
+         * @enum {string}
+         */
+        RunStatusFilter: "queued" | "running" | "waiting" | "success" | "error" | "cancelled" | "dead";
+        /**
+         * RunTrigger
+         * @description What started a run. `type` is `manual` for `POST /workflows/{id}/execute`;
+         *     other types (a schedule, a webhook) may carry keys of their own.
+         */
+        RunTrigger: {
+            /**
+             * Type
+             * @example manual
+             */
+            type: string;
+        } & {
+            [key: string]: unknown;
+        };
         /**
          * RunView
          * @description An execution as `GET /workflows/executions/{id}` shows it (`ductwork.views.run_view`).
@@ -1169,6 +1275,8 @@ export interface components {
              * @description The worker holding an unfinished run.
              */
             worker?: string | null;
+            /** @description What started the run; null for runs stored before triggers were recorded. */
+            trigger: components["schemas"]["RunTrigger"] | null;
         } & {
             [key: string]: unknown;
         };
@@ -1346,6 +1454,54 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * WorkflowListItem
+         * @description A workflow in `GET /workflows/`: the stored workflow plus its newest run.
+         */
+        WorkflowListItem: {
+            /** Name */
+            name: string;
+            /** Nodes */
+            nodes?: components["schemas"]["NodeSpec"][];
+            /** Edges */
+            edges?: components["schemas"]["EdgeSpec"][];
+            /** Variables */
+            variables?: unknown[] | {
+                [key: string]: unknown;
+            };
+            /**
+             * Status
+             * @default active
+             */
+            status: string;
+            /** Metadata */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /** Id */
+            id: string;
+            /**
+             * Id
+             * @description Same as `id` (the seed's MongoDB spelling).
+             */
+            _id: string;
+            /** Version */
+            version: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** @description null when the workflow has never run. */
+            last_run: components["schemas"]["LastRun"] | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** WorkflowUsing */
         WorkflowUsing: {
             /** Id */
@@ -1382,7 +1538,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Workflow"][];
+                    "application/json": components["schemas"]["WorkflowListItem"][];
                 };
             };
             /** @description Not authenticated: no valid API key or session */
@@ -1552,11 +1708,15 @@ export interface operations {
             };
         };
     };
-    list_executions_by_status_workflows_executions_get: {
+    list_all_executions_workflows_executions_get: {
         parameters: {
-            query: {
-                /** @description only `dead` is supported */
-                status: "dead";
+            query?: {
+                /** @description Only runs with this status; `dead`: runs the engine gave up on. */
+                status?: components["schemas"]["RunStatusFilter"] | null;
+                /** @description Only this workflow's runs. */
+                workflow_id?: string | null;
+                /** @description Only runs started by this trigger type (`manual`, ...). */
+                trigger?: string | null;
                 /** @description Items per page. */
                 limit?: number;
                 /** @description Items to skip. */
@@ -1574,7 +1734,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunView"][];
+                    "application/json": components["schemas"]["RunListItem"][];
                 };
             };
             /** @description Not authenticated: no valid API key or session */
@@ -2128,6 +2288,10 @@ export interface operations {
     list_executions_workflows__workflow_id__executions_get: {
         parameters: {
             query?: {
+                /** @description Only runs with this status; `dead`: runs the engine gave up on. */
+                status?: components["schemas"]["RunStatusFilter"] | null;
+                /** @description Only runs started by this trigger type (`manual`, ...). */
+                trigger?: string | null;
                 /** @description Items per page. */
                 limit?: number;
                 /** @description Items to skip. */
