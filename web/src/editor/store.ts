@@ -41,6 +41,8 @@ export interface EditorState extends Content {
   selection: { nodes: string[]; edges: string[] };
   /** The definition as last loaded or saved, serialised (the dirty flag compares against it). */
   savedKey: string;
+  /** The current definition, serialised: changes exactly when the content does (validation follows it). */
+  contentKey: string;
   /** True when the definition differs from the last saved one. */
   dirty: boolean;
   /** The latest validation answer, and the same pinned to nodes. */
@@ -140,6 +142,7 @@ export function createEditorStore() {
           nodeTypes: {},
           selection: { nodes: [], edges: [] },
           savedKey: definitionKey(toDefinition(EMPTY, [], [])),
+          contentKey: definitionKey(toDefinition(EMPTY, [], [])),
           dirty: false,
           issues: [],
           pins: { byNode: {}, general: [] },
@@ -147,6 +150,7 @@ export function createEditorStore() {
           load(definition, nodeTypes, meta = {}) {
             const { nodes, edges } = toFlow(definition, nodeTypes);
             const base = baseOf(definition);
+            const key = definitionKey(toDefinition(base, nodes, edges));
             set({
               base,
               nodes,
@@ -155,7 +159,8 @@ export function createEditorStore() {
               workflowId: meta.workflowId,
               version: meta.version,
               selection: { nodes: [], edges: [] },
-              savedKey: definitionKey(toDefinition(base, nodes, edges)),
+              savedKey: key,
+              contentKey: key,
               dirty: false,
               issues: [],
               pins: { byNode: {}, general: [] },
@@ -290,7 +295,7 @@ export function createEditorStore() {
 
           markSaved(sent, workflowId, version) {
             const savedKey = definitionKey(sent);
-            set({ savedKey, workflowId, version, dirty: definitionKey(currentDefinition(get())) !== savedKey });
+            set({ savedKey, workflowId, version, dirty: get().contentKey !== savedKey });
           },
         };
       },
@@ -305,15 +310,16 @@ export function createEditorStore() {
 
   function refreshDirty() {
     const state = store.getState();
-    const dirty = definitionKey(currentDefinition(state)) !== state.savedKey;
-    if (dirty !== state.dirty) store.setState({ dirty });
+    const contentKey = definitionKey(currentDefinition(state));
+    if (contentKey !== state.contentKey) store.setState({ contentKey, dirty: contentKey !== state.savedKey });
   }
 
-  // The dirty flag follows every content change (undo back to the saved state clears it).
+  // The content key (and the dirty flag) follow every content change; undoing back to
+  // the saved state clears the flag.
   store.subscribe((state, previous) => {
-    if (state.base === previous.base && state.nodes === previous.nodes && state.edges === previous.edges && state.savedKey === previous.savedKey) return;
-    // Positions only matter once a drag ends: skip the serialisation on every frame of one.
-    if (dragStart !== null && state.dirty) return;
+    if (state.base === previous.base && state.nodes === previous.nodes && state.edges === previous.edges) return;
+    // Positions settle when a drag ends: no serialising on every frame of one.
+    if (dragStart !== null) return;
     refreshDirty();
   });
 
