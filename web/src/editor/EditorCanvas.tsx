@@ -14,7 +14,7 @@ import {
   useReactFlow,
   useUpdateNodeInternals,
 } from "@xyflow/react";
-import { type DragEvent, useCallback, useEffect, useRef } from "react";
+import { type DragEvent, useCallback, useEffect, useRef, useState } from "react";
 import { NODE_TYPES } from "../canvas/NodeCard";
 import { useEditor, useEditorStore } from "./context";
 import { NODE_TYPE_MIME } from "./Palette";
@@ -30,6 +30,9 @@ export function EditorCanvas() {
   const { nodes, edges } = useEditor((s) => ({ nodes: s.nodes, edges: s.edges }));
   const actions = store.getState();
   const { screenToFlowPosition } = useReactFlow();
+  // Fit a loaded workflow once; an empty canvas keeps its viewport (fitting the first
+  // dropped node would move it away from where it was dropped).
+  const [fitOnLoad] = useState(() => store.getState().nodes.length > 0);
 
   const isValidConnection = useCallback(
     (connection: Connection | Edge) =>
@@ -76,7 +79,7 @@ export function EditorCanvas() {
         // The page owns Delete/Backspace (one undo step for nodes and edges together).
         deleteKeyCode={null}
         onlyRenderVisibleElements={nodes.length > VIRTUALISE_ABOVE}
-        fitView
+        fitView={fitOnLoad}
         fitViewOptions={{ padding: 0.2, maxZoom: 1.25 }}
         minZoom={0.1}
         aria-label="Workflow canvas"

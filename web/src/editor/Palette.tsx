@@ -13,7 +13,7 @@ export interface PaletteProps {
 
 function PaletteView({ nodeTypes, onAdd }: PaletteProps) {
   return (
-    <aside className="editor-palette" aria-label="Node palette">
+    <section className="editor-palette" aria-label="Node palette">
       <h2>Nodes</h2>
       <p className="editor-hint">Drag onto the canvas, or click to add.</p>
       <ul>
@@ -37,7 +37,7 @@ function PaletteView({ nodeTypes, onAdd }: PaletteProps) {
           </li>
         ))}
       </ul>
-    </aside>
+    </section>
   );
 }
 
