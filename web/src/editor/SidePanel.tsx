@@ -1,0 +1,56 @@
+// The side panel: the selected node's settings (NodeConfigPanel) or a hint.
+import { useCallback, useMemo } from "react";
+import { type WorkflowDefinition, toDefinition } from "../canvas/definition";
+import { useEditor, useEditorStore } from "./context";
+import { NodeConfigPanel } from "./panel/NodeConfigPanel";
+import type { ValidationIssue } from "./pins";
+import type { NodeSpec } from "../canvas/definition";
+
+const NO_ISSUES: ValidationIssue[] = [];
+
+export function SidePanel() {
+  const store = useEditorStore();
+  const selectedId = useEditor((s) => (s.selection.nodes.length === 1 ? (s.selection.nodes[0] ?? null) : null));
+  const count = useEditor((s) => s.selection.nodes.length);
+  const node = useEditor((s) => (selectedId === null ? undefined : s.nodes.find((n) => n.id === selectedId)?.data.spec));
+  const nodeType = useEditor((s) => (node ? s.nodeTypes[node.type] : undefined));
+  const issues = useEditor((s) => (selectedId === null ? NO_ISSUES : (s.pins.byNode[selectedId] ?? NO_ISSUES)));
+  // The definition without positions: dragging a node does not re-render the form.
+  const specs = useEditor((s) => s.nodes.map((n) => n.data.spec));
+  const edges = useEditor((s) => s.edges);
+  const base = useEditor((s) => s.base);
+  const definition: WorkflowDefinition = useMemo(() => {
+    const full = toDefinition(base, [], edges);
+    return { ...full, nodes: specs };
+  }, [base, edges, specs]);
+
+  const onChange = useCallback(
+    (next: NodeSpec) => {
+      if (selectedId !== null) store.getState().updateSpec(selectedId, next);
+    },
+    [selectedId, store],
+  );
+  const onClose = useCallback(() => store.getState().selectNode(null), [store]);
+
+  if (!node) {
+    return (
+      <section className="editor-panel-empty" aria-label="Node settings">
+        <h2>Node settings</h2>
+        <p className="editor-hint">
+          {count > 1 ? `${count} nodes selected. Select one to edit it.` : "Select a node to edit its settings."}
+        </p>
+      </section>
+    );
+  }
+  return (
+    <NodeConfigPanel
+      key={node.id}
+      node={node}
+      nodeType={nodeType}
+      definition={definition}
+      issues={issues}
+      onChange={onChange}
+      onClose={onClose}
+    />
+  );
+}
