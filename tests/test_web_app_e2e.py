@@ -88,6 +88,15 @@ def connect(page: Any, source_id: str, target_id: str, handle: str | None = None
     page.mouse.up()
 
 
+def flow_position(page: Any, node_id: str) -> tuple[float, float]:
+    """A node's position on the canvas (flow coordinates, not screen pixels): React Flow
+    places each node with `transform: translate(xpx, ypx)` inside the viewport."""
+    transform = node(page, node_id).evaluate("(el) => el.style.transform")
+    match = re.fullmatch(r"translate\(([-\d.]+)px, ([-\d.]+)px\)", transform)
+    assert match, transform
+    return float(match[1]), float(match[2])
+
+
 def node_ids(page: Any) -> list[str]:
     ids: list[str] = page.locator(".react-flow__node").evaluate_all(
         "(nodes) => nodes.map((n) => n.getAttribute('data-id'))"
@@ -118,7 +127,7 @@ def test_build_the_seed_workflow_on_the_canvas_run_it_live_and_see_the_cache(
 
     node(page, ai_id).click()
     settings = page.get_by_role("region", name="Node settings")
-    prompt = settings.get_by_label("Prompt")
+    prompt = settings.get_by_role("textbox", name="Prompt", exact=True)
     prompt.click()
     page.keyboard.type("Say hello")
     expect(card(page, ai_id).locator(".step-issues")).to_have_count(0)
@@ -127,7 +136,7 @@ def test_build_the_seed_workflow_on_the_canvas_run_it_live_and_see_the_cache(
     page.get_by_label("Workflow name").fill("Seed on the canvas")
     shot(page, "web-editor")
     page.get_by_role("button", name="Save").click()
-    page.wait_for_url("**/ui/workflows/*")
+    page.wait_for_url(re.compile(r".*/ui/workflows/(?!new$)[^/]+$"))
     workflow_id = page.url.rsplit("/", 1)[-1]
     saved = admin.get(f"/workflows/{workflow_id}").json()
     assert saved["name"] == "Seed on the canvas"
@@ -137,10 +146,11 @@ def test_build_the_seed_workflow_on_the_canvas_run_it_live_and_see_the_cache(
     assert {(e["from"], e["to"]) for e in saved["edges"]} == {(start_id, ai_id), (ai_id, end_id)}
 
     # Positions round-trip: a reload draws the nodes where they were saved.
-    before = node(page, ai_id).bounding_box()
+    before = flow_position(page, ai_id)
+    assert before == (saved["nodes"][1]["position"]["x"], saved["nodes"][1]["position"]["y"])
     page.reload()
-    after = node(page, ai_id).bounding_box()
-    assert abs(before["x"] - after["x"]) < 2 and abs(before["y"] - after["y"]) < 2
+    node(page, ai_id).wait_for()
+    assert flow_position(page, ai_id) == before
 
     page.get_by_role("button", name="Run").click()
     page.get_by_role("button", name="Start run").click()

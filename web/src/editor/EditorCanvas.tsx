@@ -16,6 +16,7 @@ import {
 } from "@xyflow/react";
 import { type DragEvent, useCallback, useEffect, useRef, useState } from "react";
 import { NODE_TYPES } from "../canvas/NodeCard";
+import { useColorMode } from "../theme";
 import { useEditor, useEditorStore } from "./context";
 import { NODE_TYPE_MIME } from "./Palette";
 import { connectionProblem } from "./transforms";
@@ -26,6 +27,7 @@ const CARD_HALF: XYPosition = { x: 90, y: 24 };
 const VIRTUALISE_ABOVE = 150;
 
 export function EditorCanvas() {
+  const colorMode = useColorMode();
   const store = useEditorStore();
   const { nodes, edges } = useEditor((s) => ({ nodes: s.nodes, edges: s.edges }));
   const actions = store.getState();
@@ -65,6 +67,7 @@ export function EditorCanvas() {
   return (
     <div className="editor-canvas" onDragOver={onDragOver} onDrop={onDrop}>
       <ReactFlow
+        colorMode={colorMode}
         nodes={nodes}
         edges={edges}
         nodeTypes={NODE_TYPES}

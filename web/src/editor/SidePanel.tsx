@@ -1,14 +1,32 @@
 // The side panel: the selected node's settings (NodeConfigPanel) or a hint.
-import { useCallback, useMemo } from "react";
+import { Suspense, lazy, useCallback, useEffect, useMemo } from "react";
 import { type WorkflowDefinition, toDefinition } from "../canvas/definition";
 import { useEditor, useEditorStore } from "./context";
-import { NodeConfigPanel } from "./panel/NodeConfigPanel";
 import type { ValidationIssue } from "./pins";
 import type { NodeSpec } from "../canvas/definition";
 
 const NO_ISSUES: ValidationIssue[] = [];
 
+// The settings form (rjsf, ajv, CodeMirror) is most of the editor's weight: it loads in
+// its own chunk, fetched when the browser is idle after the canvas is up, so opening a
+// 300-node workflow does not wait for it and the first click on a node rarely does.
+const loadPanel = () => import("./panel/NodeConfigPanel");
+const NodeConfigPanel = lazy(async () => ({ default: (await loadPanel()).NodeConfigPanel }));
+
+function usePrefetchPanel() {
+  useEffect(() => {
+    const prefetch = () => void loadPanel();
+    if (typeof window.requestIdleCallback === "function") {
+      const handle = window.requestIdleCallback(prefetch, { timeout: 3000 });
+      return () => window.cancelIdleCallback(handle);
+    }
+    const timer = window.setTimeout(prefetch, 500);
+    return () => window.clearTimeout(timer);
+  }, []);
+}
+
 export function SidePanel() {
+  usePrefetchPanel();
   const store = useEditorStore();
   const selectedId = useEditor((s) => (s.selection.nodes.length === 1 ? (s.selection.nodes[0] ?? null) : null));
   const count = useEditor((s) => s.selection.nodes.length);
@@ -43,14 +61,23 @@ export function SidePanel() {
     );
   }
   return (
-    <NodeConfigPanel
-      key={node.id}
-      node={node}
-      nodeType={nodeType}
-      definition={definition}
-      issues={issues}
-      onChange={onChange}
-      onClose={onClose}
-    />
+    <Suspense
+      fallback={
+        <section className="editor-panel-empty" aria-label="Node settings" aria-busy="true">
+          <h2>Node settings</h2>
+          <p className="editor-hint">Loading the settings…</p>
+        </section>
+      }
+    >
+      <NodeConfigPanel
+        key={node.id}
+        node={node}
+        nodeType={nodeType}
+        definition={definition}
+        issues={issues}
+        onChange={onChange}
+        onClose={onClose}
+      />
+    </Suspense>
   );
 }
