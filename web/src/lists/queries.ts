@@ -1,9 +1,8 @@
 // TanStack Query hooks of the workflows and runs lists (server state for src/routes/*List.tsx).
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { UnauthorizedError, type Workflow, api } from "../api/client";
-import type { paths } from "../api/schema";
 import { RUNS_PAGE_SIZE, WORKFLOWS_PAGE_SIZE } from "./filters";
-import { type RunStatus, type RunSummary, type WorkflowSummary, isUnfinished } from "./types";
+import { type RunStatus, type RunSummary, isUnfinished } from "./types";
 import { type WorkflowDefinition, copyName, problemLines, workflowDefinition } from "./workflowFile";
 
 /** How often a list showing unfinished runs asks again (ms). */
@@ -33,8 +32,7 @@ export function useWorkflowPage(page: number) {
         params: { query: { limit: WORKFLOWS_PAGE_SIZE, offset: page * WORKFLOWS_PAGE_SIZE } },
       });
       if (data === undefined) throw failure(response, error, "Could not load the workflows");
-      // schema.d.ts gains these fields with the runs-list API
-      return data as WorkflowSummary[];
+      return data;
     },
     placeholderData: keepPreviousData,
     refetchInterval: (query) =>
@@ -67,11 +65,6 @@ export interface RunsQuery {
   page: number;
 }
 
-// schema.d.ts gains these fields with the runs-list API (optional `status` of every value,
-// `workflow_id`); until then the typed query params are widened through these casts.
-type AllRunsParams = paths["/workflows/executions"]["get"]["parameters"]["query"];
-type WorkflowRunsParams = NonNullable<paths["/workflows/{workflow_id}/executions"]["get"]["parameters"]["query"]>;
-
 /** A page of runs, newest first, refreshed every few seconds while one is unfinished. */
 export function useRuns({ workflowId, status, page }: RunsQuery) {
   return useQuery({
@@ -84,13 +77,12 @@ export function useRuns({ workflowId, status, page }: RunsQuery) {
       };
       const { data, error, response } =
         workflowId === undefined
-          ? await api.GET("/workflows/executions", { params: { query: query as unknown as AllRunsParams } })
+          ? await api.GET("/workflows/executions", { params: { query } })
           : await api.GET("/workflows/{workflow_id}/executions", {
-              params: { path: { workflow_id: workflowId }, query: query as WorkflowRunsParams },
+              params: { path: { workflow_id: workflowId }, query },
             });
       if (data === undefined) throw failure(response, error, "Could not load the runs");
-      // schema.d.ts gains these fields with the runs-list API
-      return data as unknown as RunSummary[];
+      return data as RunSummary[];
     },
     placeholderData: keepPreviousData,
     refetchInterval: (query) =>

@@ -1,37 +1,27 @@
-// The list endpoints' shapes as the runs-list API serves them. schema.d.ts gains these
-// fields with the runs-list API; until it is regenerated these local types describe them.
-import type { Workflow } from "../api/client";
+// The list endpoints' shapes, from the generated schema (src/api/schema.d.ts).
+import type { Schemas } from "../api/client";
 
-/** Every status a run can have, as the runs-list filter offers them. */
-export const RUN_STATUSES = ["queued", "running", "waiting", "success", "error", "cancelled", "dead"] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
+/** Every status the runs-list filter offers (`dead`: dead letters, whatever their status). */
+export type RunStatus = Schemas["RunStatusFilter"];
+export const RUN_STATUSES = [
+  "queued",
+  "running",
+  "waiting",
+  "success",
+  "error",
+  "cancelled",
+  "dead",
+] as const satisfies readonly RunStatus[];
 
 /** The newest run of a workflow (`last_run` of `GET /workflows/`). */
-export interface LastRun {
-  execution_id: string;
-  status: RunStatus;
-  created_at: string;
-  start_time: string | null;
-  end_time: string | null;
-}
+export type LastRun = Schemas["LastRun"];
 
 /** A workflow as `GET /workflows/` lists it. */
-export type WorkflowSummary = Workflow & { last_run?: LastRun | null };
+export type WorkflowSummary = Schemas["WorkflowListItem"];
 
-/** A run as `GET /workflows/executions` and `GET /workflows/{id}/executions` list it. */
-export interface RunSummary {
-  execution_id: string;
-  workflow_id: string;
-  workflow_name?: string | null;
-  workflow_version: number;
-  status: RunStatus;
-  trigger?: { type: string } | null;
-  created_at: string;
-  start_time: string | null;
-  end_time: string | null;
-  error: string | null;
-  dead_letter?: boolean | null;
-}
+/** A run as both runs lists show it: `GET /workflows/executions` items (RunListItem) and
+ * `GET /workflows/{id}/executions` items (RunView, without `workflow_name`). */
+export type RunSummary = Schemas["RunView"] & Partial<Pick<Schemas["RunListItem"], "workflow_name">>;
 
 const UNFINISHED: ReadonlySet<string> = new Set(["queued", "running", "waiting"]);
 

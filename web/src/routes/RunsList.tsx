@@ -134,7 +134,7 @@ function RunRow({ run, perWorkflow, now }: { run: RunSummary; perWorkflow: boole
         <span title={run.error ?? undefined}>
           <StatusBadge status={run.status} />
         </span>
-        {run.dead_letter && run.status !== "dead" ? <span className="badge dead-letter">dead letter</span> : null}
+        {run.dead_letter ? <span className="badge dead-letter">dead letter</span> : null}
       </td>
       <td>
         {perWorkflow ? (
