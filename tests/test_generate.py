@@ -134,6 +134,8 @@ def test_never_valid_answers_422_after_max_rounds(full_settings: Settings, llm: 
     assert any("bogus-2" in message for message in messages), messages
     assert not any("bogus-1" in message for message in messages), "issues must be the last ones"
     assert body["detail"][0]["node_id"] == "end" and body["detail"][0]["field"] == "type"
+    # The last answer comes back as a draft an editor can open with the problems pinned.
+    assert [node["type"] for node in body["workflow"]["nodes"]][-1] == "bogus-2"
     # The repair round saw the first answer's problem.
     assert "bogus-1" in llm.requests[1].user_message
 
@@ -336,7 +338,7 @@ def test_outputs_must_name_an_upstream_node() -> None:
         ],
     )
     definition, plan, issues = check_answer(dumps(ghost), REGISTRY)
-    assert definition is None and plan is None
+    assert plan is None and definition is not None  # a draft, shown with its issues
     found = {(issue.node_id, issue.field): issue.message for issue in issues}
     assert "no node 'ghost'" in found[("summarise", "config.prompt")]
     assert "not upstream of 'side'" in found[("side", "config.condition")]

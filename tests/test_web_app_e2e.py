@@ -264,6 +264,18 @@ def test_generate_a_draft_from_a_prompt(page: Any, llm: OpenAIStub) -> None:
     # A draft is not saved until the user says so.
     assert "/workflows/new" in page.url
 
+    # A model that never gets it right: the last draft opens with its problem pinned.
+    broken = dict(draft, nodes=[*draft["nodes"][:2], {"id": "end", "type": "finish-line"}])
+    llm.queue_replies(*[json.dumps(broken)] * 3)
+    page.expected_failures.add((422, "/ai/workflows/generate"))
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_label("Describe the workflow").fill("Summarise a text, with a finish line")
+    page.get_by_role("button", name="Generate draft").click()
+    page.get_by_role("button", name="Replace").click()  # the first draft is unsaved
+    expect(card(page, "end")).to_contain_text("finish-line")
+    expect(card(page, "end").locator(".step-issues")).to_contain_text("finish-line")
+    expect(page.get_by_role("region", name="Problems")).to_contain_text("unknown node type")
+
 
 def test_lists_in_dark_mode_at_full_hd(live: LiveServer, admin: httpx.Client) -> None:
     from playwright.sync_api import expect

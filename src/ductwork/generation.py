@@ -99,13 +99,22 @@ class GenerationFailed(GenerationError):
     """The model did not produce a valid workflow within the allowed rounds.
 
     `issues` are the problems of its last answer, `rounds` the answers used,
-    `last_answer` the raw text of the last one.
+    `last_answer` the raw text of the last one, and `draft` that answer as a workflow
+    when it was one (well-formed, but invalid): an editor opens it with the problems
+    pinned rather than losing it.
     """
 
-    def __init__(self, issues: list[ValidationIssue], rounds: int, last_answer: str) -> None:
+    def __init__(
+        self,
+        issues: list[ValidationIssue],
+        rounds: int,
+        last_answer: str,
+        draft: WorkflowDefinition | None = None,
+    ) -> None:
         self.issues = issues
         self.rounds = rounds
         self.last_answer = last_answer
+        self.draft = draft
         super().__init__(
             f"no valid workflow after {rounds} round{'s' if rounds != 1 else ''}; "
             f"{len(issues)} problem{'s' if len(issues) != 1 else ''} remain"
@@ -538,7 +547,8 @@ def check_answer(
 
     Values a request could not carry (NaN, NUL, nesting past `max_depth`, ...) are
     issues too: a saved workflow holding one could not be read back.
-    The definition and plan are set only when there are no issues.
+    The plan is set only when there are no issues; the definition also when the answer
+    is a well-formed workflow the engine refuses (a draft to show with its issues).
     """
     try:
         data = extract_json(text)
@@ -559,7 +569,7 @@ def check_answer(
     try:
         plan = build_plan(definition, registry, limits)
     except WorkflowInvalid as exc:
-        return None, None, exc.issues
+        return definition, None, exc.issues
     return definition, plan, []
 
 
@@ -725,6 +735,7 @@ async def generate_workflow(
     messages = opening
     issues: list[ValidationIssue] = []
     answer = ""
+    definition: WorkflowDefinition | None = None
     for round_number in range(1, rounds_allowed + 1):
         response: ChatResponse | None = None
         first_request: ChatRequest | None = None
@@ -781,7 +792,7 @@ async def generate_workflow(
                 content=repair_message(issues, truncated=response.finish_reason == "length"),
             ),
         ]
-    raise GenerationFailed(issues, rounds_allowed, answer)
+    raise GenerationFailed(issues, rounds_allowed, answer, draft=definition)
 
 
 __all__ = [

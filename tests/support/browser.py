@@ -7,10 +7,12 @@ tests, or fail them under CI=true (`service_unavailable`).
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from tests.support.stores import service_unavailable
 
@@ -42,7 +44,8 @@ def open_browser(
     color_scheme: Literal["light", "dark"] = "light",
 ) -> Iterator[Any]:
     """A page in headless Chromium that records console errors, failed requests and
-    page errors in `page.console_errors` (401s excepted: they send the app to sign-in)."""
+    page errors in `page.console_errors`; 401s, and the (status, path) pairs a test adds
+    to `page.expected_failures`, are not errors."""
     if not (UI_DIST / "index.html").is_file():
         service_unavailable("the web app is not built: npm --prefix web run build")
     try:
@@ -58,25 +61,38 @@ def open_browser(
         )
         page = context.new_page()
         errors: list[str] = []
+        # Answers a test provokes on purpose, as (status, path): not errors. 401s always
+        # are expected: they are how the app learns it must sign in.
+        expected: set[tuple[int, str]] = set()
+
+        def unexpected(status: int, url: str) -> bool:
+            path = urlsplit(url).path
+            return status != 401 and (status, path) not in expected
+
+        def on_console(message: Any) -> None:
+            if message.type != "error":
+                return
+            # Chromium's own line for a failed request names its status and, in the
+            # location, its URL.
+            failed = re.search(r"status of (\d{3})", message.text)
+            if failed and not unexpected(int(failed[1]), message.location.get("url", "")):
+                return
+            if "401" in message.text:
+                return
+            errors.append(f"console {message.type}: {message.text}")
+
         page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
-        page.on(
-            "console",
-            lambda message: (
-                errors.append(f"console {message.type}: {message.text}")
-                if message.type == "error" and "401" not in message.text
-                else None
-            ),
-        )
-        # Which request failed (the console only says that one did); 401s are how the app
-        # learns it must sign in.
+        page.on("console", on_console)
+        # Which request failed (the console only says that one did).
         page.on(
             "response",
             lambda response: (
                 errors.append(f"{response.status} {response.url}")
-                if response.status >= 400 and response.status != 401
+                if response.status >= 400 and unexpected(response.status, response.url)
                 else None
             ),
         )
+        page.expected_failures = expected  # type: ignore[attr-defined]
         page.console_errors = errors  # type: ignore[attr-defined]
         try:
             yield page

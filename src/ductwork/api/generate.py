@@ -96,14 +96,14 @@ async def generate(
     try:
         result = await generate_workflow(app, body.prompt, save=body.save, model=body.model)
     except GenerationFailed as exc:
-        return JSON(
-            status_code=422,
-            content={
-                "message": str(exc),
-                "detail": [issue.model_dump() for issue in exc.issues],
-                "rounds": exc.rounds,
-            },
-        )
+        problem: dict[str, Any] = {
+            "message": str(exc),
+            "detail": [issue.model_dump() for issue in exc.issues],
+            "rounds": exc.rounds,
+        }
+        if exc.draft is not None:
+            problem["workflow"] = exc.draft.dump()
+        return JSON(status_code=422, content=problem)
     except LLMNotConfigured as exc:
         return JSON(status_code=503, content={"message": str(exc)})
     except LLMUpstreamError as exc:

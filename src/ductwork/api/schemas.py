@@ -82,6 +82,11 @@ class GenerationProblem(Problem):
     answers never validated (absent when the request itself was invalid)."""
 
     rounds: int | None = None
+    workflow: dict[str, Any] | None = Field(
+        default=None,
+        description="The last answer as a workflow, when it was a well-formed one the "
+        "engine refused: open it in an editor with `detail` pinned to its nodes.",
+    )
 
 
 # Success bodies. Routes send plain dicts (`Workflow.public()`, `ductwork.views`) through

@@ -793,6 +793,13 @@ export interface components {
             detail: components["schemas"]["ProblemDetail"][];
             /** Rounds */
             rounds?: number | null;
+            /**
+             * Workflow
+             * @description The last answer as a workflow, when it was a well-formed one the engine refused: open it in an editor with `detail` pinned to its nodes.
+             */
+            workflow?: {
+                [key: string]: unknown;
+            } | null;
         };
         /**
          * Health
