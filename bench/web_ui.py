@@ -111,7 +111,7 @@ def sign_in(page: Any, url: str, key: str) -> None:
     page.goto(url + "/ui/sign-in")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Workflows").wait_for()
+    page.get_by_role("heading", name="Workflows", exact=True).wait_for()
 
 
 def editor_tti(page: Any, url: str, workflow_id: str, nodes: int) -> tuple[float, list[float]]:

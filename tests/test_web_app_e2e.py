@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from ductwork.settings import Settings
-from tests.support.browser import open_browser, shot
+from tests.support.browser import open_browser, shot, unnamed_controls
 from tests.support.live_server import LiveServer
 from tests.support.openai_stub import OpenAIStub
 
@@ -54,7 +54,7 @@ def page(live: LiveServer, admin: httpx.Client) -> Iterator[Any]:
         page.goto(live.url + "/ui/sign-in")
         page.get_by_label("API key").fill(key)
         page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("heading", name="Workflows").wait_for()
+        page.get_by_role("heading", name="Workflows", exact=True).wait_for()
         yield page
         assert page.console_errors == []
 
@@ -135,6 +135,7 @@ def test_build_the_seed_workflow_on_the_canvas_run_it_live_and_see_the_cache(
 
     page.get_by_label("Workflow name").fill("Seed on the canvas")
     shot(page, "web-editor")
+    assert unnamed_controls(page) == []
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(re.compile(r".*/ui/workflows/(?!new$)[^/]+$"))
     workflow_id = page.url.rsplit("/", 1)[-1]
@@ -164,6 +165,7 @@ def test_build_the_seed_workflow_on_the_canvas_run_it_live_and_see_the_cache(
     details = page.get_by_role("region", name="Node details")
     expect(details).to_contain_text("Echo: Say hello")
     shot(page, "web-run")
+    assert unnamed_controls(page) == []
     assert llm.calls == 1
 
     # The same prompt again: the AI node answers from the cache, and says so.
@@ -300,7 +302,9 @@ def test_lists_in_dark_mode_at_full_hd(live: LiveServer, admin: httpx.Client) ->
         expect(page.get_by_role("link", name="Alpha")).to_have_count(0)
         expect(page.get_by_role("link", name="Beta")).to_be_visible()
         shot(page, "web-workflows-dark")
+        assert unnamed_controls(page) == []
         page.get_by_role("link", name="Runs").first.click()
         expect(page.get_by_role("link", name="Beta")).to_be_visible()
         expect(page.get_by_role("link", name="Alpha")).to_be_visible()
+        assert unnamed_controls(page) == []
         assert page.console_errors == []

@@ -53,7 +53,7 @@ def test_sign_in_list_workflows_and_sign_out_in_chromium(tmp_path: Path, browser
         page.get_by_label("Email").fill("ada@example.com")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
+        expect(page.get_by_role("heading", name="Workflows", exact=True)).to_be_visible()
         expect(page.get_by_role("cell", name="Seed workflow in the browser")).to_be_visible()
         shot(page, "workflows")
         assert unnamed_controls(page) == []
