@@ -26,7 +26,7 @@ from ductwork.security.credential_types import LlmData
 
 
 class AiProcessorConfig(NodeConfig):
-    """Config of an `ai-processor` node (SEED.md field names)."""
+    """What to ask the model, and how: the prompt may use {{ }} templates."""
 
     prompt: str = Field(min_length=1, description="The user message; may use {{ }} templates.")
     model: str | None = Field(
