@@ -168,6 +168,26 @@ describe("EditorPage", () => {
     await waitFor(() => expect(router.state.location.pathname).toBe("/workflows/w9"));
   });
 
+  it("drops a draft that arrives after the generate dialog was cancelled", async () => {
+    let answer: (response: Response) => void = () => {};
+    const draft = { ...WORKFLOW, name: "Drafted", id: undefined, version: undefined };
+    server.handler = api({
+      "GET /workflows/w1": () => json(WORKFLOW),
+      "POST /ai/workflows/generate": () => new Promise<Response>((resolve) => (answer = resolve)),
+    });
+    renderEditor("/workflows/w1");
+    fireEvent.click(await screen.findByRole("button", { name: "Generate" }));
+    fireEvent.change(screen.getByLabelText("Describe the workflow"), { target: { value: "greet people" } });
+    fireEvent.click(screen.getByRole("button", { name: "Generate draft" }));
+    await screen.findByText(/Generating/);
+    fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
+    expect(screen.queryByLabelText("Describe the workflow")).toBeNull();
+    answer(json({ workflow: draft, rounds: 1, saved: false, model: "m", cached: false }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((screen.getByLabelText("Workflow name") as HTMLInputElement).value).toBe("Seed");
+    expect(screen.queryByText(/Draft loaded/)).toBeNull();
+  });
+
   it("asks before leaving with unsaved changes", async () => {
     server.handler = api({ "GET /workflows/w1": () => json(WORKFLOW) });
     const router = renderEditor("/workflows/w1");

@@ -1,6 +1,6 @@
 // The Generate dialog: a prompt to `POST /ai/workflows/generate`; the draft replaces the
 // canvas unsaved (after a confirmation when there are unsaved changes).
-import { type FormEvent, useId, useState } from "react";
+import { type FormEvent, useEffect, useId, useRef, useState } from "react";
 import { errorMessage } from "../api/client";
 import type { WorkflowDefinition } from "../canvas/definition";
 import { Dialog } from "./Dialog";
@@ -35,6 +35,10 @@ function GenerateForm({ onClose, onLoaded }: Omit<GenerateDialogProps, "open">) 
   const [prompt, setPrompt] = useState("");
   const [error, setError] = useState<{ message: string; problems: ValidationIssue[] } | null>(null);
   const [pending, setPending] = useState<Draft | null>(null);
+  // The request under way: closing the dialog abandons it, so a late draft cannot
+  // replace the canvas the user went back to.
+  const request = useRef<AbortController | null>(null);
+  useEffect(() => () => request.current?.abort(), []);
 
   function open(draft: Draft) {
     store.getState().loadDraft(draft.definition, draft.issues);
@@ -54,9 +58,15 @@ function GenerateForm({ onClose, onLoaded }: Omit<GenerateDialogProps, "open">) 
       return;
     }
     setError(null);
+    request.current?.abort();
+    const controller = new AbortController();
+    request.current = controller;
     try {
-      offer({ definition: await generate.mutateAsync({ prompt }), issues: [] });
+      const definition = await generate.mutateAsync({ prompt, signal: controller.signal });
+      if (controller.signal.aborted) return;
+      offer({ definition, issues: [] });
     } catch (reason) {
+      if (controller.signal.aborted) return;
       if (reason instanceof ProblemError && reason.draft) {
         offer({ definition: reason.draft, issues: reason.problems });
       } else if (reason instanceof ProblemError) {

@@ -146,8 +146,8 @@ export function useExecuteWorkflow() {
 /** `POST /ai/workflows/generate` (not saved): the draft, or ProblemError on 422. */
 export function useGenerateWorkflow() {
   return useMutation({
-    mutationFn: async ({ prompt }: { prompt: string }): Promise<WorkflowDefinition> => {
-      const { data, error, response } = await api.POST("/ai/workflows/generate", { body: { prompt, save: false } });
+    mutationFn: async ({ prompt, signal }: { prompt: string; signal?: AbortSignal }): Promise<WorkflowDefinition> => {
+      const { data, error, response } = await api.POST("/ai/workflows/generate", { body: { prompt, save: false }, signal });
       if (data === undefined) throw failure(response, error, "could not generate a workflow");
       return data.workflow;
     },

@@ -63,6 +63,37 @@ describe("editor store", () => {
     expect(store.getState().nodes[1]?.position).toEqual({ x: 300, y: 0 });
   });
 
+  it("ends a drag React Flow aborts without onNodeDragStop (history and dirty keep working)", () => {
+    const store = loaded();
+    store.getState().beginDrag();
+    store.getState().onNodesChange([{ type: "position", id: "end", position: { x: 320, y: 0 }, dragging: true }]);
+    // An aborted drag (a second finger, the dragged node deleted) settles the positions
+    // with dragging: false and never calls onNodeDragStop.
+    store.getState().onNodesChange([{ type: "position", id: "end", position: { x: 320, y: 0 }, dragging: false }]);
+    expect(past(store)).toBe(1);
+    expect(store.getState().dirty).toBe(true);
+    store.getState().undo();
+    expect(store.getState().nodes[1]?.position).toEqual({ x: 300, y: 0 });
+    expect(store.getState().dirty).toBe(false);
+    store.getState().addNode("end", { x: 0, y: 200 });
+    expect(past(store)).toBe(1);
+    expect(store.getState().dirty).toBe(true);
+    store.getState().endDrag(); // a late stop is harmless
+    expect(past(store)).toBe(1);
+  });
+
+  it("records an edit made during a drag (Delete pressed mid-drag)", () => {
+    const store = loaded();
+    store.getState().selectNode("end");
+    store.getState().beginDrag();
+    store.getState().onNodesChange([{ type: "position", id: "end", position: { x: 320, y: 0 }, dragging: true }]);
+    store.getState().deleteSelection();
+    expect(store.getState().nodes.map((n) => n.id)).toEqual(["start"]);
+    expect(store.getState().dirty).toBe(true);
+    store.getState().undo();
+    expect(store.getState().nodes.map((n) => n.id)).toEqual(["start", "end"]);
+  });
+
   it("groups quick edits of one field", () => {
     const store = loaded();
     store.getState().setName("a");

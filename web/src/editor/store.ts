@@ -117,6 +117,9 @@ export function createEditorStore() {
         };
         /** Apply a content edit; edits of the same `key` in quick succession share one step. */
         const edit = (update: Partial<EditorState>, key?: string) => {
+          // An edit while a drag is under way (Delete pressed mid-drag) ends the drag first:
+          // React Flow then aborts it without onNodeDragStop, which would leave history paused.
+          if (dragStart !== null) finishDrag();
           const now = Date.now();
           const coalesce = key !== undefined && lastEdit?.key === key && now - lastEdit.at < COALESCE_MS;
           lastEdit = key === undefined ? null : { key, at: now };
@@ -127,6 +130,22 @@ export function createEditorStore() {
           nodes: nodes.filter((n) => n.selected).map((n) => n.id),
           edges: edges.filter((e) => e.selected).map((e) => e.id),
         });
+        /** Resumes history after a drag and records the drag as one step (if anything moved). */
+        const finishDrag = () => {
+          const before = dragStart;
+          if (before === null) return;
+          dragStart = null;
+          history().resume();
+          lastEdit = null;
+          refreshDirty();
+          const moved = get().nodes.some((n) => {
+            const old = before.nodes.find((o) => o.id === n.id);
+            return old !== undefined && (old.position.x !== n.position.x || old.position.y !== n.position.y);
+          });
+          if (!moved) return;
+          const { pastStates } = history();
+          store.temporal.setState({ pastStates: [...pastStates, before].slice(-HISTORY_LIMIT), futureStates: [] });
+        };
         /** After history restored old nodes: selection follows them, pins stay current. */
         const afterTravel = () => {
           const { nodes, edges, pins } = get();
@@ -192,6 +211,9 @@ export function createEditorStore() {
             if (changes.some((c) => c.type === "select" || c.type === "remove")) update.selection = selectionOf(next, edges);
             if (content) edit(update);
             else untracked(update);
+            // Positions settled (dragging: false) end the drag: React Flow sends them just
+            // before onNodeDragStop, and alone when it aborts a drag (no stop event then).
+            if (dragStart !== null && changes.some((c) => c.type === "position" && c.dragging === false)) finishDrag();
           },
 
           onEdgesChange(changes) {
@@ -260,19 +282,7 @@ export function createEditorStore() {
           },
 
           endDrag() {
-            const before = dragStart;
-            if (before === null) return;
-            dragStart = null;
-            history().resume();
-            lastEdit = null;
-            refreshDirty();
-            const moved = get().nodes.some((n) => {
-              const old = before.nodes.find((o) => o.id === n.id);
-              return old !== undefined && (old.position.x !== n.position.x || old.position.y !== n.position.y);
-            });
-            if (!moved) return;
-            const { pastStates } = history();
-            store.temporal.setState({ pastStates: [...pastStates, before].slice(-HISTORY_LIMIT), futureStates: [] });
+            finishDrag();
           },
 
           undo() {

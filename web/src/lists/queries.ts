@@ -70,19 +70,17 @@ export function useRuns({ workflowId, status, page }: RunsQuery) {
   return useQuery({
     queryKey: ["runs", workflowId ?? null, status, page],
     queryFn: async () => {
+      // One endpoint for both lists: GET /workflows/{id}/executions would send every
+      // run's whole event log (its `logs`), every few seconds while one is unfinished.
       const query = {
         limit: RUNS_PAGE_SIZE,
         offset: page * RUNS_PAGE_SIZE,
         ...(status ? { status } : {}),
+        ...(workflowId === undefined ? {} : { workflow_id: workflowId }),
       };
-      const { data, error, response } =
-        workflowId === undefined
-          ? await api.GET("/workflows/executions", { params: { query } })
-          : await api.GET("/workflows/{workflow_id}/executions", {
-              params: { path: { workflow_id: workflowId }, query },
-            });
+      const { data, error, response } = await api.GET("/workflows/executions", { params: { query } });
       if (data === undefined) throw failure(response, error, "Could not load the runs");
-      return data as RunSummary[];
+      return data satisfies RunSummary[];
     },
     placeholderData: keepPreviousData,
     refetchInterval: (query) =>

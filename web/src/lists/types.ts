@@ -19,9 +19,8 @@ export type LastRun = Schemas["LastRun"];
 /** A workflow as `GET /workflows/` lists it. */
 export type WorkflowSummary = Schemas["WorkflowListItem"];
 
-/** A run as both runs lists show it: `GET /workflows/executions` items (RunListItem) and
- * `GET /workflows/{id}/executions` items (RunView, without `workflow_name`). */
-export type RunSummary = Schemas["RunView"] & Partial<Pick<Schemas["RunListItem"], "workflow_name">>;
+/** A run as both runs lists show it: `GET /workflows/executions` items (read without events). */
+export type RunSummary = Schemas["RunListItem"];
 
 const UNFINISHED: ReadonlySet<string> = new Set(["queued", "running", "waiting"]);
 

@@ -352,16 +352,19 @@ describe("runs list", () => {
     await waitFor(() => expect(router.state.location.search).toBe("?status=success"));
   });
 
-  it("for one workflow: its name as the heading, a link back, its own endpoint", async () => {
+  it("for one workflow: its name as the heading, a link back, runs read without their events", async () => {
     serve({
       "GET /workflows/w1": () => json(SIGNUPS),
-      "GET /workflows/w1/executions": () => json([run(1)]),
+      "GET /workflows/executions": () => json([run(1)]),
     });
     renderAt("/workflows/w1/runs?status=success");
     expect(await screen.findByRole("heading", { level: 1, name: "Summarise signups" })).toBeTruthy();
     expect(screen.getByRole("link", { name: "Edit workflow" }).getAttribute("href")).toBe("/workflows/w1");
     await screen.findByRole("link", { name: /^Open run / });
-    const [request] = requestsTo("GET", "/workflows/w1/executions");
+    // Not GET /workflows/w1/executions: that one sends every run's whole event log.
+    expect(requestsTo("GET", "/workflows/w1/executions")).toHaveLength(0);
+    const [request] = requestsTo("GET", "/workflows/executions");
+    expect(new URL(request?.url ?? "").searchParams.get("workflow_id")).toBe("w1");
     expect(new URL(request?.url ?? "").searchParams.get("status")).toBe("success");
     expect((screen.getByLabelText("Status") as HTMLSelectElement).value).toBe("success");
   });
