@@ -150,7 +150,8 @@ function RunRow({ run, perWorkflow, now }: { run: RunSummary; perWorkflow: boole
       </td>
       <td>{run.start_time ? <TimeAgo iso={run.start_time} now={now} /> : <span className="muted">not started</span>}</td>
       <td className="numeric">{duration === null ? <span className="muted">—</span> : formatDuration(duration)}</td>
-      <td>{run.trigger?.type ?? "manual"}</td>
+      {/* Runs from before triggers were recorded, and `ductwork run`'s, have none. */}
+      <td>{run.trigger?.type ?? "—"}</td>
     </tr>
   );
 }

@@ -303,7 +303,7 @@ describe("runs list", () => {
     const [first, second] = links.map((a) => a.closest("tr"));
     expect(first?.textContent).toContain("success");
     expect(first?.textContent).toContain("1.5 s");
-    expect(first?.textContent).toContain("manual");
+    expect(first?.textContent).toContain("—");
     expect(within(first as HTMLElement).getByRole("link", { name: "Summarise signups" }).getAttribute("href")).toBe(
       "/workflows/w1",
     );

@@ -28,6 +28,7 @@ const server = vi.hoisted(() => {
       ]);
     }
     if (path.endsWith("/cancel")) return json({ detail: "run r1 is already finished" }, 409);
+    if (path.endsWith("/retry")) return json({ execution_id: "r1", status: "queued" });
     return json({ detail: "not found" }, 404);
   }) as typeof fetch;
   return state;
@@ -148,6 +149,28 @@ describe("RunPage", () => {
     expect(await screen.findByText("Run status: error")).toBeTruthy();
     expect(screen.getByRole("alert").textContent).toContain("node end failed: boom");
     expect((screen.getByRole("button", { name: "Retry run" }) as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it("keeps Retry disabled after a retry until the restarted stream brings news", async () => {
+    const socket = await renderRun();
+    await act(async () => {
+      socket.send({ seq: 4, type: "run_finished", node_id: null, timestamp: T(5), data: { status: "error", error: "boom" } });
+    });
+    const retry = (await screen.findByRole("button", { name: "Retry run" })) as HTMLButtonElement;
+    await waitFor(() => expect(retry.disabled).toBe(false));
+    fireEvent.click(retry);
+    await waitFor(() => expect(server.requests.some((r) => r.url.endsWith("/workflows/executions/r1/retry"))).toBe(true));
+    // The answer came, the old status is still on screen: a second click would get a 409.
+    await waitFor(() => expect(FakeSocket.last).not.toBe(socket));
+    expect(screen.getByText("Run status: error")).toBeTruthy();
+    expect(retry.disabled).toBe(true);
+    const restarted = FakeSocket.last!;
+    await act(async () => restarted.send({ ...SNAPSHOT, last_seq: 5, run: { ...SNAPSHOT.run, status: "queued" } }));
+    expect(await screen.findByText("Run status: queued")).toBeTruthy();
+    await act(async () => {
+      restarted.send({ seq: 6, type: "run_finished", node_id: null, timestamp: T(6), data: { status: "error", error: "boom again" } });
+    });
+    await waitFor(() => expect(retry.disabled).toBe(false));
   });
 
   it("shows why a cancel failed", async () => {

@@ -4,7 +4,7 @@
 // Everything about the run comes from the live stream (useRunStream): its snapshot is
 // the run record with the definition and logs, its events move the statuses. A finished
 // run is its snapshot alone; a dropped connection resumes from the last seq.
-import { useCallback, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { useNavigate } from "react-router";
 import type { WorkflowDefinition } from "../canvas/definition";
 import { isFinished } from "./reconnect";
@@ -42,14 +42,25 @@ export function RunPage({ executionId }: { executionId: string }) {
   );
   const select = useCallback((nodeId: string) => setSelected(nodeId), []);
 
+  // After a retry of this run, the status on screen is the old one until the restarted
+  // stream brings news (a later seq): until then Retry stays disabled, or a second click
+  // would be refused with a 409.
+  const [retriedAtSeq, setRetriedAtSeq] = useState<number | null>(null);
+  const lastSeq = statuses?.lastSeq ?? 0;
+  useEffect(() => {
+    if (retriedAtSeq !== null && lastSeq > retriedAtSeq) setRetriedAtSeq(null);
+  }, [lastSeq, retriedAtSeq]);
+
   const onRetry = () => {
     cancel.reset();
+    const seqBefore = lastSeq;
     retry.mutate(undefined, {
       onSuccess: (answer) => {
         // Today's API re-queues the same run; a server that answers a new run id is followed.
         if (answer.execution_id && answer.execution_id !== executionId) {
           navigate(`/runs/${encodeURIComponent(answer.execution_id)}`);
         } else {
+          setRetriedAtSeq(seqBefore);
           restart();
         }
       },
@@ -75,7 +86,7 @@ export function RunPage({ executionId }: { executionId: string }) {
         onCancel={onCancel}
         onRetry={onRetry}
         cancelling={cancel.isPending}
-        retrying={retry.isPending}
+        retrying={retry.isPending || retriedAtSeq !== null}
         actionError={actionError}
       />
       {stream.error ? (

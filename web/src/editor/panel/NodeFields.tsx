@@ -72,12 +72,8 @@ export function NodeIdentity({ node, errors, onChange, disabled, idPrefix }: Pro
         />
       </Row>
       <div className="dw-field">
-        <span className="dw-label" id={`${idPrefix}-id-label`}>
-          Node ID
-        </span>
-        <code aria-labelledby={`${idPrefix}-id-label`} className="dw-node-id">
-          {node.id}
-        </code>
+        <span className="dw-label">Node ID</span>
+        <code className="dw-node-id">{node.id}</code>
         <Errors id={`${idPrefix}-id__errors`} messages={errors.id} />
       </div>
     </div>
