@@ -153,12 +153,17 @@ def test_build_the_seed_workflow_on_the_canvas_run_it_live_and_see_the_cache(
     node(page, ai_id).wait_for()
     assert flow_position(page, ai_id) == before
 
+    # A slow model, so the page sees the AI node running and then turning completed live.
+    llm.latency = 3.0
     page.get_by_role("button", name="Run").click()
     page.get_by_role("button", name="Start run").click()
     page.wait_for_url("**/ui/runs/*")
+    expect(card(page, ai_id)).to_have_attribute("data-status", "running")
+    expect(card(page, end_id)).to_have_attribute("data-status", "queued")
     expect(page.get_by_role("status").filter(has_text="Run status:")).to_have_text(
         "Run status: success"
     )
+    llm.latency = 0.0
     for node_id in (start_id, ai_id, end_id):
         expect(card(page, node_id)).to_have_attribute("data-status", "completed")
     node(page, ai_id).click()

@@ -49,7 +49,7 @@ def open_browser(
     if not (UI_DIST / "index.html").is_file():
         service_unavailable("the web app is not built: npm --prefix web run build")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         service_unavailable("playwright is not installed (pyproject's test extra)")
     with sync_playwright() as playwright:
@@ -59,6 +59,10 @@ def open_browser(
         context = browser.new_context(
             viewport={"width": viewport[0], "height": viewport[1]}, color_scheme=color_scheme
         )
+        # Assertions poll until they hold; their deadline is a safety net for a loaded
+        # CI, not a timing claim (bench/web_ui.py measures timings).
+        context.set_default_timeout(30_000)
+        expect.set_options(timeout=20_000)
         page = context.new_page()
         errors: list[str] = []
         # Answers a test provokes on purpose, as (status, path): not errors. 401s always
