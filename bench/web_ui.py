@@ -32,20 +32,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.browser import CHROMIUM_ARGS
 from tests.support.live_server import LiveServer
 
 from ductwork.settings import Settings
 
 UI_DIST = Path(__file__).resolve().parents[1] / "src" / "ductwork" / "ui_dist"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Installed in the page before the app: records when each node card's data-status
 # changes, stamped at the first animation frame after the change (when it is painted).

@@ -6,15 +6,8 @@
 // attempts and cached badge, or the validation problems pinned to the node.
 import { Handle, type NodeProps, Position } from "@xyflow/react";
 import { memo } from "react";
+import { formatDuration } from "../time";
 import { DEFAULT_HANDLE, type StepNode } from "./definition";
-
-/** A duration for a badge: 850 ms, 1.2 s, 3 min 4 s. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
-  const minutes = Math.floor(ms / 60_000);
-  return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`;
-}
 
 function NodeCardView({ id, data, selected }: NodeProps<StepNode>) {
   const { spec, handles, overlay } = data;

@@ -1,9 +1,10 @@
-import { absoluteTime, relativeTime } from "./format";
+import { formatTime } from "../time";
+import { relativeTime } from "./format";
 
 /** "3 minutes ago", with the absolute time as its title and machine-readable datetime. */
 export function TimeAgo({ iso, now }: { iso: string; now?: number }) {
   return (
-    <time dateTime={iso} title={absoluteTime(iso)}>
+    <time dateTime={iso} title={formatTime(iso)}>
       {relativeTime(iso, now)}
     </time>
   );

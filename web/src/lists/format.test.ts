@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { formatDuration, relativeTime, runDuration, shortId } from "./format";
+import { formatDuration } from "../time";
+import { relativeTime, runDuration, shortId } from "./format";
 
 const NOW = Date.parse("2026-03-01T12:00:00Z");
 

@@ -23,24 +23,6 @@ export function relativeTime(iso: string, now: number = Date.now()): string {
   return "just now";
 }
 
-/** The absolute time for a title attribute: the local date and time, or the raw value. */
-export function absoluteTime(iso: string): string {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
-}
-
-/** A duration in ms as "850 ms", "12.3 s", "4m 05s", "2h 03m". */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return "—";
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const seconds = ms / 1000;
-  if (seconds < 60) return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`;
-  const total = Math.round(seconds);
-  const pad = (n: number) => String(n).padStart(2, "0");
-  if (total < 3600) return `${Math.floor(total / 60)}m ${pad(total % 60)}s`;
-  return `${Math.floor(total / 3600)}h ${pad(Math.floor((total % 3600) / 60))}m`;
-}
-
 /** How long a run took, or has been going for when unfinished; null before it started. */
 export function runDuration(
   run: { start_time: string | null; end_time: string | null },

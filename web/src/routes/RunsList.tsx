@@ -5,10 +5,10 @@ import { Pager } from "../lists/Pager";
 import { StatusBadge } from "../lists/StatusBadge";
 import { TimeAgo } from "../lists/TimeAgo";
 import { RUNS_PAGE_SIZE, type RunFilters, parseRunFilters, runFiltersToParams } from "../lists/filters";
-import { formatDuration, runDuration, shortId } from "../lists/format";
+import { runDuration, shortId } from "../lists/format";
 import { useRuns, useWorkflow } from "../lists/queries";
 import { RUN_STATUSES, type RunSummary, isRunStatus, isUnfinished } from "../lists/types";
-import { useNow } from "../lists/useNow";
+import { formatDuration, useNow } from "../time";
 import "../lists/lists.css";
 
 /** Runs across workflows (`/ui/runs`) or of one (`/ui/workflows/:id/runs`), newest first. */

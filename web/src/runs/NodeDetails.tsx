@@ -1,8 +1,8 @@
 // The selected node of a run: input (derived), output, error, attempts, timings, logs
 // and, while it runs, the AI text streaming in.
-import { formatDuration } from "../canvas/NodeCard";
+import { formatDuration } from "../time";
 import type { NodeSpec, WorkflowDefinition } from "../canvas/definition";
-import { formatTime } from "./clock";
+import { formatTime } from "../time";
 import { type DerivedInput, nodeInput } from "./input";
 import { JsonBlock } from "./JsonBlock";
 import { nodeDurationMs } from "./overlay";

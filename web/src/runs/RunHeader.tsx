@@ -1,7 +1,7 @@
 // The run's header: workflow, status, times, trigger, error, and the Cancel/Retry actions.
 import { Link } from "react-router";
-import { formatDuration } from "../canvas/NodeCard";
-import { formatTime, useNow } from "./clock";
+import { formatDuration } from "../time";
+import { formatTime, useNow } from "../time";
 import type { Connection, RunRecord } from "./stream";
 import type { RunStatuses } from "./statuses";
 

@@ -5,8 +5,8 @@
 // own style changes, and a row re-renders only when its own numbers do (the running
 // ones). A 300-node run stays cheap to redraw four times a second.
 import { type CSSProperties, memo } from "react";
-import { formatDuration } from "../canvas/NodeCard";
-import { useNow } from "./clock";
+import { formatDuration } from "../time";
+import { useNow } from "../time";
 import type { NodeRunState, NodeStatus } from "./statuses";
 import { timelineRows } from "./timeline";
 
