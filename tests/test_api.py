@@ -100,6 +100,30 @@ def test_crud_and_versions(client: httpx.Client) -> None:
     assert client.delete(f"/workflows/{workflow_id}").status_code == 404
 
 
+def test_list_workflows_searches_names_on_the_server(client: httpx.Client) -> None:
+    ids = {}
+    for name in ("Zq 50% Off", "zq 50 percent", "zq.*(", "other"):
+        ids[name] = create(client, {**SEED_BODY, "name": name})
+
+    def search(**params: Any) -> list[str]:
+        response = client.get("/workflows/", params=params)
+        assert response.status_code == 200, response.text
+        return [w["name"] for w in response.json()]
+
+    assert search(q="ZQ 50") == ["zq 50 percent", "Zq 50% Off"]
+    assert search(q="0%") == ["Zq 50% Off"]
+    assert search(q=".*(") == ["zq.*("]
+    assert search(q="zq", limit=1, offset=1) == ["zq 50 percent"]
+    listed = client.get("/workflows/", params={"q": "zq.*("}).json()
+    assert [w["id"] for w in listed] == [ids["zq.*("]]
+    assert "last_run" in listed[0]
+    assert set(search(q="")) >= set(ids)
+    assert client.get("/workflows/", params={"q": "x" * 200}).status_code == 200
+    too_long = client.get("/workflows/", params={"q": "x" * 201})
+    assert too_long.status_code == 422
+    assert [issue["field"] for issue in too_long.json()["detail"]] == ["q"]
+
+
 def test_react_flow_edges(client: httpx.Client) -> None:
     body = copy.deepcopy(SEED_BODY)
     body["edges"] = [

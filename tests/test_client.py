@@ -93,6 +93,8 @@ def test_workflow_calls_and_a_sync_execute(admin: Client) -> None:
     assert admin.get_workflow(workflow_id)["id"] == workflow_id
     assert [w["id"] for w in admin.list_workflows()] == [workflow_id]
     assert admin.list_workflows(offset=1) == []
+    assert [w["id"] for w in admin.list_workflows(q="GRE")] == [workflow_id]
+    assert admin.list_workflows(q="gr%") == []
 
     updated = admin.update_workflow(workflow_id, greeting_workflow("greet v2"))
     assert (updated["version"], updated["name"]) == (2, "greet v2")
@@ -130,6 +132,7 @@ async def test_async_execute_cancel_and_retry(
     http_server.hold("/slow")
     async with AsyncClient(server.url, api_key=server.admin_key) as dw:
         workflow_id = (await dw.create_workflow(webhook_workflow(http_server.url("/slow"))))["id"]
+        assert [w["id"] for w in await dw.list_workflows(q="HOOK")] == [workflow_id]
         started = await dw.execute(workflow_id, wait=False)
         assert started["status"] == "queued" and "result" not in started
         execution_id = started["execution_id"]

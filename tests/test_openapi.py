@@ -158,6 +158,11 @@ def test_real_responses_validate_against_the_document(
     conforms(document, "post", "/workflows/", created)
     wid = created.json()["id"]
     conforms(document, "get", "/workflows/", client.get("/workflows/"))
+    conforms(document, "get", "/workflows/", client.get("/workflows/", params={"q": "TEST"}))
+    conforms(document, "get", "/workflows/", client.get("/workflows/", params={"q": "x" * 201}))
+    search = document["paths"]["/workflows/"]["get"]["parameters"][0]
+    assert (search["name"], search["in"], search["required"]) == ("q", "query", False)
+    assert {"type": "string", "maxLength": 200} in search["schema"]["anyOf"]
     conforms(document, "get", "/workflows/{workflow_id}", client.get(f"/workflows/{wid}"))
     conforms(
         document, "put", "/workflows/{workflow_id}", client.put(f"/workflows/{wid}", json=SEED_BODY)

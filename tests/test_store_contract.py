@@ -130,6 +130,62 @@ async def runs_of(
 # Workflows ---------------------------------------------------------------------------
 
 
+async def test_list_workflows_searches_names_literally_in_any_case(store: Store) -> None:
+    names = [
+        "Nightly ETL",  # oldest
+        "100% done",
+        "1000 done",
+        "snake_case",
+        "snakeXcase",
+        "a.*(b",
+        "axxb",
+        "back\\slash/and/slash",
+        "Ärger im Büro",
+        "nightly etl copy",  # newest
+    ]
+    for index, name in enumerate(names):
+        at = T0 + timedelta(minutes=index)
+        await store.create_workflow(
+            Workflow(id=f"wf-{index}", definition=definition(name), created_at=at, updated_at=at)
+        )
+
+    async def found(q: str | None, limit: int = 100, offset: int = 0) -> list[str]:
+        page = await store.list_workflows(limit=limit, offset=offset, q=q)
+        return [w.definition.name for w in page]
+
+    everything = list(reversed(names))
+    assert await found(None) == everything
+    assert await found("") == everything
+    # Case-insensitive substring, newest first.
+    assert await found("NIGHTLY") == ["nightly etl copy", "Nightly ETL"]
+    assert await found("tl c") == ["nightly etl copy"]
+    assert await found("äRGER") == ["Ärger im Büro"]
+    # LIKE wildcards are plain characters.
+    assert await found("%") == ["100% done"]
+    assert await found("0% d") == ["100% done"]
+    assert await found("_") == ["snake_case"]
+    assert await found("e_c") == ["snake_case"]
+    # Regex metacharacters too.
+    assert await found("a.*(b") == ["a.*(b"]
+    assert await found(".*") == ["a.*(b"]
+    assert await found("(") == ["a.*(b"]
+    assert await found("x+") == []
+    # The escape characters a store might use.
+    assert await found("\\") == ["back\\slash/and/slash"]
+    assert await found("/") == ["back\\slash/and/slash"]
+    assert await found("h/a") == ["back\\slash/and/slash"]
+    assert await found("no such workflow") == []
+    # Paging applies to the matches, in the same order.
+    assert await found("done", limit=1) == ["1000 done"]
+    assert await found("done", limit=1, offset=1) == ["100% done"]
+    assert await found("done", limit=1, offset=2) == []
+    # The current name is searched, not an older version's.
+    updated = await store.update_workflow("wf-6", definition("renamed"), T0 + timedelta(hours=1))
+    assert updated is not None
+    assert await found("axxb") == []
+    assert await found("RENAMED") == ["renamed"]
+
+
 async def test_workflow_crud_and_versions(store: Store) -> None:
     first = Workflow(id="wf-a", definition=definition("one"), created_at=T0, updated_at=T0)
     later = T0 + timedelta(minutes=1)

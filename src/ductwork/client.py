@@ -530,8 +530,11 @@ class _Calls:
         return _Call("GET", f"/workflows/{_seg(workflow_id, 'workflow_id')}", _parse_json)
 
     @staticmethod
-    def list_workflows(limit: int, offset: int) -> _Call[list[Workflow]]:
-        return _Call("GET", "/workflows/", _parse_json, params=_page(limit, offset))
+    def list_workflows(limit: int, offset: int, q: str | None) -> _Call[list[Workflow]]:
+        params: dict[str, Any] = _page(limit, offset)
+        if q is not None:
+            params["q"] = q
+        return _Call("GET", "/workflows/", _parse_json, params=params)
 
     @staticmethod
     def update_workflow(workflow_id: str, definition: Mapping[str, Any]) -> _Call[Workflow]:
@@ -832,9 +835,12 @@ class AsyncClient(_Base):
         """One workflow, at its current version."""
         return await self._send(_Calls.get_workflow(workflow_id))
 
-    async def list_workflows(self, *, limit: int = 100, offset: int = 0) -> list[Workflow]:
-        """A page of workflows."""
-        return await self._send(_Calls.list_workflows(limit, offset))
+    async def list_workflows(
+        self, *, q: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Workflow]:
+        """A page of workflows, newest first; with `q`, those whose name contains it
+        (case-insensitively, `q` taken literally, up to 200 characters)."""
+        return await self._send(_Calls.list_workflows(limit, offset, q))
 
     async def update_workflow(self, workflow_id: str, definition: Mapping[str, Any]) -> Workflow:
         """Replace a workflow's definition: a new version (runs in flight keep theirs)."""
@@ -1056,9 +1062,12 @@ class Client(_Base):
         """One workflow, at its current version."""
         return self._send(_Calls.get_workflow(workflow_id))
 
-    def list_workflows(self, *, limit: int = 100, offset: int = 0) -> list[Workflow]:
-        """A page of workflows."""
-        return self._send(_Calls.list_workflows(limit, offset))
+    def list_workflows(
+        self, *, q: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Workflow]:
+        """A page of workflows, newest first; with `q`, those whose name contains it
+        (case-insensitively, `q` taken literally, up to 200 characters)."""
+        return self._send(_Calls.list_workflows(limit, offset, q))
 
     def update_workflow(self, workflow_id: str, definition: Mapping[str, Any]) -> Workflow:
         """Replace a workflow's definition: a new version (runs in flight keep theirs)."""

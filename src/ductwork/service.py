@@ -238,8 +238,10 @@ class Ductwork:
             raise NotFound("workflow", workflow_id)
         return workflow
 
-    async def list_workflows(self, limit: int = 100, offset: int = 0) -> list[Workflow]:
-        return await self.store.list_workflows(limit=limit, offset=offset)
+    async def list_workflows(
+        self, limit: int = 100, offset: int = 0, *, q: str | None = None
+    ) -> list[Workflow]:
+        return await self.store.list_workflows(limit=limit, offset=offset, q=q)
 
     async def update_workflow(self, workflow_id: str, definition: WorkflowDefinition) -> Workflow:
         """Validate and replace a definition (new version); runs in flight keep theirs."""

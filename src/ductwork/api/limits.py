@@ -53,6 +53,8 @@ MAX_OFFSET: Final = 2**31 - 1
 """The largest `offset` a listing accepts: every store can skip this many rows."""
 
 MAX_ID_LENGTH: Final = 200
+MAX_NAME_SEARCH_LENGTH: Final = 200
+"""The longest name search (`q`) the workflows list accepts (names hold up to 500)."""
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from ductwork.api.deps import App
 from ductwork.api.limits import (
     MAX_ID_LENGTH,
+    MAX_NAME_SEARCH_LENGTH,
     CheckedJSONRoute,
     ExecuteRateLimit,
     Limit,
@@ -110,6 +111,16 @@ TriggerFilter = Annotated[
 ]
 
 
+NameSearch = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_NAME_SEARCH_LENGTH,
+        description="Only workflows whose name contains this text, case-insensitively; "
+        "`%`, `_` and regex characters match themselves. Empty: every workflow.",
+    ),
+]
+
+
 def run_query(status: RunStatusFilter | None, trigger: str | None) -> RunQuery:
     """The store query for the runs lists' `status` and `trigger` parameters."""
     if status is RunStatusFilter.DEAD:
@@ -122,12 +133,15 @@ def run_query(status: RunStatusFilter | None, trigger: str | None) -> RunQuery:
 @router.get(
     "/",
     summary="List workflows",
-    description="Newest first, each with `last_run`: its newest run, or null.",
+    description="Newest first, each with `last_run`: its newest run, or null. With `q`, "
+    "only workflows whose name contains `q`, in any case; paging applies to the matches.",
     response_model=list[WorkflowListItem],
     responses=error_responses(422),
 )
-async def list_workflows(app: App, limit: Limit = 100, offset: Offset = 0) -> JSON:
-    workflows = await app.list_workflows(limit=limit, offset=offset)
+async def list_workflows(
+    app: App, q: NameSearch = None, limit: Limit = 100, offset: Offset = 0
+) -> JSON:
+    workflows = await app.list_workflows(limit=limit, offset=offset, q=q)
     last_runs = await app.last_runs(workflows)
     return JSON([workflow_view(workflow, last_runs.get(workflow.id)) for workflow in workflows])
 

@@ -100,8 +100,14 @@ class Store(Protocol):
     async def get_workflow(self, workflow_id: str) -> Workflow | None:
         """The current version of a workflow, or None."""
 
-    async def list_workflows(self, limit: int = 100, offset: int = 0) -> list[Workflow]:
-        """Workflows, newest first."""
+    async def list_workflows(
+        self, limit: int = 100, offset: int = 0, *, q: str | None = None
+    ) -> list[Workflow]:
+        """Workflows, newest first; with `q`, only those whose name contains `q`.
+
+        `q` matches case-insensitively and literally: `%`, `_`, `.` and the like are
+        plain characters, not patterns. An empty `q` matches every workflow.
+        """
 
     async def update_workflow(
         self, workflow_id: str, definition: WorkflowDefinition, updated_at: datetime

@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -493,10 +494,15 @@ class MongoStore:
         saved = await self._versions.find_one({"workflow_id": workflow_id, "version": version})
         return None if saved is None else _workflow(doc, version=saved)
 
-    async def list_workflows(self, limit: int = 100, offset: int = 0) -> list[Workflow]:
-        """Workflows, newest first."""
+    async def list_workflows(
+        self, limit: int = 100, offset: int = 0, *, q: str | None = None
+    ) -> list[Workflow]:
+        """Workflows, newest first; with `q`, those whose name contains it (any case)."""
+        # `name` is a top-level string field (the seed's shape; _upgrade_documents
+        # moved older documents to it); the user's text is escaped, so matched literally.
+        found: Document = {"name": {"$regex": re.escape(q), "$options": "i"}} if q else {}
         cursor = (
-            self._workflows.find()
+            self._workflows.find(found)
             .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
             .skip(offset)
             .limit(limit)

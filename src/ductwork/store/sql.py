@@ -679,6 +679,14 @@ def _make_parent_directory(database: str | None) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+def _lower(value: object) -> str | None:
+    """SQLite's lower() with Unicode case folding (NULL stays NULL, like the built-in)."""
+    if value is None:
+        return None
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    return text.lower()
+
+
 class _SqliteBackend(_Backend):
     dialect_name = "sqlite"
     refused_errors = (sqlite3.IntegrityError, sqlite3.DataError)
@@ -726,6 +734,9 @@ class _SqliteBackend(_Backend):
             f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}",
         ):
             db.execute(pragma)
+        # SQLite's own lower() folds ASCII only, so a search for "é" would miss "É";
+        # Python's folds every letter, as PostgreSQL's ILIKE and MongoDB's /i do.
+        db.create_function("lower", 1, _lower, deterministic=True)
 
     def _on_begin(self, connection: Connection) -> None:
         db = connection.connection.driver_connection
@@ -1177,14 +1188,21 @@ class SqlStore:
             row = result.mappings().first()
         return None if row is None else _workflow(row)
 
-    async def list_workflows(self, limit: int = 100, offset: int = 0) -> list[Workflow]:
-        """Workflows, newest first."""
+    async def list_workflows(
+        self, limit: int = 100, offset: int = 0, *, q: str | None = None
+    ) -> list[Workflow]:
+        """Workflows, newest first; with `q`, those whose name contains it (any case)."""
         statement = (
             select(workflows)
             .order_by(workflows.c.created_at.desc(), workflows.c.id.desc())
             .limit(bindparam("limit"))
             .offset(bindparam("offset"))
         )
+        if q:
+            # A bound parameter with `%`, `_` and the escape character `/` escaped
+            # (ESCAPE '/'): the user's text is matched literally. PostgreSQL renders
+            # ILIKE, SQLite lower(name) LIKE lower(?) (Unicode-aware, see _on_connect).
+            statement = statement.where(workflows.c.name.icontains(q, autoescape=True))
         async with self._backend.transaction(write=False) as session:
             result = await session.execute(statement, {"limit": limit, "offset": offset})
             rows = result.mappings().all()

@@ -11,7 +11,7 @@ export interface paths {
         };
         /**
          * List workflows
-         * @description Newest first, each with `last_run`: its newest run, or null.
+         * @description Newest first, each with `last_run`: its newest run, or null. With `q`, only workflows whose name contains `q`, in any case; paging applies to the matches.
          */
         get: operations["list_workflows_workflows__get"];
         put?: never;
@@ -1528,6 +1528,8 @@ export interface operations {
     list_workflows_workflows__get: {
         parameters: {
             query?: {
+                /** @description Only workflows whose name contains this text, case-insensitively; `%`, `_` and regex characters match themselves. Empty: every workflow. */
+                q?: string | null;
                 /** @description Items per page. */
                 limit?: number;
                 /** @description Items to skip. */

@@ -1,4 +1,4 @@
-import { type KeyboardEvent, type ReactNode, useEffect, useId, useRef } from "react";
+import { type KeyboardEvent, type ReactNode, type RefObject, useEffect, useId, useRef } from "react";
 import { createPortal } from "react-dom";
 
 interface ConfirmDialogProps {
@@ -11,14 +11,30 @@ interface ConfirmDialogProps {
   error?: ReactNode;
   onConfirm: () => void;
   onCancel: () => void;
+  /**
+   * Read when the dialog closes: an element here gets the focus instead of the one that had
+   * it before (which a successful action may have removed, e.g. a deleted row's button).
+   * Pass a stable ref (useRef): a new object would reopen the dialog's focus handling.
+   */
+  focusOnClose?: RefObject<HTMLElement | null>;
 }
 
 /**
  * A modal confirmation (role alertdialog): focus starts on Cancel, Tab stays inside,
- * Escape cancels, and focus returns to whatever had it before. Rendered into <body>, with the
- * rest of the page inert and hidden from assistive technology while it is open.
+ * Escape cancels, and focus returns to whatever had it before (or to `focusOnClose`).
+ * Rendered into <body>, with the rest of the page inert and hidden from assistive
+ * technology while it is open.
  */
-export function ConfirmDialog({ title, children, confirmLabel, busy, error, onConfirm, onCancel }: ConfirmDialogProps) {
+export function ConfirmDialog({
+  title,
+  children,
+  confirmLabel,
+  busy,
+  error,
+  onConfirm,
+  onCancel,
+  focusOnClose,
+}: ConfirmDialogProps) {
   const titleId = useId();
   const bodyId = useId();
   const dialog = useRef<HTMLDivElement>(null);
@@ -41,9 +57,10 @@ export function ConfirmDialog({ title, children, confirmLabel, busy, error, onCo
         element.inert = false;
         element.removeAttribute("aria-hidden");
       }
-      previous?.focus();
+      // After the page is no longer inert: an inert element cannot take the focus.
+      (focusOnClose?.current ?? previous)?.focus();
     };
-  }, []);
+  }, [focusOnClose]);
 
   function onKeyDown(event: KeyboardEvent<HTMLDivElement>) {
     if (event.key === "Escape" && !busy) {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import {
-  matchesSearch,
   parseRunFilters,
   parseWorkflowFilters,
   runFiltersToParams,
   workflowFiltersToParams,
+  workflowSearchQuery,
 } from "./filters";
 
 describe("run filters in the URL", () => {
@@ -34,10 +34,10 @@ describe("workflow filters in the URL", () => {
   });
 });
 
-describe("matchesSearch", () => {
-  it("needs every word, in any order, ignoring case", () => {
-    expect(matchesSearch("Summarise signups", "SIGNUPS summ")).toBe(true);
-    expect(matchesSearch("Summarise signups", "signups billing")).toBe(false);
-    expect(matchesSearch("anything", "")).toBe(true);
+describe("workflowSearchQuery", () => {
+  it("sends the trimmed text, and nothing for a blank search", () => {
+    expect(workflowSearchQuery("  Nightly 50%_ ")).toBe("Nightly 50%_");
+    expect(workflowSearchQuery("   ")).toBeUndefined();
+    expect(workflowSearchQuery("")).toBeUndefined();
   });
 });

@@ -14,7 +14,7 @@ export interface RunFilters {
 }
 
 export interface WorkflowFilters {
-  /** Text the names must contain (case-insensitive); "" for all. */
+  /** Text the names must contain (case-insensitive, searched by the server); "" for all. */
   q: string;
   page: number;
 }
@@ -52,12 +52,14 @@ export function workflowFiltersToParams(filters: WorkflowFilters): URLSearchPara
   return params;
 }
 
-/** Whether a name matches a search: every word, in any order, case-insensitive. */
-export function matchesSearch(name: string, q: string): boolean {
-  const haystack = name.toLocaleLowerCase();
-  return q
-    .toLocaleLowerCase()
-    .split(/\s+/)
-    .filter(Boolean)
-    .every((word) => haystack.includes(word));
+/** The longest search the server takes (GET /workflows/?q=, 422 beyond). */
+export const WORKFLOW_SEARCH_MAX_LENGTH = 200;
+
+/**
+ * The `q` to send to GET /workflows/ for a search box's text: without the spaces around it,
+ * or undefined for no search. The server matches it as one case-insensitive substring.
+ */
+export function workflowSearchQuery(q: string): string | undefined {
+  const trimmed = q.trim();
+  return trimmed === "" ? undefined : trimmed;
 }

@@ -23,14 +23,20 @@ function failure(response: Response, body: unknown, what: string): Error {
   return new ApiError(response.status, problemLines(body, `${what} (HTTP ${response.status})`));
 }
 
-/** One page of workflows, refreshed while a last run is unfinished. */
-export function useWorkflowPage(page: number) {
+/**
+ * One page of workflows, refreshed while a last run is unfinished. With `q` (see
+ * `workflowSearchQuery`), the server's page of the workflows whose name contains it.
+ */
+export function useWorkflowPage(page: number, q?: string) {
   return useQuery({
-    queryKey: ["workflows", { page }],
+    queryKey: ["workflows", { page, q: q ?? null }],
     queryFn: async () => {
-      const { data, error, response } = await api.GET("/workflows/", {
-        params: { query: { limit: WORKFLOWS_PAGE_SIZE, offset: page * WORKFLOWS_PAGE_SIZE } },
-      });
+      const query = {
+        limit: WORKFLOWS_PAGE_SIZE,
+        offset: page * WORKFLOWS_PAGE_SIZE,
+        ...(q === undefined ? {} : { q }),
+      };
+      const { data, error, response } = await api.GET("/workflows/", { params: { query } });
       if (data === undefined) throw failure(response, error, "Could not load the workflows");
       return data;
     },

@@ -1,4 +1,4 @@
-import { type ReactNode, useEffect, useState } from "react";
+import { type ReactNode, useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { ConfirmDialog } from "../lists/ConfirmDialog";
 import { ErrorLines } from "../lists/ErrorLines";
@@ -6,7 +6,13 @@ import { ImportWorkflow } from "../lists/ImportWorkflow";
 import { Pager } from "../lists/Pager";
 import { StatusBadge } from "../lists/StatusBadge";
 import { TimeAgo } from "../lists/TimeAgo";
-import { WORKFLOWS_PAGE_SIZE, matchesSearch, parseWorkflowFilters, workflowFiltersToParams } from "../lists/filters";
+import {
+  WORKFLOWS_PAGE_SIZE,
+  WORKFLOW_SEARCH_MAX_LENGTH,
+  parseWorkflowFilters,
+  workflowFiltersToParams,
+  workflowSearchQuery,
+} from "../lists/filters";
 import { fetchWorkflow, useDeleteWorkflow, useDuplicateWorkflow, useWorkflowPage } from "../lists/queries";
 import type { WorkflowSummary } from "../lists/types";
 import { downloadJson, exportFileName, workflowDefinition } from "../lists/workflowFile";
@@ -30,21 +36,27 @@ export function WorkflowsList() {
     setSeenQ(filters.q);
     if (filters.q !== pushedQ) setSearch(filters.q);
   }
-  const workflows = useWorkflowPage(filters.page);
+  const q = workflowSearchQuery(filters.q);
+  const workflows = useWorkflowPage(filters.page, q);
   const navigate = useNavigate();
   const duplicate = useDuplicateWorkflow();
   const remove = useDeleteWorkflow();
   const [deleting, setDeleting] = useState<WorkflowSummary | null>(null);
   const [notice, setNotice] = useState<Notice>(null);
+  const searchBox = useRef<HTMLInputElement>(null);
+  // Where the delete dialog sends the focus when it closes: the search box once the
+  // workflow is deleted (its Delete button is gone), else back to that button (null).
+  const focusAfterDelete = useRef<HTMLElement | null>(null);
 
   useEffect(() => {
     if (search === filters.q) return;
     const timer = setTimeout(() => {
       setPushedQ(search);
-      setParams(workflowFiltersToParams({ q: search, page: filters.page }), { replace: true });
+      // A new search starts at its first page: the old page number counted other matches.
+      setParams(workflowFiltersToParams({ q: search, page: 0 }), { replace: true });
     }, SEARCH_DEBOUNCE_MS);
     return () => clearTimeout(timer);
-  }, [search, filters.q, filters.page, setParams]);
+  }, [search, filters.q, setParams]);
 
   function goToPage(page: number) {
     setParams(workflowFiltersToParams({ q: filters.q, page }));
@@ -96,26 +108,28 @@ export function WorkflowsList() {
     const { id, name } = deleting;
     remove.mutate(id, {
       onSuccess: () => {
+        focusAfterDelete.current = searchBox.current;
         setDeleting(null);
         setNotice({ kind: "ok", content: <>Deleted {name}. Its runs stay in the runs list.</> });
       },
     });
   }
 
-  const all = workflows.data ?? [];
-  const shown = all.filter((workflow) => matchesSearch(workflow.name, filters.q));
+  const shown = workflows.data ?? [];
 
   return (
-    <section aria-labelledby="workflows-title">
+    <section aria-labelledby="workflows-title" aria-busy={workflows.isPlaceholderData}>
       <div className="page-title">
         <h1 id="workflows-title">Workflows</h1>
       </div>
       <div className="list-toolbar">
         <input
+          ref={searchBox}
           type="search"
           className="list-search"
           aria-label="Search workflows"
           placeholder="Search workflows"
+          maxLength={WORKFLOW_SEARCH_MAX_LENGTH}
           value={search}
           onChange={(event) => setSearch(event.target.value)}
         />
@@ -140,7 +154,7 @@ export function WorkflowsList() {
             Try again
           </button>
         </div>
-      ) : all.length === 0 && filters.page === 0 ? (
+      ) : shown.length === 0 && filters.page === 0 && q === undefined ? (
         <div className="empty-state">
           <h2>No workflows yet</h2>
           <p>Build one on the canvas, or import a workflow's JSON file.</p>
@@ -152,7 +166,7 @@ export function WorkflowsList() {
         <>
           {shown.length === 0 ? (
             <p className="empty-state">
-              {all.length === 0 ? "No workflows on this page." : `No workflows match “${filters.q}”.`}
+              {q === undefined ? "No workflows on this page." : `No workflows match “${q}”.`}
             </p>
           ) : (
             <table className="table">
@@ -178,6 +192,7 @@ export function WorkflowsList() {
                     onExport={() => void onExport(workflow)}
                     onDelete={() => {
                       remove.reset();
+                      focusAfterDelete.current = null;
                       setDeleting(workflow);
                     }}
                   />
@@ -188,7 +203,7 @@ export function WorkflowsList() {
           <Pager
             label="Workflows"
             page={filters.page}
-            hasNext={all.length === WORKFLOWS_PAGE_SIZE}
+            hasNext={shown.length === WORKFLOWS_PAGE_SIZE}
             onPage={goToPage}
           />
         </>
@@ -201,6 +216,7 @@ export function WorkflowsList() {
           error={remove.isError ? <ErrorLines error={remove.error} /> : null}
           onConfirm={onConfirmDelete}
           onCancel={() => setDeleting(null)}
+          focusOnClose={focusAfterDelete}
         >
           <p>
             The workflow and all its versions are deleted. Its runs stay in the runs list. This cannot be undone.

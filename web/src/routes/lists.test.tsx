@@ -82,6 +82,19 @@ function serve(routes: Record<string, (request: Request) => Response>) {
   };
 }
 
+/** GET /workflows/ as the server answers it: `q` matched case-insensitively as a substring. */
+function searchable(listed: () => ReturnType<typeof workflow>[]) {
+  return (request: Request) => {
+    const q = new URL(request.url).searchParams.get("q")?.toLowerCase() ?? "";
+    return json(listed().filter((w) => w.name.toLowerCase().includes(q)));
+  };
+}
+
+/** The `q` of each GET /workflows/ so far (null: none sent). */
+function searchesSent(): (string | null)[] {
+  return requestsTo("GET", "/workflows/").map((r) => new URL(r.url).searchParams.get("q"));
+}
+
 function requestsTo(method: string, path: string): Request[] {
   return server.requests.filter((r) => r.method === method && new URL(r.url).pathname === path);
 }
@@ -126,18 +139,53 @@ describe("workflows list", () => {
     ]);
   });
 
-  it("filters by name as the user types, keeping the search in the URL", async () => {
-    serve({ "GET /workflows/": () => json([SIGNUPS, BILLING]) });
+  it("searches on the server as the user types (once typing pauses), keeping the search in the URL", async () => {
+    // The server's answer is shown as it is: a name without "BILL" in it proves no
+    // client-side filter is left (the server may match what the page never loaded).
+    const INVOICES = workflow("w7", "Invoices");
+    serve({
+      "GET /workflows/": (request) =>
+        json(new URL(request.url).searchParams.get("q") === "BILL" ? [BILLING, INVOICES] : [SIGNUPS, BILLING]),
+    });
     const router = renderAt("/");
     await screen.findByRole("link", { name: "Nightly billing" });
-    fireEvent.change(screen.getByRole("searchbox", { name: "Search workflows" }), { target: { value: "BILL" } });
-    await waitFor(() => expect(screen.queryByRole("link", { name: "Summarise signups" })).toBeNull());
+    const box = screen.getByRole("searchbox", { name: "Search workflows" });
+    fireEvent.change(box, { target: { value: "B" } });
+    fireEvent.change(box, { target: { value: "BILL " } });
+    await screen.findByRole("link", { name: "Invoices" });
+    expect(screen.queryByRole("link", { name: "Summarise signups" })).toBeNull();
     expect(screen.getByRole("link", { name: "Nightly billing" })).toBeTruthy();
-    expect(router.state.location.search).toBe("?q=BILL");
+    expect(router.state.location.search).toBe("?q=BILL+");
+    // Debounced: no request for "B"; the spaces around the search are not sent.
+    expect(searchesSent()).toEqual([null, "BILL"]);
+    const [, searched] = requestsTo("GET", "/workflows/");
+    expect(new URL(searched?.url ?? "").searchParams.get("offset")).toBe("0");
+  });
+
+  it("pages through the server's matches, and a new search starts at its first page", async () => {
+    const many = Array.from({ length: 100 }, (_, i) => workflow(`w${i}`, `Flow ${i}`));
+    serve({
+      "GET /workflows/": (request) => {
+        const params = new URL(request.url).searchParams;
+        if (params.get("q") === "flow") return json(params.get("offset") === "100" ? [workflow("w100", "Last flow")] : many);
+        return json([BILLING]);
+      },
+    });
+    const router = renderAt("/?q=flow");
+    fireEvent.click(await screen.findByRole("button", { name: "Next page" }));
+    await screen.findByRole("link", { name: "Last flow" });
+    expect(router.state.location.search).toBe("?q=flow&page=2");
+    const last = requestsTo("GET", "/workflows/").at(-1);
+    expect(Object.fromEntries(new URL(last?.url ?? "").searchParams)).toEqual({ q: "flow", limit: "100", offset: "100" });
+
+    fireEvent.change(screen.getByRole("searchbox", { name: "Search workflows" }), { target: { value: "night" } });
+    await screen.findByRole("link", { name: "Nightly billing" });
+    expect(router.state.location.search).toBe("?q=night");
+    expect(new URL(requestsTo("GET", "/workflows/").at(-1)?.url ?? "").searchParams.get("offset")).toBe("0");
   });
 
   it("clears the box when the URL loses its search (the Workflows link)", async () => {
-    serve({ "GET /workflows/": () => json([SIGNUPS, BILLING]) });
+    serve({ "GET /workflows/": searchable(() => [SIGNUPS, BILLING]) });
     const router = renderAt("/?q=bill");
     await screen.findByRole("link", { name: "Nightly billing" });
     expect(screen.queryByRole("link", { name: "Summarise signups" })).toBeNull();
@@ -148,11 +196,13 @@ describe("workflows list", () => {
     expect(router.state.location.search).toBe("");
   });
 
-  it("reads the search from the URL", async () => {
-    serve({ "GET /workflows/": () => json([SIGNUPS, BILLING]) });
+  it("reads the search from the URL and says when the server found nothing", async () => {
+    serve({ "GET /workflows/": searchable(() => [SIGNUPS, BILLING]) });
     renderAt("/?q=zzz");
-    expect((await screen.findByText(/No workflows match/)).textContent).toContain("zzz");
+    expect((await screen.findByText(/No workflows match/)).textContent).toBe("No workflows match “zzz”.");
+    expect(screen.queryByRole("link", { name: "Create your first workflow" })).toBeNull();
     expect((screen.getByRole("searchbox", { name: "Search workflows" }) as HTMLInputElement).value).toBe("zzz");
+    expect(searchesSent()).toEqual(["zzz"]);
   });
 
   it("asks before deleting, then calls DELETE and refreshes", async () => {
@@ -165,7 +215,9 @@ describe("workflows list", () => {
       },
     });
     renderAt("/");
-    fireEvent.click(await screen.findByRole("button", { name: "Delete Nightly billing" }));
+    const opener = await screen.findByRole("button", { name: "Delete Nightly billing" });
+    opener.focus(); // as a real click or keypress would
+    fireEvent.click(opener);
     const dialog = screen.getByRole("alertdialog", { name: "Delete Nightly billing?" });
     expect(requestsTo("DELETE", "/workflows/w2")).toHaveLength(0);
     // Focus starts on Cancel, so Enter on a reflex does not delete.
@@ -175,6 +227,8 @@ describe("workflows list", () => {
     expect(requestsTo("DELETE", "/workflows/w2")).toHaveLength(1);
     expect(screen.queryByRole("alertdialog")).toBeNull();
     expect(screen.getByRole("status").textContent).toMatch(/Deleted Nightly billing/);
+    // The Delete button that opened the dialog is gone: focus goes to the search box, not <body>.
+    expect(document.activeElement).toBe(screen.getByRole("searchbox", { name: "Search workflows" }));
   });
 
   it("cancelling the dialog deletes nothing; a refused delete stays in the dialog", async () => {
@@ -183,10 +237,13 @@ describe("workflows list", () => {
       "DELETE /workflows/w1": () => json({ detail: "workflow w1 has runs in progress" }, 409),
     });
     renderAt("/");
-    fireEvent.click(await screen.findByRole("button", { name: "Delete Summarise signups" }));
+    const opener = await screen.findByRole("button", { name: "Delete Summarise signups" });
+    opener.focus(); // as a real click or keypress would
+    fireEvent.click(opener);
     fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
     expect(screen.queryByRole("alertdialog")).toBeNull();
     expect(requestsTo("DELETE", "/workflows/w1")).toHaveLength(0);
+    expect(document.activeElement).toBe(opener);
 
     fireEvent.click(screen.getByRole("button", { name: "Delete Summarise signups" }));
     fireEvent.click(screen.getByRole("button", { name: "Delete" }));
