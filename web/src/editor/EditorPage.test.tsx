@@ -1,16 +1,11 @@
 // @vitest-environment jsdom
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import { RouterProvider, createMemoryRouter } from "react-router";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { fireEvent, screen, waitFor, within } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import { type FakeHandler, fakeApi, json, requestsTo } from "../testing/fakeApi";
+import { renderRoutes } from "../testing/render";
 import { EditorPage } from "./EditorPage";
 
-// jsdom lacks what React Flow measures with.
-globalThis.ResizeObserver ??= class {
-  observe() {}
-  unobserve() {}
-  disconnect() {}
-} as unknown as typeof ResizeObserver;
+// jsdom lacks what React Flow measures with (ResizeObserver: testing/render.tsx).
 (globalThis as { DOMMatrixReadOnly?: unknown }).DOMMatrixReadOnly ??= class {
   m22 = 1;
   constructor(transform?: string) {
@@ -18,22 +13,6 @@ globalThis.ResizeObserver ??= class {
     this.m22 = scale ? Number(scale) : 1;
   }
 };
-
-type Handler = (request: Request) => Response | Promise<Response> | undefined;
-
-const server = vi.hoisted(() => {
-  const state = { handler: (() => undefined) as Handler, requests: [] as Request[] };
-  globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-    const request = input instanceof Request ? input : new Request(input, init);
-    state.requests.push(request.clone());
-    return (await state.handler(request)) ?? new Response(null, { status: 404 });
-  }) as typeof fetch;
-  return state;
-});
-
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
-}
 
 const NODE_TYPES = ["start", "ai-processor", "condition", "end"].map((type) => ({
   type,
@@ -63,7 +42,7 @@ const WORKFLOW = {
 
 const PROMPT_MISSING = { node_id: "ai-processor", field: "config.prompt", message: "Field required" };
 
-function api(routes: Record<string, Handler>): Handler {
+function api(routes: Record<string, FakeHandler>): FakeHandler {
   return (request) => {
     const path = new URL(request.url).pathname;
     const route = routes[`${request.method} ${path}`];
@@ -74,37 +53,20 @@ function api(routes: Record<string, Handler>): Handler {
   };
 }
 
-function renderEditor(path: string) {
-  const router = createMemoryRouter(
+const renderEditor = (path: string) =>
+  renderRoutes(
     [
       { path: "/workflows/new", element: <EditorPage /> },
       { path: "/workflows/:id", element: <EditorPage workflowId="w1" /> },
       { path: "/runs/:id", element: <p>run page</p> },
       { path: "/", element: <p>list page</p> },
     ],
-    { initialEntries: [path] },
+    path,
   );
-  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
-  render(
-    <QueryClientProvider client={client}>
-      <RouterProvider router={router} />
-    </QueryClientProvider>,
-  );
-  return router;
-}
-
-const sent = (method: string, path: string) =>
-  server.requests.filter((r) => r.method === method && new URL(r.url).pathname === path);
-
-afterEach(() => {
-  cleanup();
-  server.requests.length = 0;
-  server.handler = () => undefined;
-});
 
 describe("EditorPage", () => {
   it("lists every node type in the palette and pins validation problems", async () => {
-    server.handler = api({ "GET /workflows/w1": () => json(WORKFLOW) });
+    fakeApi.handler = api({ "GET /workflows/w1": () => json(WORKFLOW) });
     renderEditor("/workflows/w1");
     const palette = await screen.findByRole("region", { name: "Node palette" });
     const add = within(palette).getByRole("button", { name: "Add condition node" });
@@ -114,13 +76,13 @@ describe("EditorPage", () => {
     const problems = screen.getByRole("region", { name: "Problems" });
     await within(problems).findByText("Field required");
     expect(await screen.findByText("prompt: Field required")).toBeTruthy();
-    const body = (await sent("POST", "/workflows/validate")[0]?.json()) as { nodes: { id: string }[] };
+    const body = (await requestsTo("POST", "/workflows/validate")[0]?.json()) as { nodes: { id: string }[] };
     expect(body.nodes.map((n) => n.id)).toEqual(["start", "ai-processor"]);
   });
 
   it("saves a new version with the added node, and shows a refusal's problems", async () => {
     let refuse = true;
-    server.handler = api({
+    fakeApi.handler = api({
       "GET /workflows/w1": () => json(WORKFLOW),
       "PUT /workflows/w1": async (request) => {
         if (refuse) return json({ message: "workflow is invalid", detail: [PROMPT_MISSING] }, 422);
@@ -137,14 +99,14 @@ describe("EditorPage", () => {
     fireEvent.click(screen.getByRole("button", { name: "Save" }));
     await screen.findByText("Version 4");
     expect(screen.queryByText(/unsaved changes/)).toBeNull();
-    const body = (await sent("PUT", "/workflows/w1")[1]?.json()) as { nodes: { id: string }[]; id?: string; version?: number };
+    const body = (await requestsTo("PUT", "/workflows/w1")[1]?.json()) as { nodes: { id: string }[]; id?: string; version?: number };
     expect(body.nodes.map((n) => n.id)).toEqual(["start", "ai-processor", "end"]);
     expect(body.id).toBeUndefined();
     expect(body.version).toBeUndefined();
   });
 
   it("says so when the workflow does not exist", async () => {
-    server.handler = api({ "GET /workflows/w1": () => json({ detail: "workflow not found" }, 404) });
+    fakeApi.handler = api({ "GET /workflows/w1": () => json({ detail: "workflow not found" }, 404) });
     renderEditor("/workflows/w1");
     expect(await screen.findByRole("heading", { name: "Workflow not found" })).toBeTruthy();
     expect(screen.getByRole("link", { name: "Back to workflows" }).getAttribute("href")).toBe("/");
@@ -152,7 +114,7 @@ describe("EditorPage", () => {
 
   it("creates a workflow from a generated draft", async () => {
     const draft = { ...WORKFLOW, name: "Drafted", id: undefined, version: undefined };
-    server.handler = api({
+    fakeApi.handler = api({
       "POST /ai/workflows/generate": () => json({ workflow: draft, rounds: 1, saved: false, model: "m", cached: false }),
       "POST /workflows/": async (request) => json({ ...WORKFLOW, ...((await request.json()) as object), id: "w9", version: 1 }, 201),
       "GET /workflows/w9": () => json({ ...WORKFLOW, id: "w9" }),
@@ -163,7 +125,7 @@ describe("EditorPage", () => {
     fireEvent.click(screen.getByRole("button", { name: "Generate draft" }));
     await waitFor(() => expect((screen.getByLabelText("Workflow name") as HTMLInputElement).value).toBe("Drafted"));
     expect(screen.getByText(/unsaved changes/)).toBeTruthy();
-    expect(await sent("POST", "/ai/workflows/generate")[0]?.json()).toEqual({ prompt: "greet people", save: false });
+    expect(await requestsTo("POST", "/ai/workflows/generate")[0]?.json()).toEqual({ prompt: "greet people", save: false });
     fireEvent.click(screen.getByRole("button", { name: "Save" }));
     await waitFor(() => expect(router.state.location.pathname).toBe("/workflows/w9"));
   });
@@ -171,7 +133,7 @@ describe("EditorPage", () => {
   it("drops a draft that arrives after the generate dialog was cancelled", async () => {
     let answer: (response: Response) => void = () => {};
     const draft = { ...WORKFLOW, name: "Drafted", id: undefined, version: undefined };
-    server.handler = api({
+    fakeApi.handler = api({
       "GET /workflows/w1": () => json(WORKFLOW),
       "POST /ai/workflows/generate": () => new Promise<Response>((resolve) => (answer = resolve)),
     });
@@ -189,7 +151,7 @@ describe("EditorPage", () => {
   });
 
   it("asks before leaving with unsaved changes", async () => {
-    server.handler = api({ "GET /workflows/w1": () => json(WORKFLOW) });
+    fakeApi.handler = api({ "GET /workflows/w1": () => json(WORKFLOW) });
     const router = renderEditor("/workflows/w1");
     fireEvent.change(await screen.findByLabelText("Workflow name"), { target: { value: "Renamed" } });
     void router.navigate("/");
@@ -202,7 +164,7 @@ describe("EditorPage", () => {
   });
 
   it("starts a run with the inputs typed", async () => {
-    server.handler = api({
+    fakeApi.handler = api({
       "GET /workflows/w1": () => json(WORKFLOW),
       "POST /workflows/w1/execute": () => json({ execution_id: "e1", workflow_id: "w1", status: "queued", message: "", started_at: "2026-01-01T00:00:00Z" }, 202),
     });
@@ -213,7 +175,7 @@ describe("EditorPage", () => {
     fireEvent.change(inputs, { target: { value: '{"user_name": "Ada"}' } });
     fireEvent.click(screen.getByRole("button", { name: "Start run" }));
     await waitFor(() => expect(router.state.location.pathname).toBe("/runs/e1"));
-    expect(await sent("POST", "/workflows/w1/execute")[0]?.json()).toEqual({ inputs: { user_name: "Ada" }, async_execution: true });
-    expect(sent("PUT", "/workflows/w1")).toHaveLength(0);
+    expect(await requestsTo("POST", "/workflows/w1/execute")[0]?.json()).toEqual({ inputs: { user_name: "Ada" }, async_execution: true });
+    expect(requestsTo("PUT", "/workflows/w1")).toHaveLength(0);
   });
 });

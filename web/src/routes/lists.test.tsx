@@ -1,28 +1,11 @@
 // @vitest-environment jsdom
-// The workflows and runs lists against a fake API (the same stub as app.test.tsx).
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import { RouterProvider, createMemoryRouter } from "react-router";
+// The workflows and runs lists against the fake API (testing/fakeApi.ts).
+import { cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { routes } from "../App";
+import { fakeApi, json, requestsTo } from "../testing/fakeApi";
+import { renderRoutes } from "../testing/render";
 import { setTheme } from "../theme";
-
-type Handler = (request: Request) => Response | undefined;
-
-// The app's client captures `fetch` when its module loads: install the stub first.
-const server = vi.hoisted(() => {
-  const state = { handler: (() => undefined) as Handler, requests: [] as Request[] };
-  globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-    const request = input instanceof Request ? input : new Request(input, init);
-    state.requests.push(request);
-    return state.handler(request) ?? new Response(null, { status: 404 });
-  }) as typeof fetch;
-  return state;
-});
-
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
-}
 
 const ME = { kind: "user", role: "admin", name: "ada@example.com", permissions: [], session: true };
 const minutesAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000).toISOString();
@@ -75,7 +58,7 @@ function run(index: number, extra: Record<string, unknown> = {}) {
 
 /** A fake API: `/auth/me`, then the given routes by "METHOD path". */
 function serve(routes: Record<string, (request: Request) => Response>) {
-  server.handler = (request) => {
+  fakeApi.handler = (request) => {
     const path = new URL(request.url).pathname;
     if (path === "/auth/me") return json(ME);
     return routes[`${request.method} ${path}`]?.(request);
@@ -95,25 +78,11 @@ function searchesSent(): (string | null)[] {
   return requestsTo("GET", "/workflows/").map((r) => new URL(r.url).searchParams.get("q"));
 }
 
-function requestsTo(method: string, path: string): Request[] {
-  return server.requests.filter((r) => r.method === method && new URL(r.url).pathname === path);
-}
+const renderAt = (path: string) => renderRoutes(routes, path);
 
-function renderAt(path: string) {
-  const router = createMemoryRouter(routes, { initialEntries: [path] });
-  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
-  render(
-    <QueryClientProvider client={client}>
-      <RouterProvider router={router} />
-    </QueryClientProvider>,
-  );
-  return router;
-}
-
+// Unmounted before the theme is reset (the setup file also unmounts, and resets fakeApi).
 afterEach(() => {
   cleanup();
-  server.requests.length = 0;
-  server.handler = () => undefined;
   setTheme("system");
 });
 

@@ -1,38 +1,15 @@
 // @vitest-environment jsdom
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { act, cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import { MemoryRouter } from "react-router";
-import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { fakeApi, json } from "../testing/fakeApi";
+import { renderRoutes } from "../testing/render";
 import { RunPage } from "./RunPage";
 
-// jsdom has no ResizeObserver, which React Flow needs to measure its pane.
-globalThis.ResizeObserver ??= class {
-  observe() {}
-  unobserve() {}
-  disconnect() {}
-} as unknown as typeof ResizeObserver;
-
-const server = vi.hoisted(() => {
-  const state = { requests: [] as Request[] };
-  globalThis.fetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
-    const request = input instanceof Request ? input : new Request(input, init);
-    state.requests.push(request);
-    const path = new URL(request.url).pathname;
-    const json = (body: unknown, status = 200) =>
-      new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
-    if (path === "/node-types") {
-      return json([
-        { type: "start", description: "", config_schema: {}, branches: [], expression_fields: [], side_effects: false },
-        { type: "condition", description: "", config_schema: {}, branches: ["true", "false"], expression_fields: [], side_effects: false },
-        { type: "end", description: "", config_schema: {}, branches: [], expression_fields: [], side_effects: false },
-      ]);
-    }
-    if (path.endsWith("/cancel")) return json({ detail: "run r1 is already finished" }, 409);
-    if (path.endsWith("/retry")) return json({ execution_id: "r1", status: "queued" });
-    return json({ detail: "not found" }, 404);
-  }) as typeof fetch;
-  return state;
-});
+const NODE_TYPES = [
+  { type: "start", description: "", config_schema: {}, branches: [], expression_fields: [], side_effects: false },
+  { type: "condition", description: "", config_schema: {}, branches: ["true", "false"], expression_fields: [], side_effects: false },
+  { type: "end", description: "", config_schema: {}, branches: [], expression_fields: [], side_effects: false },
+];
 
 class FakeSocket {
   static last: FakeSocket | null = null;
@@ -59,9 +36,14 @@ beforeAll(() => {
   globalThis.cancelAnimationFrame = () => {};
 });
 
-afterEach(() => {
-  cleanup();
-  server.requests.length = 0;
+beforeEach(() => {
+  fakeApi.handler = (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/node-types") return json(NODE_TYPES);
+    if (path.endsWith("/cancel")) return json({ detail: "run r1 is already finished" }, 409);
+    if (path.endsWith("/retry")) return json({ execution_id: "r1", status: "queued" });
+    return json({ detail: "not found" }, 404);
+  };
 });
 
 const T = (s: number) => `2026-01-01T00:00:${String(s).padStart(2, "0")}+00:00`;
@@ -101,14 +83,7 @@ const SNAPSHOT = {
 };
 
 async function renderRun() {
-  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
-  render(
-    <QueryClientProvider client={client}>
-      <MemoryRouter initialEntries={["/runs/r1"]}>
-        <RunPage executionId="r1" />
-      </MemoryRouter>
-    </QueryClientProvider>,
-  );
+  renderRoutes([{ path: "*", element: <RunPage executionId="r1" /> }], "/runs/r1");
   await waitFor(() => expect(FakeSocket.last?.url).toBe("ws://localhost:3000/ws/executions/r1?after=0"));
   const socket = FakeSocket.last!;
   await act(async () => socket.send(SNAPSHOT));
@@ -159,7 +134,7 @@ describe("RunPage", () => {
     const retry = (await screen.findByRole("button", { name: "Retry run" })) as HTMLButtonElement;
     await waitFor(() => expect(retry.disabled).toBe(false));
     fireEvent.click(retry);
-    await waitFor(() => expect(server.requests.some((r) => r.url.endsWith("/workflows/executions/r1/retry"))).toBe(true));
+    await waitFor(() => expect(fakeApi.requests.some((r) => r.url.endsWith("/workflows/executions/r1/retry"))).toBe(true));
     // The answer came, the old status is still on screen: a second click would get a 409.
     await waitFor(() => expect(FakeSocket.last).not.toBe(socket));
     expect(screen.getByText("Run status: error")).toBeTruthy();
@@ -177,6 +152,6 @@ describe("RunPage", () => {
     await renderRun();
     fireEvent.click(await screen.findByRole("button", { name: "Cancel run" }));
     expect(await screen.findByText("Could not cancel the run: run r1 is already finished")).toBeTruthy();
-    expect(server.requests.some((r) => r.method === "POST" && r.url.endsWith("/workflows/executions/r1/cancel"))).toBe(true);
+    expect(fakeApi.requests.some((r) => r.method === "POST" && r.url.endsWith("/workflows/executions/r1/cancel"))).toBe(true);
   });
 });
