@@ -313,3 +313,40 @@ def test_lists_in_dark_mode_at_full_hd(live: LiveServer, admin: httpx.Client) ->
         expect(page.get_by_role("link", name="Alpha")).to_be_visible()
         assert unnamed_controls(page) == []
         assert page.console_errors == []
+
+
+def test_ai_tokens_appear_on_the_run_view_as_they_stream(
+    page: Any, live: LiveServer, admin: httpx.Client, llm: OpenAIStub
+) -> None:
+    from playwright.sync_api import expect
+
+    workflow = admin.post(
+        "/workflows/",
+        json={
+            "name": "Streaming",
+            "nodes": [
+                {"id": "start", "type": "start"},
+                {
+                    "id": "ai",
+                    "type": "ai-processor",
+                    "config": {"prompt": "one two three four five six seven", "stream": True},
+                },
+                {"id": "end", "type": "end"},
+            ],
+            "edges": [{"from": "start", "to": "ai"}, {"from": "ai", "to": "end"}],
+        },
+    ).json()
+    llm.token_latency = 0.8  # ~6 s of streaming: long enough to watch it arrive
+    run = admin.post(f"/workflows/{workflow['id']}/execute", json={"async_execution": True})
+    page.goto(f"{live.url}/ui/runs/{run.json()['execution_id']}")
+    node(page, "ai").click()
+    details = page.get_by_role("region", name="Node details")
+    # Part of the answer is on screen while the node is still running...
+    expect(card(page, "ai")).to_have_attribute("data-status", "running")
+    expect(card(page, "ai").locator(".step-tokens")).to_contain_text("Echo:")
+    expect(details).to_contain_text("Echo:")
+    assert "seven" not in (card(page, "ai").locator(".step-tokens").text_content() or "")
+    # ...and all of it once the node completes.
+    expect(card(page, "ai")).to_have_attribute("data-status", "completed")
+    expect(details).to_contain_text("Echo: one two three four five six seven")
+    llm.token_latency = 0.0
