@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -37,8 +36,7 @@ PASSWORD = "correct horse battery"
 
 def on_server(server: LiveServer, coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on the server's own loop (its store connections live there)."""
-    assert server.loop is not None
-    return asyncio.run_coroutine_threadsafe(coro, server.loop).result(timeout=30)
+    return server.call(coro, timeout=30)
 
 
 def poll(check: Any, timeout: float = 10.0) -> Any:

@@ -53,8 +53,7 @@ def full_settings(
 
 def on_server(server: LiveServer, work: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on the live server's loop (its store connections live there)."""
-    assert server.loop is not None
-    return asyncio.run_coroutine_threadsafe(work, server.loop).result(timeout=30)
+    return server.call(work, timeout=30)
 
 
 def raw_rows(url: str, table: str | None = None) -> str:

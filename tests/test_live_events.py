@@ -115,8 +115,7 @@ async def start(client: httpx.AsyncClient, workflow_id: str, inputs: dict[str, A
 
 def on_server(server: LiveServer, coro: Any) -> Any:
     """Run a coroutine on the server's own loop (its SQLite connection lives there)."""
-    assert server.loop is not None
-    return asyncio.run_coroutine_threadsafe(coro, server.loop).result(5)
+    return server.call(coro, timeout=5)
 
 
 def stored_events(server: LiveServer, execution_id: str) -> list[Event]:

@@ -3,7 +3,6 @@ each workflow's `last_run` in `GET /workflows/` (what the web app's lists read).
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Coroutine
 from datetime import timedelta
@@ -46,8 +45,7 @@ def flow(name: str) -> dict[str, Any]:
 
 def on_server(server: LiveServer, coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a store call on the server's own loop (its store connection lives there)."""
-    assert server.loop is not None
-    return asyncio.run_coroutine_threadsafe(coroutine, server.loop).result(timeout=10)
+    return server.call(coroutine, timeout=10)
 
 
 def create(client: httpx.Client, body: dict[str, Any]) -> str:

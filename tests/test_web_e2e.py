@@ -77,3 +77,23 @@ def test_sign_in_list_workflows_and_sign_out_in_chromium(tmp_path: Path, browser
         with httpx.Client(base_url=live.url) as anonymous:
             assert anonymous.get("/workflows/").status_code == 401
     assert page.console_errors == []
+
+
+def test_the_setup_link_creates_the_admin_and_opens_the_app(
+    tmp_path: Path, browser_page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    with LiveServer(Settings(data_dir=tmp_path)) as live:
+        token = live.call(live.app.accounts.issue_setup_token())
+        assert token
+        page.goto(f"{live.url}/setup?token={token}")
+        page.get_by_label("Email").fill("root@example.com")
+        page.get_by_label("Password (at least 10 characters)").fill(PASSWORD)
+        page.get_by_role("button", name="Create admin").click()
+        # The new admin lands in the app, signed in: no second sign-in.
+        expect(page.get_by_role("heading", name="Workflows", exact=True)).to_be_visible()
+        assert page.url == f"{live.url}/ui/"
+        expect(page.get_by_label("Signed in as")).to_have_text("root@example.com")
+    assert page.console_errors == []

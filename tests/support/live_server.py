@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Coroutine
 from types import TracebackType
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -21,6 +23,8 @@ from ductwork.runtime import build
 from ductwork.service import Ductwork
 from ductwork.settings import Settings
 from tests.support.smtp_server import free_port
+
+T = TypeVar("T")
 
 ADMIN_KEY = "dw_testadminkey_" + "k" * 40
 """The admin API key of every LiveServer whose settings do not set one."""
@@ -87,6 +91,11 @@ class LiveServer:
             headers=self.headers,
             **options,  # type: ignore[arg-type]
         )
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        """Run a coroutine on the server's own loop (its store connections live there)."""
+        assert self.loop is not None, "the server is not started"
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=timeout)
 
     def start(self, timeout: float = 10.0) -> LiveServer:
         self.thread.start()

@@ -401,9 +401,10 @@ button{{margin-top:1rem;padding:.5rem 1rem}}#msg{{color:#b00;margin-top:1rem}}</
 document.getElementById("setup").addEventListener("submit", async (event) => {{
   event.preventDefault();
   const body = Object.fromEntries(new FormData(event.target));
-  const answer = await fetch("/auth/setup", {{method: "POST",
+  // Relative URLs: under a root path (DUCTWORK_ROOT_PATH behind a proxy) they stay in it.
+  const answer = await fetch("auth/setup", {{method: "POST",
     headers: {{"Content-Type": "application/json"}}, body: JSON.stringify(body)}});
-  if (answer.ok) {{ window.location = "/docs"; return; }}
+  if (answer.ok) {{ window.location = "ui/"; return; }}
   const problem = await answer.json().catch(() => ({{}}));
   document.getElementById("msg").textContent =
     problem.detail && problem.detail.map
