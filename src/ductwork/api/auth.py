@@ -387,6 +387,7 @@ async def delete_user(app: App, user_id: ResourceId) -> Response:
 _SETUP_PAGE: Final = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ductwork setup</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="ui/favicon.svg" type="image/svg+xml">
 <style>body{{font:16px system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}}
 label{{display:block;margin:.8rem 0 .2rem}}input{{width:100%;padding:.4rem}}
 button{{margin-top:1rem;padding:.5rem 1rem}}#msg{{color:#b00;margin-top:1rem}}</style></head>
