@@ -307,6 +307,16 @@ def test_lists_in_dark_mode_at_full_hd(live: LiveServer, admin: httpx.Client) ->
         expect(page.get_by_role("link", name="Alpha")).to_have_count(0)
         expect(page.get_by_role("link", name="Beta")).to_be_visible()
         shot(page, "web-workflows-dark")
+        background = "(el) => getComputedStyle(el).backgroundColor"
+        # The system asks for dark; the Theme button pins light, then dark again.
+        assert page.locator("html").evaluate(background) == "rgb(21, 23, 28)"
+        theme = page.get_by_role("button", name="Theme")
+        while "light" not in (theme.text_content() or ""):
+            theme.click()
+        assert page.locator("html").evaluate(background) == "rgb(247, 247, 248)"
+        while "dark" not in (theme.text_content() or ""):
+            theme.click()
+        assert page.locator("html").evaluate(background) == "rgb(21, 23, 28)"
         assert unnamed_controls(page) == []
         page.get_by_role("link", name="Runs").first.click()
         expect(page.get_by_role("link", name="Beta")).to_be_visible()
