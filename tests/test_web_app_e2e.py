@@ -11,6 +11,7 @@ run; generate a draft from a prompt; the workflow and run lists. Screenshots go 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -57,6 +58,13 @@ def page(live: LiveServer, admin: httpx.Client) -> Iterator[Any]:
         page.get_by_role("heading", name="Workflows", exact=True).wait_for()
         yield page
         assert page.console_errors == []
+
+
+def chain(name: str, *middle: dict[str, Any]) -> dict[str, Any]:
+    """A workflow start -> middle nodes in order -> end."""
+    nodes = [{"id": "start", "type": "start"}, *middle, {"id": "end", "type": "end"}]
+    edges = [{"from": a["id"], "to": b["id"]} for a, b in itertools.pairwise(nodes)]
+    return {"name": name, "nodes": nodes, "edges": edges}
 
 
 def node(page: Any, node_id: str) -> Any:
@@ -190,15 +198,10 @@ def test_cancel_a_running_delay(page: Any, live: LiveServer, admin: httpx.Client
 
     workflow = admin.post(
         "/workflows/",
-        json={
-            "name": "Slow",
-            "nodes": [
-                {"id": "start", "type": "start"},
-                {"id": "wait", "type": "delay", "config": {"delay_seconds": 120}},
-                {"id": "end", "type": "end"},
-            ],
-            "edges": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "end"}],
-        },
+        json=chain(
+            "Slow",
+            {"id": "wait", "type": "delay", "config": {"delay_seconds": 120}},
+        ),
     ).json()
     run = admin.post(f"/workflows/{workflow['id']}/execute", json={"async_execution": True})
     execution_id = run.json()["execution_id"]
@@ -219,15 +222,10 @@ def test_retry_a_failed_run(
 
     workflow = admin.post(
         "/workflows/",
-        json={
-            "name": "Flaky model",
-            "nodes": [
-                {"id": "start", "type": "start"},
-                {"id": "ai", "type": "ai-processor", "config": {"prompt": "Hi"}},
-                {"id": "end", "type": "end"},
-            ],
-            "edges": [{"from": "start", "to": "ai"}, {"from": "ai", "to": "end"}],
-        },
+        json=chain(
+            "Flaky model",
+            {"id": "ai", "type": "ai-processor", "config": {"prompt": "Hi"}},
+        ),
     ).json()
     llm.fail_next(1, status=500, message="the provider is down")
     failed = admin.post(f"/workflows/{workflow['id']}/execute", json={}).json()
@@ -291,11 +289,7 @@ def test_lists_in_dark_mode_at_full_hd(live: LiveServer, admin: httpx.Client) ->
     for name in ("Alpha", "Beta"):
         workflow = admin.post(
             "/workflows/",
-            json={
-                "name": name,
-                "nodes": [{"id": "start", "type": "start"}, {"id": "end", "type": "end"}],
-                "edges": [{"from": "start", "to": "end"}],
-            },
+            json=chain(name),
         ).json()
         admin.post(f"/workflows/{workflow['id']}/execute", json={})
     for page in open_browser(viewport=(1920, 1080), color_scheme="dark"):
@@ -332,19 +326,14 @@ def test_ai_tokens_appear_on_the_run_view_as_they_stream(
 
     workflow = admin.post(
         "/workflows/",
-        json={
-            "name": "Streaming",
-            "nodes": [
-                {"id": "start", "type": "start"},
-                {
-                    "id": "ai",
-                    "type": "ai-processor",
-                    "config": {"prompt": "one two three four five six seven", "stream": True},
-                },
-                {"id": "end", "type": "end"},
-            ],
-            "edges": [{"from": "start", "to": "ai"}, {"from": "ai", "to": "end"}],
-        },
+        json=chain(
+            "Streaming",
+            {
+                "id": "ai",
+                "type": "ai-processor",
+                "config": {"prompt": "one two three four five six seven", "stream": True},
+            },
+        ),
     ).json()
     llm.token_latency = 0.8  # ~6 s of streaming: long enough to watch it arrive
     run = admin.post(f"/workflows/{workflow['id']}/execute", json={"async_execution": True})
