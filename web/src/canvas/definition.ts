@@ -75,6 +75,18 @@ export function edgeId(source: string, target: string, branch: string | null): s
   return `${source}->${target}${branch === null ? "" : `#${branch}`}`;
 }
 
+/** A React Flow edge from `source`'s `handle` to `target` (labelled when it is a branch). */
+export function flowEdge(source: string, target: string, handle: string | null | undefined): FlowEdge {
+  const branch = handle && handle !== DEFAULT_HANDLE ? handle : null;
+  return {
+    id: edgeId(source, target, branch),
+    source,
+    target,
+    sourceHandle: branch ?? DEFAULT_HANDLE,
+    ...(branch === null ? {} : { label: branch }),
+  };
+}
+
 const COLUMN_WIDTH = 260;
 const ROW_HEIGHT = 120;
 
@@ -131,13 +143,7 @@ export function toFlow(
   }));
   const edges: FlowEdge[] = (definition.edges ?? []).map((edge) => {
     const { source, target, branch } = edgeEnds(edge);
-    return {
-      id: edgeId(source, target, branch),
-      source,
-      target,
-      sourceHandle: branch ?? DEFAULT_HANDLE,
-      ...(branch === null ? {} : { label: branch }),
-    };
+    return flowEdge(source, target, branch);
   });
   return { nodes, edges };
 }

@@ -10,6 +10,7 @@ import {
   STEP,
   type StepNode,
   edgeId,
+  flowEdge,
   outputHandles,
 } from "../canvas/definition";
 
@@ -118,17 +119,6 @@ export function connect(graph: Graph, connection: Connection): Graph {
   return { nodes: graph.nodes, edges: [...graph.edges, flowEdge(connection.source, connection.target, connection.sourceHandle)] };
 }
 
-/** A React Flow edge from `source`'s `handle` to `target` (labelled when it is a branch). */
-export function flowEdge(source: string, target: string, handle: string | null | undefined): FlowEdge {
-  const branch = handle && handle !== DEFAULT_HANDLE ? handle : null;
-  return {
-    id: edgeId(source, target, branch),
-    source,
-    target,
-    sourceHandle: branch ?? DEFAULT_HANDLE,
-    ...(branch === null ? {} : { label: branch }),
-  };
-}
 
 /** The graph without the given nodes (and every edge touching them) and edges. */
 export function deleteElements(graph: Graph, nodeIds: Iterable<string>, edgeIds: Iterable<string> = []): Graph {

@@ -1,7 +1,7 @@
 // The run's header: workflow, status, times, trigger, error, and the Cancel/Retry actions.
 import { Link } from "react-router";
-import { formatDuration } from "../time";
-import { formatTime, useNow } from "../time";
+import { isFinished } from "../runStatus";
+import { formatDuration, formatTime, useNow } from "../time";
 import type { Connection, RunRecord } from "./stream";
 import type { RunStatuses } from "./statuses";
 
@@ -19,7 +19,7 @@ interface RunHeaderProps {
   actionError: string | null;
 }
 
-const CANCELLABLE = new Set(["queued", "running", "waiting"]);
+// Only a failed or cancelled run can be retried; a successful one is finished for good.
 const RETRYABLE = new Set(["error", "cancelled"]);
 
 function connectionNote(connection: Connection, retryInMs: number | null, finished: boolean): string {
@@ -75,7 +75,7 @@ export function RunHeader(props: RunHeaderProps) {
             type="button"
             className="danger"
             onClick={props.onCancel}
-            disabled={!CANCELLABLE.has(status) || props.cancelling}
+            disabled={isFinished(status) || props.cancelling}
           >
             Cancel run
           </button>

@@ -68,7 +68,4 @@ export function streamUrl(location: Pick<Location, "protocol" | "host">, executi
   return `${scheme}//${location.host}/ws/executions/${encodeURIComponent(executionId)}?after=${Math.max(0, lastSeq)}`;
 }
 
-/** Run statuses after which the server sends nothing more. */
-export function isFinished(status: string | undefined): boolean {
-  return status === "success" || status === "error" || status === "cancelled";
-}
+export { isFinished } from "../runStatus";

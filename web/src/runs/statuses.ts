@@ -7,6 +7,7 @@
 // `seq <= lastSeq` are already in the state and are ignored. `token` events are not
 // stored: they carry the seq of the last stored event, so they are taken when
 // `seq >= lastSeq` and never advance it.
+import { RUN_STATUSES as ALL_RUN_STATUSES, type RunStatus } from "../runStatus";
 import { logLine } from "./logs";
 
 export type NodeStatus =
@@ -19,7 +20,7 @@ export type NodeStatus =
   | "skipped"
   | "cancelled";
 
-export type RunStatus = "queued" | "running" | "waiting" | "success" | "error" | "cancelled";
+export type { RunStatus };
 
 export type EventType =
   | "run_started"
@@ -126,14 +127,7 @@ const NODE_STATUSES: ReadonlySet<string> = new Set<NodeStatus>([
   "skipped",
   "cancelled",
 ]);
-const RUN_STATUSES: ReadonlySet<string> = new Set<RunStatus>([
-  "queued",
-  "running",
-  "waiting",
-  "success",
-  "error",
-  "cancelled",
-]);
+const RUN_STATUSES: ReadonlySet<string> = new Set<string>(ALL_RUN_STATUSES);
 
 export function pendingNode(): NodeRunState {
   return {
