@@ -170,7 +170,13 @@ class WorkflowDefinition(BaseModel):
     edges: list[EdgeSpec] = Field(default_factory=list)
     variables: list[Any] | dict[str, Any] = Field(default_factory=list)
     status: str = "active"
+    """`active`, or `paused`: schedules and webhooks stop; manual runs still start."""
     metadata: dict[str, Any] = Field(default_factory=dict)
+    triggers: list[Any] = Field(default_factory=list)
+    """Schedules and webhooks that start runs (`ductwork.triggers.spec`, checked on save)."""
+    error_workflow_id: str | None = Field(default=None, min_length=1, max_length=64)
+    """A workflow started once for each failed run of this one (not for a run an error
+    workflow started: no loops)."""
 
     def dump(self) -> dict[str, Any]:
         """JSON-ready form, edges in the seed's `from`/`to` spelling."""
@@ -228,6 +234,7 @@ EventType = Literal[
     "token",
     "log",
     "run_waiting",
+    "node_waiting",
     "run_failed",
     "run_finished",
 ]
@@ -270,9 +277,16 @@ class Run(BaseModel):
     dead_letter: bool = False
     """Set when the engine gave up on the run (`RunQuery(dead_letter=True)` lists them)."""
     trigger: dict[str, Any] | None = None
-    """What started the run, e.g. `{"type": "manual"}`; None for runs stored before
-    triggers were recorded. Always an object with a string `type` (`manual` today;
-    `schedule` and `webhook` may add their own keys), kept as it is by a retry."""
+    """What started the run; None for runs stored before triggers were recorded. Always
+    an object with a string `type`, kept as it is by a retry: `{"type": "manual"}`,
+    `{"type": "schedule", "key", "slot"}` (slot: the ISO time it was due),
+    `{"type": "webhook", "path", "method"}`, `{"type": "error", "execution_id",
+    "workflow_id"}` (an error workflow started for that failed run)."""
+    error_workflow_pending: bool = False
+    """Set in the same commit that fails a run whose definition names an
+    `error_workflow_id` (an outbox): cleared once that workflow's run exists. The
+    sweep starts the error workflow of every run still marked, so a worker dying
+    between the two loses nothing."""
     events: list[Event] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -296,7 +310,8 @@ class Checkpoint(BaseModel):
     """Changes to one run written in one commit: node states, new events, run fields.
 
     Allowed keys of `run_fields`: status, result, error, start_time, end_time,
-    wake_at, cancel_requested, redrives, dead_letter, and (for a retry with the
+    wake_at, cancel_requested, redrives, dead_letter, error_workflow_pending, and (for a
+    retry with the
     workflow's current definition) definition and workflow_version.
     """
 

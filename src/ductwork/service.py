@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -44,7 +44,8 @@ from ductwork.security.credentials import CredentialService
 from ductwork.security.models import Permission
 from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
-from ductwork.store.base import DuplicateRun, RunQuery, Store
+from ductwork.store.base import DuplicateRun, RunQuery, Store, TriggerConflict
+from ductwork.triggers.spec import normalize_hook_path, parse_triggers
 
 log = logging.getLogger("ductwork.service")
 
@@ -134,6 +135,9 @@ class Ductwork:
             components.settings,
             audit=lambda: getattr(self, "audit", None),
         )
+        self.trigger_listeners: list[Callable[[str], None]] = []
+        """Called with a workflow id when its triggers may have changed, in every process
+        (the scheduler re-reads its schedules, the webhook route cache forgets it)."""
         self._background: list[asyncio.Task[None]] = []
         self._preload: asyncio.Future[None] | None = None
         self._started = False
@@ -195,6 +199,8 @@ class Ductwork:
         issues = await off_loop_if_large(
             definition, validate, definition, self.registry, self.limits
         )
+        issues.extend(parse_triggers(definition.triggers)[1])
+        issues.extend(await self._reference_issues(definition))
         if isinstance(self.credentials, CredentialService) and current().principal.can(
             Permission.CREDENTIALS_READ
         ):
@@ -202,7 +208,52 @@ class Ductwork:
         return issues
 
     async def _check(self, definition: WorkflowDefinition) -> None:
-        await off_loop_if_large(definition, build_plan, definition, self.registry, self.limits)
+        """Raise WorkflowInvalid listing every problem of the graph, triggers and references."""
+        try:
+            await off_loop_if_large(definition, build_plan, definition, self.registry, self.limits)
+            issues: list[ValidationIssue] = []
+        except WorkflowInvalid as exc:
+            issues = list(exc.issues)
+        issues.extend(parse_triggers(definition.triggers)[1])
+        issues.extend(await self._reference_issues(definition))
+        if issues:
+            raise WorkflowInvalid(issues)
+
+    async def _reference_issues(self, definition: WorkflowDefinition) -> list[ValidationIssue]:
+        """Workflows a definition names (its `error_workflow_id`) must exist."""
+        target = definition.error_workflow_id
+        if target is None or await self.store.get_workflow(target) is not None:
+            return []
+        return [
+            ValidationIssue(
+                field="error_workflow_id", message=f"no workflow with the id {target!r}"
+            )
+        ]
+
+    @staticmethod
+    def _path_conflict(
+        definition: WorkflowDefinition, conflict: TriggerConflict
+    ) -> WorkflowInvalid:
+        """A 422 naming the trigger whose path another workflow serves."""
+        index = next(
+            (
+                i
+                for i, item in enumerate(definition.triggers)
+                if isinstance(item, dict)
+                and isinstance(item.get("path"), str)
+                and normalize_hook_path(item["path"]) == conflict.path
+            ),
+            0,
+        )
+        return WorkflowInvalid(
+            [
+                ValidationIssue(
+                    field=f"triggers[{index}].path",
+                    message=f"/hooks/{conflict.path} is served by workflow "
+                    f"{conflict.workflow_id} already; webhook paths are unique",
+                )
+            ]
+        )
 
     async def _check_credentials(self, definition: WorkflowDefinition) -> None:
         """A saved workflow names only credentials that exist, of types its nodes accept."""
@@ -220,9 +271,17 @@ class Ductwork:
         workflow = Workflow(
             id=new_workflow_id(), version=1, definition=definition, created_at=now, updated_at=now
         )
-        workflow = await self.store.create_workflow(workflow)
+        try:
+            workflow = await self.store.create_workflow(workflow)
+        except TriggerConflict as conflict:
+            raise self._path_conflict(definition, conflict) from None
         await self._audit_workflow("workflow.create", workflow)
+        await self._triggers_changed(workflow.id)
         return workflow
+
+    async def _triggers_changed(self, workflow_id: str) -> None:
+        """Tell every process (schedulers, webhook route caches) a workflow changed."""
+        await self.bus.publish_control({"action": "triggers_changed", "workflow_id": workflow_id})
 
     async def _audit_workflow(self, action: str, workflow: Workflow) -> None:
         # Name and version only: a definition's configs may hold anything.
@@ -247,10 +306,14 @@ class Ductwork:
         """Validate and replace a definition (new version); runs in flight keep theirs."""
         await self._check(definition)
         await self._check_credentials(definition)
-        workflow = await self.store.update_workflow(workflow_id, definition, utcnow())
+        try:
+            workflow = await self.store.update_workflow(workflow_id, definition, utcnow())
+        except TriggerConflict as conflict:
+            raise self._path_conflict(definition, conflict) from None
         if workflow is None:
             raise NotFound("workflow", workflow_id)
         await self._audit_workflow("workflow.update", workflow)
+        await self._triggers_changed(workflow.id)
         return workflow
 
     async def delete_workflow(self, workflow_id: str) -> None:
@@ -259,6 +322,7 @@ class Ductwork:
         if workflow is None or not await self.store.delete_workflow(workflow_id):
             raise NotFound("workflow", workflow_id)
         await self._audit_workflow("workflow.delete", workflow)
+        await self._triggers_changed(workflow_id)
 
     # Runs -----------------------------------------------------------------------
     async def execute(
@@ -587,6 +651,9 @@ class Ductwork:
                 action = message.get("action")
                 if action == "cancel":
                     self.executor.cancel_local(message.get("execution_id", ""))
+                elif action == "triggers_changed":
+                    for listener in self.trigger_listeners:
+                        listener(str(message.get("workflow_id", "")))
                 elif action == "credentials_changed":
                     if isinstance(self.credentials, CredentialService):
                         names = message.get("names")

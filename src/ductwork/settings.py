@@ -146,6 +146,28 @@ class Settings(BaseSettings):
     execute_rate_limit: str = "600/minute"
     """Execute, retry and generate calls per key or user (429 with Retry-After past it)."""
 
+    # Triggers (src/ductwork/triggers/): schedules, inbound webhooks, resume links.
+    public_url: str | None = None
+    """The address people and other systems reach this server at (e.g.
+    `https://ductwork.example.com`): resume links in emails start with it. Unset:
+    `http://{host}:{port}`."""
+    scheduler: bool = True
+    """Whether this process fires schedules (embedded and worker processes; any number
+    may, each slot still fires once). False: leave it to other processes."""
+    schedule_max_catch_up: int = Field(default=100, ge=1, le=10_000)
+    """`catch_up: all`: at most this many missed slots are fired (the latest ones)."""
+    schedule_misfire_grace_seconds: float = Field(default=60.0, gt=0)
+    """A slot fired this late still counts as on time; older ones are "missed" and
+    follow the schedule's `catch_up`."""
+    schedule_refresh_seconds: float = Field(default=10.0, gt=0)
+    """How often each scheduler re-reads the schedules even without a change message."""
+    hook_max_body_bytes: int = Field(default=1_000_000, gt=0)
+    """Largest body `/hooks/{path}` accepts (a trigger may set less); 413 past it."""
+    hook_rate_limit: str = "600/minute"
+    """Calls per webhook path (a trigger may set its own); 429 with Retry-After past it."""
+    hook_sync_wait_seconds: float = Field(default=30.0, gt=0, le=300)
+    """`respond: sync`: how long a call waits for the run before answering 202."""
+
     # Limits (each a 4xx or a clear node error past it; docs/api-limits.md).
     max_request_bytes: int = Field(default=8_000_000, gt=0)
     """Largest request body; 413 before the body is read further."""

@@ -85,12 +85,27 @@ ROUTE_PERMISSIONS: Final[dict[tuple[str, str], Rule]] = {
     ("DELETE", "/workflows/{workflow_id}"): P.EDIT,
     ("POST", "/workflows/{workflow_id}/execute"): P.RUN,
     ("GET", "/workflows/{workflow_id}/executions"): P.READ,
+    ("GET", "/workflows/{workflow_id}/schedule"): P.READ,
+    ("POST", "/workflows/{workflow_id}/pause"): P.EDIT,
+    ("POST", "/workflows/{workflow_id}/resume"): P.EDIT,
+    ("GET", "/trigger-types"): P.READ,
     # Executions
     ("GET", "/workflows/executions"): P.READ,
     ("GET", "/workflows/executions/{execution_id}"): P.READ,
     ("POST", "/workflows/executions/{execution_id}/cancel"): P.RUN,
     ("POST", "/workflows/executions/{execution_id}/retry"): P.RUN,
     ("GET", "/workflows/executions/{execution_id}/events"): P.READ,
+    ("POST", "/workflows/executions/{execution_id}/nodes/{node_id}/resume"): P.RUN,
+    # Inbound webhooks and resume links: no API key; the trigger's own auth (token or
+    # HMAC signature) or the link's signature is the gate (src/ductwork/api/hooks.py,
+    # src/ductwork/api/resume.py).
+    ("GET", "/hooks/{path:path}"): PUBLIC,
+    ("POST", "/hooks/{path:path}"): PUBLIC,
+    ("PUT", "/hooks/{path:path}"): PUBLIC,
+    ("PATCH", "/hooks/{path:path}"): PUBLIC,
+    ("DELETE", "/hooks/{path:path}"): PUBLIC,
+    ("GET", "/resume/{token}"): PUBLIC,
+    ("POST", "/resume/{token}"): PUBLIC,
     ("WEBSOCKET", "/ws/executions/{execution_id}"): P.READ,
     # Generation (writes a workflow when `save`; spends the LLM budget)
     ("POST", "/ai/workflows/generate"): P.EDIT,

@@ -254,6 +254,15 @@ class NodeType(BaseModel):
     side_effects: bool
 
 
+class TriggerType(BaseModel):
+    """A trigger type (`schedule`, `webhook`) with the JSON Schema of its entry in
+    a workflow's `triggers` list, for builder UIs."""
+
+    type: str
+    description: str
+    config_schema: dict[str, Any]
+
+
 class Health(BaseModel):
     """`GET /health`: 200 when the store answers (with version and active runs), else 503
     with no detail (the cause is in the server's log)."""

@@ -1,4 +1,4 @@
-"""Health, node types (JSON Schemas for builder UIs) and Prometheus metrics."""
+"""Health, node and trigger types (JSON Schemas for builder UIs) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import ductwork
 from ductwork.api.deps import App
 from ductwork.api.responses import JSON
-from ductwork.api.schemas import Health, NodeType
+from ductwork.api.schemas import Health, NodeType, TriggerType
+from ductwork.triggers.spec import trigger_schemas
 
 router = APIRouter(tags=["system"])
 
 log = logging.getLogger("ductwork.api")
+
+_TRIGGER_SCHEMAS = trigger_schemas()
 
 
 @router.get(
@@ -61,6 +64,17 @@ async def node_types(app: App) -> JSON:
             for name, node in app.registry.items()
         ]
     )
+
+
+@router.get(
+    "/trigger-types",
+    summary="Trigger types with their JSON Schemas",
+    description="What a workflow's top-level `triggers` list may hold: each type's "
+    "description and JSON Schema (for builder UIs, like `/node-types`).",
+    response_model=list[TriggerType],
+)
+async def trigger_types() -> JSON:
+    return JSON(_TRIGGER_SCHEMAS)
 
 
 @router.get(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ductwork.models import (
     Checkpoint,
@@ -64,6 +64,21 @@ class DuplicateRun(StoreError):
         self.existing = existing
 
 
+class TriggerConflict(StoreError):
+    """Another workflow serves this webhook path already; nothing was written."""
+
+    def __init__(self, path: str, workflow_id: str) -> None:
+        super().__init__(f"webhook path {path!r} is served by workflow {workflow_id} already")
+        self.path = path
+        self.workflow_id = workflow_id
+
+
+ResumeOutcome = Literal["resumed", "used", "not_waiting", "not_found"]
+"""What `Store.resume_node` did: resumed it; it was resumed before (the link was
+used); the node is not parked for a person (never was, ran on, or timed out); no
+such run or node."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunQuery:
     """Which runs `Store.find_runs` lists: every filter that is set must match.
@@ -78,6 +93,8 @@ class RunQuery:
     """True: only runs the engine gave up on; False: only the others."""
     trigger_type: str | None = None
     """The `type` of the run's trigger; runs without a trigger never match."""
+    error_workflow_pending: bool | None = None
+    """True: only failed runs whose error workflow has not been started yet."""
 
 
 class Store(Protocol):
@@ -95,7 +112,11 @@ class Store(Protocol):
 
     # Workflows ---------------------------------------------------------------
     async def create_workflow(self, workflow: Workflow) -> Workflow:
-        """Insert a new workflow (version 1)."""
+        """Insert a new workflow (version 1) with its trigger index rows.
+
+        Raises TriggerConflict (nothing written) when another workflow serves one of
+        its webhook paths. The rows are `triggers.spec.trigger_index`'s.
+        """
 
     async def get_workflow(self, workflow_id: str) -> Workflow | None:
         """The current version of a workflow, or None."""
@@ -112,10 +133,20 @@ class Store(Protocol):
     async def update_workflow(
         self, workflow_id: str, definition: WorkflowDefinition, updated_at: datetime
     ) -> Workflow | None:
-        """Replace the definition and bump the version; None when the id is unknown."""
+        """Replace the definition and bump the version; None when the id is unknown.
+
+        Its trigger index rows are replaced in the same write; TriggerConflict
+        (nothing written) when another workflow serves one of its webhook paths.
+        """
 
     async def delete_workflow(self, workflow_id: str) -> bool:
-        """Delete a workflow (its runs stay readable); False when the id is unknown."""
+        """Delete a workflow and its trigger rows (its runs stay readable); False when unknown."""
+
+    async def find_hook(self, path: str) -> Workflow | None:
+        """The workflow serving webhook `path` (normalized, see `normalize_hook_path`)."""
+
+    async def list_scheduled_workflows(self) -> list[Workflow]:
+        """Every workflow that declares a schedule trigger (paused ones included)."""
 
     # Runs ----------------------------------------------------------------------
     async def create_run(self, run: Run) -> Run:
@@ -168,6 +199,26 @@ class Store(Protocol):
         the caller may retry every run. SQL stores write the batch in one
         transaction (all or nothing, never PartialCheckpoint); MongoDB applies
         run by run and reports exactly the runs that failed.
+        """
+
+    async def latest_idempotency_key(self, workflow_id: str, prefix: str) -> str | None:
+        """The greatest idempotency key starting with `prefix` among the workflow's runs.
+
+        Schedules key their runs `schedule:{key}:{slot}` with sortable UTC slot
+        times, so this is the last slot that fired (one indexed read).
+        """
+
+    async def resume_node(
+        self, execution_id: str, node_id: str, payload: Any, now: datetime
+    ) -> ResumeOutcome:
+        """Hand a parked `wait` node its resume payload, once (compare-and-set).
+
+        Only when the node is `waiting`, carries `meta.resumable` and no
+        `meta.resumed` yet, and its timeout (`wake_at`) has not come: then, in one
+        write, `meta.resumed = True` and `meta.resume_payload = payload` are set on
+        the node and the run's `wake_at` becomes `now` (the sweep or the caller's
+        enqueue then drives it). Not fenced by the lease: a driver running other
+        branches of the run meanwhile does not write this node again.
         """
 
     async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
