@@ -207,6 +207,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/trigger-types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trigger types with their JSON Schemas
+         * @description What a workflow's top-level `triggers` list may hold: each type's description and JSON Schema (for builder UIs, like `/node-types`).
+         */
+        get: operations["trigger_types_trigger_types_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -1326,6 +1346,21 @@ export interface components {
             /** Password */
             password: string;
         };
+        /**
+         * TriggerType
+         * @description A trigger type (`schedule`, `webhook`) with the JSON Schema of its entry in
+         *     a workflow's `triggers` list, for builder UIs.
+         */
+        TriggerType: {
+            /** Type */
+            type: string;
+            /** Description */
+            description: string;
+            /** Config Schema */
+            config_schema: {
+                [key: string]: unknown;
+            };
+        };
         /** UserCreate */
         UserCreate: {
             /**
@@ -1412,6 +1447,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Triggers */
+            triggers?: unknown[];
+            /** Error Workflow Id */
+            error_workflow_id?: string | null;
             /** Id */
             id: string;
             /**
@@ -1458,6 +1497,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Triggers */
+            triggers?: unknown[];
+            /** Error Workflow Id */
+            error_workflow_id?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1485,6 +1528,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Triggers */
+            triggers?: unknown[];
+            /** Error Workflow Id */
+            error_workflow_id?: string | null;
             /** Id */
             id: string;
             /**
@@ -2407,6 +2454,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NodeType"][];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    trigger_types_trigger_types_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerType"][];
                 };
             };
             /** @description Not authenticated: no valid API key or session */
