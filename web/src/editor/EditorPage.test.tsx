@@ -105,6 +105,31 @@ describe("EditorPage", () => {
     expect(body.version).toBeUndefined();
   });
 
+  it("keeps triggers, the error workflow and fields it does not know through load, edit and save", async () => {
+    const triggers = [
+      { type: "schedule", cron: "*/5 * * * *", timezone: "Europe/Berlin", inputs: { n: 1 } },
+      { type: "webhook", path: "new-signup", methods: ["POST"], respond: "sync", auth: { type: "hmac", credential: "gh" } },
+    ];
+    const stored = { ...WORKFLOW, triggers, error_workflow_id: "w-errors", x_owner: { team: "ops" } };
+    fakeApi.handler = api({
+      "GET /workflows/w1": () => json(stored),
+      "PUT /workflows/w1": async (request) => json({ ...stored, ...((await request.json()) as object), version: 4 }),
+    });
+    renderEditor("/workflows/w1");
+    fireEvent.change(await screen.findByLabelText("Workflow name"), { target: { value: "Renamed" } });
+    fireEvent.click(await screen.findByRole("button", { name: "Add end node" }));
+    fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await screen.findByText("Version 4");
+    const body = (await requestsTo("PUT", "/workflows/w1")[0]?.json()) as Record<string, unknown>;
+    expect(body.name).toBe("Renamed");
+    expect(body.triggers).toEqual(triggers);
+    expect(body.error_workflow_id).toBe("w-errors");
+    expect(body.x_owner).toEqual({ team: "ops" });
+    await waitFor(() => expect(requestsTo("POST", "/workflows/validate").length).toBeGreaterThan(0));
+    const validated = (await requestsTo("POST", "/workflows/validate")[0]?.json()) as Record<string, unknown>;
+    expect(validated.triggers).toEqual(triggers);
+  });
+
   it("says so when the workflow does not exist", async () => {
     fakeApi.handler = api({ "GET /workflows/w1": () => json({ detail: "workflow not found" }, 404) });
     renderEditor("/workflows/w1");

@@ -133,4 +133,18 @@ describe("editor store", () => {
     expect(definition.id).toBeUndefined();
     expect(definition.nodes?.[1]?.position).toEqual({ x: 300, y: 0 });
   });
+
+  it("keeps the workflow's triggers and error workflow when a generated draft replaces the canvas", () => {
+    const store = createEditorStore();
+    const triggers = [{ type: "schedule", every_seconds: 60 }];
+    store.getState().load({ ...DEFINITION, status: "paused", triggers, error_workflow_id: "w-err" }, {}, { workflowId: "w1", version: 1 });
+    store.getState().loadDraft({ name: "draft", status: "active", nodes: DEFINITION.nodes, edges: [] });
+    const definition = currentDefinition(store.getState());
+    expect(definition.status).toBe("paused");
+    expect(definition.triggers).toEqual(triggers);
+    expect(definition.error_workflow_id).toBe("w-err");
+    // A draft that brings its own triggers wins.
+    store.getState().loadDraft({ name: "draft", status: "active", nodes: [], edges: [], triggers: [] });
+    expect(currentDefinition(store.getState()).triggers).toEqual([]);
+  });
 });

@@ -90,6 +90,9 @@ export function baseOf(definition: WorkflowDefinition): WorkflowDefinition {
   return { ...base, name: definition.name ?? "", status: definition.status ?? "active" };
 }
 
+/** Fields of the open workflow a generated draft keeps when it has none of its own. */
+const KEPT_BY_DRAFTS = ["triggers", "error_workflow_id"] as const;
+
 /** Edits of one field within this long are one undo step (typing a name or a prompt). */
 const COALESCE_MS = 1000;
 const HISTORY_LIMIT = 100;
@@ -189,8 +192,15 @@ export function createEditorStore() {
 
           loadDraft(definition, issues = []) {
             const { nodes, edges } = toFlow(definition, get().nodeTypes);
-            // The draft replaces the content but not the identity: saving it makes a new version.
-            const base = { ...baseOf(definition), name: definition.name || get().base.name };
+            // The draft replaces the content but not the identity: saving it makes a new
+            // version. What starts the workflow (its triggers, its status) and its error
+            // workflow stay unless the draft names its own: a generator knows nothing of them.
+            const current = get().base;
+            const kept: Record<string, unknown> = { status: current.status };
+            for (const field of KEPT_BY_DRAFTS) {
+              if (current[field] !== undefined && definition[field] === undefined) kept[field] = current[field];
+            }
+            const base = { ...baseOf(definition), ...kept, name: definition.name || current.name };
             lastEdit = null;
             set({ base, nodes, edges, selection: { nodes: [], edges: [] } });
             get().setIssues(issues);

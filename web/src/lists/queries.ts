@@ -3,7 +3,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tansta
 import { UnauthorizedError, type Workflow, api } from "../api/client";
 import { RUNS_PAGE_SIZE, WORKFLOWS_PAGE_SIZE } from "./filters";
 import { type RunStatus, type RunSummary, isUnfinished } from "./types";
-import { type WorkflowDefinition, copyName, problemLines, workflowDefinition } from "./workflowFile";
+import { type WorkflowDefinition, duplicateDefinition, problemLines } from "./workflowFile";
 
 /** How often a list showing unfinished runs asks again (ms). */
 export const LIVE_REFRESH_MS = 3000;
@@ -114,8 +114,7 @@ export function useDuplicateWorkflow() {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: async (id: string) => {
-      const original = await fetchWorkflow(id);
-      return createWorkflow({ ...workflowDefinition(original), name: copyName(original.name) });
+      return createWorkflow(duplicateDefinition(await fetchWorkflow(id)));
     },
     onSuccess: () => queryClient.invalidateQueries({ queryKey: ["workflows"] }),
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Workflow } from "../api/client";
-import { copyName, exportFileName, parseWorkflowFile, problemLines, workflowDefinition } from "./workflowFile";
+import { copyName, duplicateDefinition, exportFileName, parseWorkflowFile, problemLines, workflowDefinition } from "./workflowFile";
 
 describe("parseWorkflowFile", () => {
   it("accepts an object with a name and nodes, dropping the server's identity fields", () => {
@@ -23,6 +23,34 @@ describe("parseWorkflowFile", () => {
 });
 
 describe("workflowDefinition", () => {
+  it("keeps triggers, the error workflow and fields it does not know (export loses nothing)", () => {
+    const triggers = [{ type: "webhook", path: "p", auth: { type: "none" } }];
+    const workflow = {
+      id: "w1",
+      _id: "w1",
+      version: 2,
+      created_at: "x",
+      updated_at: "y",
+      last_run: null,
+      name: "A",
+      status: "paused",
+      nodes: [],
+      edges: [],
+      triggers,
+      error_workflow_id: "w2",
+      x_owner: "ops",
+    } as unknown as Workflow;
+    expect(workflowDefinition(workflow)).toEqual({
+      name: "A",
+      status: "paused",
+      nodes: [],
+      edges: [],
+      triggers,
+      error_workflow_id: "w2",
+      x_owner: "ops",
+    });
+  });
+
   it("keeps what POST accepts and nothing the server assigns", () => {
     const workflow = {
       id: "w1",
@@ -49,6 +77,28 @@ describe("workflowDefinition", () => {
 });
 
 describe("names", () => {
+  it("pauses a copy that has triggers and gives its webhooks paths of their own", () => {
+    const plain = { id: "w1", name: "A", status: "active", nodes: [], edges: [] } as unknown as Workflow;
+    expect(duplicateDefinition(plain)).toEqual({ name: "A (copy)", status: "active", nodes: [], edges: [] });
+    const triggered = {
+      ...plain,
+      triggers: [
+        { type: "schedule", every_seconds: 5 },
+        { type: "webhook", path: "github/push", auth: { type: "none" } },
+      ],
+    } as unknown as Workflow;
+    expect(duplicateDefinition(triggered)).toEqual({
+      name: "A (copy)",
+      status: "paused",
+      nodes: [],
+      edges: [],
+      triggers: [
+        { type: "schedule", every_seconds: 5 },
+        { type: "webhook", path: "github/push-copy", auth: { type: "none" } },
+      ],
+    });
+  });
+
   it("names copies and export files", () => {
     expect(copyName("A")).toBe("A (copy)");
     expect(exportFileName("a/b: c?")).toBe("a_b_ c_.json");

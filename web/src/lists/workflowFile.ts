@@ -31,19 +31,39 @@ export function parseWorkflowFile(text: string): ParsedFile {
   return { ok: true, definition: record as WorkflowDefinition };
 }
 
-/** The definition of a stored workflow: what POST /workflows/ accepts to recreate it. */
+/**
+ * The definition of a stored workflow: what POST /workflows/ accepts to recreate it.
+ * Everything but what the server assigns, so triggers, the error workflow and fields
+ * this app does not know survive an export and a re-import.
+ */
 export function workflowDefinition(workflow: Workflow): WorkflowDefinition {
-  const definition: WorkflowDefinition = { name: workflow.name, status: workflow.status };
-  if (workflow.nodes !== undefined) definition.nodes = workflow.nodes;
-  if (workflow.edges !== undefined) definition.edges = workflow.edges;
-  if (workflow.variables !== undefined) definition.variables = workflow.variables;
-  if (workflow.metadata !== undefined) definition.metadata = workflow.metadata;
-  return definition;
+  const definition: Record<string, unknown> = { ...workflow };
+  for (const field of SERVER_FIELDS) delete definition[field];
+  return definition as WorkflowDefinition;
 }
 
 /** The name of a duplicate: "<name> (copy)". */
 export function copyName(name: string): string {
   return `${name} (copy)`;
+}
+
+/**
+ * What "Duplicate" creates: the whole definition as "<name> (copy)". A copy of a
+ * workflow with triggers starts paused (its schedules would otherwise fire twice) and
+ * its webhooks get paths of their own (`<path>-copy`: a path is served by one workflow).
+ */
+export function duplicateDefinition(workflow: Workflow): WorkflowDefinition {
+  const definition: WorkflowDefinition = { ...workflowDefinition(workflow), name: copyName(workflow.name) };
+  const triggers = Array.isArray(definition.triggers) ? definition.triggers : [];
+  if (triggers.length === 0) return definition;
+  return {
+    ...definition,
+    status: "paused",
+    triggers: triggers.map((trigger: unknown) => {
+      const item = trigger as Record<string, unknown> | null;
+      return item?.type === "webhook" && typeof item.path === "string" ? { ...item, path: `${item.path.replace(/\/+$/, "")}-copy` } : trigger;
+    }),
+  };
 }
 
 /** A file name for a workflow's export: its name with characters file systems refuse replaced. */

@@ -70,7 +70,10 @@ export function WorkflowsList() {
           kind: "ok",
           content: (
             <>
-              Created <Link to={`/workflows/${encodeURIComponent(copy.id)}`}>{copy.name}</Link>.
+              Created <Link to={`/workflows/${encodeURIComponent(copy.id)}`}>{copy.name}</Link>
+              {copy.status === "paused" && workflow.status !== "paused"
+                ? ", paused: its triggers start nothing until you resume it."
+                : "."}
             </>
           ),
         }),
