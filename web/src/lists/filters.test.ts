@@ -9,19 +9,20 @@ import {
 
 describe("run filters in the URL", () => {
   it("parses status and a 1-based page", () => {
-    expect(parseRunFilters(new URLSearchParams("status=error&page=3"))).toEqual({ status: "error", page: 2 });
+    expect(parseRunFilters(new URLSearchParams("status=error&page=3"))).toEqual({ status: "error", trigger: null, page: 2 });
+    expect(parseRunFilters(new URLSearchParams("trigger=webhook"))).toEqual({ status: null, trigger: "webhook", page: 0 });
   });
 
   it("ignores unknown statuses and bad pages", () => {
-    expect(parseRunFilters(new URLSearchParams("status=exploded&page=-2"))).toEqual({ status: null, page: 0 });
-    expect(parseRunFilters(new URLSearchParams("page=abc"))).toEqual({ status: null, page: 0 });
+    expect(parseRunFilters(new URLSearchParams("status=exploded&page=-2"))).toEqual({ status: null, trigger: null, page: 0 });
+    expect(parseRunFilters(new URLSearchParams("page=abc&trigger=carrier-pigeon"))).toEqual({ status: null, trigger: null, page: 0 });
   });
 
   it("writes only what differs from the defaults, and round-trips", () => {
-    expect(runFiltersToParams({ status: null, page: 0 }).toString()).toBe("");
-    const params = runFiltersToParams({ status: "dead", page: 1 });
-    expect(params.toString()).toBe("status=dead&page=2");
-    expect(parseRunFilters(params)).toEqual({ status: "dead", page: 1 });
+    expect(runFiltersToParams({ status: null, trigger: null, page: 0 }).toString()).toBe("");
+    const params = runFiltersToParams({ status: "dead", trigger: "schedule", page: 1 });
+    expect(params.toString()).toBe("status=dead&trigger=schedule&page=2");
+    expect(parseRunFilters(params)).toEqual({ status: "dead", trigger: "schedule", page: 1 });
   });
 });
 

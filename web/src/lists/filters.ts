@@ -1,4 +1,5 @@
 // List state kept in the URL's query string, so a filtered page can be reloaded and shared.
+import { type TriggerTypeName, isTriggerType } from "../triggers/origin";
 import { type RunStatus, isRunStatus } from "./types";
 
 /** Runs per page of the runs lists. */
@@ -9,6 +10,8 @@ export const WORKFLOWS_PAGE_SIZE = 100;
 export interface RunFilters {
   /** Only runs with this status; null for all. */
   status: RunStatus | null;
+  /** Only runs started by this trigger type; null for all. */
+  trigger: TriggerTypeName | null;
   /** Zero-based page. */
   page: number;
 }
@@ -28,13 +31,19 @@ function parsePage(value: string | null): number {
 /** The runs list's filters from its query string. */
 export function parseRunFilters(params: URLSearchParams): RunFilters {
   const status = params.get("status");
-  return { status: isRunStatus(status) ? status : null, page: parsePage(params.get("page")) };
+  const trigger = params.get("trigger");
+  return {
+    status: isRunStatus(status) ? status : null,
+    trigger: isTriggerType(trigger) ? trigger : null,
+    page: parsePage(params.get("page")),
+  };
 }
 
 /** The query string for runs filters; defaults are left out, so the plain list has none. */
 export function runFiltersToParams(filters: RunFilters): URLSearchParams {
   const params = new URLSearchParams();
   if (filters.status) params.set("status", filters.status);
+  if (filters.trigger) params.set("trigger", filters.trigger);
   if (filters.page > 0) params.set("page", String(filters.page + 1));
   return params;
 }

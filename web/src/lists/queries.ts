@@ -68,13 +68,15 @@ export interface RunsQuery {
   /** Only this workflow's runs; all workflows when undefined. */
   workflowId?: string;
   status: RunStatus | null;
+  /** Only runs started by this trigger type (`manual`, `schedule`, ...). */
+  trigger?: string | null;
   page: number;
 }
 
 /** A page of runs, newest first, refreshed every few seconds while one is unfinished. */
-export function useRuns({ workflowId, status, page }: RunsQuery) {
+export function useRuns({ workflowId, status, trigger = null, page }: RunsQuery) {
   return useQuery({
-    queryKey: ["runs", workflowId ?? null, status, page],
+    queryKey: ["runs", workflowId ?? null, status, trigger, page],
     queryFn: async () => {
       // One endpoint for both lists: GET /workflows/{id}/executions would send every
       // run's whole event log (its `logs`), every few seconds while one is unfinished.
@@ -82,6 +84,7 @@ export function useRuns({ workflowId, status, page }: RunsQuery) {
         limit: RUNS_PAGE_SIZE,
         offset: page * RUNS_PAGE_SIZE,
         ...(status ? { status } : {}),
+        ...(trigger ? { trigger } : {}),
         ...(workflowId === undefined ? {} : { workflow_id: workflowId }),
       };
       const { data, error, response } = await api.GET("/workflows/executions", { params: { query } });

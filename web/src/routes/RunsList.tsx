@@ -8,6 +8,8 @@ import { RUNS_PAGE_SIZE, type RunFilters, parseRunFilters, runFiltersToParams } 
 import { runDuration, shortId } from "../lists/format";
 import { useRuns, useWorkflow } from "../lists/queries";
 import { RUN_STATUSES, type RunSummary, isRunStatus, isUnfinished } from "../lists/types";
+import { TRIGGER_TYPES, isTriggerType } from "../triggers/origin";
+import { RunOriginView } from "../triggers/RunOrigin";
 import { formatDuration, useNow } from "../time";
 import "../lists/lists.css";
 
@@ -16,9 +18,10 @@ export function RunsList() {
   const { id } = useParams();
   const [params, setParams] = useSearchParams();
   const filters = parseRunFilters(params);
-  const runs = useRuns({ workflowId: id, status: filters.status, page: filters.page });
+  const runs = useRuns({ workflowId: id, status: filters.status, trigger: filters.trigger, page: filters.page });
   const workflow = useWorkflow(id);
   const statusId = useId();
+  const triggerId = useId();
   const rows = runs.data ?? [];
   const now = useNow(rows.some((run) => isUnfinished(run.status)));
 
@@ -50,13 +53,31 @@ export function RunsList() {
             value={filters.status ?? ""}
             onChange={(event) => {
               const value = event.target.value;
-              update({ status: isRunStatus(value) ? value : null, page: 0 });
+              update({ ...filters, status: isRunStatus(value) ? value : null, page: 0 });
             }}
           >
             <option value="">All</option>
             {RUN_STATUSES.map((status) => (
               <option key={status} value={status}>
                 {status}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field-inline">
+          <label htmlFor={triggerId}>Started by</label>
+          <select
+            id={triggerId}
+            value={filters.trigger ?? ""}
+            onChange={(event) => {
+              const value = event.target.value;
+              update({ ...filters, trigger: isTriggerType(value) ? value : null, page: 0 });
+            }}
+          >
+            <option value="">Anything</option>
+            {TRIGGER_TYPES.map((type) => (
+              <option key={type} value={type}>
+                {type}
               </option>
             ))}
           </select>
@@ -76,13 +97,9 @@ export function RunsList() {
           {rows.length === 0 ? (
             <div className="empty-state">
               <p>
-                {filters.page > 0
-                  ? "No runs on this page."
-                  : filters.status
-                    ? `No ${filters.status} runs.`
-                    : "No runs yet. Open a workflow and press Run."}
+                {noRunsText(filters)}
               </p>
-              {workflowPath && filters.page === 0 && !filters.status ? (
+              {workflowPath && filters.page === 0 && !filters.status && !filters.trigger ? (
                 <Link className="button" to={workflowPath}>
                   Open the workflow
                 </Link>
@@ -98,7 +115,7 @@ export function RunsList() {
                   <th scope="col">{id ? "Version" : "Workflow"}</th>
                   <th scope="col">Started</th>
                   <th scope="col">Duration</th>
-                  <th scope="col">Trigger</th>
+                  <th scope="col">Started by</th>
                 </tr>
               </thead>
               <tbody>
@@ -118,6 +135,13 @@ export function RunsList() {
       )}
     </section>
   );
+}
+
+/** The empty list's sentence: what the filters asked for. */
+function noRunsText({ status, trigger, page }: RunFilters): string {
+  if (page > 0) return "No runs on this page.";
+  if (!status && !trigger) return "No runs yet. Open a workflow and press Run.";
+  return `No ${status ? `${status} ` : ""}runs${trigger ? ` started by ${trigger}` : ""}.`;
 }
 
 function RunRow({ run, perWorkflow, now }: { run: RunSummary; perWorkflow: boolean; now: number }) {
@@ -150,8 +174,9 @@ function RunRow({ run, perWorkflow, now }: { run: RunSummary; perWorkflow: boole
       </td>
       <td>{run.start_time ? <TimeAgo iso={run.start_time} now={now} /> : <span className="muted">not started</span>}</td>
       <td className="numeric">{duration === null ? <span className="muted">—</span> : formatDuration(duration)}</td>
-      {/* Runs from before triggers were recorded, and `ductwork run`'s, have none. */}
-      <td>{run.trigger?.type ?? "—"}</td>
+      <td>
+        <RunOriginView trigger={run.trigger} />
+      </td>
     </tr>
   );
 }

@@ -320,13 +320,23 @@ describe("runs list", () => {
   it("lists runs across workflows with status, workflow, duration and trigger", async () => {
     serve({
       "GET /workflows/executions": () =>
-        json([run(1), run(2, { status: "running", end_time: null, trigger: { type: "schedule" } })]),
+        json([
+          run(1),
+          run(2, { status: "running", end_time: null, trigger: { type: "schedule", key: "k", slot: "2026-12-03T07:40:00Z" } }),
+          run(3, { trigger: { type: "webhook", path: "new-signup", method: "POST" } }),
+          run(4, { status: "success", trigger: { type: "error", execution_id: "r002abcd-ef01", workflow_id: "w1" } }),
+        ]),
     });
     renderAt("/runs");
     await screen.findByRole("link", { name: "Open run r001abcd" });
     const links = screen.getAllByRole("link", { name: /^Open run / });
-    expect(links.map((a) => a.getAttribute("href"))).toEqual(["/runs/r001abcd-ef01", "/runs/r002abcd-ef01"]);
-    const [first, second] = links.map((a) => a.closest("tr"));
+    expect(links.map((a) => a.getAttribute("href"))).toEqual([
+      "/runs/r001abcd-ef01",
+      "/runs/r002abcd-ef01",
+      "/runs/r003abcd-ef01",
+      "/runs/r004abcd-ef01",
+    ]);
+    const [first, second, third, fourth] = links.map((a) => a.closest("tr"));
     expect(first?.textContent).toContain("success");
     expect(first?.textContent).toContain("1.5 s");
     expect(first?.textContent).toContain("—");
@@ -335,6 +345,12 @@ describe("runs list", () => {
     );
     expect(second?.textContent).toContain("running");
     expect(second?.textContent).toContain("schedule");
+    expect(second?.querySelector("time[datetime='2026-12-03T07:40:00Z']")).toBeTruthy();
+    expect(third?.textContent).toContain("webhookPOST /hooks/new-signup");
+    expect(fourth?.textContent).toContain("error");
+    expect(within(fourth as HTMLElement).getByRole("link", { name: "Failed run r002abcd" }).getAttribute("href")).toBe(
+      "/runs/r002abcd-ef01",
+    );
     const [request] = requestsTo("GET", "/workflows/executions");
     const query = new URL(request?.url ?? "").searchParams;
     expect(query.get("limit")).toBe("25");
@@ -355,6 +371,22 @@ describe("runs list", () => {
     );
     fireEvent.change(screen.getByLabelText("Status"), { target: { value: "" } });
     await waitFor(() => expect(router.state.location.search).toBe(""));
+  });
+
+  it("the Started by filter sends ?trigger= and keeps the status", async () => {
+    serve({ "GET /workflows/executions": () => json([run(1)]) });
+    const router = renderAt("/runs?status=error");
+    await screen.findByRole("link", { name: /^Open run / });
+    fireEvent.change(screen.getByLabelText("Started by"), { target: { value: "webhook" } });
+    await waitFor(() => expect(router.state.location.search).toBe("?status=error&trigger=webhook"));
+    await waitFor(() => {
+      const last = new URL(requestsTo("GET", "/workflows/executions").at(-1)?.url ?? "").searchParams;
+      expect([last.get("status"), last.get("trigger")]).toEqual(["error", "webhook"]);
+    });
+    cleanup();
+    serve({ "GET /workflows/executions": () => json([]) });
+    renderAt("/runs?trigger=schedule");
+    expect(await screen.findByText("No runs started by schedule.")).toBeTruthy();
   });
 
   it("pages by 25, next disabled when a page is not full", async () => {

@@ -2,6 +2,7 @@
 import { Link } from "react-router";
 import { isFinished } from "../runStatus";
 import { formatDuration, formatTime, useNow } from "../time";
+import { RunOriginView } from "../triggers/RunOrigin";
 import type { Connection, RunRecord } from "./stream";
 import type { RunStatuses } from "./statuses";
 
@@ -47,7 +48,6 @@ export function RunHeader(props: RunHeaderProps) {
   const end = endedAt ? Date.parse(endedAt) : finished ? NaN : now;
   const duration = Number.isNaN(start) || Number.isNaN(end) ? null : Math.max(end - start, 0);
   const error = statuses?.error ?? run?.error ?? null;
-  const trigger = run?.trigger?.type;
   const note = connectionNote(connection, retryInMs, finished);
   return (
     <header className="run-header">
@@ -97,10 +97,12 @@ export function RunHeader(props: RunHeaderProps) {
         <dd>{formatTime(endedAt)}</dd>
         <dt>Duration</dt>
         <dd>{duration === null ? "—" : formatDuration(duration)}</dd>
-        {trigger ? (
+        {run?.trigger ? (
           <>
-            <dt>Trigger</dt>
-            <dd>{trigger}</dd>
+            <dt>Started by</dt>
+            <dd>
+              <RunOriginView trigger={run.trigger} />
+            </dd>
           </>
         ) : null}
       </dl>

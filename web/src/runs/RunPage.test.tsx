@@ -82,11 +82,11 @@ const SNAPSHOT = {
   },
 };
 
-async function renderRun() {
+async function renderRun(snapshot: object = SNAPSHOT) {
   renderRoutes([{ path: "*", element: <RunPage executionId="r1" /> }], "/runs/r1");
   await waitFor(() => expect(FakeSocket.last?.url).toBe("ws://localhost:3000/ws/executions/r1?after=0"));
   const socket = FakeSocket.last!;
-  await act(async () => socket.send(SNAPSHOT));
+  await act(async () => socket.send(snapshot));
   return socket;
 }
 
@@ -153,5 +153,14 @@ describe("RunPage", () => {
     fireEvent.click(await screen.findByRole("button", { name: "Cancel run" }));
     expect(await screen.findByText("Could not cancel the run: run r1 is already finished")).toBeTruthy();
     expect(fakeApi.requests.some((r) => r.method === "POST" && r.url.endsWith("/workflows/executions/r1/cancel"))).toBe(true);
+  });
+
+  it("says what started the run: an error workflow's run links to the failed run", async () => {
+    const trigger = { type: "error", execution_id: "f00dcafe-1234", workflow_id: "w0" };
+    await renderRun({ ...SNAPSHOT, run: { ...SNAPSHOT.run, trigger } });
+    await screen.findByText("Run status: running");
+    const facts = screen.getByText("Started by").nextElementSibling as HTMLElement;
+    expect(facts.textContent).toContain("error");
+    expect(within(facts).getByRole("link", { name: "Failed run f00dcafe" }).getAttribute("href")).toBe("/runs/f00dcafe-1234");
   });
 });

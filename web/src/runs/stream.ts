@@ -14,8 +14,6 @@ import { type RunStatuses, type StreamMessage, applyMessage } from "./statuses";
 /** The run as a snapshot shows it: GET /workflows/executions/{id} plus its definition. */
 export type RunRecord = Schemas["RunView"] & {
   definition?: WorkflowDefinition;
-  /** What started the run (added by a parallel backend change; absent on older servers). */
-  trigger?: { type?: string } | null;
 };
 
 export type Connection = "connecting" | "open" | "reconnecting" | "closed";
