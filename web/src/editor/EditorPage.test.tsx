@@ -3,6 +3,7 @@ import { fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import { type FakeHandler, fakeApi, json, requestsTo } from "../testing/fakeApi";
 import { renderRoutes } from "../testing/render";
+import { TRIGGER_TYPE_FIXTURE } from "../triggers/testing";
 import { EditorPage } from "./EditorPage";
 
 // jsdom lacks what React Flow measures with (ResizeObserver: testing/render.tsx).
@@ -48,6 +49,7 @@ function api(routes: Record<string, FakeHandler>): FakeHandler {
     const route = routes[`${request.method} ${path}`];
     if (route) return route(request);
     if (path === "/node-types") return json(NODE_TYPES);
+    if (path === "/trigger-types") return json(TRIGGER_TYPE_FIXTURE);
     if (path === "/workflows/validate") return json({ valid: false, issues: [PROMPT_MISSING] });
     return undefined;
   };
@@ -202,5 +204,93 @@ describe("EditorPage", () => {
     await waitFor(() => expect(router.state.location.pathname).toBe("/runs/e1"));
     expect(await requestsTo("POST", "/workflows/w1/execute")[0]?.json()).toEqual({ inputs: { user_name: "Ada" }, async_execution: true });
     expect(requestsTo("PUT", "/workflows/w1")).toHaveLength(0);
+  });
+
+  it("adds a schedule from the Triggers button, edits it with the generated form and saves it", async () => {
+    fakeApi.handler = api({
+      "GET /workflows/w1": () => json(WORKFLOW),
+      "PUT /workflows/w1": async (request) => json({ ...WORKFLOW, ...((await request.json()) as object), version: 4 }),
+    });
+    renderEditor("/workflows/w1");
+    fireEvent.click(await screen.findByRole("button", { name: "Triggers" }));
+    const settings = await screen.findByRole("region", { name: "Workflow settings" });
+    await waitFor(() => expect(document.activeElement?.id).toBe("workflow-settings-title"));
+    expect(settings.textContent).toContain("No triggers");
+    fireEvent.click(await within(settings).findByRole("button", { name: "Add schedule" }));
+    const cron = (await within(settings).findByLabelText(/^Cron expression/)) as HTMLInputElement;
+    expect(cron.value).toBe("0 9 * * *");
+    fireEvent.change(cron, { target: { value: "*/5 * * * *" } });
+    expect(within(settings).getByRole("button", { name: /^Schedule cron \*\/5 \* \* \* \*/ }).getAttribute("aria-expanded")).toBe("true");
+    expect(screen.getByRole("button", { name: "Triggers (1)" })).toBeTruthy();
+    expect(within(settings).getByText("Save to see when it fires next.")).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await screen.findByText("Version 4");
+    const body = (await requestsTo("PUT", "/workflows/w1")[0]?.json()) as { triggers: unknown[] };
+    expect(body.triggers).toEqual([{ type: "schedule", cron: "*/5 * * * *", timezone: Intl.DateTimeFormat().resolvedOptions().timeZone }]);
+  });
+
+  it("shows a saved schedule's next fire times, a webhook's URL to copy, and trigger problems where they belong", async () => {
+    const triggers = [
+      { type: "schedule", cron: "0 9 * * *", timezone: "UTC" },
+      { type: "webhook", path: "new-signup", auth: { type: "none" } },
+    ];
+    const next = ["2026-12-03T09:00:00Z", "2026-12-04T09:00:00Z", "2026-12-05T09:00:00Z", "2026-12-06T09:00:00Z", "2026-12-07T09:00:00Z"];
+    fakeApi.handler = api({
+      "GET /workflows/w1": () => json({ ...WORKFLOW, triggers }),
+      "GET /workflows/w1/schedule": () =>
+        json([{ index: 0, key: "abc", spec: triggers[0], timezone: "UTC", paused: false, last_slot: null, next: next.map((utc) => ({ utc, local: utc })) }]),
+      "POST /workflows/validate": () =>
+        json({ valid: false, issues: [{ node_id: null, field: "triggers[1].path", message: "/hooks/new-signup is served by workflow w7 already" }] }),
+    });
+    const writes: string[] = [];
+    Object.defineProperty(navigator, "clipboard", { value: { writeText: async (text: string) => void writes.push(text) }, configurable: true });
+    renderEditor("/workflows/w1");
+    const settings = await screen.findByRole("region", { name: "Workflow settings" });
+    const times = await within(settings).findByRole("list", { name: "Fires next at:" });
+    expect(within(times).getAllByRole("listitem")).toHaveLength(5);
+    expect(times.querySelector("time")?.getAttribute("datetime")).toBe("2026-12-03T09:00:00Z");
+    const url = within(settings).getByLabelText("URL of trigger 2") as HTMLInputElement;
+    expect(url.value).toBe(`${window.location.origin}/hooks/new-signup`);
+    fireEvent.click(within(settings).getByRole("button", { name: "Copy the URL of trigger 2" }));
+    await within(settings).findByText(/Copied/);
+    expect(writes).toEqual([url.value]);
+    expect(within(settings).getByText(/Anyone who knows the URL/)).toBeTruthy();
+
+    // The path's problem: on the trigger, in the problems list, and on its field once opened.
+    const problems = screen.getByRole("region", { name: "Problems" });
+    const problem = await within(problems).findByRole("button", { name: /trigger 2 · path/ });
+    const toggle = within(settings).getByRole("button", { name: /^Webhook POST \/hooks\/new-signup/ });
+    expect(toggle.textContent).toContain("1 problem");
+    fireEvent.click(problem);
+    await waitFor(() => expect(toggle.getAttribute("aria-expanded")).toBe("true"));
+    expect(await within(settings).findByText("/hooks/new-signup is served by workflow w7 already")).toBeTruthy();
+  });
+
+  it("pauses the workflow through the API without losing unsaved edits, and picks an error workflow", async () => {
+    fakeApi.handler = api({
+      "GET /workflows/w1": () => json(WORKFLOW),
+      "GET /workflows/": () => json([{ ...WORKFLOW, last_run: null }, { ...WORKFLOW, id: "w2", _id: "w2", name: "Alert on failure", last_run: null }]),
+      "POST /workflows/w1/pause": () => json({ ...WORKFLOW, status: "paused", version: 4 }),
+      "PUT /workflows/w1": async (request) => json({ ...WORKFLOW, ...((await request.json()) as object), version: 5 }),
+    });
+    renderEditor("/workflows/w1");
+    fireEvent.change(await screen.findByLabelText("Workflow name"), { target: { value: "Renamed" } });
+    const settings = await screen.findByRole("region", { name: "Workflow settings" });
+    fireEvent.click(within(settings).getByRole("button", { name: "Pause triggers" }));
+    await screen.findByText("Version 4");
+    expect(within(settings).getByRole("button", { name: "Resume triggers" })).toBeTruthy();
+    expect(within(settings).getByText(/Paused: schedules and webhooks start nothing/)).toBeTruthy();
+    expect(screen.getByText(/unsaved changes/)).toBeTruthy();
+    expect(requestsTo("POST", "/workflows/w1/pause")).toHaveLength(1);
+
+    const picker = within(settings).getByLabelText("Error workflow") as HTMLSelectElement;
+    await within(picker).findByRole("option", { name: "Alert on failure" });
+    expect(within(picker).getByRole("option", { name: "Seed (this workflow)" })).toBeTruthy();
+    fireEvent.change(picker, { target: { value: "w2" } });
+    expect(within(settings).getByRole("link", { name: "Open the error workflow" }).getAttribute("href")).toBe("/workflows/w2");
+    fireEvent.click(screen.getByRole("button", { name: "Save" }));
+    await screen.findByText("Version 5");
+    const body = (await requestsTo("PUT", "/workflows/w1")[0]?.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ name: "Renamed", status: "paused", error_workflow_id: "w2" });
   });
 });

@@ -1,5 +1,6 @@
 // Every validation problem, by node; clicking one selects and shows its node.
 import { useReactFlow } from "@xyflow/react";
+import { settingsPlace } from "../triggers/issues";
 import { useEditor, useEditorStore } from "./context";
 import type { ValidationStatus } from "./useValidation";
 
@@ -37,11 +38,34 @@ export function ProblemsList({ status, error }: ProblemsListProps) {
         <p className="editor-hint">{status === "idle" || status === "checking" ? "Checking…" : "No problems."}</p>
       ) : (
         <ul>
-          {general.map((issue, index) => (
-            <li key={`general-${index}`} className="problem">
-              <span className="problem-where">{issue.field ?? "workflow"}</span> {issue.message}
-            </li>
-          ))}
+          {general.map((issue, index) => {
+            const place = settingsPlace(issue.field);
+            if (place === null) {
+              return (
+                <li key={`general-${index}`} className="problem">
+                  <span className="problem-where">{issue.field ?? "workflow"}</span> {issue.message}
+                </li>
+              );
+            }
+            // A trigger's or the error workflow's problem opens the workflow settings there.
+            const where =
+              place === "list"
+                ? "triggers"
+                : place === "error-workflow"
+                  ? "error workflow"
+                  : `trigger ${place.trigger + 1}${place.field ? ` · ${place.field}` : ""}`;
+            return (
+              <li key={`general-${index}`}>
+                <button
+                  type="button"
+                  className="problem problem-node"
+                  onClick={() => store.getState().showSettings(typeof place === "object" ? place.trigger : null)}
+                >
+                  <span className="problem-where">{where}</span> {issue.message}
+                </button>
+              </li>
+            );
+          })}
           {pinned.map(({ nodeId, issue }, index) => (
             <li key={`${nodeId}-${index}`}>
               <button type="button" className="problem problem-node" onClick={() => show(nodeId)}>

@@ -12,6 +12,9 @@ const NO_ISSUES: ValidationIssue[] = [];
 // 300-node workflow does not wait for it and the first click on a node rarely does.
 const loadPanel = () => import("./panel/NodeConfigPanel");
 const NodeConfigPanel = lazy(async () => ({ default: (await loadPanel()).NodeConfigPanel }));
+// The workflow's settings (triggers, pause, error workflow), shown while no node is
+// selected: a chunk of its own too, its forms one more (src/triggers/).
+const WorkflowSettings = lazy(async () => ({ default: (await import("../triggers/WorkflowSettings")).WorkflowSettings }));
 
 function usePrefetchPanel() {
   useEffect(() => {
@@ -52,12 +55,17 @@ export function SidePanel() {
 
   if (!node) {
     return (
-      <section className="editor-panel-empty" aria-label="Node settings">
-        <h2>Node settings</h2>
-        <p className="editor-hint">
-          {count > 1 ? `${count} nodes selected. Select one to edit it.` : "Select a node to edit its settings."}
-        </p>
-      </section>
+      <>
+        <section className="editor-panel-empty" aria-label="Node settings">
+          <h2>Node settings</h2>
+          <p className="editor-hint">
+            {count > 1 ? `${count} nodes selected. Select one to edit it.` : "Select a node to edit its settings."}
+          </p>
+        </section>
+        <Suspense fallback={<p className="editor-hint">Loading the workflow settings…</p>}>
+          <WorkflowSettings />
+        </Suspense>
+      </>
     );
   }
   return (

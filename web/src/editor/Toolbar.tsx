@@ -13,11 +13,13 @@ export interface ToolbarProps {
 export function Toolbar({ saving, onSave, onRun, onGenerate }: ToolbarProps) {
   const store = useEditorStore();
   const nameId = useId();
-  const { name, dirty, version, workflowId } = useEditor((s) => ({
+  const { name, dirty, version, workflowId, triggerCount, paused } = useEditor((s) => ({
     name: s.base.name,
     dirty: s.dirty,
     version: s.version,
     workflowId: s.workflowId,
+    triggerCount: Array.isArray(s.base.triggers) ? s.base.triggers.length : 0,
+    paused: s.base.status === "paused",
   }));
   const { canUndo, canRedo } = useHistory();
   const { fitView } = useReactFlow();
@@ -32,6 +34,7 @@ export function Toolbar({ saving, onSave, onRun, onGenerate }: ToolbarProps) {
       <span className="editor-state" aria-live="polite">
         {workflowId === undefined ? "Not saved yet" : `Version ${version ?? "?"}`}
         {dirty ? <span className="badge badge-unsaved"> unsaved changes</span> : null}
+        {paused ? <span className="badge badge-paused"> paused</span> : null}
       </span>
       <div className="editor-actions">
         <button type="button" className="button-secondary" onClick={() => store.getState().undo()} disabled={!canUndo} title={`Undo (${mod}Z)`}>
@@ -42,6 +45,14 @@ export function Toolbar({ saving, onSave, onRun, onGenerate }: ToolbarProps) {
         </button>
         <button type="button" className="button-secondary" onClick={() => void fitView({ padding: 0.2, duration: 200 })}>
           Fit view
+        </button>
+        <button
+          type="button"
+          className="button-secondary"
+          onClick={() => store.getState().showSettings()}
+          title="Schedules, webhooks, pause and the error workflow"
+        >
+          Triggers{triggerCount > 0 ? ` (${triggerCount})` : ""}
         </button>
         <button type="button" className="button-secondary" onClick={onGenerate}>
           Generate

@@ -147,4 +147,47 @@ describe("editor store", () => {
     store.getState().loadDraft({ name: "draft", status: "active", nodes: [], edges: [], triggers: [] });
     expect(currentDefinition(store.getState()).triggers).toEqual([]);
   });
+
+  it("edits triggers and the error workflow as undoable content", () => {
+    const store = loaded();
+    store.getState().setTriggers([{ type: "schedule", every_seconds: 5 }], "trigger:0");
+    store.getState().setTriggers([{ type: "schedule", every_seconds: 50 }], "trigger:0");
+    expect(past(store)).toBe(1);
+    expect(currentDefinition(store.getState()).triggers).toEqual([{ type: "schedule", every_seconds: 50 }]);
+    store.getState().setErrorWorkflow("w-err");
+    expect(currentDefinition(store.getState()).error_workflow_id).toBe("w-err");
+    store.getState().setErrorWorkflow(null);
+    expect(currentDefinition(store.getState())).not.toHaveProperty("error_workflow_id");
+    store.getState().undo();
+    store.getState().undo();
+    store.getState().undo();
+    expect(currentDefinition(store.getState()).triggers).toBeUndefined();
+    expect(store.getState().dirty).toBe(false);
+  });
+
+  it("takes a pause from the server without touching unsaved edits, and no undo unpauses", () => {
+    const store = loaded();
+    store.getState().setName("renamed");
+    store.getState().applyServerStatus("paused", 2);
+    expect(store.getState().version).toBe(2);
+    expect(store.getState().dirty).toBe(true);
+    expect(currentDefinition(store.getState())).toMatchObject({ name: "renamed", status: "paused" });
+    store.getState().undo();
+    expect(currentDefinition(store.getState())).toMatchObject({ name: "w", status: "paused" });
+    // Back at the saved content: the pause is saved too, so nothing is unsaved.
+    expect(store.getState().dirty).toBe(false);
+    store.getState().redo();
+    expect(currentDefinition(store.getState())).toMatchObject({ name: "renamed", status: "paused" });
+  });
+
+  it("asks for the workflow settings: nodes deselected, each request counted", () => {
+    const store = loaded();
+    store.getState().selectNode("end");
+    store.getState().showSettings(1);
+    expect(store.getState().selection.nodes).toEqual([]);
+    expect(store.getState().settingsRequest).toEqual({ trigger: 1, seq: 1 });
+    store.getState().showSettings();
+    expect(store.getState().settingsRequest).toEqual({ trigger: null, seq: 2 });
+    expect(past(store)).toBe(0);
+  });
 });

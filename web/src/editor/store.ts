@@ -48,11 +48,28 @@ export interface EditorState extends Content {
   /** The latest validation answer, and the same pinned to nodes. */
   issues: ValidationIssue[];
   pins: PinnedIssues;
+  /**
+   * A request to show the workflow settings (its triggers), from the toolbar or the
+   * problems list: `trigger` to open (null: the settings as a whole), `seq` counts
+   * requests so the same one twice still moves the focus.
+   */
+  settingsRequest: { trigger: number | null; seq: number } | null;
 
   load(definition: WorkflowDefinition, nodeTypes: NodeTypeMap, meta?: { workflowId?: string; version?: number }): void;
   /** Replace the canvas with an unsaved draft (undoable), optionally with known problems. */
   loadDraft(definition: WorkflowDefinition, issues?: ValidationIssue[]): void;
   setName(name: string): void;
+  /** Replace the workflow's triggers (`key`: edits with the same key in quick succession are one undo step). */
+  setTriggers(triggers: unknown[], key?: string): void;
+  /** The workflow started when a run of this one fails; null for none. */
+  setErrorWorkflow(id: string | null): void;
+  /**
+   * The server changed the workflow's status (pause, resume) as version `version`:
+   * unsaved edits stay unsaved, and no undo brings the old status back.
+   */
+  applyServerStatus(status: string, version: number): void;
+  /** Deselect every node and show the workflow settings (and trigger `trigger`, when given). */
+  showSettings(trigger?: number | null): void;
   onNodesChange(changes: NodeChange<StepNode>[]): void;
   onEdgesChange(changes: EdgeChange<FlowEdge>[]): void;
   onConnect(connection: Connection): void;
@@ -168,6 +185,7 @@ export function createEditorStore() {
           dirty: false,
           issues: [],
           pins: { byNode: {}, general: [] },
+          settingsRequest: null,
 
           load(definition, nodeTypes, meta = {}) {
             const { nodes, edges } = toFlow(definition, nodeTypes);
@@ -208,6 +226,36 @@ export function createEditorStore() {
 
           setName(name) {
             edit({ base: { ...get().base, name } }, "name");
+          },
+
+          setTriggers(triggers, key) {
+            edit({ base: { ...get().base, triggers } }, key);
+          },
+
+          setErrorWorkflow(id) {
+            const base: WorkflowDefinition = { ...get().base };
+            // The server leaves a null error workflow out of what it stores: so does the editor.
+            if (id === null) delete base.error_workflow_id;
+            else base.error_workflow_id = id;
+            edit({ base });
+          },
+
+          applyServerStatus(status, version) {
+            const withStatus = (content: Content): Content => ({ ...content, base: { ...content.base, status } });
+            // Every step of the history gets the new status: undoing an edit must not undo a pause.
+            const { pastStates, futureStates } = history();
+            store.temporal.setState({
+              pastStates: pastStates.map((step) => withStatus(step as Content)),
+              futureStates: futureStates.map((step) => withStatus(step as Content)),
+            });
+            const saved = JSON.parse(get().savedKey) as WorkflowDefinition;
+            untracked({ base: { ...get().base, status }, version, savedKey: definitionKey({ ...saved, status }) });
+          },
+
+          showSettings(trigger = null) {
+            const result = select(get(), []);
+            const seq = (get().settingsRequest?.seq ?? 0) + 1;
+            untracked({ ...result, selection: selectionOf(result.nodes, result.edges), settingsRequest: { trigger, seq } });
           },
 
           onNodesChange(changes) {
