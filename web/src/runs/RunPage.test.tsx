@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import { act, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { fakeApi, json } from "../testing/fakeApi";
+import { fakeApi, json, requestsTo } from "../testing/fakeApi";
 import { renderRoutes } from "../testing/render";
 import { RunPage } from "./RunPage";
 
@@ -162,5 +162,68 @@ describe("RunPage", () => {
     const facts = screen.getByText("Started by").nextElementSibling as HTMLElement;
     expect(facts.textContent).toContain("error");
     expect(within(facts).getByRole("link", { name: "Failed run f00dcafe" }).getAttribute("href")).toBe("/runs/f00dcafe-1234");
+  });
+
+  it("shows a step waiting for a person with its resume link, and answers it with Approve", async () => {
+    const link = "http://localhost:3000/resume/r1.approve.sig";
+    const handler = fakeApi.handler;
+    fakeApi.handler = (request) =>
+      new URL(request.url).pathname === "/workflows/executions/r1/nodes/approve/resume"
+        ? json({ execution_id: "r1", node_id: "approve", status: "resumed" }, 202)
+        : handler(request);
+    const run = {
+      ...SNAPSHOT.run,
+      status: "running",
+      node_states: { start: SNAPSHOT.run.node_states.start, approve: { status: "running", attempts: 1, started_at: T(2) } },
+      definition: {
+        name: "Approval",
+        nodes: [{ id: "start", type: "start" }, { id: "approve", type: "wait", name: "Publish?" }, { id: "end", type: "end" }],
+        edges: [
+          { from: "start", to: "approve" },
+          { from: "approve", to: "end", branch: "resumed" },
+        ],
+      },
+    };
+    const socket = await renderRun({ ...SNAPSHOT, run });
+    await screen.findByText("Run status: running");
+    expect(screen.queryByRole("region", { name: "Waiting for a person" })).toBeNull();
+    await act(async () => {
+      socket.send({ seq: 4, type: "node_waiting", node_id: "approve", timestamp: T(3), data: { resume_url: link, timeout_at: T(59) } });
+      socket.send({ seq: 5, type: "run_waiting", node_id: null, timestamp: T(3), data: {} });
+    });
+    const panel = await screen.findByRole("region", { name: "Waiting for a person" });
+    expect((within(panel).getByLabelText("Resume link of Publish?") as HTMLInputElement).value).toBe(link);
+    expect(within(panel).getByRole("link", { name: "Open page" }).getAttribute("href")).toBe(link);
+    expect(panel.textContent).toContain("Times out at");
+    expect(document.querySelector('[data-node-id="approve"]')?.getAttribute("data-status")).toBe("waiting");
+
+    fireEvent.click(within(panel).getByRole("button", { name: "Approve Publish?" }));
+    expect(await within(panel).findByText("Approved: the run goes on.")).toBeTruthy();
+    expect(await requestsTo("POST", "/workflows/executions/r1/nodes/approve/resume")[0]?.json()).toEqual({ approved: true });
+    expect((within(panel).getByRole("button", { name: "Reject Publish?" }) as HTMLButtonElement).disabled).toBe(true);
+
+    await act(async () => {
+      socket.send({ seq: 6, type: "node_completed", node_id: "approve", timestamp: T(4), data: { output: { approved: true }, branch: "resumed" } });
+    });
+    await waitFor(() => expect(screen.queryByRole("region", { name: "Waiting for a person" })).toBeNull());
+  });
+
+  it("says why an answer was refused (answered already elsewhere)", async () => {
+    const handler = fakeApi.handler;
+    fakeApi.handler = (request) =>
+      new URL(request.url).pathname.endsWith("/nodes/check/resume")
+        ? json({ detail: "wait node check was answered already" }, 410)
+        : handler(request);
+    const run = {
+      ...SNAPSHOT.run,
+      status: "waiting",
+      node_states: { ...SNAPSHOT.run.node_states, check: { status: "waiting", attempts: 1, resume_url: "http://x/resume/t", timeout_at: null, title: "Ship it?" } },
+    };
+    await renderRun({ ...SNAPSHOT, run });
+    const panel = await screen.findByRole("region", { name: "Waiting for a person" });
+    expect(panel.textContent).toContain("Ship it?");
+    expect(panel.textContent).toContain("No time limit");
+    fireEvent.click(within(panel).getByRole("button", { name: "Reject Big?" }));
+    expect((await within(panel).findByRole("alert")).textContent).toBe("Could not resume the step: wait node check was answered already");
   });
 });

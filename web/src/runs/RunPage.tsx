@@ -14,6 +14,7 @@ import { RunCanvas } from "./RunCanvas";
 import { RunHeader } from "./RunHeader";
 import { useRunStream } from "./stream";
 import { Timeline } from "./Timeline";
+import { WaitingPanel } from "./WaitingPanel";
 import "./runs.css";
 
 const NO_NODE_TYPES = {};
@@ -41,6 +42,7 @@ export function RunPage({ executionId }: { executionId: string }) {
     [definition],
   );
   const select = useCallback((nodeId: string) => setSelected(nodeId), []);
+  const labelOf = useCallback((nodeId: string) => labels[nodeId] ?? nodeId, [labels]);
 
   // After a retry of this run, the status on screen is the old one until the restarted
   // stream brings news (a later seq): until then Retry stays disabled, or a second click
@@ -99,6 +101,7 @@ export function RunPage({ executionId }: { executionId: string }) {
       ) : null}
       {definition && statuses ? (
         <>
+          <WaitingPanel executionId={executionId} states={statuses.nodes} labelOf={labelOf} onSelect={select} />
           <div className="run-body">
             {typesReady ? (
               <RunCanvas

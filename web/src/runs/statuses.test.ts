@@ -191,6 +191,35 @@ describe("applyEvent", () => {
   });
 });
 
+describe("waiting for a person", () => {
+  const URL = "http://flows.example/resume/tok123";
+  it("takes a waiting node's resume link from the snapshot, and from node_waiting live", () => {
+    const parked = fromSnapshot(
+      snapshot({
+        status: "waiting",
+        node_states: {
+          approve: { status: "waiting", resumable: true, resume_url: URL, timeout_at: T(9), title: "Publish?", message: "The draft" },
+        },
+      }),
+    );
+    expect(parked.nodes.approve).toMatchObject({ status: "waiting", wait: { resumeUrl: URL, timeoutAt: T(9), title: "Publish?", message: "The draft" } });
+
+    seq = 0;
+    let state = fromSnapshot(snapshot({ status: "running" }));
+    state = applyEvent(state, ev("node_started", "ai"));
+    state = applyEvent(state, ev("node_waiting", "ai", { resume_url: URL, timeout_at: null }));
+    expect(state.nodes.ai).toMatchObject({ status: "waiting", wait: { resumeUrl: URL, timeoutAt: null, title: null } });
+    // Answered: the node completes with the posted body and no longer waits.
+    state = applyEvent(state, ev("node_completed", "ai", { output: { approved: true }, branch: "resumed" }));
+    expect(state.nodes.ai).toMatchObject({ status: "completed", wait: null, output: { approved: true }, branch: "resumed" });
+  });
+
+  it("leaves a delay's parked node without a link", () => {
+    const state = fromSnapshot(snapshot({ node_states: { ai: { status: "waiting", wake_at: T(5) } } as never }));
+    expect(state.nodes.ai?.wait).toBeNull();
+  });
+});
+
 describe("applyMessage", () => {
   it("waits for the snapshot, then folds events; a reconnect's snapshot keeps streamed tokens", () => {
     expect(applyMessage(null, { seq: 1, type: "run_started", node_id: null, timestamp: T(1), data: {} })).toBeNull();

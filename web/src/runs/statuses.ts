@@ -33,6 +33,7 @@ export type EventType =
   | "token"
   | "log"
   | "run_waiting"
+  | "node_waiting"
   | "run_failed"
   | "run_finished";
 
@@ -55,6 +56,12 @@ export interface NodeStateView {
   started_at?: string | null;
   finished_at?: string | null;
   branch?: string;
+  /** A wait node's metadata while it waits to be resumed (src/ductwork/nodes/wait.py). */
+  resumable?: boolean;
+  resume_url?: string | null;
+  timeout_at?: string | null;
+  title?: string | null;
+  message?: string | null;
 }
 
 /** One line of a run's `logs` (src/ductwork/views.py `logs_of`). */
@@ -100,6 +107,16 @@ export interface NodeRunState {
   branch: string | null;
   /** This node's log lines: the snapshot's, then the live ones. */
   logs: LogLine[];
+  /** While it waits for a person (a `wait` node): its resume link and what it asks. */
+  wait: WaitInfo | null;
+}
+
+/** What a node waiting to be resumed shows: its single-use link, deadline, title and message. */
+export interface WaitInfo {
+  resumeUrl: string;
+  timeoutAt: string | null;
+  title: string | null;
+  message: string | null;
 }
 
 export interface RunStatuses {
@@ -142,6 +159,20 @@ export function pendingNode(): NodeRunState {
     output: null,
     branch: null,
     logs: [],
+    wait: null,
+  };
+}
+
+/** The wait a node's state or `node_waiting` event describes (null without a resume link). */
+function waitInfo(status: NodeStatus, data: Record<string, unknown>, previous: WaitInfo | null = null): WaitInfo | null {
+  if (status !== "waiting") return null;
+  const resumeUrl = str(data.resume_url) ?? previous?.resumeUrl ?? null;
+  if (resumeUrl === null) return null;
+  return {
+    resumeUrl,
+    timeoutAt: "timeout_at" in data ? str(data.timeout_at) : (previous?.timeoutAt ?? null),
+    title: str(data.title) ?? previous?.title ?? null,
+    message: str(data.message) ?? previous?.message ?? null,
   };
 }
 
@@ -169,8 +200,9 @@ export function fromSnapshot(snapshot: Snapshot, previous?: RunStatuses): RunSta
   const nodes: Record<string, NodeRunState> = {};
   for (const node of snapshot.run.definition?.nodes ?? []) nodes[node.id] = pendingNode();
   for (const [id, view] of Object.entries(snapshot.run.node_states ?? {})) {
+    const status = nodeStatus(view.status);
     nodes[id] = {
-      status: nodeStatus(view.status),
+      status,
       attempts: view.attempts ?? 0,
       cached: view.cached ?? false,
       started_at: view.started_at ?? null,
@@ -181,6 +213,7 @@ export function fromSnapshot(snapshot: Snapshot, previous?: RunStatuses): RunSta
       output: view.output ?? null,
       branch: view.branch ?? null,
       logs: [],
+      wait: waitInfo(status, view as unknown as Record<string, unknown>),
     };
   }
   const runLogs: LogLine[] = [];
@@ -253,6 +286,11 @@ function applyFact(state: RunStatuses, event: RunEvent): RunStatuses {
       };
     case "run_failed":
       return { ...next, deadLetter: true };
+    case "node_waiting":
+      return {
+        ...next,
+        nodes: updateNode(state, nodeId, (n) => ({ ...n, status: "waiting", wait: waitInfo("waiting", data, n.wait) })),
+      };
     case "run_finished":
       return {
         ...next,
@@ -282,6 +320,7 @@ function applyFact(state: RunStatuses, event: RunEvent): RunStatuses {
         nodes: updateNode(state, nodeId, (n) => ({
           ...n,
           status: "completed",
+          wait: null,
           cached: data.cached === true,
           latency_ms: num(data.latency_ms) ?? n.latency_ms,
           output: "output" in data ? data.output : n.output,
@@ -296,6 +335,7 @@ function applyFact(state: RunStatuses, event: RunEvent): RunStatuses {
         nodes: updateNode(state, nodeId, (n) => ({
           ...n,
           status: "failed",
+          wait: null,
           attempts: num(data.attempt) ?? n.attempts,
           error: str(data.error),
           finished_at: timestamp,
@@ -314,7 +354,7 @@ function applyFact(state: RunStatuses, event: RunEvent): RunStatuses {
     case "node_skipped":
       return {
         ...next,
-        nodes: updateNode(state, nodeId, (n) => ({ ...n, status: "skipped", finished_at: timestamp })),
+        nodes: updateNode(state, nodeId, (n) => ({ ...n, status: "skipped", wait: null, finished_at: timestamp })),
       };
     case "node_cancelled":
       return {
@@ -322,6 +362,7 @@ function applyFact(state: RunStatuses, event: RunEvent): RunStatuses {
         nodes: updateNode(state, nodeId, (n) => ({
           ...n,
           status: "cancelled",
+          wait: null,
           finished_at: timestamp,
         })),
       };
