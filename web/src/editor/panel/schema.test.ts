@@ -21,6 +21,11 @@ describe("uiSchemaFor", () => {
     expect(props.timeout_seconds).toMatchObject({ title: "Request time limit (seconds)", exclusiveMinimum: 0 });
   });
 
+  it("names a wait node's timeout for what it is (not a request's time limit)", () => {
+    const wait = { type: "wait", expression_fields: [], config_schema: { properties: { timeout_seconds: { title: "Timeout Seconds", type: "number" } } } };
+    expect((uiSchemaFor(wait.config_schema, wait).schema.properties as Record<string, { title: string }>).timeout_seconds?.title).toBe("Wait at most (seconds)");
+  });
+
   it("keeps numbers with their bounds and defaults, enums as enums", () => {
     const ai = forType("ai-processor").schema.properties as Record<string, Record<string, unknown>>;
     expect(ai.temperature).toMatchObject({ type: "number", minimum: 0, maximum: 2, default: 0.7 });

@@ -30,6 +30,8 @@ type Json = Record<string, unknown>;
  * node's limit; the config's is one request's): renamed so labels stay unambiguous.
  */
 const CLASHING_TITLES: Record<string, string> = { timeout_seconds: "Request time limit (seconds)" };
+/** The same, where a node type's field means something else (a wait's timeout is how long it waits). */
+const TYPE_TITLES: Record<string, Record<string, string>> = { wait: { timeout_seconds: "Wait at most (seconds)" } };
 
 /** Fields whose text is long: drawn as several lines. */
 const MULTILINE = /prompt|body|query|message|html|text|template/i;
@@ -58,9 +60,9 @@ function isStringMap(prop: Json): boolean {
 }
 
 /** One property: its rjsf schema and uiSchema. */
-function normaliseProperty(name: string, raw: Json, mode: EditorMode): { schema: Json; ui: UiSchema } {
+function normaliseProperty(name: string, raw: Json, mode: EditorMode, titles: Record<string, string>): { schema: Json; ui: UiSchema } {
   let prop: Json = { ...raw };
-  if (typeof prop.title === "string") prop.title = CLASHING_TITLES[name] ?? humanTitle(prop.title);
+  if (typeof prop.title === "string") prop.title = titles[name] ?? humanTitle(prop.title);
   const multiline = mode === "template" && MULTILINE.test(name);
 
   if (Array.isArray(prop.anyOf)) {
@@ -115,15 +117,16 @@ function normaliseProperty(name: string, raw: Json, mode: EditorMode): { schema:
  */
 export function uiSchemaFor(
   schema: Json | undefined,
-  nodeType?: Pick<NodeTypeInfo, "expression_fields"> | undefined,
+  nodeType?: (Pick<NodeTypeInfo, "expression_fields"> & { type?: string }) | undefined,
 ): { schema: RJSFSchema; uiSchema: UiSchema } {
   const expressions = new Set(nodeType?.expression_fields ?? []);
+  const titles = { ...CLASHING_TITLES, ...(TYPE_TITLES[nodeType?.type ?? ""] ?? {}) };
   const properties = isObject(schema?.properties) ? schema.properties : {};
   const outProps: Json = {};
   const uiSchema: UiSchema = { "ui:submitButtonOptions": { norender: true } };
   for (const [name, raw] of Object.entries(properties)) {
     if (!isObject(raw)) continue;
-    const { schema: prop, ui } = normaliseProperty(name, raw, expressions.has(name) ? "expression" : "template");
+    const { schema: prop, ui } = normaliseProperty(name, raw, expressions.has(name) ? "expression" : "template", titles);
     outProps[name] = prop;
     if (Object.keys(ui).length > 0) uiSchema[name] = ui;
   }
