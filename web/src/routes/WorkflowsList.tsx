@@ -16,6 +16,7 @@ import {
 import { fetchWorkflow, useDeleteWorkflow, useDuplicateWorkflow, useWorkflowPage } from "../lists/queries";
 import type { WorkflowSummary } from "../lists/types";
 import { downloadJson, exportFileName, workflowDefinition } from "../lists/workflowFile";
+import { triggerKinds } from "../triggers/summary";
 import "../lists/lists.css";
 
 /** How long typing pauses before the search reaches the URL (ms). */
@@ -241,6 +242,7 @@ interface WorkflowRowProps {
 function WorkflowRow({ workflow, busy, onDuplicate, onExport, onDelete }: WorkflowRowProps) {
   const path = `/workflows/${encodeURIComponent(workflow.id)}`;
   const last = workflow.last_run;
+  const starts = triggerKinds(workflow.triggers);
   return (
     <tr>
       <th scope="row">
@@ -249,6 +251,7 @@ function WorkflowRow({ workflow, busy, onDuplicate, onExport, onDelete }: Workfl
       <td>{workflow.version}</td>
       <td>
         <span className={`badge badge-${workflow.status}`}>{workflow.status}</span>
+        {starts.length > 0 ? <span className="muted trigger-kinds"> {starts.join(" · ")}</span> : null}
       </td>
       <td>
         {last ? (

@@ -108,6 +108,21 @@ describe("workflows list", () => {
     ]);
   });
 
+  it("shows a paused workflow as paused, and what starts each workflow", async () => {
+    const triggered = workflow("w3", "Hourly digest", {
+      status: "paused",
+      triggers: [{ type: "schedule", cron: "0 * * * *" }, { type: "webhook", path: "a" }, { type: "webhook", path: "b" }],
+    });
+    serve({ "GET /workflows/": () => json([triggered, BILLING]) });
+    renderAt("/");
+    const row = (await screen.findByRole("link", { name: "Hourly digest" })).closest("tr") as HTMLElement;
+    const badge = within(row).getByText("paused");
+    expect(badge.className).toBe("badge badge-paused");
+    expect(row.textContent).toContain("schedule · 2 webhooks");
+    const other = screen.getByRole("link", { name: "Nightly billing" }).closest("tr") as HTMLElement;
+    expect(within(other).getByText("active").className).toBe("badge badge-active");
+  });
+
   it("searches on the server as the user types (once typing pauses), keeping the search in the URL", async () => {
     // The server's answer is shown as it is: a name without "BILL" in it proves no
     // client-side filter is left (the server may match what the page never loaded).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { asTrigger, formatEvery, hookUrl, triggerSummary } from "./summary";
+import { asTrigger, formatEvery, hookUrl, triggerKinds, triggerSummary } from "./summary";
 
 describe("triggerSummary", () => {
   it("says when a schedule fires", () => {
@@ -29,5 +29,10 @@ describe("triggerSummary", () => {
     expect(asTrigger({ type: "schedule" })).toEqual({ type: "schedule" });
     expect(asTrigger("schedule")).toBeNull();
     expect(asTrigger({ cron: "x" })).toBeNull();
+  });
+
+  it("counts a workflow's trigger kinds", () => {
+    expect(triggerKinds([{ type: "webhook" }, { type: "schedule" }, { type: "webhook" }, "junk"])).toEqual(["2 webhooks", "schedule"]);
+    expect(triggerKinds(undefined)).toEqual([]);
   });
 });

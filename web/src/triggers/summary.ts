@@ -66,3 +66,14 @@ export function asTrigger(value: unknown): TriggerSpec | null {
   const type = (value as Record<string, unknown>).type;
   return typeof type === "string" ? (value as TriggerSpec) : null;
 }
+
+/** What starts a workflow besides a person: its trigger types, each once ("schedule", "2 webhooks"). */
+export function triggerKinds(triggers: unknown): string[] {
+  if (!Array.isArray(triggers)) return [];
+  const counts = new Map<string, number>();
+  for (const trigger of triggers) {
+    const type = typeof trigger === "object" && trigger !== null ? (trigger as { type?: unknown }).type : undefined;
+    if (typeof type === "string") counts.set(type, (counts.get(type) ?? 0) + 1);
+  }
+  return [...counts].map(([type, count]) => (count === 1 ? type : `${count} ${type}s`));
+}
