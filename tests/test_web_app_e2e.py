@@ -349,3 +349,111 @@ def test_ai_tokens_appear_on_the_run_view_as_they_stream(
     expect(card(page, "ai")).to_have_attribute("data-status", "completed")
     expect(details).to_contain_text("Echo: one two three four five six seven")
     llm.token_latency = 0.0
+
+
+def test_triggers_from_the_editor_start_runs_that_say_so(
+    page: Any, live: LiveServer, admin: httpx.Client
+) -> None:
+    """A webhook and a schedule added in the editor's workflow settings, a problem
+    pinned on its field and fixed, an error workflow picked; saved, the schedule's next
+    fire times and the webhook's URL copied and called; the run it starts shows its
+    origin in the runs list (filtered by it) and on its page; paused, the URL refuses."""
+    from playwright.sync_api import expect
+
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    alert = admin.post("/workflows/", json=chain("Alert on failure")).json()
+    workflow = admin.post("/workflows/", json=chain("New signups")).json()
+    page.goto(f"{live.url}/ui/workflows/{workflow['id']}")
+    page.get_by_role("button", name="Triggers").click()
+    settings = page.get_by_role("region", name="Workflow settings")
+    expect(settings.get_by_role("heading", name="Workflow settings")).to_be_focused()
+
+    settings.get_by_role("button", name="Add webhook").click()
+    expect(settings.get_by_label("Path")).to_have_value("new-signups")
+    settings.get_by_role("button", name="Add schedule").click()
+    cron = settings.get_by_label("Cron expression")
+    cron.fill("*/5 * *")
+    # The server's problem, on the field and in Problems; a click there opens it.
+    expect(settings.locator(".dw-field-errors")).to_contain_text("3 fields")
+    problems = page.get_by_role("region", name="Problems")
+    problem = problems.get_by_role("button", name=re.compile("trigger 2 · cron"))
+    expect(problem).to_be_visible()
+    cron.fill("0 9 * * *")
+    expect(problem).to_have_count(0)
+    settings.get_by_label("Error workflow").select_option(label="Alert on failure")
+    shot(page, "web-triggers")
+    assert unnamed_controls(page) == []
+
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved version 2.")).to_be_visible()
+    saved = admin.get(f"/workflows/{workflow['id']}").json()
+    assert saved["error_workflow_id"] == alert["id"]
+    assert [t["type"] for t in saved["triggers"]] == ["webhook", "schedule"]
+    assert saved["triggers"][1]["cron"] == "0 9 * * *"
+
+    # The schedule's next five fire times, and the webhook's URL, copied.
+    expect(settings.get_by_role("list", name="Fires next at:").get_by_role("listitem")).to_have_count(5)
+    url = f"{live.url}/hooks/new-signups"
+    expect(settings.get_by_label("URL of trigger 1")).to_have_value(url)
+    settings.get_by_role("button", name="Copy the URL of trigger 1").click()
+    expect(settings.get_by_text("Copied.")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == url
+
+    started = httpx.post(url, json={"email": "ada@example.com"})
+    assert started.status_code == 202, started.text
+    execution_id = started.json()["execution_id"]
+
+    page.get_by_role("link", name="Runs").first.click()
+    page.get_by_label("Started by").select_option("webhook")
+    expect(page).to_have_url(re.compile(r"trigger=webhook"))
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=f"Open run {execution_id[:8]}"))
+    expect(row).to_contain_text("POST /hooks/new-signups")
+    assert unnamed_controls(page) == []
+    row.get_by_role("link", name=f"Open run {execution_id[:8]}").click()
+    facts = page.locator(".run-facts")
+    expect(facts).to_contain_text("Started by")
+    expect(facts).to_contain_text("POST /hooks/new-signups")
+
+    # Paused: the workflows list says so, and the URL starts nothing.
+    page.get_by_role("link", name="Open in editor").click()
+    page.get_by_role("button", name="Pause triggers").click()
+    expect(page.get_by_role("button", name="Resume triggers")).to_be_visible()
+    assert admin.get(f"/workflows/{workflow['id']}").json()["status"] == "paused"
+    assert httpx.post(url, json={}).status_code == 409
+    page.get_by_role("link", name="Workflows").first.click()
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name="New signups"))
+    expect(row.locator(".badge-paused")).to_have_text("paused")
+    expect(row).to_contain_text("schedule · webhook")
+
+
+def test_approve_a_step_that_waits_for_a_person(
+    page: Any, live: LiveServer, admin: httpx.Client
+) -> None:
+    from playwright.sync_api import expect
+
+    workflow = admin.post(
+        "/workflows/",
+        json=chain(
+            "Publish after approval",
+            {"id": "approve", "type": "wait", "config": {"title": "Publish the draft?"}},
+        ),
+    ).json()
+    run = admin.post(f"/workflows/{workflow['id']}/execute", json={"async_execution": True})
+    execution_id = run.json()["execution_id"]
+    page.goto(f"{live.url}/ui/runs/{execution_id}")
+    waiting = page.get_by_role("region", name="Waiting for a person")
+    expect(waiting).to_contain_text("Publish the draft?")
+    expect(card(page, "approve")).to_have_attribute("data-status", "waiting")
+    link = waiting.get_by_label("Resume link of approve").input_value()
+    assert "/resume/" in link
+    shot(page, "web-waiting")
+    assert unnamed_controls(page) == []
+    waiting.get_by_role("button", name="Approve approve").click()
+    expect(page.get_by_role("status").filter(has_text="Run status:")).to_have_text(
+        "Run status: success"
+    )
+    expect(waiting).to_have_count(0)
+    node(page, "approve").click()
+    expect(page.get_by_role("region", name="Node details")).to_contain_text('"approved": true')
+    # The link was for one answer: it is spent now.
+    assert httpx.post(link, json={"approved": False}).status_code == 410

@@ -23,7 +23,8 @@ export function UnionField(props: FieldProps) {
   return (
     <div role="group" aria-labelledby={labelId(fieldPathId.$id)} className="dw-union">
       <select
-        id={fieldPathId.$id}
+        // The chosen variant's fieldset takes the field's own id.
+        id={`${fieldPathId.$id}__kind`}
         className="dw-input"
         aria-label={`${label}: kind`}
         aria-describedby={option?.description ? descriptionId : undefined}

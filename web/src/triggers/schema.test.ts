@@ -28,7 +28,7 @@ describe("triggerForm", () => {
     expect(schema.required).toEqual(["path", "auth"]);
     expect(props.path).not.toHaveProperty("examples");
     expect(uiSchema.path).toMatchObject({ "ui:placeholder": "e.g. new-signup" });
-    expect(props.methods).toMatchObject({ uniqueItems: true, items: { enum: ["GET", "POST", "PUT", "PATCH", "DELETE"] } });
+    expect(props.methods).toMatchObject({ uniqueItems: true, default: ["POST"], items: { enum: ["GET", "POST", "PUT", "PATCH", "DELETE"] } });
     expect(uiSchema.methods).toMatchObject({ "ui:widget": "checkboxes" });
     expect(props.auth).toMatchObject({ type: "object", title: "Authentication" });
     expect(props.auth).not.toHaveProperty("oneOf");

@@ -77,6 +77,12 @@ const ORDER: Record<string, string[]> = {
   webhook: ["path", "methods", "respond", "auth", "headers", "inputs", "rate_limit", "max_body_bytes", "sync_timeout_seconds", "id", "*"],
 };
 
+/**
+ * Defaults the server applies but its schema cannot state (pydantic's `default_factory`):
+ * shown, so a webhook's form does not look as if it accepted no method at all.
+ */
+const IMPLIED_DEFAULTS: Record<string, unknown> = { methods: ["POST"] };
+
 /** Strings whose examples are worth offering as suggestions (a `<datalist>`), not only as a placeholder. */
 const SUGGESTED = new Set(["cron", "timezone"]);
 
@@ -115,6 +121,7 @@ function property(name: string, raw: Json, context: Context): { schema: Json; ui
     if (branches.length === 1 && isObject(branches[0])) prop = { ...resolve(branches[0], context.root), ...rest };
   }
   if (prop.default === null) delete prop.default;
+  if (prop.default === undefined && name in IMPLIED_DEFAULTS) prop.default = IMPLIED_DEFAULTS[name];
   prop.title = LABELS[name] ?? sentenceCase(typeof prop.title === "string" ? prop.title : name);
 
   if (Array.isArray(prop.oneOf) && isObject(prop.discriminator) && typeof prop.discriminator.propertyName === "string") {
@@ -167,7 +174,8 @@ function union(prop: Json, discriminator: string, context: Context): { schema: J
       label: VARIANT_LABELS[value] ?? (typeof variant.title === "string" ? variant.title : value),
       description: typeof variant.description === "string" ? variant.description : "",
       schema,
-      uiSchema,
+      // The union's own label and select say what this is: no second title ("auth").
+      uiSchema: { ...uiSchema, "ui:options": { label: false } },
     });
   }
   const { oneOf: _oneOf, discriminator: _discriminator, ...rest } = prop;
