@@ -67,4 +67,20 @@ describe("TriggerForm", () => {
     act(() => fireEvent.change(missed, { target: { value: all.value } }));
     expect(onChange).toHaveBeenLastCalledWith({ type: "schedule", every_seconds: 30, catch_up: "all" });
   });
+
+  it("suggests the stored secrets for a webhook's credential", async () => {
+    render(
+      <TriggerForm
+        idPrefix="t1"
+        trigger={{ type: "webhook", path: "p", auth: { type: "hmac", credential: "" } }}
+        triggerType={fixtureTriggerType("webhook")}
+        issues={[]}
+        credentials={["github", "stripe"]}
+        onChange={() => {}}
+      />,
+    );
+    const credential = (await screen.findByLabelText(/^Credential/)) as HTMLInputElement;
+    const list = document.getElementById(credential.getAttribute("list") ?? "");
+    expect([...(list?.querySelectorAll("option") ?? [])].map((o) => o.getAttribute("value"))).toEqual(["github", "stripe"]);
+  });
 });

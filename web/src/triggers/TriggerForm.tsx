@@ -41,11 +41,15 @@ export interface TriggerFormProps {
   trigger: TriggerSpec;
   triggerType: TriggerTypeInfo;
   issues: readonly TriggerIssue[];
+  /** Stored `secret` credentials, offered for a webhook's auth credential. */
+  credentials?: readonly string[];
   onChange: (next: TriggerSpec) => void;
 }
 
-export function TriggerForm({ idPrefix, trigger, triggerType, issues, onChange }: TriggerFormProps) {
-  const form = useMemo(() => triggerForm(triggerType, timeZones()), [triggerType]);
+const NO_NAMES: readonly string[] = [];
+
+export function TriggerForm({ idPrefix, trigger, triggerType, issues, credentials = NO_NAMES, onChange }: TriggerFormProps) {
+  const form = useMemo(() => triggerForm(triggerType, { zones: timeZones(), credentials }), [triggerType, credentials]);
   const free = useMemo(() => new Set<string>(), []);
   const errors = useMemo(() => triggerErrorSchema(issues, form.schema, form.uiSchema), [issues, form]);
   // rjsf keeps the handler it was first given in places: read the newest trigger here.

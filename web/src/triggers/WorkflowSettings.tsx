@@ -12,7 +12,7 @@ import { jsonEqual } from "../editor/panel/config";
 import { useWorkflowPage } from "../lists/queries";
 import { formatTime } from "../time";
 import { type TriggerIssue, settingsIssues } from "./issues";
-import { type ScheduleInfo, useSchedules, useSetPaused, useTriggerTypes } from "./queries";
+import { type ScheduleInfo, useSchedules, useSecretNames, useSetPaused, useTriggerTypes } from "./queries";
 import { type TriggerSpec, type TriggerTypeInfo, newTrigger } from "./schema";
 import { asTrigger, hookUrl, triggerSummary } from "./summary";
 import "./triggers.css";
@@ -220,6 +220,7 @@ interface TriggerItemProps {
 
 function TriggerItem(props: TriggerItemProps) {
   const { index, trigger, raw, triggerType, typesLoaded, issues, open, onToggle, onChange, onRemove } = props;
+  const credentials = useSecretNames();
   const bodyId = useId();
   const number = index + 1;
   const type = trigger?.type ?? "unknown";
@@ -249,7 +250,14 @@ function TriggerItem(props: TriggerItemProps) {
         {open ? (
           trigger && triggerType ? (
             <Suspense fallback={<p className="editor-hint">Loading the form…</p>}>
-              <TriggerForm idPrefix={`dw-trigger-${index}`} trigger={trigger} triggerType={triggerType} issues={issues} onChange={onChange} />
+              <TriggerForm
+                idPrefix={`dw-trigger-${index}`}
+                trigger={trigger}
+                triggerType={triggerType}
+                issues={issues}
+                credentials={credentials}
+                onChange={onChange}
+              />
             </Suspense>
           ) : (
             <>

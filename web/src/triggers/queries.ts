@@ -2,6 +2,7 @@
 // resume (TanStack Query over the typed client).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type Workflow, api } from "../api/client";
+import { useMe } from "../api/queries";
 import { workflowKey } from "../editor/queries";
 import { callFailure } from "../runs/queries";
 import type { TriggerTypeInfo } from "./schema";
@@ -120,4 +121,26 @@ export function useSetPaused() {
       return queryClient.invalidateQueries({ queryKey: ["workflows"] });
     },
   });
+}
+
+const NO_NAMES: string[] = [];
+
+/**
+ * The names of the stored `secret` credentials (what a webhook's token or HMAC auth
+ * names), for suggestions; none for a role that may not read credentials (not asked).
+ */
+export function useSecretNames(): string[] {
+  const me = useMe();
+  const allowed = me.data?.permissions?.includes("credentials:read") ?? false;
+  const names = useQuery({
+    queryKey: ["credentials", "secret-names"],
+    enabled: allowed,
+    queryFn: async (): Promise<string[]> => {
+      const { data, error, response } = await api.GET("/credentials", { params: { query: { limit: 100 } } });
+      if (data === undefined) throw callFailure(response, error, "Could not list the credentials");
+      return data.items.filter((item) => item.type === "secret").map((item) => item.name);
+    },
+    staleTime: 60_000,
+  });
+  return names.data ?? NO_NAMES;
 }

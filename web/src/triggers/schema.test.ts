@@ -6,7 +6,7 @@ type Props = Record<string, Record<string, unknown>>;
 
 describe("triggerForm", () => {
   it("draws a schedule's fields without its type, nullable fields as plain optional ones, in a useful order", () => {
-    const { schema, uiSchema } = triggerForm(fixtureTriggerType("schedule"), ["Europe/Berlin", "UTC"]);
+    const { schema, uiSchema } = triggerForm(fixtureTriggerType("schedule"), { zones: ["Europe/Berlin", "UTC"] });
     const props = schema.properties as Props;
     expect(props.type).toBeUndefined();
     expect(schema.required).toBeUndefined();
@@ -48,6 +48,10 @@ describe("triggerForm", () => {
     // Defaults inside a variant are not filled in by rjsf: shown as placeholders instead.
     expect(hmac.uiSchema.header).toMatchObject({ "ui:placeholder": "default: X-Hub-Signature-256" });
     expect(options.options[0]!.schema.properties).toEqual({});
+    // Without stored secrets to suggest, a credential is a plain name.
+    expect((hmac.schema.properties as Props).credential).not.toHaveProperty("examples");
+    const suggested = triggerForm(fixtureTriggerType("webhook"), { credentials: ["github", "stripe"] }).uiSchema.auth as { "ui:options": UnionUiOptions };
+    expect((suggested["ui:options"].options[1]!.schema.properties as Props).credential).toMatchObject({ examples: ["github", "stripe"] });
   });
 
   it("writes titles in sentence case, acronyms kept", () => {

@@ -84,7 +84,7 @@ const ORDER: Record<string, string[]> = {
 const IMPLIED_DEFAULTS: Record<string, unknown> = { methods: ["POST"] };
 
 /** Strings whose examples are worth offering as suggestions (a `<datalist>`), not only as a placeholder. */
-const SUGGESTED = new Set(["cron", "timezone"]);
+const SUGGESTED = new Set(["cron", "timezone", "credential"]);
 
 /** "Max Body Bytes" -> "Max body bytes" (acronyms kept). */
 export function sentenceCase(title: string): string {
@@ -107,6 +107,8 @@ interface Context {
   root: Json;
   /** IANA zone names offered for `timezone`. */
   zones: readonly string[];
+  /** Names of stored `secret` credentials offered for `credential`. */
+  credentials: readonly string[];
   /** Inside a union variant: rjsf fills no defaults there, so they are shown as placeholders. */
   nested: boolean;
 }
@@ -135,6 +137,7 @@ function property(name: string, raw: Json, context: Context): { schema: Json; ui
     ui["ui:placeholder"] = "e.g. 2026-12-24T09:00";
   }
   if (name === "timezone" && context.zones.length > 0) prop.examples = [...context.zones];
+  if (name === "credential" && context.credentials.length > 0) prop.examples = [...context.credentials];
   if (Array.isArray(prop.examples) && !SUGGESTED.has(name)) {
     if (typeof prop.examples[0] === "string") ui["ui:placeholder"] = `e.g. ${prop.examples[0]}`;
     delete prop.examples;
@@ -201,11 +204,16 @@ function objectForm(schema: Json, context: Context, omit: string[]): { schema: R
 /**
  * The rjsf `schema` and `uiSchema` of a trigger type's form: every field but `type`
  * (fixed by the type; the panel adds it back), in a useful order. `zones` are offered
- * as suggestions for `timezone` (the browser's `Intl.supportedValuesOf("timeZone")`).
+ * as suggestions for `timezone` (the browser's `Intl.supportedValuesOf("timeZone")`),
+ * `credentials` for a webhook auth's `credential` (stored `secret` credentials).
  */
-export function triggerForm(triggerType: TriggerTypeInfo, zones: readonly string[] = []): { schema: RJSFSchema; uiSchema: UiSchema } {
+export function triggerForm(
+  triggerType: TriggerTypeInfo,
+  suggestions: { zones?: readonly string[]; credentials?: readonly string[] } = {},
+): { schema: RJSFSchema; uiSchema: UiSchema } {
   const root = triggerType.config_schema as Json;
-  const { schema, uiSchema } = objectForm(root, { root, zones, nested: false }, ["type"]);
+  const context: Context = { root, zones: suggestions.zones ?? [], credentials: suggestions.credentials ?? [], nested: false };
+  const { schema, uiSchema } = objectForm(root, context, ["type"]);
   const names = Object.keys(schema.properties ?? {});
   const order = (ORDER[triggerType.type] ?? ["*"]).filter((name) => name === "*" || names.includes(name));
   return { schema, uiSchema: { ...uiSchema, "ui:order": order, "ui:submitButtonOptions": { norender: true } } };
