@@ -7,13 +7,14 @@
 import { Handle, type NodeProps, Position } from "@xyflow/react";
 import { memo } from "react";
 import { formatDuration } from "../time";
-import { DEFAULT_HANDLE, type StepNode } from "./definition";
+import { DEFAULT_HANDLE, ERROR_HANDLE, type StepNode } from "./definition";
 
 function NodeCardView({ id, data, selected }: NodeProps<StepNode>) {
   const { spec, handles, overlay } = data;
   const status = overlay?.status;
   const issues = overlay?.issues ?? [];
   const label = spec.name || spec.id;
+  const named = handles.some((handle) => handle !== DEFAULT_HANDLE && handle !== ERROR_HANDLE);
   const classes = ["step", status ? `step-${status}` : "", issues.length ? "step-invalid" : "", selected ? "step-selected" : ""]
     .filter(Boolean)
     .join(" ");
@@ -52,6 +53,7 @@ function NodeCardView({ id, data, selected }: NodeProps<StepNode>) {
         </ul>
       ) : null}
       {handles.map((handle, index) => (
+        // Beside named branches, the plain handle is labelled: its edges follow any of them.
         <Handle
           key={handle}
           id={handle}
@@ -61,7 +63,11 @@ function NodeCardView({ id, data, selected }: NodeProps<StepNode>) {
           style={{ top: `${((index + 1) / (handles.length + 1)) * 100}%` }}
           aria-label={handle === DEFAULT_HANDLE ? `${label} output` : `${label} ${handle} output`}
         >
-          {handle === DEFAULT_HANDLE ? null : <span className="handle-label">{handle}</span>}
+          {handle !== DEFAULT_HANDLE ? (
+            <span className="handle-label">{handle}</span>
+          ) : named ? (
+            <span className="handle-label">any</span>
+          ) : null}
         </Handle>
       ))}
     </div>

@@ -40,6 +40,31 @@ describe("outputHandles", () => {
   });
 });
 
+describe("plain edges out of a node with branches", () => {
+  it("get the plain handle, so the canvas draws them (a wait node's edge without a branch)", () => {
+    const waits = { wait: { branches: ["resumed", "timeout"] } };
+    const definition: WorkflowDefinition = {
+      name: "w",
+      status: "active",
+      nodes: [
+        { id: "ask", type: "wait", on_error: "fail" },
+        { id: "end", type: "end", on_error: "fail" },
+        { id: "late", type: "end", on_error: "fail" },
+      ],
+      edges: [
+        { from: "ask", to: "end" },
+        { from: "ask", to: "late", branch: "timeout" },
+      ],
+    };
+    const { nodes, edges } = toFlow(definition, waits);
+    expect(nodes[0]?.data.handles).toEqual(["resumed", "timeout", DEFAULT_HANDLE]);
+    expect(edges.map((e) => e.sourceHandle)).toEqual([DEFAULT_HANDLE, "timeout"]);
+    expect(toDefinition(definition, nodes, edges).edges).toEqual(definition.edges);
+    // Without such an edge, only the branches.
+    expect(toFlow({ ...definition, edges: [] }, waits).nodes[0]?.data.handles).toEqual(["resumed", "timeout"]);
+  });
+});
+
 describe("edgeEnds", () => {
   it("reads React Flow's spelling and boolean branches", () => {
     expect(edgeEnds({ source: "a", target: "b", sourceHandle: true } as never)).toEqual({

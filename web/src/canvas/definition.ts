@@ -41,12 +41,18 @@ export interface StepData extends Record<string, unknown> {
 export type StepNode = Node<StepData, typeof STEP>;
 export type FlowEdge = Edge;
 
-/** The output handles of a node: named branches (`true`/`false`) or one, plus `error`. */
-export function outputHandles(spec: NodeSpec, nodeType?: Pick<NodeTypeInfo, "branches">): string[] {
+/**
+ * The output handles of a node: named branches (`true`/`false`) or one, plus `error`.
+ * A node with branches also gets the plain handle when `plain` (it has an edge without
+ * a branch, followed whichever branch is taken): else that edge would have nowhere to
+ * start from on the canvas.
+ */
+export function outputHandles(spec: NodeSpec, nodeType?: Pick<NodeTypeInfo, "branches">, plain = false): string[] {
   const branches = nodeType?.branches ?? [];
   // Conditions read best as true above false, whatever order the server lists them in.
   const ordered = [...branches].sort((a, b) => branchRank(a) - branchRank(b) || a.localeCompare(b));
   const handles = ordered.length > 0 ? ordered : [DEFAULT_HANDLE];
+  if (ordered.length > 0 && plain) handles.push(DEFAULT_HANDLE);
   if (spec.on_error === "branch") handles.push(ERROR_HANDLE);
   return handles;
 }
@@ -135,16 +141,17 @@ export function toFlow(
   nodeTypes: Record<string, Pick<NodeTypeInfo, "branches">> = {},
 ): { nodes: StepNode[]; edges: FlowEdge[] } {
   const positions = layout(definition);
-  const nodes: StepNode[] = (definition.nodes ?? []).map((spec) => ({
-    id: spec.id,
-    type: STEP,
-    position: positions[spec.id] ?? { x: 0, y: 0 },
-    data: { spec, handles: outputHandles(spec, nodeTypes[spec.type]) },
-  }));
   const edges: FlowEdge[] = (definition.edges ?? []).map((edge) => {
     const { source, target, branch } = edgeEnds(edge);
     return flowEdge(source, target, branch);
   });
+  const plain = new Set(edges.filter((e) => e.sourceHandle === DEFAULT_HANDLE).map((e) => e.source));
+  const nodes: StepNode[] = (definition.nodes ?? []).map((spec) => ({
+    id: spec.id,
+    type: STEP,
+    position: positions[spec.id] ?? { x: 0, y: 0 },
+    data: { spec, handles: outputHandles(spec, nodeTypes[spec.type], plain.has(spec.id)) },
+  }));
   return { nodes, edges };
 }
 

@@ -170,6 +170,26 @@ describe("updateSpec", () => {
     expect(graph.edges).toHaveLength(3);
   });
 
+  it("keeps a plain edge out of a node with branches when its settings change", () => {
+    let graph = toFlow(
+      {
+        name: "plain",
+        status: "active",
+        nodes: [
+          { id: "check", type: "condition", on_error: "fail" },
+          { id: "end", type: "end", on_error: "fail" },
+        ],
+        edges: [{ from: "check", to: "end" }],
+      },
+      TYPES,
+    );
+    const spec = graph.nodes[0]?.data.spec;
+    if (!spec) throw new Error("no node");
+    graph = updateSpec(graph, "check", { ...spec, on_error: "branch" }, TYPES);
+    expect(graph.nodes[0]?.data.handles).toEqual(["true", "false", "out", "error"]);
+    expect(graph.edges).toHaveLength(1);
+  });
+
   it("keeps other nodes as they were and renames when the id changes", () => {
     const graph = seed();
     const spec = graph.nodes[3]?.data.spec;

@@ -222,7 +222,8 @@ export function updateSpec(graph: Graph, id: string, next: NodeSpec, nodeTypes: 
   let handles: string[] = [];
   const nodes = current.nodes.map((n) => {
     if (n.id !== nodeId) return n;
-    handles = outputHandles(spec, nodeTypes[spec.type]);
+    const plain = current.edges.some((e) => e.source === nodeId && (e.sourceHandle ?? DEFAULT_HANDLE) === DEFAULT_HANDLE);
+    handles = outputHandles(spec, nodeTypes[spec.type], plain);
     handlesChanged = handles.join("\n") !== n.data.handles.join("\n");
     return { ...n, data: { ...n.data, spec, handles: handlesChanged ? handles : n.data.handles } };
   });
