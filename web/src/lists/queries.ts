@@ -1,6 +1,7 @@
 // TanStack Query hooks of the workflows and runs lists (server state for src/routes/*List.tsx).
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { UnauthorizedError, type Workflow, api } from "../api/client";
+import type { TriggerTypeName } from "../triggers/origin";
 import { RUNS_PAGE_SIZE, WORKFLOWS_PAGE_SIZE } from "./filters";
 import { type RunStatus, type RunSummary, isUnfinished } from "./types";
 import { type WorkflowDefinition, duplicateDefinition, problemLines } from "./workflowFile";
@@ -69,7 +70,7 @@ export interface RunsQuery {
   workflowId?: string;
   status: RunStatus | null;
   /** Only runs started by this trigger type (`manual`, `schedule`, ...). */
-  trigger?: string | null;
+  trigger?: TriggerTypeName | null;
   page: number;
 }
 
