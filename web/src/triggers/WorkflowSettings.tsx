@@ -9,10 +9,9 @@ import { errorMessage } from "../api/client";
 import { useEditor, useEditorStore } from "../editor/context";
 import { useWorkflow } from "../editor/queries";
 import { jsonEqual } from "../editor/panel/config";
-import { useWorkflowPage } from "../lists/queries";
 import { formatTime } from "../time";
 import { type TriggerIssue, settingsIssues } from "./issues";
-import { type ScheduleInfo, useSchedules, useSecretNames, useSetPaused, useTriggerTypes } from "./queries";
+import { type ScheduleInfo, useSchedules, useSecretNames, useSetPaused, useTriggerTypes, useWorkflowChoices } from "./queries";
 import { type TriggerSpec, type TriggerTypeInfo, newTrigger } from "./schema";
 import { asTrigger, hookUrl, triggerSummary } from "./summary";
 import "./triggers.css";
@@ -353,10 +352,10 @@ function HookUrl({ number, path, live, paused, auth }: { number: number; path: s
 function ErrorWorkflowPicker({ workflowId, problems }: { workflowId: string | undefined; problems: string[] }) {
   const store = useEditorStore();
   const value = useEditor((s) => (typeof s.base.error_workflow_id === "string" ? s.base.error_workflow_id : ""));
-  const workflows = useWorkflowPage(0);
+  const workflows = useWorkflowChoices();
   const selectId = useId();
   const helpId = useId();
-  const choices = (workflows.data ?? []).map((w) => ({ id: w.id, name: w.name }));
+  const choices = workflows.data ?? [];
   const names = new Map<string, number>();
   for (const choice of choices) names.set(choice.name, (names.get(choice.name) ?? 0) + 1);
   const known = value === "" || choices.some((c) => c.id === value);

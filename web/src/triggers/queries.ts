@@ -144,3 +144,26 @@ export function useSecretNames(): string[] {
   });
   return names.data ?? NO_NAMES;
 }
+
+/** A workflow the error workflow picker offers. */
+export interface WorkflowChoice {
+  id: string;
+  name: string;
+}
+
+/**
+ * The first 100 workflows by name, for the error workflow picker: fetched once a minute
+ * at most (not the workflows list's query, which polls while runs are unfinished).
+ */
+export function useWorkflowChoices() {
+  return useQuery({
+    // Under "workflows": every save, import, duplicate and delete invalidates it too.
+    queryKey: ["workflows", "choices"],
+    queryFn: async (): Promise<WorkflowChoice[]> => {
+      const { data, error, response } = await api.GET("/workflows/", { params: { query: { limit: 100 } } });
+      if (data === undefined) throw callFailure(response, error, "Could not list the workflows");
+      return data.map((w) => ({ id: w.id, name: w.name })).sort((a, b) => a.name.localeCompare(b.name));
+    },
+    staleTime: 60_000,
+  });
+}
