@@ -5,8 +5,10 @@ Playwright (tests/support/browser.py). Each test starts from the sign-in page wi
 API key and does one user story end to end: build the seed workflow on the canvas from
 the palette (a validation problem pinned and fixed, saved, run, watched live, the AI
 node's output opened, run again and cached); cancel a running delay; retry a failed
-run; generate a draft from a prompt; the workflow and run lists. Screenshots go to
-`test-artifacts/`; `web-editor.png` is the README's.
+run; generate a draft from a prompt; the workflow and run lists; triggers set up in the
+editor (a webhook called, its run's origin shown and filtered, a schedule's next times,
+pause); a step that waits for a person approved. Screenshots go to `test-artifacts/`;
+`web-editor.png` is the README's.
 """
 
 from __future__ import annotations
