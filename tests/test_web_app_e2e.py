@@ -383,6 +383,7 @@ def test_triggers_from_the_editor_start_runs_that_say_so(
     cron.fill("0 9 * * *")
     expect(problem).to_have_count(0)
     settings.get_by_label("Error workflow").select_option(label="Alert on failure")
+    page.locator(".editor-side").evaluate("(side) => side.scrollTo(0, 0)")
     shot(page, "web-triggers")
     assert unnamed_controls(page) == []
 
