@@ -34,13 +34,13 @@ def schedule(**fields: Any) -> ScheduleTrigger:
 
 
 def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[arg-type, misc]
 
 
 def berlin(*parts: int, fold: int = 0) -> datetime:
     """A Berlin wall-clock time as the UTC instant (aware times in an ambiguous hour
     never compare equal across zones)."""
-    return datetime(*parts, tzinfo=BERLIN, fold=fold).astimezone(UTC)  # type: ignore[misc]
+    return datetime(*parts, tzinfo=BERLIN, fold=fold).astimezone(UTC)  # type: ignore[arg-type, misc]
 
 
 def window(trigger: ScheduleTrigger, start: datetime, end: datetime) -> list[datetime]:

@@ -69,7 +69,7 @@ def test_every_second_fires_consecutive_slots_once_each(
 
     def four_finished() -> bool:
         runs = scheduled_runs(client, workflow_id)
-        return sum(run["status"] == "success" for run in runs) >= 4
+        return sum(bool(run["status"] == "success") for run in runs) >= 4
 
     wait_until(four_finished, within=SCHEDULE_WAIT, what="four scheduled runs finished")
     # Stop it before counting, so no run is created while we read.

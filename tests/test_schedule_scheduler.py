@@ -1,5 +1,7 @@
-"""The scheduler (`ductwork.triggers.scheduler`) on a real SQLite store, with a hand-moved
-clock: each step is driven by the test, so what fires is decided, never raced.
+"""The scheduler (`ductwork.triggers.scheduler`) on a real store, with a hand-moved clock:
+each step is driven by the test, so what fires is decided, never raced. SQLite throughout;
+the store calls it depends on (slot keys, DuplicateRun, the last slot fired) also on
+PostgreSQL and MongoDB (`test_on_every_store`).
 
 Runs are created through `Ductwork.fire_schedule`, the path the background task uses.
 """
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pytest
 from ductwork.models import Run, RunStatus, Workflow, WorkflowDefinition, utcnow
 from ductwork.runtime import build
 from ductwork.service import Ductwork
+from ductwork.settings import Settings
 from ductwork.store.base import RunQuery
 from ductwork.triggers.scheduler import Scheduler
 from ductwork.triggers.spec import ScheduleTrigger
@@ -41,13 +44,17 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
+async def open_app(tmp_path: Path, store_url: str) -> Ductwork:
+    """An app whose store is open; no background scheduler (the tests drive their own)."""
+    application = build(Settings(data_dir=tmp_path, store_url=store_url, scheduler=False))
+    await application.store.start()
+    return application
+
+
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[Ductwork]:
-    """An app whose store is open; no background scheduler (the tests drive their own)."""
-    from ductwork.settings import Settings
-
-    application = build(Settings(data_dir=tmp_path, scheduler=False))
-    await application.store.start()
+    """On SQLite; `test_on_every_store` runs the heart of it on the others."""
+    application = await open_app(tmp_path, f"sqlite:///{tmp_path / 'store.db'}")
     yield application
     await application.close()
 
@@ -370,3 +377,28 @@ async def test_a_run_that_could_not_be_created_is_tried_again(app: Ductwork, clo
     clock.advance(2)
     await scheduler.step()
     assert await slots_fired(app, workflow.id) == [slot]
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mongodb"])
+async def test_on_every_store(
+    tmp_path: Path, store_url_factory: Callable[[str], str], clock: Clock, kind: str
+) -> None:
+    """Two schedulers fire each slot once; a third, started after slots were missed,
+    resumes from the last slot fired and catches up the newest missed one."""
+    app = await open_app(tmp_path, store_url_factory(kind))
+    try:
+        workflow = await app.create_workflow(definition({"every_seconds": 1, "id": "tick"}))
+        first, second = make_scheduler(app, clock), make_scheduler(app, clock)
+        await asyncio.gather(first.step(), second.step())
+        start = clock.now
+        for _ in range(3):
+            clock.advance(1)
+            await asyncio.gather(first.step(), second.step())
+        clock.advance(10.5)
+        late = make_scheduler(app, clock, schedule_misfire_grace_seconds=2)
+        await late.step()
+        assert await slots_fired(app, workflow.id) == [
+            start + timedelta(seconds=n) for n in (1, 2, 3, 11, 12, 13)
+        ]
+    finally:
+        await app.close()
