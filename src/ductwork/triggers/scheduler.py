@@ -12,8 +12,9 @@ sight of a schedule that is the last slot any process fired
 per the schedule's `catch_up`; a schedule never fired starts now (no retroactive
 runs). A workflow's current version bounds the catch-up too: slots before it was
 last saved are not fired, so a workflow paused and resumed while no scheduler ran
-does not fire the slots of its pause when one starts. While a workflow is paused
-its cursors follow the clock, so nothing of the pause is caught up on resume.
+does not fire the slots of its pause when one starts; a scheduler that sees a
+workflow paused or resumed moves its cursors to now, so nothing of the pause is caught
+up either.
 
 The scheduler sleeps until the earliest due slot of all schedules (not a polling
 tick: the delay between a slot and its run is the sleep's overshoot), re-reads
@@ -26,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -115,7 +116,8 @@ class Scheduler:
         self.settings = settings
         self.fire = fire
         self.clock = clock
-        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._workflows: dict[str, dict[str, _Entry]] = {}
+        """The schedules followed: workflow id -> schedule key -> entry."""
         self._changed: set[str] = set()
         self._wake = asyncio.Event()
         self._next_full_load: datetime | None = None
@@ -130,9 +132,13 @@ class Scheduler:
     def schedules(self) -> list[tuple[str, str, datetime | None]]:
         """(workflow id, schedule key, next slot) of every schedule followed (for tests)."""
         return [
-            (entry.workflow.id, entry.trigger.key(), entry.wake_at())
-            for entry in self._entries.values()
+            (workflow_id, key, entry.wake_at())
+            for workflow_id, entries in self._workflows.items()
+            for key, entry in entries.items()
         ]
+
+    def _entries(self) -> list[_Entry]:
+        return [entry for entries in self._workflows.values() for entry in entries.values()]
 
     async def run_forever(self) -> None:
         """Load, fire what is due, sleep until the next slot or a change; until cancelled."""
@@ -170,20 +176,20 @@ class Scheduler:
             seconds=self.settings.schedule_refresh_seconds
         )
         listed = {workflow.id for workflow in workflows}
-        for key in [key for key in self._entries if key[0] not in listed]:
-            del self._entries[key]
+        for workflow_id in self._workflows.keys() - listed:
+            del self._workflows[workflow_id]
         for workflow in workflows:
             await self._apply(workflow)
 
     async def load_workflow(self, workflow_id: str) -> None:
         """Follow one workflow's schedules as stored now (none when it is gone)."""
-        before = self._keys_of(workflow_id)
+        before = sorted(self._workflows.get(workflow_id, {}))
         workflow = await self.store.get_workflow(workflow_id)
         if workflow is None:
-            self._forget(workflow_id, keep=())
+            self._workflows.pop(workflow_id, None)
         else:
             await self._apply(workflow)
-        after = self._keys_of(workflow_id)
+        after = sorted(self._workflows.get(workflow_id, {}))
         if before or after:
             paused = workflow is not None and is_paused(workflow.definition)
             log.info(
@@ -193,32 +199,30 @@ class Scheduler:
                 " (paused)" if paused else "",
             )
 
-    def _keys_of(self, workflow_id: str) -> list[str]:
-        return sorted(key for wid, key in self._entries if wid == workflow_id)
-
-    def _forget(self, workflow_id: str, keep: Iterable[str]) -> None:
-        kept = set(keep)
-        for key in [k for k in self._entries if k[0] == workflow_id and k[1] not in kept]:
-            del self._entries[key]
-
     async def _apply(self, workflow: Workflow) -> None:
-        triggers = [trigger for _, trigger in schedule_triggers(workflow)]
-        self._forget(workflow.id, keep=[trigger.key() for trigger in triggers])
+        old = self._workflows.get(workflow.id, {})
+        if old and next(iter(old.values())).workflow.version == workflow.version:
+            return  # seen already (a refresh): nothing to parse again
         now = self.clock()
-        for trigger in triggers:
-            entry = self._entries.get((workflow.id, trigger.key()))
+        entries: dict[str, _Entry] = {}
+        for _, trigger in schedule_triggers(workflow):
+            key = trigger.key()
+            entry = old.get(key)
             if entry is None:
                 cursor = await self._first_cursor(workflow, trigger, now)
                 entry = _Entry(workflow=workflow, trigger=trigger, cursor=cursor)
-                self._entries[(workflow.id, trigger.key())] = entry
             else:
-                if entry.paused and not is_paused(workflow.definition):
-                    entry.cursor = max(entry.cursor, now)  # a pause is not caught up
+                if entry.paused != is_paused(workflow.definition):
+                    # Slots that pass while paused are not caught up after the resume.
+                    entry.cursor = max(entry.cursor, now)
                 # Same key: same timing; the inputs, catch_up or the nodes may be new.
                 entry.workflow, entry.trigger = workflow, trigger
-            if entry.paused:
-                entry.cursor = max(entry.cursor, now)
             entry.advance(entry.cursor)
+            entries[key] = entry
+        if entries:
+            self._workflows[workflow.id] = entries
+        else:
+            self._workflows.pop(workflow.id, None)
 
     async def _first_cursor(
         self, workflow: Workflow, trigger: ScheduleTrigger, now: datetime
@@ -235,11 +239,8 @@ class Scheduler:
         """Fire every due slot of every schedule (per its catch_up), oldest first."""
         now = self.clock()
         due = []
-        for entry in self._entries.values():
-            if entry.paused:
-                entry.advance(now)
-                continue
-            wake = entry.wake_at()
+        for entry in self._entries():
+            wake = entry.wake_at()  # None while paused
             if wake is not None and wake <= now:
                 due.append(entry)
         if not due:
@@ -286,7 +287,7 @@ class Scheduler:
 
     def _seconds_to_next_wake(self) -> float:
         now = self.clock()
-        wakes = [wake for entry in self._entries.values() if (wake := entry.wake_at())]
+        wakes = [wake for entry in self._entries() if (wake := entry.wake_at())]
         if self._next_full_load is not None:
             wakes.append(self._next_full_load)
         if not wakes:
