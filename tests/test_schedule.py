@@ -230,6 +230,15 @@ def test_fall_back_interval_jobs_fire_in_both_passes_of_the_hour() -> None:
     assert [b - a for a, b in itertools.pairwise(fired)] == [timedelta(minutes=30)] * 4
 
 
+def test_six_field_times_follow_the_clock_through_dst() -> None:
+    """cronsim keeps Debian's DST handling to 5-field expressions (docs/schedules.md)."""
+    nightly = schedule(cron="0 30 2 * * *", timezone="Europe/Berlin")
+    spring = window(nightly, berlin(2025, 3, 30, 0, 0), berlin(2025, 3, 30, 23, 0))
+    fall = window(nightly, berlin(2025, 10, 26, 0, 0), berlin(2025, 10, 26, 23, 0))
+    assert spring == []
+    assert fall == [berlin(2025, 10, 26, 2, 30, fold=0), berlin(2025, 10, 26, 2, 30, fold=1)]
+
+
 @pytest.mark.parametrize(
     "cron",
     ["30 2 * * *", "0,30 2 * * *", "*/30 * * * *", "15 1-3 * * *", "*/20 * * * * *", "0 0 * * 0"],
