@@ -8,6 +8,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -45,7 +46,9 @@ from ductwork.security.models import Permission
 from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, RunQuery, Store, TriggerConflict
-from ductwork.triggers.spec import normalize_hook_path, parse_triggers
+from ductwork.triggers.schedule import run_trigger, slot_key
+from ductwork.triggers.scheduler import Scheduler, ScheduleStatus, describe_schedules
+from ductwork.triggers.spec import PAUSED, ScheduleTrigger, normalize_hook_path, parse_triggers
 
 log = logging.getLogger("ductwork.service")
 
@@ -139,6 +142,8 @@ class Ductwork:
         """Called with a workflow id when its triggers may have changed, in every process
         (the scheduler re-reads its schedules, the webhook route cache forgets it)."""
         self._background: list[asyncio.Task[None]] = []
+        self.scheduler: Scheduler | None = None
+        """Fires schedules in sweeping processes (DUCTWORK_SCHEDULER); None elsewhere."""
         self._preload: asyncio.Future[None] | None = None
         self._started = False
 
@@ -158,6 +163,10 @@ class Ductwork:
         self._background.append(loop.create_task(self._listen_for_control()))
         if self.components.sweep:
             self._background.append(loop.create_task(self._sweep_forever()))
+        if self.components.sweep and self.settings.scheduler:
+            self.scheduler = Scheduler(self.store, self.settings, self.fire_schedule)
+            self.trigger_listeners.append(self.scheduler.changed)
+            self._background.append(loop.create_task(self.scheduler.run_forever()))
         self._started = True
 
     async def close(self) -> None:
@@ -168,6 +177,9 @@ class Ductwork:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
+        if self.scheduler is not None:
+            self.trigger_listeners.remove(self.scheduler.changed)
+            self.scheduler = None
         await self.authenticator.close()
         await self.queue.close()
         await self.bus.close()
@@ -323,6 +335,51 @@ class Ductwork:
             raise NotFound("workflow", workflow_id)
         await self._audit_workflow("workflow.delete", workflow)
         await self._triggers_changed(workflow_id)
+
+    async def set_paused(self, workflow_id: str, paused: bool) -> Workflow:
+        """Pause (or resume) a workflow's schedules and webhooks; manual runs still start.
+
+        A new version with `status` changed, audited and announced like any update,
+        but not re-validated: a workflow whose credential was deleted can still be
+        paused. Asking for the state it is in changes nothing.
+        """
+        workflow = await self.get_workflow(workflow_id)
+        status = PAUSED if paused else "active"
+        if workflow.definition.status == status:
+            return workflow
+        definition = workflow.definition.model_copy(update={"status": status})
+        updated = await self.store.update_workflow(workflow_id, definition, utcnow())
+        if updated is None:
+            raise NotFound("workflow", workflow_id)
+        await self._audit_workflow("workflow.pause" if paused else "workflow.resume", updated)
+        await self._triggers_changed(workflow_id)
+        return updated
+
+    async def schedules(self, workflow_id: str) -> list[ScheduleStatus]:
+        """A workflow's schedules: last slot fired and the next five (`GET .../schedule`)."""
+        workflow = await self.get_workflow(workflow_id)
+        return await describe_schedules(self.store, workflow, utcnow())
+
+    async def fire_schedule(
+        self, workflow: Workflow, trigger: ScheduleTrigger, slot: datetime
+    ) -> tuple[Run, bool]:
+        """Start the run of one schedule slot, once however many processes ask.
+
+        The slot's key is the run's idempotency key: a process that comes second gets
+        the existing run (created=False). The run is stored queued, then enqueued; a
+        process dying between the two leaves it to the sweep (queued, nobody holds it).
+        """
+        return await self._start_run(
+            workflow.id,
+            workflow.version,
+            workflow.definition,
+            trigger.inputs,
+            wait=False,
+            idempotency_key=slot_key(trigger, slot),
+            wait_seconds=None,
+            with_events=False,
+            trigger=run_trigger(trigger, slot),
+        )
 
     # Runs -----------------------------------------------------------------------
     async def execute(

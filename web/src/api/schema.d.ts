@@ -173,6 +173,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/workflows/{workflow_id}/schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A workflow's schedules and their next fire times
+         * @description One entry per schedule trigger (none for a workflow without schedules): the last slot that started a run and the next five.
+         */
+        get: operations["get_schedule_workflows__workflow_id__schedule_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/{workflow_id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a workflow's triggers
+         * @description Sets `status: paused` (a new version): its schedules and webhooks stop, manual runs still start. Slots that pass while paused are not caught up. Pausing a paused workflow changes nothing.
+         */
+        post: operations["pause_workflow_workflows__workflow_id__pause_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/{workflow_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a paused workflow's triggers
+         * @description Sets `status: active` (a new version): schedules fire from the next slot on, webhooks answer again. Resuming an active workflow changes nothing.
+         */
+        post: operations["resume_workflow_workflows__workflow_id__resume_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -199,6 +259,26 @@ export interface paths {
         };
         /** Node types with their config JSON Schemas */
         get: operations["node_types_node_types_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/trigger-types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trigger types with their JSON Schemas
+         * @description What a workflow's top-level `triggers` list may hold: each type's description and JSON Schema (for builder UIs, like `/node-types`).
+         */
+        get: operations["trigger_types_trigger_types_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -741,6 +821,25 @@ export interface components {
             } | null;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * FireTime
+         * @description One time a schedule fires, in UTC and in the schedule's time zone.
+         */
+        FireTime: {
+            /**
+             * Utc
+             * Format: date-time
+             * @example 2025-03-30T01:00:00Z
+             */
+            utc: string;
+            /**
+             * Local
+             * Format: date-time
+             * @description The same instant in the schedule's `timezone`.
+             * @example 2025-03-30T03:00:00+02:00
+             */
+            local: string;
         };
         /**
          * GenerateRequest
@@ -1287,6 +1386,46 @@ export interface components {
         } & {
             [key: string]: unknown;
         };
+        /**
+         * ScheduleView
+         * @description One schedule trigger of a workflow, as `GET /workflows/{id}/schedule` shows it.
+         */
+        ScheduleView: {
+            /**
+             * Index
+             * @description Its position in the workflow's `triggers`.
+             */
+            index: number;
+            /**
+             * Key
+             * @description Its slot-key prefix: the trigger's `id`, else a digest of its timing. Runs it starts carry `trigger: {type: schedule, key, slot}`.
+             */
+            key: string;
+            /**
+             * Spec
+             * @description The trigger as saved, with defaults filled in.
+             */
+            spec: {
+                [key: string]: unknown;
+            };
+            /** Timezone */
+            timezone: string;
+            /**
+             * Paused
+             * @description The workflow is paused: these times fire once resumed.
+             */
+            paused: boolean;
+            /**
+             * Last Slot
+             * @description The last slot that started a run (UTC), or null when none has.
+             */
+            last_slot: string | null;
+            /**
+             * Next
+             * @description The next five slots (fewer when `end_at` comes first).
+             */
+            next: components["schemas"]["FireTime"][];
+        };
         /** SessionOut */
         SessionOut: {
             /**
@@ -1325,6 +1464,21 @@ export interface components {
             display_name: string;
             /** Password */
             password: string;
+        };
+        /**
+         * TriggerType
+         * @description A trigger type (`schedule`, `webhook`) with the JSON Schema of its entry in
+         *     a workflow's `triggers` list, for builder UIs.
+         */
+        TriggerType: {
+            /** Type */
+            type: string;
+            /** Description */
+            description: string;
+            /** Config Schema */
+            config_schema: {
+                [key: string]: unknown;
+            };
         };
         /** UserCreate */
         UserCreate: {
@@ -1412,6 +1566,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Triggers */
+            triggers?: unknown[];
+            /** Error Workflow Id */
+            error_workflow_id?: string | null;
             /** Id */
             id: string;
             /**
@@ -1458,6 +1616,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Triggers */
+            triggers?: unknown[];
+            /** Error Workflow Id */
+            error_workflow_id?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1485,6 +1647,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Triggers */
+            triggers?: unknown[];
+            /** Error Workflow Id */
+            error_workflow_id?: string | null;
             /** Id */
             id: string;
             /**
@@ -2362,6 +2528,183 @@ export interface operations {
             };
         };
     };
+    get_schedule_workflows__workflow_id__schedule_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleView"][];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pause_workflow_workflows__workflow_id__pause_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resume_workflow_workflows__workflow_id__resume_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     health_health_get: {
         parameters: {
             query?: never;
@@ -2407,6 +2750,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NodeType"][];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    trigger_types_trigger_types_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerType"][];
                 };
             };
             /** @description Not authenticated: no valid API key or session */
