@@ -207,6 +207,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/trigger-types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trigger types with their JSON Schemas
+         * @description What a workflow's top-level `triggers` list may hold: each type's description and JSON Schema (for builder UIs, like `/node-types`).
+         */
+        get: operations["trigger_types_trigger_types_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -1222,18 +1242,58 @@ export interface components {
         RunStatusFilter: "queued" | "running" | "waiting" | "success" | "error" | "cancelled" | "dead";
         /**
          * RunTrigger
-         * @description What started a run. `type` is `manual` for `POST /workflows/{id}/execute`;
-         *     other types (a schedule, a webhook) may carry keys of their own.
+         * @description What started a run, by `type` (`ductwork.models.Run.trigger`):
+         *
+         *     - `manual`: `POST /workflows/{id}/execute`, or `ductwork run FILE`;
+         *     - `schedule`: one of the workflow's schedules (`key`) at its `slot`, the ISO time
+         *       the slot was due;
+         *     - `webhook`: a request to `/hooks/{path}` (`path`, `method`);
+         *     - `error`: the workflow runs as the error workflow of a failed run (`execution_id`,
+         *       `workflow_id`: the run that failed and its workflow).
          */
         RunTrigger: {
+            /** @example manual */
+            type: components["schemas"]["RunTriggerType"];
             /**
-             * Type
-             * @example manual
+             * Key
+             * @description `schedule`: which schedule fired.
              */
-            type: string;
+            key?: string | null;
+            /**
+             * Slot
+             * @description `schedule`: the time the slot was due (ISO 8601, UTC).
+             * @example 2026-12-03T07:40:00Z
+             */
+            slot?: string | null;
+            /**
+             * Path
+             * @description `webhook`: the hook's path.
+             */
+            path?: string | null;
+            /**
+             * Method
+             * @description `webhook`: the request's method.
+             */
+            method?: string | null;
+            /**
+             * Execution Id
+             * @description `error`: the failed run.
+             */
+            execution_id?: string | null;
+            /**
+             * Workflow Id
+             * @description `error`: its workflow.
+             */
+            workflow_id?: string | null;
         } & {
             [key: string]: unknown;
         };
+        /**
+         * RunTriggerType
+         * @description What can start a run: the `type` of its `trigger`, and the runs lists' `trigger`.
+         * @enum {string}
+         */
+        RunTriggerType: "manual" | "schedule" | "webhook" | "error";
         /**
          * RunView
          * @description An execution as `GET /workflows/executions/{id}` shows it (`ductwork.views.run_view`).
@@ -1326,6 +1386,21 @@ export interface components {
             /** Password */
             password: string;
         };
+        /**
+         * TriggerType
+         * @description A trigger type (`schedule`, `webhook`) with the JSON Schema of its entry in
+         *     a workflow's `triggers` list, for builder UIs.
+         */
+        TriggerType: {
+            /** Type */
+            type: string;
+            /** Description */
+            description: string;
+            /** Config Schema */
+            config_schema: {
+                [key: string]: unknown;
+            };
+        };
         /** UserCreate */
         UserCreate: {
             /**
@@ -1412,6 +1487,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Triggers */
+            triggers?: unknown[];
+            /** Error Workflow Id */
+            error_workflow_id?: string | null;
             /** Id */
             id: string;
             /**
@@ -1458,6 +1537,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Triggers */
+            triggers?: unknown[];
+            /** Error Workflow Id */
+            error_workflow_id?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1485,6 +1568,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Triggers */
+            triggers?: unknown[];
+            /** Error Workflow Id */
+            error_workflow_id?: string | null;
             /** Id */
             id: string;
             /**
@@ -1724,8 +1811,8 @@ export interface operations {
                 status?: components["schemas"]["RunStatusFilter"] | null;
                 /** @description Only this workflow's runs. */
                 workflow_id?: string | null;
-                /** @description Only runs started by this trigger type (`manual`, ...). */
-                trigger?: string | null;
+                /** @description Only runs started by this trigger type: `manual` (execute), `schedule`, `webhook` (`/hooks/{path}`) or `error` (runs of an error workflow). */
+                trigger?: components["schemas"]["RunTriggerType"] | null;
                 /** @description Items per page. */
                 limit?: number;
                 /** @description Items to skip. */
@@ -2299,8 +2386,8 @@ export interface operations {
             query?: {
                 /** @description Only runs with this status; `dead`: runs the engine gave up on. */
                 status?: components["schemas"]["RunStatusFilter"] | null;
-                /** @description Only runs started by this trigger type (`manual`, ...). */
-                trigger?: string | null;
+                /** @description Only runs started by this trigger type: `manual` (execute), `schedule`, `webhook` (`/hooks/{path}`) or `error` (runs of an error workflow). */
+                trigger?: components["schemas"]["RunTriggerType"] | null;
                 /** @description Items per page. */
                 limit?: number;
                 /** @description Items to skip. */
@@ -2407,6 +2494,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NodeType"][];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
+    trigger_types_trigger_types_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerType"][];
                 };
             };
             /** @description Not authenticated: no valid API key or session */
