@@ -292,18 +292,27 @@ async def test_the_sweep_starts_what_a_dead_process_left_once(
     async with unstarted(tmp_path, url) as dying:
         handler = await dying.create_workflow(chain("on failure", REPORT))
         wf = await dying.create_workflow(chain("nightly", BOOM, error_workflow_id=handler.id))
-        failed = await fail_without_fast_path(dying, wf.id)
+        failed = [await fail_without_fast_path(dying, wf.id) for _ in range(3)]
         assert await runs_of(dying, handler.id) == []
-    # A fresh process: its sweep finds the flag.
+    # A fresh process: its sweep finds the flags.
     async with embedded(tmp_path, extra_nodes=[ProbeNode()], store_url=url, **FAST) as app:
-        error_run = await one_error_run(app, handler.id)
+
+        async def three_finished() -> bool:
+            runs = await runs_of(app, handler.id)
+            return len(runs) == 3 and all(r.status.finished for r in runs)
+
+        await eventually(three_finished, within=RUN_WAIT)
         for _ in range(3):
             await app.sweep_once()
-        assert len(await runs_of(app, handler.id)) == 1
-        failed = await app.get_run(failed.execution_id)
-    assert error_run.status is RunStatus.SUCCESS
-    assert error_run.variables["failed_node"] == "boom"
-    assert not failed.error_workflow_pending and len(error_logs(failed)) == 1
+        error_runs = await runs_of(app, handler.id)
+        failed = [await app.get_run(run.execution_id) for run in failed]
+    assert sorted(r.variables["execution_id"] for r in error_runs) == sorted(
+        run.execution_id for run in failed
+    )
+    assert all(r.status is RunStatus.SUCCESS for r in error_runs)
+    assert all(r.variables["failed_node"] == "boom" for r in error_runs)
+    for run in failed:
+        assert not run.error_workflow_pending and len(error_logs(run)) == 1
 
 
 @pytest.mark.parametrize("kind", STORES)

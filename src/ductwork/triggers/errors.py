@@ -150,9 +150,11 @@ class ErrorWorkflows:
         ids of the error runs started. One run that cannot be settled does not stop
         the others; it stays flagged for the next sweep."""
         started = []
+        # Read once per batch: a backlog's failed runs mostly name the same few workflows.
+        workflows: dict[str, Workflow | None] = {}
         for run in await self.store.find_runs(RunQuery(error_workflow_pending=True), limit=limit):
             try:
-                error_run = await self.settle(run)
+                error_run = await self.settle(run, workflows)
             except Exception:
                 log.exception(
                     "starting the error workflow of run %s failed; the next sweep tries again",
@@ -163,12 +165,14 @@ class ErrorWorkflows:
                 started.append(error_run)
         return started
 
-    async def settle(self, run: Run) -> str | None:
+    async def settle(
+        self, run: Run, workflows: dict[str, Workflow | None] | None = None
+    ) -> str | None:
         """Start the error workflow of the flagged, failed `run` and clear its flag.
 
         Returns the error run's id (the existing one when another process started
         it first), or None when none was started (not flagged, or the error
-        workflow is gone).
+        workflow is gone). `workflows` caches the error workflows read, by id.
         """
         if not run.error_workflow_pending:
             return None
@@ -176,7 +180,10 @@ class ErrorWorkflows:
         error_run: Run | None = None
         workflow = None
         if target is not None and run.status is RunStatus.ERROR:
-            workflow = await self.store.get_workflow(target)
+            cache = {} if workflows is None else workflows
+            if target not in cache:
+                cache[target] = await self.store.get_workflow(target)
+            workflow = cache[target]
         if workflow is not None:
             error_run = await self.start_run(
                 workflow,
@@ -192,11 +199,11 @@ class ErrorWorkflows:
                     "execution_id": error_run.execution_id,
                 },
             }
-        elif run.status is not RunStatus.ERROR:
-            # Only a failed run is flagged; this one moved on (nothing does so today).
+        elif target is None or run.status is not RunStatus.ERROR:
+            # Only a failed run that names an error workflow is flagged (by the executor).
             data = {
                 "level": "warning",
-                "message": f"error workflow not started: the run is {run.status} now",
+                "message": f"error workflow {target} not started: the run is {run.status}",
             }
         else:
             data = {
