@@ -592,6 +592,23 @@ class _Refused(Exception):
         self.status = status
 
 
+def _remote_key(api_key: str | None) -> str | None:
+    """The API key a remote command sends: `--api-key`, else DUCTWORK_API_KEY."""
+    if api_key is not None:
+        return api_key
+    configured = Settings().api_key
+    return configured.get_secret_value() if configured is not None else None
+
+
+def _refused(url: str, status: int) -> typer.Exit:
+    """Say why the server refused (401: no valid key; 403: the role) and exit 2."""
+    why = "no valid API key (set DUCTWORK_API_KEY or --api-key)"
+    if status == 403:
+        why = "the API key's role may not read runs"
+    err.print(f"[red]{url} refused: {why}[/]")
+    return typer.Exit(2)
+
+
 WATCH_RETRIES = 8
 """Consecutive failed (re)connections before `watch` gives up."""
 
@@ -673,17 +690,11 @@ def watch(
     Exit status: 0 when the run succeeded, 1 when it failed, was cancelled or the
     server was lost, 2 when the execution id is unknown or the key was refused.
     """
-    if api_key is None:
-        configured = Settings().api_key
-        api_key = configured.get_secret_value() if configured is not None else None
+    api_key = _remote_key(api_key)
     try:
         progress = asyncio.run(_watch_remote(url.rstrip("/"), execution_id, _view_mode(), api_key))
     except _Refused as refused:
-        why = "no valid API key (set DUCTWORK_API_KEY or --api-key)"
-        if refused.status == 403:
-            why = "the API key's role may not read runs"
-        err.print(f"[red]{url} refused: {why}[/]")
-        raise typer.Exit(2) from None
+        raise _refused(url, refused.status) from None
     except _UnknownRun:
         err.print(f"[red]No execution {execution_id!r} on {url}[/]")
         raise typer.Exit(2) from None
@@ -764,9 +775,7 @@ def runs(
 
     import httpx
 
-    if api_key is None:
-        configured = Settings().api_key
-        api_key = configured.get_secret_value() if configured is not None else None
+    api_key = _remote_key(api_key)
     base = url.rstrip("/")
     params: dict[str, Any] = {"limit": limit}
     for name, value in (("workflow_id", workflow), ("status", status), ("trigger", trigger)):
@@ -777,11 +786,7 @@ def runs(
         with httpx.Client(base_url=base, timeout=30.0, headers=headers) as http:
             response = http.get("/workflows/executions", params=params)
             if response.status_code in (401, 403):
-                why = "no valid API key (set DUCTWORK_API_KEY or --api-key)"
-                if response.status_code == 403:
-                    why = "the API key's role may not read runs"
-                err.print(f"[red]{url} refused: {why}[/]")
-                raise typer.Exit(2)
+                raise _refused(url, response.status_code)
             if response.status_code == 422:
                 err.print(f"[red]{url} refused the query: {response.text}[/]", markup=False)
                 raise typer.Exit(2)
