@@ -46,6 +46,7 @@ from ductwork.security.models import Permission
 from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, RunQuery, Store, TriggerConflict
+from ductwork.triggers.errors import ErrorWorkflows
 from ductwork.triggers.schedule import run_trigger, slot_key
 from ductwork.triggers.scheduler import Scheduler, ScheduleStatus, describe_schedules
 from ductwork.triggers.spec import PAUSED, ScheduleTrigger, normalize_hook_path, parse_triggers
@@ -138,6 +139,8 @@ class Ductwork:
             components.settings,
             audit=lambda: getattr(self, "audit", None),
         )
+        self.error_workflows = ErrorWorkflows(self.store, self._start_error_run)
+        """Starts the error workflow of each failed run (`ductwork.triggers.errors`)."""
         self.trigger_listeners: list[Callable[[str], None]] = []
         """Called with a workflow id when its triggers may have changed, in every process
         (the scheduler re-reads its schedules, the webhook route cache forgets it)."""
@@ -195,9 +198,12 @@ class Ductwork:
     async def _advance(self, execution_id: str) -> None:
         metrics.RUNS_ACTIVE.inc()
         try:
-            await self.executor.advance(execution_id)
+            status = await self.executor.advance(execution_id)
         finally:
             metrics.RUNS_ACTIVE.dec()
+        if status is RunStatus.ERROR:
+            # The fast path; the sweep starts it if this process dies first.
+            await self.error_workflows.after_failure(execution_id)
 
     # Workflows ------------------------------------------------------------------
     async def validate(self, definition: WorkflowDefinition) -> list[ValidationIssue]:
@@ -434,6 +440,30 @@ class Ductwork:
             idempotency_key=None,
             wait_seconds=wait_seconds,
             with_events=True,
+            trigger={"type": "manual"},
+        )
+        return run
+
+    async def _start_error_run(
+        self,
+        workflow: Workflow,
+        inputs: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+        trigger: Mapping[str, Any],
+    ) -> Run:
+        """Start an error workflow's run (`triggers.errors.StartRun`): the existing run
+        when another process started it with this key first."""
+        run, _ = await self._start_run(
+            workflow.id,
+            workflow.version,
+            workflow.definition,
+            inputs,
+            wait=False,
+            idempotency_key=idempotency_key,
+            wait_seconds=None,
+            with_events=False,
+            trigger=trigger,
         )
         return run
 
@@ -547,6 +577,10 @@ class Ductwork:
             raise Conflict(
                 f"only failed or cancelled runs can be retried; this one is {run.status}"
             )
+        if run.error_workflow_pending:
+            # Report this failure before the retry clears its error and failed node.
+            await self.error_workflows.settle(run)
+            run = await self.get_run(execution_id)
         fields: dict[str, Any] = {
             "status": RunStatus.QUEUED,
             "end_time": None,
@@ -665,13 +699,15 @@ class Ductwork:
 
     # Background work --------------------------------------------------------------
     async def sweep_once(self, only: str | None = None) -> list[str]:
-        """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs.
+        """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs;
+        then start the error workflows failed runs still wait for (`triggers.errors`).
 
-        Returns the ids enqueued. Only the holder of the sweep lock (if any) sweeps.
-        A run whose previous message no worker has taken yet is not enqueued again
+        Returns the ids enqueued (error runs not included). Only the holder of the
+        sweep lock (if any) sweeps. A run whose previous message no worker has taken
+        yet is not enqueued again
         (`Queue.enqueue_unless_pending`), so a backlog is not multiplied by the
         sweeps that pass over it. `only` limits the sweep to that one run (the CLI's
-        `run` sweeps its own run and never adopts anybody else's).
+        `run` sweeps its own run and never adopts anybody else's, nor their failures).
         """
         lock = self.components.sweep_lock
         if lock is not None and not await lock.acquire():
@@ -684,6 +720,9 @@ class Ductwork:
                 continue
             if await self.queue.enqueue_unless_pending(execution_id):
                 enqueued.append(execution_id)
+        if only is None:
+            # Failed runs whose error workflow their failing process did not start.
+            await self.error_workflows.sweep()
         return enqueued
 
     async def _sweep_forever(self) -> None:

@@ -1321,18 +1321,58 @@ export interface components {
         RunStatusFilter: "queued" | "running" | "waiting" | "success" | "error" | "cancelled" | "dead";
         /**
          * RunTrigger
-         * @description What started a run. `type` is `manual` for `POST /workflows/{id}/execute`;
-         *     other types (a schedule, a webhook) may carry keys of their own.
+         * @description What started a run, by `type` (`ductwork.models.Run.trigger`):
+         *
+         *     - `manual`: `POST /workflows/{id}/execute`, or `ductwork run FILE`;
+         *     - `schedule`: one of the workflow's schedules (`key`) at its `slot`, the ISO time
+         *       the slot was due;
+         *     - `webhook`: a request to `/hooks/{path}` (`path`, `method`);
+         *     - `error`: the workflow runs as the error workflow of a failed run (`execution_id`,
+         *       `workflow_id`: the run that failed and its workflow).
          */
         RunTrigger: {
+            /** @example manual */
+            type: components["schemas"]["RunTriggerType"];
             /**
-             * Type
-             * @example manual
+             * Key
+             * @description `schedule`: which schedule fired.
              */
-            type: string;
+            key?: string | null;
+            /**
+             * Slot
+             * @description `schedule`: the time the slot was due (ISO 8601, UTC).
+             * @example 2026-12-03T07:40:00Z
+             */
+            slot?: string | null;
+            /**
+             * Path
+             * @description `webhook`: the hook's path.
+             */
+            path?: string | null;
+            /**
+             * Method
+             * @description `webhook`: the request's method.
+             */
+            method?: string | null;
+            /**
+             * Execution Id
+             * @description `error`: the failed run.
+             */
+            execution_id?: string | null;
+            /**
+             * Workflow Id
+             * @description `error`: its workflow.
+             */
+            workflow_id?: string | null;
         } & {
             [key: string]: unknown;
         };
+        /**
+         * RunTriggerType
+         * @description What can start a run: the `type` of its `trigger`, and the runs lists' `trigger`.
+         * @enum {string}
+         */
+        RunTriggerType: "manual" | "schedule" | "webhook" | "error";
         /**
          * RunView
          * @description An execution as `GET /workflows/executions/{id}` shows it (`ductwork.views.run_view`).
@@ -1890,8 +1930,8 @@ export interface operations {
                 status?: components["schemas"]["RunStatusFilter"] | null;
                 /** @description Only this workflow's runs. */
                 workflow_id?: string | null;
-                /** @description Only runs started by this trigger type (`manual`, ...). */
-                trigger?: string | null;
+                /** @description Only runs started by this trigger type: `manual` (execute), `schedule`, `webhook` (`/hooks/{path}`) or `error` (runs of an error workflow). */
+                trigger?: components["schemas"]["RunTriggerType"] | null;
                 /** @description Items per page. */
                 limit?: number;
                 /** @description Items to skip. */
@@ -2465,8 +2505,8 @@ export interface operations {
             query?: {
                 /** @description Only runs with this status; `dead`: runs the engine gave up on. */
                 status?: components["schemas"]["RunStatusFilter"] | null;
-                /** @description Only runs started by this trigger type (`manual`, ...). */
-                trigger?: string | null;
+                /** @description Only runs started by this trigger type: `manual` (execute), `schedule`, `webhook` (`/hooks/{path}`) or `error` (runs of an error workflow). */
+                trigger?: components["schemas"]["RunTriggerType"] | null;
                 /** @description Items per page. */
                 limit?: number;
                 /** @description Items to skip. */
