@@ -4,9 +4,10 @@
 // `{type: "schedule", key, slot}` (slot: the ISO time it was due), `{type: "webhook",
 // path, method}`, `{type: "error", execution_id, workflow_id}` (the error workflow of
 // that failed run). Runs stored before triggers were recorded have none.
+import type { Schemas } from "../api/client";
 
 /** The trigger types the runs lists filter by (`?trigger=` of GET /workflows/executions). */
-export const TRIGGER_TYPES = ["manual", "schedule", "webhook", "error"] as const;
+export const TRIGGER_TYPES = ["manual", "schedule", "webhook", "error"] as const satisfies readonly Schemas["RunTriggerType"][];
 export type TriggerTypeName = (typeof TRIGGER_TYPES)[number];
 
 /** Whether `value` is a trigger type the lists filter by. */

@@ -23,7 +23,7 @@ export function useTriggerTypes() {
 /** One time a schedule fires: the instant (UTC) and the same in the schedule's zone. */
 export interface FireTime {
   utc: string;
-  local: string | null;
+  local: string;
 }
 
 /** One schedule trigger of a saved workflow (`GET /workflows/{id}/schedule`). */
@@ -31,59 +31,11 @@ export interface ScheduleInfo {
   /** Its position in the saved workflow's `triggers`. */
   index: number;
   key: string;
-  timezone: string | null;
+  timezone: string;
   paused: boolean;
   lastSlot: string | null;
   next: FireTime[];
 }
-
-function str(value: unknown): string | null {
-  return typeof value === "string" && value !== "" ? value : null;
-}
-
-/**
- * The schedules of an answer, read leniently: a list of `{index, key, next, ...}` (or the
- * same under `schedules`), each fire time an ISO string or `{utc, local}`.
- */
-export function parseSchedules(body: unknown): ScheduleInfo[] {
-  const list = Array.isArray(body) ? body : Array.isArray((body as { schedules?: unknown } | null)?.schedules) ? (body as { schedules: unknown[] }).schedules : [];
-  const out: ScheduleInfo[] = [];
-  for (const item of list) {
-    if (typeof item !== "object" || item === null) continue;
-    const raw = item as Record<string, unknown>;
-    if (typeof raw.index !== "number") continue;
-    const next: FireTime[] = [];
-    for (const time of Array.isArray(raw.next) ? raw.next : []) {
-      if (typeof time === "string") next.push({ utc: time, local: null });
-      else if (typeof time === "object" && time !== null) {
-        const utc = str((time as Record<string, unknown>).utc);
-        if (utc !== null) next.push({ utc, local: str((time as Record<string, unknown>).local) });
-      }
-    }
-    out.push({
-      index: raw.index,
-      key: str(raw.key) ?? "",
-      timezone: str(raw.timezone),
-      paused: raw.paused === true,
-      lastSlot: str(raw.last_slot),
-      next,
-    });
-  }
-  return out;
-}
-
-// The schedule and pause routes arrive with the scheduler (src/ductwork/api/triggers.py);
-// until the generated types know them, they are called through this untyped view of the
-// same client (same cookies, CSRF header and 401 handling).
-interface UntypedResult {
-  data?: unknown;
-  error?: unknown;
-  response: Response;
-}
-const untyped = api as unknown as {
-  GET(path: string, init: { params: { path: Record<string, string> } }): Promise<UntypedResult>;
-  POST(path: string, init: { params: { path: Record<string, string> }; body?: unknown }): Promise<UntypedResult>;
-};
 
 /** How often the next fire times are asked again while shown (they move as time passes). */
 export const SCHEDULE_REFRESH_MS = 60_000;
@@ -94,11 +46,18 @@ export function useSchedules(workflowId: string | undefined, version: number | u
     queryKey: ["schedule", workflowId ?? "", version ?? 0],
     enabled: enabled && workflowId !== undefined,
     queryFn: async (): Promise<ScheduleInfo[]> => {
-      const { data, error, response } = await untyped.GET("/workflows/{workflow_id}/schedule", {
+      const { data, error, response } = await api.GET("/workflows/{workflow_id}/schedule", {
         params: { path: { workflow_id: workflowId ?? "" } },
       });
       if (data === undefined) throw callFailure(response, error, "Could not load the schedule");
-      return parseSchedules(data);
+      return data.map((schedule) => ({
+        index: schedule.index,
+        key: schedule.key,
+        timezone: schedule.timezone,
+        paused: schedule.paused,
+        lastSlot: schedule.last_slot,
+        next: schedule.next.map((time) => ({ utc: time.utc, local: time.local })),
+      }));
     },
     refetchInterval: SCHEDULE_REFRESH_MS,
   });
@@ -109,11 +68,12 @@ export function useSetPaused() {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: async ({ id, paused }: { id: string; paused: boolean }): Promise<Workflow> => {
-      const { data, error, response } = await untyped.POST(`/workflows/{workflow_id}/${paused ? "pause" : "resume"}`, {
-        params: { path: { workflow_id: id } },
-      });
+      const init = { params: { path: { workflow_id: id } } };
+      const { data, error, response } = paused
+        ? await api.POST("/workflows/{workflow_id}/pause", init)
+        : await api.POST("/workflows/{workflow_id}/resume", init);
       if (data === undefined) throw callFailure(response, error, paused ? "Could not pause the workflow" : "Could not resume the workflow");
-      return data as Workflow;
+      return data;
     },
     onSuccess: (workflow) => {
       queryClient.setQueryData(workflowKey(workflow.id), workflow);
