@@ -45,6 +45,7 @@ from ductwork.security.models import Permission
 from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, RunQuery, Store, TriggerConflict
+from ductwork.triggers.resume import Resumer
 from ductwork.triggers.spec import normalize_hook_path, parse_triggers
 
 log = logging.getLogger("ductwork.service")
@@ -135,6 +136,9 @@ class Ductwork:
             components.settings,
             audit=lambda: getattr(self, "audit", None),
         )
+        self.resumes = Resumer(self.store, self.queue, self.registry, self.audit)
+        """Resumes parked wait nodes, by signed link or by API (`triggers/resume.py`)."""
+        self.resume_links = components.services.resume_links
         self.trigger_listeners: list[Callable[[str], None]] = []
         """Called with a workflow id when its triggers may have changed, in every process
         (the scheduler re-reads its schedules, the webhook route cache forgets it)."""
