@@ -68,8 +68,9 @@ def test_every_operation_documents_its_success_body(document: dict[str, Any]) ->
             content = response["content"]
             if path == "/metrics":
                 assert list(content) == ["text/plain"], where
-            elif path == "/setup":
-                assert list(content) == ["text/html"], where  # the one-time setup page
+            elif path == "/setup" or (method, path) == ("get", "/resume/{token}"):
+                # The one-time setup page; a resume link's approval page.
+                assert list(content) == ["text/html"], where
             elif path.endswith("/events"):
                 assert list(content) == ["text/event-stream"], where
                 assert content["text/event-stream"]["itemSchema"]["properties"]["event"], where

@@ -164,7 +164,7 @@ def _verify(app: Ductwork, token: str) -> tuple[str, str] | None:
         return None
 
 
-Token = Annotated[str, Path(max_length=2048, description="The token of a resume link.")]
+Token = Annotated[str, Path(description="The token of a resume link.")]
 
 
 @router.get(
@@ -249,18 +249,19 @@ _LINK_BODY: Final = {
 async def resume_by_link(app: App, request: Request, token: Token) -> Response:
     content_type = request.headers.get("content-type")
     from_page = content_type is not None and content_type.split(";")[0].strip().lower() == FORM
+    # The body is checked first, like every body (it is bounded; the store is not asked).
+    if from_page:
+        payload: Any = _decision(await _read_capped(request, app.settings.max_inputs_bytes))
+    else:
+        payload = await _json_object(app, request, content_type)
     target = _verify(app, token)
     if target is None:
         if from_page:
             return _refusal_page("forged")
         raise HTTPException(403, _REFUSALS["forged"][2], headers={"Cache-Control": "no-store"})
     execution_id, node_id = target
-    if from_page:
-        payload: Any = _decision(await _read_capped(request, app.settings.max_inputs_bytes))
-        if payload is None:
-            return _page(422, "Choose an answer", "<p>Use the Approve or Reject button.</p>")
-    else:
-        payload = await _json_object(app, request, content_type)
+    if payload is None:
+        return _page(422, "Choose an answer", "<p>Use the Approve or Reject button.</p>")
     outcome = await app.resumes.resume(execution_id, node_id, payload, via="link")
     if from_page:
         if outcome != "resumed":

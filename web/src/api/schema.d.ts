@@ -207,6 +207,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/trigger-types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trigger types with their JSON Schemas
+         * @description What a workflow's top-level `triggers` list may hold: each type's description and JSON Schema (for builder UIs, like `/node-types`).
+         */
+        get: operations["trigger_types_trigger_types_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -261,6 +281,44 @@ export interface paths {
         get: operations["execution_events_workflows_executions__execution_id__events_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/resume/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The approval page of a resume link (changes nothing) */
+        get: operations["resume_page_resume__token__get"];
+        put?: never;
+        /** Resume a waiting node by its link (no API key: the link is signed) */
+        post: operations["resume_by_link_resume__token__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/executions/{execution_id}/nodes/{node_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a waiting node (the API twin of its resume link)
+         * @description The body, a JSON object, becomes the node's output (none: `{}`). 409 while the node has not started waiting (Retry-After) or when it is not a wait node; 410 once it was resumed, timed out, or its run ended.
+         */
+        post: operations["resume_by_api_workflows_executions__execution_id__nodes__node_id__resume_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1088,6 +1146,21 @@ export interface components {
             message: string;
         };
         /**
+         * ResumeAnswer
+         * @description A resume that was handed over: the run goes on.
+         */
+        ResumeAnswer: {
+            /** Execution Id */
+            execution_id: string;
+            /** Node Id */
+            node_id: string;
+            /**
+             * Status
+             * @default resumed
+             */
+            status: string;
+        };
+        /**
          * RetryPolicy
          * @description How often a node is tried when it fails with a retryable error.
          */
@@ -1326,6 +1399,21 @@ export interface components {
             /** Password */
             password: string;
         };
+        /**
+         * TriggerType
+         * @description A trigger type (`schedule`, `webhook`) with the JSON Schema of its entry in
+         *     a workflow's `triggers` list, for builder UIs.
+         */
+        TriggerType: {
+            /** Type */
+            type: string;
+            /** Description */
+            description: string;
+            /** Config Schema */
+            config_schema: {
+                [key: string]: unknown;
+            };
+        };
         /** UserCreate */
         UserCreate: {
             /**
@@ -1412,6 +1500,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Triggers */
+            triggers?: unknown[];
+            /** Error Workflow Id */
+            error_workflow_id?: string | null;
             /** Id */
             id: string;
             /**
@@ -1458,6 +1550,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Triggers */
+            triggers?: unknown[];
+            /** Error Workflow Id */
+            error_workflow_id?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1485,6 +1581,10 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** Triggers */
+            triggers?: unknown[];
+            /** Error Workflow Id */
+            error_workflow_id?: string | null;
             /** Id */
             id: string;
             /**
@@ -2429,6 +2529,44 @@ export interface operations {
             };
         };
     };
+    trigger_types_trigger_types_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggerType"][];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+        };
+    };
     metrics_metrics_get: {
         parameters: {
             query?: never;
@@ -2659,6 +2797,244 @@ export interface operations {
                 };
             };
             /** @description An invalid id, `after` or Last-Event-ID (the field names which). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resume_page_resume__token__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of a resume link. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The approval page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resume_by_link_resume__token__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of a resume link. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "approved": true,
+                 *       "comment": "Looks good"
+                 *     }
+                 */
+                "application/json": {
+                    [key: string]: unknown;
+                };
+                /** @description The approval page's form: the output is {approved: true|false}. */
+                "application/x-www-form-urlencoded": {
+                    /** @enum {string} */
+                    decision: "approve" | "reject";
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResumeAnswer"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The node has not started waiting yet (see Retry-After), or it is not a wait node */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Answered already, timed out, or the run ended: the link is spent */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Unsupported media type: JSON routes accept application/json only */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resume_by_api_workflows_executions__execution_id__nodes__node_id__resume_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                execution_id: string;
+                /** @description The id of the wait node. */
+                node_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResumeAnswer"];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The node has not started waiting yet (see Retry-After), or it is not a wait node */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Answered already, timed out, or the run ended: the link is spent */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Unsupported media type: JSON routes accept application/json only */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
             422: {
                 headers: {
                     [name: string]: unknown;
