@@ -6,7 +6,7 @@ the HTTP side (links without a key, the page, the API route) is tests/test_wait_
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,18 +18,11 @@ from ductwork.models import NodeStatus, Run, RunStatus
 from ductwork.security.crypto import generate_key
 from ductwork.service import Ductwork
 from ductwork.triggers.resume import ForgedLink, ResumeLinks
-from tests.support import resume_shim
 from tests.support.engine import ProbeNode, definition, embedded
 from tests.support.polling import eventually
 
 RUN_WAIT = 30.0
 """Seconds a test waits for a run to end: a deadline for a stuck run, not a speed check."""
-
-
-@pytest.fixture(autouse=True)
-def _stores_resume() -> Iterator[None]:
-    resume_shim.install()
-    yield
 
 
 def wait(node_id: str = "w", **config: Any) -> dict[str, Any]:
@@ -331,3 +324,18 @@ def test_links_survive_a_key_rotation_while_the_old_key_is_kept() -> None:
     keys[:] = [new]
     with pytest.raises(ForgedLink):
         links.verify(made_before)
+
+
+async def test_concurrent_resumes_hand_the_payload_over_once(tmp_path: Path) -> None:
+    async with embedded(tmp_path) as app:
+        wf = await app.create_workflow(definition([wait(), end()], [("w", "end")]))
+        run, _ = await app.execute(wf.id, {}, wait=False)
+        await parked(app, run.execution_id)
+        outcomes = await asyncio.gather(
+            *(app.resumes.resume(run.execution_id, "w", {"i": i}, via="link") for i in range(5))
+        )
+        final = await app.wait_for(run.execution_id, RUN_WAIT)
+    assert sorted(outcomes) == ["resumed", "used", "used", "used", "used"]
+    assert final.status is RunStatus.SUCCESS
+    winner = outcomes.index("resumed")
+    assert final.result == {"i": winner}

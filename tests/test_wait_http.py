@@ -17,18 +17,11 @@ import httpx
 import pytest
 
 from ductwork.settings import Settings
-from tests.support import resume_shim
 from tests.support.live_server import LiveServer, auth_headers
 from tests.support.polling import wait_until
 
 RUN_WAIT = 30.0
 """Seconds a test waits for a run to end: a deadline for a stuck run, not a speed check."""
-
-
-@pytest.fixture(autouse=True)
-def _stores_resume() -> Iterator[None]:
-    resume_shim.install()
-    yield
 
 
 def settings(tmp_path: Path, **overrides: Any) -> Settings:
