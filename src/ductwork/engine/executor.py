@@ -604,15 +604,12 @@ class _RunDriver:
         nodes before the wait can send them."""
         if links is None:
             return {}
-        execution_id = self.run.execution_id
-        urls = {
-            node_id: links.url(execution_id, node_id)
-            for node_id in self.plan.order
-            if self.plan.nodes[node_id].node_type.resumable
-        }
-        if not urls:
+        nodes = self.plan.nodes
+        waits = [node_id for node_id in self.plan.order if nodes[node_id].node_type.resumable]
+        if not waits:
             return {}
-        return {"resume_url": next(iter(urls.values())), "resume_urls": urls}
+        urls = links.urls(self.run.execution_id, waits)
+        return {"resume_url": urls[waits[0]], "resume_urls": urls}
 
     def _secrets(self, settings: Settings) -> tuple[dict[str, str], list[str]]:
         """(`secrets` for templates, every secret value the run holds, to mask).

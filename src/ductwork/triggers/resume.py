@@ -22,7 +22,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -101,12 +101,23 @@ class ResumeLinks:
 
     def token(self, execution_id: str, node_id: str) -> str:
         """The signed token for one node of one run."""
+        return self._token(self._link_keys()[0], execution_id, node_id)
+
+    def _token(self, key: bytes, execution_id: str, node_id: str) -> str:
         payload = execution_id.encode() + _SEPARATOR + node_id.encode()
-        return f"{_b64(payload)}.{_b64(self._mac(self._link_keys()[0], payload))}"
+        return f"{_b64(payload)}.{_b64(self._mac(key, payload))}"
 
     def url(self, execution_id: str, node_id: str) -> str:
         """The resume link for one node of one run."""
         return f"{self.base}/resume/{self.token(execution_id, node_id)}"
+
+    def urls(self, execution_id: str, node_ids: Iterable[str]) -> dict[str, str]:
+        """The resume links of several nodes of one run (the key ring is read once)."""
+        key = self._link_keys()[0]
+        return {
+            node_id: f"{self.base}/resume/{self._token(key, execution_id, node_id)}"
+            for node_id in node_ids
+        }
 
     def verify(self, token: str) -> tuple[str, str]:
         """(execution id, node id) of a token this deployment made; ForgedLink otherwise.
