@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 
+from ductwork.cli import RunProgress
 from ductwork.engine.graph import WorkflowInvalid
 from ductwork.models import NodeStatus, Run, RunStatus
 from ductwork.security.crypto import generate_key
 from ductwork.service import Ductwork
 from ductwork.triggers.resume import ForgedLink, ResumeLinks
+from ductwork.views import run_view
 from tests.support.engine import ProbeNode, definition, embedded
 from tests.support.polling import eventually
 
@@ -339,3 +341,22 @@ async def test_concurrent_resumes_hand_the_payload_over_once(tmp_path: Path) -> 
     assert final.status is RunStatus.SUCCESS
     winner = outcomes.index("resumed")
     assert final.result == {"i": winner}
+
+
+async def test_the_cli_shows_where_to_resume_a_waiting_node(tmp_path: Path) -> None:
+    async with embedded(tmp_path) as app:
+        wf = await app.create_workflow(definition([wait(), end()], [("w", "end")]))
+        run, _ = await app.execute(wf.id, {}, wait=False)
+        waiting = await parked(app, run.execution_id)
+    url = waiting.node_states["w"].meta["resume_url"]
+    from_snapshot = RunProgress(run_view(waiting, include_definition=True))
+    assert from_snapshot.rows["w"].detail == f"resume: {url}"
+    from_events = RunProgress(
+        {"execution_id": run.execution_id, "status": "queued", "definition": wf.public()}
+    )
+    for event in waiting.events:
+        from_events.apply(event)
+    assert (from_events.rows["w"].status, from_events.rows["w"].detail) == (
+        "waiting",
+        f"resume: {url}",
+    )

@@ -314,18 +314,19 @@ def _json() -> dict[str, str]:
     return {"Content-Type": "application/json"}
 
 
-def test_a_link_resumes_a_run_on_postgresql(
-    tmp_path: Path, store_url_factory: Callable[[str], str]
+@pytest.mark.parametrize("store", ["postgresql", "mongodb"])
+def test_a_link_resumes_a_run_on_a_shared_store(
+    tmp_path: Path, store_url_factory: Callable[[str], str], store: str
 ) -> None:
-    store_url = store_url_factory("postgresql")
+    store_url = store_url_factory(store)
     with (
         LiveServer(settings(tmp_path, store_url=store_url)) as live,
         live.client() as admin,
     ):
         execution_id = start_run(admin, approval_workflow(timeout_seconds=3600))
         link = parked_link(admin, execution_id)
-        assert httpx.post(link, json={"pg": True}).status_code == 202
-        assert httpx.post(link, json={"pg": False}).status_code == 410
+        assert httpx.post(link, json={"store": store}).status_code == 202
+        assert httpx.post(link, json={"store": "again"}).status_code == 410
         run = finished(admin, execution_id)
     assert run["status"] == "success", run["error"]
-    assert run["result"] == {"pg": True}
+    assert run["result"] == {"store": store}
