@@ -89,6 +89,29 @@ _DOCUMENTED_REFUSALS: Final[dict[int | str, dict[str, Any]]] = {
     },
 }
 
+_PAGE: Final = {"text/html": {"schema": {"type": "string"}}}
+"""What the link routes send a browser: a page."""
+
+_PAGE_REFUSALS: Final = {
+    403: "The link is not valid (not made by this server, or altered)",
+    404: "No such run or node",
+    409: "The run has not reached the node yet (see Retry-After), or it is not a wait node",
+    410: "Answered already, timed out, or the run ended: the link is spent",
+}
+
+
+def _with_pages(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """`responses`, each also as a page: what a post of the approval page's form gets."""
+    return {
+        status: {
+            **entry,
+            "content": _PAGE,
+            "description": _PAGE_REFUSALS.get(int(status), entry["description"]),
+        }
+        for status, entry in responses.items()
+    }
+
+
 _STYLE: Final = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;"
     "color:#1a1a1a;background:#fff}"
@@ -171,7 +194,13 @@ Token = Annotated[str, Path(description="The token of a resume link.")]
     "/resume/{token}",
     summary="The approval page of a resume link (changes nothing)",
     response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}, "description": "The approval page."}},
+    responses={
+        200: {"content": _PAGE, "description": "The approval page."},
+        **{
+            status: {"content": _PAGE, "description": description}
+            for status, description in _PAGE_REFUSALS.items()
+        },
+    },
 )
 async def resume_page(app: App, token: Token) -> HTMLResponse:
     target = _verify(app, token)
@@ -241,8 +270,8 @@ _LINK_BODY: Final = {
     status_code=202,
     response_model=ResumeAnswer,
     responses={
-        **error_responses(403, 404, 422),
-        **_DOCUMENTED_REFUSALS,
+        200: {"content": _PAGE, "description": "The page's form was answered: a thank-you page."},
+        **_with_pages({**error_responses(403, 404, 422), **_DOCUMENTED_REFUSALS}),
     },
     openapi_extra={"requestBody": _LINK_BODY},
 )

@@ -2828,6 +2828,42 @@ export interface operations {
                     "text/html": string;
                 };
             };
+            /** @description The link is not valid (not made by this server, or altered) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description No such run or node */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The run has not reached the node yet (see Retry-After), or it is not a wait node */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Answered already, timed out, or the run ended: the link is spent */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description The request is invalid: which node, which field, why */
             422: {
                 headers: {
@@ -2868,6 +2904,15 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The page's form was answered: a thank-you page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
             /** @description Successful Response */
             202: {
                 headers: {
@@ -2877,30 +2922,33 @@ export interface operations {
                     "application/json": components["schemas"]["ResumeAnswer"];
                 };
             };
-            /** @description Authenticated, but the role may not do this */
+            /** @description The link is not valid (not made by this server, or altered) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    "text/html": string;
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description Not found */
+            /** @description No such run or node */
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    "text/html": string;
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description The node has not started waiting yet (see Retry-After), or it is not a wait node */
+            /** @description The run has not reached the node yet (see Retry-After), or it is not a wait node */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    "text/html": string;
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
@@ -2910,6 +2958,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "text/html": string;
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
@@ -2937,6 +2986,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "text/html": string;
                     "application/json": components["schemas"]["Problem"];
                 };
             };
