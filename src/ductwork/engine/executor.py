@@ -73,6 +73,28 @@ RUNNING_COMMIT_DELAY = 0.005
 one's is committed after this many seconds (so watchers and crash recovery see it)."""
 
 
+def wants_error_workflow(run: Run) -> bool:
+    """Whether failing `run` must start its workflow's error workflow (`triggers/errors.py`).
+
+    Only when its definition names one, and never for a run an error workflow
+    started: an error workflow's own failure starts nothing (no loop on itself, no
+    A -> B -> A chain).
+    """
+    return run.definition.error_workflow_id is not None and (
+        run.trigger is None or run.trigger.get("type") != "error"
+    )
+
+
+def failed_run_fields(run: Run, **fields: Any) -> dict[str, Any]:
+    """The run fields of the commit that fails `run`: status `error` and `fields`, plus
+    the error-workflow outbox flag when it must start one, so a process dying right
+    after this commit loses nothing (the sweep finds the flag; see triggers/errors.py)."""
+    failed: dict[str, Any] = {**fields, "status": RunStatus.ERROR}
+    if wants_error_workflow(run):
+        failed["error_workflow_pending"] = True
+    return failed
+
+
 def default_owner(name: str | None = None) -> str:
     """A lease owner unique to this process: a name (default the host), pid and a random suffix.
 
@@ -589,6 +611,7 @@ class _RunDriver:
             "execution_id": run.execution_id,
             "workflow_id": run.workflow_id,
             "started_at": (run.start_time or utcnow()).isoformat(),
+            "trigger": run.trigger,
         }
         self.run_info.update(self._resume_urls(executor.services.resume_links))
         self.base_names: dict[str, Any] = {
@@ -1077,7 +1100,7 @@ class _RunDriver:
         if run.status is RunStatus.QUEUED:
             self.run_info["started_at"] = now.isoformat()
             self.checkpointer.run_fields(status=RunStatus.RUNNING, start_time=now)
-            self.emit("run_started", None, workflow_id=run.workflow_id)
+            self.emit("run_started", None, workflow_id=run.workflow_id, trigger=run.trigger)
         elif run.status in (RunStatus.WAITING, RunStatus.RUNNING):
             self.checkpointer.run_fields(status=RunStatus.RUNNING, wake_at=None)
         # Wall clock from the start, parked time included (a retry starts the clock again).
@@ -1227,6 +1250,8 @@ class _RunDriver:
         }
         if status is RunStatus.SUCCESS:
             fields["result"] = self._result()
+        elif status is RunStatus.ERROR:
+            fields = failed_run_fields(self.run, **fields)
         self.checkpointer.run_fields(**fields)
         data: dict[str, Any] = {"status": status.value}
         if error:
@@ -1553,13 +1578,9 @@ class Executor:
             Checkpoint(
                 node_states=node_states,
                 events=events,
-                run_fields={
-                    "status": RunStatus.ERROR,
-                    "end_time": now,
-                    "error": cause,
-                    "wake_at": None,
-                    "dead_letter": True,
-                },
+                run_fields=failed_run_fields(
+                    run, end_time=now, error=cause, wake_at=None, dead_letter=True
+                ),
             ),
             owner=self.owner,
         )
@@ -1585,7 +1606,7 @@ class Executor:
             run.execution_id,
             Checkpoint(
                 events=[event],
-                run_fields={"status": RunStatus.ERROR, "end_time": now, "error": error},
+                run_fields=failed_run_fields(run, end_time=now, error=error),
             ),
             owner=self.owner,
         )
