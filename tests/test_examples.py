@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import SecretStr
 
 from ductwork.examples import read_workflow_file
 from ductwork.runtime import build
@@ -112,7 +113,8 @@ async def test_example(
 async def test_examples_load_into_a_server(full_settings: Settings) -> None:
     from ductwork.examples import load_examples
 
-    app = build(full_settings)
+    secrets = {"GITHUB_WEBHOOK_SECRET": SecretStr("s3cret")}
+    app = build(full_settings.model_copy(update={"secrets": secrets}))
     await app.start()
     try:
         first = await load_examples(app)
@@ -122,3 +124,20 @@ async def test_examples_load_into_a_server(full_settings: Settings) -> None:
         await app.close()
     assert len(first) == len(EXAMPLES) and again == []
     assert "Hello AI" in names
+
+
+async def test_an_example_this_server_cannot_hold_is_skipped_not_fatal(
+    full_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ductwork.examples import load_examples
+
+    app = build(full_settings)  # no GITHUB_WEBHOOK_SECRET: the signed webhook cannot be saved
+    await app.start()
+    try:
+        saved = await load_examples(app)
+    finally:
+        await app.close()
+    assert "GitHub push summary" not in saved
+    assert len(saved) == len(EXAMPLES) - 1
+    assert "12-signed-github-webhook.json not loaded" in caplog.text
+    assert "GITHUB_WEBHOOK_SECRET" in caplog.text
