@@ -174,6 +174,8 @@ class RunProgress:
             row.latency_ms = state.get("latency_ms")
             row.cached = bool(state.get("cached"))
             row.detail = state["error"] if state.get("error") else _short(state.get("output"))
+            if row.status == NodeStatus.WAITING.value and state.get("resume_url"):
+                row.detail = f"resume: {state['resume_url']}"
 
     def _row(self, node_id: str) -> _NodeRow:
         row = self.rows.get(node_id)
@@ -238,6 +240,10 @@ class RunProgress:
             row.detail = "null"
         elif kind == "node_cancelled":
             row.status = NodeStatus.CANCELLED.value
+        elif kind == "node_waiting":
+            # A wait node parked for its answer: where to give it.
+            row.status = NodeStatus.WAITING.value
+            row.detail = f"resume: {data.get('resume_url')}"
 
     def table(self, *, live: bool = False) -> Table:
         """The per-node table; `live` adds spinners and streaming text."""

@@ -47,6 +47,7 @@ from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, RunQuery, Store, TriggerConflict
 from ductwork.triggers.errors import ErrorWorkflows
+from ductwork.triggers.resume import Resumer
 from ductwork.triggers.schedule import run_trigger, slot_key
 from ductwork.triggers.scheduler import Scheduler, ScheduleStatus, describe_schedules
 from ductwork.triggers.spec import PAUSED, ScheduleTrigger, normalize_hook_path, parse_triggers
@@ -141,6 +142,9 @@ class Ductwork:
         )
         self.error_workflows = ErrorWorkflows(self.store, self._start_error_run)
         """Starts the error workflow of each failed run (`ductwork.triggers.errors`)."""
+        self.resumes = Resumer(self.store, self.queue, self.registry, self.audit)
+        """Resumes parked wait nodes, by signed link or by API (`triggers/resume.py`)."""
+        self.resume_links = components.services.resume_links
         self.trigger_listeners: list[Callable[[str], None]] = []
         """Called with a workflow id when its triggers may have changed, in every process
         (the scheduler re-reads its schedules, the webhook route cache forgets it)."""

@@ -226,7 +226,7 @@ def workflow_view(workflow: Workflow, last_run: RunSummary | None) -> dict[str, 
 _MESSAGES = {
     "queued": "Workflow execution queued",
     "running": "Workflow execution is running",
-    "waiting": "Workflow execution is waiting (parked on a delay)",
+    "waiting": "Workflow execution is waiting (parked on a delay or a wait node)",
     "success": "Workflow execution completed",
     "error": "Workflow execution failed",
     "cancelled": "Workflow execution cancelled",

@@ -17,6 +17,7 @@ from ductwork.api import (
     errors,
     generate,
     live,
+    resume,
     schemas,
     system,
     triggers,
@@ -98,6 +99,7 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
     api.include_router(system.router)
     api.include_router(generate.router)
     api.include_router(live.router)
+    resume.install(api)
     credentials.install(api)
     api.include_router(credentials.router)
     api.include_router(audit.router)
