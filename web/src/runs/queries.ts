@@ -57,20 +57,7 @@ export function useRetryRun(executionId: string) {
 }
 
 /** What a resume answered: the node was handed its payload and the run goes on. */
-export interface ResumeAnswer {
-  execution_id: string;
-  node_id: string;
-  status: string;
-}
-
-// The resume route arrives with the wait node (src/ductwork/api/resume.py); until the
-// generated types know it, it is called through this untyped view of the same client.
-const untyped = api as unknown as {
-  POST(
-    path: string,
-    init: { params: { path: Record<string, string> }; body: unknown },
-  ): Promise<{ data?: unknown; error?: unknown; response: Response }>;
-};
+export type ResumeAnswer = Schemas["ResumeAnswer"];
 
 /**
  * POST /workflows/executions/{id}/nodes/{node_id}/resume with `body` (the waiting node's
@@ -80,12 +67,12 @@ const untyped = api as unknown as {
 export function useResumeNode(executionId: string) {
   return useMutation({
     mutationFn: async ({ nodeId, body }: { nodeId: string; body: Record<string, unknown> }): Promise<ResumeAnswer> => {
-      const { data, error, response } = await untyped.POST("/workflows/executions/{execution_id}/nodes/{node_id}/resume", {
+      const { data, error, response } = await api.POST("/workflows/executions/{execution_id}/nodes/{node_id}/resume", {
         params: { path: { execution_id: executionId, node_id: nodeId } },
         body,
       });
       if (data === undefined) throw callFailure(response, error, "Could not resume the step");
-      return data as ResumeAnswer;
+      return data;
     },
   });
 }
