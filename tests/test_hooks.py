@@ -408,6 +408,20 @@ def test_too_large_bodies_are_413_whether_announced_or_chunked(
     assert fits.status_code == 202, fits.text
 
 
+def test_a_body_whose_inputs_outgrow_the_inputs_limit_is_413(
+    admin: httpx.Client, caller: httpx.Client
+) -> None:
+    path = unique("escapes")
+    workflow_id = save(admin, hook_workflow(webhook(path)))
+    # 200 KB of control characters: each is 6 bytes of JSON (\u0001), past 1 MB of inputs.
+    answer = caller.post(
+        f"/hooks/{path}", content=b"\x01" * 200_000, headers={"Content-Type": "text/plain"}
+    )
+    assert answer.status_code == 413, answer.text
+    assert "DUCTWORK_MAX_INPUTS_BYTES" in answer.json()["detail"]
+    assert runs_of(admin, workflow_id) == []
+
+
 def test_calls_past_the_path_rate_are_429_with_retry_after(
     admin: httpx.Client, caller: httpx.Client
 ) -> None:

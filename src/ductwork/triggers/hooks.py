@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 from urllib.parse import parse_qsl
 
+import orjson
 from limits import RateLimitItem, parse_many
 
 from ductwork.jsonvalues import JSONProblem, dotted, find_problem, loads_checked
@@ -590,6 +591,13 @@ class Hooks:
         max_depth = self.settings.max_json_depth
         body = parse_body(call.headers.get("content-type"), raw, max_depth)
         inputs = run_inputs(trigger, call, body, route.header_names, max_depth)
+        size = len(orjson.dumps(inputs))
+        if size > self.settings.max_inputs_bytes:  # text escapes can outgrow the body
+            raise HookRefused(
+                413,
+                f"the run's inputs would be {size:,} bytes of JSON; the limit is "
+                f"{self.settings.max_inputs_bytes:,} (DUCTWORK_MAX_INPUTS_BYTES)",
+            )
         key = call.headers.get("idempotency-key") or None
         if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
             raise HookRefused(
