@@ -9,15 +9,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    create_engine,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -31,6 +41,7 @@ from ductwork.models import (
     Workflow,
     WorkflowDefinition,
 )
+from ductwork.store._codec import prefix_end
 from ductwork.store.base import (
     DuplicateRun,
     LeaseLost,
@@ -38,18 +49,28 @@ from ductwork.store.base import (
     RunQuery,
     Store,
     StoreError,
+    TriggerConflict,
     UnstorableValue,
 )
 from ductwork.store.factory import create_store
 from ductwork.store.mongo import MongoStore
 from ductwork.store.mongo import _event_doc as mongo_event_doc
-from ductwork.store.sql import SCHEMA_VERSION, UPGRADES, SqlStore, migrate, schema_version
+from ductwork.store.sql import (
+    SCHEMA_VERSION,
+    UPGRADES,
+    SqlStore,
+    find_runs_statement,
+    migrate,
+    schema_version,
+    workflows,
+)
 from tests.support.sql_schema_v1 import (
     V1_IDEMPOTENCY_KEY,
     V1_RUN_ID,
     V1_WORKFLOW_ID,
     create_v1_database,
 )
+from tests.support.stores import postgres_execute, service_unavailable, unique_name
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 """A fixed instant with microseconds, so truncation would show."""
@@ -231,6 +252,282 @@ async def test_workflow_crud_and_versions(store: Store) -> None:
     assert kept is not None
     assert kept.definition == run.definition
     assert [r.execution_id for r in await runs_of(store, "wf-a")] == [run.execution_id]
+
+
+# Triggers --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def _sql_stores_until_mongo_lands(store_kind: str) -> None:
+    # TEMPORARY (branch issue10-store): the MongoDB side of these follows in the next commit.
+    if store_kind.startswith("mongodb"):
+        pytest.skip("MongoStore implements triggers in the next commit")
+
+
+def hook(path: str) -> dict[str, Any]:
+    return {"type": "webhook", "path": path, "auth": {"type": "none"}}
+
+
+SCHEDULE = {"type": "schedule", "every_seconds": 60}
+
+
+def triggered(name: str, *triggers: dict[str, Any], status: str = "active") -> WorkflowDefinition:
+    return definition(name).model_copy(update={"triggers": list(triggers), "status": status})
+
+
+async def save(store: Store, workflow_id: str, spec: WorkflowDefinition, second: int = 0) -> None:
+    at = T0 + timedelta(seconds=second)
+    await store.create_workflow(
+        Workflow(id=workflow_id, definition=spec, created_at=at, updated_at=at)
+    )
+
+
+async def hook_holder(store: Store, path: str) -> str | None:
+    found = await store.find_hook(path)
+    return None if found is None else found.id
+
+
+@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
+async def test_webhook_paths_are_unique_and_a_conflict_writes_nothing(store: Store) -> None:
+    await save(store, "wf-a", triggered("a", hook("/new-signup/"), hook("github/push")))
+    found = await store.find_hook("new-signup")
+    assert found is not None and (found.id, found.version) == ("wf-a", 1)
+    assert found.definition.triggers[0]["path"] == "/new-signup/"
+    assert await hook_holder(store, "/github/push") == "wf-a"  # normalized as /hooks/ serves it
+    assert await store.find_hook("unknown") is None
+
+    # Claiming a taken path fails whole: the free paths before and after it stay free.
+    clash = triggered("b", hook("a-free"), hook("new-signup"), hook("z-free"), SCHEDULE)
+    with pytest.raises(TriggerConflict) as raised:
+        await save(store, "wf-b", clash, 1)
+    assert (raised.value.path, raised.value.workflow_id) == ("new-signup", "wf-a")
+    assert await store.get_workflow("wf-b") is None
+    assert [w.id for w in await store.list_workflows()] == ["wf-a"]
+    assert await hook_holder(store, "a-free") is None
+    assert await hook_holder(store, "z-free") is None
+    assert await store.list_scheduled_workflows() == []
+
+    await save(store, "wf-b", triggered("b", hook("b-path")), 1)
+    with pytest.raises(TriggerConflict) as raised:
+        await store.update_workflow("wf-b", clash, T0 + timedelta(seconds=2))
+    assert (raised.value.path, raised.value.workflow_id) == ("new-signup", "wf-a")
+    unchanged = await store.get_workflow("wf-b")
+    assert unchanged is not None and (unchanged.version, unchanged.definition.name) == (1, "b")
+    assert await hook_holder(store, "b-path") == "wf-b"
+    assert await hook_holder(store, "a-free") is None
+    assert await hook_holder(store, "z-free") is None
+    assert await store.list_scheduled_workflows() == []
+    assert isinstance(store, (SqlStore, MongoStore))
+    assert await store.get_workflow_version("wf-b", 2) is None
+
+    # Saving a workflow that keeps its own path is no conflict.
+    kept = triggered("a, edited", hook("new-signup"), hook("github/push"))
+    updated = await store.update_workflow("wf-a", kept, T0 + timedelta(seconds=3))
+    assert updated is not None and updated.version == 2
+    found = await store.find_hook("new-signup")
+    assert found is not None and (found.id, found.version) == ("wf-a", 2)
+
+
+@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
+async def test_a_path_moves_to_another_workflow_once_dropped(store: Store) -> None:
+    await save(store, "wf-a", triggered("a", hook("shared"), hook("a-only")))
+    await save(store, "wf-b", triggered("b", hook("b-only")), 1)
+    with pytest.raises(TriggerConflict):
+        await store.update_workflow("wf-b", triggered("b", hook("shared")), T0)
+    assert await store.update_workflow("wf-a", triggered("a", hook("a-only")), T0)
+    assert await hook_holder(store, "shared") is None
+    assert await store.update_workflow("wf-b", triggered("b", hook("shared")), T0)
+    assert await hook_holder(store, "shared") == "wf-b"
+    assert await hook_holder(store, "b-only") is None  # dropped by that save
+    assert await hook_holder(store, "a-only") == "wf-a"
+    # Deleting a workflow frees its paths.
+    assert await store.delete_workflow("wf-b")
+    assert await hook_holder(store, "shared") is None
+    await save(store, "wf-c", triggered("c", hook("shared")), 2)
+    assert await hook_holder(store, "shared") == "wf-c"
+
+
+@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
+async def test_scheduled_workflows_are_listed_paused_ones_too(store: Store) -> None:
+    await save(store, "wf-plain", definition("plain"))
+    await save(store, "wf-every", triggered("every", SCHEDULE, SCHEDULE), 1)
+    await save(store, "wf-paused", triggered("paused", SCHEDULE, status="paused"), 2)
+    await save(store, "wf-hook", triggered("hook", hook("h")), 3)
+    await save(store, "wf-both", triggered("both", hook("both"), SCHEDULE), 4)
+
+    async def scheduled() -> list[str]:
+        return sorted(w.id for w in await store.list_scheduled_workflows())
+
+    assert await scheduled() == ["wf-both", "wf-every", "wf-paused"]
+    listed = {w.id: w for w in await store.list_scheduled_workflows()}
+    assert listed["wf-paused"].definition.status == "paused"
+    assert listed["wf-every"].definition.triggers == [SCHEDULE, SCHEDULE]
+    assert await store.update_workflow("wf-every", definition("every"), T0)
+    assert await store.update_workflow("wf-plain", triggered("plain", SCHEDULE), T0)
+    assert await store.delete_workflow("wf-both")
+    assert await scheduled() == ["wf-paused", "wf-plain"]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "end"),
+    [
+        ("ab", "ac"),
+        ("a%", "a&"),
+        ("", None),
+        ("a\U0010ffff", "b"),
+        ("\U0010ffff", None),
+        ("x\ud7ff", "x\ue000"),
+    ],
+)
+def test_prefix_end_is_the_least_string_past_the_prefix(prefix: str, end: str | None) -> None:
+    assert prefix_end(prefix) == end
+
+
+@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
+async def test_latest_idempotency_key_reads_a_literal_prefix(store: Store) -> None:
+    keys = [
+        "schedule:k%:2030-01-01T00:00:00Z",
+        "schedule:k%:2030-01-01T00:01:00Z",
+        "schedule:k%",  # the prefix itself is a key that starts with it
+        "schedule:kX:2031-01-01T00:00:00Z",  # matched were % or _ a wildcard
+        "schedule:k_:2029-01-01T00:00:00Z",
+        "schedule:k:2032-01-01T00:00:00Z",
+        "schedule:k;",  # the first string past "schedule:k:"
+        "manual-key",
+    ]
+    for key in keys:
+        await store.create_run(new_run("wf-1", key=key))
+    await store.create_run(new_run("wf-1"))  # no key at all
+    await store.create_run(new_run("wf-2", key="schedule:k%:2099-01-01T00:00:00Z"))
+
+    async def latest(prefix: str, workflow_id: str = "wf-1") -> str | None:
+        return await store.latest_idempotency_key(workflow_id, prefix)
+
+    assert await latest("schedule:k%:") == "schedule:k%:2030-01-01T00:01:00Z"
+    assert await latest("schedule:k%") == "schedule:k%:2030-01-01T00:01:00Z"
+    assert await latest("schedule:k_:") == "schedule:k_:2029-01-01T00:00:00Z"
+    assert await latest("schedule:k:") == "schedule:k:2032-01-01T00:00:00Z"
+    assert await latest("schedule:k;") == "schedule:k;"
+    # Code point order: "_" (5F) > "X" (58) > ";" (3B) > ":" (3A) > "%" (25).
+    assert await latest("schedule:k") == "schedule:k_:2029-01-01T00:00:00Z"
+    assert await latest("schedule:nope:") is None
+    assert await latest("") == "schedule:k_:2029-01-01T00:00:00Z"
+    assert await latest("schedule:k%:", "wf-2") == "schedule:k%:2099-01-01T00:00:00Z"
+    assert await latest("schedule:k%:", "wf-unknown") is None
+
+
+# Resuming a parked node ---------------------------------------------------------------------
+
+
+def parked(wake_at: datetime | None = None, **meta: Any) -> NodeState:
+    return NodeState(status=NodeStatus.WAITING, wake_at=wake_at, meta=meta)
+
+
+async def waiting_run(store: Store, **states: NodeState) -> Run:
+    run = new_run().model_copy(
+        update={"definition": definition("flow", "start", *states, "later", "end")}
+    )
+    await store.create_run(run)
+    await store.checkpoint(
+        run.execution_id,
+        Checkpoint(
+            node_states={"start": NodeState(status=NodeStatus.COMPLETED), **states},
+            run_fields={"status": RunStatus.WAITING, "wake_at": T0 + timedelta(days=1)},
+        ),
+    )
+    return run
+
+
+@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
+async def test_resume_node_outcomes(store: Store, store_kind: str) -> None:
+    now = T0 + timedelta(minutes=1)
+    run = await waiting_run(
+        store,
+        approve=parked(T0 + timedelta(hours=1), resumable=True, token="t1"),
+        forever=parked(None, resumable=True),
+        timed_out=parked(now, resumable=True),
+        delay=parked(now + timedelta(hours=1)),
+        used=parked(None, resumable=True, resumed=True, resume_payload={"old": 1}),
+    )
+    eid = run.execution_id
+    payload = {"approved": True, "note": "héllo", "$odd": {"a.b": [1, None]}}
+
+    assert await store.resume_node(eid, "approve", payload, now) == "resumed"
+    got = await store.get_run(eid)
+    assert got is not None
+    assert got.node_states["approve"].meta == {
+        "resumable": True,
+        "token": "t1",
+        "resumed": True,
+        "resume_payload": payload,
+    }
+    assert got.node_states["approve"].status == NodeStatus.WAITING
+    assert got.wake_at == stored(store_kind, now)
+    assert await store.find_runs_to_resume(now) == [eid]
+    assert got.status == RunStatus.WAITING and got.last_seq == 0  # nothing else changed
+
+    assert await store.resume_node(eid, "approve", {"again": True}, now) == "used"
+    assert await store.resume_node(eid, "used", {}, now) == "used"
+    assert await store.resume_node(eid, "forever", [1, "two"], now) == "resumed"
+    assert await store.resume_node(eid, "timed_out", {}, now) == "not_waiting"
+    assert await store.resume_node(eid, "delay", {}, now) == "not_waiting"
+    assert await store.resume_node(eid, "start", {}, now) == "not_waiting"
+    assert await store.resume_node(eid, "later", {}, now) == "not_waiting"  # not there yet
+    assert await store.resume_node(eid, "ghost", {}, now) == "not_found"
+    assert await store.resume_node("no-such-run", "approve", {}, now) == "not_found"
+    after = await store.get_run(eid)
+    assert after is not None
+    assert after.node_states["approve"].meta["resume_payload"] == payload
+    assert after.node_states["forever"].meta["resume_payload"] == [1, "two"]
+    assert after.node_states["used"].meta["resume_payload"] == {"old": 1}
+    for untouched in ("timed_out", "delay"):
+        assert "resumed" not in after.node_states[untouched].meta
+
+
+@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
+async def test_resume_node_race_has_exactly_one_winner(store: Store) -> None:
+    run = await waiting_run(store, approve=parked(None, resumable=True))
+    outcomes = await asyncio.gather(
+        *(store.resume_node(run.execution_id, "approve", {"click": i}, T0) for i in range(20))
+    )
+    assert sorted(outcomes) == ["resumed"] + ["used"] * 19
+    winner = outcomes.index("resumed")
+    got = await store.get_run(run.execution_id)
+    assert got is not None
+    assert got.node_states["approve"].meta["resume_payload"] == {"click": winner}
+
+
+# Error workflows ----------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
+async def test_error_workflow_pending_round_trips_and_is_queried(store: Store) -> None:
+    async def add(second: int, **fields: Any) -> str:
+        pending = fields.pop("pending", False)
+        run = new_run(created_at=T0 + timedelta(seconds=second)).model_copy(
+            update={"error_workflow_pending": pending}
+        )
+        return (await stored_run(store, run, **fields)).execution_id
+
+    born_pending = await add(0, pending=True, status=RunStatus.ERROR)
+    plain = await add(1)
+    failed = await add(2, status=RunStatus.ERROR, error_workflow_pending=True)
+    handled = await add(3, status=RunStatus.ERROR, error_workflow_pending=True)
+    await store.checkpoint(handled, Checkpoint(run_fields={"error_workflow_pending": False}))
+
+    async def ids(pending: bool | None) -> list[str]:
+        runs = await store.find_runs(RunQuery(error_workflow_pending=pending))
+        return [r.execution_id for r in runs]
+
+    assert await ids(True) == [failed, born_pending]
+    assert await ids(False) == [handled, plain]
+    assert await ids(None) == [handled, failed, plain, born_pending]
+    flags = {r.execution_id: r.error_workflow_pending for r in await store.find_runs()}
+    assert flags == {born_pending: True, plain: False, failed: True, handled: False}
+    got = await store.get_run(failed)
+    assert got is not None and got.error_workflow_pending is True
+    query = RunQuery(error_workflow_pending=True, status=RunStatus.ERROR)
+    assert [r.execution_id for r in await store.find_runs(query, limit=1)] == [failed]
 
 
 # Runs ----------------------------------------------------------------------------------
@@ -1037,12 +1334,125 @@ async def test_sql_schema_3_is_upgraded_to_record_triggers(
         assert [r.execution_id for r in await store.find_runs()] == [new.execution_id, V1_RUN_ID]
     finally:
         await store.close()
-    assert await _version_of(url) == SCHEMA_VERSION == 4
+    assert await _version_of(url) == SCHEMA_VERSION
     fresh_url = store_url_factory(kind)
     fresh = SqlStore(fresh_url)
     await fresh.start()
     await fresh.close()
     assert await _schema_of(url) == await _schema_of(fresh_url)
+
+
+@pytest.fixture
+def icu_postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A new PostgreSQL database whose default collation is ICU's en-US.
+
+    There `;` sorts before `:` and `_` before `%`: a prefix range of idempotency
+    keys only works because the column compares by code point (COLLATE "C").
+    """
+    name = unique_name("ductwork_icu")
+    try:
+        postgres_execute(
+            postgres_admin_url,
+            f"CREATE DATABASE \"{name}\" LOCALE_PROVIDER icu ICU_LOCALE 'en-US' TEMPLATE template0",
+        )
+    except asyncpg.PostgresError as exc:
+        service_unavailable(f"PostgreSQL cannot create an ICU database: {exc}")
+    try:
+        yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        postgres_execute(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "postgresql-icu"])
+async def test_sql_schema_4_is_upgraded_to_index_triggers(
+    kind: str, store_url_factory: Callable[[str], str], request: pytest.FixtureRequest
+) -> None:
+    """Version 4 kept triggers in definitions only: the upgrade indexes them, oldest first."""
+    if kind == "postgresql-icu":
+        url: str = request.getfixturevalue("icu_postgres_url")
+        kind = "postgresql"
+    else:
+        url = store_url_factory(kind)
+    if kind == "sqlite":
+        Path(make_url(url).database or "").parent.mkdir(parents=True, exist_ok=True)
+    create_v1_database(kind, url)
+    await _migrate_with(url, UPGRADES[:3])  # frozen, so exactly what version 4 left
+    assert await _version_of(url) == 4
+
+    def saved(workflow_id: str, second: int, spec: dict[str, Any]) -> dict[str, Any]:
+        at = T0 + timedelta(seconds=second)
+        return {
+            "id": workflow_id,
+            "name": str(spec.get("name", "?")),
+            "version": 1,
+            "definition": spec,
+            "status": "active",
+            "created_at": at,
+            "updated_at": at,
+        }
+
+    rows = [
+        saved("wf-new", 2, triggered("new", hook("/shared"), hook("own")).dump()),
+        saved("wf-old", 1, triggered("old", hook("shared/"), SCHEDULE).dump()),
+        saved("wf-plain", 0, definition("plain").dump()),
+        # No longer a valid definition: skipped, it cannot be loaded anyway.
+        saved("wf-broken", 3, {"name": "broken", "nodes": "?", "triggers": [hook("broken")]}),
+    ]
+    await _on_connection(url, lambda connection: connection.execute(insert(workflows), rows))
+
+    store = SqlStore(url)
+    await store.start()
+    try:
+        assert await hook_holder(store, "shared") == "wf-old"  # the first saved keeps it
+        assert await hook_holder(store, "own") == "wf-new"
+        assert await hook_holder(store, "broken") is None
+        assert [w.id for w in await store.list_scheduled_workflows()] == ["wf-old"]
+        with pytest.raises(TriggerConflict):
+            await store.update_workflow("wf-new", triggered("new", hook("shared")), T0)
+        old_run = await store.get_run(V1_RUN_ID)
+        assert old_run is not None and old_run.error_workflow_pending is False
+        await store.checkpoint(V1_RUN_ID, Checkpoint(run_fields={"error_workflow_pending": True}))
+        pending = await store.find_runs(RunQuery(error_workflow_pending=True))
+        assert [r.execution_id for r in pending] == [V1_RUN_ID]
+        for key in ("schedule:a:1", "schedule:a:2", "schedule:a;", "schedule:a_", "schedule:a%"):
+            await store.create_run(new_run("wf-keys", key=key))
+        assert await store.latest_idempotency_key("wf-keys", "schedule:a:") == "schedule:a:2"
+        assert await store.latest_idempotency_key("wf-keys", "schedule:a%") == "schedule:a%"
+    finally:
+        await store.close()
+    assert await _version_of(url) == SCHEMA_VERSION
+    fresh_url = store_url_factory(kind)
+    fresh = SqlStore(fresh_url)
+    await fresh.start()
+    await fresh.close()
+    assert await _schema_of(url) == await _schema_of(fresh_url)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_sql_flag_queries_read_their_partial_indexes(
+    kind: str, store_url_factory: Callable[[str], str]
+) -> None:
+    """The sweep lists pending error workflows every second: an index, not a scan of all runs."""
+    url = store_url_factory(kind)
+    store = SqlStore(url)
+    await store.start()
+    await store.close()
+
+    def plan(connection: Any, query: RunQuery) -> str:
+        statement = find_runs_statement(query).params(limit=100, offset=0)
+        sql = statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+        if connection.dialect.name == "sqlite":
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
+            return " ".join(str(row[-1]) for row in rows)
+        # An empty table is cheapest to scan; what matters is that the index can serve.
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        return " ".join(str(row[0]) for row in connection.exec_driver_sql(f"EXPLAIN {sql}"))
+
+    for query, index in (
+        (RunQuery(error_workflow_pending=True), "ix_workflow_runs_error_workflow_pending"),
+        (RunQuery(dead_letter=True), "ix_workflow_runs_dead_letter"),
+    ):
+        assert index in await _on_connection(url, lambda c, q=query: plan(c, q))
 
 
 async def _on_connection(url: str, work: Callable[[Any], Any]) -> Any:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from pydantic import BaseModel
 
-from ductwork.models import RunStatus, WorkflowDefinition
+from ductwork.models import NodeStatus, RunStatus, WorkflowDefinition
+from ductwork.store.base import ResumeOutcome
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 _SCALARS = (str, int, float, bool, type(None))
@@ -43,6 +44,7 @@ RUN_FIELDS = frozenset(
         "cancel_requested",
         "redrives",
         "dead_letter",
+        "error_workflow_pending",
         "definition",
         "workflow_version",
     }
@@ -110,7 +112,7 @@ def run_field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
             value = value.dump()
         elif key in ("workflow_version", "redrives"):
             value = int(value)
-        elif key in ("cancel_requested", "dead_letter"):
+        elif key in ("cancel_requested", "dead_letter", "error_workflow_pending"):
             value = bool(value)
         out[key] = value
     return out
@@ -136,3 +138,46 @@ def find_nul(value: Any, path: str) -> str | None:
         elif isinstance(item, (list, tuple)):
             stack.extend((child, f"{where}[{index}]") for index, child in enumerate(item))
     return None
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix`; None when there is none.
+
+    In code point order, which is what SQLite (BINARY), PostgreSQL (COLLATE "C") and
+    MongoDB (simple collation) compare strings by: `prefix <= key < prefix_end(prefix)`
+    holds exactly for the keys starting with `prefix`, whatever characters it has.
+    """
+    chars = list(prefix)
+    while chars:
+        code = ord(chars.pop()) + 1
+        if code == 0xD800:  # surrogates are not characters a database can hold
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return "".join(chars) + chr(code)
+    return None
+
+
+def resume_outcome(
+    status: str, meta: Mapping[str, Any], wake_at: datetime | None, now: datetime
+) -> ResumeOutcome:
+    """What `Store.resume_node` does with a node in this state (the one rule of every store)."""
+    if meta.get("resumed") is True:
+        return "used"
+    if status != NodeStatus.WAITING.value or meta.get("resumable") is not True:
+        return "not_waiting"
+    if wake_at is not None and aware(wake_at) <= aware(now):
+        return "not_waiting"  # timed out: the timeout path owns the node now
+    return "resumed"
+
+
+def aware(value: datetime) -> datetime:
+    """A datetime with a time zone; naive ones are UTC by convention throughout ductwork."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def declares_node(definition: Any, node_id: str) -> bool:
+    """Whether a stored (dumped) definition has a node with this id."""
+    nodes = definition.get("nodes") if isinstance(definition, Mapping) else None
+    return isinstance(nodes, list) and any(
+        isinstance(node, Mapping) and node.get("id") == node_id for node in nodes
+    )

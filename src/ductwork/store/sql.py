@@ -17,7 +17,10 @@ overwrite each other) and `run_events` (appended, keyed by run and seq). The
 security records (schema version 3; the `SecurityStore` in `sql_security.py`):
 `users`, `api_keys`, `sessions`, `credentials`, `audit_log` and the one-row
 `setup_token`. Version 4 adds `workflow_runs.trigger` and the runs list's indexes.
-The schema is created on `start()` and upgraded by `migrate()`.
+Version 5 adds `workflow_triggers` (what each workflow's triggers claim: webhook
+paths, schedules), `workflow_runs.error_workflow_pending`, and compares
+idempotency keys by code point on PostgreSQL (`latest_idempotency_key` reads a
+range of them). The schema is created on `start()` and upgraded by `migrate()`.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from sqlalchemy import (
     false,
     insert,
     inspect,
+    literal_column,
     not_,
     or_,
     select,
@@ -67,7 +71,7 @@ from sqlalchemy.engine import URL, Connection, CursorResult, Engine, RowMapping,
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.sql import ClauseElement, ColumnElement, Executable
+from sqlalchemy.sql import ClauseElement, ColumnElement, Executable, Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
@@ -85,18 +89,25 @@ from ductwork.models import (
 from ductwork.store._codec import (
     FINISHED_RUN_STATUSES,
     QUEUED_GRACE,
+    aware,
+    declares_node,
     dumps,
     find_nul,
     loads,
+    prefix_end,
+    resume_outcome,
     run_field_values,
 )
 from ductwork.store.base import (
     DuplicateRun,
     LeaseLost,
+    ResumeOutcome,
     RunQuery,
     StoreError,
+    TriggerConflict,
     UnstorableValue,
 )
+from ductwork.triggers.spec import normalize_hook_path, trigger_index
 
 if TYPE_CHECKING:
     from ductwork.store.sql_security import SqlSecurityStore
@@ -155,6 +166,31 @@ workflows = Table(
     Index("ix_workflows_created_at", "created_at"),
 )
 
+
+def _trigger_table_v5(into: MetaData) -> Table:
+    """`workflow_triggers` as schema version 5 has it, defined in `into` (which needs `workflows`).
+
+    One row a claim of `triggers.spec.trigger_index`: ("webhook", path) or
+    ("schedule", workflow id). The primary key (type, key) is what refuses a
+    second workflow on one webhook path.
+    """
+    return Table(
+        "workflow_triggers",
+        into,
+        Column(
+            "workflow_id",
+            String(64),
+            ForeignKey("workflows.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("type", String(32), primary_key=True),
+        Column("key", String(255), primary_key=True),
+        Index("ix_workflow_triggers_workflow_id", "workflow_id"),
+    )
+
+
+workflow_triggers = _trigger_table_v5(metadata)
+
 workflow_versions = Table(
     "workflow_versions",
     metadata,
@@ -188,7 +224,9 @@ workflow_runs = Table(
     Column("wake_at", UTCDateTime),
     Column("cancel_requested", Boolean, nullable=False, default=False),
     # Unique per workflow (index below): a key reused on another workflow is another run.
-    Column("idempotency_key", String(255)),
+    # Compared by code point on PostgreSQL too ("C"), whatever the database's locale:
+    # `latest_idempotency_key` reads a prefix range of them off the unique index.
+    Column("idempotency_key", String(255).with_variant(String(255, collation="C"), "postgresql")),
     Column("lease_owner", String(255)),
     Column("lease_expires_at", UTCDateTime),
     Column("last_seq", Integer, nullable=False, default=0),
@@ -196,6 +234,14 @@ workflow_runs = Table(
     Column("dead_letter", Boolean, nullable=False, default=False, server_default=false()),
     # What started the run ({"type": "manual"}, ...); NULL for runs stored before v4.
     Column("trigger", JsonType),
+    # Failed runs whose error workflow has not been started yet (an outbox, see Run).
+    Column(
+        "error_workflow_pending",
+        Boolean,
+        nullable=False,
+        default=False,
+        server_default=false(),
+    ),
     Index("ix_workflow_runs_workflow_id", "workflow_id", "created_at"),
     # The runs list: newest first across workflows, or of one status.
     Index("ix_workflow_runs_created_at", "created_at"),
@@ -208,6 +254,13 @@ Index(
     workflow_runs.c.created_at,
     sqlite_where=workflow_runs.c.dead_letter,
     postgresql_where=workflow_runs.c.dead_letter,
+)
+# Partial too: the sweep asks for these every second, and there are few at any time.
+Index(
+    "ix_workflow_runs_error_workflow_pending",
+    workflow_runs.c.created_at,
+    sqlite_where=workflow_runs.c.error_workflow_pending,
+    postgresql_where=workflow_runs.c.error_workflow_pending,
 )
 
 node_states = Table(
@@ -461,7 +514,68 @@ def _upgrade_to_4(connection: Connection) -> None:
     )
 
 
-UPGRADES: list[Upgrade] = [_upgrade_to_2, _upgrade_to_3, _upgrade_to_4]
+def _upgrade_to_5(connection: Connection) -> None:
+    """The trigger index, backfilled; runs' `error_workflow_pending`; keys compared by code point.
+
+    Code point order for idempotency keys matters on PostgreSQL only (SQLite's
+    BINARY collation is that already).
+    """
+    version_5 = MetaData()
+    # Only for the foreign key to resolve; the table exists and is not touched.
+    Table("workflows", version_5, Column("id", String(64), primary_key=True))
+    triggers = _trigger_table_v5(version_5)
+    triggers.create(connection)
+    postgres = connection.dialect.name == "postgresql"
+    connection.exec_driver_sql(
+        "ALTER TABLE workflow_runs ADD COLUMN error_workflow_pending BOOLEAN DEFAULT "
+        + ("false" if postgres else "0")
+        + " NOT NULL"
+    )
+    connection.exec_driver_sql(
+        "CREATE INDEX ix_workflow_runs_error_workflow_pending ON workflow_runs (created_at)"
+        " WHERE error_workflow_pending"
+    )
+    if postgres:
+        # Rebuilds ux_workflow_runs_idempotency in code point order.
+        connection.exec_driver_sql(
+            'ALTER TABLE workflow_runs ALTER COLUMN idempotency_key TYPE VARCHAR(255) COLLATE "C"'
+        )
+    _backfill_triggers(connection, triggers)
+
+
+def _backfill_triggers(connection: Connection, triggers: Table) -> None:
+    """Index the triggers of workflows saved before the index existed.
+
+    Oldest first, and a path claimed twice keeps its first workflow (nothing
+    refused duplicates then); the other one gets the conflict when next saved.
+    A definition that no longer validates is skipped: it cannot be loaded, and
+    saving it again writes its rows.
+    """
+    stored = Table(
+        "workflows",
+        MetaData(),
+        Column("id", String(64)),
+        Column("definition", JsonType),
+        Column("created_at", UTCDateTime),
+    )
+    claim = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(
+        triggers
+    ).on_conflict_do_nothing()
+    rows = connection.execute(
+        select(stored.c.id, stored.c.definition).order_by(stored.c.created_at, stored.c.id)
+    )
+    for workflow_id, dumped in rows.all():
+        if not isinstance(dumped, dict) or not dumped.get("triggers"):
+            continue
+        try:
+            definition = WorkflowDefinition.model_validate(dumped)
+        except ValueError:
+            continue
+        for type_, key in trigger_index(workflow_id, definition):
+            connection.execute(claim, {"workflow_id": workflow_id, "type": type_, "key": key})
+
+
+UPGRADES: list[Upgrade] = [_upgrade_to_2, _upgrade_to_3, _upgrade_to_4, _upgrade_to_5]
 """Schema upgrades in order: `UPGRADES[0]` takes version 1 to 2, and so on.
 
 To change the schema, change the tables above (what a new database gets) and
@@ -964,6 +1078,52 @@ _RELEASE_LEASE = (
 _SELECT_CANCEL = select(_R.cancel_requested).where(_R.execution_id == bindparam("eid"))
 
 
+_T = workflow_triggers.c
+_DELETE_TRIGGERS = delete(workflow_triggers).where(_T.workflow_id == bindparam("wid"))
+_TRIGGER_HOLDER = select(_T.workflow_id).where(
+    _T.type == bindparam("type"), _T.key == bindparam("key")
+)
+_SELECT_HOOK = (
+    select(workflows)
+    .join(workflow_triggers, _T.workflow_id == workflows.c.id)
+    .where(_T.type == "webhook", _T.key == bindparam("path"))
+)
+_SELECT_SCHEDULED = (
+    select(workflows)
+    .join(workflow_triggers, _T.workflow_id == workflows.c.id)
+    .where(_T.type == "schedule")
+    .order_by(workflows.c.created_at, workflows.c.id)
+)
+# A range on the unique (workflow_id, idempotency_key) index, read backwards: one probe.
+_LATEST_KEY = (
+    select(_R.idempotency_key)
+    .where(_R.workflow_id == bindparam("wid"), _R.idempotency_key >= bindparam("low"))
+    .order_by(_R.idempotency_key.desc())
+    .limit(1)
+)
+_LATEST_KEY_BELOW = _LATEST_KEY.where(_R.idempotency_key < bindparam("high"))
+_N = node_states.c
+# FOR UPDATE on PostgreSQL (SQLite renders none: its write transaction holds the database).
+_SELECT_NODE_TO_RESUME = (
+    select(_N.status, _N.meta, _N.wake_at)
+    .where(_N.execution_id == bindparam("eid"), _N.node_id == bindparam("nid"))
+    .with_for_update()
+)
+_SELECT_RUN_DEFINITION = select(_R.definition).where(_R.execution_id == bindparam("eid"))
+_SET_RESUMED = (
+    update(node_states)
+    .where(_N.execution_id == bindparam("eid"), _N.node_id == bindparam("nid"))
+    .values(meta=bindparam("p_meta", type_=JsonType))
+)
+_WAKE_RUN = (
+    update(workflow_runs)
+    .where(_R.execution_id == bindparam("eid"))
+    .values(wake_at=bindparam("p_now", type_=UTCDateTime))
+)
+# How often a claim is tried again when its holder let go between two statements.
+_CLAIM_ATTEMPTS = 3
+
+
 def _run_filters(query: RunQuery) -> list[ColumnElement[bool]]:
     """`RunQuery` as WHERE clauses (none: every run)."""
     clauses: list[ColumnElement[bool]] = []
@@ -972,11 +1132,36 @@ def _run_filters(query: RunQuery) -> list[ColumnElement[bool]]:
     if query.status is not None:
         clauses.append(_R.status == query.status.value)
     if query.dead_letter is not None:
-        # The bare column (not `IS true`), so SQLite uses the partial index.
-        clauses.append(_R.dead_letter if query.dead_letter else not_(_R.dead_letter))
+        clauses.append(_flag(_R.dead_letter, query.dead_letter))
     if query.trigger_type is not None:
         clauses.append(_R.trigger["type"].as_string() == query.trigger_type)
+    if query.error_workflow_pending is not None:
+        clauses.append(_flag(_R.error_workflow_pending, query.error_workflow_pending))
     return clauses
+
+
+def find_runs_statement(query: RunQuery) -> Select[Any]:
+    """The page of run rows `find_runs` reads (binds `limit` and `offset`)."""
+    return (
+        select(workflow_runs)
+        .where(*_run_filters(query))
+        .order_by(_R.created_at.desc(), _R.execution_id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+
+
+def _flag(column: Column[bool], value: bool) -> ColumnElement[bool]:
+    """A boolean column is true (written as the bare column) or false.
+
+    SQLAlchemy writes a Boolean column as `column = 1` on SQLite, which does not
+    prove a partial index's `WHERE column`, so SQLite would never use the index;
+    an untyped column of the same name is written as it is.
+    """
+    if not value:
+        return not_(column)
+    bare: ColumnElement[bool] = literal_column(f"{column.table.name}.{column.name}")
+    return bare
 
 
 _latest = workflow_runs.alias("latest")
@@ -1091,6 +1276,8 @@ class SqlStore:
             index_elements=[node_states.c.execution_id, node_states.c.node_id],
             set_={name: upsert.excluded[name] for name in _NODE_STATE_COLUMNS},
         )
+        # A trigger claim that yields to a holder instead of failing the transaction.
+        self._claim_trigger = dialect_insert(workflow_triggers).on_conflict_do_nothing()
         # Checkpoint statements, compiled once `start()` knows the dialect; one run
         # UPDATE per combination of run fields a checkpoint sets.
         self._prepared_states: _Prepared | None = None
@@ -1132,7 +1319,11 @@ class SqlStore:
     # Workflows --------------------------------------------------------------------
 
     async def create_workflow(self, workflow: Workflow) -> Workflow:
-        """Insert a new workflow (version 1)."""
+        """Insert a new workflow (version 1) with its trigger rows, in one transaction.
+
+        Raises TriggerConflict (nothing written) when another workflow serves one
+        of its webhook paths.
+        """
         definition = workflow.definition.dump()
         try:
             async with self._backend.transaction(write=True) as session:
@@ -1157,9 +1348,32 @@ class SqlStore:
                         "created_at": workflow.updated_at,
                     },
                 )
+                await self._claim_triggers(session, workflow.id, workflow.definition)
         except IntegrityError as exc:
             raise StoreError(f"workflow {workflow.id} exists already") from exc
         return workflow
+
+    async def _claim_triggers(
+        self, session: _Session, workflow_id: str, definition: WorkflowDefinition
+    ) -> None:
+        """Write a workflow's trigger rows (it holds none in this transaction yet).
+
+        Raises TriggerConflict, which rolls the caller's transaction back, when
+        another workflow holds one. Rows go in sorted order, so two saves
+        claiming the same paths wait for each other instead of deadlocking.
+        """
+        for type_, key in sorted(trigger_index(workflow_id, definition)):
+            params = {"workflow_id": workflow_id, "type": type_, "key": key}
+            for _ in range(_CLAIM_ATTEMPTS):
+                # On PostgreSQL this waits for a concurrent claim of the same row to
+                # commit or roll back, so the holder read next is committed.
+                if (await session.execute(self._claim_trigger, params)).rowcount:
+                    break
+                holder = (await session.execute(_TRIGGER_HOLDER, params)).scalar()
+                if holder is not None:
+                    raise TriggerConflict(key, holder)
+            else:
+                raise StoreError(f"{type_} trigger {key!r} keeps changing hands; try again")
 
     async def get_workflow(self, workflow_id: str) -> Workflow | None:
         """The current version of a workflow, or None."""
@@ -1211,7 +1425,11 @@ class SqlStore:
     async def update_workflow(
         self, workflow_id: str, definition: WorkflowDefinition, updated_at: datetime
     ) -> Workflow | None:
-        """Replace the definition and bump the version; None when the id is unknown."""
+        """Replace the definition and bump the version; None when the id is unknown.
+
+        Its trigger rows are replaced in the same transaction; TriggerConflict
+        (nothing written) when another workflow serves one of its webhook paths.
+        """
         dumped = definition.dump()
         statement = (
             update(workflows)
@@ -1238,11 +1456,19 @@ class SqlStore:
                     "created_at": updated_at,
                 },
             )
+            # The workflow's row lock (PostgreSQL) serialises saves of it, so its old
+            # rows can go before the new ones are claimed.
+            await session.execute(_DELETE_TRIGGERS, {"wid": workflow_id})
+            await self._claim_triggers(session, workflow_id, definition)
         return _workflow(row)
 
     async def delete_workflow(self, workflow_id: str) -> bool:
-        """Delete a workflow and its versions; its runs stay readable. False when unknown."""
+        """Delete a workflow, its versions and trigger rows; its runs stay readable.
+
+        False when unknown.
+        """
         async with self._backend.transaction(write=True) as session:
+            await session.execute(_DELETE_TRIGGERS, {"wid": workflow_id})
             await session.execute(
                 delete(workflow_versions).where(workflow_versions.c.workflow_id == workflow_id), {}
             )
@@ -1250,6 +1476,19 @@ class SqlStore:
                 delete(workflows).where(workflows.c.id == workflow_id), {}
             )
         return bool(result.rowcount)
+
+    async def find_hook(self, path: str) -> Workflow | None:
+        """The workflow serving webhook `path` (normalized, see `normalize_hook_path`)."""
+        async with self._backend.transaction(write=False, single=True) as session:
+            result = await session.execute(_SELECT_HOOK, {"path": normalize_hook_path(path)})
+            row = result.mappings().first()
+        return None if row is None else _workflow(row)
+
+    async def list_scheduled_workflows(self) -> list[Workflow]:
+        """Every workflow that declares a schedule trigger (paused ones included), oldest first."""
+        async with self._backend.transaction(write=False, single=True) as session:
+            rows = (await session.execute(_SELECT_SCHEDULED, {})).mappings().all()
+        return [_workflow(row) for row in rows]
 
     # Runs -------------------------------------------------------------------------
 
@@ -1348,13 +1587,7 @@ class SqlStore:
         with_events: bool = False,
     ) -> list[Run]:
         """Runs matching `query`, newest first, with node states (and events when asked)."""
-        statement = (
-            select(workflow_runs)
-            .where(*_run_filters(query))
-            .order_by(_R.created_at.desc(), _R.execution_id.desc())
-            .limit(bindparam("limit"))
-            .offset(bindparam("offset"))
-        )
+        statement = find_runs_statement(query)
         async with self._backend.transaction(write=False) as session:
             result = await session.execute(statement, {"limit": limit, "offset": offset})
             return await self._assemble(session, result.mappings().all(), with_events=with_events)
@@ -1463,6 +1696,55 @@ class SqlStore:
             raise UnstorableValue(_unstorable_message(names, exc, None)) from exc
         except self._backend.refused_errors as exc:
             raise StoreError(f"checkpoint of run {names} refused: {exc}") from exc
+
+    async def latest_idempotency_key(self, workflow_id: str, prefix: str) -> str | None:
+        """The greatest idempotency key starting with `prefix` among the workflow's runs.
+
+        One probe of the unique (workflow_id, idempotency_key) index: the range
+        `prefix <= key < prefix_end(prefix)`, so `%`, `_` and every other
+        character of the prefix are taken literally.
+        """
+        high = prefix_end(prefix)
+        statement = _LATEST_KEY if high is None else _LATEST_KEY_BELOW
+        params = {"wid": workflow_id, "low": prefix, "high": high}
+        async with self._backend.transaction(write=False, single=True) as session:
+            key: str | None = (await session.execute(statement, params)).scalar()
+        return key
+
+    async def resume_node(
+        self, execution_id: str, node_id: str, payload: Any, now: datetime
+    ) -> ResumeOutcome:
+        """Hand a parked `wait` node its resume payload, once (compare-and-set).
+
+        One transaction: the node's row is read under a row lock (PostgreSQL; on
+        SQLite the write transaction holds the database), checked by
+        `resume_outcome`, and only then written, with the run's `wake_at`.
+        """
+        params = {"eid": execution_id, "nid": node_id}
+        try:
+            async with self._backend.transaction(write=True) as session:
+                row = (await session.execute(_SELECT_NODE_TO_RESUME, params)).mappings().first()
+                if row is None:
+                    # A node of the run that has not started is there, just not waiting.
+                    result = await session.execute(_SELECT_RUN_DEFINITION, params)
+                    stored = result.scalar()
+                    return "not_waiting" if declares_node(stored, node_id) else "not_found"
+                meta = row["meta"] if isinstance(row["meta"], dict) else {}
+                outcome = resume_outcome(row["status"], meta, row["wake_at"], now)
+                if outcome != "resumed":
+                    return outcome
+                meta = {**meta, "resumed": True, "resume_payload": payload}
+                await session.execute(_SET_RESUMED, {**params, "p_meta": meta})
+                await session.execute(_WAKE_RUN, {"eid": execution_id, "p_now": aware(now)})
+        except DBAPIError as exc:
+            if not self._backend.is_unstorable(exc):
+                raise
+            where = _nul_at([("resume payload", payload)]) or "the resume payload"
+            raise UnstorableValue(
+                f"run {execution_id}: {where} holds a value PostgreSQL cannot store "
+                f"(a NUL character); nothing was written"
+            ) from exc
+        return "resumed"
 
     async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """Events of a run with seq > after_seq, in order."""
