@@ -18,6 +18,7 @@ import pytest
 
 from ductwork.settings import Settings
 from tests.support.live_server import LiveServer
+from tests.support.polling import wait_until
 from tests.support.processes import Process, RedisServer, worker
 
 
@@ -42,16 +43,19 @@ def env(
     }
 
 
-@pytest.fixture
-def api(env: dict[str, str]) -> Iterator[LiveServer]:
+def api_settings(env: dict[str, str]) -> Settings:
     fields: dict[str, object] = {
         key.removeprefix("DUCTWORK_").lower(): value
         for key, value in env.items()
         if key.startswith("DUCTWORK_")
     }
     fields["secrets"] = json.loads(env["DUCTWORK_SECRETS"])  # JSON only from the environment
-    settings = Settings(**fields)  # type: ignore[arg-type]
-    with LiveServer(settings, role="api") as live:
+    return Settings(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def api(env: dict[str, str]) -> Iterator[LiveServer]:
+    with LiveServer(api_settings(env), role="api") as live:
         yield live
 
 
@@ -112,3 +116,30 @@ def test_a_sync_hook_answers_with_the_result_of_a_run_on_a_worker(
         limited = caller.post("/hooks/scaled", json={"n": 4}, headers=token)
         assert limited.status_code == 429, limited.text
         assert len(admin.get(f"/workflows/{created.json()['id']}/executions").json()) == 2
+
+
+def test_a_save_on_one_api_process_reaches_the_route_cache_of_another(
+    api: LiveServer, env: dict[str, str]
+) -> None:
+    def definition(path: str) -> dict[str, object]:
+        return {
+            "name": "moving hook",
+            "nodes": [{"id": "start", "type": "start"}, {"id": "end", "type": "end"}],
+            "edges": [{"from": "start", "to": "end"}],
+            "triggers": [{"type": "webhook", "path": path, "auth": {"type": "none"}}],
+        }
+
+    with LiveServer(api_settings(env), role="api") as other:
+        # Only the change message can clear the other process's cache within the test.
+        other.app.hooks.cache_seconds = 3600
+        with api.client() as admin, httpx.Client(base_url=other.url, timeout=30) as caller:
+            created = admin.post("/workflows/", json=definition("before"))
+            assert created.status_code == 201, created.text
+            assert caller.post("/hooks/before", json={}).status_code == 202  # cached there now
+            moved = admin.put(f"/workflows/{created.json()['id']}", json=definition("after"))
+            assert moved.status_code == 200, moved.text
+            wait_until(
+                lambda: caller.post("/hooks/before", json={}).status_code == 404,
+                what="the other process to forget the old path",
+            )
+            assert caller.post("/hooks/after", json={}).status_code == 202

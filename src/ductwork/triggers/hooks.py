@@ -501,6 +501,7 @@ class Hooks:
                 f"DUCTWORK_HOOK_RATE_LIMIT {settings.hook_rate_limit!r} is not a rate in "
                 "`limits` notation (e.g. `600/minute`)"
             ) from None
+        self.cache_seconds = CACHE_SECONDS
         self._routes: dict[str, tuple[float, HookRoute | None]] = {}
         """path -> (expires at, the route or None for "nobody serves it")."""
         self._generation = 0
@@ -523,7 +524,7 @@ class Hooks:
         if generation == self._generation:
             if len(self._routes) >= CACHE_SIZE:
                 self._routes.clear()
-            self._routes[path] = (now + CACHE_SECONDS, route)
+            self._routes[path] = (now + self.cache_seconds, route)
         return route
 
     def _build(self, path: str, workflow: Workflow | None) -> HookRoute | None:
