@@ -308,11 +308,25 @@ def test_the_end_node_may_answer_text_or_nothing(admin: httpx.Client, caller: ht
     assert answer.headers["content-security-policy"] == "sandbox"
     assert answer.text.startswith("<b>")
 
+    problem_path = unique("problem")
+    save(
+        admin,
+        hook_workflow(
+            webhook(problem_path, respond="sync"),
+            end={"status_code": 422, "headers": {"Content-Type": "application/problem+json"}},
+        ),
+    )
+    problem = caller.post(f"/hooks/{problem_path}", json={"name": "x"})
+    assert problem.status_code == 422
+    assert problem.headers["content-type"] == "application/problem+json"
+    assert problem.json() == {"greeting": "hello x"}
+
     empty_path = unique("empty")
     save(admin, hook_workflow(webhook(empty_path, respond="sync"), end={"status_code": 204}))
     empty = caller.post(f"/hooks/{empty_path}", json={"name": "x"})
     assert empty.status_code == 204
     assert empty.content == b""
+    assert "content-type" not in empty.headers
 
 
 def test_the_end_node_refuses_headers_the_server_owns(admin: httpx.Client) -> None:

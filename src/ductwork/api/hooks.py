@@ -115,7 +115,7 @@ def _response(answer: HookAnswer, root_path: str) -> Response:
         content=answer.body,
         status_code=answer.status,
         headers=headers,
-        media_type=answer.media_type,
+        media_type=answer.media_type or None,  # "": no Content-Type (a 204)
     )
 
 

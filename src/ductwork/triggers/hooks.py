@@ -134,7 +134,7 @@ class HookAnswer:
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
     media_type: str | None = None
-    """None: `body` is a JSON value; else `body` is bytes of this type."""
+    """None: `body` is a JSON value; else `body` is bytes of this type ("": untyped)."""
     poll: str | None = None
     """The execution id of a run still going (202): the route adds a Location to poll."""
 
@@ -388,8 +388,10 @@ def answer_for(run: Run, replayed: bool = False) -> HookAnswer:
         content_type = next((v for k, v in chosen.items() if k.lower() == "content-type"), None)
         headers.update({k: v for k, v in chosen.items() if k.lower() != "content-type"})
         if status in (204, 304):
-            return HookAnswer(status, b"", headers, media_type=content_type or "text/plain")
-        if content_type and not _is_json(_media_type(content_type)) and isinstance(run.result, str):
+            return HookAnswer(status, b"", headers, media_type="")
+        if content_type is not None and _is_json(_media_type(content_type)):
+            headers["Content-Type"] = content_type  # JSON under its own name (problem+json)
+        elif content_type is not None and isinstance(run.result, str):
             return HookAnswer(status, run.result.encode(), headers, media_type=content_type)
         return HookAnswer(status, run.result, headers)
     if run.status.finished:
