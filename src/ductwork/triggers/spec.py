@@ -204,6 +204,10 @@ HookAuth = Annotated[NoAuth | TokenAuth | HmacAuth, Field(discriminator="type")]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
+def _post_only() -> list[HttpMethod]:
+    return ["POST"]
+
+
 class WebhookTrigger(_Trigger):
     """Runs the workflow when `/hooks/{path}` is called."""
 
@@ -215,7 +219,7 @@ class WebhookTrigger(_Trigger):
         description="Served at /hooks/{path}; unique across workflows.",
         examples=["new-signup", "github/push"],
     )
-    methods: list[HttpMethod] = Field(default_factory=lambda: ["POST"], min_length=1)
+    methods: list[HttpMethod] = Field(default_factory=_post_only, min_length=1)
     respond: Literal["sync", "async"] = Field(
         default="async",
         description="sync: answer with the run's result (202 with the execution id when it "
