@@ -761,3 +761,13 @@ def test_parse_body_by_content_type() -> None:
 def test_hooks_need_no_api_key_but_other_routes_still_do(caller: httpx.Client) -> None:
     assert caller.get("/workflows/").status_code == 401
     assert caller.post(f"/hooks/{unique('free')}", json={}).status_code == 404  # not 401
+
+
+def test_the_openapi_document_shows_hooks_as_public(caller: httpx.Client) -> None:
+    document = caller.get("/openapi.json").json()
+    for method in ("get", "post", "put", "patch", "delete"):
+        operation = document["paths"]["/hooks/{path}"][method]
+        responses = operation["responses"]
+        assert {"200", "202", "401", "404", "405", "409", "413", "429", "500"} <= set(responses)
+        assert "403" not in responses, method  # no role is asked for: the guard lets it through
+        assert "security" not in operation or operation["security"] == []

@@ -4026,15 +4026,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description Authenticated, but the role may not do this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorDetail"];
-                };
-            };
             /** @description No workflow serves this path */
             404: {
                 headers: {
@@ -4162,15 +4153,6 @@ export interface operations {
             };
             /** @description The request fails the trigger's auth (token or signature); nothing ran */
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorDetail"];
-                };
-            };
-            /** @description Authenticated, but the role may not do this */
-            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4312,15 +4294,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description Authenticated, but the role may not do this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorDetail"];
-                };
-            };
             /** @description No workflow serves this path */
             404: {
                 headers: {
@@ -4455,15 +4428,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDetail"];
                 };
             };
-            /** @description Authenticated, but the role may not do this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorDetail"];
-                };
-            };
             /** @description No workflow serves this path */
             404: {
                 headers: {
@@ -4591,15 +4555,6 @@ export interface operations {
             };
             /** @description The request fails the trigger's auth (token or signature); nothing ran */
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorDetail"];
-                };
-            };
-            /** @description Authenticated, but the role may not do this */
-            403: {
                 headers: {
                     [name: string]: unknown;
                 };
