@@ -257,13 +257,6 @@ async def test_workflow_crud_and_versions(store: Store) -> None:
 # Triggers --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def _sql_stores_until_mongo_lands(store_kind: str) -> None:
-    # TEMPORARY (branch issue10-store): the MongoDB side of these follows in the next commit.
-    if store_kind.startswith("mongodb"):
-        pytest.skip("MongoStore implements triggers in the next commit")
-
-
 def hook(path: str) -> dict[str, Any]:
     return {"type": "webhook", "path": path, "auth": {"type": "none"}}
 
@@ -287,7 +280,6 @@ async def hook_holder(store: Store, path: str) -> str | None:
     return None if found is None else found.id
 
 
-@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
 async def test_webhook_paths_are_unique_and_a_conflict_writes_nothing(store: Store) -> None:
     await save(store, "wf-a", triggered("a", hook("/new-signup/"), hook("github/push")))
     found = await store.find_hook("new-signup")
@@ -328,7 +320,6 @@ async def test_webhook_paths_are_unique_and_a_conflict_writes_nothing(store: Sto
     assert found is not None and (found.id, found.version) == ("wf-a", 2)
 
 
-@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
 async def test_a_path_moves_to_another_workflow_once_dropped(store: Store) -> None:
     await save(store, "wf-a", triggered("a", hook("shared"), hook("a-only")))
     await save(store, "wf-b", triggered("b", hook("b-only")), 1)
@@ -347,7 +338,6 @@ async def test_a_path_moves_to_another_workflow_once_dropped(store: Store) -> No
     assert await hook_holder(store, "shared") == "wf-c"
 
 
-@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
 async def test_scheduled_workflows_are_listed_paused_ones_too(store: Store) -> None:
     await save(store, "wf-plain", definition("plain"))
     await save(store, "wf-every", triggered("every", SCHEDULE, SCHEDULE), 1)
@@ -383,7 +373,6 @@ def test_prefix_end_is_the_least_string_past_the_prefix(prefix: str, end: str | 
     assert prefix_end(prefix) == end
 
 
-@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
 async def test_latest_idempotency_key_reads_a_literal_prefix(store: Store) -> None:
     keys = [
         "schedule:k%:2030-01-01T00:00:00Z",
@@ -438,7 +427,6 @@ async def waiting_run(store: Store, **states: NodeState) -> Run:
     return run
 
 
-@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
 async def test_resume_node_outcomes(store: Store, store_kind: str) -> None:
     now = T0 + timedelta(minutes=1)
     run = await waiting_run(
@@ -448,6 +436,8 @@ async def test_resume_node_outcomes(store: Store, store_kind: str) -> None:
         timed_out=parked(now, resumable=True),
         delay=parked(now + timedelta(hours=1)),
         used=parked(None, resumable=True, resumed=True, resume_payload={"old": 1}),
+        # Keys MongoDB keeps only packed (see mongo.py): the meta is compared whole.
+        odd=parked(None, resumable=True, **{"$set": {"a.b": 1}}),
     )
     eid = run.execution_id
     payload = {"approved": True, "note": "héllo", "$odd": {"a.b": [1, None]}}
@@ -469,6 +459,8 @@ async def test_resume_node_outcomes(store: Store, store_kind: str) -> None:
     assert await store.resume_node(eid, "approve", {"again": True}, now) == "used"
     assert await store.resume_node(eid, "used", {}, now) == "used"
     assert await store.resume_node(eid, "forever", [1, "two"], now) == "resumed"
+    assert await store.resume_node(eid, "odd", {"x.y": "z"}, now) == "resumed"
+    assert await store.resume_node(eid, "odd", {}, now) == "used"
     assert await store.resume_node(eid, "timed_out", {}, now) == "not_waiting"
     assert await store.resume_node(eid, "delay", {}, now) == "not_waiting"
     assert await store.resume_node(eid, "start", {}, now) == "not_waiting"
@@ -480,11 +472,16 @@ async def test_resume_node_outcomes(store: Store, store_kind: str) -> None:
     assert after.node_states["approve"].meta["resume_payload"] == payload
     assert after.node_states["forever"].meta["resume_payload"] == [1, "two"]
     assert after.node_states["used"].meta["resume_payload"] == {"old": 1}
+    assert after.node_states["odd"].meta == {
+        "resumable": True,
+        "$set": {"a.b": 1},
+        "resumed": True,
+        "resume_payload": {"x.y": "z"},
+    }
     for untouched in ("timed_out", "delay"):
         assert "resumed" not in after.node_states[untouched].meta
 
 
-@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
 async def test_resume_node_race_has_exactly_one_winner(store: Store) -> None:
     run = await waiting_run(store, approve=parked(None, resumable=True))
     outcomes = await asyncio.gather(
@@ -500,7 +497,6 @@ async def test_resume_node_race_has_exactly_one_winner(store: Store) -> None:
 # Error workflows ----------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("_sql_stores_until_mongo_lands")
 async def test_error_workflow_pending_round_trips_and_is_queried(store: Store) -> None:
     async def add(second: int, **fields: Any) -> str:
         pending = fields.pop("pending", False)
@@ -1616,6 +1612,91 @@ async def test_mongodb_documents_of_the_old_layout_are_read_and_upgraded(
         await store.create_run(new_run("wf-b", key="k"))
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("store_kind", MONGO_KINDS)
+async def test_mongodb_workflows_saved_before_the_trigger_index_are_indexed_on_start(
+    mongo_url: str, raw: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """Before the index, workflows kept their triggers in the definition only."""
+    packed_schedule = {**SCHEDULE, "inputs": {"$odd.key": 1}}  # stored packed
+    store = MongoStore(mongo_url)
+    await store.start()
+    try:
+        await save(store, "wf-plain", definition("plain"), 0)
+        await save(store, "wf-old", triggered("old", hook("shared"), SCHEDULE), 1)
+        await save(store, "wf-new", triggered("new", hook("own")), 2)
+        await save(store, "wf-packed", triggered("packed", packed_schedule), 3)
+    finally:
+        await store.close()
+    doc = await raw["workflows"].find_one({"_id": "wf-packed"})
+    assert doc is not None and "__ductwork_json__" in doc["definition_extra"]
+    # As a version without the index left them: no rows, and a path declared twice.
+    await raw["workflows"].update_one(
+        {"_id": "wf-new"},
+        {"$set": {"definition_extra.triggers": [hook("/shared"), hook("own")]}},
+    )
+    await raw["workflow_triggers"].delete_many({})
+
+    store = MongoStore(mongo_url)
+    await store.start()
+    try:
+        assert await hook_holder(store, "shared") == "wf-old"  # the older one keeps it
+        assert await hook_holder(store, "own") == "wf-new"
+        scheduled = [w.id for w in await store.list_scheduled_workflows()]
+        assert scheduled == ["wf-old", "wf-packed"]
+        with pytest.raises(TriggerConflict):
+            await store.update_workflow("wf-new", triggered("new", hook("shared")), T0)
+        rows = await raw["workflow_triggers"].count_documents({})
+    finally:
+        await store.close()
+    store = MongoStore(mongo_url)
+    await store.start()  # nothing missing now: nothing written
+    await store.close()
+    assert await raw["workflow_triggers"].count_documents({}) == rows == 4
+
+
+@pytest.mark.parametrize("store_kind", MONGO_KINDS)
+async def test_mongodb_a_save_that_stopped_half_way_does_not_hold_a_path_for_ever(
+    mongo: MongoStore, raw: AsyncDatabase[dict[str, Any]]
+) -> None:
+    """No transactions: a process can die between claiming a path and writing the workflow."""
+    now = datetime.now(UTC)
+    claims = raw["workflow_triggers"]
+
+    async def leftover(key: str, workflow_id: str, age: timedelta) -> None:
+        row = {"workflow_id": workflow_id, "type": "webhook", "key": key}
+        await claims.insert_one({**row, "claimed_at": now - age})
+
+    await leftover("gone-long-ago", "wf-never-written", timedelta(minutes=5))
+    await leftover("in-flight", "wf-being-saved", timedelta(seconds=1))
+    # Neither is served: their workflows do not exist (yet).
+    assert await hook_holder(mongo, "gone-long-ago") is None
+    assert await hook_holder(mongo, "in-flight") is None
+    # A fresh claim may be a save still under way: a conflict, and nothing written.
+    with pytest.raises(TriggerConflict) as raised:
+        await save(mongo, "wf-b", triggered("b", hook("gone-long-ago"), hook("in-flight")))
+    assert raised.value.workflow_id == "wf-being-saved"
+    assert await mongo.get_workflow("wf-b") is None
+    assert await claims.count_documents({"workflow_id": "wf-b"}) == 0
+    # An old one whose workflow never came is taken over.
+    await save(mongo, "wf-b", triggered("b", hook("gone-long-ago")))
+    assert await hook_holder(mongo, "gone-long-ago") == "wf-b"
+    assert await claims.count_documents({"key": "gone-long-ago"}) == 1
+
+    # A workflow that dropped a path but stopped before giving its row back.
+    await save(mongo, "wf-a", triggered("a", hook("kept"), hook("dropped")))
+    await claims.update_many(
+        {"workflow_id": "wf-a"}, {"$set": {"claimed_at": now - timedelta(minutes=5)}}
+    )
+    await raw["workflows"].update_one(
+        {"_id": "wf-a"}, {"$set": {"definition_extra.triggers": [hook("kept")]}}
+    )
+    assert await hook_holder(mongo, "dropped") is None  # not declared: not served
+    with pytest.raises(TriggerConflict):  # still declared, however old the row
+        await save(mongo, "wf-c", triggered("c", hook("kept")))
+    await save(mongo, "wf-c", triggered("c", hook("dropped")))
+    assert await hook_holder(mongo, "dropped") == "wf-c"
 
 
 @pytest.mark.parametrize("store_kind", MONGO_KINDS)

@@ -12,6 +12,10 @@ Collections (SEED.md's names first):
 - `workflow_runs`: one document a run (unique `execution_id`) with its node
   states under `node_states.<node id>` and the run's fields; `$set` per node,
   so parallel branches never overwrite each other.
+- `workflow_triggers`: one document a claim of `triggers.spec.trigger_index`
+  (`workflow_id`, `type`, `key`, `claimed_at`), unique on (type, key): what
+  refuses a second workflow on one webhook path. Saves claim new rows before
+  writing the workflow and drop undeclared ones after (see `_claim_triggers`).
 - `workflow_run_events`: one document an event, unique on (execution_id, seq).
   Kept out of the run document so that a checkpoint costs the same whether
   the run has 10 events or 10,000 (and the run document stays far from
@@ -68,7 +72,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -98,8 +102,12 @@ from ductwork.models import (
 from ductwork.store._codec import (
     FINISHED_RUN_STATUSES,
     QUEUED_GRACE,
+    aware,
+    declares_node,
     dumps,
     loads,
+    prefix_end,
+    resume_outcome,
     run_field_values,
     to_jsonable,
 )
@@ -107,10 +115,13 @@ from ductwork.store.base import (
     DuplicateRun,
     LeaseLost,
     PartialCheckpoint,
+    ResumeOutcome,
     RunQuery,
     StoreError,
+    TriggerConflict,
     UnstorableValue,
 )
+from ductwork.triggers.spec import normalize_hook_path, trigger_index
 
 if TYPE_CHECKING:
     from ductwork.store.mongo_security import MongoSecurityStore
@@ -139,6 +150,21 @@ _DUPLICATE_KEY = 11000
 # idempotency key once unique across workflows, and a prefix of today's
 # (workflow_id, created_at, execution_id).
 _SUPERSEDED_RUN_INDEXES = ({"idempotency_key": 1}, {"workflow_id": 1, "created_at": -1})
+# How often a claim, or a resume, is tried again when the row or node changed between reads.
+_RETRY_ATTEMPTS = 3
+# A trigger row its holder does not declare (a save that stopped between claiming it
+# and writing the workflow, or between writing and dropping it) is taken over once
+# it is this old; a younger one may be a save still under way.
+_STALE_CLAIM = timedelta(minutes=1)
+# Lookups of a trigger row's workflow (find_hook, list_scheduled_workflows).
+_WITH_WORKFLOW: Document = {
+    "$lookup": {
+        "from": "workflows",
+        "localField": "workflow_id",
+        "foreignField": "_id",
+        "as": "workflow",
+    }
+}
 # "object to insert too large", "BSONObjectTooLarge", "resulting document after
 # update is larger than 16 MB" (and its variants across server versions).
 _TOO_LARGE_CODES = frozenset({10334, 10329, 13134, 17419, 17420, 17280})
@@ -171,6 +197,20 @@ def _pack(value: Any) -> Any:
     value = to_jsonable(value)
     if _needs_packing(value):
         return {_PACKED: dumps(value)}
+    return value
+
+
+def _is_packed(value: Any) -> bool:
+    return type(value) is dict and len(value) == 1 and _PACKED in value
+
+
+def _dig(doc: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path of a document (None where a step is missing)."""
+    value: Any = doc
+    for step in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(step)
     return value
 
 
@@ -307,12 +347,25 @@ def _run(doc: Mapping[str, Any], events: Iterable[Mapping[str, Any]] = ()) -> Ru
         _decode_node_id(key): {
             **state,
             "output": _unpack(state.get("output")),
-            "meta": _unpack(state.get("meta")),
+            "meta": _meta(state.get("meta")),
         }
         for key, state in states.items()
     }
     data["events"] = [_event(event) for event in events]
     return Run.model_validate(data)
+
+
+def _meta(stored: Any) -> Any:
+    """A node's meta as stored; `resume_node` may have packed its payload on its own."""
+    meta = _unpack(stored)
+    if isinstance(meta, dict) and isinstance(meta.get("resume_payload"), dict):
+        return {**meta, "resume_payload": _unpack(meta["resume_payload"])}
+    return meta
+
+
+def _declares(workflow: Workflow, type_: str, key: str) -> bool:
+    """Whether the workflow's current definition makes this trigger claim."""
+    return (type_, key) in trigger_index(workflow.id, workflow.definition)
 
 
 def _committed(
@@ -342,6 +395,9 @@ def _run_filter(query: RunQuery) -> Document:
         found["dead_letter"] = True if query.dead_letter else {"$ne": True}
     if query.trigger_type is not None:
         found["trigger_type"] = query.trigger_type
+    if query.error_workflow_pending is not None:
+        # Documents written before the flag existed have no such field.
+        found["error_workflow_pending"] = True if query.error_workflow_pending else {"$ne": True}
     return found
 
 
@@ -390,6 +446,10 @@ class MongoStore:
     def _events(self) -> AsyncCollection[Document]:
         return self._collection("workflow_run_events")
 
+    @property
+    def _triggers(self) -> AsyncCollection[Document]:
+        return self._collection("workflow_triggers")
+
     async def start(self) -> None:
         """Connect, create the indexes and bring older documents to today's shape (idempotent)."""
         if self._client is not None:
@@ -424,11 +484,19 @@ class MongoStore:
             [("dead_letter", ASCENDING), ("created_at", DESCENDING)],
             partialFilterExpression={"dead_letter": True},
         )
+        # The sweep lists these every second; few runs have the flag at any time.
+        await self._runs.create_index(
+            [("error_workflow_pending", ASCENDING), ("created_at", DESCENDING)],
+            partialFilterExpression={"error_workflow_pending": True},
+        )
+        await self._triggers.create_index([("type", ASCENDING), ("key", ASCENDING)], unique=True)
+        await self._triggers.create_index("workflow_id")
         await self._events.create_index(
             [("execution_id", ASCENDING), ("seq", ASCENDING)], unique=True
         )
         await self._security.create_indexes()
         await self._upgrade_documents()
+        await self._index_triggers()
 
     async def _upgrade_documents(self) -> None:
         """Rewrite documents stored by earlier versions (a no-op once done)."""
@@ -445,6 +513,44 @@ class MongoStore:
             await self._copy_events(moved)
             await self._runs.update_one({"_id": doc["_id"]}, {"$unset": {"events": ""}})
 
+    async def _index_triggers(self) -> None:
+        """Claim the trigger rows stored workflows declare but do not hold.
+
+        Workflows saved before the index existed, or by a save that stopped
+        half way. Oldest first: a path two of them declare stays with the one
+        holding it, or goes to the older; the other gets the conflict when saved
+        again. Reads the index whole (a row a path or schedule: small) and
+        writes only what is missing.
+        """
+        held = {(doc["type"], doc["key"]) async for doc in self._triggers.find({}, {"_id": 0})}
+        maybe_triggered: Document = {
+            "$or": [
+                {f"{_DEFINITION_EXTRA}.triggers.0": {"$exists": True}},
+                {f"{_DEFINITION_EXTRA}.{_PACKED}": {"$exists": True}},
+            ]
+        }
+        cursor = self._workflows.find(maybe_triggered).sort(
+            [("created_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        async for doc in cursor:
+            try:
+                workflow = _workflow(doc)
+            except ValueError:
+                continue  # cannot be loaded; saving it again claims its rows
+            for type_, key in trigger_index(workflow.id, workflow.definition):
+                if (type_, key) in held:
+                    continue
+                with contextlib.suppress(DuplicateKeyError):  # another process got there
+                    await self._triggers.insert_one(
+                        {
+                            "workflow_id": workflow.id,
+                            "type": type_,
+                            "key": key,
+                            "claimed_at": utcnow(),
+                        }
+                    )
+                held.add((type_, key))
+
     async def close(self) -> None:
         """Release connections."""
         if self._client is not None:
@@ -456,7 +562,13 @@ class MongoStore:
     # Workflows --------------------------------------------------------------------
 
     async def create_workflow(self, workflow: Workflow) -> Workflow:
-        """Insert a new workflow (version 1)."""
+        """Insert a new workflow (version 1), claiming its trigger rows first.
+
+        Raises TriggerConflict when another workflow serves one of its webhook
+        paths; the rows this call claimed are released again, and the workflow
+        is not written.
+        """
+        claimed = await self._claim_triggers(workflow.id, workflow.definition, held=())
         try:
             await self._workflows.insert_one(
                 {
@@ -468,7 +580,11 @@ class MongoStore:
                 }
             )
         except DuplicateKeyError as exc:
+            await self._release_triggers(workflow.id, claimed)
             raise StoreError(f"workflow {workflow.id} exists already") from exc
+        except BaseException:
+            await self._release_triggers(workflow.id, claimed)
+            raise
         await self._versions.replace_one(
             {"workflow_id": workflow.id, "version": workflow.version},
             {
@@ -512,18 +628,35 @@ class MongoStore:
     async def update_workflow(
         self, workflow_id: str, definition: WorkflowDefinition, updated_at: datetime
     ) -> Workflow | None:
-        """Replace the definition and bump the version; None when the id is unknown."""
-        doc = await self._workflows.find_one_and_update(
-            {"_id": workflow_id},
-            {
-                "$set": {**_workflow_fields(definition), "updated_at": updated_at},
-                "$unset": {"definition": ""},
-                "$inc": {"version": 1},
-            },
-            return_document=ReturnDocument.AFTER,
-        )
+        """Replace the definition and bump the version; None when the id is unknown.
+
+        Trigger rows it newly declares are claimed first (TriggerConflict, with
+        those claims released and the workflow unchanged, when another workflow
+        holds one); rows it no longer declares are dropped after the write.
+        """
+        held = [doc async for doc in self._triggers.find({"workflow_id": workflow_id})]
+        claimed = await self._claim_triggers(workflow_id, definition, held=held)
+        try:
+            doc = await self._workflows.find_one_and_update(
+                {"_id": workflow_id},
+                {
+                    "$set": {**_workflow_fields(definition), "updated_at": updated_at},
+                    "$unset": {"definition": ""},
+                    "$inc": {"version": 1},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+        except BaseException:
+            await self._release_triggers(workflow_id, claimed)
+            raise
         if doc is None:
+            await self._release_triggers(workflow_id, claimed)
             return None
+        declared = set(trigger_index(workflow_id, definition))
+        dropped = [row["_id"] for row in held if (row["type"], row["key"]) not in declared]
+        if dropped:
+            # Still ours only: a row could have been taken over meanwhile (see _STALE_CLAIM).
+            await self._triggers.delete_many({"_id": {"$in": dropped}, "workflow_id": workflow_id})
         # Keyed by (workflow, version): a retry after a failure here stores it once.
         await self._versions.replace_one(
             {"workflow_id": workflow_id, "version": doc["version"]},
@@ -538,10 +671,116 @@ class MongoStore:
         return _workflow(doc)
 
     async def delete_workflow(self, workflow_id: str) -> bool:
-        """Delete a workflow and its versions; its runs stay readable. False when unknown."""
+        """Delete a workflow, its versions and trigger rows; its runs stay readable.
+
+        False when unknown. The workflow goes first: should the rest not follow,
+        its rows name a workflow that is gone, which the next claim takes over.
+        """
         result = await self._workflows.delete_one({"_id": workflow_id})
         await self._versions.delete_many({"workflow_id": workflow_id})
+        await self._triggers.delete_many({"workflow_id": workflow_id})
         return result.deleted_count > 0
+
+    async def _claim_triggers(
+        self,
+        workflow_id: str,
+        definition: WorkflowDefinition,
+        *,
+        held: Iterable[Mapping[str, Any]],
+    ) -> list[tuple[str, str]]:
+        """Claim the trigger rows `definition` declares beyond those `held`; returns the claims.
+
+        Raises TriggerConflict when another workflow holds one, having released
+        what this call claimed. Sorted, as the SQL store claims them.
+        """
+        have = {(row["type"], row["key"]) for row in held}
+        claimed: list[tuple[str, str]] = []
+        try:
+            for type_, key in sorted(set(trigger_index(workflow_id, definition)) - have):
+                if await self._claim(workflow_id, type_, key):
+                    claimed.append((type_, key))
+        except BaseException:
+            await self._release_triggers(workflow_id, claimed)
+            raise
+        return claimed
+
+    async def _claim(self, workflow_id: str, type_: str, key: str) -> bool:
+        """Claim one row: True when this call wrote it, False when the workflow holds it already.
+
+        A row another workflow holds is taken over only when it is stale: its
+        holder does not declare it (any more) and it was claimed over
+        `_STALE_CLAIM` ago. Otherwise TriggerConflict.
+        """
+        for _ in range(_RETRY_ATTEMPTS):
+            now = utcnow()
+            try:
+                await self._triggers.insert_one(
+                    {"workflow_id": workflow_id, "type": type_, "key": key, "claimed_at": now}
+                )
+                return True
+            except DuplicateKeyError:
+                pass
+            row = await self._triggers.find_one({"type": type_, "key": key})
+            if row is None:
+                continue  # let go meanwhile
+            holder = row["workflow_id"]
+            if holder == workflow_id:
+                return False
+            claimed_at = row.get("claimed_at")
+            if claimed_at is not None and aware(claimed_at) > now - _STALE_CLAIM:
+                raise TriggerConflict(key, holder)
+            current = await self.get_workflow(holder)
+            if current is not None and _declares(current, type_, key):
+                raise TriggerConflict(key, holder)
+            taken = await self._triggers.update_one(
+                {"_id": row["_id"], "workflow_id": holder, "claimed_at": claimed_at},
+                {"$set": {"workflow_id": workflow_id, "claimed_at": now}},
+            )
+            if taken.modified_count:
+                return True
+        raise StoreError(f"{type_} trigger {key!r} keeps changing hands; try again")
+
+    async def _release_triggers(self, workflow_id: str, claims: Sequence[tuple[str, str]]) -> None:
+        """Give back rows a failed save claimed (best effort: a stale row is taken over later)."""
+        if not claims:
+            return
+        with contextlib.suppress(PyMongoError):
+            await self._triggers.delete_many(
+                {
+                    "workflow_id": workflow_id,
+                    "$or": [{"type": type_, "key": key} for type_, key in claims],
+                }
+            )
+
+    async def find_hook(self, path: str) -> Workflow | None:
+        """The workflow serving webhook `path` (normalized, see `normalize_hook_path`).
+
+        One aggregation: the path's row and its workflow. A workflow that does
+        not declare the path (a save half way through) does not serve it.
+        """
+        key = normalize_hook_path(path)
+        pipeline: list[Document] = [
+            {"$match": {"type": "webhook", "key": key}},
+            {"$limit": 1},
+            _WITH_WORKFLOW,
+        ]
+        async for row in await self._triggers.aggregate(pipeline):
+            for doc in row["workflow"]:
+                workflow = _workflow(doc)
+                if _declares(workflow, "webhook", key):
+                    return workflow
+        return None
+
+    async def list_scheduled_workflows(self) -> list[Workflow]:
+        """Every workflow that declares a schedule trigger (paused ones included), oldest first."""
+        pipeline: list[Document] = [{"$match": {"type": "schedule"}}, _WITH_WORKFLOW]
+        found: list[Workflow] = []
+        async for row in await self._triggers.aggregate(pipeline):
+            for doc in row["workflow"]:
+                workflow = _workflow(doc)
+                if _declares(workflow, "schedule", workflow.id):
+                    found.append(workflow)
+        return sorted(found, key=lambda workflow: (workflow.created_at, workflow.id))
 
     # Runs -------------------------------------------------------------------------
 
@@ -897,6 +1136,88 @@ class MongoStore:
         if len(failures) == len(items):
             raise next(iter(failures.values()))
         raise PartialCheckpoint(failures)
+
+    async def latest_idempotency_key(self, workflow_id: str, prefix: str) -> str | None:
+        """The greatest idempotency key starting with `prefix` among the workflow's runs.
+
+        One probe of the unique (workflow_id, idempotency_key) index: the range
+        `prefix <= key < prefix_end(prefix)` (MongoDB compares strings by code
+        point), so every character of the prefix is taken literally.
+        """
+        # `$type` as in the index's partial filter, so the index is eligible.
+        bounds: Document = {"$type": "string", "$gte": prefix}
+        high = prefix_end(prefix)
+        if high is not None:
+            bounds["$lt"] = high
+        doc = await self._runs.find_one(
+            {"workflow_id": workflow_id, "idempotency_key": bounds},
+            {"_id": 0, "idempotency_key": 1},
+            sort=[("workflow_id", DESCENDING), ("idempotency_key", DESCENDING)],
+        )
+        return None if doc is None else doc["idempotency_key"]
+
+    async def resume_node(
+        self, execution_id: str, node_id: str, payload: Any, now: datetime
+    ) -> ResumeOutcome:
+        """Hand a parked `wait` node its resume payload, once (compare-and-set).
+
+        One `find_one_and_update` with the conditions in its filter; when it
+        matches nothing, one read tells why (`resume_outcome`). A node whose meta
+        had to be stored packed (odd keys) is compared and replaced whole instead.
+        """
+        node = f"node_states.{_encode_node_id(node_id)}"
+        now = aware(now)
+        parked: Document = {
+            "execution_id": execution_id,
+            f"{node}.status": "waiting",
+            "$or": [{f"{node}.wake_at": None}, {f"{node}.wake_at": {"$gt": now}}],
+        }
+        resume: Document = {
+            f"{node}.meta.resumed": True,
+            f"{node}.meta.resume_payload": _pack(payload),
+            "wake_at": now,
+        }
+        for _ in range(_RETRY_ATTEMPTS):
+            done = await self._runs.find_one_and_update(
+                {
+                    **parked,
+                    f"{node}.meta.resumable": True,
+                    f"{node}.meta.resumed": {"$ne": True},
+                },
+                {"$set": resume},
+                projection={"_id": 1},
+            )
+            if done is not None:
+                return "resumed"
+            doc = await self._runs.find_one(
+                {"execution_id": execution_id},
+                {"_id": 0, node: 1, "definition.nodes.id": 1, f"definition.{_PACKED}": 1},
+            )
+            if doc is None:
+                return "not_found"
+            state = _dig(doc, node)
+            if not isinstance(state, dict):
+                # A node of the run that has not started is there, just not waiting.
+                known = declares_node(_unpack(doc.get("definition")), node_id)
+                return "not_waiting" if known else "not_found"
+            stored_meta = state.get("meta")
+            meta = _meta(stored_meta)
+            if not isinstance(meta, dict):
+                meta = {}
+            outcome = resume_outcome(state.get("status", ""), meta, state.get("wake_at"), now)
+            if outcome != "resumed":
+                return outcome
+            if not _is_packed(stored_meta):
+                continue  # it became resumable between the two: compare-and-set again
+            meta = {**meta, "resumed": True, "resume_payload": payload}
+            done = await self._runs.find_one_and_update(
+                {**parked, f"{node}.meta": stored_meta},
+                {"$set": {f"{node}.meta": _pack(meta), "wake_at": now}},
+                projection={"_id": 1},
+            )
+            if done is not None:
+                return "resumed"
+        raise StoreError(f"node {node_id!r} of run {execution_id} keeps changing; try again")
 
     async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
         """Events of a run with seq > after_seq, in order."""
