@@ -13,7 +13,8 @@ import hmac
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -771,3 +772,30 @@ def test_the_openapi_document_shows_hooks_as_public(caller: httpx.Client) -> Non
         assert {"200", "202", "401", "404", "405", "409", "413", "429", "500"} <= set(responses)
         assert "403" not in responses, method  # no role is asked for: the guard lets it through
         assert "security" not in operation or operation["security"] == []
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mongodb"])
+def test_hooks_on_every_store(
+    kind: str, store_url_factory: Callable[[str], str], tmp_path: Path
+) -> None:
+    """The path index, its conflicts and the run's trigger through each store."""
+    settings = Settings(data_dir=tmp_path, store_url=store_url_factory(kind))
+    with (
+        LiveServer(settings) as live,
+        live.client() as admin,
+        httpx.Client(base_url=live.url, timeout=30) as caller,
+    ):
+        definition = hook_workflow(webhook("shared/path", respond="sync"))
+        workflow_id = save(admin, definition)
+        answer = caller.post("/hooks/shared/path", json={"name": kind})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"greeting": f"hello {kind}"}
+        [run] = runs_of(admin, workflow_id)
+        assert run["trigger"] == {"type": "webhook", "path": "shared/path", "method": "POST"}
+        conflict = admin.post("/workflows/", json=definition)
+        assert conflict.status_code == 422, conflict.text
+        assert conflict.json()["detail"][0]["field"] == "triggers[0].path"
+        assert admin.delete(f"/workflows/{workflow_id}").status_code == 204
+        assert caller.post("/hooks/shared/path", json={}).status_code == 404
+        save(admin, definition)  # the path is free again
+        assert caller.post("/hooks/shared/path", json={"name": "again"}).status_code == 200
