@@ -294,8 +294,9 @@ def test_cancel_and_retry(client: httpx.Client, full_settings: Settings) -> None
 
 def test_node_types_health_metrics_docs(client: httpx.Client) -> None:
     types = {t["type"]: t for t in client.get("/node-types").json()}
-    assert len(types) == 10
+    assert len(types) == 11
     assert types["condition"]["branches"] == ["false", "true"]
+    assert types["wait"]["branches"] == ["resumed", "timeout"]
     assert "prompt" in types["ai-processor"]["config_schema"]["properties"]
     health = client.get("/health").json()
     assert health["status"] == "ok"

@@ -163,6 +163,7 @@ SEED_NODE_CONFIGS: dict[str, dict[str, Any]] = {
     "transformer": {"transform_type": "map"},
     "condition": {"condition": "status == 'active'"},
     "delay": {"delay_seconds": 5},
+    "wait": {"timeout_seconds": 3600, "on_timeout": "continue", "message": "{{ input }}"},
     "end": {},
 }
 

@@ -69,8 +69,10 @@ def test_every_operation_documents_its_success_body(document: dict[str, Any]) ->
             content = response["content"]
             if path == "/metrics":
                 assert list(content) == ["text/plain"], where
-            elif path == "/setup":
-                assert list(content) == ["text/html"], where  # the one-time setup page
+            elif path == "/setup" or (path == "/resume/{token}" and status == "200"):
+                # The one-time setup page; a resume link's approval page (and the page
+                # answering its form).
+                assert list(content) == ["text/html"], where
             elif path.endswith("/events"):
                 assert list(content) == ["text/event-stream"], where
                 assert content["text/event-stream"]["itemSchema"]["properties"]["event"], where
@@ -89,6 +91,11 @@ def test_error_bodies_are_problem_or_error_detail(document: dict[str, Any]) -> N
             if int(status) < 400:
                 continue
             where = f"{method.upper()} {path} {status}"
+            if (method, path) == ("get", "/resume/{token}") and status != "422":
+                # A resume link's page: a browser gets a page, refusals included (its
+                # POST answers a JSON client with JSON and the page's form with a page).
+                assert list(response["content"]) == ["text/html"], where
+                continue
             ref = response["content"]["application/json"]["schema"]["$ref"]
             if status == "422":
                 assert ref in ERROR_MODELS and ref.endswith("Problem"), where

@@ -1,4 +1,4 @@
-"""The `ductwork` command: serve, worker, run FILE, watch EXECUTION_ID, validate FILE,
+"""The `ductwork` command: serve, worker, run FILE, watch EXECUTION_ID, runs, validate FILE,
 users create|list, keys create|list|revoke."""
 
 from __future__ import annotations
@@ -152,6 +152,8 @@ class RunProgress:
         definition = view.get("definition") or {}
         self.execution_id: str = view["execution_id"]
         self.name: str = definition.get("name", "")
+        self.trigger: dict[str, Any] | None = view.get("trigger")
+        """What started the run (`Run.trigger`), shown in the title and the summary."""
         self.rows: dict[str, _NodeRow] = {
             node["id"]: _NodeRow(node["id"], node.get("type", ""))
             for node in definition.get("nodes", [])
@@ -172,6 +174,8 @@ class RunProgress:
             row.latency_ms = state.get("latency_ms")
             row.cached = bool(state.get("cached"))
             row.detail = state["error"] if state.get("error") else _short(state.get("output"))
+            if row.status == NodeStatus.WAITING.value and state.get("resume_url"):
+                row.detail = f"resume: {state['resume_url']}"
 
     def _row(self, node_id: str) -> _NodeRow:
         row = self.rows.get(node_id)
@@ -236,12 +240,20 @@ class RunProgress:
             row.detail = "null"
         elif kind == "node_cancelled":
             row.status = NodeStatus.CANCELLED.value
+        elif kind == "node_waiting":
+            # A wait node parked for its answer: where to give it.
+            row.status = NodeStatus.WAITING.value
+            row.detail = f"resume: {data.get('resume_url')}"
 
     def table(self, *, live: bool = False) -> Table:
         """The per-node table; `live` adds spinners and streaming text."""
+        from ductwork.views import origin_text
+
         title = f"Run {self.execution_id}"
         if live and self.name:
             title += f" · {self.name}"
+        if live and self.trigger:
+            title += f" · {origin_text(self.trigger)}"
         table = Table(title=title, show_lines=False)
         for column in ("node", "type", "status", "attempts", "ms", "cached", "output / error"):
             table.add_column(column, overflow="fold")
@@ -270,6 +282,10 @@ def print_summary(progress: RunProgress) -> None:
     style = _STATUS_STYLE.get(progress.status, "")
     took = _took(progress.start_time, progress.end_time)
     console.print(f"Status: [{style}]{progress.status}[/]{took}")
+    if progress.trigger:
+        from ductwork.views import origin_text
+
+        console.print(f"Origin: {origin_text(progress.trigger, short=False)}", markup=False)
     if progress.error:
         console.print(f"[red]Error: {progress.error}[/]", markup=True)
     if progress.result is not None:
@@ -285,12 +301,14 @@ def print_run(run: Run) -> None:
 
 def event_line(event: Event) -> str:
     """One event as a line of text (the view when stdout is not a terminal)."""
-    from ductwork.views import log_message
+    from ductwork.views import log_message, origin_text
 
     rendered = log_message(event)
     message = rendered[1] if rendered else ""
     if event.type == "log" and rendered:
         message = f"[{rendered[0]}] {message}"
+    elif event.type == "run_started" and event.data.get("trigger"):
+        message += f" ({origin_text(event.data['trigger'], short=False)})"
     elif event.type == "node_completed":
         message += f" -> {_short(event.data.get('output'))}"
     stamp = event.timestamp.astimezone().strftime("%H:%M:%S.%f")[:-3]
@@ -580,6 +598,23 @@ class _Refused(Exception):
         self.status = status
 
 
+def _remote_key(api_key: str | None) -> str | None:
+    """The API key a remote command sends: `--api-key`, else DUCTWORK_API_KEY."""
+    if api_key is not None:
+        return api_key
+    configured = Settings().api_key
+    return configured.get_secret_value() if configured is not None else None
+
+
+def _refused(url: str, status: int) -> typer.Exit:
+    """Say why the server refused (401: no valid key; 403: the role) and exit 2."""
+    why = "no valid API key (set DUCTWORK_API_KEY or --api-key)"
+    if status == 403:
+        why = "the API key's role may not read runs"
+    err.print(f"[red]{url} refused: {why}[/]")
+    return typer.Exit(2)
+
+
 WATCH_RETRIES = 8
 """Consecutive failed (re)connections before `watch` gives up."""
 
@@ -661,17 +696,11 @@ def watch(
     Exit status: 0 when the run succeeded, 1 when it failed, was cancelled or the
     server was lost, 2 when the execution id is unknown or the key was refused.
     """
-    if api_key is None:
-        configured = Settings().api_key
-        api_key = configured.get_secret_value() if configured is not None else None
+    api_key = _remote_key(api_key)
     try:
         progress = asyncio.run(_watch_remote(url.rstrip("/"), execution_id, _view_mode(), api_key))
     except _Refused as refused:
-        why = "no valid API key (set DUCTWORK_API_KEY or --api-key)"
-        if refused.status == 403:
-            why = "the API key's role may not read runs"
-        err.print(f"[red]{url} refused: {why}[/]")
-        raise typer.Exit(2) from None
+        raise _refused(url, refused.status) from None
     except _UnknownRun:
         err.print(f"[red]No execution {execution_id!r} on {url}[/]")
         raise typer.Exit(2) from None
@@ -683,14 +712,122 @@ def watch(
         raise typer.Exit(1)
 
 
+RunsStatus = Literal["queued", "running", "waiting", "success", "error", "cancelled", "dead"]
+TriggerType = Literal["manual", "schedule", "webhook", "error"]
+
+
+def _when(value: str | None) -> str:
+    """An ISO time from the API as local `YYYY-MM-DD HH:MM:SS`."""
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(start: str | None, end: str | None) -> str:
+    if not start or not end:
+        return ""
+    seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def _runs_rows(runs: list[dict[str, Any]]) -> list[list[str]]:
+    from ductwork.views import origin_text
+
+    return [
+        [
+            str(run["execution_id"]),
+            str(run.get("workflow_name") or run["workflow_id"]),
+            str(run["status"]) + (" (dead)" if run.get("dead_letter") else ""),
+            origin_text(run.get("trigger")),
+            _when(run.get("created_at")),
+            _duration(run.get("start_time"), run.get("end_time")),
+        ]
+        for run in runs
+    ]
+
+
+@cli.command()
+def runs(
+    workflow: Annotated[
+        str | None, typer.Option("--workflow", "-w", help="Only this workflow's runs (its id).")
+    ] = None,
+    status: Annotated[
+        RunsStatus | None,
+        typer.Option(help="Only runs with this status; dead: runs the engine gave up on."),
+    ] = None,
+    trigger: Annotated[
+        TriggerType | None, typer.Option(help="Only runs this kind of trigger started.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many runs to list.")] = 20,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the runs as the API returns them (JSON).")
+    ] = False,
+    url: Annotated[
+        str, typer.Option(help="Base URL of the ductwork server.")
+    ] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="API key to send (default DUCTWORK_API_KEY).", show_default=False),
+    ] = None,
+) -> None:
+    """List a server's recent runs, newest first, with what started each (Origin).
+
+    Origin is `manual`, `schedule <slot>`, `webhook <METHOD> /hooks/<path>` or
+    `error of <failed run>`. On a terminal a table; otherwise tab-separated lines.
+    Exit status: 0 when listed (even none), 1 when the server cannot be reached, 2
+    when it refused the key or the workflow is unknown.
+    """
+    from urllib.parse import quote
+
+    import httpx
+
+    api_key = _remote_key(api_key)
+    base = url.rstrip("/")
+    params: dict[str, Any] = {"limit": limit}
+    for name, value in (("workflow_id", workflow), ("status", status), ("trigger", trigger)):
+        if value is not None:
+            params[name] = value
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        with httpx.Client(base_url=base, timeout=30.0, headers=headers) as http:
+            response = http.get("/workflows/executions", params=params)
+            if response.status_code in (401, 403):
+                raise _refused(url, response.status_code)
+            if response.status_code == 422:
+                err.print(f"[red]{url} refused the query: {response.text}[/]", markup=False)
+                raise typer.Exit(2)
+            response.raise_for_status()
+            listed: list[dict[str, Any]] = response.json()
+            if not listed and workflow is not None:
+                # An empty list is either no runs yet or a wrong id: say which.
+                known = http.get(f"/workflows/{quote(workflow, safe='')}")
+                if known.status_code == 404:
+                    err.print(f"[red]No workflow {workflow!r} on {url}[/]")
+                    raise typer.Exit(2)
+    except httpx.HTTPError as exc:
+        err.print(f"[red]{url}: {exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        sys.stdout.write(json.dumps(listed, indent=2) + "\n")
+        return
+    if not listed:
+        console.print("No runs.")
+        return
+    _print_rows(
+        ["execution", "workflow", "status", "origin", "created", "took"], _runs_rows(listed)
+    )
+
+
 @cli.command()
 def validate(file: Annotated[Path, typer.Argument(help="Workflow JSON to check.")]) -> None:
-    """Check a workflow file: every problem with its node and field."""
+    """Check a workflow file: every problem with its node and field, and its triggers."""
     from ductwork.engine.graph import validate as validate_definition
     from ductwork.nodes.registry import REGISTRY
+    from ductwork.triggers.spec import parse_triggers
 
     definition, _ = _load(file)
     issues = validate_definition(definition, REGISTRY)
+    issues.extend(parse_triggers(definition.triggers)[1])
     if issues:
         _print_issues(issues)
         raise typer.Exit(1)

@@ -886,7 +886,7 @@ class AsyncClient(_Base):
         """Runs, newest first: one workflow's (with their logs; NotFound for an unknown
         workflow) or, without `workflow_id`, every workflow's (without logs, each with
         `workflow_name`). `status` is a run status or "dead" (dead letters); `trigger`
-        a trigger type such as "manual"."""
+        what started the runs: "manual", "schedule", "webhook" or "error"."""
         call = _Calls.list_executions(workflow_id, status, trigger, limit, offset)
         return await self._send(call)
 

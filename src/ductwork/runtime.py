@@ -25,6 +25,7 @@ from ductwork.security.ratelimit import RateLimiter
 from ductwork.service import Components, Ductwork, SweepLock
 from ductwork.settings import Settings
 from ductwork.store.factory import create_store
+from ductwork.triggers.resume import ResumeLinks, base_url
 
 Role = Literal["embedded", "api", "worker", "isolated"]
 """embedded: one process does everything; api: serves and enqueues; worker: advances runs;
@@ -91,13 +92,18 @@ def build(
     mail = Mailer(settings)
     http = GuardedHttpClient(settings)
     sql = SqlConnections(settings)
-    services = NodeServices(settings=settings, cache=cache, llm=llm, mail=mail, http=http, sql=sql)
-    registry = registry if registry is not None else REGISTRY
     # Read (or create) the key before anything starts: a malformed key or a key file
     # others may read stops the process here, with a message saying what to fix.
+    key_ring = KeyRing.from_settings(settings)
+    # Resume links are signed with a key derived from the same ring (never stored).
+    links = ResumeLinks(lambda: key_ring.keys, base_url(settings))
+    services = NodeServices(
+        settings=settings, cache=cache, llm=llm, mail=mail, http=http, sql=sql, resume_links=links
+    )
+    registry = registry if registry is not None else REGISTRY
     credentials = CredentialService(
         store,
-        KeyRing.from_settings(settings),
+        key_ring,
         settings,
         registry,
         publish_control=bus.publish_control,

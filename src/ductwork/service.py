@@ -8,6 +8,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
@@ -45,8 +46,12 @@ from ductwork.security.models import Permission
 from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, RunQuery, Store, TriggerConflict
+from ductwork.triggers.errors import ErrorWorkflows
 from ductwork.triggers.hooks import HookAnswer, HookCall, Hooks, webhook_issues
-from ductwork.triggers.spec import normalize_hook_path, parse_triggers
+from ductwork.triggers.resume import Resumer
+from ductwork.triggers.schedule import run_trigger, slot_key
+from ductwork.triggers.scheduler import Scheduler, ScheduleStatus, describe_schedules
+from ductwork.triggers.spec import PAUSED, ScheduleTrigger, normalize_hook_path, parse_triggers
 
 log = logging.getLogger("ductwork.service")
 
@@ -136,6 +141,11 @@ class Ductwork:
             components.settings,
             audit=lambda: getattr(self, "audit", None),
         )
+        self.error_workflows = ErrorWorkflows(self.store, self._start_error_run)
+        """Starts the error workflow of each failed run (`ductwork.triggers.errors`)."""
+        self.resumes = Resumer(self.store, self.queue, self.registry, self.audit)
+        """Resumes parked wait nodes, by signed link or by API (`triggers/resume.py`)."""
+        self.resume_links = components.services.resume_links
         self.trigger_listeners: list[Callable[[str], None]] = []
         """Called with a workflow id when its triggers may have changed, in every process
         (the scheduler re-reads its schedules, the webhook route cache forgets it)."""
@@ -145,6 +155,8 @@ class Ductwork:
         """Serves `/hooks/{path}` (`call_hook`)."""
         self.trigger_listeners.append(self.hooks.forget)
         self._background: list[asyncio.Task[None]] = []
+        self.scheduler: Scheduler | None = None
+        """Fires schedules in sweeping processes (DUCTWORK_SCHEDULER); None elsewhere."""
         self._preload: asyncio.Future[None] | None = None
         self._started = False
 
@@ -164,6 +176,10 @@ class Ductwork:
         self._background.append(loop.create_task(self._listen_for_control()))
         if self.components.sweep:
             self._background.append(loop.create_task(self._sweep_forever()))
+        if self.components.sweep and self.settings.scheduler:
+            self.scheduler = Scheduler(self.store, self.settings, self.fire_schedule)
+            self.trigger_listeners.append(self.scheduler.changed)
+            self._background.append(loop.create_task(self.scheduler.run_forever()))
         self._started = True
 
     async def close(self) -> None:
@@ -174,6 +190,9 @@ class Ductwork:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
+        if self.scheduler is not None:
+            self.trigger_listeners.remove(self.scheduler.changed)
+            self.scheduler = None
         await self.authenticator.close()
         await self.queue.close()
         await self.bus.close()
@@ -189,9 +208,12 @@ class Ductwork:
     async def _advance(self, execution_id: str) -> None:
         metrics.RUNS_ACTIVE.inc()
         try:
-            await self.executor.advance(execution_id)
+            status = await self.executor.advance(execution_id)
         finally:
             metrics.RUNS_ACTIVE.dec()
+        if status is RunStatus.ERROR:
+            # The fast path; the sweep starts it if this process dies first.
+            await self.error_workflows.after_failure(execution_id)
 
     # Workflows ------------------------------------------------------------------
     async def validate(self, definition: WorkflowDefinition) -> list[ValidationIssue]:
@@ -334,6 +356,51 @@ class Ductwork:
         await self._audit_workflow("workflow.delete", workflow)
         await self._triggers_changed(workflow_id)
 
+    async def set_paused(self, workflow_id: str, paused: bool) -> Workflow:
+        """Pause (or resume) a workflow's schedules and webhooks; manual runs still start.
+
+        A new version with `status` changed, audited and announced like any update,
+        but not re-validated: a workflow whose credential was deleted can still be
+        paused. Asking for the state it is in changes nothing.
+        """
+        workflow = await self.get_workflow(workflow_id)
+        status = PAUSED if paused else "active"
+        if workflow.definition.status == status:
+            return workflow
+        definition = workflow.definition.model_copy(update={"status": status})
+        updated = await self.store.update_workflow(workflow_id, definition, utcnow())
+        if updated is None:
+            raise NotFound("workflow", workflow_id)
+        await self._audit_workflow("workflow.pause" if paused else "workflow.resume", updated)
+        await self._triggers_changed(workflow_id)
+        return updated
+
+    async def schedules(self, workflow_id: str) -> list[ScheduleStatus]:
+        """A workflow's schedules: last slot fired and the next five (`GET .../schedule`)."""
+        workflow = await self.get_workflow(workflow_id)
+        return await describe_schedules(self.store, workflow, utcnow())
+
+    async def fire_schedule(
+        self, workflow: Workflow, trigger: ScheduleTrigger, slot: datetime
+    ) -> tuple[Run, bool]:
+        """Start the run of one schedule slot, once however many processes ask.
+
+        The slot's key is the run's idempotency key: a process that comes second gets
+        the existing run (created=False). The run is stored queued, then enqueued; a
+        process dying between the two leaves it to the sweep (queued, nobody holds it).
+        """
+        return await self._start_run(
+            workflow.id,
+            workflow.version,
+            workflow.definition,
+            trigger.inputs,
+            wait=False,
+            idempotency_key=slot_key(trigger, slot),
+            wait_seconds=None,
+            with_events=False,
+            trigger=run_trigger(trigger, slot),
+        )
+
     # Runs -----------------------------------------------------------------------
     async def execute(
         self,
@@ -391,6 +458,30 @@ class Ductwork:
             idempotency_key=None,
             wait_seconds=wait_seconds,
             with_events=True,
+            trigger={"type": "manual"},
+        )
+        return run
+
+    async def _start_error_run(
+        self,
+        workflow: Workflow,
+        inputs: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+        trigger: Mapping[str, Any],
+    ) -> Run:
+        """Start an error workflow's run (`triggers.errors.StartRun`): the existing run
+        when another process started it with this key first."""
+        run, _ = await self._start_run(
+            workflow.id,
+            workflow.version,
+            workflow.definition,
+            inputs,
+            wait=False,
+            idempotency_key=idempotency_key,
+            wait_seconds=None,
+            with_events=False,
+            trigger=trigger,
         )
         return run
 
@@ -508,6 +599,10 @@ class Ductwork:
             raise Conflict(
                 f"only failed or cancelled runs can be retried; this one is {run.status}"
             )
+        if run.error_workflow_pending:
+            # Report this failure before the retry clears its error and failed node.
+            await self.error_workflows.settle(run)
+            run = await self.get_run(execution_id)
         fields: dict[str, Any] = {
             "status": RunStatus.QUEUED,
             "end_time": None,
@@ -626,13 +721,15 @@ class Ductwork:
 
     # Background work --------------------------------------------------------------
     async def sweep_once(self, only: str | None = None) -> list[str]:
-        """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs.
+        """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs;
+        then start the error workflows failed runs still wait for (`triggers.errors`).
 
-        Returns the ids enqueued. Only the holder of the sweep lock (if any) sweeps.
-        A run whose previous message no worker has taken yet is not enqueued again
+        Returns the ids enqueued (error runs not included). Only the holder of the
+        sweep lock (if any) sweeps. A run whose previous message no worker has taken
+        yet is not enqueued again
         (`Queue.enqueue_unless_pending`), so a backlog is not multiplied by the
         sweeps that pass over it. `only` limits the sweep to that one run (the CLI's
-        `run` sweeps its own run and never adopts anybody else's).
+        `run` sweeps its own run and never adopts anybody else's, nor their failures).
         """
         lock = self.components.sweep_lock
         if lock is not None and not await lock.acquire():
@@ -645,6 +742,9 @@ class Ductwork:
                 continue
             if await self.queue.enqueue_unless_pending(execution_id):
                 enqueued.append(execution_id)
+        if only is None:
+            # Failed runs whose error workflow their failing process did not start.
+            await self.error_workflows.sweep()
         return enqueued
 
     async def _sweep_forever(self) -> None:

@@ -5,6 +5,8 @@ Shared by the API and the CLI. `logs` and `errors` are read off the run's events
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from ductwork.models import Event, NodeState, Run, RunSummary, Workflow
@@ -49,6 +51,45 @@ def log_message(event: Event) -> tuple[str, str] | None:
     if kind in _SEED_MESSAGES:
         return "info", _SEED_MESSAGES[kind]
     return None
+
+
+def _slot_text(slot: Any) -> str:
+    """A schedule slot as `2026-12-03T07:40:00Z` (UTC), or as stored when it is not a time."""
+    try:
+        when = datetime.fromisoformat(str(slot))
+    except ValueError:
+        return str(slot)
+    if when.tzinfo is None:
+        return when.isoformat()
+    text = when.astimezone(UTC).isoformat().removesuffix("+00:00")
+    return f"{text}Z"
+
+
+def origin_text(trigger: Mapping[str, Any] | None, *, short: bool = True) -> str:
+    """What started a run, in a few words (`Run.trigger`'s shapes).
+
+    `manual`, `schedule 2026-12-03T07:40:00Z`, `webhook POST /hooks/new-signup`,
+    `error of 3f2a1c0e…` (with `short`; the whole failed run id otherwise); `-` for a
+    run stored before triggers were recorded; another type by its name.
+    """
+    if not trigger:
+        return "-"
+    kind = str(trigger.get("type", "-"))
+    if kind == "schedule":
+        slot = trigger.get("slot")
+        return "schedule" if slot is None else f"schedule {_slot_text(slot)}"
+    if kind == "webhook":
+        path = str(trigger.get("path") or "")
+        if not path.startswith("/"):
+            path = f"/hooks/{path}"
+        method = trigger.get("method")
+        return f"webhook {method} {path}" if method else f"webhook {path}"
+    if kind == "error":
+        failed = str(trigger.get("execution_id") or "?")
+        if short and len(failed) > 8:
+            failed = failed[:8] + "…"
+        return f"error of {failed}"
+    return kind
 
 
 def logs_of(run: Run) -> list[dict[str, Any]]:
@@ -185,7 +226,7 @@ def workflow_view(workflow: Workflow, last_run: RunSummary | None) -> dict[str, 
 _MESSAGES = {
     "queued": "Workflow execution queued",
     "running": "Workflow execution is running",
-    "waiting": "Workflow execution is waiting (parked on a delay)",
+    "waiting": "Workflow execution is waiting (parked on a delay or a wait node)",
     "success": "Workflow execution completed",
     "error": "Workflow execution failed",
     "cancelled": "Workflow execution cancelled",

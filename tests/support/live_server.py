@@ -53,6 +53,8 @@ class LiveServer:
         )
         self.headers = auth_headers(self.admin_key)
         self.port = free_port()
+        # The port it really listens on: links the server makes (resume links) use it.
+        settings = settings.model_copy(update={"port": self.port})
         self.app: Ductwork = build(settings, role=role)  # type: ignore[arg-type]
         config = uvicorn.Config(
             create_app(self.app),

@@ -18,8 +18,10 @@ from ductwork.api import (
     generate,
     hooks,
     live,
+    resume,
     schemas,
     system,
+    triggers,
     ui,
     workflows,
 )
@@ -94,9 +96,11 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
     # Counts every body byte the app reads, whatever middleware sits around it.
     api.add_middleware(BodySizeLimit, max_bytes=app_obj.settings.max_request_bytes)
     api.include_router(workflows.router)
+    api.include_router(triggers.router)
     api.include_router(system.router)
     api.include_router(generate.router)
     api.include_router(live.router)
+    resume.install(api)
     credentials.install(api)
     api.include_router(credentials.router)
     api.include_router(audit.router)

@@ -150,13 +150,39 @@ class RunError(BaseModel):
     attempt: int | None
 
 
+class RunTriggerType(StrEnum):
+    """What can start a run: the `type` of its `trigger`, and the runs lists' `trigger`."""
+
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+    WEBHOOK = "webhook"
+    ERROR = "error"
+
+
 class RunTrigger(BaseModel):
-    """What started a run. `type` is `manual` for `POST /workflows/{id}/execute`;
-    other types (a schedule, a webhook) may carry keys of their own."""
+    """What started a run, by `type` (`ductwork.models.Run.trigger`):
+
+    - `manual`: `POST /workflows/{id}/execute`, or `ductwork run FILE`;
+    - `schedule`: one of the workflow's schedules (`key`) at its `slot`, the ISO time
+      the slot was due;
+    - `webhook`: a request to `/hooks/{path}` (`path`, `method`);
+    - `error`: the workflow runs as the error workflow of a failed run (`execution_id`,
+      `workflow_id`: the run that failed and its workflow).
+    """
 
     model_config = ConfigDict(extra="allow")
 
-    type: str = Field(examples=["manual"])
+    type: RunTriggerType = Field(examples=["manual"])
+    key: str | None = Field(default=None, description="`schedule`: which schedule fired.")
+    slot: str | None = Field(
+        default=None,
+        description="`schedule`: the time the slot was due (ISO 8601, UTC).",
+        examples=["2026-12-03T07:40:00Z"],
+    )
+    path: str | None = Field(default=None, description="`webhook`: the hook's path.")
+    method: str | None = Field(default=None, description="`webhook`: the request's method.")
+    execution_id: str | None = Field(default=None, description="`error`: the failed run.")
+    workflow_id: str | None = Field(default=None, description="`error`: its workflow.")
 
 
 class RunView(BaseModel):

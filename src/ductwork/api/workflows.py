@@ -29,6 +29,7 @@ from ductwork.api.schemas import (
     ExecuteView,
     RunListItem,
     RunStatusFilter,
+    RunTriggerType,
     RunView,
     ValidationReport,
     Workflow,
@@ -102,11 +103,10 @@ StatusFilter = Annotated[
     Query(description="Only runs with this status; `dead`: runs the engine gave up on."),
 ]
 TriggerFilter = Annotated[
-    str | None,
+    RunTriggerType | None,
     Query(
-        min_length=1,
-        max_length=64,
-        description="Only runs started by this trigger type (`manual`, ...).",
+        description="Only runs started by this trigger type: `manual` (execute), `schedule`, "
+        "`webhook` (`/hooks/{path}`) or `error` (runs of an error workflow).",
     ),
 ]
 
@@ -121,12 +121,13 @@ NameSearch = Annotated[
 ]
 
 
-def run_query(status: RunStatusFilter | None, trigger: str | None) -> RunQuery:
+def run_query(status: RunStatusFilter | None, trigger: RunTriggerType | None) -> RunQuery:
     """The store query for the runs lists' `status` and `trigger` parameters."""
+    trigger_type = None if trigger is None else trigger.value
     if status is RunStatusFilter.DEAD:
-        return RunQuery(dead_letter=True, trigger_type=trigger)
+        return RunQuery(dead_letter=True, trigger_type=trigger_type)
     return RunQuery(
-        status=None if status is None else RunStatus(status.value), trigger_type=trigger
+        status=None if status is None else RunStatus(status.value), trigger_type=trigger_type
     )
 
 

@@ -26,7 +26,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -68,11 +68,36 @@ from ductwork.security.redaction import ACTIVE, EMPTY, Redactor, install_log_fil
 from ductwork.settings import Settings
 from ductwork.store.base import LeaseLost, PartialCheckpoint, Store, UnstorableValue
 
+if TYPE_CHECKING:
+    from ductwork.triggers.resume import ResumeLinks
+
 log = logging.getLogger("ductwork.executor")
 
 RUNNING_COMMIT_DELAY = 0.005
 """A quick node's `running` state rides along with its `completed` commit; a slow
 one's is committed after this many seconds (so watchers and crash recovery see it)."""
+
+
+def wants_error_workflow(run: Run) -> bool:
+    """Whether failing `run` must start its workflow's error workflow (`triggers/errors.py`).
+
+    Only when its definition names one, and never for a run an error workflow
+    started: an error workflow's own failure starts nothing (no loop on itself, no
+    A -> B -> A chain).
+    """
+    return run.definition.error_workflow_id is not None and (
+        run.trigger is None or run.trigger.get("type") != "error"
+    )
+
+
+def failed_run_fields(run: Run, **fields: Any) -> dict[str, Any]:
+    """The run fields of the commit that fails `run`: status `error` and `fields`, plus
+    the error-workflow outbox flag when it must start one, so a process dying right
+    after this commit loses nothing (the sweep finds the flag; see triggers/errors.py)."""
+    failed: dict[str, Any] = {**fields, "status": RunStatus.ERROR}
+    if wants_error_workflow(run):
+        failed["error_workflow_pending"] = True
+    return failed
 
 
 def default_owner(name: str | None = None) -> str:
@@ -586,18 +611,33 @@ class _RunDriver:
         self.secrets, secret_values = self._secrets(executor.settings)
         self.secret_values = secret_values
         self.redactor: Redactor = Redactor(secret_values) if secret_values else EMPTY
-        self.run_info = {
+        self.run_info: dict[str, Any] = {
             "id": run.execution_id,
             "execution_id": run.execution_id,
             "workflow_id": run.workflow_id,
             "started_at": (run.start_time or utcnow()).isoformat(),
+            "trigger": run.trigger,
         }
+        self.run_info.update(self._resume_urls(executor.services.resume_links))
         self.base_names: dict[str, Any] = {
             **run.variables,
             "outputs": self.outputs,
             "run": self.run_info,
             "secrets": self.secrets,
         }
+
+    def _resume_urls(self, links: ResumeLinks | None) -> dict[str, Any]:
+        """`run.resume_urls.<id>` for every node that waits to be resumed, and
+        `run.resume_url` for the first of them: links are derived from (run, node), so
+        nodes before the wait can send them."""
+        if links is None:
+            return {}
+        nodes = self.plan.nodes
+        waits = [node_id for node_id in self.plan.order if nodes[node_id].node_type.resumable]
+        if not waits:
+            return {}
+        urls = links.urls(self.run.execution_id, waits)
+        return {"resume_url": urls[waits[0]], "resume_urls": urls}
 
     def _secrets(self, settings: Settings) -> tuple[dict[str, str], list[str]]:
         """(`secrets` for templates, every secret value the run holds, to mask).
@@ -720,8 +760,8 @@ class _RunDriver:
                     "stopped; running it again",
                 )
                 self.set_state(node_id, state.model_copy(update={"status": NodeStatus.PENDING}))
-            elif state.status is NodeStatus.WAITING and state.wake_at and state.wake_at <= now:
-                self._complete(node_id, state, NodeResult(output=state.output), resumed=True)
+            elif state.status is NodeStatus.WAITING:
+                self._wake(node_id, state, now)
         for node_id, node in self.plan.nodes.items():
             self.unsettled[node_id] = sum(
                 1 for pred in node.predecessors if not self.states[pred].status.settled
@@ -729,6 +769,30 @@ class _RunDriver:
         for node_id in self.plan.order:
             if self.unsettled[node_id] == 0 and self.states[node_id].status is NodeStatus.PENDING:
                 self.ready.append(node_id)
+
+    def _wake(self, node_id: str, state: NodeState, now: datetime) -> None:
+        """End a parked node whose wait is over (a delay that is due, a wait node that was
+        resumed or timed out: its type's `wake` decides). Called while the ready set is
+        rebuilt, so successors are not settled here: their counts are taken afterwards."""
+        try:
+            result = self.plan.nodes[node_id].node_type.wake(state, now)
+            if result is None:
+                return
+            result.output, size = self._check_output(result.output)
+        except Exception as exc:
+            error = _failure(exc)
+            if not isinstance(exc, NodeError):
+                log.exception("waking node %s of run %s raised", node_id, self.run.execution_id)
+            self._fail(
+                node_id,
+                state.attempts,
+                self.mask(str(error)),
+                state.latency_ms or 0.0,
+                settle=False,
+            )
+            return
+        self.stored_output_bytes += size
+        self._complete(node_id, state, result, resumed=True)
 
     def _schedule(self) -> None:
         limit = self.executor.settings.max_parallel_nodes
@@ -905,6 +969,9 @@ class _RunDriver:
         resumed: bool = False,
     ) -> None:
         now = utcnow()
+        if result.resumable:
+            self._park_for_resume(node_id, state, result)
+            return
         if result.park_until is not None:
             self.set_state(
                 node_id,
@@ -956,7 +1023,35 @@ class _RunDriver:
         if not resumed:
             self._settle(node_id)
 
-    def _fail(self, node_id: str, attempt: int, message: str, latency_ms: float) -> None:
+    def _park_for_resume(self, node_id: str, state: NodeState, result: NodeResult) -> None:
+        """Park a node until it is resumed (`Store.resume_node` looks for `meta.resumable`)
+        or its `park_until` passes; the `node_waiting` event carries its link."""
+        meta = {**result.meta, "resumable": True}
+        self.set_state(
+            node_id,
+            state.model_copy(
+                update={
+                    "status": NodeStatus.WAITING,
+                    "output": result.output,
+                    "wake_at": result.park_until,
+                    "meta": meta,
+                }
+            ),
+        )
+        until = result.park_until.isoformat() if result.park_until else "the run's deadline"
+        self.emit("log", node_id, level="info", message=f"waiting to be resumed, until {until}")
+        self.emit(
+            "node_waiting",
+            node_id,
+            resumable=True,
+            resume_url=meta.get("resume_url"),
+            timeout_at=meta.get("timeout_at"),
+        )
+
+    def _fail(
+        self, node_id: str, attempt: int, message: str, latency_ms: float, *, settle: bool = True
+    ) -> None:
+        """Record a node's failure; `settle=False` while the ready set is being rebuilt."""
         on_error = self.plan.nodes[node_id].spec.on_error
         state = self.states[node_id].model_copy(
             update={
@@ -973,7 +1068,8 @@ class _RunDriver:
             self.failed_node = node_id
         else:
             self.outputs[node_id] = None
-            self._settle(node_id)
+            if settle:
+                self._settle(node_id)
 
     # The run ----------------------------------------------------------------------------
     async def drive(self) -> RunStatus | None:
@@ -1005,7 +1101,7 @@ class _RunDriver:
         if run.status is RunStatus.QUEUED:
             self.run_info["started_at"] = now.isoformat()
             self.checkpointer.run_fields(status=RunStatus.RUNNING, start_time=now)
-            self.emit("run_started", None, workflow_id=run.workflow_id)
+            self.emit("run_started", None, workflow_id=run.workflow_id, trigger=run.trigger)
         elif run.status in (RunStatus.WAITING, RunStatus.RUNNING):
             self.checkpointer.run_fields(status=RunStatus.RUNNING, wake_at=None)
         # Wall clock from the start, parked time included (a retry starts the clock again).
@@ -1062,21 +1158,25 @@ class _RunDriver:
             return await self._fail_for_limit()
         if self.cancel_event.is_set():
             await self._stop_tasks(cancelled=True)
+            # Parked nodes too: a finished run waits for nothing (its resume links are
+            # refused), and a retry runs them again.
+            self._cancel_unfinished_nodes()
             return await self._finish(RunStatus.CANCELLED, error="cancelled")
         if self.failed_node is not None:
             await self._stop_tasks(cancelled=True)
+            self._cancel_unfinished_nodes()
             error = self.states[self.failed_node].error
             return await self._finish(
                 RunStatus.ERROR, error=f"node {self.failed_node} failed: {error}"
             )
-        waiting = [
-            s.wake_at for s in self.states.values() if s.status is NodeStatus.WAITING and s.wake_at
-        ]
+        waiting = [s for s in self.states.values() if s.status is NodeStatus.WAITING]
         if waiting:
-            wake_at = min(waiting)
-            if self.deadline is not None:
-                # Woken at the deadline to be failed, not when a longer delay ends.
-                wake_at = min(wake_at, self.deadline)
+            # Woken at the deadline to be failed, not when a longer delay ends; a node
+            # waiting to be resumed without a timeout waits until then.
+            deadline = self.deadline or utcnow() + timedelta(
+                seconds=self.executor.settings.max_run_seconds
+            )
+            wake_at = min([deadline, *(s.wake_at for s in waiting if s.wake_at is not None)])
             self.checkpointer.run_fields(status=RunStatus.WAITING, wake_at=wake_at)
             self.emit("run_waiting", None, wake_at=wake_at.isoformat())
             await self.checkpointer.flush()
@@ -1089,6 +1189,13 @@ class _RunDriver:
         await self._stop_tasks(cancelled=True)
         self._cancel_unfinished_nodes()
         return await self._finish(RunStatus.ERROR, error=self.limit_failure)
+
+    def waits_for_resume(self) -> bool:
+        """Whether a node of the run is parked until someone resumes it."""
+        return any(
+            state.status is NodeStatus.WAITING and state.meta.get("resumable")
+            for state in self.states.values()
+        )
 
     def _cancel_unfinished_nodes(self) -> None:
         """Running and parked nodes end as cancelled, so a retry resets and runs them."""
@@ -1144,6 +1251,8 @@ class _RunDriver:
         }
         if status is RunStatus.SUCCESS:
             fields["result"] = self._result()
+        elif status is RunStatus.ERROR:
+            fields = failed_run_fields(self.run, **fields)
         self.checkpointer.run_fields(**fields)
         data: dict[str, Any] = {"status": status.value}
         if error:
@@ -1219,6 +1328,8 @@ class Executor:
         self.plans = PlanCache(registry)
         self._active: dict[str, _RunDriver] = {}
         self._claimed: set[str] = set()
+        self._parked_for_resume: set[str] = set()
+        """Runs that just parked with a node waiting to be resumed (see `advance`)."""
 
     @property
     def active_runs(self) -> list[str]:
@@ -1254,11 +1365,29 @@ class Executor:
                     log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
         finally:
             self._claimed.discard(execution_id)
-        if status is RunStatus.WAITING and await self.store.is_cancel_requested(execution_id):
-            # Cancelled while it parked: the cancel found the driver already done and its
-            # delivery found the run still claimed here, so nobody else will end it.
+        if status is RunStatus.WAITING and await self._woken_while_parking(execution_id):
             return await self.advance(execution_id)
         return status
+
+    async def _woken_while_parking(self, execution_id: str) -> bool:
+        """Whether a run that just parked must be driven again at once (one read).
+
+        A cancel, or a resume of one of its wait nodes, that came while it parked found
+        the run still held here: the cancel found no driver to stop, the delivery that
+        should drive the run found it claimed (or leased, on another worker) and was
+        dropped, and the park commit overwrote the wake time a resume had set. Asked
+        after the lease is given back, so a request landing later is delivered as usual.
+        """
+        if execution_id not in self._parked_for_resume:
+            return await self.store.is_cancel_requested(execution_id)
+        self._parked_for_resume.discard(execution_id)
+        run = await self.store.get_run(execution_id, with_events=False)
+        if run is None:
+            return False
+        return run.cancel_requested or any(
+            state.status is NodeStatus.WAITING and state.meta.get("resumed")
+            for state in run.node_states.values()
+        )
 
     async def _drive(self, run: Run) -> RunStatus | None:
         if run.status.finished:
@@ -1288,7 +1417,10 @@ class Executor:
         self._active[run.execution_id] = driver
         ACTIVE.add(driver.redactor.values)
         try:
-            return await driver.drive()
+            status = await driver.drive()
+            if status is RunStatus.WAITING and driver.waits_for_resume():
+                self._parked_for_resume.add(run.execution_id)
+            return status
         except Exception as exc:
             return await self._after_crash(driver, exc)
         finally:
@@ -1447,13 +1579,9 @@ class Executor:
             Checkpoint(
                 node_states=node_states,
                 events=events,
-                run_fields={
-                    "status": RunStatus.ERROR,
-                    "end_time": now,
-                    "error": cause,
-                    "wake_at": None,
-                    "dead_letter": True,
-                },
+                run_fields=failed_run_fields(
+                    run, end_time=now, error=cause, wake_at=None, dead_letter=True
+                ),
             ),
             owner=self.owner,
         )
@@ -1479,7 +1607,7 @@ class Executor:
             run.execution_id,
             Checkpoint(
                 events=[event],
-                run_fields={"status": RunStatus.ERROR, "end_time": now, "error": error},
+                run_fields=failed_run_fields(run, end_time=now, error=error),
             ),
             owner=self.owner,
         )

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from ductwork.clients.mail import Mailer
     from ductwork.clients.sql import SqlConnections
     from ductwork.engine.limits import WorkflowLimits
+    from ductwork.models import NodeState
     from ductwork.security.credential_types import Credential
     from ductwork.settings import Settings
+    from ductwork.triggers.resume import ResumeLinks
 
 
 class NodeError(Exception):
@@ -71,7 +73,9 @@ class NodeResult:
     """What a node produced.
 
     `branch` names the outgoing edges to follow (condition: "true"/"false");
-    `park_until` asks the engine to park the run until then (durable delay).
+    `park_until` asks the engine to park the run until then (durable delay);
+    `resumable` parks it until someone resumes the node (`Store.resume_node`), with
+    `park_until`, when set, as the time it stops waiting (`NodeType.wake` decides then).
     """
 
     output: Any = None
@@ -79,6 +83,7 @@ class NodeResult:
     cached: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
     park_until: datetime | None = None
+    resumable: bool = False
 
 
 @dataclass(slots=True)
@@ -91,6 +96,8 @@ class NodeServices:
     mail: Mailer
     http: GuardedHttpClient
     sql: SqlConnections
+    resume_links: ResumeLinks | None = None
+    """Signs the links that resume `wait` nodes; None: wait nodes cannot run."""
 
 
 class NodeContext(Protocol):
@@ -170,6 +177,9 @@ class NodeType(Generic[ConfigT]):
     side_effects: ClassVar[bool] = False
     """True when running twice is visible outside (email, webhook): the engine commits
     the node's `running` state before calling `run`, so a crash re-run is counted."""
+    resumable: ClassVar[bool] = False
+    """True when the node parks until someone resumes it (`wait`): the engine offers
+    its resume link to templates as `run.resume_url` / `run.resume_urls.<id>`."""
 
     def expression_fields_for(self, config: Mapping[str, Any]) -> frozenset[str]:
         """`expression_fields` for this raw config (some nodes hold expressions in some modes)."""
@@ -197,6 +207,18 @@ class NodeType(Generic[ConfigT]):
     async def run(self, config: ConfigT, ctx: NodeContext) -> NodeResult:
         """Do the node's work. Raise NodeError (or RetryableError) to fail it."""
         raise NotImplementedError
+
+    def wake(self, state: NodeState, now: datetime) -> NodeResult | None:
+        """What a parked node comes to when its run is driven again; None: it waits on.
+
+        Called with the node's stored state (its `meta` is what `run` returned with
+        it, plus the engine's `resumable`/`resumed`/`resume_payload`); raise NodeError
+        to fail the node. The default ends a durable delay: done once its wake time
+        has come, with the output it parked with.
+        """
+        if state.wake_at is not None and state.wake_at <= now:
+            return NodeResult(output=state.output)
+        return None
 
     def json_schema(self) -> dict[str, Any]:
         """The config's JSON Schema for builder UIs."""

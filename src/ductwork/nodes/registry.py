@@ -15,6 +15,7 @@ from ductwork.nodes.end import EndNode
 from ductwork.nodes.filter import FilterNode
 from ductwork.nodes.start import StartNode
 from ductwork.nodes.transformer import TransformerNode
+from ductwork.nodes.wait import WaitNode
 from ductwork.nodes.webhook import WebhookNode
 
 NODE_TYPES: tuple[NodeType[Any], ...] = (
@@ -28,6 +29,7 @@ NODE_TYPES: tuple[NodeType[Any], ...] = (
     FilterNode(),
     TransformerNode(),
     DelayNode(),
+    WaitNode(),
 )
 
 REGISTRY: Mapping[str, NodeType[Any]] = {node.type_name: node for node in NODE_TYPES}

@@ -173,6 +173,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/workflows/{workflow_id}/schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A workflow's schedules and their next fire times
+         * @description One entry per schedule trigger (none for a workflow without schedules): the last slot that started a run and the next five.
+         */
+        get: operations["get_schedule_workflows__workflow_id__schedule_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/{workflow_id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a workflow's triggers
+         * @description Sets `status: paused` (a new version): its schedules and webhooks stop, manual runs still start. Slots that pass while paused are not caught up. Pausing a paused workflow changes nothing.
+         */
+        post: operations["pause_workflow_workflows__workflow_id__pause_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/{workflow_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a paused workflow's triggers
+         * @description Sets `status: active` (a new version): schedules fire from the next slot on, webhooks answer again. Resuming an active workflow changes nothing.
+         */
+        post: operations["resume_workflow_workflows__workflow_id__resume_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -281,6 +341,44 @@ export interface paths {
         get: operations["execution_events_workflows_executions__execution_id__events_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/resume/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The approval page of a resume link (changes nothing) */
+        get: operations["resume_page_resume__token__get"];
+        put?: never;
+        /** Resume a waiting node by its link (no API key: the link is signed) */
+        post: operations["resume_by_link_resume__token__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/executions/{execution_id}/nodes/{node_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a waiting node (the API twin of its resume link)
+         * @description The body, a JSON object, becomes the node's output (none: `{}`). 409 while the node has not started waiting (Retry-After) or when it is not a wait node; 410 once it was resumed, timed out, or its run ended.
+         */
+        post: operations["resume_by_api_workflows_executions__execution_id__nodes__node_id__resume_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -799,6 +897,25 @@ export interface components {
             [key: string]: unknown;
         };
         /**
+         * FireTime
+         * @description One time a schedule fires, in UTC and in the schedule's time zone.
+         */
+        FireTime: {
+            /**
+             * Utc
+             * Format: date-time
+             * @example 2025-03-30T01:00:00Z
+             */
+            utc: string;
+            /**
+             * Local
+             * Format: date-time
+             * @description The same instant in the schedule's `timezone`.
+             * @example 2025-03-30T03:00:00+02:00
+             */
+            local: string;
+        };
+        /**
          * GenerateRequest
          * @description What to build, and whether to store it.
          */
@@ -1178,6 +1295,21 @@ export interface components {
             message: string;
         };
         /**
+         * ResumeAnswer
+         * @description A resume that was handed over: the run goes on.
+         */
+        ResumeAnswer: {
+            /** Execution Id */
+            execution_id: string;
+            /** Node Id */
+            node_id: string;
+            /**
+             * Status
+             * @default resumed
+             */
+            status: string;
+        };
+        /**
          * RetryPolicy
          * @description How often a node is tried when it fails with a retryable error.
          */
@@ -1312,18 +1444,58 @@ export interface components {
         RunStatusFilter: "queued" | "running" | "waiting" | "success" | "error" | "cancelled" | "dead";
         /**
          * RunTrigger
-         * @description What started a run. `type` is `manual` for `POST /workflows/{id}/execute`;
-         *     other types (a schedule, a webhook) may carry keys of their own.
+         * @description What started a run, by `type` (`ductwork.models.Run.trigger`):
+         *
+         *     - `manual`: `POST /workflows/{id}/execute`, or `ductwork run FILE`;
+         *     - `schedule`: one of the workflow's schedules (`key`) at its `slot`, the ISO time
+         *       the slot was due;
+         *     - `webhook`: a request to `/hooks/{path}` (`path`, `method`);
+         *     - `error`: the workflow runs as the error workflow of a failed run (`execution_id`,
+         *       `workflow_id`: the run that failed and its workflow).
          */
         RunTrigger: {
+            /** @example manual */
+            type: components["schemas"]["RunTriggerType"];
             /**
-             * Type
-             * @example manual
+             * Key
+             * @description `schedule`: which schedule fired.
              */
-            type: string;
+            key?: string | null;
+            /**
+             * Slot
+             * @description `schedule`: the time the slot was due (ISO 8601, UTC).
+             * @example 2026-12-03T07:40:00Z
+             */
+            slot?: string | null;
+            /**
+             * Path
+             * @description `webhook`: the hook's path.
+             */
+            path?: string | null;
+            /**
+             * Method
+             * @description `webhook`: the request's method.
+             */
+            method?: string | null;
+            /**
+             * Execution Id
+             * @description `error`: the failed run.
+             */
+            execution_id?: string | null;
+            /**
+             * Workflow Id
+             * @description `error`: its workflow.
+             */
+            workflow_id?: string | null;
         } & {
             [key: string]: unknown;
         };
+        /**
+         * RunTriggerType
+         * @description What can start a run: the `type` of its `trigger`, and the runs lists' `trigger`.
+         * @enum {string}
+         */
+        RunTriggerType: "manual" | "schedule" | "webhook" | "error";
         /**
          * RunView
          * @description An execution as `GET /workflows/executions/{id}` shows it (`ductwork.views.run_view`).
@@ -1376,6 +1548,46 @@ export interface components {
             trigger: components["schemas"]["RunTrigger"] | null;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * ScheduleView
+         * @description One schedule trigger of a workflow, as `GET /workflows/{id}/schedule` shows it.
+         */
+        ScheduleView: {
+            /**
+             * Index
+             * @description Its position in the workflow's `triggers`.
+             */
+            index: number;
+            /**
+             * Key
+             * @description Its slot-key prefix: the trigger's `id`, else a digest of its timing. Runs it starts carry `trigger: {type: schedule, key, slot}`.
+             */
+            key: string;
+            /**
+             * Spec
+             * @description The trigger as saved, with defaults filled in.
+             */
+            spec: {
+                [key: string]: unknown;
+            };
+            /** Timezone */
+            timezone: string;
+            /**
+             * Paused
+             * @description The workflow is paused: these times fire once resumed.
+             */
+            paused: boolean;
+            /**
+             * Last Slot
+             * @description The last slot that started a run (UTC), or null when none has.
+             */
+            last_slot: string | null;
+            /**
+             * Next
+             * @description The next five slots (fewer when `end_at` comes first).
+             */
+            next: components["schemas"]["FireTime"][];
         };
         /** SessionOut */
         SessionOut: {
@@ -1841,8 +2053,8 @@ export interface operations {
                 status?: components["schemas"]["RunStatusFilter"] | null;
                 /** @description Only this workflow's runs. */
                 workflow_id?: string | null;
-                /** @description Only runs started by this trigger type (`manual`, ...). */
-                trigger?: string | null;
+                /** @description Only runs started by this trigger type: `manual` (execute), `schedule`, `webhook` (`/hooks/{path}`) or `error` (runs of an error workflow). */
+                trigger?: components["schemas"]["RunTriggerType"] | null;
                 /** @description Items per page. */
                 limit?: number;
                 /** @description Items to skip. */
@@ -2416,8 +2628,8 @@ export interface operations {
             query?: {
                 /** @description Only runs with this status; `dead`: runs the engine gave up on. */
                 status?: components["schemas"]["RunStatusFilter"] | null;
-                /** @description Only runs started by this trigger type (`manual`, ...). */
-                trigger?: string | null;
+                /** @description Only runs started by this trigger type: `manual` (execute), `schedule`, `webhook` (`/hooks/{path}`) or `error` (runs of an error workflow). */
+                trigger?: components["schemas"]["RunTriggerType"] | null;
                 /** @description Items per page. */
                 limit?: number;
                 /** @description Items to skip. */
@@ -2439,6 +2651,183 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunView"][];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_schedule_workflows__workflow_id__schedule_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleView"][];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pause_workflow_workflows__workflow_id__pause_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resume_workflow_workflows__workflow_id__resume_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
                 };
             };
             /** @description Not authenticated: no valid API key or session */
@@ -2814,6 +3203,294 @@ export interface operations {
                 };
             };
             /** @description An invalid id, `after` or Last-Event-ID (the field names which). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resume_page_resume__token__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of a resume link. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The approval page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The link is not valid (not made by this server, or altered) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description No such run or node */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The run has not reached the node yet (see Retry-After), or it is not a wait node */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Answered already, timed out, or the run ended: the link is spent */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resume_by_link_resume__token__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of a resume link. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "approved": true,
+                 *       "comment": "Looks good"
+                 *     }
+                 */
+                "application/json": {
+                    [key: string]: unknown;
+                };
+                /** @description The approval page's form: the output is {approved: true|false}. */
+                "application/x-www-form-urlencoded": {
+                    /** @enum {string} */
+                    decision: "approve" | "reject";
+                };
+            };
+        };
+        responses: {
+            /** @description The page's form was answered: a thank-you page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResumeAnswer"];
+                };
+            };
+            /** @description The link is not valid (not made by this server, or altered) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description No such run or node */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The run has not reached the node yet (see Retry-After), or it is not a wait node */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Answered already, timed out, or the run ended: the link is spent */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Unsupported media type: JSON routes accept application/json only */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resume_by_api_workflows_executions__execution_id__nodes__node_id__resume_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                execution_id: string;
+                /** @description The id of the wait node. */
+                node_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                } | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ResumeAnswer"];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The node has not started waiting yet (see Retry-After), or it is not a wait node */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Answered already, timed out, or the run ended: the link is spent */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Unsupported media type: JSON routes accept application/json only */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
             422: {
                 headers: {
                     [name: string]: unknown;
