@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import SecretStr
 
 from ductwork.examples import read_workflow_file
 from ductwork.runtime import build
@@ -112,7 +113,9 @@ async def test_example(
 async def test_examples_load_into_a_server(full_settings: Settings) -> None:
     from ductwork.examples import load_examples
 
-    app = build(full_settings)
+    # The signed webhook example needs its signing secret to be saved.
+    secrets = {"GITHUB_WEBHOOK_SECRET": SecretStr("example-secret")}
+    app = build(full_settings.model_copy(update={"secrets": secrets}))
     await app.start()
     try:
         first = await load_examples(app)
@@ -122,3 +125,21 @@ async def test_examples_load_into_a_server(full_settings: Settings) -> None:
         await app.close()
     assert len(first) == len(EXAMPLES) and again == []
     assert "Hello AI" in names
+
+
+async def test_an_example_that_cannot_be_saved_yet_is_skipped(
+    full_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ductwork.examples import load_examples
+
+    app = build(full_settings)  # no GITHUB_WEBHOOK_SECRET anywhere
+    await app.start()
+    try:
+        with caplog.at_level("WARNING", logger="ductwork.examples"):
+            loaded = await load_examples(app)
+    finally:
+        await app.close()
+    assert "GitHub push summary" not in loaded
+    assert len(loaded) == len(EXAMPLES) - 1
+    assert "12-signed-github-webhook.json not loaded" in caplog.text
+    assert "GITHUB_WEBHOOK_SECRET" in caplog.text

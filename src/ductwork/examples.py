@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from ductwork.engine.graph import WorkflowInvalid
 from ductwork.models import WorkflowDefinition
 from ductwork.service import Ductwork
 
@@ -31,7 +32,12 @@ def read_workflow_file(path: Path) -> tuple[WorkflowDefinition, dict[str, Any], 
 
 
 async def load_examples(app: Ductwork, directory: Path | None = None) -> list[str]:
-    """Save every example whose name is not taken yet; returns the names saved."""
+    """Save every example whose name is not taken yet; returns the names saved.
+
+    An example that does not validate here (a webhook whose signing secret is
+    neither a stored credential nor a DUCTWORK_SECRETS entry yet) is skipped with a
+    warning saying why: the server starts with the others.
+    """
     folder = directory or app.settings.resolved_examples_dir
     if not folder.is_dir():
         log.warning("examples folder %s not found; nothing loaded", folder)
@@ -42,7 +48,11 @@ async def load_examples(app: Ductwork, directory: Path | None = None) -> list[st
         definition, _, _ = read_workflow_file(path)
         if definition.name in existing:
             continue
-        await app.create_workflow(definition)
+        try:
+            await app.create_workflow(definition)
+        except WorkflowInvalid as invalid:
+            log.warning("example %s not loaded: %s", path.name, invalid)
+            continue
         saved.append(definition.name)
     if saved:
         log.info("loaded %d example workflows from %s", len(saved), folder)
