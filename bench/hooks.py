@@ -107,9 +107,10 @@ class Timings:
 
 def round_trips_http(
     server: LiveServer, path: str, workflow_id: str, calls: int
-) -> tuple[Timings, Timings]:
-    """(hook, execute) round trips, one call at a time, interleaved."""
-    hook, execute = Timings(), Timings()
+) -> tuple[Timings, Timings, Timings]:
+    """(hook, execute, refused) round trips, one call at a time, interleaved; `refused`
+    is a call to a path nobody serves: the HTTP floor of the route, no run."""
+    hook, execute, refused = Timings(), Timings(), Timings()
     with httpx.Client(base_url=server.url, timeout=30, headers=server.headers) as client:
         for i in range(calls + calls // 10):
             keep = i >= calls // 10  # warm-up: connection, plan cache, route cache
@@ -121,7 +122,11 @@ def round_trips_http(
             response = client.post(f"/workflows/{workflow_id}/execute", json={"inputs": inputs(i)})
             execute.stop(keep)
             assert response.json()["result"]["x"] == i + 1, response.text
-    return hook, execute
+            refused.start()
+            response = client.post("/hooks/nobody-serves-this", json={"n": i})
+            refused.stop(keep)
+            assert response.status_code == 404, response.text
+    return hook, execute, refused
 
 
 async def round_trips_in_service(directory: str, calls: int) -> tuple[Timings, Timings]:
@@ -200,11 +205,21 @@ def main() -> None:
                 created = admin.post("/workflows/", json=workflow(f"bench-{respond}", respond))
                 assert created.status_code == 201, created.text
                 ids[respond] = created.json()["id"]
-        http_hook, http_execute = round_trips_http(server, "bench-sync", ids["sync"], args.calls)
+        http_hook, http_execute, http_refused = round_trips_http(
+            server, "bench-sync", ids["sync"], args.calls
+        )
         for label, hook, execute, target in (
             ("HTTP", http_hook, http_execute, "<= 5 ms"),
             ("in the service", inside_hook, inside_execute, ""),
         ):
+            if label == "HTTP":
+                rows.append(
+                    (
+                        "refused hook (404, no run), HTTP: median",
+                        f"{statistics.median(http_refused.wall):.2f} ms",
+                        "",
+                    )
+                )
             for what, timings, goal in (("sync hook", hook, target), ("  execute", execute, "")):
                 rows += [
                     (f"{what}, {label}: median", f"{statistics.median(timings.wall):.2f} ms", goal),
