@@ -28,6 +28,7 @@ ERROR_MODELS = {
     "#/components/schemas/ErrorDetail",
     "#/components/schemas/ErrorMessage",
     "#/components/schemas/Health",  # /health's 503
+    "#/components/schemas/HookRunFailed",  # a sync webhook's failed run: its error summary
 }
 
 

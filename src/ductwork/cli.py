@@ -103,6 +103,13 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _resume_detail(waiting: dict[str, Any]) -> str:
+    """Where to answer a parked wait node; the server leaves the link out for a key
+    that may not resume the run (`ductwork.security.resume_links`)."""
+    url = waiting.get("resume_url")
+    return f"resume: {url}" if url else "waiting to be resumed"
+
+
 def _took(start: str | None, end: str | None) -> str:
     if not start or not end:
         return ""
@@ -174,8 +181,8 @@ class RunProgress:
             row.latency_ms = state.get("latency_ms")
             row.cached = bool(state.get("cached"))
             row.detail = state["error"] if state.get("error") else _short(state.get("output"))
-            if row.status == NodeStatus.WAITING.value and state.get("resume_url"):
-                row.detail = f"resume: {state['resume_url']}"
+            if row.status == NodeStatus.WAITING.value and state.get("resumable"):
+                row.detail = _resume_detail(state)
 
     def _row(self, node_id: str) -> _NodeRow:
         row = self.rows.get(node_id)
@@ -243,7 +250,7 @@ class RunProgress:
         elif kind == "node_waiting":
             # A wait node parked for its answer: where to give it.
             row.status = NodeStatus.WAITING.value
-            row.detail = f"resume: {data.get('resume_url')}"
+            row.detail = _resume_detail(data)
 
     def table(self, *, live: bool = False) -> Table:
         """The per-node table; `live` adds spinners and streaming text."""

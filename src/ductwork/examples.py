@@ -32,7 +32,12 @@ def read_workflow_file(path: Path) -> tuple[WorkflowDefinition, dict[str, Any], 
 
 
 async def load_examples(app: Ductwork, directory: Path | None = None) -> list[str]:
-    """Save every example whose name is not taken yet; returns the names saved."""
+    """Save every example whose name is not taken yet; returns the names saved.
+
+    An example that does not validate here (a webhook whose signing secret is
+    neither a stored credential nor a DUCTWORK_SECRETS entry yet) is skipped with a
+    warning saying why: the server starts with the others.
+    """
     folder = directory or app.settings.resolved_examples_dir
     if not folder.is_dir():
         log.warning("examples folder %s not found; nothing loaded", folder)
@@ -45,10 +50,8 @@ async def load_examples(app: Ductwork, directory: Path | None = None) -> list[st
             continue
         try:
             await app.create_workflow(definition)
-        except WorkflowInvalid as exc:
-            # e.g. the signed webhook example names a secret this server does not hold:
-            # a demo server still starts, with the rest of the examples.
-            log.warning("example %s not loaded: %s", path.name, exc)
+        except WorkflowInvalid as invalid:
+            log.warning("example %s not loaded: %s", path.name, invalid)
             continue
         saved.append(definition.name)
     if saved:

@@ -2,15 +2,20 @@
 
 PostgreSQL refuses NUL characters, SQLite and MongoDB integers past 64 bits,
 every encoder lone surrogates and NaN, and orjson nesting past 254 levels.
-One policy for every way a value enters: request bodies (`ductwork.api.limits`)
-and generated workflows (`ductwork.generation`).
+One policy for every way a value enters: request bodies (`ductwork.api.limits`),
+inbound webhook bodies (`ductwork.triggers.hooks`) and generated workflows
+(`ductwork.generation`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 from collections.abc import Iterator
 from typing import Any, Final
+
+import orjson
 
 INT64_MAX: Final = 2**63 - 1
 INT64_MIN: Final = -(2**63)
@@ -90,3 +95,93 @@ def find_problem(value: Any, max_depth: int) -> tuple[tuple[Segment, ...], str] 
 
 class NonFinite:
     """Stands in for `NaN`/`Infinity` where a lenient parser reads them (`parse_constant`)."""
+
+
+class JSONProblem(ValueError):
+    """A JSON text that cannot be parsed, or holds what the stores cannot hold.
+
+    `path` locates the value (None for a syntax error); `document` is the value as a
+    lenient parser read it (for callers that name more than the path, e.g. a node id).
+    """
+
+    def __init__(self, message: str, path: tuple[Segment, ...] | None, document: Any) -> None:
+        super().__init__(message if path is None else f"{dotted(path)}: {message}")
+        self.message = message
+        self.path = path
+        self.document = document
+
+
+def loads_checked(raw: bytes, max_depth: int) -> Any:
+    """Parse JSON by orjson and check the stores can hold it; raises JSONProblem.
+
+    orjson refuses `NaN`/`Infinity` and lone surrogates (the stdlib parser accepts
+    them); the walk (`find_problem`) refuses NUL characters, nesting past
+    `max_depth` and integers past 64 bits, naming the field.
+    """
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _explain(raw, exc, max_depth) from None
+    # The full walk builds a path per value (several times orjson's parse time on a
+    # large body), so it runs only when a quick pass or the bytes hint at a problem.
+    if _NUL_ESCAPE not in raw and not _suspect(value, max_depth):
+        return value
+    # orjson reads integers past 64 bits as floats, silently rounding them; the stdlib
+    # parser keeps them exact, so the walk can refuse them by name.
+    with contextlib.suppress(ValueError, RecursionError):
+        value = json.loads(raw)
+    problem = find_problem(value, max_depth)
+    if problem is not None:
+        path, why = problem
+        raise JSONProblem(why, path, value)
+    return value
+
+
+def _explain(raw: bytes, error: orjson.JSONDecodeError, max_depth: int) -> JSONProblem:
+    """Why orjson refused a text, naming the field when the lenient parser can find it.
+
+    Python's parser accepts what orjson refuses by design (NaN, Infinity, lone
+    surrogates, numbers past a double), so parsing again with it and walking the
+    result finds the field; a plain syntax error keeps orjson's position.
+    """
+    try:
+        lenient = json.loads(raw, parse_constant=lambda _: NonFinite())
+    except (ValueError, RecursionError):
+        return JSONProblem(f"invalid JSON: {error}", None, None)
+    problem = find_problem(lenient, max_depth)
+    if problem is None:
+        return JSONProblem(f"invalid JSON: {error}", None, lenient)
+    path, why = problem
+    return JSONProblem(why, path, lenient)
+
+
+_NUL_ESCAPE: Final = b"\\u0000"
+"""The only way a NUL reaches a parsed string: orjson refuses raw control characters."""
+
+_ROUNDED: Final = float(INT64_MAX)
+"""orjson reads an integer literal outside int64 (past u64, or below int64) as a float
+at least this large; a float literal may be that large too, so such a float is only
+a hint that the exact parse has to look."""
+
+
+def _suspect(value: Any, max_depth: int) -> bool:
+    """Whether `value` may hold a problem: nesting past `max_depth`, or a number past 64
+    bits. One level of the tree at a time, without paths; `find_problem` names it."""
+    level = [value]
+    depth = 0
+    while level:
+        depth += 1
+        below: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is dict or kind is list:
+                if depth > max_depth:
+                    return True
+                below.extend(item.values() if kind is dict else item)
+            elif kind is int:
+                if not INT64_MIN <= item <= INT64_MAX:
+                    return True
+            elif kind is float and not -_ROUNDED < item < _ROUNDED:
+                return True
+        level = below
+    return False

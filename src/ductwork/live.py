@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 
 from ductwork.models import Event, Run
+from ductwork.security.resume_links import LINK_FIELD, links_visible, without_link
 from ductwork.service import Ductwork, NotFound
 
 log = logging.getLogger("ductwork.live")
@@ -352,13 +353,21 @@ async def follow(
 
 
 def event_json(event: Event) -> dict[str, Any]:
-    """The wire shape of an event: {seq, type, node_id, timestamp, data}."""
+    """The wire shape of an event: {seq, type, node_id, timestamp, data}.
+
+    A `node_waiting` event's `resume_url` is left out for a principal that may not
+    resume the run (`ductwork.security.resume_links`); every other event
+    costs one comparison more.
+    """
+    data = event.data
+    if event.type == "node_waiting" and LINK_FIELD in data and not links_visible():
+        data = without_link(data)
     return {
         "seq": event.seq,
         "type": event.type,
         "node_id": event.node_id,
         "timestamp": event.timestamp,
-        "data": event.data,
+        "data": data,
     }
 
 

@@ -47,6 +47,7 @@ from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, RunQuery, Store, TriggerConflict
 from ductwork.triggers.errors import ErrorWorkflows
+from ductwork.triggers.hooks import HookAnswer, HookCall, Hooks, webhook_issues
 from ductwork.triggers.resume import Resumer
 from ductwork.triggers.schedule import run_trigger, slot_key
 from ductwork.triggers.scheduler import Scheduler, ScheduleStatus, describe_schedules
@@ -148,6 +149,11 @@ class Ductwork:
         self.trigger_listeners: list[Callable[[str], None]] = []
         """Called with a workflow id when its triggers may have changed, in every process
         (the scheduler re-reads its schedules, the webhook route cache forgets it)."""
+        self.hooks = Hooks(
+            self.store, self.settings, self.limiter, self.credentials, start=self.execute
+        )
+        """Serves `/hooks/{path}` (`call_hook`)."""
+        self.trigger_listeners.append(self.hooks.forget)
         self._background: list[asyncio.Task[None]] = []
         self.scheduler: Scheduler | None = None
         """Fires schedules in sweeping processes (DUCTWORK_SCHEDULER); None elsewhere."""
@@ -242,14 +248,17 @@ class Ductwork:
             raise WorkflowInvalid(issues)
 
     async def _reference_issues(self, definition: WorkflowDefinition) -> list[ValidationIssue]:
-        """Workflows a definition names (its `error_workflow_id`) must exist."""
+        """Workflows a definition names (its `error_workflow_id`) must exist; webhooks
+        must not copy their token into run inputs (credentials: `check_definition`)."""
+        issues = webhook_issues(definition)
         target = definition.error_workflow_id
         if target is None or await self.store.get_workflow(target) is not None:
-            return []
+            return issues
         return [
+            *issues,
             ValidationIssue(
                 field="error_workflow_id", message=f"no workflow with the id {target!r}"
-            )
+            ),
         ]
 
     @staticmethod
@@ -303,6 +312,7 @@ class Ductwork:
 
     async def _triggers_changed(self, workflow_id: str) -> None:
         """Tell every process (schedulers, webhook route caches) a workflow changed."""
+        self.hooks.forget(workflow_id)  # this process's next call already sees the change
         await self.bus.publish_control({"action": "triggers_changed", "workflow_id": workflow_id})
 
     async def _audit_workflow(self, action: str, workflow: Workflow) -> None:
@@ -402,6 +412,7 @@ class Ductwork:
         wait_seconds: float | None = None,
         with_events: bool = True,
         trigger: Mapping[str, Any] | None = None,
+        workflow: Workflow | None = None,
     ) -> tuple[Run, bool]:
         """Start a run of a stored workflow. Returns (run, created).
 
@@ -409,9 +420,12 @@ class Ductwork:
         DUCTWORK_SYNC_WAIT_SECONDS), with the run as it stands then (its events
         too unless `with_events` is false). A known idempotency key returns the
         existing run (created=False). `trigger` says what started it (e.g.
-        `{"type": "manual"}`) and is stored with the run.
+        `{"type": "manual"}`) and is stored with the run. `workflow`: the stored
+        workflow when the caller holds it already (the webhook route's cache), saving
+        a read.
         """
-        workflow = await self.get_workflow(workflow_id)
+        if workflow is None or workflow.id != workflow_id:
+            workflow = await self.get_workflow(workflow_id)
         return await self._start_run(
             workflow.id,
             workflow.version,
@@ -519,6 +533,10 @@ class Ductwork:
                 return finished, True
         await self.queue.enqueue(run.execution_id)
         return run, True
+
+    async def call_hook(self, call: HookCall) -> HookAnswer:
+        """Answer a call to `/hooks/{path}`; raises HookRefused when it starts nothing."""
+        return await self.hooks.call(call)
 
     async def get_run(self, execution_id: str, *, with_events: bool = True) -> Run:
         run = await self.store.get_run(execution_id, with_events=with_events)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ductwork.models import Event, NodeState, Run, RunSummary, Workflow
+from ductwork.security.resume_links import LINK_FIELD, links_visible
 
 _SEED_MESSAGES = {
     "run_started": "Run started",
@@ -134,7 +135,11 @@ def errors_of(run: Run) -> list[dict[str, Any]]:
 
 
 def node_state_view(state: NodeState) -> dict[str, Any]:
-    """One `node_states` entry: the seed's status/output/cached/latency_ms and the rest."""
+    """One `node_states` entry: the seed's status/output/cached/latency_ms and the rest.
+
+    A wait node's `resume_url` is left out for a principal that may not resume the
+    run (`ductwork.security.resume_links`): every run view passes here.
+    """
     view: dict[str, Any] = {
         "status": state.status.value,
         "output": state.output,
@@ -149,8 +154,11 @@ def node_state_view(state: NodeState) -> dict[str, Any]:
         view["branch"] = state.branch
     if state.wake_at is not None:
         view["wake_at"] = state.wake_at.isoformat()
-    if state.meta:
-        view.update({k: v for k, v in state.meta.items() if k not in view})
+    meta = state.meta
+    if meta:
+        view.update({k: v for k, v in meta.items() if k not in view})
+        if LINK_FIELD in meta and not links_visible():
+            del view[LINK_FIELD]
     return view
 
 

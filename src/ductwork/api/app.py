@@ -16,6 +16,7 @@ from ductwork.api import (
     credentials,
     errors,
     generate,
+    hooks,
     live,
     resume,
     schemas,
@@ -104,6 +105,7 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
     api.include_router(credentials.router)
     api.include_router(audit.router)
     api.include_router(auth.router)
+    api.include_router(hooks.router)
     auth.install(api)
     ui.install(api, app_obj.settings)  # the web app's shell (left out of the document)
     schemas.install_openapi(api, is_public)  # after every router: it documents them all

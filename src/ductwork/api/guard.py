@@ -143,8 +143,22 @@ UNAUTHENTICATED: Final = Principal(kind="anonymous", role=Role.VIEWER, name="una
 
 
 def is_public(method: str, template: str) -> bool:
-    """Whether an operation (any case of method; a path template) is open without credentials."""
-    return rule_for(method.upper(), template) == PUBLIC
+    """Whether an operation (any case of method; a path template) is open without credentials.
+
+    `template` as the router spells it (`/hooks/{path:path}`) or as the OpenAPI document
+    does, without converters (`/hooks/{path}`).
+    """
+    method = method.upper()
+    if rule_for(method, template) == PUBLIC:
+        return True
+    return any(
+        rule == PUBLIC
+        for (known_method, known), rule in ROUTE_PERMISSIONS.items()
+        if known_method == method and ":" in known and _CONVERTER.sub(r"{\1}", known) == template
+    )
+
+
+_CONVERTER: Final = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*):[a-z]+}")
 
 
 def rule_for(method: str, template: str) -> Rule | None:

@@ -28,8 +28,6 @@ page start runs; a body-less call without a `Content-Type` (`curl -X POST
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Final
 
@@ -41,12 +39,11 @@ from starlette.responses import Response
 
 from ductwork.jsonvalues import (
     INT64_MAX,
-    INT64_MIN,
-    NonFinite,
+    JSONProblem,
     Segment,
     dotted,
     encodable,
-    find_problem,
+    loads_checked,
 )
 
 MAX_OFFSET: Final = 2**31 - 1
@@ -103,75 +100,16 @@ def _node_id_of(body: Any, path: tuple[Segment, ...]) -> str | None:
     return node_id if node_id.isprintable() and encodable(node_id) else None
 
 
-def _explain(raw: bytes, error: orjson.JSONDecodeError, max_depth: int) -> RequestRejected:
-    """Why orjson refused a body, naming the field when the lenient parser can find it.
-
-    Python's parser accepts what orjson refuses by design (NaN, Infinity, lone
-    surrogates, numbers past a double), so parsing again with it and walking the
-    result finds the field; a plain syntax error keeps orjson's position.
-    """
-    try:
-        lenient = json.loads(raw, parse_constant=lambda _: NonFinite())
-    except (ValueError, RecursionError):
-        return RequestRejected(f"invalid JSON: {error}")
-    problem = find_problem(lenient, max_depth)
-    if problem is None:
-        return RequestRejected(f"invalid JSON: {error}")
-    path, why = problem
-    return RequestRejected(why, dotted(path), _node_id_of(lenient, path))
-
-
 def parse_json_body(raw: bytes, max_depth: int) -> Any:
     """Parse a request body and check it can be stored and served; raises RequestRejected."""
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise _explain(raw, exc, max_depth) from None
-    # The full walk builds a path per value (several times orjson's parse time on a
-    # large body), so it runs only when a quick pass or the bytes hint at a problem.
-    if _NUL_ESCAPE not in raw and not _suspect(value, max_depth):
-        return value
-    # orjson reads integers past 64 bits as floats, silently rounding them; the stdlib
-    # parser keeps them exact, so the walk can refuse them by name.
-    with contextlib.suppress(ValueError, RecursionError):
-        value = json.loads(raw)
-    problem = find_problem(value, max_depth)
-    if problem is not None:
-        path, why = problem
-        raise RequestRejected(why, dotted(path), _node_id_of(value, path))
-    return value
-
-
-_NUL_ESCAPE: Final = b"\\u0000"
-"""The only way a NUL reaches a parsed string: orjson refuses raw control characters."""
-
-_ROUNDED: Final = float(INT64_MAX)
-"""orjson reads an integer literal outside int64 (past u64, or below int64) as a float
-at least this large; a float literal may be that large too, so such a float is only
-a hint that the exact parse has to look."""
-
-
-def _suspect(value: Any, max_depth: int) -> bool:
-    """Whether `value` may hold a problem: nesting past `max_depth`, or a number past 64
-    bits. One level of the tree at a time, without paths; `find_problem` names it."""
-    level = [value]
-    depth = 0
-    while level:
-        depth += 1
-        below: list[Any] = []
-        for item in level:
-            kind = type(item)
-            if kind is dict or kind is list:
-                if depth > max_depth:
-                    return True
-                below.extend(item.values() if kind is dict else item)
-            elif kind is int:
-                if not INT64_MIN <= item <= INT64_MAX:
-                    return True
-            elif kind is float and not -_ROUNDED < item < _ROUNDED:
-                return True
-        level = below
-    return False
+        return loads_checked(raw, max_depth)
+    except JSONProblem as problem:
+        if problem.path is None:
+            raise RequestRejected(problem.message) from None
+        raise RequestRejected(
+            problem.message, dotted(problem.path), _node_id_of(problem.document, problem.path)
+        ) from None
 
 
 def check_size(value: Any, field: str, limit: int, setting: str) -> None:

@@ -58,7 +58,12 @@ from ductwork.nodes.base import (
     NodeType,
     RetryableError,
 )
-from ductwork.security.credential_types import Credential, CredentialSource, CredentialUnusable
+from ductwork.security.credential_types import (
+    Credential,
+    CredentialSource,
+    CredentialUnusable,
+    secret_value,
+)
 from ductwork.security.redaction import ACTIVE, EMPTY, Redactor, install_log_filter
 from ductwork.settings import Settings
 from ductwork.store.base import LeaseLost, PartialCheckpoint, Store, UnstorableValue
@@ -646,15 +651,11 @@ class _RunDriver:
         for credential in self.credentials.values():
             values.extend(credential.data.secret_values())
         for name in self.plan_credentials.names:
-            stored = self.credentials.get(name)
-            if stored is not None:
-                if stored.type == "secret":
-                    secrets[name] = getattr(stored.data, "value", "")
-                continue
-            env = settings.secrets.get(name)
-            if env is not None:
-                secrets[name] = env.get_secret_value()
-                values.append(secrets[name])
+            value = secret_value(name, self.credentials, settings.secrets)
+            if value is not None:
+                secrets[name] = value
+                if name not in self.credentials:  # a stored one's values are listed above
+                    values.append(value)
         return secrets, values
 
     def mask(self, text: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 MIN_SECRET_CHARS = 4
 """Shortest secret value accepted: a shorter one cannot be masked without masking
@@ -175,6 +175,21 @@ class Credential:
     name: str
     type: str
     data: CredentialData
+
+
+def secret_value(
+    name: str, loaded: Mapping[str, Credential], env: Mapping[str, SecretStr]
+) -> str | None:
+    """What `secrets.NAME` reads: the loaded credential `name` when it is of type
+    `secret`, else the DUCTWORK_SECRETS entry (`env`); None when there is neither.
+
+    A stored credential of another type shadows the entry (it is not a secret to read).
+    """
+    stored = loaded.get(name)
+    if stored is not None:
+        return stored.data.value if isinstance(stored.data, SecretData) else None
+    entry = env.get(name)
+    return None if entry is None else entry.get_secret_value()
 
 
 class CredentialSource(Protocol):

@@ -37,6 +37,7 @@ from ductwork.security.models import StoredCredential
 from ductwork.settings import Settings
 from ductwork.store.base import Store
 from ductwork.store.security import DuplicateName
+from ductwork.triggers.hooks import auth_credentials
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 """An identifier, so `{{ secrets.NAME }}` reads it without brackets."""
@@ -275,7 +276,10 @@ class CredentialService:
         while True:
             page = await self.store.list_workflows(limit=PAGE, offset=offset)
             for workflow in page:
-                if name in credential_names(workflow.definition, self.registry):
+                definition = workflow.definition
+                if name in credential_names(definition, self.registry) or any(
+                    used == name for _, used in auth_credentials(definition)
+                ):
                     found.append(WorkflowRef(workflow.id, workflow.definition.name))
             if len(page) < PAGE:
                 return found
@@ -364,8 +368,9 @@ class CredentialService:
         """Problems with the credentials a definition refers to (empty when none).
 
         Each `config.credential` must name a stored credential of a type the node
-        accepts; each `secrets.NAME` a stored credential of type `secret` or an
-        entry of DUCTWORK_SECRETS (the environment's defaults stay valid).
+        accepts; each `secrets.NAME` and each webhook trigger's `auth.credential` a
+        stored credential of type `secret` or an entry of DUCTWORK_SECRETS (the
+        environment's defaults stay valid).
         """
         wanted: list[tuple[str, str, str, frozenset[str] | None]] = []
         for spec in definition.nodes:
@@ -378,11 +383,23 @@ class CredentialService:
                     else accepted_types(spec.type, spec.config)
                 )
                 wanted.append((spec.id, use.field, use.name, types))
-        if not wanted:
+        hooks = auth_credentials(definition)
+        if not wanted and not hooks:
             return []
-        names = sorted({name for _, _, name, _ in wanted})
+        names = sorted({name for _, _, name, _ in wanted} | {name for _, name in hooks})
         stored = {row.name: row.type for row in await self.store.security.get_credentials(names)}
         issues: list[ValidationIssue] = []
+        for field, name in hooks:
+            kind = stored.get(name)
+            if kind == "secret" or (kind is None and name in self.settings.secrets):
+                continue
+            message = (
+                f"no credential named {name!r} or DUCTWORK_SECRETS entry (create it with type "
+                "secret: the hook's token or signing secret)"
+                if kind is None
+                else f"credential {name!r} is of type {kind}; a webhook's auth takes a secret"
+            )
+            issues.append(ValidationIssue(field=field, message=message))
         for node_id, field, name, types in wanted:
             is_secret = field != "config.credential"
             kind = stored.get(name)

@@ -8,6 +8,9 @@ Two rules, each a setting in `limits` notation (`10/minute`, `600 per hour`):
   (DUCTWORK_EXECUTE_RATE_LIMIT), so one caller cannot flood the workers or
   spend the LLM budget.
 
+Callers with rates of their own use `hit_rate` (inbound webhooks count calls per
+path at the trigger's `rate_limit`, else DUCTWORK_HOOK_RATE_LIMIT).
+
 The window is a moving window (every hit's time is kept, so a burst at the
 end of one minute and the start of the next is still one minute's worth).
 Counts live in memory in an embedded process and in Redis when
@@ -83,7 +86,11 @@ class RateLimiter:
         A limiter whose storage is down (Redis) allows: a rate limit must not take the
         API down with it. The failure is logged.
         """
-        item = self.rate(rule)
+        return await self.hit_rate(self.rate(rule), rule, key)
+
+    async def hit_rate(self, item: RateLimitItem, rule: str, key: str) -> float | None:
+        """`hit` with a rate of the caller's own (e.g. a webhook trigger's `rate_limit`,
+        parsed once by the caller); `rule` namespaces the counts."""
         try:
             if await self._strategy.hit(item, rule, key):
                 return None

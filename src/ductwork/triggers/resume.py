@@ -14,6 +14,9 @@ A link is a pure function of (execution id, node id): it is known before the
 node runs, so an email node earlier in the run can send it (`{{ run.resume_url }}`).
 Single use is the store's job: `Store.resume_node` hands the payload over once
 (compare-and-set), and every later post finds the node answered (410).
+
+Whoever holds a link may answer it, so the API shows links only to principals that
+may RUN (`ductwork.security.resume_links`).
 """
 
 from __future__ import annotations
