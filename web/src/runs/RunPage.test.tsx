@@ -226,4 +226,18 @@ describe("RunPage", () => {
     fireEvent.click(within(panel).getByRole("button", { name: "Reject Big?" }));
     expect((await within(panel).findByRole("alert")).textContent).toBe("Could not resume the step: wait node check was answered already");
   });
+
+  it("shows a viewer that a step waits, without its link or the answers (the server leaves the link out)", async () => {
+    const run = {
+      ...SNAPSHOT.run,
+      status: "waiting",
+      node_states: { ...SNAPSHOT.run.node_states, check: { status: "waiting", attempts: 1, resumable: true, title: "Ship it?", timeout_at: null } },
+    };
+    await renderRun({ ...SNAPSHOT, run });
+    const panel = await screen.findByRole("region", { name: "Waiting for a person" });
+    expect(panel.textContent).toContain("Ship it?");
+    expect(panel.textContent).toContain("Answering it needs a role that may run workflows.");
+    expect(within(panel).queryByRole("button", { name: /Approve/ })).toBeNull();
+    expect(within(panel).queryByRole("textbox")).toBeNull();
+  });
 });

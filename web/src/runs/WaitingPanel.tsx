@@ -30,22 +30,6 @@ export function WaitingPanel({ executionId, states, labelOf, onSelect }: Waiting
 }
 
 function WaitingStep({ executionId, nodeId, wait, label, onSelect }: { executionId: string; nodeId: string; wait: WaitInfo; label: string; onSelect: (id: string) => void }) {
-  const resume = useResumeNode(executionId);
-  const [copied, setCopied] = useState(false);
-  const link = useRef<HTMLInputElement>(null);
-  const sent = resume.variables?.body.approved;
-
-  async function copy() {
-    try {
-      await navigator.clipboard.writeText(wait.resumeUrl);
-    } catch {
-      // No clipboard API (plain HTTP): select the text for Ctrl+C.
-      link.current?.select();
-      document.execCommand?.("copy");
-    }
-    setCopied(true);
-  }
-
   return (
     <li className="run-waiting-step">
       <p className="run-waiting-title">
@@ -57,14 +41,41 @@ function WaitingStep({ executionId, nodeId, wait, label, onSelect }: { execution
       {wait.message ? <p className="run-waiting-message">{wait.message}</p> : null}
       <p className="muted small">
         {wait.timeoutAt ? <>Times out at {formatTime(wait.timeoutAt)}. </> : "No time limit (the run's own limit applies). "}
-        Anyone with the link below can answer once, without signing in.
+        {wait.resumeUrl === null
+          ? "Answering it needs a role that may run workflows."
+          : "Anyone with the link below can answer once, without signing in."}
       </p>
+      {wait.resumeUrl === null ? null : <Answer executionId={executionId} nodeId={nodeId} resumeUrl={wait.resumeUrl} label={label} />}
+    </li>
+  );
+}
+
+/** The resume link (copy, open) and Approve / Reject, for a principal that may resume runs. */
+function Answer({ executionId, nodeId, resumeUrl, label }: { executionId: string; nodeId: string; resumeUrl: string; label: string }) {
+  const resume = useResumeNode(executionId);
+  const [copied, setCopied] = useState(false);
+  const link = useRef<HTMLInputElement>(null);
+  const sent = resume.variables?.body.approved;
+
+  async function copy() {
+    try {
+      await navigator.clipboard.writeText(resumeUrl);
+    } catch {
+      // No clipboard API (plain HTTP): select the text for Ctrl+C.
+      link.current?.select();
+      document.execCommand?.("copy");
+    }
+    setCopied(true);
+  }
+
+  return (
+    <>
       <div className="run-waiting-link">
-        <input ref={link} readOnly value={wait.resumeUrl} aria-label={`Resume link of ${label}`} onFocus={(event) => event.currentTarget.select()} />
+        <input ref={link} readOnly value={resumeUrl} aria-label={`Resume link of ${label}`} onFocus={(event) => event.currentTarget.select()} />
         <button type="button" className="secondary" aria-label={`Copy the resume link of ${label}`} onClick={() => void copy()}>
           {copied ? "Copied" : "Copy"}
         </button>
-        <a href={wait.resumeUrl} target="_blank" rel="noreferrer noopener">
+        <a href={resumeUrl} target="_blank" rel="noreferrer noopener">
           Open page
         </a>
       </div>
@@ -97,6 +108,6 @@ function WaitingStep({ executionId, nodeId, wait, label, onSelect }: { execution
           {resume.error.message}
         </p>
       ) : null}
-    </li>
+    </>
   );
 }

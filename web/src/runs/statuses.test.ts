@@ -214,6 +214,16 @@ describe("waiting for a person", () => {
     expect(state.nodes.ai).toMatchObject({ status: "completed", wait: null, output: { approved: true }, branch: "resumed" });
   });
 
+  it("knows a node waits for a person when the server leaves its link out (a viewer)", () => {
+    const viewer = fromSnapshot(snapshot({ node_states: { ai: { status: "waiting", resumable: true, title: "Publish?", timeout_at: null } } }));
+    expect(viewer.nodes.ai?.wait).toEqual({ resumeUrl: null, timeoutAt: null, title: "Publish?", message: null });
+    seq = 0;
+    let state = fromSnapshot(snapshot({ status: "running" }));
+    state = applyEvent(state, ev("node_started", "ai"));
+    state = applyEvent(state, ev("node_waiting", "ai", { timeout_at: T(9) }));
+    expect(state.nodes.ai?.wait).toEqual({ resumeUrl: null, timeoutAt: T(9), title: null, message: null });
+  });
+
   it("leaves a delay's parked node without a link", () => {
     const state = fromSnapshot(snapshot({ node_states: { ai: { status: "waiting", wake_at: T(5) } } as never }));
     expect(state.nodes.ai?.wait).toBeNull();

@@ -111,9 +111,12 @@ export interface NodeRunState {
   wait: WaitInfo | null;
 }
 
-/** What a node waiting to be resumed shows: its single-use link, deadline, title and message. */
+/**
+ * What a node waiting to be resumed shows: its single-use link (null for a principal
+ * that may not resume runs: the server leaves it out), deadline, title and message.
+ */
 export interface WaitInfo {
-  resumeUrl: string;
+  resumeUrl: string | null;
   timeoutAt: string | null;
   title: string | null;
   message: string | null;
@@ -163,11 +166,15 @@ export function pendingNode(): NodeRunState {
   };
 }
 
-/** The wait a node's state or `node_waiting` event describes (null without a resume link). */
-function waitInfo(status: NodeStatus, data: Record<string, unknown>, previous: WaitInfo | null = null): WaitInfo | null {
+/**
+ * The wait for a person a node's state or `node_waiting` event describes; null for a
+ * node that waits for nothing but time (a delay). A state says so by `resumable` (or its
+ * link), a `node_waiting` event by being one (`event`).
+ */
+function waitInfo(status: NodeStatus, data: Record<string, unknown>, previous: WaitInfo | null = null, event = false): WaitInfo | null {
   if (status !== "waiting") return null;
   const resumeUrl = str(data.resume_url) ?? previous?.resumeUrl ?? null;
-  if (resumeUrl === null) return null;
+  if (!event && resumeUrl === null && data.resumable !== true) return null;
   return {
     resumeUrl,
     timeoutAt: "timeout_at" in data ? str(data.timeout_at) : (previous?.timeoutAt ?? null),
@@ -289,7 +296,7 @@ function applyFact(state: RunStatuses, event: RunEvent): RunStatuses {
     case "node_waiting":
       return {
         ...next,
-        nodes: updateNode(state, nodeId, (n) => ({ ...n, status: "waiting", wait: waitInfo("waiting", data, n.wait) })),
+        nodes: updateNode(state, nodeId, (n) => ({ ...n, status: "waiting", wait: waitInfo("waiting", data, n.wait, true) })),
       };
     case "run_finished":
       return {
