@@ -156,16 +156,24 @@ def test_build_the_seed_workflow_on_the_canvas_run_it_live_and_see_the_cache(
     assert all(n.get("position") for n in saved["nodes"])
     assert {(e["from"], e["to"]) for e in saved["edges"]} == {(start_id, ai_id), (ai_id, end_id)}
 
-    # Positions round-trip: a reload draws the nodes where they were saved.
+    # Positions round-trip: a reload draws the nodes where they were saved. The new
+    # workflow's editor reopens under its id (from the server, whole pixels) once the
+    # URL has changed, so the saved position is awaited, not read at once.
+    at = (saved["nodes"][1]["position"]["x"], saved["nodes"][1]["position"]["y"])
+    page.wait_for_function(
+        "([id, x, y]) => document.querySelector(`.react-flow__node[data-id='${id}']`)"
+        "?.style.transform === `translate(${x}px, ${y}px)`",
+        arg=[ai_id, *at],
+    )
     before = flow_position(page, ai_id)
-    assert before == (saved["nodes"][1]["position"]["x"], saved["nodes"][1]["position"]["y"])
+    assert before == at
     page.reload()
     node(page, ai_id).wait_for()
     assert flow_position(page, ai_id) == before
 
     # A slow model, so the page sees the AI node running and then turning completed live.
     llm.latency = 3.0
-    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_role("button", name="Start run").click()
     page.wait_for_url("**/ui/runs/*")
     expect(card(page, ai_id)).to_have_attribute("data-status", "running")
@@ -185,7 +193,7 @@ def test_build_the_seed_workflow_on_the_canvas_run_it_live_and_see_the_cache(
 
     # The same prompt again: the AI node answers from the cache, and says so.
     page.get_by_role("link", name="Open in editor").click()
-    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_role("button", name="Start run").click()
     page.wait_for_url("**/ui/runs/*")
     expect(page.get_by_role("status").filter(has_text="Run status:")).to_have_text(
