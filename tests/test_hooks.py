@@ -21,8 +21,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from ductwork.api.hooks import response_for
 from ductwork.settings import Settings
-from ductwork.triggers.hooks import HookRefused, Unauthorized, parse_body, verify
+from ductwork.triggers.hooks import HookAnswer, HookRefused, Unauthorized, parse_body, verify
 from ductwork.triggers.spec import HmacAuth, TokenAuth
 from tests.support.live_server import LiveServer
 from tests.support.polling import wait_until
@@ -39,7 +40,11 @@ _paths = itertools.count()
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("hooks"),
-        secrets={"env_secret": SecretStr(ENV_SECRET)},
+        secrets={
+            "env_secret": SecretStr(ENV_SECRET),
+            "blank_at_call": SecretStr(""),
+            "blank_at_save": SecretStr(""),
+        },
         hook_sync_wait_seconds=20,
     )
     with LiveServer(settings) as live:
@@ -342,6 +347,77 @@ def test_the_end_node_refuses_headers_the_server_owns(admin: httpx.Client) -> No
         assert name in issue["message"]
 
 
+def test_the_end_node_cannot_loosen_the_protective_headers(
+    admin: httpx.Client, caller: httpx.Client
+) -> None:
+    """An end node's CSP or nosniff would let a caller's script run on the server's
+    origin (the answer echoes the body): refused at save."""
+    for name in (
+        "Content-Security-Policy",
+        "content-security-policy-report-only",
+        "X-Content-Type-Options",
+    ):
+        refused = admin.post(
+            "/workflows/",
+            json=hook_workflow(
+                webhook(unique(), respond="sync"),
+                end={
+                    "output": "{{ body.html }}",
+                    "headers": {"Content-Type": "text/html", name: "default-src * 'unsafe-inline'"},
+                },
+            ),
+        )
+        assert refused.status_code == 422, refused.text
+        [issue] = refused.json()["detail"]
+        assert issue["node_id"] == "end" and issue["field"] == "config.headers", issue
+        assert name in issue["message"] and "set by the server" in issue["message"]
+
+
+def test_the_protective_headers_win_over_an_answers_own() -> None:
+    """Even a stored end node from before the save check cannot replace them (in any
+    case of the name)."""
+    answer = HookAnswer(
+        200,
+        b"<script>x</script>",
+        {"content-security-policy": "default-src *", "X-Content-Type-Options": "sniff"},
+        media_type="text/html",
+    )
+    sent = [(k.decode(), v.decode()) for k, v in response_for(answer, "").raw_headers]
+    csp = [v for k, v in sent if k.lower() == "content-security-policy"]
+    nosniff = [v for k, v in sent if k.lower() == "x-content-type-options"]
+    assert csp == ["sandbox"] and nosniff == ["nosniff"], sent
+
+
+def test_end_node_header_values_must_be_latin_1(admin: httpx.Client, caller: httpx.Client) -> None:
+    refused = admin.post(
+        "/workflows/",
+        json=hook_workflow(webhook(unique(), respond="sync"), end={"headers": {"X-Name": "日本"}}),
+    )
+    assert refused.status_code == 422, refused.text
+    [issue] = refused.json()["detail"]
+    assert issue["field"] == "config.headers" and "X-Name" in issue["message"], issue
+    assert "Latin-1" in issue["message"]
+
+    path = unique("named")
+    save(
+        admin,
+        hook_workflow(
+            webhook(path, respond="sync"), end={"headers": {"X-Name": "{{ body.name }}"}}
+        ),
+    )
+    fine = caller.post(f"/hooks/{path}", json={"name": "Zoë"})  # Latin-1 is sendable
+    assert fine.status_code == 200, fine.text
+    assert fine.headers.raw and fine.headers.get("x-name", "").encode("latin-1") == "Zoë".encode(
+        "latin-1"
+    )
+    failed = caller.post(f"/hooks/{path}", json={"name": "Zoë ☃"})
+    assert failed.status_code == 500, failed.text
+    body = failed.json()  # the failed run's answer, not an unhandled error
+    assert body["status"] == "error" and body["execution_id"] == failed.headers["x-execution-id"]
+    assert "X-Name" in body["error"] and "Latin-1" in body["error"]
+    assert finished(admin, body["execution_id"])["status"] == "error"
+
+
 # Refusals that start nothing ----------------------------------------------------------
 
 
@@ -364,6 +440,7 @@ def test_unknown_path_wrong_method_and_paused_workflow_start_nothing(
     refused = caller.post(f"/hooks/{path}", json={"name": "x"})
     assert refused.status_code == 409
     assert "paused" in refused.json()["detail"]
+    assert workflow_id not in refused.text  # anonymous callers learn no workflow id
     assert runs_of(admin, workflow_id) == []
 
     resumed = admin.put(f"/workflows/{workflow_id}", json=definition)
@@ -478,6 +555,26 @@ def test_bad_bodies_are_400_naming_the_problem(admin: httpx.Client, caller: http
     too_long = caller.post(f"/hooks/{path}", json={}, headers={"Idempotency-Key": "k" * 201})
     assert too_long.status_code == 400
     assert runs_of(admin, workflow_id) == []
+
+
+def test_charsets_that_are_not_text_are_415(admin: httpx.Client, caller: httpx.Client) -> None:
+    path = unique("charsets")
+    workflow_id = save(admin, hook_workflow(webhook(path)))
+    for charset in ("undefined", "unicode_escape", "palmos", "rot13", "hex", "idna", "klingon"):
+        refused = caller.post(
+            f"/hooks/{path}",
+            content=b"hello",
+            headers={"Content-Type": f"text/plain; charset={charset}"},
+        )
+        assert refused.status_code == 415, (charset, refused.text)
+        assert charset in refused.json()["detail"]
+    assert runs_of(admin, workflow_id) == []
+    utf16 = caller.post(
+        f"/hooks/{path}",
+        content="hé".encode("utf-16"),
+        headers={"Content-Type": "text/plain; charset=utf-16"},
+    )
+    assert utf16.status_code == 202, utf16.text
 
 
 def test_form_and_text_bodies_become_inputs(admin: httpx.Client, caller: httpx.Client) -> None:
@@ -704,6 +801,41 @@ def test_a_credential_missing_at_call_time_is_503_and_starts_nothing(
     answer = caller.post(f"/hooks/{path}", json={}, headers={"Authorization": "Bearer abcd1234"})
     assert answer.status_code == 503
     assert "gone_soon" in answer.json()["detail"]
+    assert runs_of(admin, workflow_id) == []
+
+
+def test_an_empty_secret_is_a_missing_one(admin: httpx.Client, caller: httpx.Client) -> None:
+    """An empty signing key makes every signature forgeable: refused at save, and 503
+    (starting nothing) when the entry is empty at call time."""
+    auth = {"type": "hmac", "credential": "blank_at_save", "header": "X-Hub-Signature-256"}
+    refused = admin.post("/workflows/", json=hook_workflow(webhook(unique(), auth=auth)))
+    assert refused.status_code == 422, refused.text
+    [issue] = refused.json()["detail"]
+    assert issue["field"] == "triggers[0].auth.credential"
+    assert "blank_at_save" in issue["message"] and "empty" in issue["message"]
+
+    # A stored secret shadows the (empty) DUCTWORK_SECRETS entry until it is deleted.
+    add_secret(admin, "blank_at_call", "abcd1234")
+    path = unique("blank")
+    auth = {
+        "type": "hmac",
+        "credential": "blank_at_call",
+        "header": "X-Hub-Signature-256",
+        "prefix": "sha256=",
+    }
+    workflow_id = save(admin, hook_workflow(webhook(path, auth=auth)))
+    assert admin.delete("/credentials/blank_at_call", params={"force": "true"}).status_code == 204
+    body = b'{"name": "forged"}'
+    forged = caller.post(
+        f"/hooks/{path}",
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": github_signature(body, secret=""),
+        },
+    )
+    assert forged.status_code == 503, forged.text
+    assert "blank_at_call" in forged.json()["detail"]
     assert runs_of(admin, workflow_id) == []
 
 

@@ -8,13 +8,14 @@ webhook senders post JSON, forms and text.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, RootModel
 
+from ductwork.api.bodysize import read_capped
 from ductwork.api.deps import App
 from ductwork.api.responses import JSON
 from ductwork.api.schemas import ErrorDetail
@@ -28,6 +29,7 @@ from ductwork.triggers.hooks import (
 )
 
 METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_SAFE_NAMES: Final = frozenset(name.lower() for name in SAFE_HEADERS)
 
 
 class HookResult(RootModel[Any]):
@@ -88,25 +90,20 @@ _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
 
 def _reader(request: Request) -> Callable[[int], Awaitable[bytes]]:
     async def read_body(limit: int) -> bytes:
-        """The whole body, refused once past `limit` bytes (before reading when the
-        length is announced)."""
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise BodyTooLarge
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await read_capped(request, limit, BodyTooLarge)
 
     return read_body
 
 
-def _response(answer: HookAnswer, root_path: str) -> Response:
-    headers = {**SAFE_HEADERS, **answer.headers}
+def _protected(headers: Mapping[str, str]) -> dict[str, str]:
+    """`headers` with SAFE_HEADERS last, replacing any of the same name in any case
+    (an end node saved before they were refused must not loosen them)."""
+    kept = {k: v for k, v in headers.items() if k.lower() not in _SAFE_NAMES}
+    return {**kept, **SAFE_HEADERS}
+
+
+def response_for(answer: HookAnswer, root_path: str) -> Response:
+    headers = _protected(answer.headers)
     if answer.poll is not None:
         headers["Location"] = f"{root_path}/workflows/executions/{answer.poll}"
     if answer.media_type is None:
@@ -133,9 +130,9 @@ async def call_hook(app: App, request: Request, path: str) -> Response:
         return JSON(
             status_code=refused.status,
             content={"detail": refused.detail},
-            headers={**SAFE_HEADERS, **refused.headers},
+            headers=_protected(refused.headers),
         )
-    return _response(answer, request.scope.get("root_path", ""))
+    return response_for(answer, request.scope.get("root_path", ""))
 
 
 router = APIRouter(tags=["hooks"])

@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from ductwork.api.bodysize import read_capped
 from ductwork.api.deps import App
 from ductwork.api.limits import (
     MAX_ID_LENGTH,
@@ -220,17 +221,10 @@ async def resume_page(app: App, token: Token) -> HTMLResponse:
     return _page(200, prompt.title or "Approval needed", body)
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
-    """The body, refused (413) as soon as it passes `limit` bytes."""
-    length = request.headers.get("content-length", "").strip()
-    if length.isdigit() and int(length) > limit:
-        raise _too_large(limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit)
-    return bytes(body)
+async def _read_body(app: App, request: Request) -> bytes:
+    """The body, refused (413) as soon as it passes DUCTWORK_MAX_INPUTS_BYTES."""
+    limit = app.settings.max_inputs_bytes
+    return await read_capped(request, limit, lambda: _too_large(limit))
 
 
 def _too_large(limit: int) -> HTTPException:
@@ -280,7 +274,7 @@ async def resume_by_link(app: App, request: Request, token: Token) -> Response:
     from_page = content_type is not None and content_type.split(";")[0].strip().lower() == FORM
     # The body is checked first, like every body (it is bounded; the store is not asked).
     if from_page:
-        payload: Any = _decision(await _read_capped(request, app.settings.max_inputs_bytes))
+        payload: Any = _decision(await _read_body(app, request))
     else:
         payload = await _json_object(app, request, content_type)
     target = _verify(app, token)
@@ -324,7 +318,7 @@ async def _json_object(app: Ductwork, request: Request, content_type: str | None
     """A JSON object body (an empty body is `{}`); 413, 415 or 422 otherwise."""
     if content_type is not None and not is_json_media_type(content_type):
         raise UnsupportedMediaType(content_type)
-    raw = await _read_capped(request, app.settings.max_inputs_bytes)
+    raw = await _read_body(app, request)
     if not raw.strip():
         return {}
     if content_type is None:

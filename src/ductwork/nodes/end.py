@@ -46,6 +46,12 @@ REFUSED_HEADERS: Final = frozenset(
         # A public hook answers on the server's own origin: a cookie set there could
         # replace a user's session or CSRF cookie.
         "set-cookie",
+        # The hook's answer may echo what a caller sent: it stays a sandboxed, never-sniffed
+        # document (`ductwork.triggers.hooks.SAFE_HEADERS`), or a caller's script would run
+        # on the server's origin with a user's session.
+        "content-security-policy",
+        "content-security-policy-report-only",
+        "x-content-type-options",
     }
 )
 """Header names an end node may not set (compared in lower case; also `access-control-*`,
@@ -60,6 +66,14 @@ def refused_header(name: str) -> str | None:
     if lower in REFUSED_HEADERS or lower.startswith("access-control-"):
         return f"{name!r} is set by the server, not by a workflow"
     return None
+
+
+def _latin_1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class EndConfig(NodeConfig):
@@ -78,7 +92,8 @@ class EndConfig(NodeConfig):
         max_length=MAX_HEADERS,
         description="Headers a `respond: sync` webhook answers with (values may be "
         "templates). A Content-Type other than JSON sends a text result as it is. "
-        "Hop-by-hop headers, Set-Cookie and CORS headers are refused.",
+        "Hop-by-hop headers, Set-Cookie, CORS headers, Content-Security-Policy and "
+        "X-Content-Type-Options are refused.",
         examples=[{"Location": "https://example.com/thanks", "Cache-Control": "no-store"}],
     )
 
@@ -94,6 +109,12 @@ class EndConfig(NodeConfig):
                 why = f"the value of {name!r} is longer than {MAX_HEADER_VALUE} characters"
             if why is None and _CONTROL.search(value):
                 why = f"the value of {name!r} holds a line break or control character"
+            if why is None and not _latin_1(value):
+                # HTTP sends header values as Latin-1 bytes: anything else cannot be sent.
+                why = (
+                    f"the value of {name!r} holds characters outside Latin-1, which an HTTP "
+                    "header cannot carry (percent-encode them, e.g. with urlencode)"
+                )
             if why is not None:
                 raise ValueError(why)
             seen.add(name.lower())

@@ -391,14 +391,21 @@ class CredentialService:
         issues: list[ValidationIssue] = []
         for field, name in hooks:
             kind = stored.get(name)
-            if kind == "secret" or (kind is None and name in self.settings.secrets):
+            entry = self.settings.secrets.get(name)
+            if kind == "secret" or (kind is None and entry and entry.get_secret_value()):
                 continue
-            message = (
-                f"no credential named {name!r} or DUCTWORK_SECRETS entry (create it with type "
-                "secret: the hook's token or signing secret)"
-                if kind is None
-                else f"credential {name!r} is of type {kind}; a webhook's auth takes a secret"
-            )
+            if kind is not None:
+                message = f"credential {name!r} is of type {kind}; a webhook's auth takes a secret"
+            elif entry is not None:  # an empty key would make every signature forgeable
+                message = (
+                    f"the DUCTWORK_SECRETS entry {name!r} is empty; a webhook's token or "
+                    "signing secret must not be"
+                )
+            else:
+                message = (
+                    f"no credential named {name!r} or DUCTWORK_SECRETS entry (create it with "
+                    "type secret: the hook's token or signing secret)"
+                )
             issues.append(ValidationIssue(field=field, message=message))
         for node_id, field, name, types in wanted:
             is_secret = field != "config.credential"

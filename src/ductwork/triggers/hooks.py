@@ -26,6 +26,8 @@ trigger `{type: webhook, path, method}`. `answer_for` turns the run into the rep
 from __future__ import annotations
 
 import base64
+import codecs
+import functools
 import hmac
 import logging
 import re
@@ -83,6 +85,24 @@ SAFE_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
 }
 """Headers on every answer of `/hooks/{path}`."""
+
+TEXT_CHARSETS: Final = frozenset(
+    codecs.lookup(name).name
+    for name in (
+        # The charsets of the WHATWG Encoding Standard (what browsers and webhook senders
+        # use), plus UTF-16/32 with a BOM and Latin-1 itself. Python also has codecs that
+        # are no charset at all (`undefined` raises, `unicode_escape` interprets
+        # backslashes, `rot13` maps text to text): a caller must not pick one of those.
+        *("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"),
+        *("utf-32", "utf-32-le", "utf-32-be", "ascii", "latin-1"),
+        *(f"iso-8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)),
+        *(f"cp{n}" for n in range(1250, 1259)),
+        *("cp866", "cp874", "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic"),
+        *("gbk", "gb2312", "gb18030", "big5", "big5hkscs", "cp950"),
+        *("euc-jp", "iso-2022-jp", "shift_jis", "cp932", "euc-kr", "cp949"),
+    )
+)
+"""Python codec names (canonical, as `codecs.lookup` gives them) a text body may use."""
 
 _PATH: Final = re.compile(HOOK_PATH_PATTERN)
 _CHARSET: Final = re.compile(r";\s*charset=\"?([A-Za-z0-9._:-]+)", re.IGNORECASE)
@@ -287,6 +307,16 @@ def _storable(value: Any, where: str, max_depth: int) -> None:
         raise HookRefused(400, f"{field_path}: {why}")
 
 
+@functools.lru_cache(maxsize=128)
+def _is_text_charset(charset: str) -> bool:
+    """Whether `charset` names one of TEXT_CHARSETS (a bounded cache: callers repeat a
+    few names, and a caller sending new ones cannot grow it)."""
+    try:
+        return codecs.lookup(charset).name in TEXT_CHARSETS
+    except LookupError:
+        return False
+
+
 def parse_body(content_type: str | None, raw: bytes, max_depth: int) -> Any:
     """The run's `body` input: JSON parsed, a form as a dict, anything else as text.
 
@@ -306,9 +336,15 @@ def parse_body(content_type: str | None, raw: bytes, max_depth: int) -> Any:
             raise HookRefused(400, f"body.{dotted(problem.path)}: {problem.message}") from None
     found = _CHARSET.search(content_type or "")
     charset = found.group(1) if found else "utf-8"
+    if not _is_text_charset(charset):
+        raise HookRefused(
+            415,
+            f"charset={charset} is not a text encoding this server reads; send UTF-8 "
+            "(or another standard charset such as latin-1, windows-1252 or utf-16)",
+        )
     try:
         text = raw.decode(charset)
-    except (LookupError, UnicodeDecodeError):
+    except ValueError:  # UnicodeDecodeError, or a codec's own UnicodeError
         raise HookRefused(
             415,
             f"the body is not {charset} text; send JSON (application/json), a form "
@@ -567,10 +603,9 @@ class Hooks:
                 405, f"/hooks/{path} takes {allowed}, not {call.method}", {"Allow": allowed}
             )
         if is_paused(route.workflow.definition):
+            # Anonymous callers learn nothing about the workflow behind the path.
             raise HookRefused(
-                409,
-                f"workflow {route.workflow.id} is paused: its webhooks and schedules start "
-                f"nothing until it is resumed (POST /workflows/{route.workflow.id}/resume)",
+                409, f"/hooks/{path} is paused: it starts nothing until its owner resumes it"
             )
         for rate in route.rates:
             retry_after = await self.limiter.hit_rate(rate, RATE_RULE, path)
@@ -626,10 +661,10 @@ class Hooks:
         if isinstance(auth, NoAuth):
             return
         secret = await self._secret(auth.credential)
-        if secret is None:
+        if not secret:  # an empty key would make every token and signature forgeable
             log.error(
                 "webhook /hooks/%s: its credential %r is neither a stored `secret` credential "
-                "nor a DUCTWORK_SECRETS entry",
+                "nor a non-empty DUCTWORK_SECRETS entry",
                 route.trigger.path,
                 auth.credential,
             )
