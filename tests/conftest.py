@@ -12,6 +12,7 @@ from ductwork.settings import Settings
 from tests.support.http_servers import RecordingHttpServer
 from tests.support.live_server import LiveServer
 from tests.support.openai_stub import OpenAIStub
+from tests.support.processes import RedisServer
 from tests.support.smtp_server import SmtpTestServer
 
 # Service fixtures (PostgreSQL databases, SecantusDB, Redis) for every test module.
@@ -92,3 +93,11 @@ def client(server: LiveServer) -> Iterator[httpx.Client]:
     """An HTTP client for `server`, sending its admin API key."""
     with server.client(timeout=30) as http:
         yield http
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server for one test (scale-out tests kill and inspect it)."""
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.kill()

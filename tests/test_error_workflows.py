@@ -404,13 +404,6 @@ async def test_a_paused_error_workflow_still_runs(tmp_path: Path) -> None:
 # Scale-out: PostgreSQL, Redis, `ductwork worker` processes ---------------------------------
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path).start()
-    yield server
-    server.kill()
-
-
 @contextmanager
 def table_locked(url: str, table: str) -> Iterator[None]:
     """Hold PostgreSQL's ACCESS EXCLUSIVE lock on `table` (even reads of it wait) inside."""

@@ -23,13 +23,6 @@ from tests.support.processes import Process, RedisServer, worker
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path).start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
 def env(
     tmp_path: Path, redis_server: RedisServer, store_url_factory: Callable[[str], str]
 ) -> dict[str, str]:

@@ -29,13 +29,6 @@ CLUSTER_WAIT = 30.0
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path).start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
 def cluster_env(
     tmp_path: Path, redis_server: RedisServer, store_url_factory: Callable[[str], str]
 ) -> dict[str, str]:
