@@ -273,6 +273,23 @@ def test_idempotency_keys_are_scoped_to_their_workflow(client: httpx.Client) -> 
     assert second["workflow_id"] == second_wf
 
 
+def test_a_caller_key_cannot_pose_as_a_schedule_slot(client: httpx.Client) -> None:
+    """Caller keys live in their own namespace: a key shaped like a schedule's slot key
+    (`schedule:{key}:{slot}`) neither moves the schedule's last slot nor breaks its view."""
+    body = copy.deepcopy(SEED_BODY)
+    body["triggers"] = [{"type": "schedule", "id": "tick", "every_seconds": 3600}]
+    workflow_id = create(client, body)
+    for forged in ("schedule:tick:9999-12-31T23:59:59Z", "schedule:tick:2999-01-01T00:00:00Z"):
+        headers = {"Idempotency-Key": forged}
+        first = client.post(f"/workflows/{workflow_id}/execute", json={}, headers=headers)
+        again = client.post(f"/workflows/{workflow_id}/execute", json={}, headers=headers)
+        assert first.status_code == again.status_code == 200, first.text
+        assert first.json()["execution_id"] == again.json()["execution_id"]
+        schedule = client.get(f"/workflows/{workflow_id}/schedule")
+        assert schedule.status_code == 200, schedule.text
+        assert [item["last_slot"] for item in schedule.json()] == [None]
+
+
 def test_cancel_and_retry(client: httpx.Client, full_settings: Settings) -> None:
     body = copy.deepcopy(SEED_BODY)
     body["nodes"][1] = {"id": "ai1", "type": "delay", "config": {"delay_seconds": 1.5}}
