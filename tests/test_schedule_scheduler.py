@@ -402,3 +402,34 @@ async def test_on_every_store(
         ]
     finally:
         await app.close()
+
+
+async def test_a_workflow_that_cannot_be_loaded_does_not_stop_the_others(
+    app: Ductwork, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = await app.create_workflow(definition({"every_seconds": 10, "id": "tick"}))
+    healthy = await app.create_workflow(definition({"every_seconds": 10, "id": "tick"}))
+    latest = app.store.latest_idempotency_key
+
+    async def failing_for_broken(workflow_id: str, prefix: str) -> str | None:
+        if workflow_id == broken.id:
+            raise OverflowError("date value out of range")
+        return await latest(workflow_id, prefix)
+
+    monkeypatch.setattr(app.store, "latest_idempotency_key", failing_for_broken)
+    scheduler = make_scheduler(app, clock)
+    await scheduler.step()  # the full load
+    scheduler.changed(broken.id)
+    await scheduler.step()  # one workflow's reload
+    slot = grid(clock.now, 10) + timedelta(seconds=10)
+    clock.to(slot)
+    await scheduler.step()
+    assert await slots_fired(app, healthy.id) == [slot]
+    assert await slots_fired(app, broken.id) == []
+    # Once it loads again, it fires too.
+    monkeypatch.setattr(app.store, "latest_idempotency_key", latest)
+    scheduler.changed(broken.id)
+    await scheduler.step()
+    clock.advance(10)
+    await scheduler.step()
+    assert await slots_fired(app, broken.id) == [slot + timedelta(seconds=10)]
