@@ -67,6 +67,10 @@ def test_slot_key_carries_the_schedule_key_and_reads_back() -> None:
     other = schedule(id="other", cron="0 3 * * *")
     assert slot_of_key(other, slot_key(named, slot)) is None
     assert slot_of_key(named, "schedule:nightly:not-a-time") is None
+    # A slot later than `not_after` is no slot this schedule fired (a forged or odd key).
+    assert slot_of_key(named, slot_key(named, slot), not_after=slot) == slot
+    assert slot_of_key(named, slot_key(named, slot), not_after=slot - timedelta(seconds=1)) is None
+    assert slot_of_key(named, "schedule:nightly:9999-12-31T23:59:59Z", not_after=slot) is None
     assert run_trigger(named, slot) == {
         "type": "schedule",
         "key": "nightly",

@@ -29,6 +29,10 @@ SLOT_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND: Final = timedelta(seconds=1)
 
+FUTURE_SLOT_GRACE: Final = timedelta(seconds=60)
+"""How far past this process's now a stored slot may lie and still count as fired
+(another process's clock may run ahead a little); later ones are ignored."""
+
 
 def format_slot(slot: datetime) -> str:
     """A slot as the text its key and its run's `trigger.slot` carry (UTC, sortable)."""
@@ -50,15 +54,25 @@ def slot_key(trigger: ScheduleTrigger, slot: datetime) -> str:
     return key_prefix(trigger) + format_slot(slot)
 
 
-def slot_of_key(trigger: ScheduleTrigger, key: str) -> datetime | None:
-    """The slot a key of this schedule names; None for any other key."""
+def slot_of_key(
+    trigger: ScheduleTrigger, key: str, *, not_after: datetime | None = None
+) -> datetime | None:
+    """The slot a key of this schedule names; None for any other key.
+
+    Also None for a slot later than `not_after` (now plus `FUTURE_SLOT_GRACE`): no
+    scheduler fired it, so it must not move a cursor past slots still to come (or
+    past the end of the calendar).
+    """
     prefix = key_prefix(trigger)
     if not key.startswith(prefix):
         return None
     try:
-        return parse_slot(key[len(prefix) :])
+        slot = parse_slot(key[len(prefix) :])
     except ValueError:
         return None
+    if not_after is not None and slot > not_after:
+        return None
+    return slot
 
 
 def _ceil_second(moment: datetime) -> datetime:

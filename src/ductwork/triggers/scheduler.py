@@ -36,6 +36,7 @@ from ductwork.models import Workflow, utcnow
 from ductwork.settings import Settings
 from ductwork.store.base import Store
 from ductwork.triggers.schedule import (
+    FUTURE_SLOT_GRACE,
     due_slots,
     key_prefix,
     next_fire_times,
@@ -244,7 +245,7 @@ class Scheduler:
         if is_paused(workflow.definition):
             return now
         key = await self.store.latest_idempotency_key(workflow.id, key_prefix(trigger))
-        last = None if key is None else slot_of_key(trigger, key)
+        last = None if key is None else slot_of_key(trigger, key, not_after=now + FUTURE_SLOT_GRACE)
         if last is None:
             return now  # never fired: no retroactive runs
         return max(last, workflow.updated_at)
@@ -332,7 +333,7 @@ async def describe_schedules(
     statuses = []
     for index, trigger in schedule_triggers(workflow):
         key = await store.latest_idempotency_key(workflow.id, key_prefix(trigger))
-        last = None if key is None else slot_of_key(trigger, key)
+        last = None if key is None else slot_of_key(trigger, key, not_after=now + FUTURE_SLOT_GRACE)
         after = now if last is None else max(now, last)
         statuses.append(
             ScheduleStatus(
