@@ -17,6 +17,7 @@ Unix epoch), the same in every process whenever it started.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -93,6 +94,13 @@ def slots_after(trigger: ScheduleTrigger, after: datetime) -> Iterator[datetime]
 
     `after` must carry a time zone. Slots before `start_at` are left out.
     """
+    # Near either end of the calendar (year 1 or 9999) the next slot is past what a
+    # datetime holds: the schedule simply has no more slots.
+    with contextlib.suppress(OverflowError):
+        yield from _slots_after(trigger, after)
+
+
+def _slots_after(trigger: ScheduleTrigger, after: datetime) -> Iterator[datetime]:
     after = after.astimezone(UTC)
     end = trigger.end_at
     if trigger.every_seconds is not None:
@@ -126,6 +134,11 @@ def slots_until(trigger: ScheduleTrigger, until: datetime) -> Iterator[datetime]
     Slots after `end_at` are left out. Ends at `start_at` (or never, for a schedule
     without one: stop iterating when you have enough).
     """
+    with contextlib.suppress(OverflowError):  # see slots_after
+        yield from _slots_until(trigger, until)
+
+
+def _slots_until(trigger: ScheduleTrigger, until: datetime) -> Iterator[datetime]:
     until = until.astimezone(UTC)
     if trigger.end_at is not None and trigger.end_at < until:
         until = trigger.end_at.astimezone(UTC)
