@@ -273,6 +273,60 @@ def test_idempotency_keys_are_scoped_to_their_workflow(client: httpx.Client) -> 
     assert second["workflow_id"] == second_wf
 
 
+def test_a_caller_key_cannot_pose_as_a_schedule_slot(client: httpx.Client) -> None:
+    """Caller keys live in their own namespace: a key shaped like a schedule's slot key
+    (`schedule:{key}:{slot}`) neither moves the schedule's last slot nor breaks its view."""
+    body = copy.deepcopy(SEED_BODY)
+    body["triggers"] = [{"type": "schedule", "id": "tick", "every_seconds": 3600}]
+    workflow_id = create(client, body)
+    for forged in ("schedule:tick:9999-12-31T23:59:59Z", "schedule:tick:2999-01-01T00:00:00Z"):
+        headers = {"Idempotency-Key": forged}
+        first = client.post(f"/workflows/{workflow_id}/execute", json={}, headers=headers)
+        again = client.post(f"/workflows/{workflow_id}/execute", json={}, headers=headers)
+        assert first.status_code == again.status_code == 200, first.text
+        assert first.json()["execution_id"] == again.json()["execution_id"]
+        schedule = client.get(f"/workflows/{workflow_id}/schedule")
+        assert schedule.status_code == 200, schedule.text
+        assert [item["last_slot"] for item in schedule.json()] == [None]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "zone"),
+    [
+        ("start_at", "0001-01-01T00:00:00", "Asia/Tokyo"),
+        ("start_at", "1969-12-31T23:59:59Z", "UTC"),
+        ("start_at", "9999-12-31T23:59:50", "UTC"),
+        ("end_at", "9999-12-31T23:59:59", "Pacific/Kiritimati"),
+        ("end_at", "0001-01-02T00:00:00", "America/Los_Angeles"),
+    ],
+)
+def test_schedule_times_out_of_range_are_422(
+    client: httpx.Client, field: str, value: str, zone: str
+) -> None:
+    body = copy.deepcopy(SEED_BODY)
+    body["triggers"] = [{"type": "schedule", "every_seconds": 5, field: value, "timezone": zone}]
+    (issue,) = _invalid(client, body)
+    assert issue["field"] == f"triggers[0].{field}"
+    assert "1970" in issue["message"] and "9998" in issue["message"]
+
+
+def test_a_schedule_near_the_end_of_the_calendar_shows_its_last_slots(
+    client: httpx.Client,
+) -> None:
+    body = copy.deepcopy(SEED_BODY)
+    body["triggers"] = [
+        {"type": "schedule", "every_seconds": 366 * 86_400, "start_at": "9998-12-31T00:00:00Z"},
+        {"type": "schedule", "cron": "0 0 1 1 *", "start_at": "9998-12-31T00:00:00Z"},
+    ]
+    workflow_id = create(client, body)
+    schedule = client.get(f"/workflows/{workflow_id}/schedule")
+    assert schedule.status_code == 200, schedule.text
+    assert [[slot["utc"] for slot in item["next"]] for item in schedule.json()] == [
+        ["9998-12-31T00:00:00Z"],  # the next would be in year 10000
+        ["9999-01-01T00:00:00Z"],
+    ]
+
+
 def test_cancel_and_retry(client: httpx.Client, full_settings: Settings) -> None:
     body = copy.deepcopy(SEED_BODY)
     body["nodes"][1] = {"id": "ai1", "type": "delay", "config": {"delay_seconds": 1.5}}

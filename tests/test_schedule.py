@@ -67,6 +67,10 @@ def test_slot_key_carries_the_schedule_key_and_reads_back() -> None:
     other = schedule(id="other", cron="0 3 * * *")
     assert slot_of_key(other, slot_key(named, slot)) is None
     assert slot_of_key(named, "schedule:nightly:not-a-time") is None
+    # A slot later than `not_after` is no slot this schedule fired (a forged or odd key).
+    assert slot_of_key(named, slot_key(named, slot), not_after=slot) == slot
+    assert slot_of_key(named, slot_key(named, slot), not_after=slot - timedelta(seconds=1)) is None
+    assert slot_of_key(named, "schedule:nightly:9999-12-31T23:59:59Z", not_after=slot) is None
     assert run_trigger(named, slot) == {
         "type": "schedule",
         "key": "nightly",
@@ -313,3 +317,24 @@ def test_a_slot_exactly_at_now_is_due_and_one_before_the_cursor_never() -> None:
         now
     ]
     assert due_slots(every, now, now, grace_seconds=1, max_catch_up=9) == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"every_seconds": 366 * 86_400},
+        {"every_seconds": 7, "start_at": "9998-12-31T23:59:00Z"},
+        {"cron": "*/10 * * * * *", "start_at": "9998-12-31T23:59:00Z"},
+        {"cron": "0 0 1 1 *", "timezone": "Pacific/Kiritimati"},
+    ],
+)
+def test_slots_stop_at_the_end_of_the_calendar(fields: dict[str, Any]) -> None:
+    """No OverflowError: the slots a datetime can hold, then none."""
+    trigger = schedule(**fields)
+    late = utc(9999, 12, 31, 23, 58)
+    after = list(slots_after(trigger, late))
+    assert after == sorted(after) and all(slot > late for slot in after)
+    assert len(after) < 10_000
+    assert next_fire_times(trigger, late, 5000) == after[:5000]
+    early = list(itertools.islice(slots_until(trigger, utc(1, 1, 2)), 10_000))
+    assert len(early) < 10_000

@@ -22,7 +22,8 @@ from ductwork.runtime import build
 from ductwork.service import Ductwork
 from ductwork.settings import Settings
 from ductwork.store.base import RunQuery
-from ductwork.triggers.scheduler import Scheduler
+from ductwork.triggers.schedule import format_slot
+from ductwork.triggers.scheduler import Scheduler, describe_schedules
 from ductwork.triggers.spec import ScheduleTrigger
 
 
@@ -402,3 +403,55 @@ async def test_on_every_store(
         ]
     finally:
         await app.close()
+
+
+async def test_a_workflow_that_cannot_be_loaded_does_not_stop_the_others(
+    app: Ductwork, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = await app.create_workflow(definition({"every_seconds": 10, "id": "tick"}))
+    healthy = await app.create_workflow(definition({"every_seconds": 10, "id": "tick"}))
+    latest = app.store.latest_idempotency_key
+
+    async def failing_for_broken(workflow_id: str, prefix: str) -> str | None:
+        if workflow_id == broken.id:
+            raise OverflowError("date value out of range")
+        return await latest(workflow_id, prefix)
+
+    monkeypatch.setattr(app.store, "latest_idempotency_key", failing_for_broken)
+    scheduler = make_scheduler(app, clock)
+    await scheduler.step()  # the full load
+    scheduler.changed(broken.id)
+    await scheduler.step()  # one workflow's reload
+    slot = grid(clock.now, 10) + timedelta(seconds=10)
+    clock.to(slot)
+    await scheduler.step()
+    assert await slots_fired(app, healthy.id) == [slot]
+    assert await slots_fired(app, broken.id) == []
+    # Once it loads again, it fires too.
+    monkeypatch.setattr(app.store, "latest_idempotency_key", latest)
+    scheduler.changed(broken.id)
+    await scheduler.step()
+    clock.advance(10)
+    await scheduler.step()
+    assert await slots_fired(app, broken.id) == [slot + timedelta(seconds=10)]
+
+
+@pytest.mark.parametrize("ahead", [timedelta(days=1), None])
+async def test_a_slot_key_from_the_future_is_ignored(
+    app: Ductwork, clock: Clock, ahead: timedelta | None
+) -> None:
+    """A stored key naming a slot far ahead of now (written before caller keys got their
+    own namespace, or by a clock far off) neither suppresses slots nor breaks the view."""
+    workflow = await app.create_workflow(definition({"every_seconds": 10, "id": "tick"}))
+    future = "9999-12-31T23:59:59Z" if ahead is None else format_slot(clock.now + ahead)
+    await app.execute(workflow.id, {}, idempotency_key=f"schedule:tick:{future}")
+    scheduler = make_scheduler(app, clock)
+    await scheduler.step()
+    slot = grid(clock.now, 10) + timedelta(seconds=10)
+    clock.to(slot)
+    await scheduler.step()
+    assert await slots_fired(app, workflow.id) == [slot]
+    (status,) = await describe_schedules(app.store, workflow, clock.now)
+    # The future key is still the greatest: it hides the real last slot, but no more.
+    assert status.last_slot is None
+    assert status.next_slots[0] == slot + timedelta(seconds=10)

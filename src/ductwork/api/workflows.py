@@ -7,7 +7,7 @@ before `/workflows/{workflow_id}` so they are not captured by it.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import Response
@@ -41,6 +41,10 @@ from ductwork.store.base import RunQuery
 from ductwork.views import execute_view, run_list_item, run_view, workflow_view
 
 router = APIRouter(prefix="/workflows", tags=["workflows"], route_class=CheckedJSONRoute)
+
+CALLER_KEY_PREFIX: Final = "api:"
+"""What the stored idempotency key of a run started by `POST .../execute` starts with,
+before the caller's `Idempotency-Key` (webhook calls use `hook:`)."""
 
 SEED_WORKFLOW: dict[str, Any] = {
     "name": "Test Workflow",
@@ -279,12 +283,15 @@ async def execute_workflow(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSON:
     request = body or ExecuteRequest()
+    # The caller's key lives in its own namespace, so it can never pass for a key the
+    # service makes itself (`schedule:`, `error:`, `hook:`), which the scheduler trusts.
+    stored_key = None if idempotency_key is None else CALLER_KEY_PREFIX + idempotency_key
     check_size(request.inputs, "inputs", app.settings.max_inputs_bytes, "DUCTWORK_MAX_INPUTS_BYTES")
     run, created = await app.execute(
         workflow_id,
         request.inputs,
         wait=not request.async_execution,
-        idempotency_key=idempotency_key,
+        idempotency_key=stored_key,
         wait_seconds=request.wait_seconds,
         with_events=False,  # the reply shows node states and result, not logs
         trigger={"type": "manual"},

@@ -17,6 +17,7 @@ Unix epoch), the same in every process whenever it started.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -28,6 +29,10 @@ from ductwork.triggers.spec import ScheduleTrigger
 SLOT_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND: Final = timedelta(seconds=1)
+
+FUTURE_SLOT_GRACE: Final = timedelta(seconds=60)
+"""How far past this process's now a stored slot may lie and still count as fired
+(another process's clock may run ahead a little); later ones are ignored."""
 
 
 def format_slot(slot: datetime) -> str:
@@ -50,15 +55,25 @@ def slot_key(trigger: ScheduleTrigger, slot: datetime) -> str:
     return key_prefix(trigger) + format_slot(slot)
 
 
-def slot_of_key(trigger: ScheduleTrigger, key: str) -> datetime | None:
-    """The slot a key of this schedule names; None for any other key."""
+def slot_of_key(
+    trigger: ScheduleTrigger, key: str, *, not_after: datetime | None = None
+) -> datetime | None:
+    """The slot a key of this schedule names; None for any other key.
+
+    Also None for a slot later than `not_after` (now plus `FUTURE_SLOT_GRACE`): no
+    scheduler fired it, so it must not move a cursor past slots still to come (or
+    past the end of the calendar).
+    """
     prefix = key_prefix(trigger)
     if not key.startswith(prefix):
         return None
     try:
-        return parse_slot(key[len(prefix) :])
+        slot = parse_slot(key[len(prefix) :])
     except ValueError:
         return None
+    if not_after is not None and slot > not_after:
+        return None
+    return slot
 
 
 def _ceil_second(moment: datetime) -> datetime:
@@ -79,6 +94,13 @@ def slots_after(trigger: ScheduleTrigger, after: datetime) -> Iterator[datetime]
 
     `after` must carry a time zone. Slots before `start_at` are left out.
     """
+    # Near either end of the calendar (year 1 or 9999) the next slot is past what a
+    # datetime holds: the schedule simply has no more slots.
+    with contextlib.suppress(OverflowError):
+        yield from _slots_after(trigger, after)
+
+
+def _slots_after(trigger: ScheduleTrigger, after: datetime) -> Iterator[datetime]:
     after = after.astimezone(UTC)
     end = trigger.end_at
     if trigger.every_seconds is not None:
@@ -112,6 +134,11 @@ def slots_until(trigger: ScheduleTrigger, until: datetime) -> Iterator[datetime]
     Slots after `end_at` are left out. Ends at `start_at` (or never, for a schedule
     without one: stop iterating when you have enough).
     """
+    with contextlib.suppress(OverflowError):  # see slots_after
+        yield from _slots_until(trigger, until)
+
+
+def _slots_until(trigger: ScheduleTrigger, until: datetime) -> Iterator[datetime]:
     until = until.astimezone(UTC)
     if trigger.end_at is not None and trigger.end_at < until:
         until = trigger.end_at.astimezone(UTC)

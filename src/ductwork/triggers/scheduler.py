@@ -36,6 +36,7 @@ from ductwork.models import Workflow, utcnow
 from ductwork.settings import Settings
 from ductwork.store.base import Store
 from ductwork.triggers.schedule import (
+    FUTURE_SLOT_GRACE,
     due_slots,
     key_prefix,
     next_fire_times,
@@ -179,7 +180,7 @@ class Scheduler:
         for workflow_id in self._workflows.keys() - listed:
             del self._workflows[workflow_id]
         for workflow in workflows:
-            await self._apply(workflow)
+            await self._apply_or_log(workflow)
 
     async def load_workflow(self, workflow_id: str) -> None:
         """Follow one workflow's schedules as stored now (none when it is gone)."""
@@ -188,7 +189,7 @@ class Scheduler:
         if workflow is None:
             self._workflows.pop(workflow_id, None)
         else:
-            await self._apply(workflow)
+            await self._apply_or_log(workflow)
         after = sorted(self._workflows.get(workflow_id, {}))
         if before or after:
             paused = workflow is not None and is_paused(workflow.definition)
@@ -197,6 +198,20 @@ class Scheduler:
                 workflow_id,
                 ", ".join(after) or "none",
                 " (paused)" if paused else "",
+            )
+
+    async def _apply_or_log(self, workflow: Workflow) -> None:
+        """`_apply`, logging a failure: one workflow that cannot be loaded must not stop
+        the schedules of every other (it keeps what was loaded before and is tried
+        again at the next refresh or change)."""
+        try:
+            await self._apply(workflow)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "workflow %s: could not load its schedules; trying again at the next refresh",
+                workflow.id,
             )
 
     async def _apply(self, workflow: Workflow) -> None:
@@ -230,7 +245,7 @@ class Scheduler:
         if is_paused(workflow.definition):
             return now
         key = await self.store.latest_idempotency_key(workflow.id, key_prefix(trigger))
-        last = None if key is None else slot_of_key(trigger, key)
+        last = None if key is None else slot_of_key(trigger, key, not_after=now + FUTURE_SLOT_GRACE)
         if last is None:
             return now  # never fired: no retroactive runs
         return max(last, workflow.updated_at)
@@ -318,7 +333,7 @@ async def describe_schedules(
     statuses = []
     for index, trigger in schedule_triggers(workflow):
         key = await store.latest_idempotency_key(workflow.id, key_prefix(trigger))
-        last = None if key is None else slot_of_key(trigger, key)
+        last = None if key is None else slot_of_key(trigger, key, not_after=now + FUTURE_SLOT_GRACE)
         after = now if last is None else max(now, last)
         statuses.append(
             ScheduleStatus(

@@ -53,6 +53,26 @@ class _Trigger(BaseModel):
     )
 
 
+EARLIEST_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME: Final = datetime(9998, 12, 31, 23, 59, 59, tzinfo=UTC)
+"""The range `start_at` and `end_at` must lie in: slot keys, slot math and every store
+handle these times (near year 1 or 9999 converting to UTC alone overflows)."""
+
+
+def _check_in_range(field: str, moment: datetime | None) -> None:
+    if moment is None:
+        return
+    try:
+        in_range = EARLIEST_TIME <= moment.astimezone(UTC) <= LATEST_TIME
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise ValueError(
+            f"{field}: {moment.isoformat()} is outside the supported range "
+            f"{EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} (UTC)"
+        )
+
+
 class ScheduleTrigger(_Trigger):
     """Runs the workflow on a cron expression or every N seconds."""
 
@@ -105,6 +125,8 @@ class ScheduleTrigger(_Trigger):
             self.start_at = self.start_at.replace(tzinfo=zone)
         if self.end_at is not None and self.end_at.tzinfo is None:
             self.end_at = self.end_at.replace(tzinfo=zone)
+        _check_in_range("start_at", self.start_at)
+        _check_in_range("end_at", self.end_at)
         if self.start_at and self.end_at and self.end_at <= self.start_at:
             raise ValueError("end_at must be after start_at")
         return self
