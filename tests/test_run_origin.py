@@ -189,3 +189,20 @@ def test_cli_validate_reports_trigger_problems(tmp_path: Path) -> None:
     path.write_bytes(orjson.dumps(body))
     fine = invoke(["validate", str(path)], tmp_path)
     assert fine.exit_code == 0, fine.output
+
+
+def test_a_node_woken_from_a_park_logs_completed_without_a_latency() -> None:
+    from datetime import UTC, datetime
+
+    from ductwork.models import Event
+    from ductwork.views import log_message
+
+    def completed(latency: float | None) -> tuple[str, str] | None:
+        data = {"latency_ms": latency, "cached": False, "branch": "resumed"}
+        event = Event(
+            seq=1, type="node_completed", node_id="wait", timestamp=datetime.now(UTC), data=data
+        )
+        return log_message(event)
+
+    assert completed(None) == ("info", "Completed, took branch 'resumed'")
+    assert completed(2.5) == ("info", "Completed in 2.5 ms, took branch 'resumed'")

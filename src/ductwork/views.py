@@ -32,7 +32,10 @@ def log_message(event: Event) -> tuple[str, str] | None:
     if kind == "node_completed":
         cached = " (cached)" if data.get("cached") else ""
         branch = f", took branch {data['branch']!r}" if data.get("branch") is not None else ""
-        return "info", f"Completed in {data.get('latency_ms')} ms{cached}{branch}"
+        # A node woken from a park (delay, wait) has no latency of its own to report.
+        latency = data.get("latency_ms")
+        took = f" in {latency} ms" if latency is not None else ""
+        return "info", f"Completed{took}{cached}{branch}"
     if kind == "node_failed":
         return "error", f"Failed after {data.get('attempt')} attempt(s): {data.get('error')}"
     if kind == "node_retrying":

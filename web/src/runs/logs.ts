@@ -44,7 +44,10 @@ export function logLine(event: RunEvent): LogLine | null {
       const cached = data.cached ? " (cached)" : "";
       const branch =
         data.branch !== undefined && data.branch !== null ? `, took branch ${pyRepr(data.branch)}` : "";
-      return line("info", `Completed in ${py(data.latency_ms)} ms${cached}${branch}`);
+      // A node woken from a park (delay, wait) has no latency of its own to report.
+      const took =
+        data.latency_ms !== undefined && data.latency_ms !== null ? ` in ${py(data.latency_ms)} ms` : "";
+      return line("info", `Completed${took}${cached}${branch}`);
     }
     case "node_failed":
       return line("error", `Failed after ${py(data.attempt)} attempt(s): ${py(data.error)}`);

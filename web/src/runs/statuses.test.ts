@@ -289,6 +289,13 @@ describe("logs and run times", () => {
     expect(state).toMatchObject({ startedAt: T(1), endedAt: T(6), error: "boom", runStatus: "error" });
   });
 
+  it("says a node woken from a park completed, without a latency it does not have", () => {
+    const state = applyMessage(applyMessage(null, snapshot({ status: "running", node_states: {} }, 1)),
+      ev("node_completed", "wait", { cached: false, latency_ms: null, branch: "resumed", resumed: true }, 2),
+    );
+    expect(state.nodes.wait?.logs.map((l) => l.message)).toEqual(["Completed, took branch 'resumed'"]);
+  });
+
   it("drops streamed tokens of nodes a new snapshot no longer shows running (a retried run)", () => {
     let state = applyMessage(null, snapshot({ status: "running", node_states: { ai: { status: "running" } } }, 1));
     state = applyMessage(state, { seq: 1, type: "token", node_id: "ai", timestamp: T(2), data: { text: "old" } });
