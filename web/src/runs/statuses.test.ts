@@ -293,7 +293,7 @@ describe("logs and run times", () => {
     const state = applyMessage(applyMessage(null, snapshot({ status: "running", node_states: {} }, 1)),
       ev("node_completed", "wait", { cached: false, latency_ms: null, branch: "resumed", resumed: true }, 2),
     );
-    expect(state.nodes.wait?.logs.map((l) => l.message)).toEqual(["Completed, took branch 'resumed'"]);
+    expect(state?.nodes.wait?.logs.map((l) => l.message)).toEqual(["Completed, took branch 'resumed'"]);
   });
 
   it("drops streamed tokens of nodes a new snapshot no longer shows running (a retried run)", () => {
