@@ -23,7 +23,6 @@ from tests.support.polling import wait_until
 from tests.support.processes import Process
 from tests.test_scale_out import CLUSTER_WAIT, Cluster
 from tests.test_scale_out import cluster_env as cluster_env  # a fixture
-from tests.test_scale_out import redis_server as redis_server  # a fixture
 
 GRACE = 1.5
 """DUCTWORK_SCHEDULE_MISFIRE_GRACE_SECONDS: a slot older than this when its scheduler
