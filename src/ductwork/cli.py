@@ -385,6 +385,15 @@ def workers_problem(settings: Settings, workers: int) -> str | None:
     )
 
 
+ServerUrl = Annotated[str, typer.Option(help="Base URL of the ductwork server.")]
+"""`--url` of the commands that talk to a running server."""
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(help="API key to send (default DUCTWORK_API_KEY).", show_default=False),
+]
+"""`--api-key` of the commands that talk to a running server."""
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
@@ -690,13 +699,8 @@ async def _watch_remote(
 @cli.command()
 def watch(
     execution_id: Annotated[str, typer.Argument(help="The execution to follow.")],
-    url: Annotated[
-        str, typer.Option(help="Base URL of the ductwork server.")
-    ] = "http://127.0.0.1:8000",
-    api_key: Annotated[
-        str | None,
-        typer.Option(help="API key to send (default DUCTWORK_API_KEY).", show_default=False),
-    ] = None,
+    url: ServerUrl = "http://127.0.0.1:8000",
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Follow a run on a server live (Server-Sent Events) until it finishes.
 
@@ -769,13 +773,8 @@ def runs(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the runs as the API returns them (JSON).")
     ] = False,
-    url: Annotated[
-        str, typer.Option(help="Base URL of the ductwork server.")
-    ] = "http://127.0.0.1:8000",
-    api_key: Annotated[
-        str | None,
-        typer.Option(help="API key to send (default DUCTWORK_API_KEY).", show_default=False),
-    ] = None,
+    url: ServerUrl = "http://127.0.0.1:8000",
+    api_key: ApiKeyOption = None,
 ) -> None:
     """List a server's recent runs, newest first, with what started each (Origin).
 

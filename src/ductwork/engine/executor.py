@@ -973,17 +973,7 @@ class _RunDriver:
             self._park_for_resume(node_id, state, result)
             return
         if result.park_until is not None:
-            self.set_state(
-                node_id,
-                state.model_copy(
-                    update={
-                        "status": NodeStatus.WAITING,
-                        "output": result.output,
-                        "wake_at": result.park_until,
-                        "meta": result.meta,
-                    }
-                ),
-            )
+            self._park(node_id, state, result, result.meta)
             self.emit(
                 "log",
                 node_id,
@@ -1023,10 +1013,11 @@ class _RunDriver:
         if not resumed:
             self._settle(node_id)
 
-    def _park_for_resume(self, node_id: str, state: NodeState, result: NodeResult) -> None:
-        """Park a node until it is resumed (`Store.resume_node` looks for `meta.resumable`)
-        or its `park_until` passes; the `node_waiting` event carries its link."""
-        meta = {**result.meta, "resumable": True}
+    def _park(
+        self, node_id: str, state: NodeState, result: NodeResult, meta: dict[str, Any]
+    ) -> None:
+        """The node waits (a long delay, a wait node) with `result`'s output until its
+        `park_until`."""
         self.set_state(
             node_id,
             state.model_copy(
@@ -1038,6 +1029,12 @@ class _RunDriver:
                 }
             ),
         )
+
+    def _park_for_resume(self, node_id: str, state: NodeState, result: NodeResult) -> None:
+        """Park a node until it is resumed (`Store.resume_node` looks for `meta.resumable`)
+        or its `park_until` passes; the `node_waiting` event carries its link."""
+        meta = {**result.meta, "resumable": True}
+        self._park(node_id, state, result, meta)
         until = result.park_until.isoformat() if result.park_until else "the run's deadline"
         self.emit("log", node_id, level="info", message=f"waiting to be resumed, until {until}")
         self.emit(

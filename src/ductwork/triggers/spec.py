@@ -159,6 +159,16 @@ class ScheduleTrigger(_Trigger):
         return hashlib.sha256(orjson.dumps(timing)).hexdigest()[:12]
 
 
+def _credential_field(holding: str) -> Any:
+    """The `credential` of a webhook auth: the name of the secret, never the secret."""
+    return Field(
+        min_length=1,
+        max_length=200,
+        description="Name of the stored `secret` credential (or DUCTWORK_SECRETS entry) "
+        f"holding {holding}.",
+    )
+
+
 class NoAuth(BaseModel):
     """Anyone who knows the URL may call it."""
 
@@ -171,12 +181,7 @@ class TokenAuth(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["token"]
-    credential: str = Field(
-        min_length=1,
-        max_length=200,
-        description="Name of the stored `secret` credential (or DUCTWORK_SECRETS entry) "
-        "holding the token.",
-    )
+    credential: str = _credential_field("the token")
     header: str = Field(default="Authorization", min_length=1, max_length=100)
     prefix: str = Field(
         default="Bearer ",
@@ -190,12 +195,7 @@ class HmacAuth(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     type: Literal["hmac"]
-    credential: str = Field(
-        min_length=1,
-        max_length=200,
-        description="Name of the stored `secret` credential (or DUCTWORK_SECRETS entry) "
-        "holding the signing secret.",
-    )
+    credential: str = _credential_field("the signing secret")
     header: str = Field(default="X-Hub-Signature-256", min_length=1, max_length=100)
     algorithm: Literal["sha256", "sha1", "sha512"] = "sha256"
     encoding: Literal["hex", "base64"] = "hex"
