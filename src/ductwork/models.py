@@ -123,6 +123,17 @@ class NodeSpec(BaseModel):
     retry: RetryPolicy | None = None
     timeout_seconds: float | None = Field(default=None, gt=0, le=86_400)
     on_error: OnError = "fail"
+    parent: str | None = Field(default=None, min_length=1, max_length=200)
+    """The `loop` node whose body this node belongs to (React Flow's `parentId` is
+    accepted too); None: a node of the workflow's top-level graph."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_parent_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "parent" not in data and data.get("parentId") is not None:
+            data = {**data, "parent": data["parentId"]}
+            data.pop("parentId")
+        return data
 
 
 class EdgeSpec(BaseModel):
@@ -160,6 +171,33 @@ class EdgeSpec(BaseModel):
         return out
 
 
+class RetentionPolicy(BaseModel):
+    """How long a workflow's finished runs are kept; unset fields fall back to the
+    DUCTWORK_RETENTION_* settings. A run is pruned when either rule says so."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: float | None = Field(default=None, gt=0)
+    """Finished runs older than this many days are deleted."""
+    runs: int | None = Field(default=None, ge=1)
+    """Only this many of the newest finished runs are kept."""
+
+
+class WorkflowSettings(BaseModel):
+    """Per-workflow limits: concurrency, budgets, retention (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_concurrent_runs: int | None = Field(default=None, ge=1, le=100_000)
+    """At most this many runs of the workflow are running or waiting at once, across
+    every worker; more wait `queued` (FIFO) with a `queued_reason`."""
+    max_cost_per_run: float | None = Field(default=None, ge=0)
+    """A run stops with an error before an LLM call that would take its cost past this."""
+    max_cost_per_day: float | None = Field(default=None, ge=0)
+    """Likewise for the cost of all of the workflow's runs since 00:00 UTC."""
+    retention: RetentionPolicy | None = None
+
+
 class WorkflowDefinition(BaseModel):
     """What a client sends to create or replace a workflow (SEED.md's body, verbatim)."""
 
@@ -177,10 +215,14 @@ class WorkflowDefinition(BaseModel):
     error_workflow_id: str | None = Field(default=None, min_length=1, max_length=64)
     """A workflow started once for each failed run of this one (not for a run an error
     workflow started: no loops)."""
+    settings: WorkflowSettings = Field(default_factory=WorkflowSettings)
+    """Concurrency limits, cost budgets and retention of this workflow's runs."""
 
     def dump(self) -> dict[str, Any]:
         """JSON-ready form, edges in the seed's `from`/`to` spelling."""
         data = self.model_dump(mode="json", exclude={"edges"}, exclude_none=True)
+        if not data.get("settings"):
+            data.pop("settings", None)
         data["edges"] = [edge.dump() for edge in self.edges]
         return data
 
@@ -287,6 +329,22 @@ class Run(BaseModel):
     `error_workflow_id` (an outbox): cleared once that workflow's run exists. The
     sweep starts the error workflow of every run still marked, so a worker dying
     between the two loses nothing."""
+    parent_execution_id: str | None = None
+    """The run whose `sub-workflow` node started this one (None: a top-level run)."""
+    parent_node_id: str | None = None
+    """That `sub-workflow` node's id in the parent run (`node[i]` inside a loop)."""
+    depth: int = 0
+    """Sub-workflow nesting: 0 for a top-level run, the parent's depth + 1 for a child
+    (DUCTWORK_MAX_WORKFLOW_DEPTH bounds it)."""
+    usage: dict[str, Any] | None = None
+    """Token usage and cost so far (`ductwork.usage.RunUsage.dump()`); None: no LLM call."""
+    cost: float = 0.0
+    """`usage`'s total cost, kept as a column so a workflow's daily spend is one query."""
+    queued_reason: str | None = None
+    """Why a `queued` run has not started (a concurrency limit is full); None otherwise."""
+    admitted: bool = False
+    """Whether the run holds one of its workflow's concurrency slots (set when it is let
+    in, kept until it finishes)."""
     events: list[Event] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -310,9 +368,9 @@ class Checkpoint(BaseModel):
     """Changes to one run written in one commit: node states, new events, run fields.
 
     Allowed keys of `run_fields`: status, result, error, start_time, end_time,
-    wake_at, cancel_requested, redrives, dead_letter, error_workflow_pending, and (for a
-    retry with the
-    workflow's current definition) definition and workflow_version.
+    wake_at, cancel_requested, redrives, dead_letter, error_workflow_pending, usage,
+    cost, queued_reason, admitted, and (for a retry with the workflow's current
+    definition) definition and workflow_version.
     """
 
     node_states: dict[str, NodeState] = Field(default_factory=dict)

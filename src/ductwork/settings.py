@@ -8,6 +8,8 @@ from typing import Any, Final, Literal
 
 from pydantic import (
     AliasChoices,
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationInfo,
@@ -17,6 +19,27 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ductwork.jsonvalues import DEFAULT_MAX_DEPTH
+
+
+class ModelPrice(BaseModel):
+    """What a model costs, in the currency budgets are written in, per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = Field(ge=0)
+    """Per million prompt tokens."""
+    output: float = Field(ge=0)
+    """Per million completion tokens."""
+
+
+class LlmRateLimit(BaseModel):
+    """How much one LLM provider takes per minute, shared by every process."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+
 
 MIN_SHARED_SECRET_CHARS: Final = 32
 """Shortest DUCTWORK_ADMIN_API_KEY or DUCTWORK_METRICS_TOKEN accepted."""
@@ -167,6 +190,42 @@ class Settings(BaseSettings):
     """Calls per webhook path (a trigger may set its own); 429 with Retry-After past it."""
     hook_sync_wait_seconds: float = Field(default=30.0, gt=0, le=300)
     """`respond: sync`: how long a call waits for the run before answering 202."""
+
+    # Flow and AI (issue 11): loops, sub-workflows, code, LLM limits, costs, retention.
+    max_loop_items: int = Field(default=10_000, ge=1)
+    """Most items one `loop` node runs its body for; a longer list fails the node."""
+    max_loop_concurrency: int = Field(default=50, ge=1)
+    """Ceiling of a `loop` node's `concurrency`."""
+    max_workflow_depth: int = Field(default=5, ge=1, le=100)
+    """Deepest nesting of sub-workflow runs (a run's `depth`); past it the node fails."""
+    code_node: Literal["enabled", "disabled"] = "disabled"
+    """`enabled`: `code` nodes run (in sandboxed worker processes, docs/code-node.md)."""
+    code_pool_size: int = Field(default=2, ge=1, le=64)
+    """Warm worker processes for `code` nodes, per ductwork process."""
+    code_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    """Longest a `code` node's `main` may run (a node may ask for less)."""
+    code_memory_mb: int = Field(default=256, ge=32, le=65_536)
+    """Address space of each code worker process; past it the call fails."""
+    llm_prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    """Model name -> price per million input/output tokens, e.g.
+    `{"openai/gpt-4o-mini": {"input": 0.15, "output": 0.6}}`. A provider's reported
+    cost (OpenRouter's `usage.cost`) wins over this table."""
+    llm_rate_limits: dict[str, LlmRateLimit] = Field(default_factory=dict)
+    """Provider host (of the base URL, e.g. `openrouter.ai`) -> requests and tokens per
+    minute; calls past it wait their turn (shared through Redis when configured)."""
+    max_active_runs: int | None = Field(default=None, ge=1)
+    """Runs running or waiting at once across every workflow and worker; more wait
+    `queued`. None: no global limit (a workflow's `settings.max_concurrent_runs`
+    still applies)."""
+    retention_days: float | None = Field(default=None, gt=0)
+    """Finished runs older than this are deleted (a workflow's `settings.retention`
+    overrides it). None: kept."""
+    retention_runs: int | None = Field(default=None, ge=1)
+    """Only this many of each workflow's newest finished runs are kept. None: all."""
+    prune_interval_seconds: float = Field(default=60.0, gt=0)
+    """How often the sweeping process prunes runs the retention policy lets go."""
+    prune_batch_size: int = Field(default=500, ge=1, le=100_000)
+    """Runs deleted per transaction while pruning (live traffic goes between batches)."""
 
     # Limits (each a 4xx or a clear node error past it; docs/api-limits.md).
     max_request_bytes: int = Field(default=8_000_000, gt=0)

@@ -483,6 +483,13 @@ class _NodeContext:
         # the stored output, masked whole, is what a client gets when the node completes.
         self.driver.publish_ephemeral("token", self.node_id, text=self.driver.redactor.text(text))
 
+    @property
+    def depth(self) -> int:
+        return self.driver.run.depth
+
+    async def check_budget(self, estimated_cost: float) -> None:
+        await self.driver.check_budget(self.node_id, estimated_cost)
+
     def credential(
         self, name: str, types: Collection[str], field: str = "config.credential"
     ) -> Credential:
@@ -657,6 +664,10 @@ class _RunDriver:
                 if name not in self.credentials:  # a stored one's values are listed above
                     values.append(value)
         return secrets, values
+
+    async def check_budget(self, node_id: str, estimated_cost: float) -> None:
+        """Refuse a call that could take the run or workflow past a budget (issue 11:
+        the costs work fills this in)."""
 
     def mask(self, text: str) -> str:
         """`text` with the run's secrets masked, fit for every store (see clean_message)."""

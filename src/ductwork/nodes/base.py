@@ -98,6 +98,67 @@ class NodeServices:
     sql: SqlConnections
     resume_links: ResumeLinks | None = None
     """Signs the links that resume `wait` nodes; None: wait nodes cannot run."""
+    child_runs: ChildRuns | None = None
+    """Starts and awaits the runs `sub-workflow` nodes call (the service sets it)."""
+    code: CodeRunner | None = None
+    """The sandboxed process pool `code` nodes run in; None unless DUCTWORK_CODE_NODE
+    is `enabled`."""
+
+
+class ChildRuns(Protocol):
+    """What a `sub-workflow` node needs from the application: start a child run, await it.
+
+    Implemented by the service (`ductwork.subflows`), which sets `NodeServices.child_runs`.
+    """
+
+    async def start_child(
+        self,
+        *,
+        parent: ParentLink,
+        workflow_id: str,
+        version: int | None,
+        inputs: Mapping[str, Any],
+    ) -> Any:
+        """Start (or find, after a crash: keyed by parent run and node) the child run;
+        returns the `Run`. Raises NodeError for an unknown workflow or version, or past
+        DUCTWORK_MAX_WORKFLOW_DEPTH."""
+        ...
+
+    async def wait_child(self, execution_id: str) -> Any:
+        """The child `Run` once it has finished (cancelling the wait cancels the child)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CodeOutcome:
+    """What a `code` call returned: `main`'s JSON result and what it printed."""
+
+    value: Any
+    stdout: str
+
+
+class CodeRunner(Protocol):
+    """Runs user Python outside the server's process (`ductwork.code`)."""
+
+    async def call(
+        self, source: str, arguments: Mapping[str, Any], *, timeout_seconds: float
+    ) -> CodeOutcome:
+        """Call `main(**arguments)` defined by `source` in a sandboxed worker.
+
+        Raises NodeError on a timeout, a memory blow-up, a crash, an exception in
+        the code (its traceback in the message) or a result that is not JSON.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ParentLink:
+    """Which run and node a child run belongs to."""
+
+    execution_id: str
+    workflow_id: str
+    node_id: str
+    depth: int
 
 
 class NodeContext(Protocol):
@@ -148,6 +209,18 @@ class NodeContext(Protocol):
         Raises NodeError naming `field` when the run has no such credential or it
         is of another type.
         """
+        ...
+
+    @property
+    def depth(self) -> int:
+        """The run's sub-workflow depth (0 for a top-level run)."""
+        ...
+
+    async def check_budget(self, estimated_cost: float) -> None:
+        """Raise NodeError before a call costing up to `estimated_cost` that would take
+        the run past its workflow's `max_cost_per_run` or the workflow past its
+        `max_cost_per_day`. A node reports what it actually spent as
+        `NodeResult.meta["usage"]` (`ductwork.usage.CallUsage.dump()`)."""
         ...
 
 

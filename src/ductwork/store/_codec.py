@@ -45,6 +45,10 @@ RUN_FIELDS = frozenset(
         "redrives",
         "dead_letter",
         "error_workflow_pending",
+        "usage",
+        "cost",
+        "queued_reason",
+        "admitted",
         "definition",
         "workflow_version",
     }

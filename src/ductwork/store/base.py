@@ -121,6 +121,9 @@ class Store(Protocol):
     async def get_workflow(self, workflow_id: str) -> Workflow | None:
         """The current version of a workflow, or None."""
 
+    async def get_workflow_version(self, workflow_id: str, version: int) -> Workflow | None:
+        """Version `version` of a workflow as it was saved, or None."""
+
     async def list_workflows(
         self, limit: int = 100, offset: int = 0, *, q: str | None = None
     ) -> list[Workflow]:
@@ -251,3 +254,8 @@ class Store(Protocol):
     async def find_runs_to_resume(self, now: datetime, limit: int = 100) -> list[str]:
         """Ids of runs that need a worker: expired leases of unfinished runs,
         waiting runs whose wake time has come, queued runs nobody holds."""
+
+    # Sub-workflows (issue 11) ---------------------------------------------------------
+    # Usage and budgets (issue 11) -----------------------------------------------------
+    # Concurrency limits (issue 11) ----------------------------------------------------
+    # Retention and versions (issue 11) ------------------------------------------------

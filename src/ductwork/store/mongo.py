@@ -132,7 +132,7 @@ Document = dict[str, Any]
 
 _PACKED = "__ductwork_json__"
 _SCALARS = (str, int, float, bool, type(None))
-_RUN_JSON_FIELDS = frozenset({"result", "definition", "variables", "trigger"})
+_RUN_JSON_FIELDS = frozenset({"result", "definition", "variables", "trigger", "usage"})
 _SEED_WORKFLOW_FIELDS = ("name", "nodes", "edges", "variables", "status", "metadata")
 _DEFINITION_EXTRA = "definition_extra"
 # Fields of a run document that are this store's bookkeeping, not the Run's.
@@ -488,6 +488,11 @@ class MongoStore:
         await self._runs.create_index(
             [("error_workflow_pending", ASCENDING), ("created_at", DESCENDING)],
             partialFilterExpression={"error_workflow_pending": True},
+        )
+        # A parent's children (cancel cascades to them), few per parent.
+        await self._runs.create_index(
+            [("parent_execution_id", ASCENDING)],
+            partialFilterExpression={"parent_execution_id": {"$type": "string"}},
         )
         await self._triggers.create_index([("type", ASCENDING), ("key", ASCENDING)], unique=True)
         await self._triggers.create_index("workflow_id")
@@ -1422,3 +1427,8 @@ class MongoStore:
             .limit(limit)
         )
         return [doc["execution_id"] async for doc in cursor]
+
+    # Sub-workflows (issue 11) ---------------------------------------------------------
+    # Usage and budgets (issue 11) -----------------------------------------------------
+    # Concurrency limits (issue 11) ----------------------------------------------------
+    # Retention and versions (issue 11) ------------------------------------------------

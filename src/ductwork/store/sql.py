@@ -20,7 +20,9 @@ security records (schema version 3; the `SecurityStore` in `sql_security.py`):
 Version 5 adds `workflow_triggers` (what each workflow's triggers claim: webhook
 paths, schedules), `workflow_runs.error_workflow_pending`, and compares
 idempotency keys by code point on PostgreSQL (`latest_idempotency_key` reads a
-range of them). The schema is created on `start()` and upgraded by `migrate()`.
+range of them). Version 6 adds the runs' parent (sub-workflows), depth, usage,
+cost, `queued_reason` and `admitted` (concurrency limits). The schema is created
+on `start()` and upgraded by `migrate()`.
 """
 
 from __future__ import annotations
@@ -242,7 +244,16 @@ workflow_runs = Table(
         default=False,
         server_default=false(),
     ),
+    # Sub-workflows, usage and concurrency limits (version 6).
+    Column("parent_execution_id", String(64)),
+    Column("parent_node_id", String(200)),
+    Column("depth", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("usage", JsonType),
+    Column("cost", Float, nullable=False, default=0.0, server_default=text("0")),
+    Column("queued_reason", Text),
+    Column("admitted", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_workflow_runs_workflow_id", "workflow_id", "created_at"),
+    Index("ix_workflow_runs_parent", "parent_execution_id"),
     # The runs list: newest first across workflows, or of one status.
     Index("ix_workflow_runs_created_at", "created_at"),
     Index("ix_workflow_runs_status", "status", "created_at"),
@@ -575,7 +586,34 @@ def _backfill_triggers(connection: Connection, triggers: Table) -> None:
             connection.execute(claim, {"workflow_id": workflow_id, "type": type_, "key": key})
 
 
-UPGRADES: list[Upgrade] = [_upgrade_to_2, _upgrade_to_3, _upgrade_to_4, _upgrade_to_5]
+def _upgrade_to_6(connection: Connection) -> None:
+    """Runs get their parent run (sub-workflows), depth, usage and cost, and the
+    concurrency limit's `queued_reason` and `admitted`."""
+    postgres = connection.dialect.name == "postgresql"
+    json_type = "JSONB" if postgres else "JSON"
+    false_ = "false" if postgres else "0"
+    for column in (
+        "parent_execution_id VARCHAR(64)",
+        "parent_node_id VARCHAR(200)",
+        "depth INTEGER DEFAULT 0 NOT NULL",
+        f"usage {json_type}",
+        "cost FLOAT DEFAULT 0 NOT NULL",
+        "queued_reason TEXT",
+        f"admitted BOOLEAN DEFAULT {false_} NOT NULL",
+    ):
+        connection.exec_driver_sql(f"ALTER TABLE workflow_runs ADD COLUMN {column}")
+    connection.exec_driver_sql(
+        "CREATE INDEX ix_workflow_runs_parent ON workflow_runs (parent_execution_id)"
+    )
+
+
+UPGRADES: list[Upgrade] = [
+    _upgrade_to_2,
+    _upgrade_to_3,
+    _upgrade_to_4,
+    _upgrade_to_5,
+    _upgrade_to_6,
+]
 """Schema upgrades in order: `UPGRADES[0]` takes version 1 to 2, and so on.
 
 To change the schema, change the tables above (what a new database gets) and
@@ -1862,3 +1900,8 @@ class SqlStore:
         async with self._backend.transaction(write=False) as session:
             result = await session.execute(statement, {})
             return list(result.scalars())
+
+    # Sub-workflows (issue 11) ---------------------------------------------------------
+    # Usage and budgets (issue 11) -----------------------------------------------------
+    # Concurrency limits (issue 11) ----------------------------------------------------
+    # Retention and versions (issue 11) ------------------------------------------------

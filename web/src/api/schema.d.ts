@@ -1196,6 +1196,8 @@ export interface components {
              * @enum {string}
              */
             on_error: "fail" | "continue" | "branch";
+            /** Parent */
+            parent?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1308,6 +1310,17 @@ export interface components {
              * @default resumed
              */
             status: string;
+        };
+        /**
+         * RetentionPolicy
+         * @description How long a workflow's finished runs are kept; unset fields fall back to the
+         *     DUCTWORK_RETENTION_* settings. A run is pruned when either rule says so.
+         */
+        RetentionPolicy: {
+            /** Days */
+            days?: number | null;
+            /** Runs */
+            runs?: number | null;
         };
         /**
          * RetryPolicy
@@ -1733,6 +1746,7 @@ export interface components {
             triggers?: unknown[];
             /** Error Workflow Id */
             error_workflow_id?: string | null;
+            settings?: components["schemas"]["WorkflowSettings"];
             /** Id */
             id: string;
             /**
@@ -1783,6 +1797,7 @@ export interface components {
             triggers?: unknown[];
             /** Error Workflow Id */
             error_workflow_id?: string | null;
+            settings?: components["schemas"]["WorkflowSettings"];
         } & {
             [key: string]: unknown;
         };
@@ -1814,6 +1829,7 @@ export interface components {
             triggers?: unknown[];
             /** Error Workflow Id */
             error_workflow_id?: string | null;
+            settings?: components["schemas"]["WorkflowSettings"];
             /** Id */
             id: string;
             /**
@@ -1837,6 +1853,19 @@ export interface components {
             last_run: components["schemas"]["LastRun"] | null;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * WorkflowSettings
+         * @description Per-workflow limits: concurrency, budgets, retention (all optional).
+         */
+        WorkflowSettings: {
+            /** Max Concurrent Runs */
+            max_concurrent_runs?: number | null;
+            /** Max Cost Per Run */
+            max_cost_per_run?: number | null;
+            /** Max Cost Per Day */
+            max_cost_per_day?: number | null;
+            retention?: components["schemas"]["RetentionPolicy"] | null;
         };
         /** WorkflowUsing */
         WorkflowUsing: {
