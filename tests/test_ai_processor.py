@@ -109,7 +109,15 @@ async def test_request_reaches_the_server_and_reply_is_the_output(
     assert received.headers["authorization"] == f"Bearer {API_KEY}"
     assert result.meta["model"] == "stub/model-a"
     # Stub tokens are words: 2 + 4 in, 5 out.
-    assert result.meta["usage"] == {"prompt_tokens": 6, "completion_tokens": 5, "total_tokens": 11}
+    assert result.meta["usage"] == {
+        "model": "stub/model-a",
+        "prompt_tokens": 6,
+        "completion_tokens": 5,
+        "total_tokens": 11,
+        "cost": None,  # not in DUCTWORK_LLM_PRICES, and the stub reports none
+        "calls": 1,
+        "cached": False,
+    }
     assert result.meta["finish_reason"] == "stop"
     assert KEY_PATTERN.match(result.meta["cache_key"])
 
@@ -133,7 +141,17 @@ async def test_identical_second_call_is_served_from_cache(
     assert stub.calls == 1
     assert second.cached is True
     assert second.output == first.output
-    assert second.meta == first.meta
+    assert second.meta["cache_key"] == first.meta["cache_key"]
+    # A cached answer used nothing upstream.
+    assert second.meta["usage"] == {
+        "model": "stub/default-model",
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+        "cost": 0.0,
+        "calls": 0,
+        "cached": True,
+    }
     assert KEY_PATTERN.match(second.meta["cache_key"])
     assert await services.cache.get(second.meta["cache_key"]) is not None
     assert any("cached" in message for _, message in ctx.logs)
@@ -319,8 +337,10 @@ def test_config_bounds_and_schema() -> None:
         AiProcessorConfig.model_validate({"prompt": "x", "bogus": 1})
     with pytest.raises(ValueError):
         AiProcessorConfig.model_validate({})
+    with pytest.raises(ValueError, match="prompt"):
+        AiProcessorConfig.model_validate({"temperature": 1})
     schema = NODE.json_schema()
-    assert schema["required"] == ["prompt"]
+    assert "prompt" in schema["properties"] and "messages" in schema["properties"]
     assert AiProcessorNode.type_name == "ai-processor"
 
 

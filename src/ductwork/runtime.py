@@ -9,6 +9,7 @@ from ductwork.cache.base import Cache
 from ductwork.cache.memory import MemoryCache
 from ductwork.clients.http import GuardedHttpClient
 from ductwork.clients.llm import LLMClient
+from ductwork.clients.llm_limits import build_llm_limiter
 from ductwork.clients.mail import Mailer
 from ductwork.clients.sql import SqlConnections
 from ductwork.engine import templating
@@ -88,7 +89,8 @@ def build(
             raise ValueError("an API-only process needs DUCTWORK_REDIS_URL to reach workers")
         bus = InProcessEventBus()
         queue = InProcessQueue(concurrency=settings.max_concurrent_runs)
-    llm = LLMClient(settings)
+    # Per-provider LLM rate limits: in Redis when configured, so every process shares them.
+    llm = LLMClient(settings, build_llm_limiter(settings))
     mail = Mailer(settings)
     http = GuardedHttpClient(settings)
     sql = SqlConnections(settings)

@@ -22,6 +22,11 @@ class FakeNodeContext:
     logs: list[tuple[str, str]] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
     credentials: dict[str, Credential] = field(default_factory=dict)
+    depth: int = 0
+    budget_checks: list[float] = field(default_factory=list)
+    """The estimates `check_budget` was called with, in order."""
+    budget_left: float | None = None
+    """When set, `check_budget` refuses an estimate above it."""
 
     @property
     def idempotency_key(self) -> str:
@@ -32,6 +37,11 @@ class FakeNodeContext:
 
     def emit_token(self, text: str) -> None:
         self.tokens.append(text)
+
+    async def check_budget(self, estimated_cost: float) -> None:
+        self.budget_checks.append(estimated_cost)
+        if self.budget_left is not None and estimated_cost > self.budget_left:
+            raise NodeError(f"budget: {estimated_cost} is more than the {self.budget_left} left")
 
     def credential(
         self, name: str, types: Collection[str], field: str = "config.credential"

@@ -7,7 +7,9 @@ events ending in `data: [DONE]` (plus a usage chunk when
 `stream_options.include_usage` is set). It counts and records requests, can
 answer slowly (`latency`, `token_latency`), can fail on cue (`fail_next`),
 and replies through a pluggable function (default: ``Echo: <last user
-message>``) or a scripted queue of replies (`queue_replies`).
+message>``) or a scripted queue of replies (`queue_replies`). `fail_model`
+fails every request for one model (fallback tests), and `usage_cost` adds
+OpenRouter's `usage.cost` to each answer.
 
 Usage::
 
@@ -88,6 +90,14 @@ class RecordedRequest:
         return None if value is None else int(value)
 
     @property
+    def stop(self) -> Any:
+        return self.body.get("stop")
+
+    @property
+    def response_format(self) -> Any:
+        return self.body.get("response_format")
+
+    @property
     def stream(self) -> bool:
         return bool(self.body.get("stream", False))
 
@@ -152,6 +162,9 @@ class OpenAIStub:
         self.token_latency = token_latency
         self.api_key = api_key
         self.response_model = response_model
+        self.usage_cost: float | None = None
+        """When set, answers report this as `usage.cost` (as OpenRouter does)."""
+        self._failing_models: dict[str, ScriptedFailure] = {}
         self._lock = threading.Lock()
         self._calls = 0
         self._requests: list[RecordedRequest] = []
@@ -191,6 +204,16 @@ class OpenAIStub:
         with self._lock:
             self._failures.extend([failure] * count)
 
+    def fail_model(self, model: str, *, status: int = 500, message: str | None = None) -> None:
+        """Answer every request for `model` with HTTP `status` (until `reset`)."""
+        failure = ScriptedFailure(
+            status=status,
+            message=message or f"stub failure {status} for {model}",
+            headers={"retry-after-ms": "1"},
+        )
+        with self._lock:
+            self._failing_models[model] = failure
+
     def queue_replies(self, *replies: str) -> None:
         """Answer the next requests with these texts, in order, before using `reply`."""
         with self._lock:
@@ -210,7 +233,9 @@ class OpenAIStub:
             self.api_key,
             self.response_model,
         ) = self._defaults
+        self.usage_cost = None
         with self._lock:
+            self._failing_models.clear()
             self._calls = 0
             self._requests.clear()
             self._failures.clear()
@@ -297,6 +322,8 @@ class OpenAIStub:
             self._calls += 1
             self._requests.append(recorded)
             failure = self._failures.popleft() if self._failures else None
+            if failure is None:
+                failure = self._failing_models.get(recorded.model)
             queued = self._replies.popleft() if self._replies and failure is None else None
         if self.latency > 0:
             await asyncio.sleep(self.latency)
@@ -319,11 +346,13 @@ class OpenAIStub:
         content = "".join(pieces)
         prompt_tokens = sum(count_words(str(m.get("content", ""))) for m in recorded.messages)
         completion_tokens = count_words(content)
-        usage = {
+        usage: dict[str, Any] = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         }
+        if self.usage_cost is not None:
+            usage["cost"] = self.usage_cost
         model = self.response_model or recorded.model
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())

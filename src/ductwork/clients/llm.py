@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from ductwork.clients.llm_limits import LlmRateLimiter, estimate_tokens
 from ductwork.nodes.base import NodeError, RetryableError
 from ductwork.security.credential_types import LlmData
 
@@ -37,6 +38,11 @@ CACHE_KEY_PREFIX = "llm:cache:"
 
 # Status codes the SDK already retried; still failing after that is transient.
 _TRANSIENT_STATUSES = frozenset({408, 409, 429})
+
+
+class ModelUnavailable(NodeError):
+    """The provider does not serve the requested model (HTTP 404): another model may
+    answer the same request, so an AI node's `fallback_models` are tried."""
 
 
 class ChatMessage(BaseModel):
@@ -103,6 +109,22 @@ class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cost: float | None = None
+    """What the call cost, when the provider says so (OpenRouter's `usage.cost`)."""
+
+
+def _usage(reported: Any) -> Usage:
+    """`Usage` from the SDK's usage object (None: nothing reported)."""
+    if reported is None:
+        return Usage()
+    extra = getattr(reported, "model_extra", None) or {}
+    cost = extra.get("cost")
+    return Usage(
+        prompt_tokens=reported.prompt_tokens,
+        completion_tokens=reported.completion_tokens,
+        total_tokens=reported.total_tokens,
+        cost=float(cost) if isinstance(cost, int | float) else None,
+    )
 
 
 class ChatResponse(BaseModel):
@@ -121,9 +143,14 @@ class LLMClient:
     on the first call (or by `warm_up`) and reused by every call after it.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        """Remember the settings; nothing is connected or imported yet."""
+    def __init__(self, settings: Settings, limiter: LlmRateLimiter | None = None) -> None:
+        """Remember the settings; nothing is connected or imported yet.
+
+        `limiter` holds calls to providers named in DUCTWORK_LLM_RATE_LIMITS until
+        they are within their per-minute limits (None: no limits).
+        """
         self._settings = settings
+        self.limiter = limiter
         self._client: openai.AsyncOpenAI | None = None
         self._credential_clients: OrderedDict[str, openai.AsyncOpenAI] = OrderedDict()
 
@@ -191,6 +218,7 @@ class LLMClient:
         # The HTTP request's own timeout (the SDK's), not a cancel scope: ASYNC109 n/a.
         timeout: float | None = None,  # noqa: ASYNC109
         provider: LlmData | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> ChatResponse:
         """Send one chat completion request and return the whole reply.
 
@@ -200,6 +228,9 @@ class LLMClient:
         provider refuses and `RetryableError` for transient failures that
         outlasted the SDK's own retries. `provider` (an `llm` credential's data)
         sends the request there instead of the settings' provider.
+
+        A call to a provider with limits in DUCTWORK_LLM_RATE_LIMITS first waits its
+        turn (`on_wait` is told how long, when it must wait at all).
         """
         client = self._get_client() if provider is None else self._client_for(provider)
         base_url = self._settings.llm_base_url if provider is None else provider.base_url
@@ -217,10 +248,17 @@ class LLMClient:
                 params[name] = value
         if timeout is not None:
             params["timeout"] = timeout
+        reservation = None
+        if self.limiter is not None:
+            prompt_chars = sum(len(message.content) for message in request.messages)
+            reservation = await self.limiter.acquire(
+                base_url, estimate_tokens(prompt_chars, request.max_tokens), on_wait
+            )
         try:
             if on_token is None:
-                return await self._complete(client, params)
-            return await self._stream(client, params, on_token)
+                response = await self._complete(client, params)
+            else:
+                response = await self._stream(client, params, on_token)
         except openai.APIStatusError as exc:
             raise _status_error(exc, base_url) from exc
         except openai.APIConnectionError as exc:
@@ -237,23 +275,19 @@ class LLMClient:
         except openai.APIError as exc:
             # An error event inside an otherwise successful stream.
             raise NodeError(f"LLM provider error: {exc.message}") from exc
+        if self.limiter is not None and response.usage.total_tokens > 0:
+            await self.limiter.settle(reservation, response.usage.total_tokens)
+        return response
 
     async def _complete(self, client: openai.AsyncOpenAI, params: dict[str, Any]) -> ChatResponse:
         completion = await client.chat.completions.create(**params)
         if not completion.choices:
             raise RetryableError(f"LLM answered with no choices (model {completion.model})")
         choice = completion.choices[0]
-        usage = completion.usage
         return ChatResponse(
             content=choice.message.content or "",
             model=completion.model or params["model"],
-            usage=Usage(
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                total_tokens=usage.total_tokens,
-            )
-            if usage is not None
-            else Usage(),
+            usage=_usage(completion.usage),
             finish_reason=choice.finish_reason,
         )
 
@@ -276,11 +310,7 @@ class LLMClient:
                 if chunk.model:
                     model = chunk.model
                 if chunk.usage is not None:
-                    usage = Usage(
-                        prompt_tokens=chunk.usage.prompt_tokens,
-                        completion_tokens=chunk.usage.completion_tokens,
-                        total_tokens=chunk.usage.total_tokens,
-                    )
+                    usage = _usage(chunk.usage)
                 for choice in chunk.choices:
                     if choice.index != 0:
                         continue
@@ -301,6 +331,8 @@ class LLMClient:
         clients, self._credential_clients = self._credential_clients, OrderedDict()
         for other in clients.values():
             await other.close()
+        if self.limiter is not None:
+            await self.limiter.close()
 
 
 @cache
@@ -332,4 +364,6 @@ def _status_error(exc: openai.APIStatusError, base_url: str) -> NodeError:
     detail = f"LLM request to {base_url} failed with HTTP {status}: {_provider_message(exc)}"
     if status in _TRANSIENT_STATUSES or status >= 500:
         return RetryableError(f"{detail} (still failing after the client's retries)")
+    if status == 404:
+        return ModelUnavailable(detail)
     return NodeError(detail)
