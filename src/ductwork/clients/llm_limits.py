@@ -76,10 +76,12 @@ class Reservation:
     waited_seconds: float
 
 
-def _fit(entries: list[tuple[float, int]], cost: int, limit: int, now: float) -> float:
+def _fit(
+    entries: list[tuple[float, int]], cost: int, limit: int, now: float, window: float
+) -> float:
     """The earliest start >= now (and >= the newest entry) at which `cost` fits under
     `limit` with the entries inside the window ending there. `entries` are oldest first
-    and already pruned of those at or before now - WINDOW_SECONDS."""
+    and already pruned of those at or before now - window."""
     cost = min(cost, limit)
     start = max([now, *(when for when, _ in entries[-1:])])
     total = sum(amount for _, amount in entries)
@@ -88,16 +90,22 @@ def _fit(entries: list[tuple[float, int]], cost: int, limit: int, now: float) ->
     for when, amount in entries:
         total -= amount
         if total + cost <= limit:
-            return max(start, when + WINDOW_SECONDS)
+            return max(start, when + window)
     return start  # unreachable: an empty window always fits a capped cost
 
 
 class LlmRateLimiter(ABC):
     """Waits until a call to a provider is within its limits (see the module doc)."""
 
-    def __init__(self, limits: Mapping[str, LlmRateLimit]) -> None:
-        """`limits`: DUCTWORK_LLM_RATE_LIMITS (host or host:port -> per-minute limits)."""
+    def __init__(
+        self, limits: Mapping[str, LlmRateLimit], *, window_seconds: float = WINDOW_SECONDS
+    ) -> None:
+        """`limits`: DUCTWORK_LLM_RATE_LIMITS (host or host:port -> per-minute limits).
+
+        `window_seconds` is the minute; tests and the benchmark shrink it to keep short.
+        """
         self._limits = {key.lower(): value for key, value in limits.items()}
+        self.window = window_seconds
 
     def limits_for(self, base_url: str) -> tuple[str, LlmRateLimit] | None:
         """The configured limits of the provider at `base_url` (host:port first, then host)."""
@@ -177,16 +185,20 @@ class MemoryLlmLimiter(LlmRateLimiter):
     """The limits of one process (embedded deployments)."""
 
     def __init__(
-        self, limits: Mapping[str, LlmRateLimit], clock: Callable[[], float] = time.monotonic
+        self,
+        limits: Mapping[str, LlmRateLimit],
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        window_seconds: float = WINDOW_SECONDS,
     ) -> None:
         """`clock`: seconds, monotonic (tests pass their own)."""
-        super().__init__(limits)
+        super().__init__(limits, window_seconds=window_seconds)
         self._clock = clock
         self._logs: dict[tuple[str, str], deque[_Entry]] = {}
 
     def _log(self, key: str, dimension: str) -> deque[_Entry]:
         entries = self._logs.setdefault((key, dimension), deque())
-        horizon = self._clock() - WINDOW_SECONDS
+        horizon = self._clock() - self.window
         while entries and entries[0].when <= horizon:
             entries.popleft()
         return entries
@@ -201,7 +213,7 @@ class MemoryLlmLimiter(LlmRateLimiter):
         for dimension, cost, limit in wanted:
             if limit is not None:
                 log_ = [(e.when, e.cost) for e in self._log(key, dimension)]
-                start = max(start, _fit(log_, cost, limit, now))
+                start = max(start, _fit(log_, cost, limit, now, self.window))
         entry_id = uuid.uuid4().hex
         for dimension, cost, limit in wanted:
             if limit is not None:
@@ -290,10 +302,15 @@ class RedisLlmLimiter(LlmRateLimiter):
     """
 
     def __init__(
-        self, limits: Mapping[str, LlmRateLimit], redis_url: str, *, namespace: str
+        self,
+        limits: Mapping[str, LlmRateLimit],
+        redis_url: str,
+        *,
+        namespace: str,
+        window_seconds: float = WINDOW_SECONDS,
     ) -> None:
         """Connect lazily to `redis_url`; keys live under `{namespace}:llm:rate:`."""
-        super().__init__(limits)
+        super().__init__(limits, window_seconds=window_seconds)
         self._url = redis_url
         self._prefix = f"{namespace}:llm:rate:"
         self._redis: Redis | None = None
@@ -325,7 +342,7 @@ class RedisLlmLimiter(LlmRateLimiter):
             tokens,
             "" if requests_limit is None else requests_limit,
             "" if tokens_limit is None else tokens_limit,
-            WINDOW_SECONDS,
+            self.window,
         ]
         try:
             reply = await self._client().eval(_RESERVE_SCRIPT, 2, *self._keys(key), *args)  # type: ignore[no-untyped-call]
