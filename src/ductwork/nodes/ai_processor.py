@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ductwork.clients.llm import (
     ChatMessage,
@@ -56,20 +56,23 @@ class MessageConfig(NodeConfig):
 class AiProcessorConfig(NodeConfig):
     """What to ask the model, and how: prompts and messages may use {{ }} templates."""
 
-    prompt: str | None = Field(
-        default=None,
-        min_length=1,
-        description=(
-            "The user message; may use {{ }} templates. With `messages`, it is sent "
-            "after them as the last user message."
-        ),
-    )
+    # Declared before `prompt` so that `prompt`'s check sees it (the JSON Schema puts
+    # `prompt` first again: AiProcessorNode.json_schema).
     messages: list[MessageConfig] | None = Field(
         default=None,
         min_length=1,
         description=(
             "A multi-turn conversation ({role: system|user|assistant, content}) sent "
             "after `system_prompt` and before `prompt`."
+        ),
+    )
+    prompt: str | None = Field(
+        default=None,
+        min_length=1,
+        validate_default=True,
+        description=(
+            "The user message; may use {{ }} templates. With `messages`, it is sent "
+            "after them as the last user message."
         ),
     )
     model: str | None = Field(
@@ -119,10 +122,15 @@ class AiProcessorConfig(NodeConfig):
     )
     credential: str | None = credential_field("llm: the provider's base_url, api_key and model")
 
+    @field_validator("prompt")
+    @classmethod
+    def _something_to_send(cls, prompt: str | None, info: ValidationInfo) -> str | None:
+        if prompt is None and not info.data.get("messages"):
+            raise ValueError("Field required (a `prompt`, `messages`, or both)")
+        return prompt
+
     @model_validator(mode="after")
-    def _something_to_send(self) -> AiProcessorConfig:
-        if self.prompt is None and not self.messages:
-            raise ValueError("give a `prompt`, `messages`, or both")
+    def _stop_sequences(self) -> AiProcessorConfig:
         stops = [self.stop] if isinstance(self.stop, str) else (self.stop or [])
         if len(stops) > MAX_STOP_SEQUENCES:
             raise ValueError(f"stop: at most {MAX_STOP_SEQUENCES} sequences, got {len(stops)}")
@@ -159,6 +167,13 @@ class AiProcessorNode(NodeType[AiProcessorConfig]):
     type_name = "ai-processor"
     description = "Send a prompt to an LLM (OpenAI-compatible); replies are cached."
     config_model = AiProcessorConfig
+
+    def json_schema(self) -> dict[str, Any]:
+        """The config's JSON Schema, `prompt` first (builder forms follow this order)."""
+        schema = super().json_schema()
+        properties = schema["properties"]
+        schema["properties"] = {"prompt": properties.pop("prompt"), **properties}
+        return schema
 
     def limit_issues(
         self,
