@@ -19,6 +19,7 @@ from ductwork.nodes.ai_processor import AiProcessorConfig, AiProcessorNode
 from ductwork.nodes.base import NodeError, NodeServices, RetryableError
 from ductwork.nodes.registry import REGISTRY
 from ductwork.settings import ModelPrice
+from ductwork.usage import CallUsage, RunUsage
 from tests.support.engine import definition, embedded
 from tests.support.node_context import FakeNodeContext
 from tests.support.openai_stub import OpenAIStub
@@ -357,3 +358,16 @@ async def test_structured_output_drives_a_condition(stub: OpenAIStub, tmp_path: 
     assert bad.node_states["end"].status is NodeStatus.COMPLETED
     assert good.node_states["check"].branch == "false"
     assert good.node_states["end"].status is NodeStatus.SKIPPED
+
+
+def test_a_cached_nodes_usage_loads_as_no_call() -> None:
+    # The run's usage is summed from meta.usage; a cache hit must not count as a call
+    # (CallUsage.load read `calls: 0` as 1 before).
+    usage = CallUsage.load(
+        {"model": "m", "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0, "calls": 0}
+    )
+    assert usage.calls == 0
+    assert CallUsage.load({"model": "m"}).calls == 1
+    run = RunUsage()
+    run.add(usage)
+    assert (run.calls, run.cost, run.unpriced_calls) == (0, 0.0, 0)

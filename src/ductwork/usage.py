@@ -45,12 +45,14 @@ class CallUsage:
     def load(cls, data: Mapping[str, Any]) -> CallUsage:
         """The inverse of `dump` (unknown keys ignored, missing counts 0)."""
         cost = data.get("cost")
+        calls = data.get("calls")
         return cls(
             model=str(data.get("model") or ""),
             prompt_tokens=int(data.get("prompt_tokens") or 0),
             completion_tokens=int(data.get("completion_tokens") or 0),
             cost=float(cost) if isinstance(cost, int | float) else None,
-            calls=int(data.get("calls") or 1),
+            # 0 is a real count: an answer served from the LLM cache made no call.
+            calls=int(calls) if isinstance(calls, int) else 1,
         )
 
 
