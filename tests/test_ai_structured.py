@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from ductwork.clients.llm_limits import MemoryLlmLimiter
 from ductwork.engine.graph import validate
 from ductwork.models import NodeStatus, RunStatus, WorkflowDefinition
 from ductwork.nodes.ai_processor import AiProcessorConfig, AiProcessorNode
@@ -348,10 +349,14 @@ async def test_structured_output_drives_a_condition(stub: OpenAIStub, tmp_path: 
         "DUCTWORK_LLM_API_KEY": API_KEY,
         "llm_base_url": stub.base_url,
         "llm_max_retries": 0,
+        # Through the composition root's limiter (well under the limit: nothing waits).
+        "llm_rate_limits": {"127.0.0.1": {"requests_per_minute": 100}},
     }
     async with embedded(tmp_path, **settings) as app:
         bad = await app.execute_definition(definition(nodes, edges), {"review": "cold food"})
         good = await app.execute_definition(definition(nodes, edges), {"review": "great food"})
+        limiter = app.components.services.llm.limiter
+    assert isinstance(limiter, MemoryLlmLimiter) and limiter.limits_for(stub.base_url)
     assert bad.status is RunStatus.SUCCESS, bad.error
     assert bad.node_states["ai"].output == {"sentiment": "negative", "score": 0.5}
     assert bad.node_states["check"].branch == "true"
