@@ -235,6 +235,11 @@ async def test_fallback_model_answers_when_the_first_fails_with_500(
     [failure] = result.meta["fallback_failures"]
     assert failure["model"] == "stub/primary" and "primary is down" in failure["error"]
     assert result.meta["usage"]["calls"] == 1  # the failed call used nothing
+    # The answer is cached under the backup's request (failures are not cached): a
+    # second run tries the primary again, then gets the backup's answer from the cache.
+    again = await NODE.run(config(model="stub/primary", fallback_models=["stub/backup"]), ctx)
+    assert stub.calls == 3 and again.cached is True
+    assert again.meta["cache_key"] == result.meta["cache_key"]
 
 
 async def test_a_refused_request_does_not_fall_back(

@@ -203,7 +203,8 @@ class AiProcessorNode(NodeType[AiProcessorConfig]):
         calls = _Calls(config, ctx, provider)
         messages = config.chat_messages()
         response = await calls.ask_with_fallbacks(config.model or default_model, messages)
-        first_key = calls.keys[0]
+        # The key of the request that answered (not of a failed model before it).
+        first_key = calls.keys[-1]
         output: Any = response.content
         repaired = False
         answer_format = config.response_format
