@@ -240,6 +240,7 @@ async def test_fallback_model_answers_when_the_first_fails_with_500(
     again = await NODE.run(config(model="stub/primary", fallback_models=["stub/backup"]), ctx)
     assert stub.calls == 3 and again.cached is True
     assert again.meta["cache_key"] == result.meta["cache_key"]
+    assert await services.cache.get(result.meta["cache_key"]) is not None
 
 
 async def test_a_refused_request_does_not_fall_back(
