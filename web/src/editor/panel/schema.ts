@@ -33,6 +33,15 @@ const CLASHING_TITLES: Record<string, string> = { timeout_seconds: "Request time
 /** The same, where a node type's field means something else (a wait's timeout is how long it waits). */
 const TYPE_TITLES: Record<string, Record<string, string>> = { wait: { timeout_seconds: "Wait at most (seconds)" } };
 
+/**
+ * Fields a node type draws with a widget of its own: a `code` node's source in the code
+ * editor (CodeWidget), a `sub-workflow` node's workflow picked by name (WorkflowPickerWidget).
+ */
+const TYPE_WIDGETS: Record<string, Record<string, string>> = {
+  code: { code: "code" },
+  "sub-workflow": { workflow_id: "workflowPicker" },
+};
+
 /** Fields whose text is long: drawn as several lines. */
 const MULTILINE = /prompt|body|query|message|html|text|template/i;
 const ACRONYMS: Record<string, string> = { Url: "URL", Ttl: "TTL", Id: "ID", Http: "HTTP", Json: "JSON", Api: "API", Html: "HTML", Sql: "SQL" };
@@ -121,6 +130,7 @@ export function uiSchemaFor(
 ): { schema: RJSFSchema; uiSchema: UiSchema } {
   const expressions = new Set(nodeType?.expression_fields ?? []);
   const titles = { ...CLASHING_TITLES, ...(TYPE_TITLES[nodeType?.type ?? ""] ?? {}) };
+  const widgets = TYPE_WIDGETS[nodeType?.type ?? ""] ?? {};
   const properties = isObject(schema?.properties) ? schema.properties : {};
   const outProps: Json = {};
   const uiSchema: UiSchema = { "ui:submitButtonOptions": { norender: true } };
@@ -128,7 +138,9 @@ export function uiSchemaFor(
     if (!isObject(raw)) continue;
     const { schema: prop, ui } = normaliseProperty(name, raw, expressions.has(name) ? "expression" : "template", titles);
     outProps[name] = prop;
-    if (Object.keys(ui).length > 0) uiSchema[name] = ui;
+    const widget = widgets[name];
+    if (widget !== undefined && prop.type === "string") uiSchema[name] = { "ui:widget": widget };
+    else if (Object.keys(ui).length > 0) uiSchema[name] = ui;
   }
   const { title: _title, description: _description, ...root } = schema ?? {};
   return { schema: { ...root, type: "object", properties: outProps } as RJSFSchema, uiSchema };
