@@ -102,7 +102,7 @@ describe("History dialog", () => {
     fireEvent.click(await screen.findByRole("button", { name: "History" }));
     const versions = await screen.findByRole("table", { name: "Versions" });
     const rows = within(versions).getAllByRole("row").slice(1);
-    expect(rows.map((r) => r.cells[0]?.textContent)).toEqual(["v3 current", "v2", "v1"]);
+    expect(rows.map((r) => (r as HTMLTableRowElement).cells[0]?.textContent)).toEqual(["v3 current", "v2", "v1"]);
 
     fireEvent.click(within(versions).getByRole("button", { name: "Compare version 1 with the current one" }));
     const differences = await screen.findByRole("region", { name: "Differences" });

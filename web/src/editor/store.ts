@@ -62,6 +62,8 @@ export interface EditorState extends Content {
   setName(name: string): void;
   /** Replace the workflow's triggers (`key`: edits with the same key in quick succession are one undo step). */
   setTriggers(triggers: unknown[], key?: string): void;
+  /** The workflow's limits (definition `settings`); undefined for none (`key` as for setTriggers). */
+  setSettings(settings: Record<string, unknown> | undefined, key?: string): void;
   /** The workflow started when a run of this one fails; null for none. */
   setErrorWorkflow(id: string | null): void;
   /**
@@ -110,7 +112,7 @@ export function baseOf(definition: WorkflowDefinition): WorkflowDefinition {
 }
 
 /** Fields of the open workflow a generated draft keeps when it has none of its own. */
-const KEPT_BY_DRAFTS = ["triggers", "error_workflow_id"] as const;
+const KEPT_BY_DRAFTS = ["triggers", "error_workflow_id", "settings"] as const;
 
 /** Edits of one field within this long are one undo step (typing a name or a prompt). */
 const COALESCE_MS = 1000;
@@ -245,6 +247,13 @@ export function createEditorStore() {
 
           setTriggers(triggers, key) {
             edit({ base: { ...get().base, triggers } }, key);
+          },
+
+          setSettings(settings, key) {
+            const base: WorkflowDefinition = { ...get().base };
+            if (settings === undefined) delete base.settings;
+            else base.settings = settings;
+            edit({ base }, key);
           },
 
           setErrorWorkflow(id) {
