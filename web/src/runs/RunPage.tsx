@@ -46,7 +46,7 @@ export function RunPage({ executionId }: { executionId: string }) {
   // Loops: the item picked on each loop; its body nodes show that item's states.
   const [items, setItems] = useState<Record<string, number | null>>({});
   const rawStates = statuses?.nodes;
-  const loops = useMemo(() => (definition && rawStates ? loopProgress(definition, rawStates) : {}), [definition, rawStates]);
+  const loops = useMemo(() => (definition && rawStates ? loopProgress(definition, rawStates, items) : {}), [definition, rawStates, items]);
   const shownStates = useMemo(
     () => (definition && rawStates ? statesForItems(definition, rawStates, items) : rawStates),
     [definition, rawStates, items],

@@ -62,3 +62,38 @@ describe("usage", () => {
     expect(formatCost(0.5)).toBe("$0.50");
   });
 });
+
+describe("nested loops", () => {
+  const nested: WorkflowDefinition = {
+    name: "n",
+    status: "active",
+    nodes: [
+      { id: "outer", type: "loop", on_error: "fail" },
+      { id: "inner", type: "loop", on_error: "fail", parent: "outer" },
+      { id: "b", type: "transformer", on_error: "fail", parent: "inner" },
+    ],
+    edges: [],
+  };
+  const states = {
+    outer: state({ status: "running" }),
+    "outer[0]": state({ status: "completed" }),
+    "outer[1]": state({ status: "running" }),
+    "inner[1]": state({ status: "running" }),
+    "inner[1][0]": state({ status: "completed" }),
+    "inner[1][1]": state({ status: "running" }),
+    "b[1][0]": state({ status: "completed", output: "deep" }),
+  };
+
+  it("keys body states by the picked items, outermost first", () => {
+    expect(statesForItems(nested, states, { outer: 1, inner: 0 }).b?.output).toBe("deep");
+    expect(statesForItems(nested, states, { outer: 1 }).b?.status).toBe("pending");
+    expect(statesForItems(nested, states, { outer: 1 }).inner?.status).toBe("running");
+  });
+
+  it("counts an inner loop's items within the picked outer item", () => {
+    const progress = loopProgress(nested, states, { outer: 1 });
+    expect(progress.outer).toEqual({ total: 2, completed: 1, failed: 0, running: 1 });
+    expect(progress.inner).toEqual({ total: 2, completed: 1, failed: 0, running: 1 });
+    expect(loopProgress(nested, states, {}).inner).toBeUndefined();
+  });
+});

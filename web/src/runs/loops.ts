@@ -11,29 +11,70 @@ export function itemKey(key: string): { node: string; index: number } | null {
 }
 
 /**
- * Progress of each loop of `definition`: its item records (`loop[i]`) by status. The
- * total is the largest of the records' count and a count the loop's own state reports
- * (`count`/`total` in its metadata, or its finished output's length).
+ * The key of a node's state for the picked items: `b` at the top level, `b[3]` in item 3
+ * of its loop, `b[3][1]` in item 1 of a loop nested in item 3 (outermost first); null
+ * when one of its loops has no item picked.
+ */
+export function stateKey(
+  specs: ReadonlyMap<string, { parent?: unknown }>,
+  nodeId: string,
+  items: Readonly<Record<string, number | null>>,
+): string | null {
+  const indexes: number[] = [];
+  let parent = parentId(specs.get(nodeId));
+  // The guard stops at a parent cycle (refused at save time, but drawn).
+  for (let guard = 0; parent !== null && guard < specs.size; guard++) {
+    const index = items[parent] ?? null;
+    if (index === null) return null;
+    indexes.unshift(index);
+    parent = parentId(specs.get(parent));
+  }
+  return nodeId + indexes.map((i) => `[${i}]`).join("");
+}
+
+function parentId(spec: { parent?: unknown } | undefined): string | null {
+  const raw = spec as Record<string, unknown> | undefined;
+  const parent = raw?.parent ?? raw?.parentId;
+  return typeof parent === "string" && parent !== "" ? parent : null;
+}
+
+function specsOf(definition: WorkflowDefinition): Map<string, { parent?: unknown }> {
+  return new Map((definition.nodes ?? []).map((n) => [n.id, n as { parent?: unknown }]));
+}
+
+/**
+ * Progress of each loop of `definition`: its item records (`loop[i]`; for a loop in a
+ * body, those of the picked outer item: `inner[3][i]`) by status. The total is the
+ * largest of the records' count, a count the loop's own state reports (`count`/`total`
+ * in its metadata) and its finished output's length.
  */
 export function loopProgress(
   definition: WorkflowDefinition,
   states: Readonly<Record<string, NodeRunState>>,
+  items: Readonly<Record<string, number | null>> = {},
 ): Record<string, LoopProgress> {
-  const loops = new Set((definition.nodes ?? []).filter((n) => n.type === LOOP_TYPE).map((n) => n.id));
+  const specs = specsOf(definition);
+  const prefixes = new Map<string, string>();
+  for (const node of definition.nodes ?? []) {
+    if (node.type !== LOOP_TYPE) continue;
+    const key = stateKey(specs, node.id, items);
+    if (key !== null) prefixes.set(key, node.id);
+  }
   const out: Record<string, LoopProgress> = {};
-  if (loops.size === 0) return out;
-  for (const id of loops) out[id] = { total: 0, completed: 0, failed: 0, running: 0 };
+  if (prefixes.size === 0) return out;
+  for (const id of prefixes.values()) out[id] = { total: 0, completed: 0, failed: 0, running: 0 };
   for (const [key, state] of Object.entries(states)) {
     const item = itemKey(key);
-    const progress = item === null ? undefined : out[item.node];
-    if (!item || !progress) continue;
+    const loop = item === null ? undefined : prefixes.get(item.node);
+    if (!item || loop === undefined) continue;
+    const progress = out[loop]!;
     progress.total = Math.max(progress.total, item.index + 1);
     if (state.status === "completed") progress.completed += 1;
     else if (state.status === "failed") progress.failed += 1;
     else if (state.status === "running" || state.status === "retrying" || state.status === "waiting") progress.running += 1;
   }
-  for (const id of loops) {
-    const own = states[id];
+  for (const [key, id] of prefixes) {
+    const own = states[key];
     const progress = out[id]!;
     const reported = own ? (numberIn(own.meta, "count") ?? numberIn(own.meta, "total")) : null;
     if (reported !== null) progress.total = Math.max(progress.total, reported);
@@ -48,10 +89,9 @@ function numberIn(meta: Readonly<Record<string, unknown>> | undefined, key: stri
 }
 
 /**
- * `states` with each body node's state replaced by its state in the picked item of its
- * loop (`items[loop]`): `body[i]`, or pending when that item has not reached it. A body
- * node of a loop with no item picked shows pending. The same object when there is no
- * loop.
+ * `states` with each body node's state replaced by its state in the picked items of its
+ * loops (`body[i]`, see stateKey), or pending when no item is picked or that item has
+ * not reached it. The same object when there is no loop.
  */
 export function statesForItems(
   definition: WorkflowDefinition,
@@ -60,10 +100,11 @@ export function statesForItems(
 ): Readonly<Record<string, NodeRunState>> {
   const body = (definition.nodes ?? []).filter((n) => parentOf(n) !== null);
   if (body.length === 0) return states;
+  const specs = specsOf(definition);
   const out: Record<string, NodeRunState> = { ...states };
   for (const node of body) {
-    const index = items[parentOf(node)!] ?? null;
-    out[node.id] = (index === null ? undefined : states[`${node.id}[${index}]`]) ?? states[node.id] ?? PENDING;
+    const key = stateKey(specs, node.id, items);
+    out[node.id] = (key === null ? undefined : states[key]) ?? PENDING;
   }
   return out;
 }
