@@ -66,6 +66,9 @@ describe("sub-workflow node", () => {
 describe("loop and merge nodes", () => {
   it("draw from their schemas: items as a template, the modes as selects", () => {
     renderPanel({ id: "l", type: "loop", on_error: "fail", config: { items: "{{ input.rows }}" } });
+    // A list in the schema, written as a template: text first, a list as the alternative.
+    const items = screen.getByRole("group", { name: /^Items/ });
+    expect(items.textContent).toContain("{{ input.rows }}");
     expect(screen.getByLabelText(/^On Item Error/).tagName).toBe("SELECT");
     expect(screen.getByLabelText(/^Concurrency/)).toBeTruthy();
     cleanup();

@@ -42,6 +42,21 @@ const TYPE_WIDGETS: Record<string, Record<string, string>> = {
   "sub-workflow": { workflow_id: "workflowPicker" },
 };
 
+/**
+ * Fields a node type draws differently from their JSON Schema: a loop's `items` is a
+ * list in the schema but usually a lone `{{ expr }}` that gives one (a native field),
+ * so it is text first, with a list as the alternative.
+ */
+const TYPE_FIELDS: Record<string, Record<string, (prop: Json) => { schema: Json; ui: UiSchema }>> = {
+  loop: {
+    items: (prop) => {
+      const { type: _type, items: _items, default: _default, ...rest } = prop;
+      const options: PanelUiOptions = { kinds: ["text", "list"], mode: "template", multiline: false };
+      return { schema: rest, ui: { "ui:field": "alternatives", "ui:options": { ...options } } };
+    },
+  },
+};
+
 /** Fields whose text is long: drawn as several lines. */
 const MULTILINE = /prompt|body|query|message|html|text|template/i;
 const ACRONYMS: Record<string, string> = { Url: "URL", Ttl: "TTL", Id: "ID", Http: "HTTP", Json: "JSON", Api: "API", Html: "HTML", Sql: "SQL" };
@@ -136,7 +151,10 @@ export function uiSchemaFor(
   const uiSchema: UiSchema = { "ui:submitButtonOptions": { norender: true } };
   for (const [name, raw] of Object.entries(properties)) {
     if (!isObject(raw)) continue;
-    const { schema: prop, ui } = normaliseProperty(name, raw, expressions.has(name) ? "expression" : "template", titles);
+    const special = TYPE_FIELDS[nodeType?.type ?? ""]?.[name];
+    const { schema: prop, ui } = special
+      ? special({ ...raw, ...(typeof raw.title === "string" ? { title: humanTitle(raw.title) } : {}) })
+      : normaliseProperty(name, raw, expressions.has(name) ? "expression" : "template", titles);
     outProps[name] = prop;
     const widget = widgets[name];
     if (widget !== undefined && prop.type === "string") uiSchema[name] = { "ui:widget": widget };
