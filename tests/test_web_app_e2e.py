@@ -493,8 +493,8 @@ def test_build_a_loop_with_a_body_node_and_save_it(page: Any, admin: httpx.Clien
     pane = page.locator(".react-flow__pane").bounding_box()
     # Into the group: a little right of and below its top-left corner.
     drag_from_palette(page, "transformer", box["x"] - pane["x"] + 150, box["y"] - pane["y"] + 130)
-    right_of_loop = box["x"] - pane["x"] + box["width"] + 200
-    drag_from_palette(page, "end", right_of_loop, box["y"] - pane["y"] + 60)
+    below_loop = box["y"] - pane["y"] + box["height"] + 80
+    drag_from_palette(page, "end", box["x"] - pane["x"] + 120, below_loop)
     expect(page.locator(".react-flow__node")).to_have_count(3)
     body_id = next(i for i in node_ids(page) if i.startswith("transformer"))
     end_id = next(i for i in node_ids(page) if i.startswith("end"))
@@ -513,11 +513,10 @@ def test_build_a_loop_with_a_body_node_and_save_it(page: Any, admin: httpx.Clien
     page.keyboard.press("Control+z")
     expect(page.locator(".react-flow__edge")).to_have_count(1)
 
-    node(page, loop_id).click()
+    # Selected by its title bar (its middle is the body node's).
+    card(page, loop_id).locator(".step-loop-head").click()
     settings = page.get_by_role("region", name="Node settings")
-    items = settings.get_by_role("textbox", name="Items", exact=True)
-    items.click()
-    page.keyboard.type("{{ input.rows }}")
+    settings.get_by_role("textbox", name="Items", exact=True).fill("{{ input.rows }}")
     page.get_by_label("Workflow name").fill("Loop on the canvas")
     shot(page, "web-loop")
     page.get_by_role("button", name="Save").click()
