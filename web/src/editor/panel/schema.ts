@@ -156,7 +156,9 @@ export function uiSchemaFor(
       ? special({ ...raw, ...(typeof raw.title === "string" ? { title: humanTitle(raw.title) } : {}) })
       : normaliseProperty(name, raw, expressions.has(name) ? "expression" : "template", titles);
     outProps[name] = prop;
-    const widget = widgets[name];
+    // Source code (`contentMediaType: text/x-python`, a hint a node type may give) is not a template.
+    const isCode = typeof raw.contentMediaType === "string" && raw.contentMediaType.startsWith("text/x-");
+    const widget = widgets[name] ?? (isCode ? "code" : undefined);
     if (widget !== undefined && prop.type === "string") uiSchema[name] = { "ui:widget": widget };
     else if (Object.keys(ui).length > 0) uiSchema[name] = ui;
   }
