@@ -96,6 +96,7 @@ function Details({
   const live = state.status === "running" || state.status === "retrying";
   const settled = state.status === "completed" || state.status === "failed";
   const usage = nodeUsage(state.meta ?? {});
+  const bodyEntry = spec !== undefined && parentOf(spec) !== null && input.kind === "run-inputs";
   return (
     <div className="run-details-body">
       <p className="run-details-title">
@@ -154,8 +155,15 @@ function Details({
         </>
       ) : null}
       <h3>Input</h3>
-      <p className="muted small">{inputCaption(input, labelOf)}</p>
-      {input.kind === "none" ? null : <JsonBlock value={input.value} label={`Input of ${labelOf(nodeId)}`} />}
+      {bodyEntry ? (
+        // A body node without a body predecessor gets its loop's item, which no state holds.
+        <p className="muted small">The item of {labelOf(parentOf(spec!)!)} this node ran for.</p>
+      ) : (
+        <>
+          <p className="muted small">{inputCaption(input, labelOf)}</p>
+          {input.kind === "none" ? null : <JsonBlock value={input.value} label={`Input of ${labelOf(nodeId)}`} />}
+        </>
+      )}
       <h3>Output</h3>
       {settled || state.output !== null ? (
         <JsonBlock value={state.output} label={`Output of ${labelOf(nodeId)}`} />

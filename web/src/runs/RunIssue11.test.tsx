@@ -135,6 +135,7 @@ describe("RunPage for loops, usage and sub-workflows", () => {
     const details = screen.getByRole("region", { name: "Node details" });
     await waitFor(() => expect(details.textContent).toContain("Item 0 of loop1."));
     expect(details.textContent).toContain("summary 0");
+    expect(details.textContent).toContain("The item of loop1 this node ran for.");
     expect(within(details).getByLabelText("Tokens").textContent).toContain("120 (100 prompt, 20 completion)");
     expect(details.textContent).toContain("$0.0042");
   });
