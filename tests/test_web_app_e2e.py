@@ -473,3 +473,69 @@ def test_approve_a_step_that_waits_for_a_person(
     expect(page.get_by_role("region", name="Node details")).to_contain_text("approved:true")
     # The link was for one answer: it is spent now.
     assert httpx.post(link, json={"approved": False}).status_code == 410
+
+
+def test_build_a_loop_with_a_body_node_and_save_it(page: Any, admin: httpx.Client) -> None:
+    """A loop dropped on the canvas is a group; a node dropped into it joins its body
+    (`parent`, a position relative to the loop), a node dragged out leaves it, and the
+    saved workflow reopens with its body where it was."""
+    from playwright.sync_api import expect
+
+    types = {t["type"] for t in admin.get("/node-types").json()}
+    if "loop" not in types:
+        pytest.skip("this server has no loop node type")
+    page.get_by_role("link", name="New workflow").first.click()
+    expect(page.get_by_role("region", name="Node palette")).to_be_visible()
+    drag_from_palette(page, "loop", 200, 120)
+    expect(page.locator(".react-flow__node-loop")).to_have_count(1)
+    (loop_id,) = node_ids(page)
+    box = node(page, loop_id).bounding_box()
+    pane = page.locator(".react-flow__pane").bounding_box()
+    # Into the group: a little right of and below its top-left corner.
+    drag_from_palette(page, "transformer", box["x"] - pane["x"] + 150, box["y"] - pane["y"] + 130)
+    below_loop = box["y"] - pane["y"] + box["height"] + 80
+    drag_from_palette(page, "end", box["x"] - pane["x"] + 120, below_loop)
+    expect(page.locator(".react-flow__node")).to_have_count(3)
+    body_id = next(i for i in node_ids(page) if i.startswith("transformer"))
+    end_id = next(i for i in node_ids(page) if i.startswith("end"))
+    connect(page, loop_id, end_id)
+    expect(page.locator(".react-flow__edge")).to_have_count(1)
+
+    # The end node dragged into the loop and out again: back at the top level.
+    end_box = node(page, end_id).bounding_box()
+    page.mouse.move(end_box["x"] + 30, end_box["y"] + 15)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 60, box["y"] + box["height"] - 40, steps=10)
+    page.mouse.up()
+    # Dropped inside, the end node joined the body: its edge from the loop crossed the
+    # boundary and went.
+    expect(page.locator(".react-flow__edge")).to_have_count(0)
+    page.keyboard.press("Control+z")
+    expect(page.locator(".react-flow__edge")).to_have_count(1)
+
+    # Selected by its title bar (its middle is the body node's).
+    card(page, loop_id).locator(".step-loop-head").click()
+    settings = page.get_by_role("region", name="Node settings")
+    settings.get_by_role("textbox", name="Items", exact=True).fill("{{ input.rows }}")
+    page.get_by_label("Workflow name").fill("Loop on the canvas")
+    shot(page, "web-loop")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url(re.compile(r".*/ui/workflows/(?!new$)[^/]+$"))
+    workflow_id = page.url.rsplit("/", 1)[-1]
+    saved = admin.get(f"/workflows/{workflow_id}").json()
+    by_id = {n["id"]: n for n in saved["nodes"]}
+    assert by_id[body_id]["parent"] == loop_id
+    assert by_id[end_id].get("parent") is None
+    # Relative to the loop: inside its box.
+    size = by_id[loop_id]["size"]
+    at = by_id[body_id]["position"]
+    assert 0 <= at["x"] < size["width"] and 0 <= at["y"] < size["height"]
+    assert by_id[loop_id]["config"]["items"] == "{{ input.rows }}"
+
+    # Reopened: the body node is drawn inside its loop, where it was (React Flow places
+    # a child at its loop's position plus its own).
+    page.reload()
+    node(page, body_id).wait_for()
+    loop_at = by_id[loop_id]["position"]
+    assert flow_position(page, body_id) == (loop_at["x"] + at["x"], loop_at["y"] + at["y"])
+    assert unnamed_controls(page) == []

@@ -8,6 +8,7 @@ import { Handle, type NodeProps, Position } from "@xyflow/react";
 import { memo } from "react";
 import { formatDuration } from "../time";
 import { DEFAULT_HANDLE, ERROR_HANDLE, type StepNode } from "./definition";
+import { LoopCard } from "./LoopCard";
 
 function NodeCardView({ id, data, selected }: NodeProps<StepNode>) {
   const { spec, handles, overlay } = data;
@@ -77,4 +78,4 @@ function NodeCardView({ id, data, selected }: NodeProps<StepNode>) {
 export const NodeCard = memo(NodeCardView);
 
 /** The `nodeTypes` prop for <ReactFlow>: defined once so React Flow never remounts nodes. */
-export const NODE_TYPES = { step: NodeCard };
+export const NODE_TYPES = { step: NodeCard, loop: LoopCard };

@@ -18,6 +18,15 @@ export const DEFAULT_HANDLE = "out";
 export const ERROR_HANDLE = "error";
 /** The React Flow node type every ductwork node is drawn with (see NodeCard.tsx). */
 export const STEP = "step";
+/**
+ * The React Flow node type of a `loop` node: a resizable group whose body nodes are its
+ * children (React Flow sub-flow: `parentId`, positions relative to the group).
+ */
+export const LOOP = "loop";
+/** The ductwork node type drawn as a group (LoopCard.tsx). */
+export const LOOP_TYPE = "loop";
+/** A new loop group's size; a saved one keeps its own (NodeSpec `size`, an extra key). */
+export const LOOP_SIZE = { width: 440, height: 240 } as const;
 
 /** Per-node facts the canvas shows besides the spec (run status, validation pins). */
 export interface StepOverlay {
@@ -29,6 +38,16 @@ export interface StepOverlay {
   issues?: string[];
   /** Streamed AI text while the node runs. */
   tokens?: string;
+  /** A loop's items so far (from its per-item records `loop[i]`). */
+  loop?: LoopProgress;
+}
+
+/** How far a loop's items got. */
+export interface LoopProgress {
+  total: number;
+  completed: number;
+  failed: number;
+  running: number;
 }
 
 export interface StepData extends Record<string, unknown> {
@@ -38,7 +57,7 @@ export interface StepData extends Record<string, unknown> {
   overlay?: StepOverlay;
 }
 
-export type StepNode = Node<StepData, typeof STEP>;
+export type StepNode = Node<StepData, typeof STEP | typeof LOOP>;
 export type FlowEdge = Edge;
 
 /**
@@ -96,14 +115,38 @@ export function flowEdge(source: string, target: string, handle: string | null |
 const COLUMN_WIDTH = 260;
 const ROW_HEIGHT = 120;
 
+/** The loop a node belongs to (its `parent`, or React Flow's `parentId` as sent), or null. */
+export function parentOf(spec: NodeSpec): string | null {
+  const raw = spec as Record<string, unknown>;
+  const parent = raw.parent ?? raw.parentId;
+  return typeof parent === "string" && parent !== "" ? parent : null;
+}
+
 /**
  * Positions for nodes that have none: columns by longest path from a root, rows in
- * definition order. Nodes that have a position keep it.
+ * definition order, within each scope (the top-level graph, each loop's body: a body
+ * node's position is relative to its loop). Nodes that have a position keep it.
  */
 export function layout(definition: WorkflowDefinition): Record<string, XYPosition> {
-  const nodes = definition.nodes ?? [];
+  const scopes = new Map<string | null, NodeSpec[]>();
+  for (const node of definition.nodes ?? []) {
+    const parent = parentOf(node);
+    const scope = scopes.get(parent) ?? [];
+    scope.push(node);
+    scopes.set(parent, scope);
+  }
+  const positions: Record<string, XYPosition> = {};
+  for (const [parent, nodes] of scopes) {
+    // Inside a loop: below the group's title bar.
+    const offset = parent === null ? { x: 0, y: 0 } : { x: 20, y: 50 };
+    Object.assign(positions, layoutScope(nodes, definition.edges ?? [], offset));
+  }
+  return positions;
+}
+
+function layoutScope(nodes: NodeSpec[], allEdges: EdgeSpec[], offset: XYPosition): Record<string, XYPosition> {
   const incoming = new Map<string, string[]>(nodes.map((n) => [n.id, []]));
-  for (const edge of definition.edges ?? []) {
+  for (const edge of allEdges) {
     const { source, target } = edgeEnds(edge);
     incoming.get(target)?.push(source);
   }
@@ -130,9 +173,62 @@ export function layout(definition: WorkflowDefinition): Record<string, XYPositio
     rows.set(column, row + 1);
     positions[node.id] = node.position
       ? { x: Number(node.position.x ?? 0), y: Number(node.position.y ?? 0) }
-      : { x: column * COLUMN_WIDTH, y: row * ROW_HEIGHT };
+      : { x: offset.x + column * COLUMN_WIDTH, y: offset.y + row * ROW_HEIGHT };
   }
   return positions;
+}
+
+/** A loop node's saved size (NodeSpec `size`), else the default. */
+export function loopSize(spec: NodeSpec): { width: number; height: number } {
+  const size = (spec as Record<string, unknown>).size as { width?: unknown; height?: unknown } | undefined;
+  const width = typeof size?.width === "number" && size.width > 0 ? size.width : LOOP_SIZE.width;
+  const height = typeof size?.height === "number" && size.height > 0 ? size.height : LOOP_SIZE.height;
+  return { width, height };
+}
+
+/**
+ * The React Flow node of a spec: a card, or a group for a loop; a body node gets its
+ * loop as `parentId` (its position is relative to the loop).
+ */
+export function flowNode(spec: NodeSpec, position: XYPosition, handles: string[], selected?: boolean): StepNode {
+  const node: StepNode = { id: spec.id, type: STEP, position, data: { spec, handles } };
+  if (selected !== undefined) node.selected = selected;
+  const parent = parentOf(spec);
+  if (parent !== null) node.parentId = parent;
+  if (spec.type === LOOP_TYPE) {
+    const { width, height } = loopSize(spec);
+    node.type = LOOP;
+    node.width = width;
+    node.height = height;
+  }
+  return node;
+}
+
+/**
+ * `nodes` with every parent before its children (React Flow draws a child only after
+ * its parent); otherwise in their order. Unchanged when already so.
+ */
+export function parentsFirst<T extends { id: string; parentId?: string }>(nodes: T[]): T[] {
+  const ids = new Set(nodes.map((n) => n.id));
+  const placed = new Set<string>();
+  const out: T[] = [];
+  let pending = nodes;
+  while (pending.length > 0) {
+    const rest: T[] = [];
+    for (const node of pending) {
+      // A missing parent (or a cycle, broken below) does not hold a node back.
+      if (node.parentId === undefined || !ids.has(node.parentId) || placed.has(node.parentId)) {
+        out.push(node);
+        placed.add(node.id);
+      } else rest.push(node);
+    }
+    if (rest.length === pending.length) {
+      out.push(...rest);
+      break;
+    }
+    pending = rest;
+  }
+  return out.every((n, i) => n === nodes[i]) ? nodes : out;
 }
 
 /** The definition's nodes and edges for React Flow. */
@@ -146,18 +242,19 @@ export function toFlow(
     return flowEdge(source, target, branch);
   });
   const plain = new Set(edges.filter((e) => e.sourceHandle === DEFAULT_HANDLE).map((e) => e.source));
-  const nodes: StepNode[] = (definition.nodes ?? []).map((spec) => ({
-    id: spec.id,
-    type: STEP,
-    position: positions[spec.id] ?? { x: 0, y: 0 },
-    data: { spec, handles: outputHandles(spec, nodeTypes[spec.type], plain.has(spec.id)) },
-  }));
+  const nodes = parentsFirst(
+    (definition.nodes ?? []).map((spec) =>
+      flowNode(spec, positions[spec.id] ?? { x: 0, y: 0 }, outputHandles(spec, nodeTypes[spec.type], plain.has(spec.id))),
+    ),
+  );
   return { nodes, edges };
 }
 
 /**
  * The definition React Flow's nodes and edges describe, over `base` (name, variables,
- * status, metadata and any extra keys are kept). Positions are whole pixels.
+ * status, metadata and any extra keys are kept). Positions are whole pixels; a body
+ * node's stays relative to its loop, and `parent` follows React Flow's `parentId`; a
+ * loop keeps its group's size.
  */
 export function toDefinition(
   base: WorkflowDefinition,
@@ -166,11 +263,21 @@ export function toDefinition(
 ): WorkflowDefinition {
   return {
     ...base,
-    nodes: nodes.map((node) => ({
-      ...node.data.spec,
-      id: node.id,
-      position: { x: Math.round(node.position.x), y: Math.round(node.position.y) },
-    })),
+    nodes: nodes.map((node) => {
+      const spec: NodeSpec = {
+        ...node.data.spec,
+        id: node.id,
+        position: { x: Math.round(node.position.x), y: Math.round(node.position.y) },
+      };
+      delete spec.parentId;
+      if (node.parentId) spec.parent = node.parentId;
+      else delete spec.parent;
+      if (node.type === LOOP) {
+        const { width, height } = loopSize(spec);
+        spec.size = { width: Math.round(node.width ?? width), height: Math.round(node.height ?? height) };
+      }
+      return spec;
+    }),
     edges: edges.map((edge) => {
       const branch =
         edge.sourceHandle && edge.sourceHandle !== DEFAULT_HANDLE ? edge.sourceHandle : null;

@@ -14,11 +14,13 @@ import {
   useReactFlow,
   useUpdateNodeInternals,
 } from "@xyflow/react";
-import { type DragEvent, useCallback, useEffect, useRef, useState } from "react";
+import { type DragEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { type CanvasActions, CanvasContext } from "../canvas/canvasContext";
 import { NODE_TYPES } from "../canvas/NodeCard";
 import { useColorMode } from "../theme";
 import { useEditor, useEditorStore } from "./context";
 import { NODE_TYPE_MIME } from "./Palette";
+import { absolutePositions, loopAt } from "./loops";
 import { connectionProblem } from "./transforms";
 
 /** Half a card: a dropped node is centred under the pointer. */
@@ -59,13 +61,24 @@ export function EditorCanvas() {
       if (!type) return;
       event.preventDefault();
       const at = screenToFlowPosition({ x: event.clientX, y: event.clientY });
-      store.getState().addNode(type, { x: at.x - CARD_HALF.x, y: at.y - CARD_HALF.y });
+      // Dropped inside a loop: the node joins its body (a position relative to the loop).
+      const { nodes: current } = store.getState();
+      const absolute = absolutePositions(current);
+      const parent = loopAt(current, at, new Set(), absolute);
+      const origin = parent === null ? { x: 0, y: 0 } : (absolute.get(parent) ?? { x: 0, y: 0 });
+      store.getState().addNode(type, { x: at.x - origin.x - CARD_HALF.x, y: at.y - origin.y - CARD_HALF.y }, parent);
     },
     [screenToFlowPosition, store],
+  );
+  // A loop's resize is bracketed like a drag: one undo step.
+  const canvasActions: CanvasActions = useMemo(
+    () => ({ onResizeStart: () => store.getState().beginDrag(), onResizeEnd: () => store.getState().endDrag() }),
+    [store],
   );
 
   return (
     <div className="editor-canvas" onDragOver={onDragOver} onDrop={onDrop}>
+      <CanvasContext.Provider value={canvasActions}>
       <ReactFlow
         colorMode={colorMode}
         nodes={nodes}
@@ -92,6 +105,7 @@ export function EditorCanvas() {
         <MiniMap pannable zoomable ariaLabel="Minimap" />
         <HandleSync />
       </ReactFlow>
+      </CanvasContext.Provider>
     </div>
   );
 }

@@ -7,6 +7,7 @@ import { errorMessage } from "../api/client";
 import type { NodeTypeInfo, WorkflowDefinition } from "../canvas/definition";
 import { EditorCanvas } from "./EditorCanvas";
 import { GenerateDialog } from "./GenerateDialog";
+import { HistoryDialog } from "./HistoryDialog";
 import { Palette } from "./Palette";
 import { ProblemsList } from "./ProblemsList";
 import { RunDialog } from "./RunDialog";
@@ -85,7 +86,7 @@ function Editor({ store, nodeTypes, isNew }: EditorProps) {
   const canvasRef = useRef<HTMLDivElement>(null);
   const validation = useValidation(store);
   const [notice, setNotice] = useState<{ kind: "status" | "alert"; text: string } | null>(null);
-  const [dialog, setDialog] = useState<"run" | "generate" | null>(null);
+  const [dialog, setDialog] = useState<"run" | "generate" | "history" | null>(null);
   useShortcuts(store);
 
   const addAtCentre = useCallback(
@@ -131,11 +132,21 @@ function Editor({ store, nodeTypes, isNew }: EditorProps) {
     requestAnimationFrame(() => void fitView({ padding: 0.2 }));
   }, [fitView]);
   const palette = useMemo(() => [...nodeTypes].sort(paletteOrder), [nodeTypes]);
+  const restored = useCallback(
+    (workflow: WorkflowDefinition & { id: string; version: number }, from: number) => {
+      setDialog(null);
+      const typeMap = Object.fromEntries(nodeTypes.map((t) => [t.type, t]));
+      store.getState().load(workflow, typeMap, { workflowId: workflow.id, version: workflow.version });
+      setNotice({ kind: "status", text: `Restored version ${from} as version ${workflow.version}.` });
+      requestAnimationFrame(() => void fitView({ padding: 0.2 }));
+    },
+    [fitView, nodeTypes, store],
+  );
 
   return (
     <div className="editor">
       <EditorHeading isNew={isNew} />
-      <Toolbar saving={saveWorkflow.isPending} onSave={() => void save()} onRun={() => setDialog("run")} onGenerate={() => setDialog("generate")} />
+      <Toolbar saving={saveWorkflow.isPending} onSave={() => void save()} onRun={() => setDialog("run")} onGenerate={() => setDialog("generate")} onHistory={() => setDialog("history")} />
       {notice ? (
         <p className={`editor-notice ${notice.kind === "alert" ? "error" : ""}`} role={notice.kind}>
           {notice.text}
@@ -153,6 +164,7 @@ function Editor({ store, nodeTypes, isNew }: EditorProps) {
       </div>
       <RunDialog open={dialog === "run"} onClose={close} save={saveBeforeRun} />
       <GenerateDialog open={dialog === "generate"} onClose={close} onLoaded={draftLoaded} />
+      <HistoryDialog open={dialog === "history"} onClose={close} onRestored={restored} />
       <UnsavedGuard />
     </div>
   );

@@ -8,9 +8,10 @@ export interface ToolbarProps {
   onSave: () => void;
   onRun: () => void;
   onGenerate: () => void;
+  onHistory: () => void;
 }
 
-export function Toolbar({ saving, onSave, onRun, onGenerate }: ToolbarProps) {
+export function Toolbar({ saving, onSave, onRun, onGenerate, onHistory }: ToolbarProps) {
   const store = useEditorStore();
   const nameId = useId();
   const { name, dirty, version, workflowId, triggerCount, paused } = useEditor((s) => ({
@@ -50,9 +51,12 @@ export function Toolbar({ saving, onSave, onRun, onGenerate }: ToolbarProps) {
           type="button"
           className="button-secondary"
           onClick={() => store.getState().showSettings()}
-          title="Schedules, webhooks, pause and the error workflow"
+          title="Schedules, webhooks, pause, the error workflow, limits and retention"
         >
           Triggers{triggerCount > 0 ? ` (${triggerCount})` : ""}
+        </button>
+        <button type="button" className="button-secondary" onClick={onHistory} title="Stored versions: compare and restore">
+          History
         </button>
         <button type="button" className="button-secondary" onClick={onGenerate}>
           Generate

@@ -8,6 +8,7 @@ import { type Connection, type EdgeChange, type NodeChange, applyEdgeChanges, ap
 import { temporal } from "zundo";
 import { createStore } from "zustand/vanilla";
 import { type FlowEdge, type StepNode, type WorkflowDefinition, toDefinition, toFlow } from "../canvas/definition";
+import { reparent } from "./loops";
 import { type PinnedIssues, type ValidationIssue, applyPins, pinIssues } from "./pins";
 import {
   type Clipboard,
@@ -61,6 +62,8 @@ export interface EditorState extends Content {
   setName(name: string): void;
   /** Replace the workflow's triggers (`key`: edits with the same key in quick succession are one undo step). */
   setTriggers(triggers: unknown[], key?: string): void;
+  /** The workflow's limits (definition `settings`); undefined for none (`key` as for setTriggers). */
+  setSettings(settings: Record<string, unknown> | undefined, key?: string): void;
   /** The workflow started when a run of this one fails; null for none. */
   setErrorWorkflow(id: string | null): void;
   /**
@@ -73,7 +76,8 @@ export interface EditorState extends Content {
   onNodesChange(changes: NodeChange<StepNode>[]): void;
   onEdgesChange(changes: EdgeChange<FlowEdge>[]): void;
   onConnect(connection: Connection): void;
-  addNode(type: string, position: XYPosition): string;
+  /** A new node of `type` at `position` (relative to loop `parent`, when given: into its body). */
+  addNode(type: string, position: XYPosition, parent?: string | null): string;
   updateSpec(id: string, next: NodeSpec): void;
   selectNode(id: string | null): void;
   deleteSelection(): void;
@@ -108,7 +112,7 @@ export function baseOf(definition: WorkflowDefinition): WorkflowDefinition {
 }
 
 /** Fields of the open workflow a generated draft keeps when it has none of its own. */
-const KEPT_BY_DRAFTS = ["triggers", "error_workflow_id"] as const;
+const KEPT_BY_DRAFTS = ["triggers", "error_workflow_id", "settings"] as const;
 
 /** Edits of one field within this long are one undo step (typing a name or a prompt). */
 const COALESCE_MS = 1000;
@@ -155,14 +159,27 @@ export function createEditorStore() {
           const before = dragStart;
           if (before === null) return;
           dragStart = null;
+          const movedIds = get()
+            .nodes.filter((n) => {
+              const old = before.nodes.find((o) => o.id === n.id);
+              return old !== undefined && (old.position.x !== n.position.x || old.position.y !== n.position.y);
+            })
+            .map((n) => n.id);
+          // Dropped into a loop or out of one: the same step as the drag.
+          if (movedIds.length > 0) {
+            const graph = get();
+            const next = reparent(graph, movedIds);
+            if (next !== graph) set({ nodes: next.nodes, edges: next.edges, selection: selectionOf(next.nodes, next.edges) });
+          }
+          // A loop's resize is a drag too (LoopCard begins and ends it).
+          const resized = get().nodes.some((n) => {
+            const old = before.nodes.find((o) => o.id === n.id);
+            return old !== undefined && (old.width !== n.width || old.height !== n.height);
+          });
           history().resume();
           lastEdit = null;
           refreshDirty();
-          const moved = get().nodes.some((n) => {
-            const old = before.nodes.find((o) => o.id === n.id);
-            return old !== undefined && (old.position.x !== n.position.x || old.position.y !== n.position.y);
-          });
-          if (!moved) return;
+          if (movedIds.length === 0 && !resized) return;
           const { pastStates } = history();
           store.temporal.setState({ pastStates: [...pastStates, before].slice(-HISTORY_LIMIT), futureStates: [] });
         };
@@ -232,6 +249,13 @@ export function createEditorStore() {
             edit({ base: { ...get().base, triggers } }, key);
           },
 
+          setSettings(settings, key) {
+            const base: WorkflowDefinition = { ...get().base };
+            if (settings === undefined) delete base.settings;
+            else base.settings = settings;
+            edit({ base }, key);
+          },
+
           setErrorWorkflow(id) {
             const base: WorkflowDefinition = { ...get().base };
             // The server leaves a null error workflow out of what it stores: so does the editor.
@@ -263,7 +287,11 @@ export function createEditorStore() {
             const next = applyNodeChanges(changes, nodes);
             // Selecting, measuring and dragging are not edits (a drag is recorded at its end).
             const content = changes.some(
-              (c) => c.type === "remove" || c.type === "add" || c.type === "replace" || (c.type === "position" && !c.dragging && dragStart === null),
+              (c) =>
+                c.type === "remove" ||
+                c.type === "add" ||
+                c.type === "replace" ||
+                (c.type === "position" && !c.dragging && dragStart === null),
             );
             const update: Partial<EditorState> = { nodes: next };
             if (changes.some((c) => c.type === "select" || c.type === "remove")) update.selection = selectionOf(next, edges);
@@ -289,8 +317,8 @@ export function createEditorStore() {
             if (next !== graph) edit({ edges: next.edges });
           },
 
-          addNode(type, position) {
-            const result = addNode(get(), type, position, get().nodeTypes);
+          addNode(type, position, parent = null) {
+            const result = addNode(get(), type, position, get().nodeTypes, parent);
             edit({ nodes: result.nodes, edges: result.edges, selection: { nodes: [result.id], edges: [] } });
             return result.id;
           },
@@ -324,9 +352,15 @@ export function createEditorStore() {
             if (clipboard === null) return [];
             const result = paste(get(), clipboard, get().nodeTypes);
             // The next paste lands one step further, not on top of this one.
+            // (Body nodes copied with their loop move with it: their positions are relative.)
+            const copied = new Set(clipboard.nodes.map((n) => n.spec.id));
             clipboard = {
               ...clipboard,
-              nodes: clipboard.nodes.map((n) => ({ ...n, position: { x: n.position.x + PASTE_OFFSET, y: n.position.y + PASTE_OFFSET } })),
+              nodes: clipboard.nodes.map((n) =>
+                typeof n.spec.parent === "string" && copied.has(n.spec.parent)
+                  ? n
+                  : { ...n, position: { x: n.position.x + PASTE_OFFSET, y: n.position.y + PASTE_OFFSET } },
+              ),
             };
             edit({ nodes: result.nodes, edges: result.edges, selection: { nodes: result.ids, edges: [] } });
             return result.ids;

@@ -7,11 +7,12 @@ import {
   type FlowEdge,
   type NodeSpec,
   type NodeTypeInfo,
-  STEP,
   type StepNode,
   edgeId,
   flowEdge,
+  flowNode,
   outputHandles,
+  parentsFirst,
 } from "../canvas/definition";
 
 export interface Graph {
@@ -63,20 +64,19 @@ export function defaultConfig(nodeType: Pick<NodeTypeInfo, "config_schema"> | un
   return config;
 }
 
-/** A React Flow node for a spec, with the handles its type and on_error give it. */
+/** A React Flow node for a spec, with the handles its type and on_error give it (a group for a loop). */
 export function stepNode(spec: NodeSpec, position: XYPosition, nodeTypes: NodeTypeMap, selected = false): StepNode {
-  return {
-    id: spec.id,
-    type: STEP,
-    position,
-    selected,
-    data: { spec, handles: outputHandles(spec, nodeTypes[spec.type]) },
-  };
+  return flowNode(spec, position, outputHandles(spec, nodeTypes[spec.type]), selected);
 }
 
-/** `position`, moved down-right until no node sits exactly there (repeated clicks fan out). */
-export function freePosition(nodes: readonly StepNode[], position: XYPosition): XYPosition {
-  const taken = new Set(nodes.map((n) => `${Math.round(n.position.x)},${Math.round(n.position.y)}`));
+/**
+ * `position`, moved down-right until no node of the same scope (`parent`) sits exactly
+ * there (repeated clicks fan out).
+ */
+export function freePosition(nodes: readonly StepNode[], position: XYPosition, parent: string | null = null): XYPosition {
+  const taken = new Set(
+    nodes.filter((n) => (n.parentId ?? null) === parent).map((n) => `${Math.round(n.position.x)},${Math.round(n.position.y)}`),
+  );
   let { x, y } = position;
   while (taken.has(`${Math.round(x)},${Math.round(y)}`)) {
     x += PASTE_OFFSET;
@@ -85,17 +85,22 @@ export function freePosition(nodes: readonly StepNode[], position: XYPosition): 
   return { x, y };
 }
 
-/** The graph with a new node of `type` at `position` (selected alone), and its id. */
+/**
+ * The graph with a new node of `type` at `position` (selected alone), and its id. With
+ * `parent`, the node goes into that loop's body and `position` is relative to the loop.
+ */
 export function addNode(
   graph: Graph,
   type: string,
   position: XYPosition,
   nodeTypes: NodeTypeMap,
+  parent: string | null = null,
 ): Graph & { id: string } {
   const id = uniqueId(type, new Set(graph.nodes.map((n) => n.id)));
   const spec: NodeSpec = { id, type, config: defaultConfig(nodeTypes[type]), on_error: "fail" };
+  if (parent !== null) spec.parent = parent;
   const nodes = graph.nodes.map(deselect);
-  nodes.push(stepNode(spec, freePosition(graph.nodes, position), nodeTypes, true));
+  nodes.push(stepNode(spec, freePosition(graph.nodes, position, parent), nodeTypes, true));
   return { nodes, edges: graph.edges.map(deselectEdge), id };
 }
 
@@ -108,6 +113,10 @@ export function connectionProblem(graph: Graph, connection: Connection): string 
   if (!from || !graph.nodes.some((n) => n.id === target)) return "unknown node";
   const handle = connection.sourceHandle ?? DEFAULT_HANDLE;
   if (!from.data.handles.includes(handle)) return `${source} has no ${handle} output`;
+  // A loop's body is a graph of its own: the loop connects to the outside, its body
+  // nodes to each other (the server refuses an edge across the boundary).
+  const to = graph.nodes.find((n) => n.id === target);
+  if ((from.parentId ?? null) !== (to?.parentId ?? null)) return "an edge cannot cross a loop's boundary";
   const id = edgeId(source, target, handle === DEFAULT_HANDLE ? null : handle);
   if (graph.edges.some((e) => e.id === id)) return "these nodes are already connected that way";
   return null;
@@ -120,9 +129,25 @@ export function connect(graph: Graph, connection: Connection): Graph {
 }
 
 
-/** The graph without the given nodes (and every edge touching them) and edges. */
+/** `ids` and every node inside them (a loop's body, nested loops' bodies too). */
+export function withDescendants(nodes: readonly StepNode[], ids: Iterable<string>): Set<string> {
+  const out = new Set(ids);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const node of nodes) {
+      if (node.parentId !== undefined && out.has(node.parentId) && !out.has(node.id)) {
+        out.add(node.id);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}
+
+/** The graph without the given nodes (a loop with its body), every edge touching them, and the given edges. */
 export function deleteElements(graph: Graph, nodeIds: Iterable<string>, edgeIds: Iterable<string> = []): Graph {
-  const goneNodes = new Set(nodeIds);
+  const goneNodes = withDescendants(graph.nodes, nodeIds);
   const goneEdges = new Set(edgeIds);
   if (goneNodes.size === 0 && goneEdges.size === 0) return graph;
   return {
@@ -140,9 +165,9 @@ export function deleteSelection(graph: Graph): Graph {
   );
 }
 
-/** The given nodes and the edges between them, for a later paste. */
+/** The given nodes (a loop with its body) and the edges between them, for a later paste. */
 export function copyNodes(graph: Graph, ids: Iterable<string>): Clipboard {
-  const chosen = new Set(ids);
+  const chosen = withDescendants(graph.nodes, ids);
   return {
     nodes: graph.nodes
       .filter((n) => chosen.has(n.id))
@@ -169,7 +194,15 @@ export function paste(graph: Graph, clipboard: Clipboard, nodeTypes: NodeTypeMap
     renamed.set(spec.id, id);
     const copy: NodeSpec = structuredClone({ ...spec, id });
     delete copy.position;
-    nodes.push(stepNode(copy, { x: position.x + offset, y: position.y + offset }, nodeTypes, true));
+    // A body node pasted with its loop goes into the copy; alone, into its loop if it is still there.
+    const parent = typeof spec.parent === "string" ? spec.parent : null;
+    const copiedParent = parent === null ? undefined : renamed.get(parent);
+    const inside = copiedParent !== undefined || (parent !== null && graph.nodes.some((n) => n.id === parent));
+    if (copiedParent !== undefined) copy.parent = copiedParent;
+    else if (!inside) delete copy.parent;
+    // Only the topmost pasted nodes move: the others keep their place in their pasted loop.
+    const shift = copiedParent !== undefined ? 0 : offset;
+    nodes.push(stepNode(copy, { x: position.x + shift, y: position.y + shift }, nodeTypes, true));
   }
   const edges = graph.edges.map(deselectEdge);
   for (const edge of clipboard.edges) {
@@ -177,7 +210,7 @@ export function paste(graph: Graph, clipboard: Clipboard, nodeTypes: NodeTypeMap
     const target = renamed.get(edge.target);
     if (source && target) edges.push(flowEdge(source, target, edge.sourceHandle));
   }
-  return { nodes, edges, ids: [...renamed.values()] };
+  return { nodes: parentsFirst(nodes), edges, ids: [...renamed.values()] };
 }
 
 /** Why `nextId` cannot replace `id`, or null when it can. */
@@ -190,9 +223,12 @@ export function renameProblem(graph: Graph, id: string, nextId: string): string 
 /** The graph with node `id` renamed `nextId`, its edges following it. Unchanged when refused. */
 export function renameNode(graph: Graph, id: string, nextId: string): Graph {
   if (id === nextId || renameProblem(graph, id, nextId) !== null) return graph;
-  const nodes = graph.nodes.map((n) =>
-    n.id === id ? { ...n, id: nextId, data: { ...n.data, spec: { ...n.data.spec, id: nextId } } } : n,
-  );
+  const nodes = graph.nodes.map((n) => {
+    if (n.id === id) return { ...n, id: nextId, data: { ...n.data, spec: { ...n.data.spec, id: nextId } } };
+    // A renamed loop keeps its body.
+    if (n.parentId === id) return { ...n, parentId: nextId, data: { ...n.data, spec: { ...n.data.spec, parent: nextId } } };
+    return n;
+  });
   const edges = graph.edges.map((e) => {
     if (e.source !== id && e.target !== id) return e;
     const source = e.source === id ? nextId : e.source;

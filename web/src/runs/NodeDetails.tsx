@@ -1,12 +1,13 @@
 // The selected node of a run: input (derived), output, error, attempts, timings, logs
 // and, while it runs, the AI text streaming in.
 import { formatDuration } from "../time";
-import type { NodeSpec, WorkflowDefinition } from "../canvas/definition";
+import { type NodeSpec, type WorkflowDefinition, parentOf } from "../canvas/definition";
 import { formatTime } from "../time";
 import { type DerivedInput, nodeInput } from "./input";
 import { JsonBlock } from "./JsonBlock";
 import { nodeDurationMs } from "./overlay";
 import type { NodeRunState } from "./statuses";
+import { formatCost, formatTokens, nodeUsage } from "./usage";
 
 interface NodeDetailsProps {
   definition: WorkflowDefinition;
@@ -15,6 +16,8 @@ interface NodeDetailsProps {
   nodeId: string | null;
   runFinished: boolean;
   onClose: () => void;
+  /** The item picked on each loop (a body node's details are that item's). */
+  items?: Readonly<Record<string, number | null>>;
 }
 
 function inputCaption(input: DerivedInput, labelOf: (id: string) => string): string {
@@ -31,7 +34,7 @@ function inputCaption(input: DerivedInput, labelOf: (id: string) => string): str
 }
 
 /** The "Node details" region: a hint until a node is selected. */
-export function NodeDetails({ definition, states, variables, nodeId, runFinished, onClose }: NodeDetailsProps) {
+export function NodeDetails({ definition, states, variables, nodeId, runFinished, onClose, items = {} }: NodeDetailsProps) {
   const specs = new Map<string, NodeSpec>((definition.nodes ?? []).map((n) => [n.id, n]));
   const labelOf = (id: string) => specs.get(id)?.name || id;
   const spec = nodeId === null ? undefined : specs.get(nodeId);
@@ -46,6 +49,17 @@ export function NodeDetails({ definition, states, variables, nodeId, runFinished
           </button>
         ) : null}
       </div>
+      {spec && parentOf(spec) !== null ? (
+        <p className="muted small run-item-note">
+          {(() => {
+            const loop = parentOf(spec)!;
+            const item = items[loop] ?? null;
+            return item === null
+              ? `In the body of ${labelOf(loop)}: pick an item on the loop to see this node's state for it.`
+              : `Item ${item} of ${labelOf(loop)}.`;
+          })()}
+        </p>
+      ) : null}
       {nodeId === null || !state ? (
         <p className="muted">Select a node on the canvas or in the timeline to see its input, output and logs.</p>
       ) : (
@@ -81,6 +95,8 @@ function Details({
   const duration = nodeDurationMs(state);
   const live = state.status === "running" || state.status === "retrying";
   const settled = state.status === "completed" || state.status === "failed";
+  const usage = nodeUsage(state.meta ?? {});
+  const bodyEntry = spec !== undefined && parentOf(spec) !== null && input.kind === "run-inputs";
   return (
     <div className="run-details-body">
       <p className="run-details-title">
@@ -101,6 +117,20 @@ function Details({
           <>
             <dt>Latency</dt>
             <dd>{formatDuration(state.latency_ms)}</dd>
+          </>
+        ) : null}
+        {usage ? (
+          <>
+            <dt>Tokens</dt>
+            <dd aria-label="Tokens">
+              {formatTokens(usage.total_tokens)} ({formatTokens(usage.prompt_tokens)} prompt, {formatTokens(usage.completion_tokens)} completion)
+              {usage.calls > 1 ? `, ${usage.calls} calls` : ""}
+            </dd>
+            <dt>Cost</dt>
+            <dd>
+              {formatCost(usage.cost)}
+              {usage.model ? <span className="muted"> ({usage.model})</span> : null}
+            </dd>
           </>
         ) : null}
         {state.branch !== null ? (
@@ -125,8 +155,15 @@ function Details({
         </>
       ) : null}
       <h3>Input</h3>
-      <p className="muted small">{inputCaption(input, labelOf)}</p>
-      {input.kind === "none" ? null : <JsonBlock value={input.value} label={`Input of ${labelOf(nodeId)}`} />}
+      {bodyEntry ? (
+        // A body node without a body predecessor gets its loop's item, which no state holds.
+        <p className="muted small">The item of {labelOf(parentOf(spec!)!)} this node ran for.</p>
+      ) : (
+        <>
+          <p className="muted small">{inputCaption(input, labelOf)}</p>
+          {input.kind === "none" ? null : <JsonBlock value={input.value} label={`Input of ${labelOf(nodeId)}`} />}
+        </>
+      )}
       <h3>Output</h3>
       {settled || state.output !== null ? (
         <JsonBlock value={state.output} label={`Output of ${labelOf(nodeId)}`} />

@@ -8,8 +8,9 @@ import {
   useNodesState,
 } from "@xyflow/react";
 import { memo, useCallback, useEffect, useMemo, useRef } from "react";
+import { type CanvasActions, CanvasContext } from "../canvas/canvasContext";
 import { NODE_TYPES } from "../canvas/NodeCard";
-import { type NodeTypeInfo, type StepNode, type WorkflowDefinition, toFlow } from "../canvas/definition";
+import { type LoopProgress, type NodeTypeInfo, type StepNode, type WorkflowDefinition, toFlow } from "../canvas/definition";
 import { useColorMode } from "../theme";
 import { withOverlays } from "./overlay";
 import type { NodeRunState } from "./statuses";
@@ -20,7 +21,14 @@ interface RunCanvasProps {
   states: Readonly<Record<string, NodeRunState>>;
   runFinished: boolean;
   onSelect: (nodeId: string) => void;
+  /** Each loop's items so far (shown on the loop). */
+  loops?: Readonly<Record<string, LoopProgress>>;
+  /** The loops' picked items and how to pick one (body nodes show that item's states). */
+  items?: CanvasActions;
 }
+
+const NO_LOOPS: Readonly<Record<string, LoopProgress>> = {};
+const NO_ACTIONS: CanvasActions = {};
 
 const MINIMAP_COLOURS: Record<string, string> = {
   running: "#2456d6",
@@ -34,10 +42,10 @@ function minimapColour(node: StepNode): string {
   return MINIMAP_COLOURS[node.data.overlay?.status ?? ""] ?? "#8a90a0";
 }
 
-function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect }: RunCanvasProps) {
+function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect, loops = NO_LOOPS, items = NO_ACTIONS }: RunCanvasProps) {
   const colorMode = useColorMode();
   const flow = useMemo(() => toFlow(definition, nodeTypes), [definition, nodeTypes]);
-  const [nodes, setNodes, onNodesChange] = useNodesState<StepNode>(withOverlays(flow.nodes, states, runFinished));
+  const [nodes, setNodes, onNodesChange] = useNodesState<StepNode>(withOverlays(flow.nodes, states, runFinished, loops));
 
   // Each stream frame: only the cards whose overlay changed get a new data object. A new
   // definition (a retry on the workflow's current version) redraws the graph.
@@ -45,8 +53,8 @@ function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect }:
   useEffect(() => {
     const redraw = drawn.current !== flow;
     drawn.current = flow;
-    setNodes((current) => withOverlays(redraw ? flow.nodes : current, states, runFinished));
-  }, [flow, states, runFinished, setNodes]);
+    setNodes((current) => withOverlays(redraw ? flow.nodes : current, states, runFinished, loops));
+  }, [flow, states, runFinished, loops, setNodes]);
 
   const onNodeClick: NodeMouseHandler<StepNode> = useCallback((_, node) => onSelect(node.id), [onSelect]);
   // Keyboard selection (Enter on a focused card) arrives here, not as a click.
@@ -59,6 +67,7 @@ function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect }:
 
   return (
     <div className="run-canvas">
+      <CanvasContext.Provider value={items}>
       <ReactFlow<StepNode>
         colorMode={colorMode}
         nodes={nodes}
@@ -78,6 +87,7 @@ function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect }:
         <MiniMap<StepNode> nodeColor={minimapColour} pannable zoomable ariaLabel="Mini map" />
         <Controls showInteractive={false} />
       </ReactFlow>
+      </CanvasContext.Provider>
     </div>
   );
 }

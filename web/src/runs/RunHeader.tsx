@@ -3,8 +3,10 @@ import { Link } from "react-router";
 import { isFinished } from "../runStatus";
 import { formatDuration, formatTime, useNow } from "../time";
 import { RunOriginView } from "../triggers/RunOrigin";
+import { ParentLink } from "./RunFamily";
 import type { Connection, RunRecord } from "./stream";
 import type { RunStatuses } from "./statuses";
+import { formatCost, formatTokens, runUsage } from "./usage";
 
 interface RunHeaderProps {
   executionId: string;
@@ -18,6 +20,12 @@ interface RunHeaderProps {
   retrying: boolean;
   /** The last failed action's message. */
   actionError: string | null;
+  /** Ask to delete the run (the page confirms first); absent: no Delete button. */
+  onDelete?: () => void;
+}
+
+function text(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
 }
 
 // Only a failed or cancelled run can be retried; a successful one is finished for good.
@@ -49,6 +57,12 @@ export function RunHeader(props: RunHeaderProps) {
   const duration = Number.isNaN(start) || Number.isNaN(end) ? null : Math.max(end - start, 0);
   const error = statuses?.error ?? run?.error ?? null;
   const note = connectionNote(connection, retryInMs, finished);
+  const extra = (run ?? {}) as Record<string, unknown>;
+  const parentId = text(extra.parent_execution_id);
+  const parentNode = text(extra.parent_node_id);
+  const depth = typeof extra.depth === "number" ? extra.depth : 0;
+  const queuedReason = status === "queued" ? text(extra.queued_reason) : null;
+  const usage = runUsage(statuses?.usage ?? extra.usage);
   return (
     <header className="run-header">
       <div className="run-title">
@@ -59,6 +73,7 @@ export function RunHeader(props: RunHeaderProps) {
         <p role="status" className={`run-status status-${status}`}>
           Run status: {status}
         </p>
+        {queuedReason ? <span className="muted run-queued-reason">{queuedReason}</span> : null}
         {statuses?.deadLetter || run?.dead_letter ? (
           <span className="badge badge-dead" title="The engine gave up on this run after repeated failures">
             dead letter
@@ -82,6 +97,11 @@ export function RunHeader(props: RunHeaderProps) {
           <button type="button" onClick={props.onRetry} disabled={!RETRYABLE.has(status) || props.retrying}>
             Retry run
           </button>
+          {props.onDelete ? (
+            <button type="button" className="secondary" onClick={props.onDelete} disabled={!isFinished(status)} title="Only a finished run can be deleted">
+              Delete run
+            </button>
+          ) : null}
         </div>
       </div>
       <dl className="facts run-facts">
@@ -97,6 +117,37 @@ export function RunHeader(props: RunHeaderProps) {
         <dd>{formatTime(endedAt)}</dd>
         <dt>Duration</dt>
         <dd>{duration === null ? "—" : formatDuration(duration)}</dd>
+        {parentId ? (
+          <>
+            <dt>Parent run</dt>
+            <dd>
+              <ParentLink parentId={parentId} nodeId={parentNode} />
+              {depth > 1 ? <span className="muted"> (depth {depth})</span> : null}
+            </dd>
+          </>
+        ) : null}
+        {usage ? (
+          <>
+            <dt>Tokens</dt>
+            <dd aria-label="Run tokens">
+              {formatTokens(usage.total_tokens)} ({formatTokens(usage.prompt_tokens)} prompt, {formatTokens(usage.completion_tokens)} completion) in {usage.calls} call{usage.calls === 1 ? "" : "s"}
+            </dd>
+            <dt>Cost</dt>
+            <dd aria-label="Run cost">
+              {formatCost(usage.cost)}
+              {usage.unpriced_calls > 0 ? <span className="muted"> ({usage.unpriced_calls} unpriced call{usage.unpriced_calls === 1 ? "" : "s"} not counted)</span> : null}
+              {Object.keys(usage.by_model).length > 1 ? (
+                <span className="muted">
+                  {" "}
+                  ·{" "}
+                  {Object.entries(usage.by_model)
+                    .map(([model, entry]) => `${model}: ${formatCost(entry.cost)}`)
+                    .join(", ")}
+                </span>
+              ) : null}
+            </dd>
+          </>
+        ) : null}
         {run?.trigger ? (
           <>
             <dt>Started by</dt>

@@ -7,9 +7,13 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { useNavigate } from "react-router";
 import type { WorkflowDefinition } from "../canvas/definition";
+import type { CanvasActions } from "../canvas/canvasContext";
+import { loopProgress, statesForItems } from "./loops";
 import { isFinished } from "./reconnect";
 import { NodeDetails } from "./NodeDetails";
-import { useCancelRun, useNodeTypes, useRetryRun } from "./queries";
+import { ConfirmDialog } from "../lists/ConfirmDialog";
+import { useCancelRun, useDeleteRun, useNodeTypes, useRetryRun } from "./queries";
+import { ChildRuns } from "./RunFamily";
 import { RunCanvas } from "./RunCanvas";
 import { RunHeader } from "./RunHeader";
 import { useRunStream } from "./stream";
@@ -32,10 +36,28 @@ export function RunPage({ executionId }: { executionId: string }) {
   const nodeTypes = useNodeTypes();
   const cancel = useCancelRun(executionId);
   const retry = useRetryRun(executionId);
+  const remove = useDeleteRun(executionId);
+  const [confirmDelete, setConfirmDelete] = useState(false);
   const navigate = useNavigate();
   const [selected, setSelected] = useState<string | null>(null);
   const definition = useStableDefinition(run?.definition);
   const runFinished = isFinished(statuses?.runStatus);
+
+  // Loops: the item picked on each loop; its body nodes show that item's states.
+  const [items, setItems] = useState<Record<string, number | null>>({});
+  const rawStates = statuses?.nodes;
+  const loops = useMemo(() => (definition && rawStates ? loopProgress(definition, rawStates, items) : {}), [definition, rawStates, items]);
+  const shownStates = useMemo(
+    () => (definition && rawStates ? statesForItems(definition, rawStates, items) : rawStates),
+    [definition, rawStates, items],
+  );
+  const itemActions: CanvasActions = useMemo(
+    () => ({
+      itemOf: (loopId: string) => items[loopId] ?? null,
+      pickItem: (loopId: string, index: number | null) => setItems((current) => ({ ...current, [loopId]: index })),
+    }),
+    [items],
+  );
 
   const labels = useMemo(
     () => Object.fromEntries((definition?.nodes ?? []).map((n) => [n.id, n.name || n.id])),
@@ -90,7 +112,23 @@ export function RunPage({ executionId }: { executionId: string }) {
         cancelling={cancel.isPending}
         retrying={retry.isPending || retriedAtSeq !== null}
         actionError={actionError}
+        onDelete={() => {
+          remove.reset();
+          setConfirmDelete(true);
+        }}
       />
+      {confirmDelete ? (
+        <ConfirmDialog
+          title="Delete this run?"
+          confirmLabel="Delete"
+          busy={remove.isPending}
+          error={remove.error ? <p className="error">{remove.error.message}</p> : null}
+          onConfirm={() => remove.mutate(undefined, { onSuccess: () => navigate("/runs", { replace: true }) })}
+          onCancel={() => setConfirmDelete(false)}
+        >
+          <p>The run, its node states and its events are deleted. This cannot be undone.</p>
+        </ConfirmDialog>
+      ) : null}
       {stream.error ? (
         <p className="error" role="alert">
           {stream.error}
@@ -107,9 +145,11 @@ export function RunPage({ executionId }: { executionId: string }) {
               <RunCanvas
                 definition={definition}
                 nodeTypes={nodeTypes.data ?? NO_NODE_TYPES}
-                states={statuses.nodes}
+                states={shownStates ?? statuses.nodes}
                 runFinished={runFinished}
                 onSelect={select}
+                loops={loops}
+                items={itemActions}
               />
             ) : (
               <div className="run-canvas run-canvas-loading">
@@ -118,7 +158,8 @@ export function RunPage({ executionId }: { executionId: string }) {
             )}
             <NodeDetails
               definition={definition}
-              states={statuses.nodes}
+              states={shownStates ?? statuses.nodes}
+              items={items}
               variables={run?.variables}
               nodeId={selected}
               runFinished={runFinished}
@@ -133,6 +174,7 @@ export function RunPage({ executionId }: { executionId: string }) {
             selected={selected}
             onSelect={select}
           />
+          <ChildRuns executionId={executionId} live={!runFinished} />
         </>
       ) : stream.error ? null : (
         <p className="muted">Loading the run…</p>

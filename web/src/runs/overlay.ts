@@ -1,5 +1,5 @@
 // Run facts on the canvas: each node card's overlay, replaced only where it changed.
-import type { StepNode, StepOverlay } from "../canvas/definition";
+import type { LoopProgress, StepNode, StepOverlay } from "../canvas/definition";
 import type { NodeRunState } from "./statuses";
 
 /**
@@ -20,7 +20,7 @@ export function nodeDurationMs(node: NodeRunState): number | null {
  * run goes on and "pending" once the run is over (it never ran). Streamed tokens show
  * only while the node runs; its output replaces them.
  */
-export function nodeOverlay(node: NodeRunState, runFinished: boolean): StepOverlay {
+export function nodeOverlay(node: NodeRunState, runFinished: boolean, loop?: LoopProgress): StepOverlay {
   const status = node.status === "pending" && !runFinished ? "queued" : node.status;
   const overlay: StepOverlay = {
     status,
@@ -29,6 +29,7 @@ export function nodeOverlay(node: NodeRunState, runFinished: boolean): StepOverl
     durationMs: nodeDurationMs(node),
   };
   if (node.tokens && (node.status === "running" || node.status === "retrying")) overlay.tokens = node.tokens;
+  if (loop) overlay.loop = loop;
   return overlay;
 }
 
@@ -39,7 +40,11 @@ function sameOverlay(a: StepOverlay | undefined, b: StepOverlay): boolean {
     a.cached === b.cached &&
     a.attempts === b.attempts &&
     a.durationMs === b.durationMs &&
-    a.tokens === b.tokens
+    a.tokens === b.tokens &&
+    a.loop?.total === b.loop?.total &&
+    a.loop?.completed === b.loop?.completed &&
+    a.loop?.failed === b.loop?.failed &&
+    a.loop?.running === b.loop?.running
   );
 }
 
@@ -52,12 +57,13 @@ export function withOverlays(
   nodes: StepNode[],
   states: Readonly<Record<string, NodeRunState>>,
   runFinished: boolean,
+  loops: Readonly<Record<string, LoopProgress>> = {},
 ): StepNode[] {
   let changed = false;
   const next = nodes.map((node) => {
     const state = states[node.id];
     if (!state) return node;
-    const overlay = nodeOverlay(state, runFinished);
+    const overlay = nodeOverlay(state, runFinished, loops[node.id]);
     if (sameOverlay(node.data.overlay, overlay)) return node;
     changed = true;
     return { ...node, data: { ...node.data, overlay } };

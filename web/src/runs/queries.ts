@@ -1,8 +1,9 @@
 // Server state of the run view: node types (for branch handles), cancel and retry.
 // The run itself comes from the live stream (its snapshot carries the definition and
 // logs, see src/ductwork/api/live.py), so there is no GET of the execution here.
-import { useMutation, useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type Schemas, UnauthorizedError, api, errorMessage } from "../api/client";
+import { issue11Api } from "../api/issue11";
 import type { NodeTypeInfo } from "../canvas/definition";
 
 /** A readable message for a failed call: the body's detail or message, and the status. */
@@ -74,5 +75,34 @@ export function useResumeNode(executionId: string) {
       if (data === undefined) throw callFailure(response, error, "Could not resume the step");
       return data;
     },
+  });
+}
+
+/** A run's child runs (its sub-workflow nodes' runs), refreshed while the parent runs. */
+export function useChildRuns(executionId: string, live: boolean) {
+  return useQuery({
+    queryKey: ["runs", "children", executionId],
+    queryFn: async () => {
+      const { data, error, response } = await issue11Api.GET("/workflows/executions", {
+        params: { query: { parent_execution_id: executionId, limit: 100 } },
+      });
+      if (data === undefined) throw callFailure(response, error, "Could not load the child runs");
+      return data;
+    },
+    refetchInterval: live ? 3000 : false,
+  });
+}
+
+/** DELETE /workflows/executions/{id} (204); the runs lists forget it. */
+export function useDeleteRun(executionId: string) {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: async (): Promise<void> => {
+      const { error, response } = await issue11Api.DELETE("/workflows/executions/{execution_id}", {
+        params: { path: { execution_id: executionId } },
+      });
+      if (!response.ok) throw callFailure(response, error, "Could not delete the run");
+    },
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["runs"] }),
   });
 }

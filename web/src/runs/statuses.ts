@@ -83,6 +83,7 @@ export interface RunView {
   end_time?: string | null;
   error?: string | null;
   logs?: LogLine[];
+  usage?: unknown;
 }
 
 export interface Snapshot {
@@ -109,6 +110,12 @@ export interface NodeRunState {
   logs: LogLine[];
   /** While it waits for a person (a `wait` node): its resume link and what it asks. */
   wait: WaitInfo | null;
+  /**
+   * The node's metadata from its state (the keys beyond the known ones, e.g. `usage`:
+   * an AI node's tokens and cost; a loop's item count), updated by `node_completed`'s
+   * `usage`.
+   */
+  meta: Record<string, unknown>;
 }
 
 /**
@@ -135,6 +142,8 @@ export interface RunStatuses {
   error: string | null;
   /** Log lines of the run itself (no node). */
   runLogs: LogLine[];
+  /** The run's token usage and cost (RunUsage.dump) as last reported: snapshot, then `run_finished`. */
+  usage: unknown;
 }
 
 const NODE_STATUSES: ReadonlySet<string> = new Set<NodeStatus>([
@@ -163,7 +172,30 @@ export function pendingNode(): NodeRunState {
     branch: null,
     logs: [],
     wait: null,
+    meta: {},
   };
+}
+
+/** The NodeStateView keys folded into NodeRunState's own fields (the rest is `meta`). */
+const KNOWN_STATE_KEYS = new Set([
+  "status",
+  "output",
+  "error",
+  "cached",
+  "latency_ms",
+  "attempts",
+  "started_at",
+  "finished_at",
+  "branch",
+]);
+
+function metaOf(view: Record<string, unknown>): Record<string, unknown> {
+  const meta: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(view)) if (!KNOWN_STATE_KEYS.has(key)) meta[key] = value;
+  // A server that nests its metadata (`meta: {...}`) is read the same way.
+  const nested = view.meta;
+  if (nested && typeof nested === "object" && !Array.isArray(nested)) Object.assign(meta, nested);
+  return meta;
 }
 
 /**
@@ -221,6 +253,7 @@ export function fromSnapshot(snapshot: Snapshot, previous?: RunStatuses): RunSta
       branch: view.branch ?? null,
       logs: [],
       wait: waitInfo(status, view as unknown as Record<string, unknown>),
+      meta: metaOf(view as unknown as Record<string, unknown>),
     };
   }
   const runLogs: LogLine[] = [];
@@ -245,6 +278,7 @@ export function fromSnapshot(snapshot: Snapshot, previous?: RunStatuses): RunSta
     endedAt: snapshot.run.end_time ?? null,
     error: snapshot.run.error ?? null,
     runLogs,
+    usage: snapshot.run.usage ?? null,
   };
 }
 
@@ -304,6 +338,7 @@ function applyFact(state: RunStatuses, event: RunEvent): RunStatuses {
         runStatus: runStatus(data.status, state.runStatus),
         endedAt: timestamp,
         error: str(data.error),
+        usage: "usage" in data ? data.usage : state.usage,
       };
     case "node_started":
       return {
@@ -334,6 +369,7 @@ function applyFact(state: RunStatuses, event: RunEvent): RunStatuses {
           branch: str(data.branch),
           error: null,
           finished_at: timestamp,
+          meta: data.usage && typeof data.usage === "object" ? { ...n.meta, usage: data.usage } : n.meta,
         })),
       };
     case "node_failed":

@@ -14,6 +14,8 @@ import { type TriggerIssue, settingsIssues } from "./issues";
 import { type ScheduleInfo, useSchedules, useSecretNames, useSetPaused, useTriggerTypes, useWorkflowChoices } from "./queries";
 import { type TriggerSpec, type TriggerTypeInfo, newTrigger } from "./schema";
 import { asTrigger, hookUrl, triggerSummary } from "./summary";
+import { LimitsSettings } from "./LimitsSettings";
+import { UsageSummary } from "../versions/UsageSummary";
 import "./triggers.css";
 
 const TriggerForm = lazy(async () => ({ default: (await import("./TriggerForm")).TriggerForm }));
@@ -149,6 +151,8 @@ export function WorkflowSettings() {
       </div>
 
       <ErrorWorkflowPicker workflowId={workflowId} problems={problems.errorWorkflow} />
+      <LimitsSettings />
+      {workflowId !== undefined ? <UsageSummary workflowId={workflowId} /> : null}
     </section>
   );
 }

@@ -20,10 +20,12 @@ import { Prose } from "./Prose";
 import { freeFields, uiSchemaFor } from "./schema";
 import { CompletionsContext } from "./TemplateEditor";
 import { TemplateWidget } from "./TemplateWidget";
+import { CodeWidget } from "./CodeWidget";
+import { WorkflowPickerWidget } from "./WorkflowPickerWidget";
 import type { NodeConfigPanelProps } from "./types";
 import "./panel.css";
 
-const widgets = { template: TemplateWidget, CheckboxWidget };
+const widgets = { template: TemplateWidget, CheckboxWidget, code: CodeWidget, workflowPicker: WorkflowPickerWidget };
 const ID_PREFIX = "dw-node";
 
 type Json = Record<string, unknown>;

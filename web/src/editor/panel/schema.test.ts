@@ -84,3 +84,10 @@ describe("humanTitle", () => {
     expect(humanTitle("Identity")).toBe("Identity");
   });
 });
+
+describe("source code fields", () => {
+  it("draws a string with a text/x-* media type in the code editor, whatever its type", () => {
+    const form = uiSchemaFor({ properties: { source: { type: "string", title: "Source", contentMediaType: "text/x-python" } } }, { expression_fields: [], type: "other" });
+    expect(form.uiSchema.source).toEqual({ "ui:widget": "code" });
+  });
+});

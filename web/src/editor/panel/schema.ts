@@ -33,6 +33,30 @@ const CLASHING_TITLES: Record<string, string> = { timeout_seconds: "Request time
 /** The same, where a node type's field means something else (a wait's timeout is how long it waits). */
 const TYPE_TITLES: Record<string, Record<string, string>> = { wait: { timeout_seconds: "Wait at most (seconds)" } };
 
+/**
+ * Fields a node type draws with a widget of its own: a `code` node's source in the code
+ * editor (CodeWidget), a `sub-workflow` node's workflow picked by name (WorkflowPickerWidget).
+ */
+const TYPE_WIDGETS: Record<string, Record<string, string>> = {
+  code: { code: "code" },
+  "sub-workflow": { workflow_id: "workflowPicker" },
+};
+
+/**
+ * Fields a node type draws differently from their JSON Schema: a loop's `items` is a
+ * list in the schema but usually a lone `{{ expr }}` that gives one (a native field),
+ * so it is text first, with a list as the alternative.
+ */
+const TYPE_FIELDS: Record<string, Record<string, (prop: Json) => { schema: Json; ui: UiSchema }>> = {
+  loop: {
+    items: (prop) => {
+      const { type: _type, items: _items, default: _default, ...rest } = prop;
+      const options: PanelUiOptions = { kinds: ["text", "list"], mode: "template", multiline: false };
+      return { schema: rest, ui: { "ui:field": "alternatives", "ui:options": { ...options } } };
+    },
+  },
+};
+
 /** Fields whose text is long: drawn as several lines. */
 const MULTILINE = /prompt|body|query|message|html|text|template/i;
 const ACRONYMS: Record<string, string> = { Url: "URL", Ttl: "TTL", Id: "ID", Http: "HTTP", Json: "JSON", Api: "API", Html: "HTML", Sql: "SQL" };
@@ -121,14 +145,22 @@ export function uiSchemaFor(
 ): { schema: RJSFSchema; uiSchema: UiSchema } {
   const expressions = new Set(nodeType?.expression_fields ?? []);
   const titles = { ...CLASHING_TITLES, ...(TYPE_TITLES[nodeType?.type ?? ""] ?? {}) };
+  const widgets = TYPE_WIDGETS[nodeType?.type ?? ""] ?? {};
   const properties = isObject(schema?.properties) ? schema.properties : {};
   const outProps: Json = {};
   const uiSchema: UiSchema = { "ui:submitButtonOptions": { norender: true } };
   for (const [name, raw] of Object.entries(properties)) {
     if (!isObject(raw)) continue;
-    const { schema: prop, ui } = normaliseProperty(name, raw, expressions.has(name) ? "expression" : "template", titles);
+    const special = TYPE_FIELDS[nodeType?.type ?? ""]?.[name];
+    const { schema: prop, ui } = special
+      ? special({ ...raw, ...(typeof raw.title === "string" ? { title: humanTitle(raw.title) } : {}) })
+      : normaliseProperty(name, raw, expressions.has(name) ? "expression" : "template", titles);
     outProps[name] = prop;
-    if (Object.keys(ui).length > 0) uiSchema[name] = ui;
+    // Source code (`contentMediaType: text/x-python`, a hint a node type may give) is not a template.
+    const isCode = typeof raw.contentMediaType === "string" && raw.contentMediaType.startsWith("text/x-");
+    const widget = widgets[name] ?? (isCode ? "code" : undefined);
+    if (widget !== undefined && prop.type === "string") uiSchema[name] = { "ui:widget": widget };
+    else if (Object.keys(ui).length > 0) uiSchema[name] = ui;
   }
   const { title: _title, description: _description, ...root } = schema ?? {};
   return { schema: { ...root, type: "object", properties: outProps } as RJSFSchema, uiSchema };
