@@ -67,9 +67,20 @@ def _changes(old: Any, new: Any, path: str) -> list[Change]:
             sub = f"{path}.{key}" if path else str(key)
             found.extend(_changes(old.get(key), new.get(key), sub))
         return found
-    if old == new and type(old) is type(new):
+    if _same(old, new):
         return []
     return [{"path": path, "from": old, "to": new}]
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal as JSON: unlike `==`, 1 and 1.0 or 0 and false differ (a user changed them)."""
+    if type(old) is not type(new):
+        return False
+    if isinstance(old, Mapping):
+        return old.keys() == new.keys() and all(_same(old[key], new[key]) for key in old)
+    if isinstance(old, list):
+        return len(old) == len(new) and all(map(_same, old, new))
+    return bool(old == new)
 
 
 def _edge_key(edge: Mapping[str, Any]) -> tuple[str, str, str | None]:
