@@ -6,7 +6,10 @@ import copy
 from typing import Any
 
 import httpx
+import pytest
 
+from ductwork.client import Client, NotFound
+from tests.support.live_server import LiveServer
 from tests.support.polling import wait_until
 
 SIMPLE: dict[str, Any] = {
@@ -174,3 +177,23 @@ def test_versions_bad_input(client: httpx.Client) -> None:
     assert "9" in missing and workflow_id in missing
     assert client.post(f"{base}/9/restore").status_code == 404
     assert client.post("/workflows/no-such-workflow/versions/1/restore").status_code == 404
+
+
+def test_python_client_versions_and_delete(server: LiveServer) -> None:
+    with Client(server.url, api_key=server.admin_key) as dw:
+        workflow = dw.create_workflow(SIMPLE)
+        dw.update_workflow(workflow["id"], {**SIMPLE, "name": "Renamed"})
+
+        assert [v["version"] for v in dw.list_versions(workflow["id"])] == [2, 1]
+        assert dw.list_versions(workflow["id"], limit=1, offset=1)[0]["name"] == "Greeter"
+        assert dw.get_version(workflow["id"], 1)["name"] == "Greeter"
+        diff = dw.diff_versions(workflow["id"], 1, 2)
+        assert diff["workflow"] == [{"path": "name", "from": "Greeter", "to": "Renamed"}]
+        assert dw.restore_version(workflow["id"], 1)["version"] == 3
+        with pytest.raises(NotFound):
+            dw.get_version(workflow["id"], 7)
+
+        run = dw.execute(workflow["id"])
+        dw.delete_execution(run["execution_id"])
+        with pytest.raises(NotFound):
+            dw.get_execution(run["execution_id"])
