@@ -7,6 +7,9 @@ process prunes by it, batch by batch.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -144,3 +147,35 @@ async def test_the_sweeping_process_prunes_on_its_own(tmp_path: Path) -> None:
         await eventually(two_left, what="the sweep pruned the older runs")
     finally:
         await app.close()
+
+
+class BlockingStore:
+    """`prune_runs` that holds the event loop for a while, as SQLite's batches do."""
+
+    def __init__(self, batches: int, hold: float) -> None:
+        self.left = batches
+        self.hold = hold
+        self.calls: list[tuple[float, float]] = []  # (start, end), loop time
+
+    async def list_workflows(self, limit: int = 100, offset: int = 0) -> list[Workflow]:
+        return []
+
+    async def prune_runs(self, plan: PrunePlan, limit: int) -> int:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        time.sleep(self.hold)  # noqa: ASYNC251  (blocks the loop on purpose, as SQLite does)
+        self.calls.append((start, loop.time()))
+        self.left -= 1
+        return limit if self.left > 0 else 0
+
+
+async def test_live_work_gets_as_long_as_each_batch_took(tmp_path: Path) -> None:
+    store = BlockingStore(batches=4, hold=0.03)
+    settings = Settings(data_dir=tmp_path, retention_days=1, prune_batch_size=10)
+
+    await Pruner(store, settings).prune_once()  # type: ignore[arg-type]
+
+    assert len(store.calls) == 4
+    for (start, end), (next_start, _) in itertools.pairwise(store.calls):
+        # A lower bound: the loop was free at least as long as the batch held it.
+        assert next_start - end >= (end - start) - 0.002

@@ -42,7 +42,7 @@ def create(client: httpx.Client, body: dict[str, Any]) -> str:
     return str(response.json()["id"])
 
 
-def test_delete_execution(client: httpx.Client) -> None:
+def test_delete_execution(client: httpx.Client, server: LiveServer) -> None:
     workflow_id = create(client, SIMPLE)
     done = client.post(f"/workflows/{workflow_id}/execute", json={}).json()
     assert done["status"] == "success", done
@@ -53,6 +53,8 @@ def test_delete_execution(client: httpx.Client) -> None:
 
     assert client.get(f"/workflows/executions/{execution_id}").status_code == 404
     assert client.get(f"/workflows/{workflow_id}/executions").json() == []
+    assert client.get(f"/workflows/executions/{execution_id}/events").status_code == 404
+    assert server.call(server.app.store.list_events(execution_id)) == []
     again = client.delete(f"/workflows/executions/{execution_id}")
     assert again.status_code == 404 and execution_id in again.json()["detail"]
     assert client.delete("/workflows/executions/no-such-run").status_code == 404
