@@ -1,5 +1,5 @@
 """The `ductwork` command: serve, worker, run FILE, watch EXECUTION_ID, runs, validate FILE,
-users create|list, keys create|list|revoke."""
+users create|list, keys create|list|revoke, prune, versions WORKFLOW, diff WORKFLOW A B."""
 
 from __future__ import annotations
 
@@ -1188,6 +1188,167 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) ->
             highlight=False,
             soft_wrap=True,
         )
+
+
+# Retention and versions ----------------------------------------------------------------
+
+
+@cli.command()
+def prune(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count the runs that would be deleted.")
+    ] = False,
+    days: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="Keep finished runs this many days (default: the setting)."),
+    ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--runs",
+            min=1,
+            help="Keep each workflow's newest N finished runs (default: the setting).",
+        ),
+    ] = None,
+) -> None:
+    """Delete finished runs past their retention, in the configured store.
+
+    The policy is DUCTWORK_RETENTION_DAYS / DUCTWORK_RETENTION_RUNS (or --days /
+    --runs), overridden per workflow by its `settings.retention`; unfinished runs are
+    never touched. Servers do this every DUCTWORK_PRUNE_INTERVAL_SECONDS already.
+    """
+    from ductwork.pruning import Pruner
+    from ductwork.store.factory import create_store
+
+    settings = Settings()
+    overrides: dict[str, Any] = {}
+    if days is not None:
+        if days <= 0:
+            err.print("[red]--days must be more than 0[/]")
+            raise typer.Exit(2)
+        overrides["retention_days"] = days
+    if keep is not None:
+        overrides["retention_runs"] = keep
+    settings = settings.model_copy(update=overrides)
+
+    async def go() -> int:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = create_store(settings.resolved_store_url)
+        await store.start()
+        try:
+            pruner = Pruner(store, settings)
+            return await (pruner.count() if dry_run else pruner.prune_once())
+        finally:
+            await store.close()
+
+    count = asyncio.run(go())
+    console.print(f"{'Would delete' if dry_run else 'Deleted'} {count} run(s).")
+
+
+def _remote_client(url: str, api_key: str | None) -> Any:
+    from ductwork.client import Client
+
+    return Client(url.rstrip("/"), api_key=_remote_key(api_key))
+
+
+def _remote_call(url: str, call: Any) -> Any:
+    """Run `call()` against a server; exit 2 on a refusal or unknown id, 1 when unreachable."""
+    import httpx
+
+    from ductwork.client import ApiError, AuthenticationError, PermissionDenied
+
+    try:
+        return call()
+    except (AuthenticationError, PermissionDenied) as exc:
+        raise _refused(url, exc.status_code) from None
+    except ApiError as exc:
+        err.print(f"[red]{url}: {exc}[/]", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+    except httpx.HTTPError as exc:
+        err.print(f"[red]{url}: {exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@cli.command()
+def versions(
+    workflow: Annotated[str, typer.Argument(help="The workflow's id.")],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many versions to list.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+    url: ServerUrl = "http://127.0.0.1:8000",
+    api_key: ApiKeyOption = None,
+) -> None:
+    """List a workflow's saved versions on a server, newest first.
+
+    Exit status: 0 when listed, 1 when the server cannot be reached, 2 when it
+    refused the key or the workflow is unknown.
+    """
+    with _remote_client(url, api_key) as dw:
+        listed = _remote_call(url, lambda: dw.list_versions(workflow, limit=limit))
+    if as_json:
+        sys.stdout.write(json.dumps(listed, indent=2) + "\n")
+        return
+    rows = [
+        [
+            str(v["version"]),
+            _when(v["created_at"]),
+            v["name"],
+            str(v["node_count"]),
+            str(v["edge_count"]),
+        ]
+        for v in listed
+    ]
+    _print_rows(["version", "saved", "name", "nodes", "edges"], rows)
+
+
+def diff_lines(diff: dict[str, Any]) -> list[str]:
+    """A version diff (`GET .../versions/diff`) as lines: `+` added, `-` removed, `~` changed."""
+
+    def value(item: Any) -> str:
+        return _short(json.dumps(item, ensure_ascii=False), 60)
+
+    def changes(prefix: str, items: list[dict[str, Any]]) -> list[str]:
+        return [f"~ {prefix}{c['path']}: {value(c['from'])} -> {value(c['to'])}" for c in items]
+
+    def edge(item: dict[str, Any]) -> str:
+        branch = f" [{item['branch']}]" if item.get("branch") is not None else ""
+        return f"edge {item['from']} -> {item['to']}{branch}"
+
+    nodes, edges = diff["nodes"], diff["edges"]
+    lines = [f"+ node {node_id}" for node_id in nodes["added"]]
+    lines += [f"- node {node_id}" for node_id in nodes["removed"]]
+    for node in nodes["changed"]:
+        lines += changes(f"node {node['id']}: ", node["changes"])
+    lines += [f"+ {edge(item)}" for item in edges["added"]]
+    lines += [f"- {edge(item)}" for item in edges["removed"]]
+    lines += changes("", diff["workflow"])
+    return lines
+
+
+@cli.command()
+def diff(
+    workflow: Annotated[str, typer.Argument(help="The workflow's id.")],
+    old: Annotated[int, typer.Argument(min=1, help="The older version.")],
+    new: Annotated[int, typer.Argument(min=1, help="The newer version.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+    url: ServerUrl = "http://127.0.0.1:8000",
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Show what changed between two versions of a workflow on a server.
+
+    One line per change: `+`/`-` for added and removed nodes and edges, `~` for a
+    changed value (`node ai1: config.prompt: "old" -> "new"`). Exit status as for
+    `versions`.
+    """
+    with _remote_client(url, api_key) as dw:
+        found = _remote_call(url, lambda: dw.diff_versions(workflow, old, new))
+    if as_json:
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
+        return
+    lines = diff_lines(found)
+    if not lines:
+        console.print(f"Versions {old} and {new} are the same.")
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
 
 
 def main() -> None:

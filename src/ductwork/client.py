@@ -66,6 +66,7 @@ __all__ = [
     "User",
     "ValidationReport",
     "Workflow",
+    "WorkflowVersion",
 ]
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -127,6 +128,16 @@ class Workflow(TypedDict):
     updated_at: str
     last_run: NotRequired[LastRun | None]
     """In `list_workflows`: the workflow's newest run, None when it never ran."""
+
+
+class WorkflowVersion(TypedDict):
+    """One saved version of a workflow, as `list_versions` shows it (no definition)."""
+
+    version: int
+    created_at: str
+    name: str
+    node_count: int
+    edge_count: int
 
 
 class ValidationReport(TypedDict):
@@ -605,6 +616,31 @@ class _Calls:
         return _Call("POST", path, _parse_json, json=body)
 
     @staticmethod
+    def delete_execution(execution_id: str) -> _Call[None]:
+        path = f"/workflows/executions/{_seg(execution_id, 'execution_id')}"
+        return _Call("DELETE", path, _parse_none)
+
+    @staticmethod
+    def list_versions(workflow_id: str, limit: int, offset: int) -> _Call[list[WorkflowVersion]]:
+        path = f"/workflows/{_seg(workflow_id, 'workflow_id')}/versions"
+        return _Call("GET", path, _parse_json, params=_page(limit, offset))
+
+    @staticmethod
+    def get_version(workflow_id: str, version: int) -> _Call[Workflow]:
+        path = f"/workflows/{_seg(workflow_id, 'workflow_id')}/versions/{int(version)}"
+        return _Call("GET", path, _parse_json)
+
+    @staticmethod
+    def restore_version(workflow_id: str, version: int) -> _Call[Workflow]:
+        path = f"/workflows/{_seg(workflow_id, 'workflow_id')}/versions/{int(version)}/restore"
+        return _Call("POST", path, _parse_json)
+
+    @staticmethod
+    def diff_versions(workflow_id: str, old: int, new: int) -> _Call[dict[str, Any]]:
+        path = f"/workflows/{_seg(workflow_id, 'workflow_id')}/versions/diff"
+        return _Call("GET", path, _parse_json, params={"from": int(old), "to": int(new)})
+
+    @staticmethod
     def create_credential(name: str, type: str, data: Mapping[str, Any]) -> _Call[CredentialInfo]:
         body = {"name": name, "type": type, "data": dict(data)}
         return _Call("POST", "/credentials", _parse_json, json=body)
@@ -902,6 +938,29 @@ class AsyncClient(_Base):
         """Resume a failed or cancelled run from its failed nodes."""
         return await self._send(_Calls.retry(execution_id, use_current_definition))
 
+    async def delete_execution(self, execution_id: str) -> None:
+        """Delete a finished run with its logs (Conflict for one still going: cancel first)."""
+        await self._send(_Calls.delete_execution(execution_id))
+
+    # Versions
+    async def list_versions(
+        self, workflow_id: str, *, limit: int = 100, offset: int = 0
+    ) -> list[WorkflowVersion]:
+        """A workflow's saved versions, newest first."""
+        return await self._send(_Calls.list_versions(workflow_id, limit, offset))
+
+    async def get_version(self, workflow_id: str, version: int) -> Workflow:
+        """The workflow as saved in `version`."""
+        return await self._send(_Calls.get_version(workflow_id, version))
+
+    async def restore_version(self, workflow_id: str, version: int) -> Workflow:
+        """Save `version`'s definition again as the newest version (validated like a save)."""
+        return await self._send(_Calls.restore_version(workflow_id, version))
+
+    async def diff_versions(self, workflow_id: str, old: int, new: int) -> dict[str, Any]:
+        """What changed from version `old` to `new`: nodes, edges and workflow fields."""
+        return await self._send(_Calls.diff_versions(workflow_id, old, new))
+
     async def events(
         self, execution_id: str, *, after: int = 0, max_reconnects: int = 10
     ) -> AsyncIterator[Snapshot | Event]:
@@ -1121,6 +1180,29 @@ class Client(_Base):
     def retry(self, execution_id: str, *, use_current_definition: bool = False) -> Execution:
         """Resume a failed or cancelled run from its failed nodes."""
         return self._send(_Calls.retry(execution_id, use_current_definition))
+
+    def delete_execution(self, execution_id: str) -> None:
+        """Delete a finished run with its logs (Conflict for one still going: cancel first)."""
+        self._send(_Calls.delete_execution(execution_id))
+
+    # Versions
+    def list_versions(
+        self, workflow_id: str, *, limit: int = 100, offset: int = 0
+    ) -> list[WorkflowVersion]:
+        """A workflow's saved versions, newest first."""
+        return self._send(_Calls.list_versions(workflow_id, limit, offset))
+
+    def get_version(self, workflow_id: str, version: int) -> Workflow:
+        """The workflow as saved in `version`."""
+        return self._send(_Calls.get_version(workflow_id, version))
+
+    def restore_version(self, workflow_id: str, version: int) -> Workflow:
+        """Save `version`'s definition again as the newest version (validated like a save)."""
+        return self._send(_Calls.restore_version(workflow_id, version))
+
+    def diff_versions(self, workflow_id: str, old: int, new: int) -> dict[str, Any]:
+        """What changed from version `old` to `new`: nodes, edges and workflow fields."""
+        return self._send(_Calls.diff_versions(workflow_id, old, new))
 
     def events(
         self, execution_id: str, *, after: int = 0, max_reconnects: int = 10

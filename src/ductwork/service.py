@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import orjson
+from pydantic import ValidationError
 
 from ductwork import metrics
 from ductwork.cache.base import Cache
@@ -35,6 +36,7 @@ from ductwork.models import (
     utcnow,
 )
 from ductwork.nodes.base import NodeServices, NodeType
+from ductwork.pruning import Pruner
 from ductwork.queue.base import Queue
 from ductwork.security.accounts import Accounts
 from ductwork.security.audit import AuditLog
@@ -52,6 +54,7 @@ from ductwork.triggers.resume import Resumer
 from ductwork.triggers.schedule import run_trigger, slot_key
 from ductwork.triggers.scheduler import Scheduler, ScheduleStatus, describe_schedules
 from ductwork.triggers.spec import PAUSED, ScheduleTrigger, normalize_hook_path, parse_triggers
+from ductwork.versions import WorkflowVersionInfo, diff_definitions
 
 log = logging.getLogger("ductwork.service")
 
@@ -154,6 +157,8 @@ class Ductwork:
         )
         """Serves `/hooks/{path}` (`call_hook`)."""
         self.trigger_listeners.append(self.hooks.forget)
+        self.pruner = Pruner(self.store, self.settings)
+        """Deletes finished runs past their retention (`ductwork.pruning`)."""
         self._background: list[asyncio.Task[None]] = []
         self.scheduler: Scheduler | None = None
         """Fires schedules in sweeping processes (DUCTWORK_SCHEDULER); None elsewhere."""
@@ -176,6 +181,7 @@ class Ductwork:
         self._background.append(loop.create_task(self._listen_for_control()))
         if self.components.sweep:
             self._background.append(loop.create_task(self._sweep_forever()))
+            self._background.append(loop.create_task(self.pruner.run_forever(self._may_sweep)))
         if self.components.sweep and self.settings.scheduler:
             self.scheduler = Scheduler(self.store, self.settings, self.fire_schedule)
             self.trigger_listeners.append(self.scheduler.changed)
@@ -315,13 +321,14 @@ class Ductwork:
         self.hooks.forget(workflow_id)  # this process's next call already sees the change
         await self.bus.publish_control({"action": "triggers_changed", "workflow_id": workflow_id})
 
-    async def _audit_workflow(self, action: str, workflow: Workflow) -> None:
+    async def _audit_workflow(
+        self, action: str, workflow: Workflow, *, restored_from: int | None = None
+    ) -> None:
         # Name and version only: a definition's configs may hold anything.
-        await self.audit.record(
-            action,
-            target=f"workflow:{workflow.id}",
-            details={"name": workflow.definition.name, "version": workflow.version},
-        )
+        details: dict[str, Any] = {"name": workflow.definition.name, "version": workflow.version}
+        if restored_from is not None:
+            details["restored_from"] = restored_from
+        await self.audit.record(action, target=f"workflow:{workflow.id}", details=details)
 
     async def get_workflow(self, workflow_id: str) -> Workflow:
         workflow = await self.store.get_workflow(workflow_id)
@@ -334,8 +341,18 @@ class Ductwork:
     ) -> list[Workflow]:
         return await self.store.list_workflows(limit=limit, offset=offset, q=q)
 
-    async def update_workflow(self, workflow_id: str, definition: WorkflowDefinition) -> Workflow:
-        """Validate and replace a definition (new version); runs in flight keep theirs."""
+    async def update_workflow(
+        self,
+        workflow_id: str,
+        definition: WorkflowDefinition,
+        *,
+        action: str = "workflow.update",
+        restored_from: int | None = None,
+    ) -> Workflow:
+        """Validate and replace a definition (new version); runs in flight keep theirs.
+
+        `action` and `restored_from` name the audit entry (a restore of a version).
+        """
         await self._check(definition)
         await self._check_credentials(definition)
         try:
@@ -344,7 +361,7 @@ class Ductwork:
             raise self._path_conflict(definition, conflict) from None
         if workflow is None:
             raise NotFound("workflow", workflow_id)
-        await self._audit_workflow("workflow.update", workflow)
+        await self._audit_workflow(action, workflow, restored_from=restored_from)
         await self._triggers_changed(workflow.id)
         return workflow
 
@@ -719,6 +736,71 @@ class Ductwork:
                     break
         return await self.get_run(execution_id, with_events=with_events)
 
+    # Retention and versions (issue 11) ------------------------------------------------
+    async def delete_run(self, execution_id: str) -> None:
+        """Delete a finished run with its node states and events (audited).
+
+        NotFound for an unknown run; Conflict for one that has not finished (cancel
+        it first): the store re-checks that in the write, so a run retried meanwhile
+        is kept.
+        """
+        run = await self.get_run(execution_id, with_events=False)
+        if not run.status.finished or not await self.store.delete_run(execution_id):
+            current = await self.store.get_run(execution_id, with_events=False)
+            if current is None:
+                raise NotFound("execution", execution_id)
+            raise Conflict(f"execution {execution_id} is {current.status}: cancel it first")
+        await self.audit.record(
+            "run.delete",
+            target=f"execution:{execution_id}",
+            details={"workflow_id": run.workflow_id, "status": str(run.status)},
+        )
+
+    async def list_versions(
+        self, workflow_id: str, limit: int = 100, offset: int = 0
+    ) -> list[WorkflowVersionInfo]:
+        """A stored workflow's versions, newest first; NotFound for an unknown workflow."""
+        await self.get_workflow(workflow_id)
+        return await self.store.list_workflow_versions(workflow_id, limit=limit, offset=offset)
+
+    async def get_version(self, workflow_id: str, version: int) -> Workflow:
+        """One saved version of a workflow; NotFound for an unknown workflow or version."""
+        try:
+            found = await self.store.get_workflow_version(workflow_id, version)
+        except ValidationError as exc:
+            # Saved under older rules that no longer parse: say so rather than fail.
+            issues = [
+                ValidationIssue(
+                    field=".".join(str(part) for part in error["loc"]) or None,
+                    message=f"version {version} no longer parses: {error['msg']}",
+                )
+                for error in exc.errors()
+            ]
+            raise WorkflowInvalid(issues) from None
+        if found is None:
+            await self.get_workflow(workflow_id)
+            raise NotFound("version", f"{version} of workflow {workflow_id}")
+        return found
+
+    async def restore_version(self, workflow_id: str, version: int) -> Workflow:
+        """Save version `version`'s definition again, as a new version.
+
+        Validated like any save (WorkflowInvalid when today's rules refuse it) and
+        audited as `workflow.restore`.
+        """
+        old = await self.get_version(workflow_id, version)
+        return await self.update_workflow(
+            workflow_id, old.definition, action="workflow.restore", restored_from=version
+        )
+
+    async def diff_versions(self, workflow_id: str, old: int, new: int) -> dict[str, Any]:
+        """What changed from version `old` to version `new` (`ductwork.versions`)."""
+        before = await self.get_version(workflow_id, old)
+        after = await self.get_version(workflow_id, new)
+        return diff_definitions(
+            before.definition, after.definition, from_version=old, to_version=new
+        )
+
     # Background work --------------------------------------------------------------
     async def sweep_once(self, only: str | None = None) -> list[str]:
         """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs;
@@ -746,6 +828,11 @@ class Ductwork:
             # Failed runs whose error workflow their failing process did not start.
             await self.error_workflows.sweep()
         return enqueued
+
+    async def _may_sweep(self) -> bool:
+        """Whether this process holds the sweep lock (always, without one)."""
+        lock = self.components.sweep_lock
+        return lock is None or await lock.acquire()
 
     async def _sweep_forever(self) -> None:
         interval = self.settings.sweep_interval_seconds

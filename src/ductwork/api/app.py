@@ -23,6 +23,7 @@ from ductwork.api import (
     system,
     triggers,
     ui,
+    versions,
     workflows,
 )
 from ductwork.api.bodysize import BodySizeLimit
@@ -97,6 +98,7 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
     api.add_middleware(BodySizeLimit, max_bytes=app_obj.settings.max_request_bytes)
     api.include_router(workflows.router)
     api.include_router(triggers.router)
+    api.include_router(versions.router)
     api.include_router(system.router)
     api.include_router(generate.router)
     api.include_router(live.router)

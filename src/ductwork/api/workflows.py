@@ -199,6 +199,20 @@ async def get_execution(app: App, execution_id: ResourceId) -> JSON:
     return JSON(run_view(await app.get_run(execution_id)))
 
 
+@router.delete(
+    "/executions/{execution_id}",
+    status_code=204,
+    summary="Delete a finished execution",
+    description="Deletes the run with its node states and logs. 409 for a run that has not "
+    "finished (cancel it first). Finished runs are also deleted by retention "
+    "(DUCTWORK_RETENTION_DAYS / _RUNS, a workflow's `settings.retention`).",
+    responses=error_responses(404, 409, 422),
+)
+async def delete_execution(app: App, execution_id: ResourceId) -> Response:
+    await app.delete_run(execution_id)
+    return Response(status_code=204)
+
+
 @router.post(
     "/executions/{execution_id}/cancel",
     summary="Cancel an execution",

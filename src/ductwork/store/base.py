@@ -20,6 +20,8 @@ from ductwork.models import (
     Workflow,
     WorkflowDefinition,
 )
+from ductwork.retention import PrunePlan
+from ductwork.versions import WorkflowVersionInfo
 
 if TYPE_CHECKING:
     from ductwork.store.security import SecurityStore
@@ -259,3 +261,27 @@ class Store(Protocol):
     # Usage and budgets (issue 11) -----------------------------------------------------
     # Concurrency limits (issue 11) ----------------------------------------------------
     # Retention and versions (issue 11) ------------------------------------------------
+    async def delete_run(self, execution_id: str) -> bool:
+        """Delete a FINISHED run with its node states and events, together.
+
+        False (nothing deleted) when the run is unknown or not finished; the status
+        is checked in the same write that deletes, so a run retried meanwhile stays.
+        """
+
+    async def prune_runs(self, plan: PrunePlan, limit: int) -> int:
+        """Delete up to `limit` finished runs that `plan` lets go; how many were deleted.
+
+        Each run goes with its node states and events (SQL: one transaction for the
+        batch; MongoDB: events first, then the run documents, so an interrupted
+        prune leaves runs the next one finishes, never events without a run).
+        Unfinished runs are never deleted. Callers repeat until fewer than `limit`
+        come back, yielding between batches (`ductwork.pruning`).
+        """
+
+    async def count_prunable_runs(self, plan: PrunePlan) -> int:
+        """How many runs `prune_runs` would delete now (the CLI's `prune --dry-run`)."""
+
+    async def list_workflow_versions(
+        self, workflow_id: str, limit: int = 100, offset: int = 0
+    ) -> list[WorkflowVersionInfo]:
+        """A workflow's saved versions, newest first (empty for an unknown workflow)."""

@@ -99,6 +99,7 @@ from ductwork.models import (
     WorkflowDefinition,
     utcnow,
 )
+from ductwork.retention import PrunePlan
 from ductwork.store._codec import (
     FINISHED_RUN_STATUSES,
     QUEUED_GRACE,
@@ -122,6 +123,7 @@ from ductwork.store.base import (
     UnstorableValue,
 )
 from ductwork.triggers.spec import normalize_hook_path, trigger_index
+from ductwork.versions import WorkflowVersionInfo
 
 if TYPE_CHECKING:
     from ductwork.store.mongo_security import MongoSecurityStore
@@ -1432,3 +1434,31 @@ class MongoStore:
     # Usage and budgets (issue 11) -----------------------------------------------------
     # Concurrency limits (issue 11) ----------------------------------------------------
     # Retention and versions (issue 11) ------------------------------------------------
+    # The queries live in mongo_retention (imported here: it builds on this module).
+    async def delete_run(self, execution_id: str) -> bool:
+        """Delete a finished run with its events; False: unknown or unfinished."""
+        from ductwork.store import mongo_retention
+
+        return bool(await mongo_retention.delete_runs(self._runs, self._events, [execution_id]))
+
+    async def prune_runs(self, plan: PrunePlan, limit: int) -> int:
+        """Delete up to `limit` finished runs `plan` lets go (events first); how many."""
+        from ductwork.store import mongo_retention
+
+        return await mongo_retention.prune_runs(self._runs, self._events, plan, limit)
+
+    async def count_prunable_runs(self, plan: PrunePlan) -> int:
+        """How many runs `prune_runs` would delete now."""
+        from ductwork.store import mongo_retention
+
+        return await mongo_retention.count_prunable_runs(self._runs, plan)
+
+    async def list_workflow_versions(
+        self, workflow_id: str, limit: int = 100, offset: int = 0
+    ) -> list[WorkflowVersionInfo]:
+        """A workflow's saved versions, newest first (empty for an unknown workflow)."""
+        from ductwork.store import mongo_retention
+
+        return await mongo_retention.list_workflow_versions(
+            self._versions, workflow_id, limit, offset, _unpack
+        )

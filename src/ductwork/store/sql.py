@@ -88,6 +88,7 @@ from ductwork.models import (
     WorkflowDefinition,
     utcnow,
 )
+from ductwork.retention import PrunePlan
 from ductwork.store._codec import (
     FINISHED_RUN_STATUSES,
     QUEUED_GRACE,
@@ -110,6 +111,7 @@ from ductwork.store.base import (
     UnstorableValue,
 )
 from ductwork.triggers.spec import normalize_hook_path, trigger_index
+from ductwork.versions import WorkflowVersionInfo
 
 if TYPE_CHECKING:
     from ductwork.store.sql_security import SqlSecurityStore
@@ -1905,3 +1907,29 @@ class SqlStore:
     # Usage and budgets (issue 11) -----------------------------------------------------
     # Concurrency limits (issue 11) ----------------------------------------------------
     # Retention and versions (issue 11) ------------------------------------------------
+    # The statements live in sql_retention (imported here: it builds on this module).
+    async def delete_run(self, execution_id: str) -> bool:
+        """Delete a finished run with its node states and events; False: unknown or unfinished."""
+        from ductwork.store import sql_retention
+
+        return await sql_retention.delete_run(self._backend, execution_id)
+
+    async def prune_runs(self, plan: PrunePlan, limit: int) -> int:
+        """Delete up to `limit` finished runs `plan` lets go, in one transaction; how many."""
+        from ductwork.store import sql_retention
+
+        return await sql_retention.prune_runs(self._backend, plan, limit)
+
+    async def count_prunable_runs(self, plan: PrunePlan) -> int:
+        """How many runs `prune_runs` would delete now."""
+        from ductwork.store import sql_retention
+
+        return await sql_retention.count_prunable_runs(self._backend, plan)
+
+    async def list_workflow_versions(
+        self, workflow_id: str, limit: int = 100, offset: int = 0
+    ) -> list[WorkflowVersionInfo]:
+        """A workflow's saved versions, newest first (empty for an unknown workflow)."""
+        from ductwork.store import sql_retention
+
+        return await sql_retention.list_workflow_versions(self._backend, workflow_id, limit, offset)

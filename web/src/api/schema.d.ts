@@ -74,7 +74,11 @@ export interface paths {
         get: operations["get_execution_workflows_executions__execution_id__get"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a finished execution
+         * @description Deletes the run with its node states and logs. 409 for a run that has not finished (cancel it first). Finished runs are also deleted by retention (DUCTWORK_RETENTION_DAYS / _RUNS, a workflow's `settings.retention`).
+         */
+        delete: operations["delete_execution_workflows_executions__execution_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -227,6 +231,86 @@ export interface paths {
          * @description Sets `status: active` (a new version): schedules fire from the next slot on, webhooks answer again. Resuming an active workflow changes nothing.
          */
         post: operations["resume_workflow_workflows__workflow_id__resume_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/{workflow_id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a workflow's versions
+         * @description Newest first, paged; each without its definition (read one version for it).
+         */
+        get: operations["list_versions_workflows__workflow_id__versions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/{workflow_id}/versions/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare two versions of a workflow
+         * @description Nodes by id (added, removed, changed with per-field paths), edges by (from, to, branch), and the workflow's other fields by path. `from` may be newer than `to`: the diff then reads backwards.
+         */
+        get: operations["diff_versions_workflows__workflow_id__versions_diff_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/{workflow_id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get one version of a workflow
+         * @description The workflow as saved in that version (`updated_at`: when it was saved).
+         */
+        get: operations["get_version_workflows__workflow_id__versions__version__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/{workflow_id}/versions/{version}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore a version (as a new version)
+         * @description Saves that version's definition again as the workflow's newest version, validated as a PUT would be: 422 when it no longer passes today's checks (a node type or credential that is gone, a webhook path another workflow took).
+         */
+        post: operations["restore_version_workflows__workflow_id__versions__version__restore_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -807,6 +891,13 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** EdgeDiff */
+        EdgeDiff: {
+            /** Added */
+            added: components["schemas"]["EdgeView"][];
+            /** Removed */
+            removed: components["schemas"]["EdgeView"][];
+        };
         /**
          * EdgeSpec
          * @description A directed edge. Accepts the seed's `from`/`to` and React Flow's `source`/`target`.
@@ -822,6 +913,15 @@ export interface components {
             id?: string | null;
         } & {
             [key: string]: unknown;
+        };
+        /** EdgeView */
+        EdgeView: {
+            /** From */
+            from: string;
+            /** To */
+            to: string;
+            /** Branch */
+            branch?: string | null;
         };
         /**
          * ErrorDetail
@@ -1170,6 +1270,28 @@ export interface components {
              * @description Authenticated by the session cookie.
              */
             session: boolean;
+        };
+        /** NodeChangeView */
+        NodeChangeView: {
+            /** Id */
+            id: string;
+            /** Changes */
+            changes: components["schemas"]["ValueChange"][];
+        };
+        /** NodeDiff */
+        NodeDiff: {
+            /**
+             * Added
+             * @description Ids of nodes only `to` has.
+             */
+            added: string[];
+            /**
+             * Removed
+             * @description Ids of nodes only `from` has.
+             */
+            removed: string[];
+            /** Changed */
+            changed: components["schemas"]["NodeChangeView"][];
         };
         /**
          * NodeSpec
@@ -1718,6 +1840,70 @@ export interface components {
             issues: components["schemas"]["ProblemDetail"][];
         };
         /**
+         * ValueChange
+         * @description One value that differs between the two versions (null where a key is absent).
+         */
+        ValueChange: {
+            /**
+             * Path
+             * @description Dotted path, e.g. `config.prompt` inside a node.
+             */
+            path: string;
+            /**
+             * From
+             * @description The value in the older version.
+             */
+            from: unknown;
+            /**
+             * To
+             * @description The value in the newer version.
+             */
+            to: unknown;
+        };
+        /**
+         * VersionDiff
+         * @description What changed from version `from` to version `to`.
+         */
+        VersionDiff: {
+            /** From */
+            from: number;
+            /** To */
+            to: number;
+            nodes: components["schemas"]["NodeDiff"];
+            edges: components["schemas"]["EdgeDiff"];
+            /**
+             * Workflow
+             * @description The workflow's other fields: name, variables, settings, triggers...
+             */
+            workflow: components["schemas"]["ValueChange"][];
+        };
+        /**
+         * VersionListItem
+         * @description One saved version of a workflow, without its definition.
+         */
+        VersionListItem: {
+            /**
+             * Version
+             * @example 3
+             */
+            version: number;
+            /**
+             * Created At
+             * Format: date-time
+             * @description When this version was saved.
+             */
+            created_at: string;
+            /**
+             * Name
+             * @description The workflow's name in this version.
+             */
+            name: string;
+            /** Node Count */
+            node_count: number;
+            /** Edge Count */
+            edge_count: number;
+        };
+        /**
          * Workflow
          * @description A stored workflow as the API serves it (`Workflow.public()`): the definition's
          *     fields, edges as `from`/`to`, plus identity, version and times.
@@ -2174,6 +2360,72 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_execution_workflows_executions__execution_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2845,6 +3097,296 @@ export interface operations {
             path: {
                 /** @description A workflow or execution id. */
                 workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_versions_workflows__workflow_id__versions_get: {
+        parameters: {
+            query?: {
+                /** @description Items per page. */
+                limit?: number;
+                /** @description Items to skip. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionListItem"][];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    diff_versions_workflows__workflow_id__versions_diff_get: {
+        parameters: {
+            query: {
+                /** @description The older version. */
+                from: number;
+                /** @description The newer version. */
+                to: number;
+            };
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "from": 1,
+                     *       "to": 3,
+                     *       "nodes": {
+                     *         "added": [
+                     *           "email1"
+                     *         ],
+                     *         "removed": [],
+                     *         "changed": [
+                     *           {
+                     *             "id": "ai1",
+                     *             "changes": [
+                     *               {
+                     *                 "path": "config.prompt",
+                     *                 "from": "Hi",
+                     *                 "to": "Hello"
+                     *               }
+                     *             ]
+                     *           }
+                     *         ]
+                     *       },
+                     *       "edges": {
+                     *         "added": [
+                     *           {
+                     *             "from": "ai1",
+                     *             "to": "email1"
+                     *           }
+                     *         ],
+                     *         "removed": []
+                     *       },
+                     *       "workflow": [
+                     *         {
+                     *           "path": "name",
+                     *           "from": "Greeter",
+                     *           "to": "Greeter v2"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["VersionDiff"];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_version_workflows__workflow_id__versions__version__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                workflow_id: string;
+                /** @description A version number. */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workflow"];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    restore_version_workflows__workflow_id__versions__version__restore_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                workflow_id: string;
+                /** @description A version number. */
+                version: number;
             };
             cookie?: never;
         };

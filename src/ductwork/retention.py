@@ -1,0 +1,105 @@
+"""Retention policy: which finished runs may be deleted (pure; no I/O).
+
+The policy is written once, here: `prune_plan` turns the DUCTWORK_RETENTION_*
+settings and each workflow's `settings.retention` into a `PrunePlan` of concrete
+rules (a cutoff time, a number of runs to keep) per workflow. A store's
+`prune_runs(plan, limit)` then only deletes what a plan's rules match; it decides
+nothing about settings, overrides or clocks. See docs/retention.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ductwork.models import RetentionPolicy, Workflow
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRule:
+    """Which finished runs of a workflow go; a run matching either condition goes.
+
+    Never an unfinished run (queued, running, waiting): stores check the status in
+    the same write that deletes.
+    """
+
+    finished_before: datetime | None = None
+    """Runs that finished (`end_time`; `created_at` when it is unset) before this."""
+    keep_last: int | None = None
+    """Runs beyond the newest `keep_last` finished runs of their workflow, newest by
+    (`created_at`, `execution_id`) like `Store.find_runs`."""
+
+    @property
+    def deletes_anything(self) -> bool:
+        """False for the rule that keeps every run."""
+        return self.finished_before is not None or self.keep_last is not None
+
+
+KEEP_ALL = RetentionRule()
+
+
+@dataclass(frozen=True, slots=True)
+class PrunePlan:
+    """The rule of every workflow: its own from `overrides`, else `default`.
+
+    `default` also covers runs of deleted workflows and unsaved runs (`file:`
+    workflow ids of the CLI's `run`), which no stored workflow describes.
+    """
+
+    default: RetentionRule = KEEP_ALL
+    overrides: Mapping[str, RetentionRule] = field(default_factory=dict)
+
+    @property
+    def deletes_anything(self) -> bool:
+        """False when no rule can delete a run (nothing to prune, skip the queries)."""
+        return self.default.deletes_anything or any(
+            rule.deletes_anything for rule in self.overrides.values()
+        )
+
+    def groups(self) -> list[tuple[RetentionRule, list[str]]]:
+        """The overrides grouped by rule (stores query a group with one `IN`), sorted."""
+        grouped: dict[RetentionRule, list[str]] = {}
+        for workflow_id, rule in sorted(self.overrides.items()):
+            grouped.setdefault(rule, []).append(workflow_id)
+        return list(grouped.items())
+
+    def rule_for(self, workflow_id: str) -> RetentionRule:
+        """The rule that applies to the runs of `workflow_id`."""
+        return self.overrides.get(workflow_id, self.default)
+
+
+def rule(days: float | None, runs: int | None, now: datetime) -> RetentionRule:
+    """A rule from a number of days (cut off at `now - days`) and of runs to keep."""
+    return RetentionRule(
+        finished_before=None if days is None else now - timedelta(days=days),
+        keep_last=runs,
+    )
+
+
+def prune_plan(
+    days: float | None,
+    runs: int | None,
+    workflows: Iterable[Workflow],
+    now: datetime,
+) -> PrunePlan:
+    """The plan for the global `days`/`runs` (DUCTWORK_RETENTION_DAYS / _RUNS) at `now`.
+
+    A workflow's `settings.retention` overrides each field it sets; fields it leaves
+    unset fall back to the global ones. Only workflows whose rule differs from the
+    default get an entry in `overrides`.
+    """
+    default = rule(days, runs, now)
+    overrides: dict[str, RetentionRule] = {}
+    for workflow in workflows:
+        policy: RetentionPolicy | None = workflow.definition.settings.retention
+        if policy is None:
+            continue
+        own = rule(
+            policy.days if policy.days is not None else days,
+            policy.runs if policy.runs is not None else runs,
+            now,
+        )
+        if own != default:
+            overrides[workflow.id] = own
+    return PrunePlan(default=default, overrides=overrides)
