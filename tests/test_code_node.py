@@ -6,6 +6,7 @@ share its event loop); each failure test checks that the pool serves the next ca
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest_asyncio
 
 from ductwork.code.errors import CodeError
 from ductwork.code.pool import CodePool
+from ductwork.code.worker import MAX_STDOUT_CHARS
 from ductwork.engine.graph import WorkflowInvalid, build_plan
 from ductwork.engine.limits import WorkflowLimits
 from ductwork.models import NodeStatus, RunStatus, WorkflowDefinition
@@ -25,6 +27,7 @@ from ductwork.nodes.registry import REGISTRY
 from ductwork.settings import Settings
 from tests.support.engine import definition, embedded
 from tests.support.live_server import LiveServer, auth_headers
+from tests.support.polling import eventually
 
 SERVER_SECRET = "DUCTWORK_TEST_CODE_SECRET"
 """Set in this process's environment before the pool starts: code must never see it."""
@@ -82,9 +85,36 @@ async def test_arguments_result_and_stdout(pool: CodePool) -> None:
 
 
 @module_loop
+async def test_calls_beyond_the_workers_queue_and_all_are_served(pool: CodePool) -> None:
+    results = await asyncio.gather(*(call(pool, ECHO, input=n) for n in range(3 * pool.size)))
+    assert results == list(range(3 * pool.size))
+
+
+@module_loop
+async def test_printed_output_is_bounded(pool: CodePool) -> None:
+    source = "def main():\n    print('x' * 100_000)\n    return 1\n"
+    outcome = await pool.call(source, {}, timeout_seconds=10)
+    assert outcome.stdout.startswith("x" * MAX_STDOUT_CHARS + "\n... (")
+    assert outcome.stdout.endswith(f"({100_001 - MAX_STDOUT_CHARS} more characters not kept)")
+
+
+@module_loop
 async def test_an_infinite_loop_times_out_and_the_pool_recovers(pool: CodePool) -> None:
     with pytest.raises(NodeError, match=r"timed out after 0\.5 s"):
         await call(pool, "def main():\n    while True:\n        pass\n", seconds=0.5)
+    await still_serves(pool)
+
+
+@module_loop
+async def test_a_cancelled_call_kills_its_worker(pool: CodePool) -> None:
+    """A run cancelled (or a node timed out by the engine) must not leave code spinning."""
+    spin = asyncio.create_task(call(pool, "def main():\n    while True:\n        pass\n"))
+    await eventually(lambda: len(pool._busy) == 1, what="the call reached a worker")
+    [worker] = pool._busy
+    spin.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await spin
+    await eventually(lambda: worker.process.returncode is not None, what="the worker killed")
     await still_serves(pool)
 
 

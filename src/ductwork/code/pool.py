@@ -47,6 +47,10 @@ UNPRIVILEGED_UID = 65534
 START_TIMEOUT_SECONDS = 30.0
 """How long a new worker may take to answer its ready frame (a loaded 2-core box)."""
 
+EXIT_GRACE_SECONDS = 5.0
+"""How long a worker that is exiting on its own (its pipe closed) may take before
+it is killed: waiting keeps its exit status for the error message."""
+
 WAITERS_PER_WORKER = 100
 """Callers that may queue for a free worker, per worker; past it a call fails at once."""
 
@@ -98,8 +102,17 @@ class _Worker:
             raise WorkerGone("malformed answer")
         return answer
 
-    async def kill(self) -> None:
-        """Kill the process (if it still runs), reap it and remove its directory."""
+    async def kill(self, grace: float = 0.0) -> None:
+        """Kill the process (if it still runs), reap it and remove its directory.
+
+        `grace`: seconds to let a process that is exiting on its own finish first.
+        Killing it early is harmless but loses its exit status: the kill polls the
+        process (Popen.send_signal), reaping it before asyncio's child watcher can,
+        which then reports 255.
+        """
+        if grace and self.process.returncode is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.wait(), grace)
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
@@ -199,21 +212,23 @@ class CodePool:
         )
         worker = await self._acquire()
         self._busy.add(worker)
-        healthy = False
+        healthy = exiting = False
         try:
             async with asyncio.timeout(timeout_seconds):
                 answer = await worker.request(payload, self.max_answer_bytes)
             healthy = answer.get("kind") != "memory"
+            # After a MemoryError the worker exits on its own (worker.py).
+            exiting = not healthy
         except TimeoutError:
             raise NodeError(
                 f"code timed out after {timeout_seconds:g} s (its worker was killed)"
             ) from None
         except WorkerGone:
-            await worker.kill()
+            await worker.kill(grace=EXIT_GRACE_SECONDS)
             raise NodeError(_died(worker.process.returncode, self.memory_mb)) from None
         finally:
             self._busy.discard(worker)
-            self._release(worker, healthy)
+            self._release(worker, healthy, exiting)
         return _outcome(answer, self.memory_mb)
 
     async def _acquire(self) -> _Worker:
@@ -241,20 +256,21 @@ class CodePool:
             self._idle.put_nowait(None)
             raise
 
-    def _release(self, worker: _Worker, healthy: bool) -> None:
+    def _release(self, worker: _Worker, healthy: bool, exiting: bool = False) -> None:
         """Give the slot back; a worker that timed out, crashed or ran out of memory is
         killed and replaced in the background, so the next call finds a warm one."""
         if healthy and not self._closed:
             self._idle.put_nowait(worker)
             return
-        task = asyncio.get_running_loop().create_task(self._replace(worker))
+        grace = EXIT_GRACE_SECONDS if exiting else 0.0
+        task = asyncio.get_running_loop().create_task(self._replace(worker, grace))
         self._replacing.add(task)
         task.add_done_callback(self._replacing.discard)
 
-    async def _replace(self, worker: _Worker) -> None:
+    async def _replace(self, worker: _Worker, grace: float) -> None:
         fresh: _Worker | None = None
         try:
-            await worker.kill()
+            await worker.kill(grace)
             if not self._closed:
                 fresh = await self._spawn()
         except Exception:
