@@ -24,6 +24,7 @@ from ductwork.engine.limits import WorkflowLimits
 from ductwork.models import NodeStatus, RunStatus, WorkflowDefinition
 from ductwork.nodes.base import NodeError
 from ductwork.nodes.registry import REGISTRY
+from ductwork.security.models import Permission, Role, can
 from ductwork.settings import Settings
 from tests.support.engine import definition, embedded
 from tests.support.live_server import LiveServer, auth_headers
@@ -292,6 +293,12 @@ def test_code_is_never_a_template() -> None:
 def live(tmp_path: Path) -> Iterator[LiveServer]:
     with LiveServer(Settings(data_dir=tmp_path, code_node="enabled", code_pool_size=1)) as server:
         yield server
+
+
+def test_only_editors_and_admins_hold_the_permission_to_save_code() -> None:
+    """Whoever may save a workflow may run Python on the workers (docs/code-node.md):
+    giving `edit` to another role must be a decision, not an accident."""
+    assert {role for role in Role if can(role, Permission.EDIT)} == {Role.EDITOR, Role.ADMIN}
 
 
 def test_only_editors_and_admins_may_save_code(live: LiveServer) -> None:
