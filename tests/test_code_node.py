@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +16,26 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from ductwork.cache.memory import MemoryCache
+from ductwork.clients.http import GuardedHttpClient
+from ductwork.clients.llm import LLMClient
+from ductwork.clients.mail import Mailer
+from ductwork.clients.sql import SqlConnections
 from ductwork.code.errors import CodeError
 from ductwork.code.pool import CodePool
 from ductwork.code.worker import MAX_STDOUT_CHARS
 from ductwork.engine.graph import WorkflowInvalid, build_plan
 from ductwork.engine.limits import WorkflowLimits
+from ductwork.engine.references import credential_names
 from ductwork.models import NodeStatus, RunStatus, WorkflowDefinition
-from ductwork.nodes.base import NodeError
+from ductwork.nodes.base import CodeOutcome, NodeError, NodeServices
+from ductwork.nodes.code import MAX_LOG_LINES, CodeConfig, CodeNode
 from ductwork.nodes.registry import REGISTRY
 from ductwork.security.models import Permission, Role, can
 from ductwork.settings import Settings
 from tests.support.engine import definition, embedded
 from tests.support.live_server import LiveServer, auth_headers
+from tests.support.node_context import FakeNodeContext
 from tests.support.polling import eventually
 
 SERVER_SECRET = "DUCTWORK_TEST_CODE_SECRET"
@@ -284,8 +292,16 @@ def test_bad_code_config_is_refused_at_save_time(
 
 def test_code_is_never_a_template() -> None:
     source = "def main():\n    return '{{ secrets.KEY }} {% raw %}'\n"
-    plan = build_plan(code_workflow(source), REGISTRY)
+    workflow = code_workflow(source)
+    plan = build_plan(workflow, REGISTRY)
     assert plan.nodes["py"].templates == ()
+    # Nor does `secrets.KEY` in it make runs load (or saving require) a credential.
+    assert credential_names(workflow, REGISTRY) == set()
+
+
+def test_async_main_is_refused_with_a_reason() -> None:
+    with pytest.raises(WorkflowInvalid, match="plain function"):
+        build_plan(code_workflow("async def main(input):\n    return input\n"), REGISTRY)
 
 
 # Who may save code -------------------------------------------------------------------------------
@@ -322,3 +338,52 @@ def test_only_editors_and_admins_may_save_code(live: LiveServer) -> None:
     ) as editor:
         assert editor.post("/workflows/", json=workflow).status_code == 201
         assert editor.put(f"/workflows/{workflow_id}", json=workflow).status_code == 200
+
+
+# The node on its own (a stand-in runner) ---------------------------------------------------------
+class RecordingRunner:
+    """A `CodeRunner` that records its calls and prints `lines` lines."""
+
+    def __init__(self, lines: int) -> None:
+        self.lines = lines
+        self.calls: list[tuple[Mapping[str, Any], float]] = []
+
+    async def call(
+        self, source: str, arguments: Mapping[str, Any], *, timeout_seconds: float
+    ) -> CodeOutcome:
+        self.calls.append((arguments, timeout_seconds))
+        return CodeOutcome(value="ok", stdout="".join(f"line {n}\n" for n in range(self.lines)))
+
+
+async def test_the_node_hands_over_inputs_but_never_secrets_and_bounds_its_logs(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path, code_node="enabled", code_timeout_seconds=3)
+    runner = RecordingRunner(lines=MAX_LOG_LINES + 50)
+    services = NodeServices(
+        settings=settings,
+        cache=MemoryCache(),
+        llm=LLMClient(settings),
+        mail=Mailer(settings),
+        http=GuardedHttpClient(settings),
+        sql=SqlConnections(settings),
+        code=runner,
+    )
+    names = {
+        "who": "ann",
+        "outputs": {"a": 1},
+        "run": {"id": "r"},
+        "secrets": {"KEY": "s3cret"},
+        "input": 5,
+    }
+    ctx = FakeNodeContext(services=services, input=5, names=names)
+    try:
+        result = await CodeNode().run(CodeConfig(code=ECHO, timeout_seconds=60), ctx)
+    finally:
+        await services.http.close()
+    assert result.output == "ok"
+    [(arguments, timeout)] = runner.calls
+    assert arguments == {"input": 5, "inputs": {"who": "ann"}, "outputs": {"a": 1}}
+    assert timeout == 3  # the setting caps what the node asks for
+    assert len(ctx.logs) == MAX_LOG_LINES + 1
+    assert ctx.logs[-1] == ("info", "... 50 more lines of output not logged")

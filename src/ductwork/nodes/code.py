@@ -46,6 +46,8 @@ class CodeConfig(NodeConfig):
         description="Python source defining `main(input, inputs, outputs)`; its JSON return "
         "value is the node's output. Not templated.",
         examples=[EXAMPLE],
+        # A hint for builder UIs: edit it as Python, not as a template.
+        json_schema_extra={"contentMediaType": "text/x-python"},
     )
     timeout_seconds: float | None = Field(
         default=None,
@@ -75,6 +77,8 @@ class CodeConfig(NodeConfig):
 def _binds_main(statement: ast.stmt) -> bool:
     if isinstance(statement, ast.FunctionDef):
         return statement.name == "main"
+    if isinstance(statement, ast.AsyncFunctionDef) and statement.name == "main":
+        raise ValueError("`main` must be a plain function (def), not async def")
     if isinstance(statement, ast.Assign):
         return any(isinstance(t, ast.Name) and t.id == "main" for t in statement.targets)
     if isinstance(statement, ast.ImportFrom | ast.Import):
