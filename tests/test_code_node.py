@@ -186,6 +186,8 @@ async def test_a_result_that_is_not_json_is_a_clear_error(pool: CodePool) -> Non
         await call(pool, "def main():\n    print('before')\n    return {1, 2}\n")
     with pytest.raises(CodeError, match="not JSON: Out of range float"):
         await call(pool, "def main():\n    return float('nan')\n")
+    with pytest.raises(NodeError, match="arguments are not JSON"):
+        await call(pool, ECHO, input=2**70)
     await still_serves(pool)
 
 

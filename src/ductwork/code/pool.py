@@ -185,8 +185,10 @@ class CodePool:
                 close_fds=True,
                 start_new_session=True,
             )
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(directory, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise NodeError(f"could not start a code worker: {exc}") from None
             raise
         worker = _Worker(process, directory)
         try:
@@ -207,9 +209,12 @@ class CodePool:
         self, source: str, arguments: Mapping[str, Any], *, timeout_seconds: float
     ) -> CodeOutcome:
         """Call `main` of `source` with `arguments` in a free worker (see `CodeRunner`)."""
-        payload = orjson.dumps(
-            {"source": source, "arguments": arguments, "timeout": timeout_seconds}
-        )
+        try:
+            payload = orjson.dumps(
+                {"source": source, "arguments": arguments, "timeout": timeout_seconds}
+            )
+        except orjson.JSONEncodeError as exc:
+            raise NodeError(f"the code's arguments are not JSON: {exc}") from None
         worker = await self._acquire()
         self._busy.add(worker)
         healthy = exiting = False
