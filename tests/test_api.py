@@ -348,8 +348,10 @@ def test_cancel_and_retry(client: httpx.Client, full_settings: Settings) -> None
 
 def test_node_types_health_metrics_docs(client: httpx.Client) -> None:
     types = {t["type"]: t for t in client.get("/node-types").json()}
-    assert len(types) == 11
+    assert len(types) == 12
     assert types["condition"]["branches"] == ["false", "true"]
+    assert types["code"]["raw_fields"] == ["code"]
+    assert types["condition"]["raw_fields"] == []
     assert types["wait"]["branches"] == ["resumed", "timeout"]
     assert "prompt" in types["ai-processor"]["config_schema"]["properties"]
     health = client.get("/health").json()

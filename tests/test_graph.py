@@ -164,6 +164,7 @@ SEED_NODE_CONFIGS: dict[str, dict[str, Any]] = {
     "condition": {"condition": "status == 'active'"},
     "delay": {"delay_seconds": 5},
     "wait": {"timeout_seconds": 3600, "on_timeout": "continue", "message": "{{ input }}"},
+    "code": {"code": "def main(input):\n    return input\n", "timeout_seconds": 5},
     "end": {},
 }
 

@@ -102,6 +102,18 @@ def build(
     services = NodeServices(
         settings=settings, cache=cache, llm=llm, mail=mail, http=http, sql=sql, resume_links=links
     )
+    closers: list[Any] = [llm.close, mail.close, http.close, sql.close]
+    if settings.code_node == "enabled":
+        from ductwork.code.pool import CodePool, answer_limit
+
+        # Workers start on the first `code` call, in the loop that makes it.
+        pool = CodePool(
+            size=settings.code_pool_size,
+            memory_mb=settings.code_memory_mb,
+            max_answer_bytes=answer_limit(settings.max_output_bytes),
+        )
+        services.code = pool
+        closers.append(pool.close)
     registry = registry if registry is not None else REGISTRY
     credentials = CredentialService(
         store,
@@ -124,7 +136,7 @@ def build(
         consume=role != "api",
         sweep=role not in ("api", "isolated"),
         sweep_lock=sweep_lock,
-        closers=[llm.close, mail.close, http.close, sql.close, limiter.close],
+        closers=[*closers, limiter.close],
         credentials=credentials,
         audit=AuditLog(store.security),
         limiter=limiter,

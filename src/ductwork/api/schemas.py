@@ -277,6 +277,9 @@ class NodeType(BaseModel):
     config_schema: dict[str, Any]
     branches: list[str]
     expression_fields: list[str]
+    raw_fields: list[str] = Field(default_factory=list)
+    """Config fields used as written, never templated (a `code` node's source): builder
+    UIs edit them as plain text or code, not as templates."""
     side_effects: bool
 
 

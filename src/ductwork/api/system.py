@@ -59,6 +59,7 @@ async def node_types(app: App) -> JSON:
                 "config_schema": node.json_schema(),
                 "branches": sorted(node.branches),
                 "expression_fields": sorted(node.expression_fields),
+                "raw_fields": sorted(node.raw_fields),
                 "side_effects": node.side_effects,
             }
             for name, node in app.registry.items()

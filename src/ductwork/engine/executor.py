@@ -141,7 +141,10 @@ def plan_credentials(plan: Plan) -> PlanCredentials:
     by_node: dict[str, tuple[CredentialUse, ...]] = {}
     for node_id, node in plan.nodes.items():
         config = node.spec.config
-        uses = node_credential_uses(config, node.node_type.expression_fields_for(config))
+        node_type = node.node_type
+        uses = node_credential_uses(
+            config, node_type.expression_fields_for(config), node_type.raw_fields
+        )
         names.update(use.name for use in uses)
         secrets = tuple(use for use in uses if use.via_secrets)
         if secrets:

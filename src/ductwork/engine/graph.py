@@ -207,6 +207,8 @@ def _check_config(
             )
         )
         return None
+    if node_type.raw_fields:
+        leaves = [leaf for leaf in leaves if leaf[0][0] not in node_type.raw_fields]
     expression_fields = node_type.expression_fields_for(spec.config)
     html_fields = node_type.html_fields_for(spec.config)
     expressions = {path for path, _ in leaves if path[0] in expression_fields}

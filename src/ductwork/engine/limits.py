@@ -36,6 +36,7 @@ class WorkflowLimits:
     max_retry_backoff_seconds: float | None = None
     llm_max_tokens: int | None = None
     max_email_recipients: int | None = None
+    max_code_timeout_seconds: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkflowLimits:
@@ -49,6 +50,7 @@ class WorkflowLimits:
             max_retry_backoff_seconds=settings.max_retry_backoff_seconds,
             llm_max_tokens=settings.llm_max_tokens,
             max_email_recipients=settings.max_email_recipients,
+            max_code_timeout_seconds=settings.code_timeout_seconds,
         )
 
 

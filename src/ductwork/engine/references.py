@@ -200,15 +200,18 @@ def _field_name(path: tuple[str | int, ...]) -> str:
 
 
 def node_credential_uses(
-    config: Mapping[str, Any], expression_fields: frozenset[str]
+    config: Mapping[str, Any],
+    expression_fields: frozenset[str],
+    raw_fields: frozenset[str] = frozenset(),
 ) -> tuple[CredentialUse, ...]:
-    """Every credential one node's config refers to (`secrets.X` anywhere, `credential: X`)."""
+    """Every credential one node's config refers to (`secrets.X` anywhere but in
+    `raw_fields`, `credential: X`)."""
     uses: dict[tuple[str, bool], CredentialUse] = {}
     credential = config.get(CREDENTIAL_FIELD)
     if isinstance(credential, str) and credential:
         uses[(credential, False)] = CredentialUse(credential, "config.credential", False)
     for path, text in _config_strings(config):
-        if SECRETS not in text:
+        if SECRETS not in text or path[0] in raw_fields:
             continue  # the cheap test first: most strings never mention it
         if path[0] in expression_fields:
             scan = scan_expression_secrets(text)
@@ -233,5 +236,6 @@ def credential_names(
     for spec in definition.nodes:
         node_type = registry.get(spec.type)
         fields = node_type.expression_fields_for(spec.config) if node_type else frozenset()
-        names.update(use.name for use in node_credential_uses(spec.config, fields))
+        raw = node_type.raw_fields if node_type else frozenset()
+        names.update(use.name for use in node_credential_uses(spec.config, fields, raw))
     return names

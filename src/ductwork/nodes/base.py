@@ -243,6 +243,9 @@ class NodeType(Generic[ConfigT]):
     config_model: type[ConfigT]
     expression_fields: ClassVar[frozenset[str]] = frozenset()
     """Config fields holding bare expressions: checked at save time, not rendered."""
+    raw_fields: ClassVar[frozenset[str]] = frozenset()
+    """Config fields used exactly as written: never rendered, compiled or scanned as
+    templates or expressions (a `code` node's Python source, where `{{` is just text)."""
     native_fields: ClassVar[frozenset[str]] = frozenset()
     """Config fields where a lone `{{ expr }}` keeps the value's type (lists, dicts, numbers)."""
     branches: ClassVar[frozenset[str]] = frozenset()

@@ -7,6 +7,7 @@ from typing import Any
 
 from ductwork.nodes.ai_processor import AiProcessorNode
 from ductwork.nodes.base import NodeType
+from ductwork.nodes.code import CodeNode
 from ductwork.nodes.condition import ConditionNode
 from ductwork.nodes.data_source import DataSourceNode
 from ductwork.nodes.delay import DelayNode
@@ -30,6 +31,7 @@ NODE_TYPES: tuple[NodeType[Any], ...] = (
     TransformerNode(),
     DelayNode(),
     WaitNode(),
+    CodeNode(),
 )
 
 REGISTRY: Mapping[str, NodeType[Any]] = {node.type_name: node for node in NODE_TYPES}

@@ -376,7 +376,8 @@ class CredentialService:
         for spec in definition.nodes:
             node_type = self.registry.get(spec.type)
             fields = node_type.expression_fields_for(spec.config) if node_type else frozenset()
-            for use in node_credential_uses(spec.config, fields):
+            raw = node_type.raw_fields if node_type else frozenset()
+            for use in node_credential_uses(spec.config, fields, raw):
                 types = (
                     frozenset({"secret"})
                     if use.via_secrets

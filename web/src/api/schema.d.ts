@@ -1372,6 +1372,8 @@ export interface components {
             branches: string[];
             /** Expression Fields */
             expression_fields: string[];
+            /** Raw Fields */
+            raw_fields?: string[];
             /** Side Effects */
             side_effects: boolean;
         };

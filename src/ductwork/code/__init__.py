@@ -1,0 +1,1 @@
+"""Sandboxed worker processes for `code` nodes (docs/code-node.md)."""
