@@ -192,6 +192,9 @@ def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
         "logs": logs_of(run),
         "errors": errors_of(run),
         "trigger": run.trigger,
+        "parent_execution_id": run.parent_execution_id,
+        "parent_node_id": run.parent_node_id,
+        "depth": run.depth,
     }
     if run.wake_at is not None:
         view["wake_at"] = run.wake_at.isoformat()
