@@ -54,7 +54,7 @@ async def test_wait_all_with_one_branch_is_still_keyed(tmp_path: Path) -> None:
 
 async def test_append_concatenates_lists_in_edge_order(tmp_path: Path) -> None:
     async with embedded(tmp_path) as app:
-        nodes = [
+        nodes: list[dict[str, Any]] = [
             {"id": "start", "type": "start"},
             {"id": "a", "type": "transformer", "config": {"expression": "[1, 2]"}},
             {"id": "b", "type": "transformer", "config": {"expression": "'three'"}},
@@ -76,7 +76,7 @@ async def test_append_concatenates_lists_in_edge_order(tmp_path: Path) -> None:
 
 async def test_by_key_joins_objects_in_the_first_branch_order(tmp_path: Path) -> None:
     async with embedded(tmp_path) as app:
-        nodes = [
+        nodes: list[dict[str, Any]] = [
             {"id": "start", "type": "start"},
             {
                 "id": "people",
@@ -121,7 +121,7 @@ async def test_skipped_branches_are_left_out_of_every_mode(tmp_path: Path) -> No
             ("append", [1]),
             ("first", [1]),
         ):
-            nodes = [
+            nodes: list[dict[str, Any]] = [
                 {"id": "start", "type": "start"},
                 {"id": "check", "type": "condition", "config": {"condition": "true"}},
                 {"id": "yes", "type": "transformer", "config": {"expression": "[1]"}},
@@ -143,7 +143,7 @@ async def test_skipped_branches_are_left_out_of_every_mode(tmp_path: Path) -> No
 
 async def test_a_merge_of_only_skipped_branches_is_skipped(tmp_path: Path) -> None:
     async with embedded(tmp_path) as app:
-        nodes = [
+        nodes: list[dict[str, Any]] = [
             {"id": "start", "type": "start"},
             {"id": "check", "type": "condition", "config": {"condition": "false"}},
             {"id": "a", "type": "transformer", "config": {}},
@@ -165,7 +165,7 @@ async def test_a_merge_of_only_skipped_branches_is_skipped(tmp_path: Path) -> No
 async def test_first_does_not_wait_for_slower_branches(tmp_path: Path) -> None:
     node = ProbeNode()
     async with embedded(tmp_path, extra_nodes=[node]) as app:
-        nodes = [
+        nodes: list[dict[str, Any]] = [
             {"id": "start", "type": "start"},
             {"id": "slow", "type": "probe", "config": {"hold": True, "output": "slow"}},
             {"id": "fast", "type": "probe", "config": {"output": "fast"}},
@@ -214,7 +214,7 @@ async def test_first_fires_from_stored_states_after_a_crash(tmp_path: Path) -> N
     """A run taken over with one branch done and the other still to run: the merge does
     not wait for the re-run branch (the ready set is rebuilt with `fires_early`)."""
     node = ProbeNode()
-    nodes = [
+    nodes: list[dict[str, Any]] = [
         {"id": "start", "type": "start"},
         {"id": "slow", "type": "probe", "config": {"hold": True}},
         {"id": "fast", "type": "probe", "config": {"output": "fast"}},

@@ -20,7 +20,7 @@ RUN_WAIT = 30.0
 
 
 def call(node_id: str, workflow_id: str, **config: Any) -> dict[str, Any]:
-    spec = {k: config.pop(k) for k in ("timeout_seconds", "retry") if k in config}
+    spec: dict[str, Any] = {k: config.pop(k) for k in ("timeout_seconds", "retry") if k in config}
     return {
         "id": node_id,
         "type": "sub-workflow",
