@@ -291,3 +291,16 @@ async def test_a_deleted_workflow_fails_the_node_when_it_runs(tmp_path: Path) ->
     assert (
         run.node_states["call"].error == f"config.workflow_id: no workflow with the id {child_id!r}"
     )
+
+
+async def test_a_sync_call_does_not_deadlock_a_worker_with_one_slot(tmp_path: Path) -> None:
+    """The parent holds the only queue slot: its node drives the child itself."""
+    async with embedded(tmp_path, max_concurrent_runs=1) as app:
+        grandchild_id = await child_workflow(
+            app, {"id": "v", "type": "transformer", "config": {"expression": "'deep'"}}
+        )
+        child_id = await child_workflow(app, call("inner", grandchild_id))
+        parent = await app.create_workflow(definition([call("outer", child_id)], []))
+        run, _ = await app.execute(parent.id, {}, wait=True, wait_seconds=RUN_WAIT)
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert run.node_states["outer"].output == "deep"
