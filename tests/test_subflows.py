@@ -304,3 +304,56 @@ async def test_a_sync_call_does_not_deadlock_a_worker_with_one_slot(tmp_path: Pa
         run, _ = await app.execute(parent.id, {}, wait=True, wait_seconds=RUN_WAIT)
     assert run.status is RunStatus.SUCCESS, run.error
     assert run.node_states["outer"].output == "deep"
+
+
+async def test_the_node_retry_policy_runs_a_failed_child_on(tmp_path: Path) -> None:
+    node = ProbeNode()
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        child_id = await child_workflow(app, probe("flaky", fail_times=1, output="ok"))
+        parent = await app.create_workflow(
+            definition(
+                [call("call", child_id, retry={"max_attempts": 2, "backoff_seconds": 0})], []
+            )
+        )
+        run, _ = await app.execute(parent.id, {}, wait=True)
+        (child,) = await children(app, run.execution_id)
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert run.node_states["call"].attempts == 2
+    assert run.node_states["call"].output == "ok"
+    assert child.status is RunStatus.SUCCESS
+    assert node.calls[(child.execution_id, "flaky")] == 2
+
+
+async def test_a_node_retried_after_a_timeout_runs_its_cancelled_child_on(
+    tmp_path: Path,
+) -> None:
+    node = ProbeNode()
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        child_id = await child_workflow(app, probe("hold", hold=True, output="held"))
+        parent = await app.create_workflow(
+            definition(
+                [
+                    call(
+                        "call",
+                        child_id,
+                        timeout_seconds=1,
+                        # Spare attempts: a loaded machine may need more than 1 s.
+                        retry={"max_attempts": 4, "backoff_seconds": 0},
+                    )
+                ],
+                [],
+            )
+        )
+        run, _ = await app.execute(parent.id, {}, wait=False)
+        # The first attempt times out and cancels the child; the second finds it
+        # cancelled, runs it on, and the released probe lets it finish in time.
+        await eventually(
+            lambda: any(key[1] == "hold" and key[0] != run.execution_id for key in node.cancelled),
+            what="the first attempt's child probe cancelled",
+        )
+        node.release()
+        final = await app.wait_for(run.execution_id, RUN_WAIT)
+        (child,) = await children(app, run.execution_id)
+    assert final.status is RunStatus.SUCCESS, final.error
+    assert final.node_states["call"].output == "held"
+    assert child.status is RunStatus.SUCCESS

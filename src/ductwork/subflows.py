@@ -152,27 +152,41 @@ class ChildRunner:
         async with self._watch(execution_id) as finished:
             # Subscribed first, then read: an end between the two is not missed.
             run = await self._get(execution_id)
+            if run.cancel_requested and not run.status.finished:
+                # An earlier attempt of this node cancelled it (a timeout): let it stop.
+                run = await self._until_finished(execution_id, finished, run.last_seq)
             if run.status in (RunStatus.ERROR, RunStatus.CANCELLED):
                 # Found again by a node run a second time (a retry, a re-run after a
                 # crash): the child goes on from its failed nodes.
+                finished.clear()
                 await self._retry(execution_id)
                 run = await self._get(execution_id)
             if run.status.finished:
                 return run
-            after_seq = run.last_seq
             # In a task of its own: cancelling the wait must stop the child through its
             # cancel flag, not by cutting its driver off in the middle of a commit.
             self._spawn(self._drive(execution_id))
-            while not finished.is_set():
-                try:
-                    await asyncio.wait_for(finished.wait(), timeout=POLL_SECONDS)
-                except TimeoutError:
-                    fresh = await self._store.list_events(execution_id, after_seq)
-                    if fresh:
-                        after_seq = fresh[-1].seq
-                    if any(event.type == "run_finished" for event in fresh):
-                        break
-            return await self._get(execution_id)
+            return await self._until_finished(execution_id, finished, run.last_seq)
+
+    async def _until_finished(
+        self, execution_id: str, finished: asyncio.Event, after_seq: int
+    ) -> Run:
+        """The run once it has ended: on its `run_finished` event (bus), or when a look
+        in the store every POLL_SECONDS finds one (the bus is best effort)."""
+        while True:
+            try:
+                await asyncio.wait_for(finished.wait(), timeout=POLL_SECONDS)
+            except TimeoutError:
+                fresh = await self._store.list_events(execution_id, after_seq)
+                if fresh:
+                    after_seq = fresh[-1].seq
+                if not any(event.type == "run_finished" for event in fresh):
+                    continue
+            run = await self._get(execution_id)
+            if run.status.finished:
+                return run
+            # An event of an earlier end (before a retry) arrived late: wait on.
+            finished.clear()
 
     async def _get(self, execution_id: str) -> Run:
         run = await self._store.get_run(execution_id, with_events=False)
@@ -201,7 +215,6 @@ class ChildRunner:
                 async for event in stream:
                     if event.type == "run_finished":
                         finished.set()
-                        return
 
             task = asyncio.get_running_loop().create_task(pump())
             try:
@@ -212,7 +225,8 @@ class ChildRunner:
                     await task
 
     async def close(self) -> None:
-        """Wait for the child runs this process is driving (the queue stops them)."""
+        """Stop driving child runs: like any run a closing process held, each goes on
+        from its last checkpoint on the next worker."""
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -85,4 +85,9 @@ class SubWorkflowNode(NodeType[SubWorkflowConfig]):
         if finished.status is RunStatus.SUCCESS:
             return NodeResult(output=finished.result, meta=meta)
         why = finished.error or str(finished.status)
-        raise NodeError(f"sub-workflow run {child.execution_id} failed: {why}")
+        # A child that failed may succeed when tried again (the node's `retry` policy runs
+        # it on from its failed nodes); a cancelled one was stopped on purpose.
+        raise NodeError(
+            f"sub-workflow run {child.execution_id} failed: {why}",
+            retryable=finished.status is RunStatus.ERROR,
+        )
