@@ -263,8 +263,8 @@ class Ductwork:
 
     async def _reference_issues(self, definition: WorkflowDefinition) -> list[ValidationIssue]:
         """Workflows a definition names (its `error_workflow_id`, its sub-workflow nodes'
-        `workflow_id`) must exist; webhooks
-        must not copy their token into run inputs (credentials: `check_definition`)."""
+        `workflow_id`) must exist; webhooks must not copy their token into run inputs
+        (credentials: `check_definition`)."""
         issues = webhook_issues(definition)
         issues.extend(await subflow_reference_issues(definition, self.store))
         target = definition.error_workflow_id
