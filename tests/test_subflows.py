@@ -357,3 +357,26 @@ async def test_a_node_retried_after_a_timeout_runs_its_cancelled_child_on(
     assert final.status is RunStatus.SUCCESS, final.error
     assert final.node_states["call"].output == "held"
     assert child.status is RunStatus.SUCCESS
+
+
+async def test_a_child_that_failed_before_the_wait_looked_is_not_run_again(
+    tmp_path: Path,
+) -> None:
+    """Only a child found again (a re-run, a retry) is retried: one that a worker failed
+    between its start and the node's first look is this attempt's failure."""
+    node = ProbeNode()
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        child_id = await child_workflow(app, probe("flaky", fail_times=1, output="ok"))
+        parent = await app.create_workflow(definition([call("call", child_id)], []))
+        waiting = app.child_runs.wait_child
+
+        async def look_late(execution_id: str) -> Run:
+            await app.wait_for(execution_id, RUN_WAIT)  # the queue's worker fails it first
+            return await waiting(execution_id)
+
+        app.child_runs.wait_child = look_late  # type: ignore[method-assign]
+        run, _ = await app.execute(parent.id, {}, wait=True)
+        (child,) = await children(app, run.execution_id)
+    assert run.status is RunStatus.ERROR
+    assert child.status is RunStatus.ERROR
+    assert node.calls[(child.execution_id, "flaky")] == 1

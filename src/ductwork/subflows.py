@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -50,6 +51,9 @@ POLL_SECONDS = 2.0
 lose a message; every way a run ends stores a `run_finished` event)."""
 
 CHILDREN_PAGE = 500
+
+STARTED_MEMORY = 10_000
+"""How many children started here a process remembers until they are waited for."""
 
 RunAction = Callable[[str], Awaitable[Any]]
 
@@ -85,6 +89,9 @@ class ChildRunner:
         self._cancel = cancel
         self._retry = retry
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._started: OrderedDict[str, None] = OrderedDict()
+        """Children `start_child` created in this process and nobody waited for yet: a
+        wait must not retry them (they failed in this attempt, before it looked)."""
 
     async def start_child(
         self,
@@ -133,6 +140,9 @@ class ChildRunner:
             run = await self._store.create_run(run)
         except DuplicateRun as duplicate:
             return duplicate.existing
+        self._started[run.execution_id] = None
+        if len(self._started) > STARTED_MEMORY:
+            self._started.popitem(last=False)  # async children nobody waits for
         # A sync parent drives its child itself (`wait_child`); an async one leaves it
         # to the workers. Either way the sweep picks up a queued child nobody took.
         await self._queue.enqueue(run.execution_id)
@@ -140,22 +150,23 @@ class ChildRunner:
 
     async def wait_child(self, execution_id: str) -> Run:
         """The child run once it has finished; cancelling the wait cancels the child."""
+        fresh = self._started.pop(execution_id, "old") is None
         try:
-            return await self._wait(execution_id)
+            return await self._wait(execution_id, retry_failed=not fresh)
         except asyncio.CancelledError:
             # Shielded: the cancel is sent even though this task is being cancelled.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._cancel(execution_id))
             raise
 
-    async def _wait(self, execution_id: str) -> Run:
+    async def _wait(self, execution_id: str, *, retry_failed: bool) -> Run:
         async with self._watch(execution_id) as finished:
             # Subscribed first, then read: an end between the two is not missed.
             run = await self._get(execution_id)
             if run.cancel_requested and not run.status.finished:
                 # An earlier attempt of this node cancelled it (a timeout): let it stop.
                 run = await self._until_finished(execution_id, finished, run.last_seq)
-            if run.status in (RunStatus.ERROR, RunStatus.CANCELLED):
+            if retry_failed and run.status in (RunStatus.ERROR, RunStatus.CANCELLED):
                 # Found again by a node run a second time (a retry, a re-run after a
                 # crash): the child goes on from its failed nodes.
                 finished.clear()
