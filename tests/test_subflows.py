@@ -13,6 +13,7 @@ from ductwork.models import NodeState, NodeStatus, Run, RunStatus, utcnow
 from ductwork.nodes.base import ParentLink
 from ductwork.service import Ductwork
 from ductwork.store.base import RunQuery
+from ductwork.views import origin_text
 from tests.support.engine import ProbeNode, definition, embedded
 from tests.support.polling import eventually
 
@@ -380,3 +381,16 @@ async def test_a_child_that_failed_before_the_wait_looked_is_not_run_again(
     assert run.status is RunStatus.ERROR
     assert child.status is RunStatus.ERROR
     assert node.calls[(child.execution_id, "flaky")] == 1
+
+
+def test_a_child_run_origin_names_the_parent_node_and_run() -> None:
+    trigger = {
+        "type": "sub-workflow",
+        "execution_id": "3f2a1c0e-aaaa-bbbb-cccc-000000000000",
+        "workflow_id": "wf",
+        "node_id": "call[3]",
+    }
+    assert origin_text(trigger) == "sub-workflow call[3] of 3f2a1c0e…"
+    assert origin_text(trigger, short=False) == (
+        "sub-workflow call[3] of 3f2a1c0e-aaaa-bbbb-cccc-000000000000"
+    )
