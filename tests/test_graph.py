@@ -165,6 +165,8 @@ SEED_NODE_CONFIGS: dict[str, dict[str, Any]] = {
     "delay": {"delay_seconds": 5},
     "wait": {"timeout_seconds": 3600, "on_timeout": "continue", "message": "{{ input }}"},
     "code": {"code": "def main(input):\n    return input\n", "timeout_seconds": 5},
+    "sub-workflow": {"workflow_id": "6650f0c2a1b2c3d4e5f60718", "inputs": {"x": "{{ input }}"}},
+    "merge": {"mode": "by_key", "key": "id"},
     "end": {},
 }
 

@@ -107,7 +107,7 @@ def test_runs_lists_filter_by_each_documented_trigger_type(live: LiveServer) -> 
     operation = document["paths"]["/workflows/executions"]["get"]
     [parameter] = [p for p in operation["parameters"] if p["name"] == "trigger"]
     enum = document["components"]["schemas"]["RunTriggerType"]["enum"]
-    assert enum == ["manual", "schedule", "webhook", "error"]
+    assert enum == ["manual", "schedule", "webhook", "error", "sub-workflow"]
     assert "RunTriggerType" in orjson.dumps(parameter["schema"]).decode()
 
 

@@ -48,6 +48,8 @@ from ductwork.security.models import Permission
 from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, RunQuery, Store, TriggerConflict
+from ductwork.subflows import ChildRunner, unfinished_children
+from ductwork.subflows import reference_issues as subflow_reference_issues
 from ductwork.triggers.errors import ErrorWorkflows
 from ductwork.triggers.hooks import HookAnswer, HookCall, Hooks, webhook_issues
 from ductwork.triggers.resume import Resumer
@@ -164,6 +166,17 @@ class Ductwork:
         """Fires schedules in sweeping processes (DUCTWORK_SCHEDULER); None elsewhere."""
         self._preload: asyncio.Future[None] | None = None
         self._started = False
+        self.child_runs = ChildRunner(
+            store=self.store,
+            queue=self.queue,
+            bus=self.bus,
+            settings=self.settings,
+            drive=self._advance,
+            cancel=self.cancel,
+            retry=self.retry,
+        )
+        """Starts and awaits the child runs of `sub-workflow` nodes (`ductwork.subflows`)."""
+        components.services.child_runs = self.child_runs
 
     # Lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -192,6 +205,7 @@ class Ductwork:
         """Stop background work and release every connection."""
         if self._preload is not None:
             await self._preload
+        await self.child_runs.close()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -254,9 +268,11 @@ class Ductwork:
             raise WorkflowInvalid(issues)
 
     async def _reference_issues(self, definition: WorkflowDefinition) -> list[ValidationIssue]:
-        """Workflows a definition names (its `error_workflow_id`) must exist; webhooks
-        must not copy their token into run inputs (credentials: `check_definition`)."""
+        """Workflows a definition names (its `error_workflow_id`, its sub-workflow nodes'
+        `workflow_id`) must exist; webhooks must not copy their token into run inputs
+        (credentials: `check_definition`)."""
         issues = webhook_issues(definition)
+        issues.extend(await subflow_reference_issues(definition, self.store))
         target = definition.error_workflow_id
         if target is None or await self.store.get_workflow(target) is not None:
             return issues
@@ -601,6 +617,10 @@ class Ductwork:
         if updated.status is RunStatus.WAITING:
             # Nobody holds a parked run: wake it so a worker finishes it as cancelled.
             await self.queue.enqueue(execution_id)
+        for child in await unfinished_children(self.store, execution_id):
+            # The runs its sub-workflow nodes started, and theirs (recursively).
+            with contextlib.suppress(NotFound):
+                await self.cancel(child)
         # Only a cancel that was requested is recorded (a finished run is returned above).
         await self.audit.record(
             "run.cancel",

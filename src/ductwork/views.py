@@ -73,7 +73,8 @@ def origin_text(trigger: Mapping[str, Any] | None, *, short: bool = True) -> str
     """What started a run, in a few words (`Run.trigger`'s shapes).
 
     `manual`, `schedule 2026-12-03T07:40:00Z`, `webhook POST /hooks/new-signup`,
-    `error of 3f2a1c0e…` (with `short`; the whole failed run id otherwise); `-` for a
+    `error of 3f2a1c0e…` (with `short`; the whole failed run id otherwise),
+    `sub-workflow call of 3f2a1c0e…` (the parent's node and run); `-` for a
     run stored before triggers were recorded; another type by its name.
     """
     if not trigger:
@@ -88,11 +89,13 @@ def origin_text(trigger: Mapping[str, Any] | None, *, short: bool = True) -> str
             path = f"/hooks/{path}"
         method = trigger.get("method")
         return f"webhook {method} {path}" if method else f"webhook {path}"
-    if kind == "error":
-        failed = str(trigger.get("execution_id") or "?")
-        if short and len(failed) > 8:
-            failed = failed[:8] + "…"
-        return f"error of {failed}"
+    if kind in ("error", "sub-workflow"):
+        other = str(trigger.get("execution_id") or "?")
+        if short and len(other) > 8:
+            other = other[:8] + "…"
+        if kind == "error":
+            return f"error of {other}"
+        return f"sub-workflow {trigger.get('node_id') or '?'} of {other}"
     return kind
 
 
@@ -192,6 +195,9 @@ def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
         "logs": logs_of(run),
         "errors": errors_of(run),
         "trigger": run.trigger,
+        "parent_execution_id": run.parent_execution_id,
+        "parent_node_id": run.parent_node_id,
+        "depth": run.depth,
     }
     if run.wake_at is not None:
         view["wake_at"] = run.wake_at.isoformat()

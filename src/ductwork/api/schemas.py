@@ -157,6 +157,7 @@ class RunTriggerType(StrEnum):
     SCHEDULE = "schedule"
     WEBHOOK = "webhook"
     ERROR = "error"
+    SUB_WORKFLOW = "sub-workflow"
 
 
 class RunTrigger(BaseModel):
@@ -167,7 +168,9 @@ class RunTrigger(BaseModel):
       the slot was due;
     - `webhook`: a request to `/hooks/{path}` (`path`, `method`);
     - `error`: the workflow runs as the error workflow of a failed run (`execution_id`,
-      `workflow_id`: the run that failed and its workflow).
+      `workflow_id`: the run that failed and its workflow);
+    - `sub-workflow`: a `sub-workflow` node (`node_id`) of run `execution_id` of
+      workflow `workflow_id` started it.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -181,8 +184,15 @@ class RunTrigger(BaseModel):
     )
     path: str | None = Field(default=None, description="`webhook`: the hook's path.")
     method: str | None = Field(default=None, description="`webhook`: the request's method.")
-    execution_id: str | None = Field(default=None, description="`error`: the failed run.")
-    workflow_id: str | None = Field(default=None, description="`error`: its workflow.")
+    execution_id: str | None = Field(
+        default=None, description="`error`: the failed run; `sub-workflow`: the parent run."
+    )
+    workflow_id: str | None = Field(
+        default=None, description="`error`, `sub-workflow`: its workflow."
+    )
+    node_id: str | None = Field(
+        default=None, description="`sub-workflow`: the parent's node that started the run."
+    )
 
 
 class RunView(BaseModel):
@@ -210,6 +220,13 @@ class RunView(BaseModel):
     trigger: RunTrigger | None = Field(
         description="What started the run; null for runs stored before triggers were recorded."
     )
+    parent_execution_id: str | None = Field(
+        default=None, description="The run whose `sub-workflow` node started this one."
+    )
+    parent_node_id: str | None = Field(
+        default=None, description="That `sub-workflow` node's id in the parent run."
+    )
+    depth: int = Field(default=0, description="Sub-workflow nesting: 0 for a top-level run.")
 
 
 class RunListItem(RunView):

@@ -168,8 +168,8 @@ async def validate_workflow(app: App, definition: WorkflowBody) -> ValidationRep
     summary="List executions of every workflow",
     description="Newest first, filtered by `status` (`dead`: runs that failed for good "
     "because advancing them kept failing, DUCTWORK_MAX_RUN_REDRIVES; retry one to try it "
-    "again), `workflow_id` and `trigger`. Items carry no events: read one execution for "
-    "its logs.",
+    "again), `workflow_id`, `trigger` and `parent_execution_id` (the child runs of a run's "
+    "sub-workflow nodes). Items carry no events: read one execution for its logs.",
     response_model=list[RunListItem],
     responses=error_responses(422),
 )
@@ -181,10 +181,22 @@ async def list_all_executions(
         Query(min_length=1, max_length=MAX_ID_LENGTH, description="Only this workflow's runs."),
     ] = None,
     trigger: TriggerFilter = None,
+    parent_execution_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_ID_LENGTH,
+            description="Only the runs this run's `sub-workflow` nodes started.",
+        ),
+    ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> JSON:
-    query = replace(run_query(status, trigger), workflow_id=workflow_id)
+    query = replace(
+        run_query(status, trigger),
+        workflow_id=workflow_id,
+        parent_execution_id=parent_execution_id,
+    )
     runs = await app.find_runs(query, limit=limit, offset=offset)
     return JSON([run_list_item(run) for run in runs])
 

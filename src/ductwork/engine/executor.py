@@ -606,6 +606,8 @@ class _RunDriver:
         self.tasks: dict[asyncio.Task[None], str] = {}
         self.ready: deque[str] = deque()
         self.unsettled: dict[str, int] = {}
+        self.fired_early: set[str] = set()
+        """Nodes queued before all their predecessors settled (`NodeType.fires_early`)."""
         self.failed_node: str | None = None
         self.cancel_event = asyncio.Event()
         self.lease_lost = False
@@ -744,6 +746,8 @@ class _RunDriver:
             return self.run.variables
         sources = [e.source for e in node.incoming if self._edge_active(e)]
         sources = list(dict.fromkeys(sources))
+        if node.node_type.keyed_input:
+            return {source: self.outputs.get(source) for source in sources}
         if len(sources) == 1:
             return self.outputs.get(sources[0])
         return {source: self.outputs.get(source) for source in sources}
@@ -752,10 +756,24 @@ class _RunDriver:
         for successor in dict.fromkeys(e.target for e in self.plan.nodes[node_id].outgoing):
             self.unsettled[successor] -= 1
             if (
-                self.unsettled[successor] == 0
-                and self.states[successor].status is NodeStatus.PENDING
+                self.states[successor].status is not NodeStatus.PENDING
+                or successor in self.fired_early
             ):
+                continue
+            if self.unsettled[successor] == 0:
                 self.ready.append(successor)
+            elif self._fires_early(successor):
+                # Queued before its other predecessors settle: it must not be queued again
+                # when they do (its task may not have marked it running yet).
+                self.fired_early.add(successor)
+                self.ready.append(successor)
+
+    def _fires_early(self, node_id: str) -> bool:
+        """Whether a node waiting for predecessors may run now (`NodeType.fires_early`)."""
+        node = self.plan.nodes[node_id]
+        return node.node_type.fires_early(node.config) and any(
+            self._edge_active(edge) for edge in node.incoming
+        )
 
     def _prepare(self) -> None:
         """Rebuild the ready set from stored states (also after a crash)."""
@@ -781,7 +799,12 @@ class _RunDriver:
                 1 for pred in node.predecessors if not self.states[pred].status.settled
             )
         for node_id in self.plan.order:
-            if self.unsettled[node_id] == 0 and self.states[node_id].status is NodeStatus.PENDING:
+            if self.states[node_id].status is not NodeStatus.PENDING:
+                continue
+            if self.unsettled[node_id] == 0:
+                self.ready.append(node_id)
+            elif self._fires_early(node_id):
+                self.fired_early.add(node_id)
                 self.ready.append(node_id)
 
     def _wake(self, node_id: str, state: NodeState, now: datetime) -> None:

@@ -257,6 +257,16 @@ class NodeType(Generic[ConfigT]):
     """True when the node parks until someone resumes it (`wait`): the engine offers
     its resume link to templates as `run.resume_url` / `run.resume_urls.<id>`."""
 
+    keyed_input: ClassVar[bool] = False
+    """True: `ctx.input` is always a {predecessor id: output} dict of the active incoming
+    edges, in edge order, even with one (`merge` needs to know where each value came from)."""
+
+    def fires_early(self, config: ConfigT) -> bool:
+        """True when the node runs as soon as one incoming edge is active, not once every
+        predecessor has settled (`merge` in `first` mode). The run still waits for the
+        other branches; the node runs once."""
+        return False
+
     def expression_fields_for(self, config: Mapping[str, Any]) -> frozenset[str]:
         """`expression_fields` for this raw config (some nodes hold expressions in some modes)."""
         return self.expression_fields

@@ -14,7 +14,9 @@ from ductwork.nodes.delay import DelayNode
 from ductwork.nodes.email import EmailNode
 from ductwork.nodes.end import EndNode
 from ductwork.nodes.filter import FilterNode
+from ductwork.nodes.merge import MergeNode
 from ductwork.nodes.start import StartNode
+from ductwork.nodes.subworkflow import SubWorkflowNode
 from ductwork.nodes.transformer import TransformerNode
 from ductwork.nodes.wait import WaitNode
 from ductwork.nodes.webhook import WebhookNode
@@ -32,6 +34,8 @@ NODE_TYPES: tuple[NodeType[Any], ...] = (
     DelayNode(),
     WaitNode(),
     CodeNode(),
+    SubWorkflowNode(),
+    MergeNode(),
 )
 
 REGISTRY: Mapping[str, NodeType[Any]] = {node.type_name: node for node in NODE_TYPES}

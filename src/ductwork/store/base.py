@@ -97,6 +97,8 @@ class RunQuery:
     """The `type` of the run's trigger; runs without a trigger never match."""
     error_workflow_pending: bool | None = None
     """True: only failed runs whose error workflow has not been started yet."""
+    parent_execution_id: str | None = None
+    """Only the child runs that `sub-workflow` nodes of this run started."""
 
 
 class Store(Protocol):

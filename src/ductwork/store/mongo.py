@@ -400,6 +400,8 @@ def _run_filter(query: RunQuery) -> Document:
     if query.error_workflow_pending is not None:
         # Documents written before the flag existed have no such field.
         found["error_workflow_pending"] = True if query.error_workflow_pending else {"$ne": True}
+    if query.parent_execution_id is not None:
+        found["parent_execution_id"] = query.parent_execution_id
     return found
 
 

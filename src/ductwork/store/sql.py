@@ -1177,6 +1177,8 @@ def _run_filters(query: RunQuery) -> list[ColumnElement[bool]]:
         clauses.append(_R.trigger["type"].as_string() == query.trigger_type)
     if query.error_workflow_pending is not None:
         clauses.append(_flag(_R.error_workflow_pending, query.error_workflow_pending))
+    if query.parent_execution_id is not None:
+        clauses.append(_R.parent_execution_id == query.parent_execution_id)
     return clauses
 
 

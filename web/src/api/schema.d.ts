@@ -52,7 +52,7 @@ export interface paths {
         };
         /**
          * List executions of every workflow
-         * @description Newest first, filtered by `status` (`dead`: runs that failed for good because advancing them kept failing, DUCTWORK_MAX_RUN_REDRIVES; retry one to try it again), `workflow_id` and `trigger`. Items carry no events: read one execution for its logs.
+         * @description Newest first, filtered by `status` (`dead`: runs that failed for good because advancing them kept failing, DUCTWORK_MAX_RUN_REDRIVES; retry one to try it again), `workflow_id`, `trigger` and `parent_execution_id` (the child runs of a run's sub-workflow nodes). Items carry no events: read one execution for its logs.
          */
         get: operations["list_all_executions_workflows_executions_get"];
         put?: never;
@@ -1561,6 +1561,22 @@ export interface components {
             /** @description What started the run; null for runs stored before triggers were recorded. */
             trigger: components["schemas"]["RunTrigger"] | null;
             /**
+             * Parent Execution Id
+             * @description The run whose `sub-workflow` node started this one.
+             */
+            parent_execution_id?: string | null;
+            /**
+             * Parent Node Id
+             * @description That `sub-workflow` node's id in the parent run.
+             */
+            parent_node_id?: string | null;
+            /**
+             * Depth
+             * @description Sub-workflow nesting: 0 for a top-level run.
+             * @default 0
+             */
+            depth: number;
+            /**
              * Workflow Name
              * @description The name of the definition the run ran.
              */
@@ -1588,7 +1604,9 @@ export interface components {
          *       the slot was due;
          *     - `webhook`: a request to `/hooks/{path}` (`path`, `method`);
          *     - `error`: the workflow runs as the error workflow of a failed run (`execution_id`,
-         *       `workflow_id`: the run that failed and its workflow).
+         *       `workflow_id`: the run that failed and its workflow);
+         *     - `sub-workflow`: a `sub-workflow` node (`node_id`) of run `execution_id` of
+         *       workflow `workflow_id` started it.
          */
         RunTrigger: {
             /** @example manual */
@@ -1616,14 +1634,19 @@ export interface components {
             method?: string | null;
             /**
              * Execution Id
-             * @description `error`: the failed run.
+             * @description `error`: the failed run; `sub-workflow`: the parent run.
              */
             execution_id?: string | null;
             /**
              * Workflow Id
-             * @description `error`: its workflow.
+             * @description `error`, `sub-workflow`: its workflow.
              */
             workflow_id?: string | null;
+            /**
+             * Node Id
+             * @description `sub-workflow`: the parent's node that started the run.
+             */
+            node_id?: string | null;
         } & {
             [key: string]: unknown;
         };
@@ -1632,7 +1655,7 @@ export interface components {
          * @description What can start a run: the `type` of its `trigger`, and the runs lists' `trigger`.
          * @enum {string}
          */
-        RunTriggerType: "manual" | "schedule" | "webhook" | "error";
+        RunTriggerType: "manual" | "schedule" | "webhook" | "error" | "sub-workflow";
         /**
          * RunView
          * @description An execution as `GET /workflows/executions/{id}` shows it (`ductwork.views.run_view`).
@@ -1683,6 +1706,22 @@ export interface components {
             worker?: string | null;
             /** @description What started the run; null for runs stored before triggers were recorded. */
             trigger: components["schemas"]["RunTrigger"] | null;
+            /**
+             * Parent Execution Id
+             * @description The run whose `sub-workflow` node started this one.
+             */
+            parent_execution_id?: string | null;
+            /**
+             * Parent Node Id
+             * @description That `sub-workflow` node's id in the parent run.
+             */
+            parent_node_id?: string | null;
+            /**
+             * Depth
+             * @description Sub-workflow nesting: 0 for a top-level run.
+             * @default 0
+             */
+            depth: number;
         } & {
             [key: string]: unknown;
         };
@@ -2272,6 +2311,8 @@ export interface operations {
                 workflow_id?: string | null;
                 /** @description Only runs started by this trigger type: `manual` (execute), `schedule`, `webhook` (`/hooks/{path}`) or `error` (runs of an error workflow). */
                 trigger?: components["schemas"]["RunTriggerType"] | null;
+                /** @description Only the runs this run's `sub-workflow` nodes started. */
+                parent_execution_id?: string | null;
                 /** @description Items per page. */
                 limit?: number;
                 /** @description Items to skip. */
