@@ -8,6 +8,7 @@ those sums before the next call (`NodeContext.check_budget`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,3 +126,20 @@ class RunUsage:
             unpriced_calls=int(data.get("unpriced_calls") or 0),
             by_model={k: dict(v) for k, v in (data.get("by_model") or {}).items()},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageDay:
+    """A workflow's runs created on one UTC day, with their tokens and cost summed
+    (`Store.workflow_usage`; `GET /workflows/{id}/usage`)."""
+
+    date: dt.date
+    """The UTC day."""
+    runs: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
