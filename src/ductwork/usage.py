@@ -72,6 +72,18 @@ def price_of(
     return (prompt_tokens * price.input + completion_tokens * price.output) / 1_000_000
 
 
+def _model_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored `by_model` entry with every count present (a partial one must not
+    stop a run from adding to it)."""
+    return {
+        **entry,
+        "prompt_tokens": int(entry.get("prompt_tokens") or 0),
+        "completion_tokens": int(entry.get("completion_tokens") or 0),
+        "cost": float(entry.get("cost") or 0.0),
+        "calls": int(entry.get("calls") or 0),
+    }
+
+
 @dataclass(slots=True)
 class RunUsage:
     """A run's usage so far: totals and per model."""
@@ -124,7 +136,11 @@ class RunUsage:
             cost=float(data.get("cost") or 0.0),
             calls=int(data.get("calls") or 0),
             unpriced_calls=int(data.get("unpriced_calls") or 0),
-            by_model={k: dict(v) for k, v in (data.get("by_model") or {}).items()},
+            by_model={
+                str(model): _model_entry(entry)
+                for model, entry in (data.get("by_model") or {}).items()
+                if isinstance(entry, Mapping)
+            },
         )
 
 
