@@ -159,3 +159,36 @@ class UsageDay:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+def start_of_day(now: dt.datetime) -> dt.datetime:
+    """00:00 UTC of `now`'s day (UTC): when a workflow's daily budget starts again,
+    and where the usage API's days begin."""
+    return dt.datetime.combine(now.astimezone(dt.UTC).date(), dt.time(0), tzinfo=dt.UTC)
+
+
+def usage_report(workflow_id: str, since: dt.datetime, days: list[UsageDay]) -> dict[str, Any]:
+    """`GET /workflows/{id}/usage`: the days with runs since `since` and their total."""
+    total = {
+        "runs": sum(day.runs for day in days),
+        "prompt_tokens": sum(day.prompt_tokens for day in days),
+        "completion_tokens": sum(day.completion_tokens for day in days),
+        "total_tokens": sum(day.total_tokens for day in days),
+        "cost": round(sum(day.cost for day in days), 10),
+    }
+    return {
+        "workflow_id": workflow_id,
+        "since": since.isoformat(),
+        "total": total,
+        "days": [
+            {
+                "date": day.date.isoformat(),
+                "runs": day.runs,
+                "prompt_tokens": day.prompt_tokens,
+                "completion_tokens": day.completion_tokens,
+                "total_tokens": day.total_tokens,
+                "cost": round(day.cost, 10),
+            }
+            for day in days
+        ],
+    }

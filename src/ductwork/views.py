@@ -192,6 +192,8 @@ def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
         "logs": logs_of(run),
         "errors": errors_of(run),
         "trigger": run.trigger,
+        "usage": run.usage,
+        "cost": run.cost,
     }
     if run.wake_at is not None:
         view["wake_at"] = run.wake_at.isoformat()
@@ -260,4 +262,6 @@ def execute_view(run: Run, *, created: bool = True) -> dict[str, Any]:
         view["result"] = run.result
         view["error"] = run.error
         view["node_states"] = _ordered_states(run)
+        view["usage"] = run.usage
+        view["cost"] = run.cost
     return view

@@ -185,6 +185,31 @@ class RunTrigger(BaseModel):
     workflow_id: str | None = Field(default=None, description="`error`: its workflow.")
 
 
+class ModelUsage(BaseModel):
+    """A run's usage of one model."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    calls: int
+
+
+class RunUsage(BaseModel):
+    """A run's token usage and cost so far (`ductwork.usage.RunUsage`)."""
+
+    prompt_tokens: int = Field(examples=[1200])
+    completion_tokens: int = Field(examples=[340])
+    total_tokens: int = Field(examples=[1540])
+    cost: float = Field(examples=[0.00039], description="US dollars (see `unpriced_calls`).")
+    calls: int = Field(examples=[2], description="Upstream LLM calls, repairs and fallbacks too.")
+    unpriced_calls: int = Field(
+        examples=[0],
+        description="Calls whose cost is unknown (neither reported by the provider nor in "
+        "DUCTWORK_LLM_PRICES): they count as 0 here and in budgets.",
+    )
+    by_model: dict[str, ModelUsage]
+
+
 class RunView(BaseModel):
     """An execution as `GET /workflows/executions/{id}` shows it (`ductwork.views.run_view`)."""
 
@@ -210,6 +235,10 @@ class RunView(BaseModel):
     trigger: RunTrigger | None = Field(
         description="What started the run; null for runs stored before triggers were recorded."
     )
+    usage: RunUsage | None = Field(
+        default=None, description="Token usage and cost so far; null: no LLM call yet."
+    )
+    cost: float = Field(default=0.0, description="`usage.cost`, 0 without usage (US dollars).")
 
 
 class RunListItem(RunView):
@@ -267,6 +296,8 @@ class ExecuteView(BaseModel):
     result: Any = None
     error: str | None = None
     node_states: dict[str, NodeStateView] | None = None
+    usage: RunUsage | None = None
+    cost: float | None = None
 
 
 class NodeType(BaseModel):

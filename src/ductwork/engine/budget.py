@@ -19,22 +19,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from datetime import time as dtime
 from typing import Any
 
 from ductwork.models import Run, WorkflowSettings
 from ductwork.settings import ModelPrice
 from ductwork.store.base import Store
-from ductwork.usage import CallUsage, RunUsage, price_of
+from ductwork.usage import CallUsage, RunUsage, price_of, start_of_day
 
 DAY_SPEND_CACHE_SECONDS = 1.0
 """How long a run reuses its reading of the workflow's other runs' spend today: one
 store query per second at most, however many calls a run makes (bench/budget.py)."""
-
-
-def start_of_day(now: datetime) -> datetime:
-    """00:00 UTC of `now`'s day (UTC): when a workflow's daily budget starts again."""
-    return datetime.combine(now.astimezone(UTC).date(), dtime(0), tzinfo=UTC)
 
 
 def dollars(value: float) -> str:
