@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from ductwork.cli import RunProgress, usage_text
 from ductwork.models import Checkpoint, NodeStatus, Run, RunStatus, WorkflowDefinition, utcnow
 from ductwork.service import Ductwork
+from ductwork.views import run_view
 from tests.support.engine import SpendNode, definition, embedded
 from tests.support.polling import eventually
 
@@ -201,3 +203,24 @@ async def test_max_cost_per_day_counts_the_workflows_other_runs_of_today(
     )
     assert (second.execution_id, "a") not in spender.calls
     assert spender.calls[(first.execution_id, "a")] == 1
+
+
+async def test_the_cli_shows_a_runs_usage_from_its_view_and_its_events(tmp_path: Path) -> None:
+    async with embedded(tmp_path, extra_nodes=[SpendNode()]) as app:
+        flow = chain(
+            spend("a", model="m", prompt_tokens=1200, completion_tokens=300, cost=0.0004),
+            spend("b", model="unknown", prompt_tokens=0, completion_tokens=40),
+        )
+        run = await run_of(app, flow)
+    view = run_view(run, include_definition=True)
+    expected = (
+        "1,540 tokens (1,200 in, 340 out), 2 LLM calls, $0.0004 "
+        "(1 unpriced, not counted: see DUCTWORK_LLM_PRICES)"
+    )
+    assert view["usage"] is not None and usage_text(view["usage"]) == expected
+    assert RunProgress(view).usage == run.usage
+    # Followed live: the snapshot of a run not started yet, then its events.
+    progress = RunProgress({**view, "status": "queued", "usage": None, "node_states": {}})
+    for event in run.events:
+        progress.apply(event)
+    assert progress.usage == run.usage
