@@ -224,3 +224,22 @@ async def test_the_cli_shows_a_runs_usage_from_its_view_and_its_events(tmp_path:
     for event in run.events:
         progress.apply(event)
     assert progress.usage == run.usage
+
+
+async def test_what_failed_attempts_spent_counts_and_stops_the_next_attempt(
+    tmp_path: Path,
+) -> None:
+    spender = SpendNode()
+    async with embedded(tmp_path, extra_nodes=[spender]) as app:
+        retry = {"max_attempts": 5, "backoff_seconds": 0}
+        flow = chain(
+            {**spend("a", cost=0.04, estimate=0.01, fail=True, prompt_tokens=5), "retry": retry},
+            max_cost_per_run=0.1,
+        )
+        run = await run_of(app, flow)
+    # Attempts 1-3 fit and spent $0.04 each; the 4th is refused ($0.12 + $0.01 > $0.10).
+    assert spender.calls == {(run.execution_id, "a"): 3}
+    assert run.usage is not None and run.usage["prompt_tokens"] == 15
+    assert run.cost == pytest.approx(0.12)
+    assert run.node_states["a"].attempts == 4
+    assert run.error is not None and "the run has spent $0.12" in run.error

@@ -160,6 +160,8 @@ class SpendConfig(NodeConfig):
     calls: int = 1
     hold: bool = False
     """After its budget checks, wait until the test calls `SpendNode.release()`."""
+    fail: bool = False
+    """Fail (retryably) after spending, reporting the usage with the error."""
 
 
 class SpendNode(NodeType[SpendConfig]):
@@ -193,4 +195,6 @@ class SpendNode(NodeType[SpendConfig]):
             cost=config.cost,
             calls=config.calls,
         )
+        if config.fail:
+            raise RetryableError("the answer was unusable", usage=usage.dump())
         return NodeResult(output=ctx.node_id, meta={"usage": usage.dump()})

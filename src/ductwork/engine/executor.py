@@ -887,6 +887,7 @@ class _RunDriver:
                 error: NodeError = RetryableError(f"timed out after {timeout:g} s")
             except Exception as exc:
                 error = self._missing_secret(node_id, _failure(exc))
+                self._count_spent(node_id, error.usage)
                 if not isinstance(exc, NodeError | TemplateFailure):
                     log.exception("node %s of run %s raised", node_id, self.run.execution_id)
             else:
@@ -915,6 +916,12 @@ class _RunDriver:
                 node_id, attempt, self.mask(str(error)), (time.perf_counter() - started) * 1000
             )
             return
+
+    def _count_spent(self, node_id: str, usage: dict[str, Any] | None) -> None:
+        """Count what a failed attempt spent (`NodeError.usage`) into the run's usage; it
+        is committed with the attempt's failure or retry."""
+        if usage is not None and self.budget.record(node_id, {"usage": usage}) is not None:
+            self.checkpointer.run_fields(**self.budget.run_fields())
 
     def _missing_secret(self, node_id: str, error: NodeError) -> NodeError:
         """A clearer error when the node failed on a `secrets.X` the run does not hold."""
