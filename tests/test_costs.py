@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ductwork.cli import RunProgress, usage_text
+from ductwork.engine.budget import RunBudget
 from ductwork.models import Checkpoint, NodeStatus, Run, RunStatus, WorkflowDefinition, utcnow
 from ductwork.service import Ductwork
 from ductwork.views import run_view
@@ -243,3 +244,30 @@ async def test_what_failed_attempts_spent_counts_and_stops_the_next_attempt(
     assert run.cost == pytest.approx(0.12)
     assert run.node_states["a"].attempts == 4
     assert run.error is not None and "the run has spent $0.12" in run.error
+
+
+async def test_odd_estimates_neither_poison_nor_bypass_the_budget(tmp_path: Path) -> None:
+    run = Run(
+        execution_id="r",
+        workflow_id="wf",
+        workflow_version=1,
+        definition=chain(max_cost_per_run=1.0),
+        created_at=utcnow(),
+    )
+    async with embedded(tmp_path) as app:
+        budget = RunBudget(run, app.store, {})
+        assert await budget.refusal("a", float("nan")) is None
+        assert await budget.refusal("b", -5) is None
+        refused = await budget.refusal("c", float("inf"))
+        assert refused is not None and "could cost up to $inf" in refused
+        assert await budget.refusal("d", 0.75) is None
+        refused = await budget.refusal("e", 0.5)
+        assert refused == (
+            "budget: this call could cost up to $0.50; the run has spent $0.00 (and $0.75 is "
+            "held by calls in flight) of its max_cost_per_run $1.00"
+        )
+        budget.record("d", {"usage": {"model": "m", "cost": 0.123456}})
+        assert await budget.refusal("f", 0.9) == (
+            "budget: this call could cost up to $0.90; the run has spent $0.1235 of its "
+            "max_cost_per_run $1.00"
+        )

@@ -16,6 +16,7 @@ not see them (docs/costs.md).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -96,7 +97,10 @@ class RunBudget:
     async def refusal(self, node_id: str, estimate: float) -> str | None:
         """Why a call costing up to `estimate` must not be made (None: go ahead, and
         the estimate is reserved for `node_id` until it settles)."""
-        estimate = max(float(estimate), 0.0)
+        estimate = float(estimate)
+        if math.isnan(estimate) or estimate < 0:
+            # Nothing to reserve: a NaN would make every later comparison false (pass).
+            estimate = 0.0
         per_run = self.settings.max_cost_per_run
         per_day = self.settings.max_cost_per_day
         if per_run is None and per_day is None:
