@@ -174,6 +174,7 @@ class RunProgress:
         self.result: Any = view.get("result")
         self.start_time: str | None = view.get("start_time")
         self.end_time: str | None = view.get("end_time")
+        self.usage: dict[str, Any] | None = view.get("usage")
         for node_id, state in (view.get("node_states") or {}).items():
             row = self._row(node_id)
             row.status = state.get("status", row.status)
@@ -210,6 +211,7 @@ class RunProgress:
             self.status = str(data.get("status", self.status))
             self.error = data.get("error", self.error)
             self.end_time = event.timestamp.isoformat()
+            self.usage = data.get("usage", self.usage)
         elif event.node_id is not None:
             self._apply_node(self._row(event.node_id), event)
 
@@ -293,10 +295,27 @@ def print_summary(progress: RunProgress) -> None:
         from ductwork.views import origin_text
 
         console.print(f"Origin: {origin_text(progress.trigger, short=False)}", markup=False)
+    if progress.usage:
+        console.print(f"Usage: {usage_text(progress.usage)}", markup=False)
     if progress.error:
         console.print(f"[red]Error: {progress.error}[/]", markup=True)
     if progress.result is not None:
         console.print(f"Result: {_short(progress.result, 500)}", markup=False)
+
+
+def usage_text(usage: dict[str, Any]) -> str:
+    """`1,540 tokens (1,200 in, 340 out), 2 LLM calls, $0.0004` (+ unpriced calls)."""
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    calls = int(usage.get("calls") or 0)
+    text = (
+        f"{prompt + completion:,} tokens ({prompt:,} in, {completion:,} out), "
+        f"{calls} LLM call{'s' if calls != 1 else ''}, ${float(usage.get('cost') or 0):.4f}"
+    )
+    unpriced = int(usage.get("unpriced_calls") or 0)
+    if unpriced:
+        text += f" ({unpriced} unpriced, not counted: see DUCTWORK_LLM_PRICES)"
+    return text
 
 
 def print_run(run: Run) -> None:

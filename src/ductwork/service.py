@@ -8,7 +8,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -56,6 +56,7 @@ from ductwork.triggers.resume import Resumer
 from ductwork.triggers.schedule import run_trigger, slot_key
 from ductwork.triggers.scheduler import Scheduler, ScheduleStatus, describe_schedules
 from ductwork.triggers.spec import PAUSED, ScheduleTrigger, normalize_hook_path, parse_triggers
+from ductwork.usage import start_of_day, usage_report
 from ductwork.versions import WorkflowVersionInfo, diff_definitions
 
 log = logging.getLogger("ductwork.service")
@@ -590,6 +591,16 @@ class Ductwork:
         if not runs and offset == 0 and not await self._has_workflow_or_runs(workflow_id):
             raise NotFound("workflow", workflow_id)
         return runs
+
+    async def workflow_usage(self, workflow_id: str, days: int) -> dict[str, Any]:
+        """Tokens and cost of the workflow's runs created in the last `days` UTC days
+        (today included), per day and in total (`ductwork.usage.usage_report`). A
+        deleted workflow's runs still count; an id with neither is NotFound."""
+        since = start_of_day(utcnow()) - timedelta(days=days - 1)
+        rows = await self.store.workflow_usage(workflow_id, since)
+        if not rows and not await self._has_workflow_or_runs(workflow_id):
+            raise NotFound("workflow", workflow_id)
+        return usage_report(workflow_id, since, rows)
 
     async def _has_workflow_or_runs(self, workflow_id: str) -> bool:
         if await self.store.get_workflow(workflow_id) is not None:

@@ -8,6 +8,7 @@ those sums before the next call (`NodeContext.check_budget`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,18 @@ def price_of(
     return (prompt_tokens * price.input + completion_tokens * price.output) / 1_000_000
 
 
+def _model_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored `by_model` entry with every count present (a partial one must not
+    stop a run from adding to it)."""
+    return {
+        **entry,
+        "prompt_tokens": int(entry.get("prompt_tokens") or 0),
+        "completion_tokens": int(entry.get("completion_tokens") or 0),
+        "cost": float(entry.get("cost") or 0.0),
+        "calls": int(entry.get("calls") or 0),
+    }
+
+
 @dataclass(slots=True)
 class RunUsage:
     """A run's usage so far: totals and per model."""
@@ -125,5 +138,59 @@ class RunUsage:
             cost=float(data.get("cost") or 0.0),
             calls=int(data.get("calls") or 0),
             unpriced_calls=int(data.get("unpriced_calls") or 0),
-            by_model={k: dict(v) for k, v in (data.get("by_model") or {}).items()},
+            by_model={
+                str(model): _model_entry(entry)
+                for model, entry in (data.get("by_model") or {}).items()
+                if isinstance(entry, Mapping)
+            },
         )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageDay:
+    """A workflow's runs created on one UTC day, with their tokens and cost summed
+    (`Store.workflow_usage`; `GET /workflows/{id}/usage`)."""
+
+    date: dt.date
+    """The UTC day."""
+    runs: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def start_of_day(now: dt.datetime) -> dt.datetime:
+    """00:00 UTC of `now`'s day (UTC): when a workflow's daily budget starts again,
+    and where the usage API's days begin."""
+    return dt.datetime.combine(now.astimezone(dt.UTC).date(), dt.time(0), tzinfo=dt.UTC)
+
+
+def usage_report(workflow_id: str, since: dt.datetime, days: list[UsageDay]) -> dict[str, Any]:
+    """`GET /workflows/{id}/usage`: the days with runs since `since` and their total."""
+    total = {
+        "runs": sum(day.runs for day in days),
+        "prompt_tokens": sum(day.prompt_tokens for day in days),
+        "completion_tokens": sum(day.completion_tokens for day in days),
+        "total_tokens": sum(day.total_tokens for day in days),
+        "cost": round(sum(day.cost for day in days), 10),
+    }
+    return {
+        "workflow_id": workflow_id,
+        "since": since.isoformat(),
+        "total": total,
+        "days": [
+            {
+                "date": day.date.isoformat(),
+                "runs": day.runs,
+                "prompt_tokens": day.prompt_tokens,
+                "completion_tokens": day.completion_tokens,
+                "total_tokens": day.total_tokens,
+                "cost": round(day.cost, 10),
+            }
+            for day in days
+        ],
+    }

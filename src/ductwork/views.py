@@ -198,6 +198,8 @@ def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
         "parent_execution_id": run.parent_execution_id,
         "parent_node_id": run.parent_node_id,
         "depth": run.depth,
+        "usage": run.usage,
+        "cost": run.cost,
     }
     if run.wake_at is not None:
         view["wake_at"] = run.wake_at.isoformat()
@@ -266,4 +268,6 @@ def execute_view(run: Run, *, created: bool = True) -> dict[str, Any]:
         view["result"] = run.result
         view["error"] = run.error
         view["node_states"] = _ordered_states(run)
+        view["usage"] = run.usage
+        view["cost"] = run.cost
     return view

@@ -21,6 +21,7 @@ from ductwork.nodes.registry import REGISTRY
 from ductwork.runtime import build
 from ductwork.service import Ductwork
 from ductwork.settings import Settings
+from ductwork.usage import CallUsage
 from tests.support.polling import eventually
 
 
@@ -146,3 +147,54 @@ def definition(
             "edges": [{"from": e[0], "to": e[1]} if isinstance(e, tuple) else e for e in edges],
         }
     )
+
+
+class SpendConfig(NodeConfig):
+    model: str = "test/model"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None
+    """The cost the "provider" reports; None: priced from DUCTWORK_LLM_PRICES, if at all."""
+    estimate: float = 0.0
+    """What the node tells `check_budget` the call could cost."""
+    calls: int = 1
+    hold: bool = False
+    """After its budget checks, wait until the test calls `SpendNode.release()`."""
+    fail: bool = False
+    """Fail (retryably) after spending, reporting the usage with the error."""
+
+
+class SpendNode(NodeType[SpendConfig]):
+    """A test stand-in for an LLM node: asks `check_budget(estimate)` before each
+    "upstream call", counts the calls it made (`calls`), and reports the usage it was
+    given as `meta.usage`, as an AI node does (ductwork.usage.CallUsage)."""
+
+    type_name = "spend"
+    config_model = SpendConfig
+
+    def __init__(self) -> None:
+        self.calls: dict[tuple[str, str], int] = {}
+        """(run, node) -> upstream calls made (checks that passed)."""
+        self._released = asyncio.Event()
+
+    def release(self) -> None:
+        """Let every `hold` node, waiting now or arriving later, go on."""
+        self._released.set()
+
+    async def run(self, config: SpendConfig, ctx: NodeContext) -> NodeResult:
+        key = (ctx.execution_id, ctx.node_id)
+        for _ in range(config.calls):
+            await ctx.check_budget(config.estimate)
+            self.calls[key] = self.calls.get(key, 0) + 1
+        if config.hold:
+            await self._released.wait()
+        usage = CallUsage(
+            model=config.model,
+            prompt_tokens=config.prompt_tokens,
+            completion_tokens=config.completion_tokens,
+            cost=config.cost,
+            calls=config.calls,
+        )
+        if config.fail:
+            raise RetryableError("the answer was unusable", usage=usage.dump())
+        return NodeResult(output=ctx.node_id, meta={"usage": usage.dump()})

@@ -23,6 +23,7 @@ from ductwork.api import (
     system,
     triggers,
     ui,
+    usage,
     versions,
     workflows,
 )
@@ -97,6 +98,7 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
     # Counts every body byte the app reads, whatever middleware sits around it.
     api.add_middleware(BodySizeLimit, max_bytes=app_obj.settings.max_request_bytes)
     api.include_router(workflows.router)
+    api.include_router(usage.router)
     api.include_router(triggers.router)
     api.include_router(versions.router)
     api.include_router(system.router)

@@ -88,6 +88,7 @@ ROUTE_PERMISSIONS: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/workflows/{workflow_id}/schedule"): P.READ,
     ("POST", "/workflows/{workflow_id}/pause"): P.EDIT,
     ("POST", "/workflows/{workflow_id}/resume"): P.EDIT,
+    ("GET", "/workflows/{workflow_id}/usage"): P.READ,
     ("GET", "/trigger-types"): P.READ,
     ("GET", "/workflows/{workflow_id}/versions"): P.READ,
     ("GET", "/workflows/{workflow_id}/versions/diff"): P.READ,

@@ -195,6 +195,31 @@ class RunTrigger(BaseModel):
     )
 
 
+class ModelUsage(BaseModel):
+    """A run's usage of one model."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    calls: int
+
+
+class RunUsage(BaseModel):
+    """A run's token usage and cost so far (`ductwork.usage.RunUsage`)."""
+
+    prompt_tokens: int = Field(examples=[1200])
+    completion_tokens: int = Field(examples=[340])
+    total_tokens: int = Field(examples=[1540])
+    cost: float = Field(examples=[0.00039], description="US dollars (see `unpriced_calls`).")
+    calls: int = Field(examples=[2], description="Upstream LLM calls, repairs and fallbacks too.")
+    unpriced_calls: int = Field(
+        examples=[0],
+        description="Calls whose cost is unknown (neither reported by the provider nor in "
+        "DUCTWORK_LLM_PRICES): they count as 0 here and in budgets.",
+    )
+    by_model: dict[str, ModelUsage]
+
+
 class RunView(BaseModel):
     """An execution as `GET /workflows/executions/{id}` shows it (`ductwork.views.run_view`)."""
 
@@ -227,6 +252,10 @@ class RunView(BaseModel):
         default=None, description="That `sub-workflow` node's id in the parent run."
     )
     depth: int = Field(default=0, description="Sub-workflow nesting: 0 for a top-level run.")
+    usage: RunUsage | None = Field(
+        default=None, description="Token usage and cost so far; null: no LLM call yet."
+    )
+    cost: float = Field(default=0.0, description="`usage.cost`, 0 without usage (US dollars).")
 
 
 class RunListItem(RunView):
@@ -284,6 +313,8 @@ class ExecuteView(BaseModel):
     result: Any = None
     error: str | None = None
     node_states: dict[str, NodeStateView] | None = None
+    usage: RunUsage | None = None
+    cost: float | None = None
 
 
 class NodeType(BaseModel):

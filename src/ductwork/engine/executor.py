@@ -32,6 +32,7 @@ import orjson
 from pydantic import ValidationError
 
 from ductwork.engine import templating
+from ductwork.engine.budget import RunBudget
 from ductwork.engine.graph import ERROR_BRANCH, NodePlan, Plan, WorkflowInvalid, build_plan
 from ductwork.engine.limits import number
 from ductwork.engine.references import CredentialUse, node_credential_uses
@@ -620,6 +621,8 @@ class _RunDriver:
         self.deadline: datetime | None = None
         """DUCTWORK_MAX_RUN_SECONDS after the run started (set when it is driven)."""
         self.stored_output_bytes = 0
+        self.budget = RunBudget(run, executor.store, executor.settings.llm_prices)
+        """Usage and cost so far, and the workflow's budgets (engine/budget.py)."""
         self.secrets, secret_values = self._secrets(executor.settings)
         self.secret_values = secret_values
         self.redactor: Redactor = Redactor(secret_values) if secret_values else EMPTY
@@ -671,8 +674,11 @@ class _RunDriver:
         return secrets, values
 
     async def check_budget(self, node_id: str, estimated_cost: float) -> None:
-        """Refuse a call that could take the run or workflow past a budget (issue 11:
-        the costs work fills this in)."""
+        """Refuse a call that could take the run or workflow past a budget: a NodeError
+        that is not retried, raised before the node makes the call."""
+        refusal = await self.budget.refusal(node_id, estimated_cost)
+        if refusal is not None:
+            raise NodeError(refusal, retryable=False)
 
     def mask(self, text: str) -> str:
         """`text` with the run's secrets masked, fit for every store (see clean_message)."""
@@ -907,6 +913,7 @@ class _RunDriver:
                 error: NodeError = RetryableError(f"timed out after {timeout:g} s")
             except Exception as exc:
                 error = self._missing_secret(node_id, _failure(exc))
+                self._count_spent(node_id, error.usage)
                 if not isinstance(exc, NodeError | TemplateFailure):
                     log.exception("node %s of run %s raised", node_id, self.run.execution_id)
             else:
@@ -935,6 +942,12 @@ class _RunDriver:
                 node_id, attempt, self.mask(str(error)), (time.perf_counter() - started) * 1000
             )
             return
+
+    def _count_spent(self, node_id: str, usage: dict[str, Any] | None) -> None:
+        """Count what a failed attempt spent (`NodeError.usage`) into the run's usage; it
+        is committed with the attempt's failure or retry."""
+        if usage is not None and self.budget.record(node_id, {"usage": usage}) is not None:
+            self.checkpointer.run_fields(**self.budget.run_fields())
 
     def _missing_secret(self, node_id: str, error: NodeError) -> NodeError:
         """A clearer error when the node failed on a `secrets.X` the run does not hold."""
@@ -1031,6 +1044,13 @@ class _RunDriver:
                 "meta": result.meta or state.meta,
             }
         )
+        usage = self.budget.record(node_id, new_state.meta)
+        if usage is not None:
+            # Priced (when the node left that to the price table) into the node's meta,
+            # and the run's sums in the same commit as the node's state: a crash
+            # neither loses nor double-counts what the node spent.
+            new_state.meta = {**new_state.meta, "usage": usage.dump()}
+            self.checkpointer.run_fields(**self.budget.run_fields())
         self.set_state(node_id, new_state)
         self.outputs[node_id] = result.output
         data: dict[str, Any] = {
@@ -1038,6 +1058,8 @@ class _RunDriver:
             "cached": result.cached,
             "latency_ms": new_state.latency_ms,
         }
+        if usage is not None:
+            data["usage"] = new_state.meta["usage"]
         if result.branch is not None:
             data["branch"] = result.branch
         if resumed:
@@ -1097,6 +1119,7 @@ class _RunDriver:
             }
         )
         self.set_state(node_id, state)
+        self.budget.release(node_id)
         self.emit("node_failed", node_id, error=message, attempt=attempt, on_error=on_error)
         if on_error == "fail":
             self.failed_node = node_id
@@ -1291,6 +1314,8 @@ class _RunDriver:
         data: dict[str, Any] = {"status": status.value}
         if error:
             data["error"] = error
+        if self.budget.reported:
+            data["usage"] = self.budget.usage.dump()
         self.emit("run_finished", None, **data)
         await self.checkpointer.flush()
         return status

@@ -35,11 +35,22 @@ class NodeError(Exception):
     """A node failed; the message is shown to the user as the node's error."""
 
     retryable: bool = False
+    usage: dict[str, Any] | None = None
+    """What the node spent before it failed (`ductwork.usage.CallUsage.dump()`): counted
+    into the run's usage like a completed node's `meta.usage` (docs/costs.md)."""
 
-    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool | None = None,
+        usage: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         if retryable is not None:
             self.retryable = retryable
+        if usage is not None:
+            self.usage = usage
 
 
 class RetryableError(NodeError):

@@ -25,6 +25,7 @@ from ductwork.versions import WorkflowVersionInfo
 
 if TYPE_CHECKING:
     from ductwork.store.security import SecurityStore
+    from ductwork.usage import UsageDay
 
 
 class StoreError(Exception):
@@ -261,6 +262,18 @@ class Store(Protocol):
 
     # Sub-workflows (issue 11) ---------------------------------------------------------
     # Usage and budgets (issue 11) -----------------------------------------------------
+    async def workflow_cost_since(
+        self, workflow_id: str, since: datetime, *, exclude_execution_id: str | None = None
+    ) -> float:
+        """The summed `Run.cost` of the workflow's runs created at or after `since`
+        (0.0 when none), leaving `exclude_execution_id` out: a run's daily budget
+        check adds its own spend, which it knows better than the store."""
+
+    async def workflow_usage(self, workflow_id: str, since: datetime) -> list[UsageDay]:
+        """The workflow's runs created at or after `since`, summed per UTC day of
+        `created_at`, oldest day first; days without runs are left out. Tokens come
+        from each run's `usage` (0 for runs without one), cost from `Run.cost`."""
+
     # Concurrency limits (issue 11) ----------------------------------------------------
     # Retention and versions (issue 11) ------------------------------------------------
     async def delete_run(self, execution_id: str) -> bool:

@@ -72,7 +72,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -123,6 +123,7 @@ from ductwork.store.base import (
     UnstorableValue,
 )
 from ductwork.triggers.spec import normalize_hook_path, trigger_index
+from ductwork.usage import UsageDay
 from ductwork.versions import WorkflowVersionInfo
 
 if TYPE_CHECKING:
@@ -204,6 +205,15 @@ def _pack(value: Any) -> Any:
 
 def _is_packed(value: Any) -> bool:
     return type(value) is dict and len(value) == 1 and _PACKED in value
+
+
+def _at_or_after(since: datetime) -> Document:
+    """A filter for BSON dates at or after `since`, written as `$gt` the millisecond
+    before (the same set: BSON dates hold whole milliseconds). SecantusDB's scan of
+    the (workflow_id, created_at descending) index leaves out a date equal to a
+    `$gte` bound; `$gt` it gets right, and so does MongoDB either way."""
+    whole_ms = since.replace(microsecond=since.microsecond // 1000 * 1000)
+    return {"$gt": whole_ms - timedelta(milliseconds=1)}
 
 
 def _dig(doc: Mapping[str, Any], path: str) -> Any:
@@ -1434,6 +1444,47 @@ class MongoStore:
 
     # Sub-workflows (issue 11) ---------------------------------------------------------
     # Usage and budgets (issue 11) -----------------------------------------------------
+    async def workflow_cost_since(
+        self, workflow_id: str, since: datetime, *, exclude_execution_id: str | None = None
+    ) -> float:
+        """The summed cost of the workflow's runs created at or after `since`, leaving
+        one run out (one `$group` over the (workflow_id, created_at) index)."""
+        match: Document = {"workflow_id": workflow_id, "created_at": _at_or_after(since)}
+        if exclude_execution_id is not None:
+            match["execution_id"] = {"$ne": exclude_execution_id}
+        pipeline: list[Document] = [
+            {"$match": match},
+            {"$group": {"_id": None, "cost": {"$sum": "$cost"}}},
+        ]
+        async for row in await self._runs.aggregate(pipeline):
+            return float(row.get("cost") or 0.0)
+        return 0.0
+
+    async def workflow_usage(self, workflow_id: str, since: datetime) -> list[UsageDay]:
+        """The workflow's runs since `since` summed per UTC day.
+
+        Summed here over a narrow projection rather than in a `$group`: a run's
+        `usage` is packed into a JSON string when a model name holds a `.` or `$`
+        (see `_pack`), which an aggregation cannot read.
+        """
+        days: dict[date, list[Any]] = {}
+        cursor = self._runs.find(
+            {"workflow_id": workflow_id, "created_at": _at_or_after(since)},
+            {"_id": 0, "created_at": 1, "cost": 1, "usage": 1},
+        )
+        async for doc in cursor:
+            day = doc["created_at"].astimezone(UTC).date()
+            usage = _unpack(doc.get("usage")) or {}
+            sums = days.setdefault(day, [0, 0, 0, 0.0])
+            sums[0] += 1
+            sums[1] += int(usage.get("prompt_tokens") or 0)
+            sums[2] += int(usage.get("completion_tokens") or 0)
+            sums[3] += float(doc.get("cost") or 0.0)
+        return [
+            UsageDay(date=day, runs=r, prompt_tokens=p, completion_tokens=c, cost=cost)
+            for day, (r, p, c, cost) in sorted(days.items())
+        ]
+
     # Concurrency limits (issue 11) ----------------------------------------------------
     # Retention and versions (issue 11) ------------------------------------------------
     # The queries live in mongo_retention (imported here: it builds on this module).

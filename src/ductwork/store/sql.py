@@ -32,7 +32,7 @@ import contextlib
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -58,6 +58,7 @@ from sqlalchemy import (
     delete,
     event,
     false,
+    func,
     insert,
     inspect,
     literal_column,
@@ -111,6 +112,7 @@ from ductwork.store.base import (
     UnstorableValue,
 )
 from ductwork.triggers.spec import normalize_hook_path, trigger_index
+from ductwork.usage import UsageDay
 from ductwork.versions import WorkflowVersionInfo
 
 if TYPE_CHECKING:
@@ -1222,6 +1224,14 @@ _SELECT_LATEST_RUNS = select(
 )
 
 
+def _utc_day(dialect_name: str) -> ColumnElement[str]:
+    """A run's `created_at` as its UTC day, `YYYY-MM-DD` (to group usage by)."""
+    if dialect_name == "postgresql":
+        return func.to_char(func.timezone("UTC", _R.created_at), "YYYY-MM-DD")
+    # SQLite holds UTCDateTime as naive UTC text, which date() reads as it is.
+    return func.date(_R.created_at)
+
+
 def _strip(row: RowMapping, *keys: str) -> dict[str, Any]:
     data = dict(row)
     for key in keys:
@@ -1907,6 +1917,48 @@ class SqlStore:
 
     # Sub-workflows (issue 11) ---------------------------------------------------------
     # Usage and budgets (issue 11) -----------------------------------------------------
+    async def workflow_cost_since(
+        self, workflow_id: str, since: datetime, *, exclude_execution_id: str | None = None
+    ) -> float:
+        """The summed cost of the workflow's runs created at or after `since` (one
+        probe of the (workflow_id, created_at) index), leaving one run out."""
+        statement = select(func.coalesce(func.sum(_R.cost), 0.0)).where(
+            _R.workflow_id == workflow_id, _R.created_at >= since
+        )
+        if exclude_execution_id is not None:
+            statement = statement.where(_R.execution_id != exclude_execution_id)
+        async with self._backend.transaction(write=False, single=True) as session:
+            value = (await session.execute(statement, {})).scalar()
+        return float(value or 0.0)
+
+    async def workflow_usage(self, workflow_id: str, since: datetime) -> list[UsageDay]:
+        """The workflow's runs since `since` summed per UTC day (GROUP BY in the database)."""
+        day = _utc_day(self._backend.dialect.name).label("day")
+        statement = (
+            select(
+                day,
+                func.count().label("runs"),
+                func.sum(_R.usage["prompt_tokens"].as_integer()).label("prompt_tokens"),
+                func.sum(_R.usage["completion_tokens"].as_integer()).label("completion_tokens"),
+                func.sum(_R.cost).label("cost"),
+            )
+            .where(_R.workflow_id == workflow_id, _R.created_at >= since)
+            .group_by(day)
+            .order_by(day)
+        )
+        async with self._backend.transaction(write=False, single=True) as session:
+            rows = (await session.execute(statement, {})).mappings().all()
+        return [
+            UsageDay(
+                date=date.fromisoformat(str(row["day"])),
+                runs=int(row["runs"]),
+                prompt_tokens=int(row["prompt_tokens"] or 0),
+                completion_tokens=int(row["completion_tokens"] or 0),
+                cost=float(row["cost"] or 0.0),
+            )
+            for row in rows
+        ]
+
     # Concurrency limits (issue 11) ----------------------------------------------------
     # Retention and versions (issue 11) ------------------------------------------------
     # The statements live in sql_retention (imported here: it builds on this module).

@@ -177,6 +177,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/workflows/{workflow_id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A workflow's token usage and cost per day
+         * @description Tokens and cost of the workflow's runs created in the last `days` UTC days (today included), per day and in total, by each run's creation day. 404 for an id that is neither a workflow nor has runs.
+         */
+        get: operations["workflow_usage_workflows__workflow_id__usage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/workflows/{workflow_id}/schedule": {
         parameters: {
             query?: never;
@@ -993,6 +1013,9 @@ export interface components {
             node_states?: {
                 [key: string]: components["schemas"]["NodeStateView"];
             } | null;
+            usage?: components["schemas"]["RunUsage"] | null;
+            /** Cost */
+            cost?: number | null;
         } & {
             [key: string]: unknown;
         };
@@ -1270,6 +1293,20 @@ export interface components {
              * @description Authenticated by the session cookie.
              */
             session: boolean;
+        };
+        /**
+         * ModelUsage
+         * @description A run's usage of one model.
+         */
+        ModelUsage: {
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Cost */
+            cost: number;
+            /** Calls */
+            calls: number;
         };
         /** NodeChangeView */
         NodeChangeView: {
@@ -1576,6 +1613,14 @@ export interface components {
              * @default 0
              */
             depth: number;
+            /** @description Token usage and cost so far; null: no LLM call yet. */
+            usage?: components["schemas"]["RunUsage"] | null;
+            /**
+             * Cost
+             * @description `usage.cost`, 0 without usage (US dollars).
+             * @default 0
+             */
+            cost: number;
             /**
              * Workflow Name
              * @description The name of the definition the run ran.
@@ -1657,6 +1702,49 @@ export interface components {
          */
         RunTriggerType: "manual" | "schedule" | "webhook" | "error" | "sub-workflow";
         /**
+         * RunUsage
+         * @description A run's token usage and cost so far (`ductwork.usage.RunUsage`).
+         */
+        RunUsage: {
+            /**
+             * Prompt Tokens
+             * @example 1200
+             */
+            prompt_tokens: number;
+            /**
+             * Completion Tokens
+             * @example 340
+             */
+            completion_tokens: number;
+            /**
+             * Total Tokens
+             * @example 1540
+             */
+            total_tokens: number;
+            /**
+             * Cost
+             * @description US dollars (see `unpriced_calls`).
+             * @example 0.00039
+             */
+            cost: number;
+            /**
+             * Calls
+             * @description Upstream LLM calls, repairs and fallbacks too.
+             * @example 2
+             */
+            calls: number;
+            /**
+             * Unpriced Calls
+             * @description Calls whose cost is unknown (neither reported by the provider nor in DUCTWORK_LLM_PRICES): they count as 0 here and in budgets.
+             * @example 0
+             */
+            unpriced_calls: number;
+            /** By Model */
+            by_model: {
+                [key: string]: components["schemas"]["ModelUsage"];
+            };
+        };
+        /**
          * RunView
          * @description An execution as `GET /workflows/executions/{id}` shows it (`ductwork.views.run_view`).
          */
@@ -1722,6 +1810,14 @@ export interface components {
              * @default 0
              */
             depth: number;
+            /** @description Token usage and cost so far; null: no LLM call yet. */
+            usage?: components["schemas"]["RunUsage"] | null;
+            /**
+             * Cost
+             * @description `usage.cost`, 0 without usage (US dollars).
+             * @default 0
+             */
+            cost: number;
         } & {
             [key: string]: unknown;
         };
@@ -1818,6 +1914,76 @@ export interface components {
             config_schema: {
                 [key: string]: unknown;
             };
+        };
+        /**
+         * UsageDay
+         * @description One UTC day with runs (days without runs are left out).
+         */
+        UsageDay: {
+            /**
+             * Runs
+             * @example 12
+             */
+            runs: number;
+            /**
+             * Prompt Tokens
+             * @example 48200
+             */
+            prompt_tokens: number;
+            /**
+             * Completion Tokens
+             * @example 9310
+             */
+            completion_tokens: number;
+            /**
+             * Total Tokens
+             * @example 57510
+             */
+            total_tokens: number;
+            /**
+             * Cost
+             * @description US dollars: providers' reported costs, else DUCTWORK_LLM_PRICES; calls to unpriced models count as 0.
+             * @example 0.0412
+             */
+            cost: number;
+            /**
+             * Date
+             * @description The UTC day (YYYY-MM-DD).
+             * @example 2026-12-03
+             */
+            date: string;
+        };
+        /**
+         * UsageTotals
+         * @description Runs created in a span of time, with their tokens and cost summed.
+         */
+        UsageTotals: {
+            /**
+             * Runs
+             * @example 12
+             */
+            runs: number;
+            /**
+             * Prompt Tokens
+             * @example 48200
+             */
+            prompt_tokens: number;
+            /**
+             * Completion Tokens
+             * @example 9310
+             */
+            completion_tokens: number;
+            /**
+             * Total Tokens
+             * @example 57510
+             */
+            total_tokens: number;
+            /**
+             * Cost
+             * @description US dollars: providers' reported costs, else DUCTWORK_LLM_PRICES; calls to unpriced models count as 0.
+             * @example 0.0412
+             */
+            cost: number;
         };
         /** UserCreate */
         UserCreate: {
@@ -2093,6 +2259,26 @@ export interface components {
             /** Max Cost Per Day */
             max_cost_per_day?: number | null;
             retention?: components["schemas"]["RetentionPolicy"] | null;
+        };
+        /**
+         * WorkflowUsage
+         * @description `GET /workflows/{id}/usage`.
+         */
+        WorkflowUsage: {
+            /** Workflow Id */
+            workflow_id: string;
+            /**
+             * Since
+             * @description 00:00 UTC of the first day counted: runs created since then are in.
+             * @example 2026-11-04T00:00:00+00:00
+             */
+            since: string;
+            total: components["schemas"]["UsageTotals"];
+            /**
+             * Days
+             * @description Oldest day first.
+             */
+            days: components["schemas"]["UsageDay"][];
         };
         /** WorkflowUsing */
         WorkflowUsing: {
@@ -2975,6 +3161,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunView"][];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    workflow_usage_workflows__workflow_id__usage_get: {
+        parameters: {
+            query?: {
+                /** @description How many UTC days to sum, today included (1: today only). */
+                days?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                workflow_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowUsage"];
                 };
             };
             /** @description Not authenticated: no valid API key or session */
