@@ -15,6 +15,7 @@ import orjson
 
 from ductwork import metrics
 from ductwork.cache.base import Cache
+from ductwork.engine.admission import AdmissionControl
 from ductwork.engine.executor import Executor, off_loop_if_large
 from ductwork.engine.graph import WorkflowInvalid, build_plan, validate
 from ductwork.engine.limits import WorkflowLimits
@@ -124,6 +125,10 @@ class Ductwork:
         self.limits = WorkflowLimits.from_settings(components.settings)
         """Ceilings a saved workflow must stay under (DUCTWORK_MAX_* settings)."""
         self.limiter = components.limiter or RateLimiter(components.settings)
+        self.admission = AdmissionControl(
+            components.store, components.bus, components.settings, offer=self._offer_runs
+        )
+        """Concurrency limits (`engine/admission.py`); offers waiting runs through the queue."""
         self.executor = Executor(
             store=components.store,
             bus=components.bus,
@@ -132,6 +137,7 @@ class Ductwork:
             settings=components.settings,
             on_commit=metrics.observe,
             credentials=components.credentials,
+            admission=self.admission,
         )
         security = components.store.security
         self.authenticator = Authenticator(security, components.bus, components.settings)
@@ -204,6 +210,11 @@ class Ductwork:
                 await closer()
         await self.store.close()
         self._started = False
+
+    async def _offer_runs(self, execution_ids: Sequence[str]) -> None:
+        """Enqueue runs that may get a concurrency slot now (unless a message waits already)."""
+        for execution_id in execution_ids:
+            await self.queue.enqueue_unless_pending(execution_id)
 
     async def _advance(self, execution_id: str) -> None:
         metrics.RUNS_ACTIVE.inc()
@@ -581,8 +592,9 @@ class Ductwork:
             raise NotFound("execution", execution_id)
         if not self.executor.cancel_local(execution_id):
             await self.bus.publish_control({"action": "cancel", "execution_id": execution_id})
-        if updated.status is RunStatus.WAITING:
-            # Nobody holds a parked run: wake it so a worker finishes it as cancelled.
+        if updated.status in (RunStatus.WAITING, RunStatus.QUEUED):
+            # Nobody holds a parked run, nor a queued one a worker was refusing a
+            # slot just then: wake it so a worker finishes it as cancelled.
             await self.queue.enqueue(execution_id)
         # Only a cancel that was requested is recorded (a finished run is returned above).
         await self.audit.record(
@@ -611,6 +623,9 @@ class Ductwork:
             # A person asked for it again: the re-drive budget starts over.
             "redrives": 0,
             "dead_letter": False,
+            # It takes a concurrency slot again before it starts (engine/admission.py).
+            "admitted": False,
+            "queued_reason": None,
         }
         definition = run.definition
         if use_current_definition:
@@ -743,6 +758,12 @@ class Ductwork:
             if await self.queue.enqueue_unless_pending(execution_id):
                 enqueued.append(execution_id)
         if only is None:
+            # Runs refused a concurrency slot: the head of each workflow's line.
+            for execution_id in await self.admission.sweep_offers():
+                if execution_id not in self.executor.active_runs and (
+                    await self.queue.enqueue_unless_pending(execution_id)
+                ):
+                    enqueued.append(execution_id)
             # Failed runs whose error workflow their failing process did not start.
             await self.error_workflows.sweep()
         return enqueued
