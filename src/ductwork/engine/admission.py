@@ -58,9 +58,10 @@ def run_limits(run: Run, settings: Settings) -> tuple[int | None, int | None]:
 def describe(admission: Admission, workflow_limit: int | None, global_limit: int | None) -> str:
     """The `queued_reason` of a refused run: which limit, and how many runs hold slots."""
     if admission.blocked_by == "global" and global_limit is not None:
+        runs = "run" if global_limit == 1 else "runs"
         return (
-            f"waiting for a slot: DUCTWORK_MAX_ACTIVE_RUNS allows {_runs(global_limit)} "
-            f"active at once ({admission.global_active} active)"
+            f"waiting for a slot: DUCTWORK_MAX_ACTIVE_RUNS allows {number(global_limit)} "
+            f"{runs} of all workflows at once ({admission.global_active} active)"
         )
     if admission.blocked_by == "order":
         return "waiting for a slot: older runs of this workflow are queued first" + (
