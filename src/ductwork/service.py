@@ -596,6 +596,8 @@ class Ductwork:
             # Nobody holds a parked run, nor a queued one a worker was refusing a
             # slot just then: wake it so a worker finishes it as cancelled.
             await self.queue.enqueue(execution_id)
+        elif run.status is RunStatus.QUEUED:
+            await self.admission.after_cancel(updated)  # its place in line is free
         # Only a cancel that was requested is recorded (a finished run is returned above).
         await self.audit.record(
             "run.cancel",

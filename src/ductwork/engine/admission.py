@@ -175,6 +175,15 @@ class AdmissionControl:
         if offers:
             await self._offer(offers)
 
+    async def after_cancel(self, run: Run) -> None:
+        """A queued run was cancelled at once (nobody held it): if it held a slot, or
+        was first in its workflow's line, the runs behind it may go now."""
+        workflow_limit, global_limit = run_limits(run, self.settings)
+        if workflow_limit is None and global_limit is None:
+            return
+        self._limited[run.execution_id] = (run.workflow_id, workflow_limit, global_limit)
+        await self.after_advance(run.execution_id, RunStatus.CANCELLED)
+
     async def sweep_offers(self) -> list[str]:
         """The runs the sweep offers: the head of every workflow's line of refused runs."""
         return await self.store.find_waiting_heads(utcnow(), SWEEP_OFFERS)
