@@ -738,7 +738,8 @@ class Ductwork:
 
     # Background work --------------------------------------------------------------
     async def sweep_once(self, only: str | None = None) -> list[str]:
-        """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs;
+        """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs,
+        the first run waiting for a concurrency slot of each workflow (`engine/admission.py`);
         then start the error workflows failed runs still wait for (`triggers.errors`).
 
         Returns the ids enqueued (error runs not included). Only the holder of the
@@ -759,13 +760,15 @@ class Ductwork:
                 continue
             if await self.queue.enqueue_unless_pending(execution_id):
                 enqueued.append(execution_id)
+        # Runs refused a concurrency slot: the head of each workflow's line.
+        for execution_id in await self.admission.sweep_offers():
+            if execution_id in self.executor.active_runs:
+                continue
+            if only is not None and execution_id != only:
+                continue
+            if await self.queue.enqueue_unless_pending(execution_id):
+                enqueued.append(execution_id)
         if only is None:
-            # Runs refused a concurrency slot: the head of each workflow's line.
-            for execution_id in await self.admission.sweep_offers():
-                if execution_id not in self.executor.active_runs and (
-                    await self.queue.enqueue_unless_pending(execution_id)
-                ):
-                    enqueued.append(execution_id)
             # Failed runs whose error workflow their failing process did not start.
             await self.error_workflows.sweep()
         return enqueued
