@@ -1328,8 +1328,8 @@ class Executor:
         `admission`: applies concurrency limits before a queued run starts (None: the
         limits are not applied).
         """
-        self.admission = admission
         install_log_filter()
+        self.admission = admission
         self.credentials = credentials
         self.on_commit = on_commit
         self.store = store
