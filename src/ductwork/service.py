@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ductwork import metrics
 from ductwork.cache.base import Cache
+from ductwork.engine.admission import AdmissionControl
 from ductwork.engine.executor import Executor, off_loop_if_large
 from ductwork.engine.graph import WorkflowInvalid, build_plan, validate
 from ductwork.engine.limits import WorkflowLimits
@@ -130,6 +131,10 @@ class Ductwork:
         self.limits = WorkflowLimits.from_settings(components.settings)
         """Ceilings a saved workflow must stay under (DUCTWORK_MAX_* settings)."""
         self.limiter = components.limiter or RateLimiter(components.settings)
+        self.admission = AdmissionControl(
+            components.store, components.bus, components.settings, offer=self._offer_runs
+        )
+        """Concurrency limits (`engine/admission.py`); offers waiting runs through the queue."""
         self.executor = Executor(
             store=components.store,
             bus=components.bus,
@@ -138,6 +143,7 @@ class Ductwork:
             settings=components.settings,
             on_commit=metrics.observe,
             credentials=components.credentials,
+            admission=self.admission,
         )
         security = components.store.security
         self.authenticator = Authenticator(security, components.bus, components.settings)
@@ -225,6 +231,11 @@ class Ductwork:
                 await closer()
         await self.store.close()
         self._started = False
+
+    async def _offer_runs(self, execution_ids: Sequence[str]) -> None:
+        """Enqueue runs that may get a concurrency slot now (unless a message waits already)."""
+        for execution_id in execution_ids:
+            await self.queue.enqueue_unless_pending(execution_id)
 
     async def _advance(self, execution_id: str) -> None:
         metrics.RUNS_ACTIVE.inc()
@@ -625,9 +636,12 @@ class Ductwork:
             raise NotFound("execution", execution_id)
         if not self.executor.cancel_local(execution_id):
             await self.bus.publish_control({"action": "cancel", "execution_id": execution_id})
-        if updated.status is RunStatus.WAITING:
-            # Nobody holds a parked run: wake it so a worker finishes it as cancelled.
+        if updated.status in (RunStatus.WAITING, RunStatus.QUEUED):
+            # Nobody holds a parked run, nor a queued one a worker was refusing a
+            # slot just then: wake it so a worker finishes it as cancelled.
             await self.queue.enqueue(execution_id)
+        elif run.status is RunStatus.QUEUED:
+            await self.admission.after_cancel(updated)  # its place in line is free
         for child in await unfinished_children(self.store, execution_id):
             # The runs its sub-workflow nodes started, and theirs (recursively).
             with contextlib.suppress(NotFound):
@@ -659,6 +673,9 @@ class Ductwork:
             # A person asked for it again: the re-drive budget starts over.
             "redrives": 0,
             "dead_letter": False,
+            # It takes a concurrency slot again before it starts (engine/admission.py).
+            "admitted": False,
+            "queued_reason": None,
         }
         definition = run.definition
         if use_current_definition:
@@ -834,7 +851,8 @@ class Ductwork:
 
     # Background work --------------------------------------------------------------
     async def sweep_once(self, only: str | None = None) -> list[str]:
-        """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs;
+        """Enqueue runs that need a worker: expired leases, due wake-ups, orphaned queued runs,
+        the first run waiting for a concurrency slot of each workflow (`engine/admission.py`);
         then start the error workflows failed runs still wait for (`triggers.errors`).
 
         Returns the ids enqueued (error runs not included). Only the holder of the
@@ -849,6 +867,14 @@ class Ductwork:
             return []
         enqueued = []
         for execution_id in await self.store.find_runs_to_resume(utcnow()):
+            if execution_id in self.executor.active_runs:
+                continue
+            if only is not None and execution_id != only:
+                continue
+            if await self.queue.enqueue_unless_pending(execution_id):
+                enqueued.append(execution_id)
+        # Runs refused a concurrency slot: the head of each workflow's line.
+        for execution_id in await self.admission.sweep_offers():
             if execution_id in self.executor.active_runs:
                 continue
             if only is not None and execution_id != only:

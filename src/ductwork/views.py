@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ductwork.models import Event, NodeState, Run, RunSummary, Workflow
+from ductwork.models import Event, NodeState, Run, RunStatus, RunSummary, Workflow
 from ductwork.security.resume_links import LINK_FIELD, links_visible
 
 _SEED_MESSAGES = {
@@ -207,6 +207,8 @@ def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
         view["redrives"] = run.redrives
     if run.dead_letter:
         view["dead_letter"] = True
+    if run.queued_reason is not None and run.status is RunStatus.QUEUED:
+        view["queued_reason"] = run.queued_reason
     if run.lease_owner is not None and not run.status.finished:
         view["worker"] = run.lease_owner
     if include_definition:

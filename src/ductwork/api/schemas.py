@@ -241,6 +241,12 @@ class RunView(BaseModel):
     wake_at: datetime | None = None
     redrives: int | None = None
     dead_letter: bool | None = None
+    queued_reason: str | None = Field(
+        default=None,
+        description="Why a `queued` run has not started: a concurrency limit is full "
+        "(`settings.max_concurrent_runs`, DUCTWORK_MAX_ACTIVE_RUNS).",
+        examples=["waiting for a slot: the workflow allows 2 concurrent runs at once (2 active)"],
+    )
     worker: str | None = Field(default=None, description="The worker holding an unfinished run.")
     trigger: RunTrigger | None = Field(
         description="What started the run; null for runs stored before triggers were recorded."

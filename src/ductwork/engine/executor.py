@@ -32,6 +32,7 @@ import orjson
 from pydantic import ValidationError
 
 from ductwork.engine import templating
+from ductwork.engine.admission import AdmissionControl
 from ductwork.engine.budget import RunBudget
 from ductwork.engine.graph import ERROR_BRANCH, NodePlan, Plan, WorkflowInvalid, build_plan
 from ductwork.engine.limits import number
@@ -1369,13 +1370,17 @@ class Executor:
         owner: str | None = None,
         on_commit: Callable[[Sequence[Event]], None] | None = None,
         credentials: CredentialSource | None = None,
+        admission: AdmissionControl | None = None,
     ) -> None:
         """`on_commit` sees every batch of events once it is committed (metrics, audit).
 
         `credentials`: where runs load the credentials their workflow names (`secrets.X`,
         a node's `credential`); without it templates read DUCTWORK_SECRETS only.
+        `admission`: applies concurrency limits before a queued run starts (None: the
+        limits are not applied).
         """
         install_log_filter()
+        self.admission = admission
         self.credentials = credentials
         self.on_commit = on_commit
         self.store = store
@@ -1404,7 +1409,8 @@ class Executor:
         return True
 
     async def advance(self, execution_id: str) -> RunStatus | None:
-        """Drive a run as far as it goes; None when another worker holds it or it is finished."""
+        """Drive a run as far as it goes; None when another worker holds it or it is finished,
+        `queued` when a concurrency limit keeps it from starting (engine/admission.py)."""
         if execution_id in self._claimed:
             # Delivered twice to this process: the lease would say "ours" to both.
             return None
@@ -1416,7 +1422,10 @@ class Executor:
             if run is None:
                 return None
             try:
-                status = await self._drive(run)
+                if self.admission is None or await self.admission.admit(run, self.owner):
+                    status = await self._drive(run)
+                else:
+                    status = RunStatus.QUEUED  # refused a slot (engine/admission.py)
             finally:
                 try:
                     await self.store.release_lease(execution_id, self.owner)
@@ -1424,6 +1433,12 @@ class Executor:
                     log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
         finally:
             self._claimed.discard(execution_id)
+        if self.admission is not None:
+            if status is RunStatus.QUEUED:
+                if await self.admission.recheck(execution_id):
+                    return await self.advance(execution_id)
+                return status
+            await self.admission.after_advance(execution_id, status)
         if status is RunStatus.WAITING and await self._woken_while_parking(execution_id):
             return await self.advance(execution_id)
         return status

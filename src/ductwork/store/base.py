@@ -83,6 +83,22 @@ such run or node."""
 
 
 @dataclass(frozen=True, slots=True)
+class Admission:
+    """What `Store.admit_run` decided for one queued run (see `ductwork.engine.admission`)."""
+
+    admitted: bool
+    """True: the run holds a slot now (or held one already) and may start."""
+    blocked_by: Literal["workflow", "global", "order"] | None = None
+    """Why it may not start: its workflow's limit is full, the global one is, or an
+    older run of its workflow waits for a slot first (FIFO). None when admitted."""
+    workflow_active: int = 0
+    """Admitted unfinished runs of the workflow, this one included when admitted
+    (counted only when a workflow limit was given)."""
+    global_active: int = 0
+    """Admitted unfinished runs of every workflow, likewise (only with a global limit)."""
+
+
+@dataclass(frozen=True, slots=True)
 class RunQuery:
     """Which runs `Store.find_runs` lists: every filter that is set must match.
 
@@ -275,6 +291,33 @@ class Store(Protocol):
         from each run's `usage` (0 for runs without one), cost from `Run.cost`."""
 
     # Concurrency limits (issue 11) ----------------------------------------------------
+    async def admit_run(
+        self, execution_id: str, workflow_limit: int | None, global_limit: int | None
+    ) -> Admission:
+        """Let a queued run take a concurrency slot, atomically across processes.
+
+        A slot is held by every run with `admitted` set that has not finished.
+        The run is admitted (in the same atomic step: `admitted = True`,
+        `queued_reason = None`) when its workflow has fewer than `workflow_limit`
+        such runs (None: no workflow limit), all workflows together fewer than
+        `global_limit` (None: none), and no older queued run of its workflow
+        (by `created_at`, then `execution_id`) that is not admitted and not asked
+        to cancel waits before it (FIFO). A run admitted already is answered
+        admitted without counting; a run that is not queued (or unknown) is
+        answered not admitted, `blocked_by` None, and left alone. Concurrent calls
+        from any number of processes never admit more runs than a limit allows.
+        """
+
+    async def find_waiting_runs(self, workflow_id: str | None, limit: int) -> list[str]:
+        """Ids of queued runs that are not admitted nor asked to cancel, oldest first
+        (`created_at`, then `execution_id`); of one workflow, or of all with None."""
+
+    async def find_waiting_heads(self, now: datetime, limit: int) -> list[str]:
+        """The sweep's offer of runs refused a slot: per workflow, its oldest waiting run
+        (as `find_waiting_runs` orders them) when it has a `queued_reason` and its
+        lease is free at `now`; oldest first. `find_runs_to_resume` leaves queued
+        runs with a `queued_reason` out, so a long line cannot crowd it."""
+
     # Retention and versions (issue 11) ------------------------------------------------
     async def delete_run(self, execution_id: str) -> bool:
         """Delete a FINISHED run with its node states and events, together.

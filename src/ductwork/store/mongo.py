@@ -70,10 +70,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
@@ -113,6 +115,7 @@ from ductwork.store._codec import (
     to_jsonable,
 )
 from ductwork.store.base import (
+    Admission,
     DuplicateRun,
     LeaseLost,
     PartialCheckpoint,
@@ -171,6 +174,13 @@ _WITH_WORKFLOW: Document = {
 # "object to insert too large", "BSONObjectTooLarge", "resulting document after
 # update is larger than 16 MB" (and its variants across server versions).
 _TOO_LARGE_CODES = frozenset({10334, 10329, 13134, 17419, 17420, 17280})
+# Concurrency limits (issue 11): runs that may hold a slot, and runs waiting for one.
+_UNFINISHED = [RunStatus.QUEUED.value, RunStatus.RUNNING.value, RunStatus.WAITING.value]
+_WAITING: Document = {
+    "status": RunStatus.QUEUED.value,
+    "admitted": {"$ne": True},
+    "cancel_requested": {"$ne": True},
+}
 
 
 def _bad_key(key: str) -> bool:
@@ -1409,7 +1419,10 @@ class MongoStore:
         - running runs nobody holds (a worker let go without finishing them);
         - waiting runs whose `wake_at` has come and whose lease is not live;
         - queued runs nobody holds that were created more than `QUEUED_GRACE`
-          (2 s) before `now` (the queue lost them; fresher ones are on their way).
+          (2 s) before `now` (the queue lost them; fresher ones are on their way),
+          except runs refused a concurrency slot (`queued_reason` set) and not
+          asked to cancel, which `find_waiting_heads` offers, the head of each
+          workflow's line only.
         """
         expired = [{"lease_expires_at": None}, {"lease_expires_at": {"$lt": now}}]
         running, queued = RunStatus.RUNNING.value, RunStatus.QUEUED.value
@@ -1432,6 +1445,9 @@ class MongoStore:
                             "status": queued,
                             "lease_owner": None,
                             "created_at": {"$lt": now - QUEUED_GRACE},
+                            # Runs refused a slot: `find_waiting_heads` offers them
+                            # (unless asked to cancel: the driver ends those).
+                            "$or": [{"queued_reason": None}, {"cancel_requested": True}],
                         },
                     ]
                 },
@@ -1486,6 +1502,164 @@ class MongoStore:
         ]
 
     # Concurrency limits (issue 11) ----------------------------------------------------
+
+    # A holder of an admission lock that stalls this long loses it (an admission takes
+    # milliseconds); a waiter gives up after _ADMISSION_LOCK_WAIT with a StoreError.
+    _ADMISSION_LOCK_TTL = timedelta(seconds=30)
+    _ADMISSION_LOCK_WAIT = 20.0
+
+    @contextlib.asynccontextmanager
+    async def _admission_lock(self, key: str) -> AsyncIterator[None]:
+        """Mutual exclusion across processes: a document `{_id: key}` in `admission_locks`.
+
+        MongoDB has no advisory locks and SecantusDB no multi-document
+        transactions, so the count-then-admit of `admit_run` runs under this lock
+        (insert it, or take it over once expired; wait with a jittered backoff).
+        """
+        locks = self._collection("admission_locks")
+        token = uuid.uuid4().hex
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._ADMISSION_LOCK_WAIT
+        pause = 0.002
+        while True:
+            now = utcnow()
+            held = {"owner": token, "expires_at": now + self._ADMISSION_LOCK_TTL}
+            try:
+                await locks.insert_one({"_id": key, **held})
+                break
+            except DuplicateKeyError:
+                taken = await locks.find_one_and_update(
+                    {"_id": key, "expires_at": {"$lt": now}}, {"$set": held}
+                )
+                if taken is not None:
+                    break
+            if loop.time() > give_up:
+                raise StoreError(f"the admission lock {key!r} stayed taken; try again")
+            await asyncio.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, 0.05)
+        try:
+            yield
+        finally:
+            await locks.delete_one({"_id": key, "owner": token})
+
+    async def admit_run(
+        self, execution_id: str, workflow_limit: int | None, global_limit: int | None
+    ) -> Admission:
+        """Let a queued run take a concurrency slot (see `Store.admit_run`).
+
+        The counts and the write happen under `_admission_lock` of the workflow
+        (and the global one when a global limit applies, always in that order);
+        the write is a compare-and-set on the run still being queued and not
+        admitted, so a run cancelled meanwhile is not admitted.
+        """
+        doc = await self._runs.find_one(
+            {"execution_id": execution_id},
+            {"_id": 0, "workflow_id": 1, "status": 1, "admitted": 1, "created_at": 1},
+        )
+        if doc is None or doc["status"] != RunStatus.QUEUED.value:
+            return Admission(admitted=False)
+        if doc.get("admitted"):
+            return Admission(admitted=True)
+        workflow_id: str = doc["workflow_id"]
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self._admission_lock(f"workflow:{workflow_id}"))
+            if global_limit is not None:
+                await stack.enter_async_context(self._admission_lock("global"))
+            holding: Document = {"status": {"$in": _UNFINISHED}, "admitted": True}
+            workflow_active = global_active = 0
+            blocked: Literal["workflow", "global", "order"] | None = None
+            if workflow_limit is not None:
+                workflow_active = await self._runs.count_documents(
+                    {**holding, "workflow_id": workflow_id}
+                )
+                if workflow_active >= workflow_limit:
+                    blocked = "workflow"
+            if global_limit is not None and blocked is None:
+                global_active = await self._runs.count_documents(holding)
+                if global_active >= global_limit:
+                    blocked = "global"
+            if blocked is None:
+                created_at = doc["created_at"]
+                older = await self._runs.find_one(
+                    {
+                        **_WAITING,
+                        "workflow_id": workflow_id,
+                        "$or": [
+                            {"created_at": {"$lt": created_at}},
+                            {"created_at": created_at, "execution_id": {"$lt": execution_id}},
+                        ],
+                    },
+                    {"_id": 0, "execution_id": 1},
+                )
+                if older is not None:
+                    blocked = "order"
+            if blocked is not None:
+                return Admission(
+                    admitted=False,
+                    blocked_by=blocked,
+                    workflow_active=workflow_active,
+                    global_active=global_active,
+                )
+            result = await self._runs.update_one(
+                {"execution_id": execution_id, **_WAITING},
+                {"$set": {"admitted": True, "queued_reason": None}},
+            )
+        if not result.modified_count:
+            # Cancelled, started or admitted between the first read and the write.
+            again = await self._runs.find_one(
+                {"execution_id": execution_id}, {"_id": 0, "admitted": 1, "status": 1}
+            )
+            queued = again is not None and again["status"] == RunStatus.QUEUED.value
+            return Admission(admitted=bool(queued and again and again.get("admitted")))
+        return Admission(
+            admitted=True,
+            workflow_active=workflow_active + 1 if workflow_limit is not None else 0,
+            global_active=global_active + 1 if global_limit is not None else 0,
+        )
+
+    async def find_waiting_runs(self, workflow_id: str | None, limit: int) -> list[str]:
+        """Queued runs waiting for a slot, oldest first; of one workflow or of all."""
+        selector: Document = dict(_WAITING)
+        if workflow_id is not None:
+            selector["workflow_id"] = workflow_id
+        cursor = (
+            self._runs.find(selector, {"_id": 0, "execution_id": 1})
+            .sort([("created_at", ASCENDING), ("execution_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [doc["execution_id"] async for doc in cursor]
+
+    async def find_waiting_heads(self, now: datetime, limit: int) -> list[str]:
+        """Per workflow, its oldest waiting run when it was refused before and is not held.
+
+        Waiting runs are few (the unfinished ones of limited workflows), so they are
+        read in order and the first of each workflow kept here, not in a pipeline.
+        """
+        cursor = self._runs.find(
+            _WAITING,
+            {
+                "_id": 0,
+                "execution_id": 1,
+                "workflow_id": 1,
+                "queued_reason": 1,
+                "lease_owner": 1,
+                "lease_expires_at": 1,
+            },
+        ).sort([("created_at", ASCENDING), ("execution_id", ASCENDING)])
+        seen: set[str] = set()
+        heads: list[str] = []
+        async for doc in cursor:
+            if doc["workflow_id"] in seen:
+                continue
+            seen.add(doc["workflow_id"])
+            lease = doc.get("lease_expires_at")
+            free = doc.get("lease_owner") is None or lease is None or lease < now
+            if doc.get("queued_reason") is not None and free:
+                heads.append(doc["execution_id"])
+                if len(heads) >= limit:
+                    break
+        return heads
+
     # Retention and versions (issue 11) ------------------------------------------------
     # The queries live in mongo_retention (imported here: it builds on this module).
     async def delete_run(self, execution_id: str) -> bool:

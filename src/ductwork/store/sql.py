@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
@@ -103,6 +104,7 @@ from ductwork.store._codec import (
     run_field_values,
 )
 from ductwork.store.base import (
+    Admission,
     DuplicateRun,
     LeaseLost,
     ResumeOutcome,
@@ -1165,6 +1167,22 @@ _WAKE_RUN = (
 # How often a claim is tried again when its holder let go between two statements.
 _CLAIM_ATTEMPTS = 3
 
+# Concurrency limits (issue 11): statuses of runs that may hold a slot (an IN list, so
+# the (status, created_at) index finds the few unfinished runs), and advisory locks.
+_UNFINISHED_RUN_STATUSES = [
+    RunStatus.QUEUED.value,
+    RunStatus.RUNNING.value,
+    RunStatus.WAITING.value,
+]
+_GLOBAL_ADMISSION_LOCK = 0x6475637461646D  # "ductadm"
+
+
+def _admission_lock_key(workflow_id: str) -> int:
+    """A stable signed 64-bit advisory lock key for a workflow's admissions (the same in
+    every process; two workflows sharing one only serialise their admissions)."""
+    digest = hashlib.blake2b(f"admission:{workflow_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
 
 def _run_filters(query: RunQuery) -> list[ColumnElement[bool]]:
     """`RunQuery` as WHERE clauses (none: every run)."""
@@ -1890,7 +1908,10 @@ class SqlStore:
         - running runs nobody holds (a worker let go without finishing them);
         - waiting runs whose `wake_at` has come and whose lease is not live;
         - queued runs nobody holds that were created more than `QUEUED_GRACE`
-          (2 s) before `now` (the queue lost them; fresher ones are on their way).
+          (2 s) before `now` (the queue lost them; fresher ones are on their way),
+          except runs refused a concurrency slot (`queued_reason` set) and not
+          asked to cancel, which `find_waiting_heads` offers, the head of each
+          workflow's line only.
         """
         leased = and_(_R.lease_owner.is_not(None), _lease_free(now))
         unleased = _R.lease_owner.is_(None)
@@ -1905,6 +1926,9 @@ class SqlStore:
                         _R.status == RunStatus.QUEUED.value,
                         unleased,
                         _R.created_at < now - QUEUED_GRACE,
+                        # Runs refused a slot: `find_waiting_heads` offers them
+                        # (unless asked to cancel: the driver ends those).
+                        or_(_R.queued_reason.is_(None), _flag(_R.cancel_requested, True)),
                     ),
                 )
             )
@@ -1960,6 +1984,140 @@ class SqlStore:
         ]
 
     # Concurrency limits (issue 11) ----------------------------------------------------
+
+    async def admit_run(
+        self, execution_id: str, workflow_limit: int | None, global_limit: int | None
+    ) -> Admission:
+        """Let a queued run take a concurrency slot (see `Store.admit_run`): one transaction.
+
+        SQLite's write transaction holds the whole database, so admissions are
+        serialised already. On PostgreSQL the run's row is locked, then an
+        advisory transaction lock per workflow (and one global lock when a
+        global limit applies, always taken in that order, so two admissions
+        cannot deadlock): the counts are then read under READ COMMITTED after
+        every earlier admission of the workflow committed.
+        """
+        postgres = self._backend.dialect_name == "postgresql"
+        async with self._backend.transaction(write=True) as session:
+            result = await session.execute(
+                select(_R.workflow_id, _R.status, _R.admitted, _R.created_at)
+                .where(_R.execution_id == execution_id)
+                .with_for_update(),
+                {},
+            )
+            row = result.mappings().first()
+            if row is None or row["status"] != RunStatus.QUEUED.value:
+                return Admission(admitted=False)
+            if row["admitted"]:
+                return Admission(admitted=True)
+            workflow_id: str = row["workflow_id"]
+            if postgres:
+                locks = [_admission_lock_key(workflow_id)]
+                if global_limit is not None:
+                    locks.append(_GLOBAL_ADMISSION_LOCK)
+                for key in locks:
+                    await session.execute(select(func.pg_advisory_xact_lock(key)), {})
+            holding = and_(_R.status.in_(_UNFINISHED_RUN_STATUSES), _flag(_R.admitted, True))
+            count = select(func.count()).select_from(workflow_runs)
+            workflow_active = global_active = 0
+            blocked: Literal["workflow", "global", "order"] | None = None
+            if workflow_limit is not None:
+                workflow_active = int(
+                    (
+                        await session.execute(
+                            count.where(holding, _R.workflow_id == workflow_id), {}
+                        )
+                    ).scalar_one()
+                )
+                if workflow_active >= workflow_limit:
+                    blocked = "workflow"
+            if global_limit is not None and blocked is None:
+                global_active = int((await session.execute(count.where(holding), {})).scalar_one())
+                if global_active >= global_limit:
+                    blocked = "global"
+            if blocked is None:
+                created_at = row["created_at"]
+                older = (
+                    select(_R.execution_id)
+                    .where(
+                        _R.status == RunStatus.QUEUED.value,
+                        _R.workflow_id == workflow_id,
+                        _flag(_R.admitted, False),
+                        _flag(_R.cancel_requested, False),
+                        or_(
+                            _R.created_at < created_at,
+                            and_(_R.created_at == created_at, _R.execution_id < execution_id),
+                        ),
+                    )
+                    .limit(1)
+                )
+                if (await session.execute(older, {})).first() is not None:
+                    blocked = "order"
+            if blocked is not None:
+                return Admission(
+                    admitted=False,
+                    blocked_by=blocked,
+                    workflow_active=workflow_active,
+                    global_active=global_active,
+                )
+            await session.execute(
+                update(workflow_runs)
+                .where(_R.execution_id == execution_id)
+                .values(admitted=True, queued_reason=None),
+                {},
+            )
+        return Admission(
+            admitted=True,
+            workflow_active=workflow_active + 1 if workflow_limit is not None else 0,
+            global_active=global_active + 1 if global_limit is not None else 0,
+        )
+
+    def _waiting(self) -> ColumnElement[bool]:
+        """Queued runs that wait for a slot: not admitted, not asked to cancel."""
+        return and_(
+            _R.status == RunStatus.QUEUED.value,
+            _flag(_R.admitted, False),
+            _flag(_R.cancel_requested, False),
+        )
+
+    async def find_waiting_runs(self, workflow_id: str | None, limit: int) -> list[str]:
+        """Queued runs waiting for a slot, oldest first; of one workflow or of all."""
+        statement = select(_R.execution_id).where(self._waiting())
+        if workflow_id is not None:
+            statement = statement.where(_R.workflow_id == workflow_id)
+        statement = statement.order_by(_R.created_at, _R.execution_id).limit(limit)
+        async with self._backend.transaction(write=False, single=True) as session:
+            return list((await session.execute(statement, {})).scalars())
+
+    async def find_waiting_heads(self, now: datetime, limit: int) -> list[str]:
+        """Per workflow, its oldest waiting run when it was refused before and is not held."""
+        older = workflow_runs.alias("older")
+        ahead = (
+            select(older.c.execution_id)
+            .where(
+                older.c.status == RunStatus.QUEUED.value,
+                older.c.workflow_id == _R.workflow_id,
+                not_(older.c.admitted),
+                not_(older.c.cancel_requested),
+                or_(
+                    older.c.created_at < _R.created_at,
+                    and_(
+                        older.c.created_at == _R.created_at,
+                        older.c.execution_id < _R.execution_id,
+                    ),
+                ),
+            )
+            .exists()
+        )
+        statement = (
+            select(_R.execution_id)
+            .where(self._waiting(), _R.queued_reason.is_not(None), _lease_free(now), ~ahead)
+            .order_by(_R.created_at, _R.execution_id)
+            .limit(limit)
+        )
+        async with self._backend.transaction(write=False, single=True) as session:
+            return list((await session.execute(statement, {})).scalars())
+
     # Retention and versions (issue 11) ------------------------------------------------
     # The statements live in sql_retention (imported here: it builds on this module).
     async def delete_run(self, execution_id: str) -> bool:

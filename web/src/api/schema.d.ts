@@ -1591,6 +1591,12 @@ export interface components {
              */
             dead_letter: boolean;
             /**
+             * Queued Reason
+             * @description Why a `queued` run has not started: a concurrency limit is full (`settings.max_concurrent_runs`, DUCTWORK_MAX_ACTIVE_RUNS).
+             * @example waiting for a slot: the workflow allows 2 concurrent runs at once (2 active)
+             */
+            queued_reason?: string | null;
+            /**
              * Worker
              * @description The worker holding an unfinished run.
              */
@@ -1787,6 +1793,12 @@ export interface components {
             redrives?: number | null;
             /** Dead Letter */
             dead_letter?: boolean | null;
+            /**
+             * Queued Reason
+             * @description Why a `queued` run has not started: a concurrency limit is full (`settings.max_concurrent_runs`, DUCTWORK_MAX_ACTIVE_RUNS).
+             * @example waiting for a slot: the workflow allows 2 concurrent runs at once (2 active)
+             */
+            queued_reason?: string | null;
             /**
              * Worker
              * @description The worker holding an unfinished run.
