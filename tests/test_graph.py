@@ -164,6 +164,7 @@ SEED_NODE_CONFIGS: dict[str, dict[str, Any]] = {
     "condition": {"condition": "status == 'active'"},
     "delay": {"delay_seconds": 5},
     "wait": {"timeout_seconds": 3600, "on_timeout": "continue", "message": "{{ input }}"},
+    "loop": {"items": "{{ input.rows }}", "concurrency": 2},
     "end": {},
 }
 
@@ -176,6 +177,7 @@ def test_every_seed_node_config_validates_as_written() -> None:
     ]
     order = [n["id"] for n in nodes]
     edges = [{"from": a, "to": b} for a, b in itertools.pairwise(order)]
+    nodes.append({"id": "body", "type": "start", "parent": "loop"})  # a loop needs a body
     assert (
         validate(
             WorkflowDefinition.model_validate({"name": "seed", "nodes": nodes, "edges": edges}),

@@ -36,6 +36,8 @@ class WorkflowLimits:
     max_retry_backoff_seconds: float | None = None
     llm_max_tokens: int | None = None
     max_email_recipients: int | None = None
+    max_loop_items: int | None = None
+    max_loop_concurrency: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkflowLimits:
@@ -49,6 +51,8 @@ class WorkflowLimits:
             max_retry_backoff_seconds=settings.max_retry_backoff_seconds,
             llm_max_tokens=settings.llm_max_tokens,
             max_email_recipients=settings.max_email_recipients,
+            max_loop_items=settings.max_loop_items,
+            max_loop_concurrency=settings.max_loop_concurrency,
         )
 
 

@@ -13,6 +13,7 @@ from ductwork.nodes.delay import DelayNode
 from ductwork.nodes.email import EmailNode
 from ductwork.nodes.end import EndNode
 from ductwork.nodes.filter import FilterNode
+from ductwork.nodes.loop import LoopNode
 from ductwork.nodes.start import StartNode
 from ductwork.nodes.transformer import TransformerNode
 from ductwork.nodes.wait import WaitNode
@@ -30,6 +31,7 @@ NODE_TYPES: tuple[NodeType[Any], ...] = (
     TransformerNode(),
     DelayNode(),
     WaitNode(),
+    LoopNode(),
 )
 
 REGISTRY: Mapping[str, NodeType[Any]] = {node.type_name: node for node in NODE_TYPES}
