@@ -3,6 +3,7 @@ per-item states and events, and the save-time rules of loop bodies."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from ductwork.models import NodeStatus, RunStatus, ValidationIssue, WorkflowDefi
 from ductwork.nodes.registry import REGISTRY
 from ductwork.settings import Settings
 from tests.support.engine import ProbeNode, definition, embedded
+from tests.support.polling import eventually
 
 RUN_WAIT = 30.0
 """Seconds a test waits for a run to end: a deadline for a stuck run, not a speed check."""
@@ -144,11 +146,15 @@ async def test_max_items_and_non_list_fail_naming_the_field(tmp_path: Path) -> N
     assert not node.calls
 
 
-async def test_retry_reruns_only_the_failed_item(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mongodb"])
+async def test_retry_reruns_only_the_failed_item(
+    tmp_path: Path, kind: str, store_url_factory: Callable[[str], str]
+) -> None:
     node = ProbeNode()
     # p fails the first time it runs for item 2 (calls are counted per `p[2]`).
     body = [probe("a", "loop"), probe("p", "loop", fail_times="{{ 1 if item == 2 else 0 }}")]
-    async with embedded(tmp_path, extra_nodes=[node]) as app:
+    store_url = store_url_factory(kind)
+    async with embedded(tmp_path, extra_nodes=[node], store_url=store_url) as app:
         wf = await app.create_workflow(looped(body, [("a", "p")]))
         failed, _ = await app.execute(wf.id, {"rows": [0, 1, 2, 3]}, wait=True)
         assert failed.status is RunStatus.ERROR
@@ -156,6 +162,7 @@ async def test_retry_reruns_only_the_failed_item(tmp_path: Path) -> None:
         final = await app.wait_for(failed.execution_id, RUN_WAIT)
     assert final.status is RunStatus.SUCCESS, final.error
     assert final.result == [0, 1, 2, 3]
+    assert final.node_states["loop[2]"].status is NodeStatus.COMPLETED
     calls = {key: n for (run, key), n in node.calls.items() if run == failed.execution_id}
     assert calls == {
         "a[0]": 1,
@@ -167,6 +174,23 @@ async def test_retry_reruns_only_the_failed_item(tmp_path: Path) -> None:
         "a[3]": 1,
         "p[3]": 1,
     }
+
+
+async def test_cancelling_a_run_cancels_the_items_in_flight(tmp_path: Path) -> None:
+    node = ProbeNode()
+    body = [probe("p", "loop", hold=True)]
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        wf = await app.create_workflow(looped(body, concurrency=2))
+        run, _ = await app.execute(wf.id, {"rows": [1, 2, 3]}, wait=False)
+        await eventually(lambda: node.peak_running.get(run.execution_id, 0) == 2)
+        await app.cancel(run.execution_id)
+        final = await app.wait_for(run.execution_id, RUN_WAIT)
+    assert final.status is RunStatus.CANCELLED
+    assert final.node_states["loop"].status is NodeStatus.CANCELLED
+    assert final.node_states["p[0]"].status is NodeStatus.CANCELLED
+    assert final.node_states["p[1]"].status is NodeStatus.CANCELLED
+    assert "p[2]" not in final.node_states and "loop[0]" not in final.node_states
+    assert node.cancelled == {(run.execution_id, "p[0]"), (run.execution_id, "p[1]")}
 
 
 async def test_nested_loops(tmp_path: Path) -> None:
