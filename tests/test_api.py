@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ductwork.nodes.registry import REGISTRY
 from ductwork.settings import Settings
 from tests.support.openai_stub import OpenAIStub
 from tests.support.polling import wait_until
@@ -348,7 +349,8 @@ def test_cancel_and_retry(client: httpx.Client, full_settings: Settings) -> None
 
 def test_node_types_health_metrics_docs(client: httpx.Client) -> None:
     types = {t["type"]: t for t in client.get("/node-types").json()}
-    assert len(types) == 11
+    assert set(types) == set(REGISTRY)
+    assert types["loop"]["has_body"] and not types["wait"]["has_body"]
     assert types["condition"]["branches"] == ["false", "true"]
     assert types["wait"]["branches"] == ["resumed", "timeout"]
     assert "prompt" in types["ai-processor"]["config_schema"]["properties"]

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from ductwork.engine.graph import build_plan
@@ -338,3 +339,42 @@ def test_body_reads_outer_outputs_and_its_own_nodes() -> None:
         probe("after", output="{{ outputs.loop }}"),
     ]
     assert issues_of(nodes, [("start", "loop"), ("a", "b"), ("loop", "after")]) == []
+
+
+# Over HTTP ------------------------------------------------------------------------------
+
+
+def test_api_refuses_a_crossing_edge_and_runs_a_loop(client: httpx.Client) -> None:
+    body: dict[str, Any] = {
+        "name": "loop over http",
+        "nodes": [
+            {"id": "start", "type": "start"},
+            {"id": "each", "type": "loop", "config": {"items": "{{ input.rows }}"}},
+            {
+                "id": "double",
+                "type": "transformer",
+                "parentId": "each",
+                "config": {"transform_type": "compose", "mapping": {"v": "item * 2"}},
+            },
+            {"id": "end", "type": "end"},
+        ],
+        "edges": [{"from": "start", "to": "each"}, {"from": "each", "to": "end"}],
+    }
+    crossing = {**body, "edges": [*body["edges"], {"source": "double", "target": "end"}]}
+    refused = client.post("/workflows/", json=crossing)
+    assert refused.status_code == 422, refused.text
+    assert any(
+        issue["field"] == "edges[2]" and "crosses the boundary of loop 'each'" in issue["message"]
+        for issue in refused.json()["detail"]
+    ), refused.text
+    saved = client.post("/workflows/", json=body)
+    assert saved.status_code in (200, 201), saved.text
+    ran = client.post(
+        f"/workflows/{saved.json()['id']}/execute", json={"inputs": {"rows": [1, 2, 3]}}
+    )
+    assert ran.status_code == 200, ran.text
+    assert ran.json()["status"] == "success", ran.text
+    assert ran.json()["result"] == [{"v": 2}, {"v": 4}, {"v": 6}]
+    view = client.get(f"/workflows/executions/{ran.json()['execution_id']}").json()
+    assert view["node_states"]["double[2]"]["output"] == {"v": 6}
+    assert view["node_states"]["each[0]"]["status"] == "completed"

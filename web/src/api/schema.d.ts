@@ -1252,6 +1252,11 @@ export interface components {
             expression_fields: string[];
             /** Side Effects */
             side_effects: boolean;
+            /**
+             * Has Body
+             * @default false
+             */
+            has_body: boolean;
         };
         /**
          * Permission
