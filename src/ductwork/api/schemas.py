@@ -278,8 +278,6 @@ class NodeType(BaseModel):
     branches: list[str]
     expression_fields: list[str]
     side_effects: bool
-    has_body: bool = False
-    """Other nodes may name it as their `parent` (a `loop`'s body)."""
 
 
 class TriggerType(BaseModel):

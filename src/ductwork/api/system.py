@@ -60,7 +60,6 @@ async def node_types(app: App) -> JSON:
                 "branches": sorted(node.branches),
                 "expression_fields": sorted(node.expression_fields),
                 "side_effects": node.side_effects,
-                "has_body": node.has_body,
             }
             for name, node in app.registry.items()
         ]

@@ -1252,11 +1252,6 @@ export interface components {
             expression_fields: string[];
             /** Side Effects */
             side_effects: boolean;
-            /**
-             * Has Body
-             * @default false
-             */
-            has_body: boolean;
         };
         /**
          * Permission
