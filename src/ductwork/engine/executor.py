@@ -799,10 +799,12 @@ class _RunDriver:
 
     def _settle(self, node_id: str, scope: GraphScope | None = None) -> None:
         graph = self if scope is None else scope
-        unsettled, states = graph.unsettled, graph.states
         for successor in dict.fromkeys(e.target for e in graph.plan.nodes[node_id].outgoing):
-            unsettled[successor] -= 1
-            if unsettled[successor] == 0 and states[successor].status is NodeStatus.PENDING:
+            graph.unsettled[successor] -= 1
+            if (
+                graph.unsettled[successor] == 0
+                and graph.states[successor].status is NodeStatus.PENDING
+            ):
                 graph.ready.append(successor)
 
     def _prepare(self) -> None:
