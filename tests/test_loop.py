@@ -12,7 +12,16 @@ import pytest
 
 from ductwork.engine.graph import build_plan
 from ductwork.engine.limits import WorkflowLimits
-from ductwork.models import NodeStatus, RunStatus, ValidationIssue, WorkflowDefinition
+from ductwork.models import (
+    Checkpoint,
+    NodeState,
+    NodeStatus,
+    Run,
+    RunStatus,
+    ValidationIssue,
+    WorkflowDefinition,
+    utcnow,
+)
 from ductwork.nodes.registry import REGISTRY
 from ductwork.settings import Settings
 from tests.support.engine import ProbeNode, definition, embedded
@@ -192,6 +201,51 @@ async def test_cancelling_a_run_cancels_the_items_in_flight(tmp_path: Path) -> N
     assert final.node_states["p[1]"].status is NodeStatus.CANCELLED
     assert "p[2]" not in final.node_states and "loop[0]" not in final.node_states
     assert node.cancelled == {(run.execution_id, "p[0]"), (run.execution_id, "p[1]")}
+
+
+async def test_a_loop_cut_short_resumes_its_unfinished_items_only(tmp_path: Path) -> None:
+    """As a dead worker leaves it: item 0 recorded, item 1 with a completed and a
+    cancelled body node, item 2 with its first node running. Driving the run again runs
+    what did not complete, and nothing else."""
+    node = ProbeNode()
+    wf = looped([probe("a", "loop"), probe("b", "loop")], [("a", "b")], concurrency=3)
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        now = utcnow()
+        run = await app.store.create_run(
+            Run(
+                execution_id="cut-loop",
+                workflow_id="wf",
+                workflow_version=1,
+                definition=wf,
+                created_at=now,
+                status=RunStatus.RUNNING,
+                start_time=now,
+                variables={"rows": [10, 11, 12]},
+            )
+        )
+        done = NodeStatus.COMPLETED
+        await app.store.checkpoint(
+            run.execution_id,
+            Checkpoint(
+                node_states={
+                    "start": NodeState(status=done, output={"rows": [10, 11, 12]}, attempts=1),
+                    "loop": NodeState(status=NodeStatus.RUNNING, attempts=1, started_at=now),
+                    "a[0]": NodeState(status=done, output=10, attempts=1),
+                    "b[0]": NodeState(status=done, output=10, attempts=1),
+                    "loop[0]": NodeState(status=done, output=10, attempts=1),
+                    "a[1]": NodeState(status=done, output=11, attempts=1),
+                    "b[1]": NodeState(status=NodeStatus.CANCELLED, attempts=1),
+                    "a[2]": NodeState(status=NodeStatus.RUNNING, attempts=1, started_at=now),
+                }
+            ),
+        )
+        await app.executor.advance(run.execution_id)
+        final = await app.get_run(run.execution_id)
+    assert final.status is RunStatus.SUCCESS, final.error
+    assert final.result == [10, 11, 12]
+    calls = {key: n for (run_id, key), n in node.calls.items() if run_id == "cut-loop"}
+    assert calls == {"b[1]": 1, "a[2]": 1, "b[2]": 1}
+    assert final.node_states["a[2]"].attempts == 2
 
 
 async def test_nested_loops(tmp_path: Path) -> None:

@@ -63,6 +63,11 @@ class GraphScope(Protocol):
         ...
 
 
+_RUN_AGAIN = frozenset({NodeStatus.FAILED, NodeStatus.CANCELLED, NodeStatus.SKIPPED})
+"""Body node states an item that runs again resets (a `running` one runs again too,
+with its attempt counted: see `ItemScope._prepare`)."""
+
+
 class ItemScope:
     """One item of a loop body: the body's graph, with this item's states and outputs.
 
@@ -87,15 +92,18 @@ class ItemScope:
         self.suffix = f"{parent.suffix}[{index}]"
         stored = driver.run.node_states
         suffix = self.suffix
-        self.states: dict[str, NodeState] = {
-            node_id: stored.get(node_id + suffix) or NodeState() for node_id in plan.order
-        }
+        self.states: dict[str, NodeState] = {}
         own: dict[str, Any] = {}
-        for node_id, state in self.states.items():
-            if state.status is NodeStatus.COMPLETED or (
-                state.status is NodeStatus.FAILED and plan.nodes[node_id].spec.on_error != "fail"
-            ):
+        for node_id in plan.order:
+            state = stored.get(node_id + suffix)
+            if state is None or state.status in _RUN_AGAIN:
+                # An item runs again only when it did not complete (a crash, a retry of
+                # the loop or of the run): what did not complete in it runs again too,
+                # as a retried run's nodes do.
+                state = NodeState()
+            elif state.status is NodeStatus.COMPLETED:
                 own[node_id] = state.output
+            self.states[node_id] = state
         self._own = own
         self.outputs: MutableMapping[str, Any] = ChainMap(own, parent.outputs)
         self.base_names: Mapping[str, Any] = {
