@@ -12,6 +12,7 @@ import pytest
 
 from ductwork.engine.graph import build_plan
 from ductwork.engine.limits import WorkflowLimits
+from ductwork.engine.loop import rerun_on_retry
 from ductwork.models import (
     Checkpoint,
     NodeState,
@@ -432,3 +433,19 @@ def test_api_refuses_a_crossing_edge_and_runs_a_loop(client: httpx.Client) -> No
     view = client.get(f"/workflows/executions/{ran.json()['execution_id']}").json()
     assert view["node_states"]["double[2]"]["output"] == {"v": 6}
     assert view["node_states"]["each[0]"]["status"] == "completed"
+
+
+def test_a_retry_resets_only_states_of_items_that_did_not_complete() -> None:
+    parents = {"outer": None, "inner": "outer", "p": "inner", "b": "outer", "x": None}
+    done = NodeState(status=NodeStatus.COMPLETED)
+    states = {"outer[0]": done, "inner[1][0]": done}
+    assert rerun_on_retry("x", parents, states)
+    assert rerun_on_retry("outer[1]", parents, states)  # a top-level loop's item record
+    assert not rerun_on_retry("b[0]", parents, states)  # outer item 0 completed
+    assert rerun_on_retry("b[1]", parents, states)
+    assert not rerun_on_retry("inner[0]", parents, states)
+    assert not rerun_on_retry("inner[0][2]", parents, states)  # inner's record in outer[0]
+    assert rerun_on_retry("inner[1][2]", parents, states)
+    assert not rerun_on_retry("p[1][0]", parents, states)  # inner item [1][0] completed
+    assert rerun_on_retry("p[1][1]", parents, states)
+    assert not rerun_on_retry("gone[0]", parents, states)

@@ -278,16 +278,25 @@ def rerun_on_retry(
 ) -> bool:
     """Whether a retry of a failed run resets the (unfinished) state stored as `key`.
 
-    A node of the definition: yes. A loop item's body node (`b[3]`): only when its
-    item's record (`loop[3]`) is not completed, so a completed item keeps its nodes'
-    states as they ended (skipped ones too). A loop item's record: yes. A key of a node
-    the definition no longer has: no.
+    A node of the definition, or a top-level loop's item record: yes. A state inside
+    a loop item (`b[3]`, a nested loop's `inner[3]` or its record `inner[3][1]`): only
+    when that item's record (`loop[3]`) is not completed, so a completed item keeps
+    its nodes' states as they ended. A key of a node the definition no longer has: no.
     """
-    node_id, bracket, suffix = key.partition("[")
+    node_id, bracket, rest = key.partition("[")
     if node_id not in parents:
         return False
-    parent = parents[node_id]
-    if not bracket or parent is None:
+    if not bracket:
         return True
-    record = states.get(f"{parent}[{suffix}")
+    indices = rest[:-1].split("][")
+    enclosing: list[str] = []
+    parent = parents[node_id]
+    while parent is not None and len(enclosing) < len(parents):
+        enclosing.append(parent)
+        parent = parents.get(parent)
+    depth = len(enclosing)  # the node sits inside this many loop items
+    if depth == 0:
+        return True
+    item = enclosing[0] + "".join(f"[{index}]" for index in indices[:depth])
+    record = states.get(item)
     return record is None or record.status is not NodeStatus.COMPLETED
