@@ -154,6 +154,12 @@ async def test_max_items_and_non_list_fail_naming_the_field(tmp_path: Path) -> N
     assert long.error is not None and "config.items: 3 items; the limit is 2" in long.error
     assert not_list.status is RunStatus.ERROR
     assert not_list.error is not None and "config.items" in not_list.error
+    async with embedded(tmp_path, extra_nodes=[node], max_loop_items=2) as app:
+        past_setting = await app.execute_definition(
+            looped([probe("p", "loop")]), {"rows": [1, 2, 3]}
+        )
+    assert past_setting.error is not None
+    assert "config.items: 3 items; the limit is 2 (DUCTWORK_MAX_LOOP_ITEMS)" in past_setting.error
     assert not node.calls
 
 

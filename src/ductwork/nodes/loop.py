@@ -106,8 +106,7 @@ class LoopNode(NodeType[LoopConfig]):
                 issues.append(
                     (
                         "items",
-                        over("items", len(config.items), most, "DUCTWORK_MAX_LOOP_ITEMS")
-                        + " items",
+                        f"{len(config.items)} items; the limit is {most} (DUCTWORK_MAX_LOOP_ITEMS)",
                     )
                 )
         return issues
