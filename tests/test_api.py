@@ -350,6 +350,7 @@ def test_cancel_and_retry(client: httpx.Client, full_settings: Settings) -> None
 def test_node_types_health_metrics_docs(client: httpx.Client) -> None:
     types = {t["type"]: t for t in client.get("/node-types").json()}
     assert set(types) == set(REGISTRY)  # every registered type, however many there are
+    assert "loop" in types
     assert types["condition"]["branches"] == ["false", "true"]
     assert types["code"]["raw_fields"] == ["code"]
     assert types["condition"]["raw_fields"] == []

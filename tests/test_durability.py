@@ -77,12 +77,12 @@ def _break_node(
     original = executor_module._RunDriver._input_for
     raised = 0
 
-    def broken(self: Any, node: Any) -> Any:
+    def broken(self: Any, node: Any, scope: Any = None) -> Any:
         nonlocal raised
         if node.id == node_id and (times is None or raised < times):
             raised += 1
             raise RuntimeError("engine bug")
-        return original(self, node)
+        return original(self, node, scope)
 
     monkeypatch.setattr(executor_module._RunDriver, "_input_for", broken)
     return lambda: raised

@@ -167,6 +167,7 @@ SEED_NODE_CONFIGS: dict[str, dict[str, Any]] = {
     "code": {"code": "def main(input):\n    return input\n", "timeout_seconds": 5},
     "sub-workflow": {"workflow_id": "6650f0c2a1b2c3d4e5f60718", "inputs": {"x": "{{ input }}"}},
     "merge": {"mode": "by_key", "key": "id"},
+    "loop": {"items": "{{ input.rows }}", "concurrency": 2},
     "end": {},
 }
 
@@ -179,6 +180,7 @@ def test_every_seed_node_config_validates_as_written() -> None:
     ]
     order = [n["id"] for n in nodes]
     edges = [{"from": a, "to": b} for a, b in itertools.pairwise(order)]
+    nodes.append({"id": "body", "type": "start", "parent": "loop"})  # a loop needs a body
     assert (
         validate(
             WorkflowDefinition.model_validate({"name": "seed", "nodes": nodes, "edges": edges}),

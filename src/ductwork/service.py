@@ -20,6 +20,7 @@ from ductwork.engine.admission import AdmissionControl
 from ductwork.engine.executor import Executor, off_loop_if_large
 from ductwork.engine.graph import WorkflowInvalid, build_plan, validate
 from ductwork.engine.limits import WorkflowLimits
+from ductwork.engine.loop import rerun_on_retry
 from ductwork.events.base import EventBus
 from ductwork.models import (
     Checkpoint,
@@ -683,13 +684,14 @@ class Ductwork:
             definition = workflow.definition
             fields["definition"] = definition
             fields["workflow_version"] = workflow.version
-        known = {node.id for node in definition.nodes}
+        parents = {node.id: node.parent for node in definition.nodes}
         reset = {
             node_id: NodeState()
             for node_id, state in run.node_states.items()
-            if node_id in known
-            and state.status
+            if state.status
             in (NodeStatus.FAILED, NodeStatus.CANCELLED, NodeStatus.SKIPPED, NodeStatus.RUNNING)
+            # `b[3]`: loop items that did not finish run again, the others are kept.
+            and rerun_on_retry(node_id, parents, run.node_states)
         }
         event = Event(
             seq=run.last_seq + 1,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ductwork.nodes.base import NodeError, NodeServices
+from ductwork.nodes.base import ItemOutcome, NodeError, NodeServices
 from ductwork.security.credential_types import Credential
 
 
@@ -52,3 +52,8 @@ class FakeNodeContext:
         if found.type not in types:
             raise NodeError(f"{field}: credential {name!r} is of type {found.type!r}")
         return found
+
+    async def run_items(
+        self, items: Sequence[Any], *, concurrency: int, stop_on_error: bool
+    ) -> list[ItemOutcome]:
+        raise NodeError("no loop body outside the executor")

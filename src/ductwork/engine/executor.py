@@ -36,6 +36,7 @@ from ductwork.engine.admission import AdmissionControl
 from ductwork.engine.budget import RunBudget
 from ductwork.engine.graph import ERROR_BRANCH, NodePlan, Plan, WorkflowInvalid, build_plan
 from ductwork.engine.limits import number
+from ductwork.engine.loop import GraphScope, run_items
 from ductwork.engine.references import CredentialUse, node_credential_uses
 from ductwork.engine.templating import TemplateFailure
 from ductwork.events.base import EventBus
@@ -53,6 +54,7 @@ from ductwork.models import (
     utcnow,
 )
 from ductwork.nodes.base import (
+    ItemOutcome,
     NodeConfig,
     NodeError,
     NodeResult,
@@ -141,7 +143,8 @@ def plan_credentials(plan: Plan) -> PlanCredentials:
     """What `plan` refers to; see `references.credential_names` (the same reading)."""
     names: set[str] = set()
     by_node: dict[str, tuple[CredentialUse, ...]] = {}
-    for node_id, node in plan.nodes.items():
+    for node in plan.walk():  # loop bodies' nodes too: they run with the same credentials
+        node_id = node.id
         config = node.spec.config
         node_type = node.node_type
         uses = node_credential_uses(
@@ -458,9 +461,13 @@ class _NodeContext:
 
     driver: _RunDriver
     node_id: str
+    """The node's key in the run: its id, or `id[3]` in item 3 of a loop body."""
     attempt: int
     input: Any
     names: Mapping[str, Any]
+    scope: GraphScope
+    """The graph the node runs in: the run's (the driver) or one loop item's."""
+    node: NodePlan
 
     @property
     def execution_id(self) -> str:
@@ -494,6 +501,20 @@ class _NodeContext:
 
     async def check_budget(self, estimated_cost: float) -> None:
         await self.driver.check_budget(self.node_id, estimated_cost)
+
+    async def run_items(
+        self, items: Sequence[Any], *, concurrency: int, stop_on_error: bool
+    ) -> list[ItemOutcome]:
+        if not self.node.node_type.has_body:
+            raise NodeError(f"a {self.node.spec.type} node has no body to run items through")
+        return await run_items(
+            self.driver,
+            self.scope,
+            self.node,
+            items,
+            concurrency=concurrency,
+            stop_on_error=stop_on_error,
+        )
 
     def credential(
         self, name: str, types: Collection[str], field: str = "config.credential"
@@ -735,51 +756,84 @@ class _RunDriver:
         self.states[node_id] = state
         self.checkpointer.node(node_id, state)
 
+    # The run's top-level graph is a GraphScope too (engine/loop.py): a loop item's body
+    # nodes go through the same node-running path, keyed `id[index]`.
+    suffix = ""
+
+    def key(self, node_id: str) -> str:
+        """A top-level node's key in the run is its id."""
+        return node_id
+
+    def entry_input(self) -> Any:
+        """What a node without incoming edges gets as `input`: the run's inputs."""
+        return self.run.variables
+
+    def set_scoped_state(self, key: str, state: NodeState) -> None:
+        """Record the state of a loop item's node (`b[3]`) or item (`loop[3]`).
+
+        Kept in the run's snapshot of stored states as well, so a loop node run again
+        in this drive (a retry) finds what its items already did.
+        """
+        self.run.node_states[key] = state
+        self.checkpointer.node(key, state)
+
+    def _set(self, scope: GraphScope, node_id: str, state: NodeState) -> None:
+        if scope is self:
+            self.set_state(node_id, state)
+        else:
+            scope.states[node_id] = state
+            self.set_scoped_state(scope.key(node_id), state)
+
     # Graph bookkeeping ----------------------------------------------------------------
-    def _edge_active(self, edge: EdgeSpec) -> bool:
-        source = self.states[edge.source]
+    def _edge_active(self, edge: EdgeSpec, scope: GraphScope | None = None) -> bool:
+        graph = self if scope is None else scope
+        source = graph.states[edge.source]
         if source.status is NodeStatus.COMPLETED:
             return edge.branch is None or edge.branch == source.branch
         if source.status is NodeStatus.FAILED:
-            on_error = self.plan.nodes[edge.source].spec.on_error
+            on_error = graph.plan.nodes[edge.source].spec.on_error
             if on_error == "branch":
                 return edge.branch == ERROR_BRANCH
             if on_error == "continue":
                 return edge.branch is None or edge.branch == ERROR_BRANCH
         return False
 
-    def _input_for(self, node: NodePlan) -> Any:
+    def _input_for(self, node: NodePlan, scope: GraphScope | None = None) -> Any:
+        graph = self if scope is None else scope
         if not node.incoming:
-            return self.run.variables
-        sources = [e.source for e in node.incoming if self._edge_active(e)]
+            return graph.entry_input()
+        sources = [e.source for e in node.incoming if self._edge_active(e, graph)]
         sources = list(dict.fromkeys(sources))
+        outputs = graph.outputs
         if node.node_type.keyed_input:
-            return {source: self.outputs.get(source) for source in sources}
+            return {source: outputs.get(source) for source in sources}
         if len(sources) == 1:
-            return self.outputs.get(sources[0])
-        return {source: self.outputs.get(source) for source in sources}
+            return outputs.get(sources[0])
+        return {source: outputs.get(source) for source in sources}
 
-    def _settle(self, node_id: str) -> None:
-        for successor in dict.fromkeys(e.target for e in self.plan.nodes[node_id].outgoing):
-            self.unsettled[successor] -= 1
+    def _settle(self, node_id: str, scope: GraphScope | None = None) -> None:
+        graph = self if scope is None else scope
+        for successor in dict.fromkeys(e.target for e in graph.plan.nodes[node_id].outgoing):
+            graph.unsettled[successor] -= 1
             if (
-                self.states[successor].status is not NodeStatus.PENDING
-                or successor in self.fired_early
+                graph.states[successor].status is not NodeStatus.PENDING
+                or successor in graph.fired_early
             ):
                 continue
-            if self.unsettled[successor] == 0:
-                self.ready.append(successor)
-            elif self._fires_early(successor):
+            if graph.unsettled[successor] == 0:
+                graph.ready.append(successor)
+            elif self._fires_early(successor, graph):
                 # Queued before its other predecessors settle: it must not be queued again
                 # when they do (its task may not have marked it running yet).
-                self.fired_early.add(successor)
-                self.ready.append(successor)
+                graph.fired_early.add(successor)
+                graph.ready.append(successor)
 
-    def _fires_early(self, node_id: str) -> bool:
+    def _fires_early(self, node_id: str, scope: GraphScope | None = None) -> bool:
         """Whether a node waiting for predecessors may run now (`NodeType.fires_early`)."""
-        node = self.plan.nodes[node_id]
+        graph = self if scope is None else scope
+        node = graph.plan.nodes[node_id]
         return node.node_type.fires_early(node.config) and any(
-            self._edge_active(edge) for edge in node.incoming
+            self._edge_active(edge, graph) for edge in node.incoming
         )
 
     def _prepare(self) -> None:
@@ -838,21 +892,26 @@ class _RunDriver:
         self.stored_output_bytes += size
         self._complete(node_id, state, result, resumed=True)
 
-    def _schedule(self) -> None:
+    def _schedule(self, scope: GraphScope | None = None) -> None:
+        """Start the ready nodes of `scope` (default: the run's graph), skip inactive ones."""
+        graph = self if scope is None else scope
         limit = self.executor.settings.max_parallel_nodes
-        while self.ready and len(self.tasks) < limit and self.failed_node is None:
-            node_id = self.ready.popleft()
-            node = self.plan.nodes[node_id]
-            if node.incoming and not any(self._edge_active(e) for e in node.incoming):
+        ready, tasks = graph.ready, graph.tasks
+        while ready and len(tasks) < limit and graph.failed_node is None:
+            node_id = ready.popleft()
+            node = graph.plan.nodes[node_id]
+            if node.incoming and not any(self._edge_active(e, graph) for e in node.incoming):
                 now = utcnow()
-                self.set_state(
-                    node_id, NodeState(status=NodeStatus.SKIPPED, started_at=now, finished_at=now)
+                self._set(
+                    graph,
+                    node_id,
+                    NodeState(status=NodeStatus.SKIPPED, started_at=now, finished_at=now),
                 )
-                self.emit("node_skipped", node_id, reason="no active incoming edge")
-                self._settle(node_id)
+                self.emit("node_skipped", graph.key(node_id), reason="no active incoming edge")
+                self._settle(node_id, graph)
                 continue
-            task = asyncio.get_running_loop().create_task(self._run_node(node))
-            self.tasks[task] = node_id
+            task = asyncio.get_running_loop().create_task(self._run_node(node, graph))
+            tasks[task] = node_id
 
     # Running one node -----------------------------------------------------------------
     def _config_for(self, node: NodePlan, names: Mapping[str, Any]) -> NodeConfig:
@@ -877,30 +936,35 @@ class _RunDriver:
             raise NodeError(f"config after rendering templates is invalid: {problems}") from None
         return config
 
-    async def _run_node(self, node: NodePlan) -> None:
+    async def _run_node(self, node: NodePlan, scope: GraphScope | None = None) -> None:
+        """Run one node (retries, timeout, output checks) in `scope` (default: the run's
+        graph; a loop item's for body nodes, whose states and events use `id[index]`)."""
+        graph = self if scope is None else scope
         node_id = node.id
+        key = graph.key(node_id)
         spec = node.spec
         retry = spec.retry
         max_attempts = retry.max_attempts if retry else 1
         timeout = spec.timeout_seconds or self.executor.settings.default_node_timeout_seconds
         started = time.perf_counter()
-        state = self.states[node_id]
+        state = graph.states[node_id]
         started_at = utcnow()
         attempt = state.attempts
         while True:
             attempt += 1
-            self.set_state(
+            self._set(
+                graph,
                 node_id,
                 NodeState(status=NodeStatus.RUNNING, attempts=attempt, started_at=started_at),
             )
-            self.emit("node_started", node_id, type=spec.type, attempt=attempt)
+            self.emit("node_started", key, type=spec.type, attempt=attempt)
             if node.node_type.side_effects:
                 await self.checkpointer.flush()
             else:
                 self.checkpointer.flush_later()
-            input_value = self._input_for(node)
-            names = {**self.base_names, "input": input_value}
-            ctx = _NodeContext(self, node_id, attempt, input_value, names)
+            input_value = self._input_for(node, graph)
+            names = {**graph.base_names, "input": input_value}
+            ctx = _NodeContext(self, key, attempt, input_value, names, graph, node)
             try:
                 async with asyncio.timeout(timeout):
                     config = self._config_for(node, names)
@@ -914,16 +978,17 @@ class _RunDriver:
                 error: NodeError = RetryableError(f"timed out after {timeout:g} s")
             except Exception as exc:
                 error = self._missing_secret(node_id, _failure(exc))
-                self._count_spent(node_id, error.usage)
+                self._count_spent(key, error.usage)
                 if not isinstance(exc, NodeError | TemplateFailure):
                     log.exception("node %s of run %s raised", node_id, self.run.execution_id)
             else:
                 self.stored_output_bytes += output_size
                 self._complete(
                     node_id,
-                    self.states[node_id],
+                    graph.states[node_id],
                     result,
                     latency_ms=(time.perf_counter() - started) * 1000,
+                    scope=graph,
                 )
                 return
             if error.retryable and attempt < max_attempts:
@@ -931,7 +996,7 @@ class _RunDriver:
                 delay = retry.delay_before(attempt + 1)
                 self.emit(
                     "node_retrying",
-                    node_id,
+                    key,
                     attempt=attempt,
                     error=self.mask(str(error)),
                     delay_seconds=delay,
@@ -940,7 +1005,11 @@ class _RunDriver:
                 await asyncio.sleep(delay)
                 continue
             self._fail(
-                node_id, attempt, self.mask(str(error)), (time.perf_counter() - started) * 1000
+                node_id,
+                attempt,
+                self.mask(str(error)),
+                (time.perf_counter() - started) * 1000,
+                scope=graph,
             )
             return
 
@@ -1018,8 +1087,21 @@ class _RunDriver:
         *,
         latency_ms: float | None = None,
         resumed: bool = False,
+        scope: GraphScope | None = None,
     ) -> None:
         now = utcnow()
+        graph = self if scope is None else scope
+        if graph is not self and (result.resumable or result.park_until is not None):
+            # A parked item would hold its loop (and the run's worker) for the whole wait.
+            self._fail(
+                node_id,
+                state.attempts,
+                "a node in a loop body cannot park the run (a delay longer than "
+                "DUCTWORK_DURABLE_DELAY_THRESHOLD_SECONDS, a wait): move it out of the loop",
+                latency_ms or 0.0,
+                scope=graph,
+            )
+            return
         if result.resumable:
             self._park_for_resume(node_id, state, result)
             return
@@ -1045,15 +1127,15 @@ class _RunDriver:
                 "meta": result.meta or state.meta,
             }
         )
-        usage = self.budget.record(node_id, new_state.meta)
+        usage = self.budget.record(graph.key(node_id), new_state.meta)
         if usage is not None:
             # Priced (when the node left that to the price table) into the node's meta,
             # and the run's sums in the same commit as the node's state: a crash
             # neither loses nor double-counts what the node spent.
             new_state.meta = {**new_state.meta, "usage": usage.dump()}
             self.checkpointer.run_fields(**self.budget.run_fields())
-        self.set_state(node_id, new_state)
-        self.outputs[node_id] = result.output
+        self._set(graph, node_id, new_state)
+        graph.outputs[node_id] = result.output
         data: dict[str, Any] = {
             "output": result.output,
             "cached": result.cached,
@@ -1065,13 +1147,13 @@ class _RunDriver:
             data["branch"] = result.branch
         if resumed:
             data["resumed"] = True
-        self.emit("node_completed", node_id, **data)
+        self.emit("node_completed", graph.key(node_id), **data)
         if self.redrives and not resumed:
             # Progress: a takeover after a slow heartbeat or a one-off crash is forgiven.
             self.redrives = 0
             self.checkpointer.run_fields(redrives=0)
         if not resumed:
-            self._settle(node_id)
+            self._settle(node_id, graph)
 
     def _park(
         self, node_id: str, state: NodeState, result: NodeResult, meta: dict[str, Any]
@@ -1106,11 +1188,19 @@ class _RunDriver:
         )
 
     def _fail(
-        self, node_id: str, attempt: int, message: str, latency_ms: float, *, settle: bool = True
+        self,
+        node_id: str,
+        attempt: int,
+        message: str,
+        latency_ms: float,
+        *,
+        settle: bool = True,
+        scope: GraphScope | None = None,
     ) -> None:
         """Record a node's failure; `settle=False` while the ready set is being rebuilt."""
-        on_error = self.plan.nodes[node_id].spec.on_error
-        state = self.states[node_id].model_copy(
+        graph = self if scope is None else scope
+        on_error = graph.plan.nodes[node_id].spec.on_error
+        state = graph.states[node_id].model_copy(
             update={
                 "status": NodeStatus.FAILED,
                 "error": message,
@@ -1119,15 +1209,17 @@ class _RunDriver:
                 "finished_at": utcnow(),
             }
         )
-        self.set_state(node_id, state)
-        self.budget.release(node_id)
-        self.emit("node_failed", node_id, error=message, attempt=attempt, on_error=on_error)
+        self._set(graph, node_id, state)
+        self.budget.release(graph.key(node_id))
+        self.emit(
+            "node_failed", graph.key(node_id), error=message, attempt=attempt, on_error=on_error
+        )
         if on_error == "fail":
-            self.failed_node = node_id
+            graph.failed_node = node_id
         else:
-            self.outputs[node_id] = None
+            graph.outputs[node_id] = None
             if settle:
-                self._settle(node_id)
+                self._settle(node_id, graph)
 
     # The run ----------------------------------------------------------------------------
     async def drive(self) -> RunStatus | None:
@@ -1267,23 +1359,29 @@ class _RunDriver:
                 )
                 self.emit("node_cancelled", node_id)
 
-    async def _stop_tasks(self, *, cancelled: bool = False) -> None:
-        tasks = list(self.tasks)
+    async def _stop_tasks(
+        self, *, cancelled: bool = False, scope: GraphScope | None = None
+    ) -> None:
+        """Cancel the running nodes of `scope` (default: the run's graph); with
+        `cancelled`, record them so."""
+        graph = self if scope is None else scope
+        tasks = list(graph.tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if cancelled:
             for task in tasks:
-                node_id = self.tasks[task]
-                state = self.states[node_id]
-                self.set_state(
+                node_id = graph.tasks[task]
+                state = graph.states[node_id]
+                self._set(
+                    graph,
                     node_id,
                     state.model_copy(
                         update={"status": NodeStatus.CANCELLED, "finished_at": utcnow()}
                     ),
                 )
-                self.emit("node_cancelled", node_id)
-        self.tasks.clear()
+                self.emit("node_cancelled", graph.key(node_id))
+        graph.tasks.clear()
 
     def _result(self) -> Any:
         ends = [

@@ -7,12 +7,20 @@ expression once; the executor caches plans per (workflow id, version).
 from __future__ import annotations
 
 import graphlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from pydantic import ValidationError
 
+from ductwork.engine.bodies import (
+    Scope,
+    crossing_message,
+    loop_issues,
+    node_scopes,
+    reader_in_scope,
+)
 from ductwork.engine.limits import UNLIMITED, WorkflowLimits, number, over
 from ductwork.engine.references import (
     CREDENTIAL_FIELD,
@@ -94,6 +102,19 @@ class Plan:
     nodes: Mapping[str, NodePlan]
     order: tuple[str, ...]
     entries: tuple[str, ...]
+    bodies: Mapping[str, Plan] = dataclass_field(default_factory=dict)
+    """Per node with a body (`loop`), the plan of that body: its own nodes, edges and
+    nested bodies. Body nodes are in no other plan."""
+    sinks: tuple[str, ...] = ()
+    """The nodes without outgoing edges (a body's item result is theirs)."""
+
+    def walk(self) -> Iterator[NodePlan]:
+        """Every node of the plan and of its bodies, nested ones included."""
+        pending: list[Plan] = [self]
+        while pending:
+            plan = pending.pop()
+            yield from plan.nodes.values()
+            pending.extend(plan.bodies.values())
 
 
 def _dotted(path: ConfigPath) -> str:
@@ -425,16 +446,23 @@ def _reference_issues(
     specs: Mapping[str, NodeSpec],
     order: Sequence[str] | None,
     predecessors: Mapping[str, Sequence[str]],
+    scope_of: Mapping[str, Scope],
 ) -> list[ValidationIssue]:
     """`outputs.<id>` must name a node of the workflow upstream of the reader.
 
-    With a cycle there is no order to judge by; then only unknown ids are reported.
+    A node in a loop body may read its own body's nodes and those of every enclosing
+    graph; for the latter, its loop (the one in the source's graph) stands for it in
+    the upstream check. With a cycle there is no order to judge by; then only unknown
+    ids are reported.
     """
+    stand_in: dict[tuple[str, str], str | None] = {}
+    for reader, found in references.items():
+        for _, reference in found:
+            source = reference.node_id
+            if source in specs and source != reader:
+                stand_in[(source, reader)] = reader_in_scope(reader, scope_of[source], scope_of)
     pairs = {
-        (reference.node_id, reader)
-        for reader, found in references.items()
-        for _, reference in found
-        if reference.node_id in specs and reference.node_id != reader
+        (source, rep) for (source, _), rep in stand_in.items() if rep is not None and rep != source
     }
     late = _not_upstream(pairs, order, predecessors) if order is not None else set()
     issues = []
@@ -447,10 +475,20 @@ def _reference_issues(
                 message = f"no node {source!r} in this workflow"
             elif source == reader:
                 message = "a node cannot read its own output"
-            elif (source, reader) in late:
+            elif (rep := stand_in[(source, reader)]) is None:
+                message = (
+                    f"node {source!r} is in the body of loop {scope_of[source]!r}, which "
+                    f"{reader!r} is not in: read the loop's output instead"
+                )
+            elif rep == source:
+                message = (
+                    f"{reader!r} is in the body of loop {source!r}: it cannot read the "
+                    "loop's output (use item, index and loop)"
+                )
+            elif (source, rep) in late:
                 message = (
                     f"node {source!r} does not run before {reader!r}: it is not upstream of "
-                    f"{reader!r} (add edges so a path leads from {source!r} to {reader!r})"
+                    f"{rep!r} (add edges so a path leads from {source!r} to {rep!r})"
                 )
             else:
                 continue
@@ -493,6 +531,9 @@ def build_plan(
         else:
             specs[spec.id] = spec
 
+    scope_of, scope_issues = node_scopes(specs, registry)
+    issues.extend(scope_issues)
+    issues.extend(loop_issues(specs, registry, scope_of))
     checked: dict[str, _CheckedNode] = {}
     references: dict[str, list[tuple[ConfigPath, OutputReference]]] = {}
     for spec in specs.values():
@@ -539,6 +580,12 @@ def build_plan(
                 )
             )
             continue
+        crossing = crossing_message(edge.source, edge.target, scope_of)
+        if crossing is not None:
+            issues.append(
+                ValidationIssue(node_id=edge.source, field=f"edges[{index}]", message=crossing)
+            )
+            continue
         key = (edge.source, edge.target, edge.branch)
         if key in seen_edges:
             continue  # a duplicated edge means the same thing twice
@@ -581,12 +628,14 @@ def build_plan(
     order, cycle = _topological_order(specs, predecessors)
     if cycle:
         issues.append(ValidationIssue(node_id=cycle[0], field="edges", message=_name_cycle(cycle)))
-    entries = tuple(node_id for node_id in specs if not incoming[node_id])
+    entries = tuple(
+        node_id for node_id in specs if not incoming[node_id] and scope_of[node_id] is None
+    )
     if specs and not entries and not cycle:
         issues.append(
             ValidationIssue(field="edges", message="no entry node: every node has an incoming edge")
         )
-    issues.extend(_reference_issues(references, specs, order, predecessors))
+    issues.extend(_reference_issues(references, specs, order, predecessors, scope_of))
     if issues:
         raise WorkflowInvalid(issues)
     assert order is not None  # no cycle, or it would be an issue
@@ -602,7 +651,29 @@ def build_plan(
         )
         for node_id in order
     }
-    return Plan(nodes=nodes, order=order, entries=entries)
+    return _scope_plan(None, nodes, order, scope_of)
+
+
+def _scope_plan(
+    scope: Scope,
+    nodes: Mapping[str, NodePlan],
+    order: Sequence[str],
+    scope_of: Mapping[str, Scope],
+) -> Plan:
+    """The plan of one graph (the top level, or a loop's body), with its bodies."""
+    members = tuple(node_id for node_id in order if scope_of[node_id] == scope)
+    bodies = {
+        node_id: _scope_plan(node_id, nodes, order, scope_of)
+        for node_id in members
+        if nodes[node_id].node_type.has_body
+    }
+    return Plan(
+        nodes={node_id: nodes[node_id] for node_id in members},
+        order=members,
+        entries=tuple(node_id for node_id in members if not nodes[node_id].incoming),
+        bodies=bodies,
+        sinks=tuple(node_id for node_id in members if not nodes[node_id].outgoing),
+    )
 
 
 def validate(

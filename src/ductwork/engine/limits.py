@@ -37,6 +37,8 @@ class WorkflowLimits:
     llm_max_tokens: int | None = None
     max_email_recipients: int | None = None
     max_code_timeout_seconds: float | None = None
+    max_loop_items: int | None = None
+    max_loop_concurrency: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkflowLimits:
@@ -51,6 +53,8 @@ class WorkflowLimits:
             llm_max_tokens=settings.llm_max_tokens,
             max_email_recipients=settings.max_email_recipients,
             max_code_timeout_seconds=settings.code_timeout_seconds,
+            max_loop_items=settings.max_loop_items,
+            max_loop_concurrency=settings.max_loop_concurrency,
         )
 
 

@@ -9,7 +9,7 @@ for builder UIs. String fields may hold `{{ }}` templates, rendered before
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
@@ -163,6 +163,19 @@ class CodeRunner(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """How one item of a loop body ended: its result, or the body node that failed."""
+
+    index: int
+    ok: bool
+    result: Any = None
+    """The output of the body's single sink node; {sink id: output} for several."""
+    node_id: str | None = None
+    """The body node (plain id) that failed the item."""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ParentLink:
     """Which run and node a child run belongs to."""
 
@@ -227,6 +240,16 @@ class NodeContext(Protocol):
         """The run's sub-workflow depth (0 for a top-level run)."""
         ...
 
+    async def run_items(
+        self, items: Sequence[Any], *, concurrency: int, stop_on_error: bool
+    ) -> list[ItemOutcome]:
+        """Run this node's body once per item, at most `concurrency` at a time (a node
+        with `has_body` only). Items a previous attempt completed are not run again.
+        With `stop_on_error` the first failed item cancels the others and the list
+        returned holds the outcomes settled so far; otherwise one outcome per item, in
+        item order."""
+        ...
+
     async def check_budget(self, estimated_cost: float) -> None:
         """Raise NodeError before a call costing up to `estimated_cost` that would take
         the run past its workflow's `max_cost_per_run` or the workflow past its
@@ -267,6 +290,9 @@ class NodeType(Generic[ConfigT]):
     resumable: ClassVar[bool] = False
     """True when the node parks until someone resumes it (`wait`): the engine offers
     its resume link to templates as `run.resume_url` / `run.resume_urls.<id>`."""
+    has_body: ClassVar[bool] = False
+    """True when other nodes may name this one as their `parent` (`loop`): they form its
+    body, a sub-graph the node runs through `NodeContext.run_items`."""
 
     keyed_input: ClassVar[bool] = False
     """True: `ctx.input` is always a {predecessor id: output} dict of the active incoming

@@ -14,6 +14,7 @@ from ductwork.nodes.delay import DelayNode
 from ductwork.nodes.email import EmailNode
 from ductwork.nodes.end import EndNode
 from ductwork.nodes.filter import FilterNode
+from ductwork.nodes.loop import LoopNode
 from ductwork.nodes.merge import MergeNode
 from ductwork.nodes.start import StartNode
 from ductwork.nodes.subworkflow import SubWorkflowNode
@@ -36,6 +37,7 @@ NODE_TYPES: tuple[NodeType[Any], ...] = (
     CodeNode(),
     SubWorkflowNode(),
     MergeNode(),
+    LoopNode(),
 )
 
 REGISTRY: Mapping[str, NodeType[Any]] = {node.type_name: node for node in NODE_TYPES}
