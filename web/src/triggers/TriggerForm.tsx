@@ -5,7 +5,7 @@
 // shown (rjsf's own stays off). Loaded in its own chunk: rjsf is most of its weight.
 import Form from "@rjsf/core";
 import type { IChangeEvent } from "@rjsf/core";
-import validator from "@rjsf/validator-ajv8";
+import { structuralValidator as validator } from "../forms/structuralValidator";
 import { useMemo, useRef } from "react";
 import { jsonEqual, nextConfig } from "../editor/panel/config";
 import { fields as panelFields } from "../editor/panel/customFields";

@@ -8,7 +8,7 @@
 import Form from "@rjsf/core";
 import type { IChangeEvent } from "@rjsf/core";
 import type { RJSFSchema, UiSchema } from "@rjsf/utils";
-import validator from "@rjsf/validator-ajv8";
+import { structuralValidator as validator } from "../../forms/structuralValidator";
 import { useMemo, useRef } from "react";
 import { completionsFor } from "./completions";
 import { jsonEqual, nextConfig } from "./config";
@@ -27,6 +27,10 @@ import "./panel.css";
 
 const widgets = { template: TemplateWidget, CheckboxWidget, code: CodeWidget, workflowPicker: WorkflowPickerWidget };
 const ID_PREFIX = "dw-node";
+const DEFAULT_FORM_STATE = {
+  arrayMinItems: { populate: "requiredOnly" },
+  emptyObjectFields: "populateRequiredDefaults",
+} as const;
 
 type Json = Record<string, unknown>;
 
@@ -131,6 +135,10 @@ export function NodeConfigPanel({ node, nodeType, definition, issues, onChange, 
             extraErrors={errors.config}
             showErrorList={false}
             noHtml5Validate
+            // Optional objects and lists stay absent until the user fills them: rjsf would
+            // otherwise seed an AI node's `response_format` and `messages` with a
+            // half-built entry the server then refuses (`type`, `role` required).
+            experimental_defaultFormStateBehavior={DEFAULT_FORM_STATE}
             disabled={readOnly}
             onChange={handleChange}
           />
