@@ -260,3 +260,45 @@ async def test_list_workflow_versions_newest_first_with_paging(
     page = await store.list_workflow_versions("wf-v", limit=1, offset=1)
     assert [v.version for v in page] == [2]
     assert await store.list_workflow_versions("no-such-workflow") == []
+
+
+class _RetryOnFirstDelete:
+    """A collection that lets `retry` run just before the first delete of a prune.
+
+    That is the race: a run read as finished is retried before the prune writes.
+    """
+
+    def __init__(self, collection: Any, retry: Any, fired: list[bool]) -> None:
+        self._collection = collection
+        self._retry = retry
+        self._fired = fired
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+    async def delete_many(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._fired:
+            self._fired.append(True)
+            await self._retry()
+        return await self._collection.delete_many(*args, **kwargs)
+
+
+async def test_mongo_delete_racing_a_retry_keeps_the_runs_history(store: Store) -> None:
+    if not isinstance(store, MongoStore):
+        return  # SQL locks the runs in its one transaction (see the tests above)
+    from ductwork.store import mongo_retention
+
+    retried = await add_run(store, "wf-a", age_days=40)
+    other = await add_run(store, "wf-a", age_days=41)
+
+    async def retry() -> None:
+        await store.checkpoint(retried, Checkpoint(run_fields={"status": RunStatus.QUEUED}))
+
+    fired: list[bool] = []
+    runs = _RetryOnFirstDelete(store._runs, retry, fired)
+    events = _RetryOnFirstDelete(store._events, retry, fired)
+    assert await mongo_retention.delete_runs(runs, events, [retried, other]) == 1
+
+    assert await remaining(store, [retried, other]) == {retried}
+    assert (await leftovers(store, retried))[1] == 2  # the live run keeps its events
+    assert await leftovers(store, other) == (0, 0)

@@ -1669,7 +1669,7 @@ class MongoStore:
         return bool(await mongo_retention.delete_runs(self._runs, self._events, [execution_id]))
 
     async def prune_runs(self, plan: PrunePlan, limit: int) -> int:
-        """Delete up to `limit` finished runs `plan` lets go (events first); how many."""
+        """Delete up to `limit` finished runs `plan` lets go (run documents first); how many."""
         from ductwork.store import mongo_retention
 
         return await mongo_retention.prune_runs(self._runs, self._events, plan, limit)

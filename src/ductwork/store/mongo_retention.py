@@ -4,11 +4,12 @@
 The policy itself is `ductwork.retention`'s: these only find what a `PrunePlan`'s
 rules match (less what its "Kept while needed" keeps).
 
-Without transactions a run's documents go in this order: the run ids are re-read
-as finished, their events (`workflow_run_events`) are deleted, then the run
-documents (node states live inside them), again only while finished. A prune cut
-off between the two leaves finished runs without events, which the next prune
-deletes; never events without a run.
+Without transactions a run's documents go in this order: the run documents (node
+states live inside them) are deleted while finished, then the events
+(`workflow_run_events`) of the runs actually deleted. A run retried meanwhile is
+not deleted and keeps its events. A prune cut off between the two leaves events
+without a run: unreachable (every read goes through the run) and harmless, they
+stay as leftovers; never a live run without its events.
 """
 
 from __future__ import annotations
@@ -122,22 +123,47 @@ async def _prunable(
 
 
 async def delete_runs(
-    runs: AsyncCollection[Document], events: AsyncCollection[Document], ids: Sequence[str]
+    runs: AsyncCollection[Document],
+    events: AsyncCollection[Document],
+    ids: Sequence[str],
+    *,
+    keep_needed: bool = False,
 ) -> int:
-    """Delete the runs of `ids` that are finished, events first; how many."""
+    """Delete the runs of `ids` that are finished, run documents first; how many.
+
+    `keep_needed` (a prune): also keep what "Kept while needed" keeps, re-checked here.
+    """
     if not ids:
         return 0
-    finished = [
-        doc["execution_id"]
-        async for doc in runs.find(
-            {"execution_id": {"$in": list(ids)}, **_FINISHED}, {"_id": 0, "execution_id": 1}
-        )
+    docs = [
+        doc
+        async for doc in runs.find({"execution_id": {"$in": list(ids)}, **_FINISHED}, _CANDIDATE)
     ]
+    if keep_needed:
+        needed = await _needed(runs, docs)
+        docs = [doc for doc in docs if doc["execution_id"] not in needed]
+    finished = [doc["execution_id"] for doc in docs]
     if not finished:
         return 0
+    # Runs first, each only while still finished: a run retried since it was read
+    # stays, with its events. Events go only for the runs actually deleted.
+    gone: Document = {"execution_id": {"$in": finished}, **_FINISHED}
+    if keep_needed:
+        gone["error_workflow_pending"] = {"$ne": True}
+    result = await runs.delete_many(gone)
+    deleted = int(result.deleted_count)
+    if deleted == 0:
+        return 0
+    if deleted < len(finished):
+        left = {
+            doc["execution_id"]
+            async for doc in runs.find(
+                {"execution_id": {"$in": finished}}, {"_id": 0, "execution_id": 1}
+            )
+        }
+        finished = [eid for eid in finished if eid not in left]
     await events.delete_many({"execution_id": {"$in": finished}})
-    result = await runs.delete_many({"execution_id": {"$in": finished}, **_FINISHED})
-    return int(result.deleted_count)
+    return deleted
 
 
 async def prune_runs(
@@ -149,7 +175,7 @@ async def prune_runs(
     """`Store.prune_runs` on MongoDB: at most `limit` runs."""
     if not plan.deletes_anything:
         return 0
-    return await delete_runs(runs, events, await _prunable(runs, plan, limit))
+    return await delete_runs(runs, events, await _prunable(runs, plan, limit), keep_needed=True)
 
 
 async def count_prunable_runs(runs: AsyncCollection[Document], plan: PrunePlan) -> int:
