@@ -20,7 +20,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from ductwork.retention import PrunePlan, RetentionRule
 from ductwork.store._codec import FINISHED_RUN_STATUSES
-from ductwork.store.sql import (
+from ductwork.store.sql_schema import (
     _Backend,
     _Session,
     node_states,
