@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from ductwork.models import Checkpoint, Run, RunStatus
 from ductwork.store.base import Admission, Store
 from ductwork.store.factory import create_store
+from ductwork.store.mongo import MongoStore
 from tests.test_store_contract import T0, new_run, stored_run
 from tests.test_store_contract import store as store  # a fixture
 
@@ -173,3 +175,50 @@ async def test_concurrent_admissions_never_exceed_the_limits(
     finally:
         for instance in stores:
             await instance.close()
+
+
+async def test_mongo_admission_by_a_holder_whose_lock_was_taken_over_is_undone(
+    store: Store,
+) -> None:
+    """A holder stalled past the lock's TTL, then writing, must not over-admit.
+
+    Run A (global limit 1) stalls between its counts and its write; meanwhile the
+    global lock, expired, is taken over and run B admitted. A's late write must
+    not leave both admitted.
+    """
+    if not isinstance(store, MongoStore):
+        return  # SQL: advisory locks / one write transaction, nothing expires
+    (a,) = await create(store, runs_of("wf-a", 1))
+    (b,) = await create(store, runs_of("wf-b", 1))
+    store._ADMISSION_LOCK_TTL = timedelta(seconds=-1)  # expired at once: taken over
+    real = store._collection
+    taken_over: list[Admission] = []
+
+    class Stall:
+        """workflow_runs, where A's admitting write first lets B be admitted."""
+
+        def __init__(self, collection: Any) -> None:
+            self._collection = collection
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._collection, name)
+
+        async def update_one(self, filter_: Any, update: Any, **kwargs: Any) -> Any:
+            if filter_.get("execution_id") == a and not taken_over:
+                taken_over.append(await store.admit_run(b, None, 1))
+            return await self._collection.update_one(filter_, update, **kwargs)
+
+    def collection(name: str) -> Any:
+        found = real(name)
+        return Stall(found) if name == "workflow_runs" else found
+
+    store._collection = collection  # type: ignore[method-assign]
+    try:
+        late = await store.admit_run(a, None, 1)
+    finally:
+        del store._collection
+        del store._ADMISSION_LOCK_TTL
+    assert taken_over == [Admission(admitted=True, global_active=1)]
+    assert late.admitted is False and late.blocked_by == "global"
+    admitted = [eid for eid in (a, b) if (await store.get_run(eid, with_events=False)).admitted]
+    assert admitted == [b]

@@ -33,6 +33,8 @@ async def add_run(
     status: RunStatus = RunStatus.SUCCESS,
     ended_days_ago: float | None = None,
     label: str = "run",
+    parent: str | None = None,
+    error_workflow_pending: bool = False,
 ) -> str:
     """A run created `age_days` before NOW, with a node state and two events.
 
@@ -40,8 +42,12 @@ async def add_run(
     """
     created = NOW - timedelta(days=age_days)
     run = new_run(workflow_id, created_at=created, label=f"{label}-{uuid.uuid4().hex[:6]}")
+    if parent is not None:
+        run = run.model_copy(update={"parent_execution_id": parent, "depth": 1})
     await store.create_run(run)
     fields: dict[str, Any] = {"status": status}
+    if error_workflow_pending:
+        fields["error_workflow_pending"] = True
     if status.finished:
         ended = created if ended_days_ago is None else NOW - timedelta(days=ended_days_ago)
         fields["end_time"] = ended
@@ -191,6 +197,32 @@ async def test_a_plan_that_keeps_everything_deletes_nothing(store: Store) -> Non
     assert await remaining(store, ids) == set(ids)
 
 
+async def test_prune_keeps_runs_other_state_still_depends_on(store: Store) -> None:
+    # Oldest first, so a batch of one meets the kept runs before the others: they
+    # must not be candidates at all (a batch that deletes fewer than its limit ends
+    # a prune, and would end every later one too).
+    pending = await add_run(
+        store, "wf-a", age_days=90, status=RunStatus.ERROR, error_workflow_pending=True
+    )
+    live_parent = await add_run(store, "wf-a", age_days=80, status=RunStatus.RUNNING)
+    child_of_live = await add_run(store, "wf-c", age_days=79, parent=live_parent)
+    done_parent = await add_run(store, "wf-a", age_days=70)
+    child_of_done = await add_run(store, "wf-c", age_days=69, parent=done_parent)
+    orphan = await add_run(store, "wf-c", age_days=68, parent="deleted-parent")
+    plain = await add_run(store, "wf-a", age_days=60, status=RunStatus.ERROR)
+    everything = [pending, live_parent, child_of_live, done_parent, child_of_done, orphan, plain]
+
+    for plan in (
+        PrunePlan(default=RetentionRule(finished_before=older_than(30))),
+        PrunePlan(default=RetentionRule(keep_last=0)),
+    ):
+        assert await store.count_prunable_runs(plan) == 4
+    assert await prune_all(store, PrunePlan(default=RetentionRule(keep_last=0)), limit=1) == 4
+
+    assert await remaining(store, everything) == {pending, live_parent, child_of_live}
+    assert (await leftovers(store, child_of_live))[1] == 2
+
+
 async def test_delete_run_deletes_only_finished_runs(store: Store) -> None:
     done = await add_run(store, "wf-a", age_days=1)
     running = await add_run(store, "wf-a", age_days=1, status=RunStatus.RUNNING)
@@ -228,3 +260,45 @@ async def test_list_workflow_versions_newest_first_with_paging(
     page = await store.list_workflow_versions("wf-v", limit=1, offset=1)
     assert [v.version for v in page] == [2]
     assert await store.list_workflow_versions("no-such-workflow") == []
+
+
+class _RetryOnFirstDelete:
+    """A collection that lets `retry` run just before the first delete of a prune.
+
+    That is the race: a run read as finished is retried before the prune writes.
+    """
+
+    def __init__(self, collection: Any, retry: Any, fired: list[bool]) -> None:
+        self._collection = collection
+        self._retry = retry
+        self._fired = fired
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+    async def delete_many(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._fired:
+            self._fired.append(True)
+            await self._retry()
+        return await self._collection.delete_many(*args, **kwargs)
+
+
+async def test_mongo_delete_racing_a_retry_keeps_the_runs_history(store: Store) -> None:
+    if not isinstance(store, MongoStore):
+        return  # SQL locks the runs in its one transaction (see the tests above)
+    from ductwork.store import mongo_retention
+
+    retried = await add_run(store, "wf-a", age_days=40)
+    other = await add_run(store, "wf-a", age_days=41)
+
+    async def retry() -> None:
+        await store.checkpoint(retried, Checkpoint(run_fields={"status": RunStatus.QUEUED}))
+
+    fired: list[bool] = []
+    runs = _RetryOnFirstDelete(store._runs, retry, fired)
+    events = _RetryOnFirstDelete(store._events, retry, fired)
+    assert await mongo_retention.delete_runs(runs, events, [retried, other]) == 1
+
+    assert await remaining(store, [retried, other]) == {retried}
+    assert (await leftovers(store, retried))[1] == 2  # the live run keeps its events
+    assert await leftovers(store, other) == (0, 0)

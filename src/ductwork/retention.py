@@ -5,6 +5,20 @@ settings and each workflow's `settings.retention` into a `PrunePlan` of concrete
 rules (a cutoff time, a number of runs to keep) per workflow. A store's
 `prune_runs(plan, limit)` then only deletes what a plan's rules match; it decides
 nothing about settings, overrides or clocks. See docs/retention.md.
+
+Kept while needed: on top of a plan's rules, every store's `prune_runs` and
+`count_prunable_runs` keep
+
+- a run with `error_workflow_pending` (failed, its error workflow not started
+  yet: the sweep starts it from the run, so deleting the run would lose it);
+- a child run (`parent_execution_id`) whose parent run exists and is unfinished:
+  a parent node re-run after a crash looks its child up; without it, it would
+  start a second child and repeat its side effects. A child whose parent is
+  finished or gone follows the rules like any run.
+
+Such runs are never candidates, so they cannot stall a prune (a batch that
+deletes fewer runs than its limit ends it). They still count towards
+`keep_last`. `Store.delete_run` (an explicit DELETE) does not apply this.
 """
 
 from __future__ import annotations
@@ -21,7 +35,8 @@ class RetentionRule:
     """Which finished runs of a workflow go; a run matching either condition goes.
 
     Never an unfinished run (queued, running, waiting): stores check the status in
-    the same write that deletes.
+    the same write that deletes. Never a run other state still depends on either
+    (see "Kept while needed" in this module's docstring), whatever its age or rank.
     """
 
     finished_before: datetime | None = None

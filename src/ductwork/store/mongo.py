@@ -1509,12 +1509,14 @@ class MongoStore:
     _ADMISSION_LOCK_WAIT = 20.0
 
     @contextlib.asynccontextmanager
-    async def _admission_lock(self, key: str) -> AsyncIterator[None]:
+    async def _admission_lock(self, key: str) -> AsyncIterator[str]:
         """Mutual exclusion across processes: a document `{_id: key}` in `admission_locks`.
 
         MongoDB has no advisory locks and SecantusDB no multi-document
         transactions, so the count-then-admit of `admit_run` runs under this lock
         (insert it, or take it over once expired; wait with a jittered backoff).
+        Yields the holder's token: `_holds_admission_locks` tells whether the lock
+        is still held with it (not taken over by another after expiring).
         """
         locks = self._collection("admission_locks")
         token = uuid.uuid4().hex
@@ -1538,9 +1540,17 @@ class MongoStore:
             await asyncio.sleep(pause * (0.5 + random.random()))
             pause = min(pause * 2, 0.05)
         try:
-            yield
+            yield token
         finally:
             await locks.delete_one({"_id": key, "owner": token})
+
+    async def _holds_admission_locks(self, tokens: Mapping[str, str]) -> bool:
+        """Whether every lock of `tokens` (key -> token) is still held with its token."""
+        locks = self._collection("admission_locks")
+        for key, token in tokens.items():
+            if await locks.find_one({"_id": key, "owner": token}, {"_id": 1}) is None:
+                return False
+        return True
 
     async def admit_run(
         self, execution_id: str, workflow_limit: int | None, global_limit: int | None
@@ -1554,17 +1564,25 @@ class MongoStore:
         """
         doc = await self._runs.find_one(
             {"execution_id": execution_id},
-            {"_id": 0, "workflow_id": 1, "status": 1, "admitted": 1, "created_at": 1},
+            {
+                "_id": 0,
+                "workflow_id": 1,
+                "status": 1,
+                "admitted": 1,
+                "created_at": 1,
+                "queued_reason": 1,
+            },
         )
         if doc is None or doc["status"] != RunStatus.QUEUED.value:
             return Admission(admitted=False)
         if doc.get("admitted"):
             return Admission(admitted=True)
         workflow_id: str = doc["workflow_id"]
+        keys = [f"workflow:{workflow_id}", *(["global"] if global_limit is not None else [])]
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(self._admission_lock(f"workflow:{workflow_id}"))
-            if global_limit is not None:
-                await stack.enter_async_context(self._admission_lock("global"))
+            tokens = {
+                key: await stack.enter_async_context(self._admission_lock(key)) for key in keys
+            }
             holding: Document = {"status": {"$in": _UNFINISHED}, "admitted": True}
             workflow_active = global_active = 0
             blocked: Literal["workflow", "global", "order"] | None = None
@@ -1604,6 +1622,15 @@ class MongoStore:
                 {"execution_id": execution_id, **_WAITING},
                 {"$set": {"admitted": True, "queued_reason": None}},
             )
+            # Fencing: a holder stalled past the TTL may have lost a lock before its
+            # write, and another admitted on counts without this run. Still holding
+            # every lock after the write proves nobody did (a lock taken over never
+            # returns to this token); otherwise re-check under the locks.
+            fenced = bool(result.modified_count) and not await self._holds_admission_locks(tokens)
+        if fenced:
+            return await self._recheck_admission(
+                execution_id, workflow_id, keys, workflow_limit, global_limit, doc
+            )
         if not result.modified_count:
             # Cancelled, started or admitted between the first read and the write.
             again = await self._runs.find_one(
@@ -1615,6 +1642,58 @@ class MongoStore:
             admitted=True,
             workflow_active=workflow_active + 1 if workflow_limit is not None else 0,
             global_active=global_active + 1 if global_limit is not None else 0,
+        )
+
+    async def _recheck_admission(
+        self,
+        execution_id: str,
+        workflow_id: str,
+        keys: Sequence[str],
+        workflow_limit: int | None,
+        global_limit: int | None,
+        before: Document,
+    ) -> Admission:
+        """Re-count after an admission whose lock was taken over; undo it when over a limit.
+
+        Under the locks again, so every holder that counted without this run has
+        written by now (or, itself stalled, re-checks too). Any later holder counts
+        this run. Two stalled holders may both undo: a run waits for its next wake
+        rather than exceed a limit.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            for key in keys:
+                await stack.enter_async_context(self._admission_lock(key))
+            holding: Document = {"status": {"$in": _UNFINISHED}, "admitted": True}
+            workflow_active = global_active = 0
+            over: Literal["workflow", "global"] | None = None
+            if workflow_limit is not None:
+                workflow_active = await self._runs.count_documents(
+                    {**holding, "workflow_id": workflow_id}
+                )
+                if workflow_active > workflow_limit:
+                    over = "workflow"
+            if global_limit is not None:
+                global_active = await self._runs.count_documents(holding)
+                if over is None and global_active > global_limit:
+                    over = "global"
+            if over is None:
+                return Admission(
+                    admitted=True, workflow_active=workflow_active, global_active=global_active
+                )
+            undone = await self._runs.update_one(
+                {"execution_id": execution_id, "status": RunStatus.QUEUED.value, "admitted": True},
+                {"$set": {"admitted": False, "queued_reason": before.get("queued_reason")}},
+            )
+        if not undone.modified_count:
+            # Started (or finished) meanwhile on the admission: it holds its slot.
+            return Admission(
+                admitted=True, workflow_active=workflow_active, global_active=global_active
+            )
+        return Admission(
+            admitted=False,
+            blocked_by=over,
+            workflow_active=workflow_active - 1 if workflow_limit is not None else 0,
+            global_active=global_active - 1 if global_limit is not None else 0,
         )
 
     async def find_waiting_runs(self, workflow_id: str | None, limit: int) -> list[str]:
@@ -1669,7 +1748,7 @@ class MongoStore:
         return bool(await mongo_retention.delete_runs(self._runs, self._events, [execution_id]))
 
     async def prune_runs(self, plan: PrunePlan, limit: int) -> int:
-        """Delete up to `limit` finished runs `plan` lets go (events first); how many."""
+        """Delete up to `limit` finished runs `plan` lets go (run documents first); how many."""
         from ductwork.store import mongo_retention
 
         return await mongo_retention.prune_runs(self._runs, self._events, plan, limit)

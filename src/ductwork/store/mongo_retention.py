@@ -2,13 +2,14 @@
 
 `MongoStore`'s "Retention and versions" methods call these with its collections.
 The policy itself is `ductwork.retention`'s: these only find what a `PrunePlan`'s
-rules match.
+rules match (less what its "Kept while needed" keeps).
 
-Without transactions a run's documents go in this order: the run ids are re-read
-as finished, their events (`workflow_run_events`) are deleted, then the run
-documents (node states live inside them), again only while finished. A prune cut
-off between the two leaves finished runs without events, which the next prune
-deletes; never events without a run.
+Without transactions a run's documents go in this order: the run documents (node
+states live inside them) are deleted while finished, then the events
+(`workflow_run_events`) of the runs actually deleted. A run retried meanwhile is
+not deleted and keeps its events. A prune cut off between the two leaves events
+without a run: unreachable (every read goes through the run) and harmless, they
+stay as leftovers; never a live run without its events.
 """
 
 from __future__ import annotations
@@ -26,8 +27,34 @@ from ductwork.versions import WorkflowVersionInfo, version_info
 Document = dict[str, Any]
 
 _FINISHED: Document = {"status": {"$in": list(FINISHED_RUN_STATUSES)}}
+_UNFINISHED: Document = {"status": {"$nin": list(FINISHED_RUN_STATUSES)}}
 _OLDEST_FIRST = [("created_at", ASCENDING), ("execution_id", ASCENDING)]
 _NEWEST_FIRST = [("created_at", DESCENDING), ("execution_id", DESCENDING)]
+
+
+# What a candidate needs to be checked against "Kept while needed".
+_CANDIDATE = {"_id": 0, "execution_id": 1, "error_workflow_pending": 1, "parent_execution_id": 1}
+# Candidates checked per query for unfinished parents.
+_PAGE = 500
+
+
+async def _needed(runs: AsyncCollection[Document], docs: Sequence[Document]) -> set[str]:
+    """Ids among `docs` that `ductwork.retention`'s "Kept while needed" keeps."""
+    parents = {doc["parent_execution_id"] for doc in docs if doc.get("parent_execution_id")}
+    live: set[str] = set()
+    if parents:
+        live = {
+            doc["execution_id"]
+            async for doc in runs.find(
+                {"execution_id": {"$in": sorted(parents)}, **_UNFINISHED},
+                {"_id": 0, "execution_id": 1},
+            )
+        }
+    return {
+        doc["execution_id"]
+        for doc in docs
+        if doc.get("error_workflow_pending") or doc.get("parent_execution_id") in live
+    }
 
 
 async def _prunable(
@@ -39,17 +66,31 @@ async def _prunable(
     def room() -> int:
         return 0 if limit is None else limit - len(found)
 
+    async def keep(page: list[Document]) -> None:
+        # Kept runs are never candidates (rather than skipped when deleting), so they
+        # cannot fill a batch and end a prune early.
+        needed = await _needed(runs, page)
+        for doc in page:
+            if doc["execution_id"] not in needed:
+                found.setdefault(doc["execution_id"], None)
+                if limit is not None and room() <= 0:
+                    return
+
     async def take(filter_: Document, sort: list[tuple[str, int]], skip: int = 0) -> None:
         if limit is not None and room() <= 0:
             return
-        cursor = runs.find(filter_, {"_id": 0, "execution_id": 1}).sort(sort).skip(skip)
-        if limit is not None:
-            # Runs found already may come again (at most len(found)): `limit` fills the batch.
-            cursor = cursor.limit(limit)
+        # No cursor limit: runs found already or kept may come, so the cursor reads on
+        # (in batches) until the batch is full.
+        cursor = runs.find(filter_, _CANDIDATE).sort(sort).skip(skip)
+        page: list[Document] = []
         async for doc in cursor:
-            found.setdefault(doc["execution_id"], None)
-            if limit is not None and room() <= 0:
-                return
+            page.append(doc)
+            if len(page) >= (_PAGE if limit is None else min(_PAGE, room())):
+                await keep(page)
+                page = []
+                if limit is not None and room() <= 0:
+                    return
+        await keep(page)
 
     overridden = list(plan.overrides)
     groups: list[tuple[RetentionRule, Document]] = [
@@ -82,22 +123,47 @@ async def _prunable(
 
 
 async def delete_runs(
-    runs: AsyncCollection[Document], events: AsyncCollection[Document], ids: Sequence[str]
+    runs: AsyncCollection[Document],
+    events: AsyncCollection[Document],
+    ids: Sequence[str],
+    *,
+    keep_needed: bool = False,
 ) -> int:
-    """Delete the runs of `ids` that are finished, events first; how many."""
+    """Delete the runs of `ids` that are finished, run documents first; how many.
+
+    `keep_needed` (a prune): also keep what "Kept while needed" keeps, re-checked here.
+    """
     if not ids:
         return 0
-    finished = [
-        doc["execution_id"]
-        async for doc in runs.find(
-            {"execution_id": {"$in": list(ids)}, **_FINISHED}, {"_id": 0, "execution_id": 1}
-        )
+    docs = [
+        doc
+        async for doc in runs.find({"execution_id": {"$in": list(ids)}, **_FINISHED}, _CANDIDATE)
     ]
+    if keep_needed:
+        needed = await _needed(runs, docs)
+        docs = [doc for doc in docs if doc["execution_id"] not in needed]
+    finished = [doc["execution_id"] for doc in docs]
     if not finished:
         return 0
+    # Runs first, each only while still finished: a run retried since it was read
+    # stays, with its events. Events go only for the runs actually deleted.
+    gone: Document = {"execution_id": {"$in": finished}, **_FINISHED}
+    if keep_needed:
+        gone["error_workflow_pending"] = {"$ne": True}
+    result = await runs.delete_many(gone)
+    deleted = int(result.deleted_count)
+    if deleted == 0:
+        return 0
+    if deleted < len(finished):
+        left = {
+            doc["execution_id"]
+            async for doc in runs.find(
+                {"execution_id": {"$in": finished}}, {"_id": 0, "execution_id": 1}
+            )
+        }
+        finished = [eid for eid in finished if eid not in left]
     await events.delete_many({"execution_id": {"$in": finished}})
-    result = await runs.delete_many({"execution_id": {"$in": finished}, **_FINISHED})
-    return int(result.deleted_count)
+    return deleted
 
 
 async def prune_runs(
@@ -109,7 +175,7 @@ async def prune_runs(
     """`Store.prune_runs` on MongoDB: at most `limit` runs."""
     if not plan.deletes_anything:
         return 0
-    return await delete_runs(runs, events, await _prunable(runs, plan, limit))
+    return await delete_runs(runs, events, await _prunable(runs, plan, limit), keep_needed=True)
 
 
 async def count_prunable_runs(runs: AsyncCollection[Document], plan: PrunePlan) -> int:

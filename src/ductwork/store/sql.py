@@ -1,7 +1,7 @@
 """The SQL store: SQLite (embedded) and PostgreSQL (scaled out), one schema, SQLAlchemy Core.
 
-Queries are written once against `metadata` below and run through a small
-backend abstraction:
+Queries are written once against `metadata` (in `sql_schema.py`, a leaf module
+with the backend interface) and run through a small backend abstraction:
 
 - SQLite uses the *sync* pysqlite driver called directly on the event loop, on
   one connection. A SQLite commit takes ~0.02 ms; handing each statement to a
@@ -31,34 +31,25 @@ import asyncio
 import contextlib
 import hashlib
 import sqlite3
-from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
-    JSON,
-    Boolean,
     Column,
-    DateTime,
     Dialect,
-    Float,
-    ForeignKey,
-    Index,
     Integer,
     MetaData,
     String,
     Table,
-    Text,
     and_,
     bindparam,
     case,
     create_engine,
     delete,
     event,
-    false,
     func,
     insert,
     inspect,
@@ -70,14 +61,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine, RowMapping, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
-from sqlalchemy.sql import ClauseElement, ColumnElement, Executable, Select
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.sql import ColumnElement, Executable, Select
 
 from ductwork.models import (
     Checkpoint,
@@ -91,6 +79,7 @@ from ductwork.models import (
     utcnow,
 )
 from ductwork.retention import PrunePlan
+from ductwork.store import sql_retention
 from ductwork.store._codec import (
     FINISHED_RUN_STATUSES,
     QUEUED_GRACE,
@@ -113,320 +102,33 @@ from ductwork.store.base import (
     TriggerConflict,
     UnstorableValue,
 )
+from ductwork.store.sql_schema import (
+    JsonType,
+    UTCDateTime,
+    _Backend,
+    _Prepared,
+    _RawSession,
+    _security_tables_v3,
+    _Session,
+    _trigger_table_v5,
+    metadata,
+    node_states,
+    run_events,
+    schema_version,
+    workflow_runs,
+    workflow_triggers,
+    workflow_versions,
+    workflows,
+)
+from ductwork.store.sql_security import SqlSecurityStore
 from ductwork.triggers.spec import normalize_hook_path, trigger_index
 from ductwork.usage import UsageDay
 from ductwork.versions import WorkflowVersionInfo
-
-if TYPE_CHECKING:
-    from ductwork.store.sql_security import SqlSecurityStore
 
 T = TypeVar("T")
 
 __all__ = ["SCHEMA_VERSION", "UPGRADES", "SqlStore", "metadata", "migrate"]
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware datetime stored in UTC on every backend.
-
-    SQLite has no timezone type and SQLAlchemy drops the offset there, so values
-    are converted to UTC before they are stored and marked UTC when read back.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            # Naive datetimes are UTC by convention throughout ductwork.
-            value = value.replace(tzinfo=UTC)
-        elif value.tzinfo is not UTC:
-            value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-# JSONB on PostgreSQL: indexable and compact. It does not keep the key order of
-# objects, nor accept NUL characters in strings; plain JSON on SQLite keeps both.
-JsonType = JSON().with_variant(JSONB(), "postgresql")
-
-metadata = MetaData()
-
-workflows = Table(
-    "workflows",
-    metadata,
-    Column("id", String(64), primary_key=True),
-    Column("name", String(500), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("definition", JsonType, nullable=False),
-    Column("status", String(32), nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-    Index("ix_workflows_created_at", "created_at"),
-)
-
-
-def _trigger_table_v5(into: MetaData) -> Table:
-    """`workflow_triggers` as schema version 5 has it, defined in `into` (which needs `workflows`).
-
-    One row a claim of `triggers.spec.trigger_index`: ("webhook", path) or
-    ("schedule", workflow id). The primary key (type, key) is what refuses a
-    second workflow on one webhook path.
-    """
-    return Table(
-        "workflow_triggers",
-        into,
-        Column(
-            "workflow_id",
-            String(64),
-            ForeignKey("workflows.id", ondelete="CASCADE"),
-            nullable=False,
-        ),
-        Column("type", String(32), primary_key=True),
-        Column("key", String(255), primary_key=True),
-        Index("ix_workflow_triggers_workflow_id", "workflow_id"),
-    )
-
-
-workflow_triggers = _trigger_table_v5(metadata)
-
-workflow_versions = Table(
-    "workflow_versions",
-    metadata,
-    Column(
-        "workflow_id",
-        String(64),
-        ForeignKey("workflows.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("version", Integer, primary_key=True),
-    Column("definition", JsonType, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-)
-
-# No foreign key to `workflows`: runs outlive the workflow they ran (they carry
-# their definition snapshot).
-workflow_runs = Table(
-    "workflow_runs",
-    metadata,
-    Column("execution_id", String(64), primary_key=True),
-    Column("workflow_id", String(64), nullable=False),
-    Column("workflow_version", Integer, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("definition", JsonType, nullable=False),
-    Column("variables", JsonType, nullable=False),
-    Column("result", JsonType),
-    Column("error", Text),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("start_time", UTCDateTime),
-    Column("end_time", UTCDateTime),
-    Column("wake_at", UTCDateTime),
-    Column("cancel_requested", Boolean, nullable=False, default=False),
-    # Unique per workflow (index below): a key reused on another workflow is another run.
-    # Compared by code point on PostgreSQL too ("C"), whatever the database's locale:
-    # `latest_idempotency_key` reads a prefix range of them off the unique index.
-    Column("idempotency_key", String(255).with_variant(String(255, collation="C"), "postgresql")),
-    Column("lease_owner", String(255)),
-    Column("lease_expires_at", UTCDateTime),
-    Column("last_seq", Integer, nullable=False, default=0),
-    Column("redrives", Integer, nullable=False, default=0, server_default=text("0")),
-    Column("dead_letter", Boolean, nullable=False, default=False, server_default=false()),
-    # What started the run ({"type": "manual"}, ...); NULL for runs stored before v4.
-    Column("trigger", JsonType),
-    # Failed runs whose error workflow has not been started yet (an outbox, see Run).
-    Column(
-        "error_workflow_pending",
-        Boolean,
-        nullable=False,
-        default=False,
-        server_default=false(),
-    ),
-    # Sub-workflows, usage and concurrency limits (version 6).
-    Column("parent_execution_id", String(64)),
-    Column("parent_node_id", String(200)),
-    Column("depth", Integer, nullable=False, default=0, server_default=text("0")),
-    Column("usage", JsonType),
-    Column("cost", Float, nullable=False, default=0.0, server_default=text("0")),
-    Column("queued_reason", Text),
-    Column("admitted", Boolean, nullable=False, default=False, server_default=false()),
-    Index("ix_workflow_runs_workflow_id", "workflow_id", "created_at"),
-    Index("ix_workflow_runs_parent", "parent_execution_id"),
-    # The runs list: newest first across workflows, or of one status.
-    Index("ix_workflow_runs_created_at", "created_at"),
-    Index("ix_workflow_runs_status", "status", "created_at"),
-    Index("ux_workflow_runs_idempotency", "workflow_id", "idempotency_key", unique=True),
-)
-# Partial: dead-lettered runs are few, and only the dead-letter view reads them.
-Index(
-    "ix_workflow_runs_dead_letter",
-    workflow_runs.c.created_at,
-    sqlite_where=workflow_runs.c.dead_letter,
-    postgresql_where=workflow_runs.c.dead_letter,
-)
-# Partial too: the sweep asks for these every second, and there are few at any time.
-Index(
-    "ix_workflow_runs_error_workflow_pending",
-    workflow_runs.c.created_at,
-    sqlite_where=workflow_runs.c.error_workflow_pending,
-    postgresql_where=workflow_runs.c.error_workflow_pending,
-)
-
-node_states = Table(
-    "node_states",
-    metadata,
-    Column(
-        "execution_id",
-        String(64),
-        ForeignKey("workflow_runs.execution_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("node_id", String(200), primary_key=True),
-    Column("status", String(16), nullable=False),
-    Column("output", JsonType),
-    Column("error", Text),
-    Column("cached", Boolean, nullable=False),
-    Column("latency_ms", Float),
-    Column("attempts", Integer, nullable=False),
-    Column("started_at", UTCDateTime),
-    Column("finished_at", UTCDateTime),
-    Column("branch", String(200)),
-    Column("wake_at", UTCDateTime),
-    Column("meta", JsonType, nullable=False),
-)
-
-run_events = Table(
-    "run_events",
-    metadata,
-    Column(
-        "execution_id",
-        String(64),
-        ForeignKey("workflow_runs.execution_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("seq", Integer, primary_key=True),
-    Column("type", String(32), nullable=False),
-    Column("node_id", String(200)),
-    Column("timestamp", UTCDateTime, nullable=False),
-    Column("data", JsonType, nullable=False),
-)
-
-schema_version = Table(
-    "schema_version",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("version", Integer, nullable=False),
-)
-
-
-def _security_tables_v3(into: MetaData) -> tuple[Table, ...]:
-    """The security tables as schema version 3 has them, defined in `into`.
-
-    Both `metadata` (what a new database gets) and `_upgrade_to_3` (what an
-    existing one gets) use this. When a later version changes one of these
-    tables, define that table's new shape in `metadata` directly and leave this
-    function as it is: upgrade 3 must keep creating version 3's tables.
-    (`api_keys.parent_key_id` was added here directly while version 3 was
-    unreleased; from the first release on, these tables are frozen.)
-    """
-    return (
-        Table(
-            "users",
-            into,
-            Column("id", String(64), primary_key=True),
-            Column("email", String(320), nullable=False),
-            Column("display_name", Text, nullable=False),
-            Column("role", String(16), nullable=False),
-            Column("password_hash", Text, nullable=False),
-            Column("disabled", Boolean, nullable=False),
-            Column("created_at", UTCDateTime, nullable=False),
-            Column("updated_at", UTCDateTime, nullable=False),
-            Index("ux_users_email", "email", unique=True),
-            Index("ix_users_created_at", "created_at"),
-        ),
-        Table(
-            "api_keys",
-            into,
-            Column("id", String(64), primary_key=True),
-            Column("name", Text, nullable=False),
-            Column("role", String(16), nullable=False),
-            Column("prefix", String(64), nullable=False),
-            Column("key_hash", String(128), nullable=False),
-            # No foreign key: a key made with the admin key has no owner, and the
-            # service revokes a deleted user's keys itself.
-            Column("owner_id", String(64)),
-            Column("created_at", UTCDateTime, nullable=False),
-            Column("expires_at", UTCDateTime),
-            Column("last_used_at", UTCDateTime),
-            Column("revoked_at", UTCDateTime),
-            # The key that created this one: revoking it revokes this one too.
-            Column("parent_key_id", String(64)),
-            Index("ux_api_keys_prefix", "prefix", unique=True),
-            Index("ix_api_keys_owner_id", "owner_id"),
-            Index("ix_api_keys_created_at", "created_at"),
-        ),
-        Table(
-            "sessions",
-            into,
-            Column("id", String(64), primary_key=True),
-            Column("token_hash", String(128), nullable=False),
-            Column("user_id", String(64)),
-            Column("key_id", String(64)),
-            Column("created_at", UTCDateTime, nullable=False),
-            Column("expires_at", UTCDateTime, nullable=False),
-            Index("ux_sessions_token_hash", "token_hash", unique=True),
-            Index("ix_sessions_user_id", "user_id"),
-            Index("ix_sessions_key_id", "key_id"),
-        ),
-        Table(
-            "credentials",
-            into,
-            Column("id", String(64), primary_key=True),
-            Column("name", String(200), nullable=False),
-            Column("type", String(64), nullable=False),
-            Column("ciphertext", Text, nullable=False),
-            Column("created_at", UTCDateTime, nullable=False),
-            Column("updated_at", UTCDateTime, nullable=False),
-            Column("created_by", String(255)),
-            Index("ux_credentials_name", "name", unique=True),
-        ),
-        Table(
-            "audit_log",
-            into,
-            # Time first (see AuditEntry.id): ordering by id is ordering by time,
-            # and the id is the paging cursor.
-            Column("id", String(64), primary_key=True),
-            Column("at", UTCDateTime, nullable=False),
-            Column("actor", String(255), nullable=False),
-            Column("actor_name", Text, nullable=False),
-            Column("action", String(64), nullable=False),
-            Column("target", Text),
-            Column("outcome", String(16), nullable=False),
-            Column("client", String(255)),
-            Column("details", JsonType, nullable=False),
-            Index("ix_audit_log_at", "at"),
-            Index("ix_audit_log_actor", "actor", "id"),
-            Index("ix_audit_log_action", "action", "id"),
-        ),
-        Table(
-            "setup_token",
-            into,
-            # One row (id 1) at most; token_hash NULL: no setup pending.
-            Column("id", Integer, primary_key=True, autoincrement=False),
-            Column("token_hash", String(128)),
-        ),
-    )
-
-
-users, api_keys, sessions, credentials, audit_log, setup_token = _security_tables_v3(metadata)
 
 # Migrations ------------------------------------------------------------------------
 
@@ -434,7 +136,7 @@ Upgrade = Callable[[Connection], None]
 
 # workflow_runs as schema version 2 has it, for SQLite, which cannot drop a
 # UNIQUE constraint in place: the table is copied into this shape. Frozen here,
-# not derived from `workflow_runs` above, so later versions cannot change what
+# not derived from `workflow_runs` (sql_schema), so later versions cannot change what
 # this step does.
 _SQLITE_RUNS_V2 = """
 CREATE TABLE workflow_runs_v2 (
@@ -622,8 +324,8 @@ UPGRADES: list[Upgrade] = [
 ]
 """Schema upgrades in order: `UPGRADES[0]` takes version 1 to 2, and so on.
 
-To change the schema, change the tables above (what a new database gets) and
-append the function that brings an existing database to the same shape.
+To change the schema, change the tables in sql_schema.py (what a new database gets)
+and append the function that brings an existing database to the same shape.
 """
 
 SCHEMA_VERSION = 1 + len(UPGRADES)
@@ -667,20 +369,6 @@ def migrate(connection: Connection, upgrades: Sequence[Upgrade] = UPGRADES) -> i
 # Backends: the same statements on a sync (SQLite) or async (PostgreSQL) connection.
 
 
-class _Session(ABC):
-    """SQLAlchemy Core statements inside one transaction."""
-
-    @abstractmethod
-    async def execute(
-        self, statement: Executable, parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]]
-    ) -> CursorResult[Any]:
-        """Run one statement (a list of parameter sets runs it as executemany)."""
-
-    @abstractmethod
-    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
-        """Call `fn` with a synchronous `Connection` (schema work)."""
-
-
 class _SyncSession(_Session):
     __slots__ = ("_connection",)
 
@@ -711,49 +399,6 @@ class _AsyncSession(_Session):
         return await self._connection.run_sync(fn)
 
 
-class _Prepared:
-    """A Core statement compiled once for one dialect, run on the driver itself.
-
-    SQLAlchemy's work around each execution (cache key, execution context,
-    result set-up) costs more than SQLite's whole commit: a checkpoint took
-    0.29 ms through `Connection.execute` against 0.05 ms on the bare driver. The
-    hot path therefore keeps the compiled SQL and applies only the column types'
-    bind processors (JSON encoding, UTC datetimes), as SQLAlchemy would.
-    """
-
-    __slots__ = ("_plan", "sql")
-
-    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
-            raise TypeError(f"cannot prepare {statement} for {dialect.name}")
-        names = compiled.positiontup
-        self.sql = compiled.string
-        self._plan = tuple(
-            (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-            for name in names
-        )
-
-    def args(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        """Positional driver arguments for named parameters."""
-        return tuple(
-            params[name] if process is None else process(params[name])
-            for name, process in self._plan
-        )
-
-
-class _RawSession(ABC):
-    """Prepared statements inside one write transaction, on the driver's connection."""
-
-    @abstractmethod
-    async def execute(self, prepared: _Prepared, params: Mapping[str, Any]) -> int:
-        """Run a statement once; returns the number of rows it changed."""
-
-    @abstractmethod
-    async def executemany(self, prepared: _Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run a statement once per parameter set."""
-
-
 class _SqliteRawSession(_RawSession):
     __slots__ = ("_db",)
 
@@ -781,54 +426,6 @@ class _AsyncpgRawSession(_RawSession):
 
     async def executemany(self, prepared: _Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
         await self._db.executemany(prepared.sql, [prepared.args(row) for row in rows])
-
-
-class _Backend(ABC):
-    dialect_name: str
-    refused_errors: tuple[type[Exception], ...]
-    """What the driver raises when the database refuses the data (constraints, encoding)."""
-    unstorable_errors: tuple[type[Exception], ...] = ()
-    """What the driver raises for a value the database cannot hold at all."""
-
-    def is_unstorable(self, error: BaseException) -> bool:
-        """Whether `error`, or the driver error SQLAlchemy wrapped in it, is unstorable."""
-        seen: BaseException | None = error
-        for _ in range(4):  # SQLAlchemy error -> adapter error -> driver error
-            if seen is None:
-                return False
-            if isinstance(seen, self.unstorable_errors):
-                return True
-            seen = getattr(seen, "orig", None) or seen.__cause__
-        return False
-
-    @property
-    @abstractmethod
-    def dialect(self) -> Dialect:
-        """The engine's dialect (set up by `start`)."""
-
-    @abstractmethod
-    async def start(self) -> None: ...
-
-    @abstractmethod
-    async def close(self) -> None: ...
-
-    @abstractmethod
-    def transaction(
-        self, *, write: bool, single: bool = False
-    ) -> contextlib.AbstractAsyncContextManager[_Session]:
-        """One transaction; commits when the block ends, rolls back when it raises.
-
-        `single`: the block runs one statement, which is atomic on its own; a
-        server database may then run it without BEGIN/COMMIT (one round trip).
-        """
-
-    @abstractmethod
-    def raw_transaction(self) -> contextlib.AbstractAsyncContextManager[_RawSession]:
-        """One write transaction for prepared statements only."""
-
-    def schema_transaction(self) -> contextlib.AbstractAsyncContextManager[_Session]:
-        """The write transaction `migrate` runs in."""
-        return self.transaction(write=True)
 
 
 def _make_parent_directory(database: str | None) -> None:
@@ -1353,8 +950,6 @@ class SqlStore:
         self._prepared_states: _Prepared | None = None
         self._prepared_events: _Prepared | None = None
         self._run_updates: dict[tuple[tuple[str, ...], bool, bool], _Prepared] = {}
-        # Imported here: sql_security builds its queries on this module's tables.
-        from ductwork.store.sql_security import SqlSecurityStore
 
         self._security = SqlSecurityStore(self._backend)
 
@@ -2119,29 +1714,21 @@ class SqlStore:
             return list((await session.execute(statement, {})).scalars())
 
     # Retention and versions (issue 11) ------------------------------------------------
-    # The statements live in sql_retention (imported here: it builds on this module).
+    # The statements live in sql_retention.
     async def delete_run(self, execution_id: str) -> bool:
         """Delete a finished run with its node states and events; False: unknown or unfinished."""
-        from ductwork.store import sql_retention
-
         return await sql_retention.delete_run(self._backend, execution_id)
 
     async def prune_runs(self, plan: PrunePlan, limit: int) -> int:
         """Delete up to `limit` finished runs `plan` lets go, in one transaction; how many."""
-        from ductwork.store import sql_retention
-
         return await sql_retention.prune_runs(self._backend, plan, limit)
 
     async def count_prunable_runs(self, plan: PrunePlan) -> int:
         """How many runs `prune_runs` would delete now."""
-        from ductwork.store import sql_retention
-
         return await sql_retention.count_prunable_runs(self._backend, plan)
 
     async def list_workflow_versions(
         self, workflow_id: str, limit: int = 100, offset: int = 0
     ) -> list[WorkflowVersionInfo]:
         """A workflow's saved versions, newest first (empty for an unknown workflow)."""
-        from ductwork.store import sql_retention
-
         return await sql_retention.list_workflow_versions(self._backend, workflow_id, limit, offset)

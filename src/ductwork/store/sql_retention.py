@@ -1,8 +1,8 @@
 """Retention and versions on SQL (SQLite and PostgreSQL): deleting runs, listing versions.
 
 `SqlStore`'s "Retention and versions" methods call these with its backend. The
-policy itself is `ductwork.retention`'s: these only turn a `PrunePlan`'s rules into
-WHERE clauses.
+policy itself is `ductwork.retention`'s: these only turn a `PrunePlan`'s rules (and
+its "Kept while needed") into WHERE clauses.
 
 A batch is one write transaction: the run rows are locked (PostgreSQL: `FOR
 UPDATE`; SQLite's write transaction holds the database), re-checked as finished,
@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select
+from sqlalchemy import and_, bindparam, delete, func, not_, or_, select
 from sqlalchemy.sql import ColumnElement, Select
 
 from ductwork.retention import PrunePlan, RetentionRule
 from ductwork.store._codec import FINISHED_RUN_STATUSES
-from ductwork.store.sql import (
+from ductwork.store.sql_schema import (
     _Backend,
     _Session,
     node_states,
@@ -32,6 +32,20 @@ from ductwork.versions import WorkflowVersionInfo, version_info
 
 _R = workflow_runs.c
 _FINISHED = _R.status.in_(FINISHED_RUN_STATUSES)
+_PARENT = workflow_runs.alias("parent")
+
+
+def _needed(columns: Any) -> ColumnElement[bool]:
+    """The runs `ductwork.retention`'s "Kept while needed" keeps, over `columns`."""
+    live_parent = (
+        select(_PARENT.c.execution_id)
+        .where(
+            _PARENT.c.execution_id == columns.parent_execution_id,
+            _PARENT.c.status.not_in(FINISHED_RUN_STATUSES),
+        )
+        .exists()
+    )
+    return or_(columns.error_workflow_pending, live_parent)
 
 
 def _matches(rule: RetentionRule, columns: Any) -> ColumnElement[bool] | None:
@@ -64,7 +78,15 @@ def prunable(plan: PrunePlan) -> Select[Any] | None:
             partition_by=_R.workflow_id, order_by=(_R.created_at.desc(), _R.execution_id.desc())
         )
         source: Any = (
-            select(_R.execution_id, _R.workflow_id, _R.created_at, _R.end_time, rank.label("rank"))
+            select(
+                _R.execution_id,
+                _R.workflow_id,
+                _R.created_at,
+                _R.end_time,
+                _R.error_workflow_pending,
+                _R.parent_execution_id,
+                rank.label("rank"),
+            )
             .where(_FINISHED)
             .subquery("ranked")
         ).c
@@ -82,7 +104,9 @@ def prunable(plan: PrunePlan) -> Select[Any] | None:
         )
     if not wheres:
         return None
-    statement = select(source.execution_id).where(or_(*wheres))
+    # Kept runs are never candidates (rather than skipped when deleting), so they
+    # cannot fill a batch and end a prune early.
+    statement = select(source.execution_id).where(or_(*wheres), not_(_needed(source)))
     if not ranked:
         statement = statement.where(_FINISHED)
     return statement.order_by(source.created_at, source.execution_id)
@@ -95,13 +119,13 @@ async def prune_runs(backend: _Backend, plan: PrunePlan, limit: int) -> int:
         return 0
     async with backend.transaction(write=True) as session:
         ids = list((await session.execute(candidates.limit(limit), {})).scalars())
-        return await _delete(session, ids)
+        return await _delete(session, ids, _LOCK_PRUNABLE)
 
 
 async def delete_run(backend: _Backend, execution_id: str) -> bool:
     """`Store.delete_run` on SQL."""
     async with backend.transaction(write=True) as session:
-        return bool(await _delete(session, [execution_id]))
+        return bool(await _delete(session, [execution_id], _LOCK_FINISHED))
 
 
 async def count_prunable_runs(backend: _Backend, plan: PrunePlan) -> int:
@@ -119,6 +143,8 @@ _LOCK_FINISHED = (
     .where(_R.execution_id.in_(bindparam("eids", expanding=True)), _FINISHED)
     .with_for_update()
 )
+# A prune re-checks "Kept while needed" too: a parent retried since the pick keeps its child.
+_LOCK_PRUNABLE = _LOCK_FINISHED.where(not_(_needed(_R)))
 _DELETE_EVENTS = delete(run_events).where(
     run_events.c.execution_id.in_(bindparam("eids", expanding=True))
 )
@@ -132,14 +158,14 @@ _DELETE_RUNS = delete(workflow_runs).where(_R.execution_id.in_(bindparam("eids",
 _CHUNK = 5000
 
 
-async def _delete(session: _Session, ids: Sequence[str]) -> int:
-    """Delete the runs of `ids` that are (still) finished, children first; how many."""
+async def _delete(session: _Session, ids: Sequence[str], lock: Select[Any]) -> int:
+    """Delete the runs of `ids` that `lock` (still) selects, children first; how many."""
     deleted = 0
     for start in range(0, len(ids), _CHUNK):
         chunk = list(ids[start : start + _CHUNK])
         # Locked and re-checked in this transaction: a retry that made one unfinished
         # since it was picked keeps it, and cannot change it before the commit.
-        finished = list((await session.execute(_LOCK_FINISHED, {"eids": chunk})).scalars())
+        finished = list((await session.execute(lock, {"eids": chunk})).scalars())
         if not finished:
             continue
         params = {"eids": finished}

@@ -30,7 +30,7 @@ from ductwork.security.models import (
     User,
 )
 from ductwork.store.security import DuplicateName
-from ductwork.store.sql import (
+from ductwork.store.sql_schema import (
     _Backend,
     api_keys,
     audit_log,
