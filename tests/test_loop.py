@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from ductwork.engine.graph import build_plan
@@ -280,6 +281,72 @@ async def test_a_long_delay_in_a_body_fails_its_item(tmp_path: Path) -> None:
         run = await app.execute_definition(looped(body), {"rows": [1]})
     assert run.status is RunStatus.ERROR
     assert run.error is not None and "cannot park the run" in run.error
+
+
+def stored_output_bytes(run: Run) -> int:
+    """What a run's stored node states hold in outputs (JSON bytes), records included."""
+    return sum(
+        len(orjson.dumps(state.output))
+        for state in run.node_states.values()
+        if state.output is not None
+    )
+
+
+BIG = "x" * 40
+"""A body output of 42 JSON bytes: with DUCTWORK_MAX_RUN_OUTPUT_BYTES 250, two items'
+outputs and records fit, a third item's do not."""
+
+
+def start_loop_big() -> WorkflowDefinition:
+    """start -> loop whose body node `p` outputs BIG once per item, one item at a time."""
+    return definition(
+        [{"id": "start", "type": "start"}, loop(concurrency=1), probe("p", "loop", output=BIG)],
+        [("start", "loop")],
+    )
+
+
+async def test_item_records_count_towards_the_run_output_cap(tmp_path: Path) -> None:
+    async with embedded(tmp_path, extra_nodes=[ProbeNode()], max_run_output_bytes=250) as app:
+        run = await app.execute_definition(start_loop_big(), {"rows": [0, 1, 2]})
+    assert run.status is RunStatus.ERROR
+    assert stored_output_bytes(run) <= 250
+    assert "DUCTWORK_MAX_RUN_OUTPUT_BYTES" in (run.node_states["loop[2]"].error or "")
+    assert "item 2 failed at node loop" in (run.error or "")
+
+
+async def test_a_resumed_loop_counts_the_outputs_stored_before_the_crash(tmp_path: Path) -> None:
+    """A worker died after items 0 and 1: their body outputs and records are stored. The
+    drive that resumes the run counts them, so it cannot store another full cap."""
+    async with embedded(tmp_path, extra_nodes=[ProbeNode()], max_run_output_bytes=250) as app:
+        now = utcnow()
+        run = await app.store.create_run(
+            Run(
+                execution_id="cut-big-loop",
+                workflow_id="wf",
+                workflow_version=1,
+                definition=start_loop_big(),
+                created_at=now,
+                status=RunStatus.RUNNING,
+                start_time=now,
+                variables={"rows": [0, 1, 2]},
+            )
+        )
+        done = NodeStatus.COMPLETED
+        stored = {
+            "start": NodeState(status=done, output={"rows": [0, 1, 2]}, attempts=1),
+            "loop": NodeState(status=NodeStatus.RUNNING, attempts=1, started_at=now),
+            **{
+                f"{key}[{index}]": NodeState(status=done, output=BIG, attempts=1)
+                for key in ("p", "loop")
+                for index in (0, 1)
+            },
+        }
+        await app.store.checkpoint(run.execution_id, Checkpoint(node_states=stored))
+        await app.executor.advance(run.execution_id)
+        final = await app.get_run(run.execution_id)
+    assert final.status is RunStatus.ERROR
+    assert stored_output_bytes(final) <= 250
+    assert "DUCTWORK_MAX_RUN_OUTPUT_BYTES" in (final.error or "")
 
 
 # Save-time rules ----------------------------------------------------------------------

@@ -839,8 +839,13 @@ class _RunDriver:
     def _prepare(self) -> None:
         """Rebuild the ready set from stored states (also after a crash)."""
         now = utcnow()
+        # Everything the run's document holds counts, loop items' body outputs and
+        # records (`b[3]`, `loop[3]`) included: a drive resumed after a crash must not
+        # store another full DUCTWORK_MAX_RUN_OUTPUT_BYTES on top of them.
         self.stored_output_bytes = sum(
-            len(orjson.dumps(output)) for output in self.outputs.values() if output is not None
+            len(orjson.dumps(state.output))
+            for state in self.run.node_states.values()
+            if state.output is not None
         )
         for node_id, state in self.states.items():
             if state.status is NodeStatus.RUNNING:

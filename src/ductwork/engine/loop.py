@@ -23,7 +23,7 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ductwork.models import NodeState, NodeStatus, utcnow
-from ductwork.nodes.base import ItemOutcome
+from ductwork.nodes.base import ItemOutcome, NodeError
 
 if TYPE_CHECKING:
     from ductwork.engine.executor import _RunDriver
@@ -217,9 +217,25 @@ async def run_items(
     workers: list[asyncio.Task[None]] = []
     stopped = False
 
-    def record(outcome: ItemOutcome, started_at: Any, started: float) -> None:
+    def record(outcome: ItemOutcome, started_at: Any, started: float) -> ItemOutcome:
+        """Store the item's record; the outcome as recorded (failed when its result
+        would take the run's stored outputs past DUCTWORK_MAX_RUN_OUTPUT_BYTES)."""
         key = f"{loop_key}[{outcome.index}]"
         latency = round((time.perf_counter() - started) * 1000, 3)
+        if outcome.ok:
+            # The record stores the result once more: it counts towards the run's cap
+            # like any output (checked and counted with no await in between).
+            try:
+                _, size = driver._check_output(outcome.result)
+            except NodeError as exc:
+                outcome = ItemOutcome(
+                    outcome.index,
+                    False,
+                    node_id=node.id,
+                    error=f"its result cannot be stored: {exc}",
+                )
+            else:
+                driver.stored_output_bytes += size
         if outcome.ok:
             state = NodeState(
                 status=NodeStatus.COMPLETED,
@@ -246,6 +262,7 @@ async def run_items(
             driver.set_scoped_state(key, state)
             driver.emit("node_failed", key, error=error, attempt=1)
         driver.checkpointer.flush_later()
+        return outcome
 
     async def worker() -> None:
         nonlocal stopped
@@ -253,9 +270,8 @@ async def run_items(
             index = todo.popleft()
             item = ItemScope(driver, scope, body, index, items[index], count)
             started_at, started = utcnow(), time.perf_counter()
-            outcome = await item.run()
+            outcome = record(await item.run(), started_at, started)
             outcomes[index] = outcome
-            record(outcome, started_at, started)
             if not outcome.ok and stop_on_error:
                 stopped = True
                 me = asyncio.current_task()

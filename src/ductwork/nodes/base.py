@@ -171,7 +171,8 @@ class ItemOutcome:
     result: Any = None
     """The output of the body's single sink node; {sink id: output} for several."""
     node_id: str | None = None
-    """The body node (plain id) that failed the item."""
+    """The body node (plain id) that failed the item; the loop's own id when the item's
+    result could not be stored (DUCTWORK_MAX_RUN_OUTPUT_BYTES)."""
     error: str | None = None
 
 
