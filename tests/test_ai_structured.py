@@ -303,6 +303,54 @@ async def test_reported_cost_wins_and_repairs_add_up(
     assert result.meta["usage"]["calls"] == 2
 
 
+async def test_calls_made_before_a_failure_are_reported_with_the_error(
+    stub: OpenAIStub, services: NodeServices
+) -> None:
+    stub.usage_cost = 0.25
+    stub.queue_replies('{"sentiment": "furious"}', "still not it")
+    with pytest.raises(NodeError, match="even after a repair request") as failed:
+        await NODE.run(
+            config(model="stub/priced", response_format=SENTIMENT),
+            FakeNodeContext(services=services),
+        )
+    assert failed.value.usage is not None
+    assert failed.value.usage["calls"] == 2
+    assert failed.value.usage["cost"] == pytest.approx(0.5)
+    # A call the provider refused billed nothing: nothing to report.
+    stub.fail_next(status=400)
+    with pytest.raises(NodeError) as refused:
+        await NODE.run(config(model="stub/priced", cache=False), FakeNodeContext(services=services))
+    assert refused.value.usage is None
+
+
+async def test_a_run_counts_what_a_failed_structured_answer_spent(
+    stub: OpenAIStub, tmp_path: Path
+) -> None:
+    stub.usage_cost = 0.25
+    stub.queue_replies('{"sentiment": "furious"}', "still not it")
+    nodes = [
+        {"id": "start", "type": "start"},
+        {
+            "id": "ai",
+            "type": "ai-processor",
+            "config": {"prompt": "Rate: cold food", "response_format": SENTIMENT, "cache": False},
+        },
+        {"id": "end", "type": "end"},
+    ]
+    settings: dict[str, Any] = {
+        "DUCTWORK_LLM_API_KEY": API_KEY,
+        "llm_base_url": stub.base_url,
+        "llm_max_retries": 0,
+    }
+    async with embedded(tmp_path, **settings) as app:
+        run = await app.execute_definition(definition(nodes, [("start", "ai"), ("ai", "end")]))
+    assert run.status is RunStatus.ERROR
+    assert run.error is not None and "even after a repair request" in run.error
+    assert stub.calls == 2
+    assert run.usage is not None and run.usage["calls"] == 2
+    assert run.cost == pytest.approx(0.5)
+
+
 async def test_a_refused_budget_stops_the_call(stub: OpenAIStub, services: NodeServices) -> None:
     ctx = FakeNodeContext(services=services, budget_left=0.0)
     with pytest.raises(NodeError, match="budget"):

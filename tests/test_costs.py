@@ -18,7 +18,7 @@ from ductwork.engine.budget import RunBudget
 from ductwork.models import Checkpoint, NodeStatus, Run, RunStatus, WorkflowDefinition, utcnow
 from ductwork.service import Ductwork
 from ductwork.views import run_view
-from tests.support.engine import SpendNode, definition, embedded
+from tests.support.engine import ProbeNode, SpendNode, definition, embedded
 from tests.support.polling import eventually
 
 PRICES = {"priced/model": {"input": 1.0, "output": 2.0}}
@@ -271,3 +271,63 @@ async def test_odd_estimates_neither_poison_nor_bypass_the_budget(tmp_path: Path
             "budget: this call could cost up to $0.90; the run has spent $0.1235 of its "
             "max_cost_per_run $1.00"
         )
+
+
+async def test_an_unbilled_failed_attempt_does_not_hold_its_estimate_into_the_retry(
+    tmp_path: Path,
+) -> None:
+    spender = SpendNode()
+    async with embedded(tmp_path, extra_nodes=[spender]) as app:
+        retry = {"max_attempts": 3, "backoff_seconds": 0}
+        # Attempt 1 passes the check ($0.60 held), then fails with a 503 (nothing
+        # billed); attempt 2 must find the whole budget again, not $0.40.
+        flow = chain(
+            {**spend("a", cost=0.6, estimate=0.6, fail_unbilled=1), "retry": retry},
+            max_cost_per_run=1.0,
+        )
+        run = await run_of(app, flow)
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert spender.calls == {(run.execution_id, "a"): 2}
+    assert run.node_states["a"].attempts == 2
+    assert run.cost == pytest.approx(0.6)
+
+
+async def test_body_nodes_cancelled_by_a_failed_item_do_not_hold_their_estimates(
+    tmp_path: Path,
+) -> None:
+    spender, probe = SpendNode(), ProbeNode()
+    nodes = [
+        {"id": "start", "type": "start"},
+        {
+            "id": "loop",
+            "type": "loop",
+            "config": {"items": "{{ input.rows }}", "concurrency": 2},
+            "on_error": "continue",
+        },
+        # Item 0 holds $0.60 and waits; item 1 fails, cancelling item 0.
+        {
+            "id": "s",
+            "type": "spend",
+            "parent": "loop",
+            "config": {"estimate": "{{ 0.6 if item == 0 else 0 }}", "hold": "{{ item == 0 }}"},
+        },
+        {"id": "p", "type": "probe", "parent": "loop", "config": {"hold": True, "fatal": True}},
+        spend("after", cost=0.6, estimate=0.6),
+        {"id": "end", "type": "end"},
+    ]
+    flow = definition(nodes, [("start", "loop"), ("s", "p"), ("loop", "after"), ("after", "end")])
+    flow.settings.max_cost_per_run = 1.0
+    async with embedded(tmp_path, extra_nodes=[spender, probe]) as app:
+        workflow = await app.create_workflow(flow)
+        started, _ = await app.execute(workflow.id, {"rows": [0, 1]})
+        run_id = started.execution_id
+        await eventually(
+            lambda: (run_id, "s[0]") in spender.calls and (run_id, "p[1]") in probe.calls
+        )
+        probe.release()
+        run = await app.wait_for(run_id, 30)
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert run.node_states["loop"].status is NodeStatus.FAILED
+    assert run.node_states["s[0]"].status is NodeStatus.CANCELLED
+    assert run.node_states["after"].status is NodeStatus.COMPLETED, run.node_states["after"]
+    assert spender.calls[(run_id, "after")] == 1

@@ -75,6 +75,22 @@ def test_overrides_apply_without_global_settings() -> None:
     assert plan.groups() == [(RetentionRule(keep_last=3), ["a", "b"])]
 
 
+def test_a_daily_budget_keeps_the_runs_of_today() -> None:
+    budgeted = workflow("budgeted")
+    budgeted.definition.settings.max_cost_per_day = 5.0
+    both = workflow("both", {"runs": 2})
+    both.definition.settings.max_cost_per_day = 5.0
+
+    plan = prune_plan(30, 100, [budgeted, both, workflow("plain")], NOW)
+
+    midnight = datetime(2031, 5, 6, tzinfo=UTC)
+    month_ago = NOW - timedelta(days=30)
+    assert plan.overrides == {
+        "budgeted": RetentionRule(finished_before=month_ago, keep_last=100, kept_since=midnight),
+        "both": RetentionRule(finished_before=month_ago, keep_last=2, kept_since=midnight),
+    }
+
+
 # The pruning job ----------------------------------------------------------------------
 
 START_ONLY = {"name": "tiny", "nodes": [{"id": "start", "type": "start"}], "edges": []}
@@ -128,6 +144,32 @@ async def test_prune_once_deletes_in_batches_and_keeps_overrides(tmp_path: Path)
         assert await run_ids(app.store, plain.id) == newest_plain
         assert await run_ids(app.store, kept.id) == newest_kept
         assert await pruner.prune_once() == 0
+    finally:
+        await app.close()
+
+
+async def test_pruning_never_erases_the_spend_a_daily_budget_counts(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, retention_runs=1)
+    app = build(settings, role="isolated")
+    await app.start()
+    try:
+        plain = await app.create_workflow(WorkflowDefinition.model_validate(START_ONLY))
+        budgeted = await app.create_workflow(
+            WorkflowDefinition.model_validate({**START_ONLY, "settings": {"max_cost_per_day": 1.0}})
+        )
+        for _ in range(3):
+            for workflow_id in (plain.id, budgeted.id):
+                run, _created = await app.execute(workflow_id, {}, wait=True)
+                assert run.status is RunStatus.SUCCESS
+        everything_today = await run_ids(app.store, budgeted.id)
+
+        newest_plain = (await run_ids(app.store, plain.id))[:1]
+
+        assert await app.pruner.count() == 2
+        assert await app.pruner.prune_once() == 2
+
+        assert await run_ids(app.store, plain.id) == newest_plain
+        assert await run_ids(app.store, budgeted.id) == everything_today
     finally:
         await app.close()
 

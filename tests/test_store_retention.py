@@ -302,3 +302,28 @@ async def test_mongo_delete_racing_a_retry_keeps_the_runs_history(store: Store) 
     assert await remaining(store, [retried, other]) == {retried}
     assert (await leftovers(store, retried))[1] == 2  # the live run keeps its events
     assert await leftovers(store, other) == (0, 0)
+
+
+async def test_runs_created_since_kept_since_stay_and_still_rank(store: Store) -> None:
+    # A workflow with a daily budget: its runs of "today" (the last half day) stay.
+    today = [await add_run(store, "wf-budget", age_days=d) for d in (0.1, 0.2, 0.3)]
+    before = {d: await add_run(store, "wf-budget", age_days=d) for d in (1, 2, 3)}
+    other = await add_run(store, "wf-other", age_days=0.1)
+    since = older_than(0.5)
+
+    # The newest 4 stay: today's 3 rank first, then the one of a day ago.
+    ranked = PrunePlan(
+        default=RetentionRule(keep_last=1),
+        overrides={"wf-budget": RetentionRule(keep_last=4, kept_since=since)},
+    )
+    assert await store.count_prunable_runs(ranked) == 2
+    assert await prune_all(store, ranked) == 2
+    assert await remaining(store, [*today, *before.values(), other]) == {*today, before[1], other}
+
+    # Everything finished before now goes, except what was created since `kept_since`.
+    dated = PrunePlan(
+        overrides={"wf-budget": RetentionRule(finished_before=NOW, keep_last=1, kept_since=since)}
+    )
+    assert await store.count_prunable_runs(dated) == 1
+    assert await prune_all(store, dated) == 1
+    assert await remaining(store, [*today, before[1], other]) == {*today, other}

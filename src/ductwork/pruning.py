@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from ductwork.models import Workflow, utcnow
-from ductwork.retention import PrunePlan, prune_plan
+from ductwork.retention import PrunePlan, needs_own_rule, prune_plan
 from ductwork.settings import Settings
 from ductwork.store.base import Store
 
@@ -46,7 +46,7 @@ class Pruner:
         offset = 0
         while True:
             page = await self.store.list_workflows(limit=_WORKFLOW_PAGE, offset=offset)
-            workflows.extend(w for w in page if w.definition.settings.retention is not None)
+            workflows.extend(w for w in page if needs_own_rule(w))
             if len(page) < _WORKFLOW_PAGE:
                 break
             offset += len(page)

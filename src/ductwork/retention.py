@@ -24,10 +24,11 @@ deletes fewer runs than its limit ends it). They still count towards
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ductwork.models import RetentionPolicy, Workflow
+from ductwork.usage import start_of_day
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,10 @@ class RetentionRule:
     keep_last: int | None = None
     """Runs beyond the newest `keep_last` finished runs of their workflow, newest by
     (`created_at`, `execution_id`) like `Store.find_runs`."""
+    kept_since: datetime | None = None
+    """Whatever the two rules say, runs created at or after this stay (they still count
+    towards `keep_last`): today's runs (since 00:00 UTC) of a workflow with a
+    `max_cost_per_day`, whose spend the budget sums from the run rows."""
 
     @property
     def deletes_anything(self) -> bool:
@@ -92,6 +97,13 @@ def rule(days: float | None, runs: int | None, now: datetime) -> RetentionRule:
     )
 
 
+def needs_own_rule(workflow: Workflow) -> bool:
+    """Whether `prune_plan` may give `workflow` a rule of its own (the pruner reads
+    only these workflows): it sets `retention` or `max_cost_per_day`."""
+    settings = workflow.definition.settings
+    return settings.retention is not None or settings.max_cost_per_day is not None
+
+
 def prune_plan(
     days: float | None,
     runs: int | None,
@@ -101,20 +113,25 @@ def prune_plan(
     """The plan for the global `days`/`runs` (DUCTWORK_RETENTION_DAYS / _RUNS) at `now`.
 
     A workflow's `settings.retention` overrides each field it sets; fields it leaves
-    unset fall back to the global ones. Only workflows whose rule differs from the
-    default get an entry in `overrides`.
+    unset fall back to the global ones. A workflow with a `max_cost_per_day` keeps its
+    runs created today (UTC): pruning them would erase the spend its budget counts
+    (`Store.workflow_cost_since`). Only workflows whose rule differs from the default
+    get an entry in `overrides`.
     """
     default = rule(days, runs, now)
     overrides: dict[str, RetentionRule] = {}
     for workflow in workflows:
-        policy: RetentionPolicy | None = workflow.definition.settings.retention
-        if policy is None:
+        settings = workflow.definition.settings
+        policy: RetentionPolicy | None = settings.retention
+        if policy is None and settings.max_cost_per_day is None:
             continue
         own = rule(
-            policy.days if policy.days is not None else days,
-            policy.runs if policy.runs is not None else runs,
+            policy.days if policy is not None and policy.days is not None else days,
+            policy.runs if policy is not None and policy.runs is not None else runs,
             now,
         )
+        if settings.max_cost_per_day is not None:
+            own = replace(own, kept_since=start_of_day(now))
         if own != default:
             overrides[workflow.id] = own
     return PrunePlan(default=default, overrides=overrides)

@@ -162,6 +162,9 @@ class SpendConfig(NodeConfig):
     """After its budget checks, wait until the test calls `SpendNode.release()`."""
     fail: bool = False
     """Fail (retryably) after spending, reporting the usage with the error."""
+    fail_unbilled: int = 0
+    """Fail (retryably) the first this many attempts after the budget check, reporting no
+    usage: an upstream 503, which bills nothing."""
 
 
 class SpendNode(NodeType[SpendConfig]):
@@ -186,6 +189,8 @@ class SpendNode(NodeType[SpendConfig]):
         for _ in range(config.calls):
             await ctx.check_budget(config.estimate)
             self.calls[key] = self.calls.get(key, 0) + 1
+        if ctx.attempt <= config.fail_unbilled:
+            raise RetryableError("HTTP 503: the provider is unavailable")
         if config.hold:
             await self._released.wait()
         usage = CallUsage(

@@ -998,6 +998,9 @@ class _RunDriver:
                 return
             if error.retryable and attempt < max_attempts:
                 assert retry is not None
+                # The attempt is over: what it spent was counted above (`error.usage`), so
+                # its estimates must not keep holding budget from the next attempt.
+                self.budget.release(key)
                 delay = retry.delay_before(attempt + 1)
                 self.emit(
                     "node_retrying",
@@ -1374,6 +1377,11 @@ class _RunDriver:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for task in tasks:
+            # A node stopped mid-call never settles: its budget estimates end here, or they
+            # would hold money for the rest of the run (a loop item cancelled by another's
+            # failure, with `on_error: continue` on the loop).
+            self.budget.release(graph.key(graph.tasks[task]))
         if cancelled:
             for task in tasks:
                 node_id = graph.tasks[task]

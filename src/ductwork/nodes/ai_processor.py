@@ -201,6 +201,20 @@ class AiProcessorNode(NodeType[AiProcessorConfig]):
             provider = data
         default_model = (provider.default_model if provider else None) or settings.llm_default_model
         calls = _Calls(config, ctx, provider)
+        try:
+            return await self._answer(config, ctx, calls, default_model)
+        except NodeError as error:
+            # Calls that answered before the failure (an answer that never validated, a
+            # repair that failed or was refused by the budget) were billed: the error
+            # carries them, so the run's usage and budgets count them (docs/costs.md).
+            if error.usage is None and not calls.all_cached:
+                error.usage = calls.usage(calls.answered_by).dump()
+            raise
+
+    async def _answer(
+        self, config: AiProcessorConfig, ctx: NodeContext, calls: _Calls, default_model: str
+    ) -> NodeResult:
+        """The node's result: the answer (parsed and repaired when structured) and usage."""
         messages = config.chat_messages()
         response = await calls.ask_with_fallbacks(config.model or default_model, messages)
         # The key of the request that answered (not of a failed model before it).

@@ -98,6 +98,7 @@ async def _prunable(
     ]
     groups.append((plan.default, {"workflow_id": {"$nin": overridden}} if overridden else {}))
     for rule, scope in groups:
+        kept_since = rule.kept_since
         if rule.finished_before is not None:
             cutoff = rule.finished_before
             await take(
@@ -105,7 +106,9 @@ async def _prunable(
                     **_FINISHED,
                     **scope,
                     # end_time >= created_at: the created_at bound narrows the index scan.
-                    "created_at": {"$lt": cutoff},
+                    "created_at": {
+                        "$lt": cutoff if kept_since is None else min(cutoff, kept_since)
+                    },
                     "$or": [{"end_time": None}, {"end_time": {"$lt": cutoff}}],
                 },
                 _OLDEST_FIRST,
@@ -114,9 +117,14 @@ async def _prunable(
             for workflow_id in sorted(await runs.distinct("workflow_id", {**_FINISHED, **scope})):
                 if limit is not None and room() <= 0:
                     break
-                await take(
-                    {**_FINISHED, "workflow_id": workflow_id}, _NEWEST_FIRST, skip=rule.keep_last
-                )
+                own: Document = {**_FINISHED, "workflow_id": workflow_id}
+                skip = rule.keep_last
+                if kept_since is not None:
+                    # Runs created since `kept_since` stay but still rank first (newest).
+                    kept = await runs.count_documents({**own, "created_at": {"$gte": kept_since}})
+                    own["created_at"] = {"$lt": kept_since}
+                    skip = max(0, skip - kept)
+                await take(own, _NEWEST_FIRST, skip=skip)
         if limit is not None and room() <= 0:
             break
     return list(found)

@@ -64,6 +64,8 @@ def _matches(rule: RetentionRule, columns: Any) -> ColumnElement[bool] | None:
         clauses.append(columns.rank > rule.keep_last)
     if not clauses:
         return None
+    if rule.kept_since is not None:
+        return and_(or_(*clauses), columns.created_at < rule.kept_since)
     return or_(*clauses)
 
 
