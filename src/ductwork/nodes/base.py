@@ -300,7 +300,9 @@ class NodeType(Generic[ConfigT]):
 
     def fires_early(self, config: ConfigT) -> bool:
         """True when the node runs as soon as one incoming edge is active, not once every
-        predecessor has settled (`merge` in `first` mode). The run still waits for the
+        predecessor has settled (`merge` in `first` mode). Only a predecessor that
+        COMPLETED fires it (not one that failed with on_error continue), and its keyed
+        input lists completed branches before failed ones. The run still waits for the
         other branches; the node runs once."""
         return False
 
