@@ -87,6 +87,7 @@ async def test_sync_call_returns_the_child_result_and_links_both_ways(tmp_path: 
         "execution_id": run.execution_id,
         "workflow_id": parent.id,
         "node_id": "call",
+        "mode": "sync",
     }
     assert child.idempotency_key == f"sub:{run.execution_id}:call"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -129,10 +129,12 @@ class ChildRuns(Protocol):
         workflow_id: str,
         version: int | None,
         inputs: Mapping[str, Any],
+        mode: Literal["sync", "async"] = "sync",
     ) -> Any:
         """Start (or find, after a crash: keyed by parent run and node) the child run;
-        returns the `Run`. Raises NodeError for an unknown workflow or version, or past
-        DUCTWORK_MAX_WORKFLOW_DEPTH."""
+        returns the `Run`. `mode` is recorded as the child trigger's `mode`: only a sync
+        child (its parent waits for it) runs outside the concurrency limits. Raises
+        NodeError for an unknown workflow or version, or past DUCTWORK_MAX_WORKFLOW_DEPTH."""
         ...
 
     async def wait_child(self, execution_id: str) -> Any:

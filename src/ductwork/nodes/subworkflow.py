@@ -75,6 +75,7 @@ class SubWorkflowNode(NodeType[SubWorkflowConfig]):
             workflow_id=config.workflow_id,
             version=config.version,
             inputs=config.inputs,
+            mode=config.mode,
         )
         meta = {"child_execution_id": child.execution_id}
         if config.mode == "async":
