@@ -499,6 +499,10 @@ class _NodeContext:
     def depth(self) -> int:
         return self.driver.run.depth
 
+    def redact(self, value: Any) -> Any:
+        redactor = self.driver.redactor
+        return redactor.value(value) if redactor else value
+
     async def check_budget(self, estimated_cost: float) -> None:
         await self.driver.check_budget(self.node_id, estimated_cost)
 

@@ -252,6 +252,11 @@ class NodeContext(Protocol):
         item order."""
         ...
 
+    def redact(self, value: Any) -> Any:
+        """A copy of a JSON-like value with the run's secrets masked: for what a node
+        hands outside the run, where the engine does not mask it (a child run's inputs)."""
+        ...
+
     async def check_budget(self, estimated_cost: float) -> None:
         """Raise NodeError before a call costing up to `estimated_cost` that would take
         the run past its workflow's `max_cost_per_run` or the workflow past its
@@ -282,6 +287,9 @@ class NodeType(Generic[ConfigT]):
     raw_fields: ClassVar[frozenset[str]] = frozenset()
     """Config fields used exactly as written: never rendered, compiled or scanned as
     templates or expressions (a `code` node's Python source, where `{{` is just text)."""
+    secret_free_fields: ClassVar[frozenset[str]] = frozenset()
+    """Config fields whose templates may not read `secrets` (refused at save time): their
+    rendered value leaves the run, where its secrets are not masked (a child run's inputs)."""
     native_fields: ClassVar[frozenset[str]] = frozenset()
     """Config fields where a lone `{{ expr }}` keeps the value's type (lists, dicts, numbers)."""
     branches: ClassVar[frozenset[str]] = frozenset()
