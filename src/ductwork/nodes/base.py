@@ -309,9 +309,9 @@ class NodeType(Generic[ConfigT]):
     edges, in edge order, even with one (`merge` needs to know where each value came from)."""
 
     def fires_early(self, config: ConfigT) -> bool:
-        """True when the node runs as soon as one incoming edge is active, not once every
-        predecessor has settled (`merge` in `first` mode). Only a predecessor that
-        COMPLETED fires it (not one that failed with on_error continue), and its keyed
+        """True when the node runs as soon as one predecessor has completed along an
+        active edge, not once every predecessor has settled (`merge` in `first` mode).
+        A predecessor that failed with on_error continue does not fire it, and its keyed
         input lists completed branches before failed ones. The run still waits for the
         other branches; the node runs once."""
         return False
