@@ -9,10 +9,11 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from ductwork.engine.admission import AdmissionControl
-from ductwork.models import Run, RunStatus, WorkflowDefinition, WorkflowSettings
+from ductwork.engine.admission import AdmissionControl, run_limits
+from ductwork.models import Run, RunStatus, WorkflowDefinition, WorkflowSettings, utcnow
 from ductwork.nodes.base import NodeConfig, NodeContext, NodeError, NodeResult, NodeType
 from ductwork.service import Ductwork
+from ductwork.settings import Settings
 from ductwork.store.base import Admission
 from ductwork.views import run_view
 from tests.support.engine import definition, embedded
@@ -251,3 +252,62 @@ async def test_a_sub_workflow_child_runs_within_its_parents_slot(tmp_path: Path)
         run, _ = await app.execute(parent.id, {"n": 21}, wait=True, wait_seconds=RUN_WAIT)
     assert run.status is RunStatus.SUCCESS, run.error
     assert run.result == {"twice": 42}
+
+
+async def test_async_sub_workflow_children_wait_for_their_workflows_slot(tmp_path: Path) -> None:
+    # Nobody waits for an async child: exempting it let a parent start any number of
+    # runs of a workflow limited to one.
+    gate = GateNode()
+    async with embedded(tmp_path, extra_nodes=[gate]) as app:
+        child = await app.create_workflow(gated(1))
+        parent = await app.create_workflow(
+            definition(
+                [
+                    {
+                        "id": f"call{n}",
+                        "type": "sub-workflow",
+                        "config": {"workflow_id": child.id, "mode": "async"},
+                    }
+                    for n in (1, 2)
+                ],
+                [],
+            )
+        )
+        run, _ = await app.execute(parent.id, {}, wait=True, wait_seconds=RUN_WAIT)
+        assert run.status is RunStatus.SUCCESS, run.error
+        ids = [run.node_states[f"call{n}"].output["execution_id"] for n in (1, 2)]
+        await eventually(lambda: len(gate.started) == 1, what="one child started")
+        (first,) = gate.started
+        (second,) = [eid for eid in ids if eid != first]
+        await eventually(lambda: waiting_with_reason(app, second), what="the other one waits")
+        assert (await app.get_run(second, with_events=False)).trigger["mode"] == "async"  # type: ignore[index]
+        gate.open(first)
+        await eventually(lambda: second in gate.started, what="the slot handed on")
+        gate.open(second)
+        finals = [await app.wait_for(eid, RUN_WAIT) for eid in ids]
+    assert [final.status for final in finals] == [RunStatus.SUCCESS] * 2
+    assert gate.peak == 1
+
+
+def test_only_sync_children_run_outside_the_limits() -> None:
+    settings = Settings(max_active_runs=3)
+    base = Run(
+        execution_id="child",
+        workflow_id="wf",
+        workflow_version=1,
+        status=RunStatus.QUEUED,
+        definition=gated(1),
+        created_at=utcnow(),
+        parent_execution_id="parent",
+        parent_node_id="call",
+        depth=1,
+    )
+    trigger = {"type": "sub-workflow", "execution_id": "parent", "node_id": "call"}
+    runs = {
+        mode: base.model_copy(update={"trigger": {**trigger, "mode": mode}})
+        for mode in ("sync", "async")
+    }
+    assert run_limits(runs["sync"], settings) == (None, None)
+    assert run_limits(runs["async"], settings) == (1, 3)
+    # A child stored before the mode was recorded counts as sync.
+    assert run_limits(base.model_copy(update={"trigger": trigger}), settings) == (None, None)

@@ -255,3 +255,36 @@ async def test_first_fires_from_stored_states_after_a_crash(tmp_path: Path) -> N
         final = await app.wait_for(stored.execution_id, RUN_WAIT)
     assert final.status is RunStatus.SUCCESS, final.error
     assert final.node_states["merge"].output == "fast"
+
+
+async def test_first_takes_the_first_completed_branch_not_a_failed_one(tmp_path: Path) -> None:
+    """A branch that failed with on_error continue (output null) settles first: `first`
+    neither fires on it nor picks it (it comes first in edge order)."""
+    node = ProbeNode()
+    nodes: list[dict[str, Any]] = [
+        {"id": "start", "type": "start"},
+        {"id": "bad", "type": "probe", "config": {"fail_times": 99}, "on_error": "continue"},
+        {"id": "slow", "type": "probe", "config": {"hold": True, "output": "slow"}},
+        merge(mode="first"),
+    ]
+    edges: list[tuple[str, str] | dict[str, Any]] = [
+        ("start", "bad"),
+        ("start", "slow"),
+        ("bad", "merge"),
+        ("slow", "merge"),
+    ]
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        wf = await app.create_workflow(definition(nodes, edges))
+        run, _ = await app.execute(wf.id, {}, wait=False)
+
+        async def bad_failed() -> bool:
+            current = await app.get_run(run.execution_id, with_events=False)
+            state = current.node_states.get("bad")
+            return state is not None and state.status is NodeStatus.FAILED
+
+        await eventually(bad_failed, what="the failing branch settled")
+        node.release()
+        final = await app.wait_for(run.execution_id, RUN_WAIT)
+    assert final.status is RunStatus.SUCCESS, final.error
+    assert final.node_states["merge"].output == "slow"
+    assert final.node_states["merge"].meta["branch"] == "slow"

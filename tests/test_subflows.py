@@ -87,6 +87,7 @@ async def test_sync_call_returns_the_child_result_and_links_both_ways(tmp_path: 
         "execution_id": run.execution_id,
         "workflow_id": parent.id,
         "node_id": "call",
+        "mode": "sync",
     }
     assert child.idempotency_key == f"sub:{run.execution_id}:call"
 
@@ -394,3 +395,43 @@ def test_a_child_run_origin_names_the_parent_node_and_run() -> None:
     assert origin_text(trigger, short=False) == (
         "sub-workflow call[3] of 3f2a1c0e-aaaa-bbbb-cccc-000000000000"
     )
+
+
+SECRET = "sk-topsecret-123"
+
+
+async def test_saving_refuses_secrets_in_the_child_inputs(tmp_path: Path) -> None:
+    async with embedded(tmp_path, secrets={"API_KEY": SECRET}) as app:
+        child_id = await child_workflow(app)
+        with pytest.raises(WorkflowInvalid) as invalid:
+            await app.create_workflow(
+                definition([call("call", child_id, inputs={"k": "{{ secrets.API_KEY }}"})], [])
+            )
+    (issue,) = invalid.value.issues
+    assert (issue.node_id, issue.field) == ("call", "config.inputs.k")
+    assert issue.message.startswith("must not read secrets")
+
+
+async def test_child_inputs_are_masked_with_the_parent_secrets(tmp_path: Path) -> None:
+    """A secret value that reaches an input another way than `secrets.` (here the run's
+    own input) is masked as the parent's outputs are: the child's redactor does not know
+    the parent's secrets. (A definition saved before the check fails when it runs: the
+    plan is checked again.)"""
+    async with embedded(tmp_path, secrets={"API_KEY": SECRET}) as app:
+        child_id = await child_workflow(app)
+        parent = await app.create_workflow(
+            definition(
+                [
+                    call("call", child_id, inputs={"k": "{{ n }}"}),
+                    # Another node reads the secret, so the run loads (and masks) it.
+                    {"id": "end", "type": "end", "config": {"output": "{{ secrets.API_KEY }}"}},
+                ],
+                [("call", "end")],
+            )
+        )
+        run, _ = await app.execute(parent.id, {"n": f"key {SECRET}"}, wait=True)
+        assert run.status is RunStatus.SUCCESS, run.error
+        (child,) = await children(app, run.execution_id)
+        child = await app.wait_for(child.execution_id, RUN_WAIT)
+    assert child.variables == {"k": "key ***"}
+    assert SECRET not in child.model_dump_json()

@@ -25,7 +25,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ductwork.events.base import EventBus
 from ductwork.models import (
@@ -100,6 +100,7 @@ class ChildRunner:
         workflow_id: str,
         version: int | None,
         inputs: Mapping[str, Any],
+        mode: Literal["sync", "async"] = "sync",
     ) -> Run:
         """Start the child run (queued), or find the one this node started before."""
         depth = parent.depth + 1
@@ -131,6 +132,8 @@ class ChildRunner:
                 "execution_id": parent.execution_id,
                 "workflow_id": parent.workflow_id,
                 "node_id": parent.node_id,
+                # Read by admission: only a child its parent waits for skips the limits.
+                "mode": mode,
             },
             parent_execution_id=parent.execution_id,
             parent_node_id=parent.node_id,

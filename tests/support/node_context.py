@@ -38,6 +38,9 @@ class FakeNodeContext:
     def emit_token(self, text: str) -> None:
         self.tokens.append(text)
 
+    def redact(self, value: Any) -> Any:
+        return value
+
     async def check_budget(self, estimated_cost: float) -> None:
         self.budget_checks.append(estimated_cost)
         if self.budget_left is not None and estimated_cost > self.budget_left:

@@ -53,12 +53,19 @@ Limits = tuple[str, int | None, int | None]
 def run_limits(run: Run, settings: Settings) -> tuple[int | None, int | None]:
     """The workflow limit (from the definition the run started with) and the global one.
 
-    A sub-workflow's child run has neither: it runs within the slot its parent holds
-    (the parent waits for it), so a limit its parent fills cannot deadlock the two.
+    A sync sub-workflow child run has neither: it runs within the slot its parent
+    holds (the parent waits for it), so a limit its parent fills cannot deadlock the
+    two. An async child (trigger `mode` "async") is admitted like any run: nobody
+    waits for it, and a loop of async calls must not start past the limit. A child
+    whose trigger has no `mode` (started before it was recorded) counts as sync.
     """
-    if run.parent_execution_id is not None:
+    if run.parent_execution_id is not None and not _async_child(run):
         return None, None
     return run.definition.settings.max_concurrent_runs, settings.max_active_runs
+
+
+def _async_child(run: Run) -> bool:
+    return run.trigger is not None and run.trigger.get("mode") == "async"
 
 
 def describe(admission: Admission, workflow_limit: int | None, global_limit: int | None) -> str:

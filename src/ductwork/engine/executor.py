@@ -499,6 +499,10 @@ class _NodeContext:
     def depth(self) -> int:
         return self.driver.run.depth
 
+    def redact(self, value: Any) -> Any:
+        redactor = self.driver.redactor
+        return redactor.value(value) if redactor else value
+
     async def check_budget(self, estimated_cost: float) -> None:
         await self.driver.check_budget(self.node_id, estimated_cost)
 
@@ -806,6 +810,11 @@ class _RunDriver:
         sources = list(dict.fromkeys(sources))
         outputs = graph.outputs
         if node.node_type.keyed_input:
+            if node.node_type.fires_early(node.config):
+                # Completed branches first (stable: edge order within each): a branch that
+                # failed with on_error continue (output null) is not the first to complete.
+                states = graph.states
+                sources.sort(key=lambda source: states[source].status is not NodeStatus.COMPLETED)
             return {source: outputs.get(source) for source in sources}
         if len(sources) == 1:
             return outputs.get(sources[0])
@@ -829,11 +838,15 @@ class _RunDriver:
                 graph.ready.append(successor)
 
     def _fires_early(self, node_id: str, scope: GraphScope | None = None) -> bool:
-        """Whether a node waiting for predecessors may run now (`NodeType.fires_early`)."""
+        """Whether a node waiting for predecessors may run now (`NodeType.fires_early`):
+        a predecessor COMPLETED along an active edge (a failed one, even with on_error
+        continue, is not a branch that completed)."""
         graph = self if scope is None else scope
         node = graph.plan.nodes[node_id]
         return node.node_type.fires_early(node.config) and any(
-            self._edge_active(edge, graph) for edge in node.incoming
+            graph.states[edge.source].status is NodeStatus.COMPLETED
+            and self._edge_active(edge, graph)
+            for edge in node.incoming
         )
 
     def _prepare(self) -> None:

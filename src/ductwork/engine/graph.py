@@ -208,6 +208,13 @@ def _validate_model(
     return node_type.config_model.model_construct(**spec.config), rendered_later
 
 
+SECRET_FREE_MESSAGE = (
+    "must not read secrets: this value is stored where the run's secrets are not masked "
+    "(pass the called workflow the credential's name, or let it read its own secrets)"
+)
+"""Why a template in one of a node type's `secret_free_fields` may not read `secrets`."""
+
+
 def _check_config(
     spec: NodeSpec,
     node_type: NodeType[Any],
@@ -288,9 +295,12 @@ def _check_config(
                 if path in expressions
                 else scan_template_secrets(text)
             )
-            if not scan.dynamic:
+            if scan.dynamic:
+                message = DYNAMIC_SECRETS_MESSAGE
+            elif scan.names and path[0] in node_type.secret_free_fields:
+                message = SECRET_FREE_MESSAGE
+            else:
                 continue
-            message = DYNAMIC_SECRETS_MESSAGE
         issues.append(
             ValidationIssue(node_id=spec.id, field=f"config.{_dotted(path)}", message=message)
         )

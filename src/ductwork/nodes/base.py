@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -129,10 +129,12 @@ class ChildRuns(Protocol):
         workflow_id: str,
         version: int | None,
         inputs: Mapping[str, Any],
+        mode: Literal["sync", "async"] = "sync",
     ) -> Any:
         """Start (or find, after a crash: keyed by parent run and node) the child run;
-        returns the `Run`. Raises NodeError for an unknown workflow or version, or past
-        DUCTWORK_MAX_WORKFLOW_DEPTH."""
+        returns the `Run`. `mode` is recorded as the child trigger's `mode`: only a sync
+        child (its parent waits for it) runs outside the concurrency limits. Raises
+        NodeError for an unknown workflow or version, or past DUCTWORK_MAX_WORKFLOW_DEPTH."""
         ...
 
     async def wait_child(self, execution_id: str) -> Any:
@@ -251,6 +253,11 @@ class NodeContext(Protocol):
         item order."""
         ...
 
+    def redact(self, value: Any) -> Any:
+        """A copy of a JSON-like value with the run's secrets masked: for what a node
+        hands outside the run, where the engine does not mask it (a child run's inputs)."""
+        ...
+
     async def check_budget(self, estimated_cost: float) -> None:
         """Raise NodeError before a call costing up to `estimated_cost` that would take
         the run past its workflow's `max_cost_per_run` or the workflow past its
@@ -281,6 +288,9 @@ class NodeType(Generic[ConfigT]):
     raw_fields: ClassVar[frozenset[str]] = frozenset()
     """Config fields used exactly as written: never rendered, compiled or scanned as
     templates or expressions (a `code` node's Python source, where `{{` is just text)."""
+    secret_free_fields: ClassVar[frozenset[str]] = frozenset()
+    """Config fields whose templates may not read `secrets` (refused at save time): their
+    rendered value leaves the run, where its secrets are not masked (a child run's inputs)."""
     native_fields: ClassVar[frozenset[str]] = frozenset()
     """Config fields where a lone `{{ expr }}` keeps the value's type (lists, dicts, numbers)."""
     branches: ClassVar[frozenset[str]] = frozenset()
@@ -300,8 +310,10 @@ class NodeType(Generic[ConfigT]):
     edges, in edge order, even with one (`merge` needs to know where each value came from)."""
 
     def fires_early(self, config: ConfigT) -> bool:
-        """True when the node runs as soon as one incoming edge is active, not once every
-        predecessor has settled (`merge` in `first` mode). The run still waits for the
+        """True when the node runs as soon as one predecessor has completed along an
+        active edge, not once every predecessor has settled (`merge` in `first` mode).
+        A predecessor that failed with on_error continue does not fire it, and its keyed
+        input lists completed branches before failed ones. The run still waits for the
         other branches; the node runs once."""
         return False
 

@@ -6,9 +6,11 @@ edge order; skipped branches and branches whose edge was not taken are left out)
 - `wait_all` (default): that object as it is.
 - `append`: list outputs concatenated in edge order; any other output is one item.
 - `first`: the output of the first branch to complete. The node runs as soon as one
-  incoming edge is active (`NodeType.fires_early`); the other branches keep running
-  and the run still waits for them. Branches that completed in the same engine tick
-  count in edge order.
+  incoming branch has completed (`NodeType.fires_early`); the other branches keep
+  running and the run still waits for them. Branches that completed in the same engine
+  tick count in edge order. A branch that failed with on_error continue (output null)
+  is never taken while a completed one exists; when every branch failed, the first
+  failed one is (null).
 - `by_key`: list-of-object outputs joined on `key`: objects with the same key value
   are merged into one (fields of later branches win), in the order keys first appear
   (the first branch's order, then keys new in later branches).

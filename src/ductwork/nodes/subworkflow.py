@@ -59,6 +59,9 @@ class SubWorkflowNode(NodeType[SubWorkflowConfig]):
     )
     config_model = SubWorkflowConfig
     native_fields = frozenset({"inputs"})
+    # The inputs become the child run's variables, stored and returned unmasked: the
+    # child's redactor knows only its own run's secrets.
+    secret_free_fields = frozenset({"inputs"})
 
     async def run(self, config: SubWorkflowConfig, ctx: NodeContext) -> NodeResult:
         children = ctx.services.child_runs
@@ -74,7 +77,10 @@ class SubWorkflowNode(NodeType[SubWorkflowConfig]):
             parent=parent,
             workflow_id=config.workflow_id,
             version=config.version,
-            inputs=config.inputs,
+            # Masked as well (defence in depth): a secret that reached an input another
+            # way than `secrets.` (a stored output is masked already) stays hidden.
+            inputs=ctx.redact(config.inputs),
+            mode=config.mode,
         )
         meta = {"child_execution_id": child.execution_id}
         if config.mode == "async":
