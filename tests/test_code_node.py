@@ -251,6 +251,46 @@ async def test_code_feeds_a_condition_in_a_run(tmp_path: Path) -> None:
     assert logs == ["{scoring} alice"]
 
 
+CODE_IN_A_LOOP = definition(
+    [
+        {"id": "start", "type": "start"},
+        {"id": "loop", "type": "loop", "config": {"items": "{{ input.rows }}"}},
+        {
+            "id": "first",
+            "type": "transformer",
+            "parent": "loop",
+            "config": {"transform_type": "map"},
+        },
+        {
+            "id": "py",
+            "type": "code",
+            "parent": "loop",
+            "config": {
+                "code": (
+                    "def main(input, outputs):\n"
+                    "    return {'double': input * 2, 'seen': sorted(outputs),"
+                    " 'tag': outputs['start']['tag']}\n"
+                )
+            },
+        },
+    ],
+    [("start", "loop"), ("first", "py")],
+)
+
+
+async def test_a_code_node_runs_in_a_loop_body_and_sees_its_items_outputs(
+    tmp_path: Path,
+) -> None:
+    # A loop body's `outputs` reaches the code as a plain JSON object: the body's own
+    # outputs over the outer graph's.
+    async with embedded(tmp_path, code_node="enabled", code_pool_size=1) as app:
+        run = await app.execute_definition(CODE_IN_A_LOOP, {"rows": [1, 2], "tag": "t"})
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert run.node_states["loop"].output == [
+        {"double": n * 2, "seen": ["first", "start"], "tag": "t"} for n in (1, 2)
+    ]
+
+
 async def test_a_disabled_server_fails_the_node_saying_how_to_enable_it(tmp_path: Path) -> None:
     async with embedded(tmp_path) as app:
         assert app.components.services.code is None
