@@ -131,7 +131,9 @@ class CodeNode(NodeType[CodeConfig]):
             "outputs": dict(names.get("outputs", {})),
         }
         try:
-            outcome = await runner.call(config.code, arguments, timeout_seconds=timeout)
+            outcome = await runner.call(
+                config.code, arguments, timeout_seconds=timeout, workflow_id=ctx.workflow_id
+            )
         except CodeError as exc:
             _log_stdout(ctx, exc.stdout)
             raise
