@@ -211,6 +211,53 @@ async def test_no_subprocesses_and_no_file_writes(pool: CodePool) -> None:
         await call(pool, "def main():\n    with open('out.txt', 'w') as f:\n        f.write('x')\n")
 
 
+FORGE = (
+    "import json, os, sys\n"
+    "def main(input):\n"
+    "    frame = {'ok': True, 'value': 'forged', 'stdout': ''}\n"
+    "    if input == 'with-nonce':  # read from the worker's own frame: it can be\n"
+    "        frame['nonce'] = sys._getframe(1).f_locals['request']['nonce']\n"
+    "    body = json.dumps(frame).encode()\n"
+    "    os.write(4, len(body).to_bytes(4, 'big') + body)  # the worker's answer pipe\n"
+    "    return 'mine'\n"
+)
+
+
+@module_loop
+async def test_an_answer_the_code_wrote_itself_fails_the_call(pool: CodePool) -> None:
+    with pytest.raises(NodeError, match="wrote to its worker's protocol pipe"):
+        await call(pool, FORGE, input="no-nonce")
+    await still_serves(pool)
+
+
+@module_loop
+async def test_a_worker_never_serves_two_workflows(secret_in_environment: str) -> None:
+    single = CodePool(size=1, memory_mb=256, max_answer_bytes=1_000_000)
+
+    async def run(workflow_id: str, source: str, value: Any) -> Any:
+        outcome = await single.call(
+            source, {"input": value}, timeout_seconds=10, workflow_id=workflow_id
+        )
+        return outcome.value
+
+    try:
+        # The code of `a` leaves an answer in the pipe for the next call...
+        assert await run("a", FORGE, "with-nonce") == "forged"  # its own output: its business
+        # ...which another workflow never reads: it gets a fresh worker.
+        assert await run("b", ECHO, 1) == 1
+        # Nor does it see what `a` changed in its interpreter.
+        await run("a", "import json\ndef main():\n    json.planted = 1\n", None)
+        seen = "import json\ndef main():\n    return hasattr(json, 'planted')\n"
+        assert await run("b", seen, None) is False
+        # The same workflow keeps its warm worker; a stale answer left behind fails it.
+        assert await run("b", FORGE, "with-nonce") == "forged"
+        with pytest.raises(NodeError, match="wrote to its worker's protocol pipe"):
+            await run("b", ECHO, 2)
+        assert await run("b", ECHO, 3) == 3
+    finally:
+        await single.close()
+
+
 # The node in a workflow --------------------------------------------------------------------------
 CODE_THEN_CONDITION = definition(
     [
@@ -249,6 +296,46 @@ async def test_code_feeds_a_condition_in_a_run(tmp_path: Path) -> None:
     assert run.node_states["low"].status is NodeStatus.SKIPPED
     logs = [e.data["message"] for e in run.events if e.type == "log" and e.node_id == "score"]
     assert logs == ["{scoring} alice"]
+
+
+CODE_IN_A_LOOP = definition(
+    [
+        {"id": "start", "type": "start"},
+        {"id": "loop", "type": "loop", "config": {"items": "{{ input.rows }}"}},
+        {
+            "id": "first",
+            "type": "transformer",
+            "parent": "loop",
+            "config": {"transform_type": "map"},
+        },
+        {
+            "id": "py",
+            "type": "code",
+            "parent": "loop",
+            "config": {
+                "code": (
+                    "def main(input, outputs):\n"
+                    "    return {'double': input * 2, 'seen': sorted(outputs),"
+                    " 'tag': outputs['start']['tag']}\n"
+                )
+            },
+        },
+    ],
+    [("start", "loop"), ("first", "py")],
+)
+
+
+async def test_a_code_node_runs_in_a_loop_body_and_sees_its_items_outputs(
+    tmp_path: Path,
+) -> None:
+    # A loop body's `outputs` reaches the code as a plain JSON object: the body's own
+    # outputs over the outer graph's.
+    async with embedded(tmp_path, code_node="enabled", code_pool_size=1) as app:
+        run = await app.execute_definition(CODE_IN_A_LOOP, {"rows": [1, 2], "tag": "t"})
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert run.node_states["loop"].output == [
+        {"double": n * 2, "seen": ["first", "start"], "tag": "t"} for n in (1, 2)
+    ]
 
 
 async def test_a_disabled_server_fails_the_node_saying_how_to_enable_it(tmp_path: Path) -> None:
@@ -348,12 +435,17 @@ class RecordingRunner:
 
     def __init__(self, lines: int) -> None:
         self.lines = lines
-        self.calls: list[tuple[Mapping[str, Any], float]] = []
+        self.calls: list[tuple[Mapping[str, Any], float, str]] = []
 
     async def call(
-        self, source: str, arguments: Mapping[str, Any], *, timeout_seconds: float
+        self,
+        source: str,
+        arguments: Mapping[str, Any],
+        *,
+        timeout_seconds: float,
+        workflow_id: str = "",
     ) -> CodeOutcome:
-        self.calls.append((arguments, timeout_seconds))
+        self.calls.append((arguments, timeout_seconds, workflow_id))
         return CodeOutcome(value="ok", stdout="".join(f"line {n}\n" for n in range(self.lines)))
 
 
@@ -384,8 +476,9 @@ async def test_the_node_hands_over_inputs_but_never_secrets_and_bounds_its_logs(
     finally:
         await services.http.close()
     assert result.output == "ok"
-    [(arguments, timeout)] = runner.calls
+    [(arguments, timeout, workflow_id)] = runner.calls
     assert arguments == {"input": 5, "inputs": {"who": "ann"}, "outputs": {"a": 1}}
     assert timeout == 3  # the setting caps what the node asks for
+    assert workflow_id == ctx.workflow_id  # the pool keeps workers to one workflow
     assert len(ctx.logs) == MAX_LOG_LINES + 1
     assert ctx.logs[-1] == ("info", "... 50 more lines of output not logged")

@@ -3,6 +3,7 @@ per-item states and events, and the save-time rules of loop bodies."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,34 @@ async def test_nested_loops(tmp_path: Path) -> None:
     assert run.node_states["p[0][1]"].output == 4
     assert run.node_states["inner[1]"].output == [6]
     assert run.node_states["inner[1][0]"].output == 6
+
+
+async def test_outputs_whole_is_a_plain_dict_at_the_top_and_in_a_body(tmp_path: Path) -> None:
+    # `{{ outputs }}` is kept as an output, serialised and printed like any dict: in a
+    # body too (its scope chains the outer outputs), and without containing itself.
+    node = ProbeNode()
+    nodes = [
+        {"id": "start", "type": "start"},
+        probe("top", output="{{ outputs }}"),
+        loop(items="{{ outputs.start.rows }}"),
+        probe("whole", "loop", output="{{ outputs }}"),
+        probe("text", "loop", output="{{ outputs | tojson }}"),
+    ]
+    edges = [("start", "top"), ("top", "loop"), ("whole", "text")]
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        run = await asyncio.wait_for(
+            app.execute_definition(definition(nodes, edges), {"rows": [7]}), RUN_WAIT
+        )
+    assert run.status is RunStatus.SUCCESS, run.error
+    start = {"rows": [7]}
+    top = {"start": start}
+    assert run.node_states["top"].output == top
+    assert run.node_states["whole[0]"].output == {"start": start, "top": top}
+    assert orjson.loads(run.node_states["text[0]"].output) == {
+        "start": start,
+        "top": top,
+        "whole": {"start": start, "top": top},
+    }
 
 
 async def test_a_long_delay_in_a_body_fails_its_item(tmp_path: Path) -> None:

@@ -11,6 +11,12 @@ The pool enforces what the worker cannot enforce on itself: the wall-clock timeo
 too big to take, and a bound on callers waiting for a free worker. Workers start on
 the first call (or `start()`) and are killed by `close()`.
 
+User code can reach its worker's protocol pipes (and change the interpreter's state),
+so a worker is never handed from one workflow to another: a worker that last served
+another workflow is killed and a fresh one started for the call. Every request carries
+a new random nonce that the answer must echo; an answer without it (a frame the code
+wrote itself, or one it left behind for the next call) kills the worker.
+
 Threat model and limits: docs/code-node.md.
 """
 
@@ -20,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -65,6 +72,16 @@ class WorkerGone(Exception):
     """The worker process died or broke the protocol mid-call."""
 
 
+class ForgedAnswer(Exception):
+    """An answer frame without the call's nonce: written by user code, not the worker."""
+
+
+FORGED = (
+    "the code wrote to its worker's protocol pipe (an answer without this call's "
+    "nonce); the worker was killed"
+)
+
+
 @dataclass(slots=True, eq=False)
 class _Worker:
     """One worker process and its private directory."""
@@ -72,17 +89,23 @@ class _Worker:
     process: asyncio.subprocess.Process
     directory: Path
     started: float = field(default_factory=time.perf_counter)
+    workflow_id: str | None = None
+    """The workflow whose code this worker ran (None: fresh); it serves no other."""
 
-    async def request(self, payload: bytes, max_answer_bytes: int) -> dict[str, Any]:
-        """Send one frame, read one answer frame; WorkerGone if the process is gone."""
+    async def request(self, payload: bytes, nonce: str, max_answer_bytes: int) -> dict[str, Any]:
+        """Send one frame, read one answer frame; WorkerGone if the process is gone,
+        ForgedAnswer if the answer does not echo `nonce`."""
         stdin, stdout = self.process.stdin, self.process.stdout
         assert stdin is not None and stdout is not None
         try:
             stdin.write(len(payload).to_bytes(4, "big") + payload)
             await stdin.drain()
-            return await self.answer(max_answer_bytes)
+            answer = await self.answer(max_answer_bytes)
         except (ConnectionError, BrokenPipeError, asyncio.IncompleteReadError) as exc:
             raise WorkerGone(str(exc)) from None
+        if answer.get("nonce") != nonce:
+            raise ForgedAnswer
+        return answer
 
     async def answer(self, max_answer_bytes: int) -> dict[str, Any]:
         """Read one answer frame."""
@@ -206,21 +229,33 @@ class CodePool:
         return worker
 
     async def call(
-        self, source: str, arguments: Mapping[str, Any], *, timeout_seconds: float
+        self,
+        source: str,
+        arguments: Mapping[str, Any],
+        *,
+        timeout_seconds: float,
+        workflow_id: str = "",
     ) -> CodeOutcome:
         """Call `main` of `source` with `arguments` in a free worker (see `CodeRunner`)."""
+        nonce = secrets.token_hex(16)
         try:
             payload = orjson.dumps(
-                {"source": source, "arguments": arguments, "timeout": timeout_seconds}
+                {
+                    "source": source,
+                    "arguments": arguments,
+                    "timeout": timeout_seconds,
+                    "nonce": nonce,
+                }
             )
         except orjson.JSONEncodeError as exc:
             raise NodeError(f"the code's arguments are not JSON: {exc}") from None
-        worker = await self._acquire()
+        worker = await self._acquire(workflow_id)
+        worker.workflow_id = workflow_id
         self._busy.add(worker)
         healthy = exiting = False
         try:
             async with asyncio.timeout(timeout_seconds):
-                answer = await worker.request(payload, self.max_answer_bytes)
+                answer = await worker.request(payload, nonce, self.max_answer_bytes)
             healthy = answer.get("kind") != "memory"
             # After a MemoryError the worker exits on its own (worker.py).
             exiting = not healthy
@@ -231,12 +266,14 @@ class CodePool:
         except WorkerGone:
             await worker.kill(grace=EXIT_GRACE_SECONDS)
             raise NodeError(_died(worker.process.returncode, self.memory_mb)) from None
+        except ForgedAnswer:
+            raise NodeError(FORGED) from None
         finally:
             self._busy.discard(worker)
             self._release(worker, healthy, exiting)
         return _outcome(answer, self.memory_mb)
 
-    async def _acquire(self) -> _Worker:
+    async def _acquire(self, workflow_id: str) -> _Worker:
         if not self._started:
             await self.start()
         if self._closed:
@@ -251,7 +288,10 @@ class CodePool:
             slot = await self._idle.get()
         finally:
             self._waiting -= 1
-        if slot is not None and slot.process.returncode is None:
+        # A worker that ran another workflow's code (which may have changed its state or
+        # left frames in its pipe) is never handed over: a fresh one is started instead.
+        alive = slot is not None and slot.process.returncode is None
+        if slot is not None and alive and slot.workflow_id in (None, workflow_id):
             return slot
         if slot is not None:
             await slot.kill()

@@ -15,8 +15,11 @@ At start, before it reads any user code, it
 4. answers a ready frame.
 
 Then it serves calls one at a time: a request frame `{"source", "arguments",
-"timeout"}` is answered by `{"ok": true, "value", "stdout"}` or `{"ok": false,
-"kind", "error", "stdout"}`. A frame is a 4-byte big-endian length and UTF-8 JSON.
+"timeout", "nonce"}` is answered by `{"ok": true, "value", "stdout", "nonce"}` or
+`{"ok": false, "kind", "error", "stdout", "nonce"}`. A frame is a 4-byte big-endian
+length and UTF-8 JSON. The nonce, new for every call, is echoed so the pool can tell
+this call's answer from a frame user code wrote to the protocol pipe itself (it can
+reach the pipe's fd), e.g. one left behind for the next call.
 Docs: docs/code-node.md.
 """
 
@@ -108,7 +111,8 @@ def _write_frame(fd: int, payload: bytes) -> None:
         view = view[written:]
 
 
-def _answer(fd: int, answer: dict[str, Any]) -> None:
+def _answer(fd: int, answer: dict[str, Any], nonce: Any) -> None:
+    answer["nonce"] = nonce
     try:
         payload = json.dumps(answer, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError, RecursionError, UnicodeEncodeError) as exc:
@@ -118,6 +122,7 @@ def _answer(fd: int, answer: dict[str, Any]) -> None:
                 "kind": "result",
                 "error": f"main returned a value that is not JSON: {exc}",
                 "stdout": answer.get("stdout", ""),
+                "nonce": nonce,
             }
         ).encode("utf-8")
     _write_frame(fd, payload)
@@ -218,8 +223,9 @@ def main() -> None:
         frame = _read_frame(requests)
         if frame is None:
             return
-        answer = _call(json.loads(frame))
-        _answer(answers, answer)
+        request = json.loads(frame)
+        answer = _call(request)
+        _answer(answers, answer, request.get("nonce"))
         if answer.get("kind") == "memory":
             # A MemoryError can leave the interpreter half-broken: start afresh.
             return

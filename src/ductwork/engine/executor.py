@@ -981,7 +981,10 @@ class _RunDriver:
             else:
                 self.checkpointer.flush_later()
             input_value = self._input_for(node, graph)
-            names = {**graph.base_names, "input": input_value}
+            # `outputs` as a plain dict of this moment: a template may hand it on whole
+            # (`{{ outputs }}` as an output would otherwise contain itself once stored,
+            # and a loop body's is a ChainMap, which is not JSON).
+            names = {**graph.base_names, "outputs": dict(graph.outputs), "input": input_value}
             ctx = _NodeContext(self, key, attempt, input_value, names, graph, node)
             try:
                 async with asyncio.timeout(timeout):

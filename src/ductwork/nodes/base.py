@@ -154,9 +154,16 @@ class CodeRunner(Protocol):
     """Runs user Python outside the server's process (`ductwork.code`)."""
 
     async def call(
-        self, source: str, arguments: Mapping[str, Any], *, timeout_seconds: float
+        self,
+        source: str,
+        arguments: Mapping[str, Any],
+        *,
+        timeout_seconds: float,
+        workflow_id: str = "",
     ) -> CodeOutcome:
         """Call `main(**arguments)` defined by `source` in a sandboxed worker.
+
+        `workflow_id`: whose code it is; a worker never runs code of two workflows.
 
         Raises NodeError on a timeout, a memory blow-up, a crash, an exception in
         the code (its traceback in the message) or a result that is not JSON.

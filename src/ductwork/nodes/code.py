@@ -127,10 +127,13 @@ class CodeNode(NodeType[CodeConfig]):
         arguments = {
             "input": ctx.input,
             "inputs": {k: v for k, v in names.items() if k not in NOT_INPUTS},
-            "outputs": names.get("outputs", {}),
+            # A plain dict: the pool sends JSON, and a scope may hold another mapping.
+            "outputs": dict(names.get("outputs", {})),
         }
         try:
-            outcome = await runner.call(config.code, arguments, timeout_seconds=timeout)
+            outcome = await runner.call(
+                config.code, arguments, timeout_seconds=timeout, workflow_id=ctx.workflow_id
+            )
         except CodeError as exc:
             _log_stdout(ctx, exc.stdout)
             raise
