@@ -39,7 +39,7 @@ from ductwork.settings import Settings
 from tests.support.live_server import LiveServer
 
 ADMIN_KEY = "dw_fuzz-admin-key-0123456789abcdefghijklmnopqrstuvwxyz"
-EXAMPLES_PER_MODE = int(os.environ.get("DUCTWORK_FUZZ_EXAMPLES", "40"))
+EXAMPLES_PER_MODE = int(os.environ.get("DUCTWORK_FUZZ_EXAMPLES", "25"))
 """Generated cases per operation, generation mode and id source (random or existing);
 raise it for a deeper run off CI (DUCTWORK_FUZZ_EXAMPLES=1000)."""
 EXAMPLES_WITHOUT_KEY = max(1, EXAMPLES_PER_MODE // 6)
