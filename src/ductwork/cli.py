@@ -24,7 +24,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ductwork.engine.graph import WorkflowInvalid
-from ductwork.examples import read_workflow_file
+from ductwork.examples import (
+    ExampleNotFound,
+    read_workflow_file,
+    resolve_example_references,
+)
 from ductwork.models import Event, NodeStatus, Run, RunStatus, ValidationIssue
 from ductwork.settings import Settings
 
@@ -569,7 +573,9 @@ def run(
         await app.start()
         sweeper: asyncio.Task[None] | None = None
         try:
-            run = await app.execute_definition(definition, inputs, wait=False)
+            # An example calling another (`example:<name>`) saves that one first.
+            resolved = await resolve_example_references(app, definition, file.parent)
+            run = await app.execute_definition(resolved, inputs, wait=False)
             sweeper = asyncio.get_running_loop().create_task(_sweep_own_run(app, run))
             # Following from seq 0 replays whatever the run did before we subscribed.
             with contextlib.suppress(TimeoutError):
@@ -600,6 +606,9 @@ def run(
             result = asyncio.run(go(Settings(store_url=url)))
     except WorkflowInvalid as exc:
         _print_issues(exc.issues)
+        raise typer.Exit(2) from None
+    except ExampleNotFound as exc:
+        err.print(f"[red]{file.name}: {exc}[/]")
         raise typer.Exit(2) from None
     if as_json:
         sys.stdout.write(json.dumps(run_view(result), indent=2, default=str) + "\n")

@@ -404,6 +404,35 @@ def _node_variant_name(type_name: str) -> str:
     return "node_" + re.sub(r"[^A-Za-z0-9_]", "_", type_name)
 
 
+_FIELD_ANNOTATIONS = frozenset({"title", "description", "examples", "default"})
+"""Keywords that describe a field rather than constrain its value."""
+
+
+def _with_native_templates(config: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    """`config` (a node type's config schema) where each native field also takes a string.
+
+    A native field's usual value is a lone `{{ expr }}` that renders to the declared
+    type (a loop's `items: "{{ input.rows }}"`); a schema of the declared type alone
+    (`array`) would make structured output refuse the commonest valid workflow.
+    """
+    properties = config.get("properties")
+    if not isinstance(properties, dict):
+        return config
+    for name in fields:
+        field = properties.get(name)
+        if not isinstance(field, dict):
+            continue
+        alternatives = field.get("anyOf")
+        if isinstance(alternatives, list):
+            if not any(isinstance(a, dict) and a.get("type") == "string" for a in alternatives):
+                properties[name] = {**field, "anyOf": [*alternatives, {"type": "string"}]}
+        elif field.get("type") not in (None, "string"):  # no type: any value already
+            declared = {k: v for k, v in field.items() if k not in _FIELD_ANNOTATIONS}
+            notes = {k: v for k, v in field.items() if k in _FIELD_ANNOTATIONS}
+            properties[name] = {**notes, "anyOf": [declared, {"type": "string"}]}
+    return config
+
+
 def workflow_schema(registry: Mapping[str, NodeType[Any]]) -> dict[str, Any]:
     """The JSON Schema asked for as structured output, derived from the models.
 
@@ -418,7 +447,9 @@ def workflow_schema(registry: Mapping[str, NodeType[Any]]) -> dict[str, Any]:
     variants = []
     for name, node_type in registry.items():
         variant_name = _node_variant_name(name)
-        config = _rebased(node_type.json_schema(), variant_name + "_")
+        config = _with_native_templates(
+            _rebased(node_type.json_schema(), variant_name + "_"), node_type.native_fields
+        )
         for def_name, definition in config.pop("$defs", {}).items():
             defs[variant_name + "_" + def_name] = definition
         properties = dict(node_spec["properties"])
