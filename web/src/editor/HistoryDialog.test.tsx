@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { type FakeHandler, fakeApi, json, requestsTo } from "../testing/fakeApi";
 import { renderRoutes } from "../testing/render";
 import { TRIGGER_TYPE_FIXTURE } from "../triggers/testing";
-import type { VersionDiff } from "../api/issue11";
+import type { Schemas } from "../api/client";
 import { DiffView, isEmptyDiff, shortValue } from "../versions/DiffView";
 import { render } from "@testing-library/react";
 import { EditorPage } from "./EditorPage";
@@ -36,7 +36,7 @@ const WORKFLOW = {
   edges: [],
 };
 
-const DIFF: VersionDiff = {
+const DIFF: Schemas["VersionDiff"] = {
   from: 1,
   to: 3,
   nodes: {
@@ -75,7 +75,7 @@ describe("DiffView", () => {
   });
 
   it("says when there is no difference, and shortens long values", () => {
-    const empty: VersionDiff = { from: 2, to: 3, nodes: { added: [], removed: [], changed: [] }, edges: { added: [], removed: [] }, workflow: [] };
+    const empty: Schemas["VersionDiff"] = { from: 2, to: 3, nodes: { added: [], removed: [], changed: [] }, edges: { added: [], removed: [] }, workflow: [] };
     expect(isEmptyDiff(empty)).toBe(true);
     render(<DiffView diff={empty} />);
     expect(screen.getByText("No differences between version 2 and version 3.")).toBeTruthy();

@@ -28,15 +28,14 @@ export function ChildRuns({ executionId, live }: { executionId: string; live: bo
     );
   }
   // Filtered here too: a server without the filter would answer every run.
-  const runs = (children.data ?? []).filter((run) => (run as Record<string, unknown>).parent_execution_id === executionId);
+  const runs = (children.data ?? []).filter((run) => run.parent_execution_id === executionId);
   if (runs.length === 0) return null;
   return (
     <section className="run-children" aria-label="Child runs">
       <h2>Child runs</h2>
       <ul>
         {runs.map((run) => {
-          const extra = run as Record<string, unknown>;
-          const node = typeof extra.parent_node_id === "string" ? extra.parent_node_id : null;
+          const node = run.parent_node_id ?? null;
           return (
             <li key={run.execution_id}>
               <Link to={`/runs/${encodeURIComponent(run.execution_id)}`}>{shortId(run.execution_id)}</Link>{" "}

@@ -57,12 +57,11 @@ export function RunHeader(props: RunHeaderProps) {
   const duration = Number.isNaN(start) || Number.isNaN(end) ? null : Math.max(end - start, 0);
   const error = statuses?.error ?? run?.error ?? null;
   const note = connectionNote(connection, retryInMs, finished);
-  const extra = (run ?? {}) as Record<string, unknown>;
-  const parentId = text(extra.parent_execution_id);
-  const parentNode = text(extra.parent_node_id);
-  const depth = typeof extra.depth === "number" ? extra.depth : 0;
-  const queuedReason = status === "queued" ? text(extra.queued_reason) : null;
-  const usage = runUsage(statuses?.usage ?? extra.usage);
+  const parentId = text(run?.parent_execution_id);
+  const parentNode = text(run?.parent_node_id);
+  const depth = run?.depth ?? 0;
+  const queuedReason = status === "queued" ? text(run?.queued_reason) : null;
+  const usage = runUsage(statuses?.usage ?? run?.usage);
   return (
     <header className="run-header">
       <div className="run-title">

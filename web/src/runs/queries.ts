@@ -3,7 +3,6 @@
 // logs, see src/ductwork/api/live.py), so there is no GET of the execution here.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { type Schemas, UnauthorizedError, api, errorMessage } from "../api/client";
-import { issue11Api } from "../api/issue11";
 import type { NodeTypeInfo } from "../canvas/definition";
 
 /** A readable message for a failed call: the body's detail or message, and the status. */
@@ -83,7 +82,7 @@ export function useChildRuns(executionId: string, live: boolean) {
   return useQuery({
     queryKey: ["runs", "children", executionId],
     queryFn: async () => {
-      const { data, error, response } = await issue11Api.GET("/workflows/executions", {
+      const { data, error, response } = await api.GET("/workflows/executions", {
         params: { query: { parent_execution_id: executionId, limit: 100 } },
       });
       if (data === undefined) throw callFailure(response, error, "Could not load the child runs");
@@ -98,7 +97,7 @@ export function useDeleteRun(executionId: string) {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: async (): Promise<void> => {
-      const { error, response } = await issue11Api.DELETE("/workflows/executions/{execution_id}", {
+      const { error, response } = await api.DELETE("/workflows/executions/{execution_id}", {
         params: { path: { execution_id: executionId } },
       });
       if (!response.ok) throw callFailure(response, error, "Could not delete the run");

@@ -1,6 +1,8 @@
 // A diff of two workflow versions (GET /workflows/{id}/versions/diff): nodes added,
 // removed and changed (field by field), edges added and removed, workflow fields.
-import type { DiffEdge, FieldChange, VersionDiff } from "../api/issue11";
+import type { Schemas } from "../api/client";
+
+type VersionDiff = Schemas["VersionDiff"];
 
 /** A value as one short line (JSON, cut at `max` characters). */
 export function shortValue(value: unknown, max = 80): string {
@@ -9,7 +11,7 @@ export function shortValue(value: unknown, max = 80): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-function edgeText(edge: DiffEdge): string {
+function edgeText(edge: Schemas["EdgeView"]): string {
   return `${edge.from} → ${edge.to}${edge.branch ? ` (${edge.branch})` : ""}`;
 }
 
@@ -25,7 +27,7 @@ export function isEmptyDiff(diff: VersionDiff): boolean {
   );
 }
 
-function Changes({ changes, label }: { changes: FieldChange[]; label: string }) {
+function Changes({ changes, label }: { changes: Schemas["ValueChange"][]; label: string }) {
   return (
     <table className="diff-changes" aria-label={label}>
       <thead>

@@ -1,7 +1,6 @@
-// A workflow's stored versions: list, diff, restore (TanStack Query over issue11Api).
+// A workflow's stored versions: list, diff, restore (TanStack Query over the API client).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import type { Workflow } from "../api/client";
-import { type VersionDiff, type VersionInfo, type WorkflowUsage, issue11Api } from "../api/issue11";
+import { type Schemas, type Workflow, api } from "../api/client";
 import { callFailure } from "../runs/queries";
 
 /** The newest versions first (up to `limit`). */
@@ -9,8 +8,8 @@ export function useVersions(workflowId: string, enabled = true, limit = 50) {
   return useQuery({
     queryKey: ["workflow", workflowId, "versions", limit],
     enabled,
-    queryFn: async (): Promise<VersionInfo[]> => {
-      const { data, error, response } = await issue11Api.GET("/workflows/{workflow_id}/versions", {
+    queryFn: async (): Promise<Schemas["VersionListItem"][]> => {
+      const { data, error, response } = await api.GET("/workflows/{workflow_id}/versions", {
         params: { path: { workflow_id: workflowId }, query: { limit } },
       });
       if (data === undefined) throw callFailure(response, error, "Could not list the versions");
@@ -24,8 +23,8 @@ export function useVersionDiff(workflowId: string, from: number | null, to: numb
   return useQuery({
     queryKey: ["workflow", workflowId, "diff", from, to],
     enabled: from !== null && to !== null,
-    queryFn: async (): Promise<VersionDiff> => {
-      const { data, error, response } = await issue11Api.GET("/workflows/{workflow_id}/versions/diff", {
+    queryFn: async (): Promise<Schemas["VersionDiff"]> => {
+      const { data, error, response } = await api.GET("/workflows/{workflow_id}/versions/diff", {
         params: { path: { workflow_id: workflowId }, query: { from: from ?? 0, to: to ?? 0 } },
       });
       if (data === undefined) throw callFailure(response, error, "Could not compare the versions");
@@ -41,7 +40,7 @@ export function useRestoreVersion(workflowId: string) {
   const queryClient = useQueryClient();
   return useMutation({
     mutationFn: async (version: number): Promise<Workflow> => {
-      const { data, error, response } = await issue11Api.POST("/workflows/{workflow_id}/versions/{version}/restore", {
+      const { data, error, response } = await api.POST("/workflows/{workflow_id}/versions/{version}/restore", {
         params: { path: { workflow_id: workflowId, version } },
       });
       if (data === undefined) throw callFailure(response, error, `Could not restore version ${version}`);
@@ -59,8 +58,8 @@ export function useWorkflowUsage(workflowId: string, days = 30, enabled = true) 
   return useQuery({
     queryKey: ["workflow", workflowId, "usage", days],
     enabled,
-    queryFn: async (): Promise<WorkflowUsage> => {
-      const { data, error, response } = await issue11Api.GET("/workflows/{workflow_id}/usage", {
+    queryFn: async (): Promise<Schemas["WorkflowUsage"]> => {
+      const { data, error, response } = await api.GET("/workflows/{workflow_id}/usage", {
         params: { path: { workflow_id: workflowId }, query: { days } },
       });
       if (data === undefined) throw callFailure(response, error, "Could not load the usage");
