@@ -84,18 +84,34 @@ def drag_from_palette(page: Any, node_type: str, x: float, y: float) -> None:
     source.drag_to(pane, target_position={"x": x, "y": y})
 
 
+CONNECT_ATTEMPTS = 3
+
+
 def connect(page: Any, source_id: str, target_id: str, handle: str | None = None) -> None:
-    """Drag from a node's output handle to another node's input handle."""
+    """Drag from a node's output handle to another node's input handle, until the edge
+    is there: on a loaded machine the canvas may still be moving (a panel opening after
+    the last drop) when the handles' boxes are read, and the drag then misses."""
+    from playwright.sync_api import expect
+
     handle_selector = ".react-flow__handle.source" + (
         f"[data-handleid='{handle}']" if handle else ""
     )
-    start = node(page, source_id).locator(handle_selector).bounding_box()
-    end = node(page, target_id).locator(".react-flow__handle.target").bounding_box()
-    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(end["x"] + 2, end["y"] + 2, steps=8)
-    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=4)
-    page.mouse.up()
+    edges = page.locator(".react-flow__edge")
+    before = edges.count()
+    for attempt in range(CONNECT_ATTEMPTS):
+        start = node(page, source_id).locator(handle_selector).bounding_box()
+        end = node(page, target_id).locator(".react-flow__handle.target").bounding_box()
+        page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(end["x"] + 2, end["y"] + 2, steps=8)
+        page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=4)
+        page.mouse.up()
+        try:
+            expect(edges).to_have_count(before + 1, timeout=5_000)
+            return
+        except AssertionError:
+            if attempt == CONNECT_ATTEMPTS - 1:
+                raise
 
 
 def flow_position(page: Any, node_id: str) -> tuple[float, float]:
