@@ -587,13 +587,16 @@ def print_lines(lines: list[Line]) -> None:
 def record(lines: list[Line], command: list[str], src: Path, loads: list[str]) -> None:
     """Write the table into bench/baseline.json's `suite` section (others kept)."""
     data = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
+    # The last commit that changed the package measured (bench/ commits change no number).
     commit = subprocess.run(
-        ["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ["git", "-C", str(src), "log", "-1", "--format=%h", "--", "."],
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     data["suite"] = {
         "recorded": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
-        "code": f"{src} at {commit}",
+        "code": f"{src} as of commit {commit}",
         "command": " ".join(command),
         "load": loads,
         "rows": {line.measure: [line.result, line.cpu] for line in lines},
@@ -677,7 +680,7 @@ def main() -> None:
     print(f"at end:   {end_load}")
     if args.record_baseline:
         loads = [f"at start: {start_load}", f"at end: {end_load}"]
-        record(lines, [Path(sys.executable).name, *sys.argv], src, loads)
+        record(lines, [".venv/bin/python", *sys.argv], src, loads)
 
 
 if __name__ == "__main__":

@@ -218,8 +218,11 @@ def _record(passes: int = 3) -> None:
     runs = [measure() for _ in range(passes)]
     values = {name: round(min(run[name] for run in runs), 4) for name in MEASURES}
     data = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
+    # The last commit that changed the package measured (bench/ commits change no number).
     commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ["git", "-C", str(ROOT), "log", "-1", "--format=%h", "--", "src"],
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     model = next(
         (
@@ -233,7 +236,7 @@ def _record(passes: int = 3) -> None:
         "recorded": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}",
-        "code": commit,
+        "code": f"src/ as of commit {commit}",
         "command": RECORD,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "cpu_ms": values,
