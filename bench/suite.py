@@ -635,7 +635,9 @@ def main() -> None:
     args = parser.parse_args()
     src = args.src.resolve()
     sizes = QUICK if args.quick else FULL
-    # Helpers' measures (scale_out, memory) start `ductwork` processes from this environment.
+    # Helpers' measures (scale_out, memory) import ductwork here and start `ductwork`
+    # processes from this environment: the package measured, in both.
+    sys.path.insert(0, str(src))
     os.environ["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(src), os.environ.get("PYTHONPATH")])
     )
