@@ -135,9 +135,10 @@ def serve(port: int, key: str, db: str) -> None:
                 self.reply(404, {"detail": "Not Found"})
 
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))  # kept alive: read
             if not self.authorized():
                 return
+            body = json.loads(raw or b"{}")
             parts = self.path.strip("/").split("/")
             if parts == ["workflows"]:
                 workflow_id = str(uuid.uuid4())
@@ -152,7 +153,6 @@ def serve(port: int, key: str, db: str) -> None:
             else:
                 self.reply(404, {"detail": "Not Found"})
 
-    ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 

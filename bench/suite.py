@@ -177,10 +177,12 @@ class Server:
         self.process = subprocess.Popen(
             args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
+        stderr = self.process.stderr
+        assert stderr is not None
         deadline = time.monotonic() + 60
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{args[:3]} exited: {self.process.stderr.read()!r}")  # type: ignore[union-attr]
+                raise RuntimeError(f"{args[:3]} exited: {stderr.read()!r}")
             with contextlib.suppress(OSError):
                 client = Client(port)
                 healthy = client.call("GET", "/health")[0] == 200
@@ -192,7 +194,7 @@ class Server:
             time.sleep(0.005)
         self.startup = time.perf_counter() - started
         # stderr is a pipe nobody reads while measuring: drain it so the server never blocks.
-        threading.Thread(target=self.process.stderr.read, daemon=True).start()  # type: ignore[union-attr]
+        threading.Thread(target=stderr.read, daemon=True).start()
 
     def cpu(self) -> float:
         return cpu_seconds([self.process.pid])
@@ -248,9 +250,14 @@ def concurrent_runs(
     for connection in connections:
         connection.execute(workflow_id, {"n": 0})  # connect and warm outside the clock
 
+    failures: list[BaseException] = []
+
     def drive(connection: Client) -> None:
-        for i in range(per_client):
-            connection.execute(workflow_id, {"n": i})
+        try:
+            for i in range(per_client):
+                connection.execute(workflow_id, {"n": i})
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            failures.append(exc)
 
     threads = [threading.Thread(target=drive, args=(c,)) for c in connections]
     before = cpu()
@@ -264,6 +271,8 @@ def concurrent_runs(
     done = per_client * clients
     for connection in connections:
         connection.close()
+    if failures:
+        raise failures[0]
     return done / elapsed, spent / done
 
 
