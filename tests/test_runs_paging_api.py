@@ -7,7 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import orjson
 from typer.testing import CliRunner
+from websockets.asyncio.client import connect
 
 from ductwork.cli import cli
 from ductwork.client import NEXT_CURSOR_HEADER, Client
@@ -155,3 +157,32 @@ def test_the_python_client_and_the_cli_follow_the_cursor(server: LiveServer) -> 
     assert every.exit_code == 0, every.output
     assert "More runs" not in every.stderr
     assert every.stdout.count('"execution_id"') == 5
+
+
+async def test_a_paged_live_stream_sends_no_logs_and_only_what_follows(
+    server: LiveServer,
+) -> None:
+    """`?paged=true`: the snapshot has no logs and a first connection replays nothing
+    (the client pages the events); a reconnection still gets what it missed."""
+    with server.client(timeout=30) as client:
+        execution_id = execute(client, create(client, flow("streamed")))
+    stored = server.call(server.app.store.list_events(execution_id), timeout=10)
+    url = f"ws://127.0.0.1:{server.port}/ws/executions/{execution_id}?paged=true"
+
+    async def read(query: str = "") -> list[dict[str, Any]]:
+        async with connect(url + query, additional_headers=server.headers) as ws:
+            messages = [orjson.loads(raw) async for raw in ws]
+            assert ws.close_code == 1000
+        return messages
+
+    snapshot, *replayed = await read()
+    assert snapshot["type"] == "snapshot" and snapshot["paged"] is True
+    assert snapshot["run"]["logs"] == [] and snapshot["run"]["node_states"]
+    assert snapshot["last_seq"] == stored[-1].seq and replayed == []
+    snapshot, *replayed = await read("&after=2")
+    assert [m["seq"] for m in replayed] == [e.seq for e in stored if e.seq > 2]
+    # Without `paged`, the stream is as it was: logs in the snapshot, every event replayed.
+    async with connect(url.split("?")[0], additional_headers=server.headers) as ws:
+        whole = [orjson.loads(raw) async for raw in ws]
+    assert whole[0]["run"]["logs"] and "paged" not in whole[0]
+    assert [m["seq"] for m in whole[1:]] == [e.seq for e in stored]
