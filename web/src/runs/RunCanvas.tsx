@@ -10,7 +10,14 @@ import {
 import { memo, useCallback, useEffect, useMemo, useRef } from "react";
 import { type CanvasActions, CanvasContext } from "../canvas/canvasContext";
 import { NODE_TYPES } from "../canvas/NodeCard";
-import { type LoopProgress, type NodeTypeInfo, type StepNode, type WorkflowDefinition, toFlow } from "../canvas/definition";
+import {
+  type LoopProgress,
+  type NodeTypeInfo,
+  type StepNode,
+  VIRTUALISE_ABOVE,
+  type WorkflowDefinition,
+  toFlow,
+} from "../canvas/definition";
 import { useColorMode } from "../theme";
 import { withOverlays } from "./overlay";
 import type { NodeRunState } from "./statuses";
@@ -80,6 +87,7 @@ function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect, l
         nodesConnectable={false}
         edgesFocusable={false}
         deleteKeyCode={null}
+        onlyRenderVisibleElements={nodes.length > VIRTUALISE_ABOVE}
         fitView
         minZoom={0.1}
         aria-label="Run canvas"
