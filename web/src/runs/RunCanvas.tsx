@@ -34,6 +34,9 @@ interface RunCanvasProps {
   items?: CanvasActions;
 }
 
+/** How many of a large run's first nodes the canvas opens on (see `large`). */
+const FIRST_NODES_SHOWN = 60;
+
 const NO_LOOPS: Readonly<Record<string, LoopProgress>> = {};
 const NO_ACTIONS: CanvasActions = {};
 
@@ -63,6 +66,14 @@ function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect, l
     setNodes((current) => withOverlays(redraw ? flow.nodes : current, states, runFinished, loops));
   }, [flow, states, runFinished, loops, setNodes]);
 
+  // A large run opens on its first nodes, not the whole graph shrunk to fit: every card
+  // on screen is measured and drawn, and 10,000 of them at 10% are a grey blur anyway.
+  const large = flow.nodes.length > VIRTUALISE_ABOVE;
+  const fitViewOptions = useMemo(
+    () => (large ? { nodes: flow.nodes.slice(0, FIRST_NODES_SHOWN).map((n) => ({ id: n.id })) } : undefined),
+    [flow, large],
+  );
+
   const onNodeClick: NodeMouseHandler<StepNode> = useCallback((_, node) => onSelect(node.id), [onSelect]);
   // Keyboard selection (Enter on a focused card) arrives here, not as a click.
   const onSelectionChange: OnSelectionChangeFunc<StepNode> = useCallback(
@@ -87,8 +98,9 @@ function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect, l
         nodesConnectable={false}
         edgesFocusable={false}
         deleteKeyCode={null}
-        onlyRenderVisibleElements={nodes.length > VIRTUALISE_ABOVE}
+        onlyRenderVisibleElements={large}
         fitView
+        fitViewOptions={fitViewOptions}
         minZoom={0.1}
         aria-label="Run canvas"
       >
