@@ -797,7 +797,16 @@ def runs(
     trigger: Annotated[
         TriggerType | None, typer.Option(help="Only runs this kind of trigger started.")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many runs to list.")] = 20,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="How many runs to list (per page with --all).")
+    ] = 20,
+    after: Annotated[
+        str | None,
+        typer.Option(help="Continue after this page cursor (printed under a full page)."),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every matching run, following the page cursor.")
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the runs as the API returns them (JSON).")
     ] = False,
@@ -808,12 +817,15 @@ def runs(
 
     Origin is `manual`, `schedule <slot>`, `webhook <METHOD> /hooks/<path>` or
     `error of <failed run>`. On a terminal a table; otherwise tab-separated lines.
+    When more runs follow, the `--after` cursor of the next page is printed to stderr.
     Exit status: 0 when listed (even none), 1 when the server cannot be reached, 2
     when it refused the key or the workflow is unknown.
     """
     from urllib.parse import quote
 
     import httpx
+
+    from ductwork.client import NEXT_CURSOR_HEADER
 
     api_key = _remote_key(api_key)
     base = url.rstrip("/")
@@ -822,16 +834,25 @@ def runs(
         if value is not None:
             params[name] = value
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    listed: list[dict[str, Any]] = []
     try:
         with httpx.Client(base_url=base, timeout=30.0, headers=headers) as http:
-            response = http.get("/workflows/executions", params=params)
-            if response.status_code in (401, 403):
-                raise _refused(url, response.status_code)
-            if response.status_code == 422:
-                err.print(f"[red]{url} refused the query: {response.text}[/]", markup=False)
-                raise typer.Exit(2)
-            response.raise_for_status()
-            listed: list[dict[str, Any]] = response.json()
+            while True:
+                if after is not None:
+                    params["after"] = after
+                response = http.get("/workflows/executions", params=params)
+                if response.status_code in (401, 403):
+                    raise _refused(url, response.status_code)
+                if response.status_code == 422:
+                    err.print(f"[red]{url} refused the query: {response.text}[/]", markup=False)
+                    raise typer.Exit(2)
+                response.raise_for_status()
+                listed.extend(response.json())
+                after = response.headers.get(NEXT_CURSOR_HEADER)
+                if after is None or not every:
+                    break
+            if after is not None:
+                err.print(f"More runs: --after {after}", markup=False, highlight=False)
             if not listed and workflow is not None:
                 # An empty list is either no runs yet or a wrong id: say which.
                 known = http.get(f"/workflows/{quote(workflow, safe='')}")

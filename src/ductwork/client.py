@@ -46,6 +46,7 @@ __all__ = [
     "Conflict",
     "CredentialInfo",
     "Event",
+    "EventPage",
     "ExecuteResult",
     "Execution",
     "Health",
@@ -62,6 +63,7 @@ __all__ = [
     "ProblemDetail",
     "RateLimited",
     "Role",
+    "RunEvent",
     "Snapshot",
     "User",
     "ValidationReport",
@@ -189,6 +191,24 @@ class Execution(TypedDict):
     """What started the run, e.g. {"type": "manual"}; None for runs from before triggers."""
     workflow_name: NotRequired[str]
     """In `list_executions` across workflows: the name of the definition the run ran."""
+
+
+class RunEvent(TypedDict):
+    """One stored event of a run (`event_page`), as the live streams send it."""
+
+    seq: int
+    type: str
+    node_id: str | None
+    timestamp: str
+    data: dict[str, Any]
+
+
+class EventPage(TypedDict):
+    """A page of a run's events: `next_after` is the next page's `after` (None: no more
+    were stored when it was read)."""
+
+    events: list[RunEvent]
+    next_after: int | None
 
 
 class ExecuteResult(TypedDict):
@@ -517,6 +537,14 @@ def _page(limit: int, offset: int) -> dict[str, int]:
     return {"limit": limit, "offset": offset}
 
 
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
+"""The runs lists' header with the `after` of the next page (absent on the last page)."""
+
+
+def _parse_run_page(response: httpx.Response) -> tuple[list[Execution], str | None]:
+    return cast(list[Execution], response.json()), response.headers.get(NEXT_CURSOR_HEADER)
+
+
 class _Calls:
     """Every API call, built once for both clients (so they cannot drift apart)."""
 
@@ -578,9 +606,21 @@ class _Calls:
         return _Call("POST", path, _parse_json, json=body, headers=headers, read_timeout=read)
 
     @staticmethod
-    def get_execution(execution_id: str) -> _Call[Execution]:
+    def get_execution(
+        execution_id: str, events: bool = True, node_states: bool = True
+    ) -> _Call[Execution]:
         path = f"/workflows/executions/{_seg(execution_id, 'execution_id')}"
-        return _Call("GET", path, _parse_json)
+        params: dict[str, Any] = {}
+        if not events:
+            params["events"] = "false"
+        if not node_states:
+            params["node_states"] = "false"
+        return _Call("GET", path, _parse_json, params=params or None)
+
+    @staticmethod
+    def event_page(execution_id: str, after: int, limit: int) -> _Call[EventPage]:
+        path = f"/workflows/executions/{_seg(execution_id, 'execution_id')}/events/page"
+        return _Call("GET", path, _parse_json, params={"after": after, "limit": limit})
 
     @staticmethod
     def list_executions(
@@ -589,16 +629,32 @@ class _Calls:
         trigger: str | None,
         limit: int,
         offset: int,
+        after: str | None = None,
     ) -> _Call[list[Execution]]:
-        params: dict[str, Any] = _page(limit, offset)
+        call = _Calls.executions_page(workflow_id, status, trigger, limit, offset, after)
+        return _Call(call.method, call.path, _parse_json, params=call.params)
+
+    @staticmethod
+    def executions_page(
+        workflow_id: str | None,
+        status: str | None,
+        trigger: str | None,
+        limit: int,
+        offset: int,
+        after: str | None,
+    ) -> _Call[tuple[list[Execution], str | None]]:
+        """A runs list page with the next page's cursor (the `X-Next-Cursor` header)."""
+        params: dict[str, Any] = _page(limit, offset) if after is None else {"limit": limit}
+        if after is not None:
+            params["after"] = after
         if status is not None:
             params["status"] = status
         if trigger is not None:
             params["trigger"] = trigger
         if workflow_id is None:
-            return _Call("GET", "/workflows/executions", _parse_json, params=params)
+            return _Call("GET", "/workflows/executions", _parse_run_page, params=params)
         path = f"/workflows/{_seg(workflow_id, 'workflow_id')}/executions"
-        return _Call("GET", path, _parse_json, params=params)
+        return _Call("GET", path, _parse_run_page, params=params)
 
     @staticmethod
     def list_dead_letters(limit: int, offset: int) -> _Call[list[Execution]]:
@@ -906,9 +962,29 @@ class AsyncClient(_Base):
         call = _Calls.execute(workflow_id, inputs, wait, wait_seconds, idempotency_key)
         return await self._send(call)
 
-    async def get_execution(self, execution_id: str) -> Execution:
-        """A run: status, node states, logs, errors and result."""
-        return await self._send(_Calls.get_execution(execution_id))
+    async def get_execution(
+        self, execution_id: str, *, events: bool = True, node_states: bool = True
+    ) -> Execution:
+        """A run: status, node states, logs, errors and result. `events=False` reads it
+        without its events (`logs` empty: page them with `event_page`), `node_states=False`
+        without node states (a summary of a large run)."""
+        return await self._send(_Calls.get_execution(execution_id, events, node_states))
+
+    async def event_page(self, execution_id: str, *, after: int = 0, limit: int = 100) -> EventPage:
+        """Up to `limit` (1..1000) stored events of a run after seq `after`, in order."""
+        return await self._send(_Calls.event_page(execution_id, after, limit))
+
+    async def iter_events(
+        self, execution_id: str, *, after: int = 0, page_size: int = 500
+    ) -> AsyncIterator[RunEvent]:
+        """Every stored event of a run after seq `after`, read a page at a time."""
+        while True:
+            page = await self.event_page(execution_id, after=after, limit=page_size)
+            for item in page["events"]:
+                yield item
+            if page["next_after"] is None:
+                return
+            after = page["next_after"]
 
     async def list_executions(
         self,
@@ -918,13 +994,34 @@ class AsyncClient(_Base):
         trigger: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        after: str | None = None,
     ) -> list[Execution]:
         """Runs, newest first: one workflow's (with their logs; NotFound for an unknown
         workflow) or, without `workflow_id`, every workflow's (without logs, each with
         `workflow_name`). `status` is a run status or "dead" (dead letters); `trigger`
-        what started the runs: "manual", "schedule", "webhook" or "error"."""
-        call = _Calls.list_executions(workflow_id, status, trigger, limit, offset)
+        what started the runs: "manual", "schedule", "webhook" or "error". `after` is a
+        page cursor (see `iter_executions`, which follows them)."""
+        call = _Calls.list_executions(workflow_id, status, trigger, limit, offset, after)
         return await self._send(call)
+
+    async def iter_executions(
+        self,
+        workflow_id: str | None = None,
+        *,
+        status: str | None = None,
+        trigger: str | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[Execution]:
+        """Every run `list_executions` would list, page by page along the server's cursor
+        (runs created meanwhile do not shift the pages)."""
+        after: str | None = None
+        while True:
+            call = _Calls.executions_page(workflow_id, status, trigger, page_size, 0, after)
+            items, after = await self._send(call)
+            for item in items:
+                yield item
+            if after is None:
+                return
 
     async def list_dead_letters(self, *, limit: int = 100, offset: int = 0) -> list[Execution]:
         """Runs that failed for good because advancing them kept failing, newest first."""
@@ -1153,9 +1250,26 @@ class Client(_Base):
         """Start a run; see `AsyncClient.execute`."""
         return self._send(_Calls.execute(workflow_id, inputs, wait, wait_seconds, idempotency_key))
 
-    def get_execution(self, execution_id: str) -> Execution:
-        """A run: status, node states, logs, errors and result."""
-        return self._send(_Calls.get_execution(execution_id))
+    def get_execution(
+        self, execution_id: str, *, events: bool = True, node_states: bool = True
+    ) -> Execution:
+        """A run: status, node states, logs, errors and result; see `AsyncClient.get_execution`."""
+        return self._send(_Calls.get_execution(execution_id, events, node_states))
+
+    def event_page(self, execution_id: str, *, after: int = 0, limit: int = 100) -> EventPage:
+        """Up to `limit` (1..1000) stored events of a run after seq `after`, in order."""
+        return self._send(_Calls.event_page(execution_id, after, limit))
+
+    def iter_events(
+        self, execution_id: str, *, after: int = 0, page_size: int = 500
+    ) -> Iterator[RunEvent]:
+        """Every stored event of a run after seq `after`, read a page at a time."""
+        while True:
+            page = self.event_page(execution_id, after=after, limit=page_size)
+            yield from page["events"]
+            if page["next_after"] is None:
+                return
+            after = page["next_after"]
 
     def list_executions(
         self,
@@ -1165,9 +1279,28 @@ class Client(_Base):
         trigger: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        after: str | None = None,
     ) -> list[Execution]:
         """Runs, newest first; see `AsyncClient.list_executions`."""
-        return self._send(_Calls.list_executions(workflow_id, status, trigger, limit, offset))
+        call = _Calls.list_executions(workflow_id, status, trigger, limit, offset, after)
+        return self._send(call)
+
+    def iter_executions(
+        self,
+        workflow_id: str | None = None,
+        *,
+        status: str | None = None,
+        trigger: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[Execution]:
+        """Every run `list_executions` would list, following the server's page cursor."""
+        after: str | None = None
+        while True:
+            call = _Calls.executions_page(workflow_id, status, trigger, page_size, 0, after)
+            items, after = self._send(call)
+            yield from items
+            if after is None:
+                return
 
     def list_dead_letters(self, *, limit: int = 100, offset: int = 0) -> list[Execution]:
         """Runs that failed for good because advancing them kept failing, newest first."""

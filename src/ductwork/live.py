@@ -310,6 +310,7 @@ async def stream(
     after_seq: int = 0,
     *,
     recheck_seconds: float = RECHECK_SECONDS,
+    paged: bool = False,
 ) -> AsyncIterator[RunStream]:
     """Subscribe to a run and read its snapshot; raises `NotFound` for an unknown id.
 
@@ -318,12 +319,22 @@ async def stream(
             async for event in run_stream:
                 ...
 
+    With `paged`, the snapshot is read without the run's events (a client that pages
+    them, `GET .../events/page`, up to the snapshot's `last_seq`) and a first
+    connection (`after_seq` 0) starts after that seq: a run with 10,000 events is not
+    read, sent and replayed whole. A reconnection still gets the events it missed.
     Leaving the block ends the bus subscription, even mid-stream.
     """
     async with app.bus.subscribe(execution_id) as live_events:
-        run = await app.store.get_run(execution_id)
+        run = await app.store.get_run(execution_id, with_events=not paged)
         if run is None:
             raise NotFound("execution", execution_id)
+        if paged:
+            if after_seq <= 0:
+                after_seq = run.last_seq
+            elif after_seq < run.last_seq:
+                missed = await app.store.list_events(execution_id, after_seq)
+                run = run.model_copy(update={"events": missed})
         # A seq from the future (another run's, a typo) would hide every new event.
         after = max(0, min(after_seq, run.last_seq))
         run_stream = RunStream(app, run, after, live_events, recheck_seconds=recheck_seconds)

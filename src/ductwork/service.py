@@ -49,7 +49,7 @@ from ductwork.security.credentials import CredentialService
 from ductwork.security.models import Permission
 from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
-from ductwork.store.base import DuplicateRun, RunQuery, Store, TriggerConflict
+from ductwork.store.base import DuplicateRun, RunCursor, RunQuery, Store, TriggerConflict
 from ductwork.subflows import ChildRunner, unfinished_children
 from ductwork.subflows import reference_issues as subflow_reference_issues
 from ductwork.triggers.errors import ErrorWorkflows
@@ -591,16 +591,26 @@ class Ductwork:
         return run
 
     async def list_runs(
-        self, workflow_id: str, query: RunQuery = RunQuery(), limit: int = 100, offset: int = 0
+        self,
+        workflow_id: str,
+        query: RunQuery = RunQuery(),
+        limit: int = 100,
+        offset: int = 0,
+        *,
+        after: RunCursor | None = None,
     ) -> list[Run]:
-        """Runs of a workflow matching `query`, newest first, with their events.
+        """Runs of a workflow matching `query`, newest first, with their events (after
+        the cursor `after` when given).
 
         A deleted workflow's runs stay listed; an id that never had a run nor a
         workflow is NotFound.
         """
         query = replace(query, workflow_id=workflow_id)
-        runs = await self.store.find_runs(query, limit=limit, offset=offset, with_events=True)
-        if not runs and offset == 0 and not await self._has_workflow_or_runs(workflow_id):
+        runs = await self.store.find_runs(
+            query, limit=limit, offset=offset, with_events=True, after=after
+        )
+        first_page = offset == 0 and after is None
+        if not runs and first_page and not await self._has_workflow_or_runs(workflow_id):
             raise NotFound("workflow", workflow_id)
         return runs
 
@@ -619,9 +629,25 @@ class Ductwork:
             return True
         return bool(await self.store.find_runs(RunQuery(workflow_id=workflow_id), limit=1))
 
-    async def find_runs(self, query: RunQuery, limit: int = 100, offset: int = 0) -> list[Run]:
-        """Runs of every workflow matching `query`, newest first, without their events."""
-        return await self.store.find_runs(query, limit=limit, offset=offset)
+    async def find_runs(
+        self,
+        query: RunQuery,
+        limit: int = 100,
+        offset: int = 0,
+        *,
+        after: RunCursor | None = None,
+    ) -> list[Run]:
+        """Runs of every workflow matching `query`, newest first, without their events
+        (after the cursor `after` when given)."""
+        return await self.store.find_runs(query, limit=limit, offset=offset, after=after)
+
+    async def event_page(self, execution_id: str, after_seq: int, limit: int) -> list[Event]:
+        """Up to `limit` events of a run after seq `after_seq`, in order; NotFound for an
+        unknown run (only looked up when the page is empty: a run with events exists)."""
+        events = await self.store.list_events(execution_id, after_seq, limit=limit)
+        if not events and await self.store.get_run(execution_id, with_events=False) is None:
+            raise NotFound("execution", execution_id)
+        return events
 
     async def last_runs(self, workflows: Sequence[Workflow]) -> dict[str, RunSummary]:
         """The newest run of each of `workflows` (one store query for the lot)."""

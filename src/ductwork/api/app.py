@@ -130,7 +130,7 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
                 "Idempotency-Key",
                 "Last-Event-ID",
             ],
-            expose_headers=["Location", "Retry-After"],
+            expose_headers=["Location", "Retry-After", "X-Next-Cursor", "Link"],
         )
     api.add_middleware(AllowedHosts, hosts=allowed_hosts(settings))
     return api

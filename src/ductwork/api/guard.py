@@ -101,6 +101,7 @@ ROUTE_PERMISSIONS: Final[dict[tuple[str, str], Rule]] = {
     ("POST", "/workflows/executions/{execution_id}/cancel"): P.RUN,
     ("POST", "/workflows/executions/{execution_id}/retry"): P.RUN,
     ("GET", "/workflows/executions/{execution_id}/events"): P.READ,
+    ("GET", "/workflows/executions/{execution_id}/events/page"): P.READ,
     ("POST", "/workflows/executions/{execution_id}/nodes/{node_id}/resume"): P.RUN,
     # Inbound webhooks and resume links: no API key; the trigger's own auth (token or
     # HMAC signature) or the link's signature is the gate (src/ductwork/api/hooks.py,

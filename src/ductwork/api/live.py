@@ -11,7 +11,9 @@ WebSocket `/ws/executions/{execution_id}?after=N`
     the client has seen: events up to it are not sent again. An unknown id is
     accepted and then closed with code 4404 and the reason: a browser cannot
     read why a handshake was refused (it only sees 1006), but it can read a
-    close code and reason.
+    close code and reason. `?paged=true`: the snapshot has no `logs` and says
+    `"paged": true`; a first connection streams only what follows its `last_seq`
+    (the client pages the earlier events, `GET .../events/page`).
 
 SSE `GET /workflows/executions/{execution_id}/events`
     `event: snapshot` first (no id), then per event `id: <seq>`, `event: <type>`,
@@ -29,7 +31,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, Header, WebSocket
+from fastapi import APIRouter, Header, Query, WebSocket
 from fastapi.responses import Response, StreamingResponse
 from starlette import websockets as starlette_websockets
 from starlette.websockets import WebSocketDisconnect
@@ -76,13 +78,28 @@ WS_NOT_FOUND = 4404
 """Close code for an unknown execution id (4000-4999 are the application's to use)."""
 
 
-def snapshot_message(run: Run) -> dict[str, Any]:
-    """The first message of a live stream: the run as it stands, with its definition."""
-    return {
-        "type": "snapshot",
-        "run": run_view(run, include_definition=True),
-        "last_seq": run.last_seq,
-    }
+def snapshot_message(run: Run, *, paged: bool = False) -> dict[str, Any]:
+    """The first message of a live stream: the run as it stands, with its definition.
+
+    `paged` (the `?paged=true` of both streams): the run's `logs` are left out (the
+    client pages the events up to `last_seq`) and the message says so.
+    """
+    view = run_view(run, include_definition=True)
+    message: dict[str, Any] = {"type": "snapshot", "run": view, "last_seq": run.last_seq}
+    if paged:
+        view["logs"] = []
+        message["paged"] = True
+    return message
+
+
+Paged = Annotated[
+    bool,
+    Query(
+        description="true: the snapshot leaves the run's `logs` out and a first connection "
+        "starts after the snapshot's `last_seq` (page the earlier events with "
+        "`GET /workflows/executions/{execution_id}/events/page`): for long runs."
+    ),
+]
 
 
 def _encode(event: Event) -> bytes:
@@ -95,19 +112,23 @@ async def execution_socket(
     websocket: WebSocket,
     execution_id: ResourceId,
     after: Seq = 0,
+    paged: Paged = False,
 ) -> None:
     """Stream a run's snapshot and events; close 1000 after run_finished, 4404 if unknown."""
     app: Ductwork = websocket.app.state.ductwork
     await websocket.accept()
     async with contextlib.AsyncExitStack() as stack:
         try:
-            run_stream = await stack.enter_async_context(live.stream(app, execution_id, after))
+            run_stream = await stack.enter_async_context(
+                live.stream(app, execution_id, after, paged=paged)
+            )
         except NotFound as exc:
             await websocket.close(code=WS_NOT_FOUND, reason=str(exc)[:120])
             return
 
         async def send_events() -> None:
-            await websocket.send_text(dumps(snapshot_message(run_stream.run)).decode())
+            snapshot = snapshot_message(run_stream.run, paged=paged)
+            await websocket.send_text(dumps(snapshot).decode())
             async for event in run_stream:
                 await websocket.send_text(_encode(event).decode())
             await websocket.close(code=1000)

@@ -439,3 +439,30 @@ def install_openapi(app: FastAPI, is_public: IsPublic) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# Paging of large runs (issue 12, helper "large") -------------------------------------
+
+NEXT_CURSOR_HEADER: Final = "X-Next-Cursor"
+"""The runs lists' header carrying the `after` token of the next page (absent on the last)."""
+
+
+class RunEventItem(BaseModel):
+    """One stored event of a run, as the live streams send it."""
+
+    seq: int
+    type: str
+    node_id: str | None
+    timestamp: datetime
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    """A page of a run's events (`GET /workflows/executions/{id}/events/page`)."""
+
+    events: list[RunEventItem] = Field(description="In seq order, at most `limit` of them.")
+    next_after: int | None = Field(
+        description="The `after` of the next page (the last seq here); null when no "
+        "stored event followed this page when it was read (a running run may add more: "
+        "ask again with the last seq seen, or follow the live stream)."
+    )

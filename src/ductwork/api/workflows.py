@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -21,11 +21,15 @@ from ductwork.api.limits import (
     ExecuteRateLimit,
     Limit,
     Offset,
+    RequestRejected,
     ResourceId,
+    Seq,
     check_size,
 )
 from ductwork.api.responses import JSON
 from ductwork.api.schemas import (
+    NEXT_CURSOR_HEADER,
+    EventPage,
     ExecuteView,
     RunListItem,
     RunStatusFilter,
@@ -36,8 +40,9 @@ from ductwork.api.schemas import (
     WorkflowListItem,
     error_responses,
 )
-from ductwork.models import RunStatus, WorkflowDefinition
-from ductwork.store.base import RunQuery
+from ductwork.live import event_json
+from ductwork.models import Run, RunStatus, WorkflowDefinition
+from ductwork.store.base import RunCursor, RunQuery
 from ductwork.views import execute_view, run_list_item, run_view, workflow_view
 
 router = APIRouter(prefix="/workflows", tags=["workflows"], route_class=CheckedJSONRoute)
@@ -125,6 +130,60 @@ NameSearch = Annotated[
 ]
 
 
+MAX_CURSOR_LENGTH: Final = 400
+"""Longer than any token `RunCursor.token` writes for an id of MAX_ID_LENGTH."""
+
+After = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=MAX_CURSOR_LENGTH,
+        description="The `X-Next-Cursor` of the previous page: the runs after its last "
+        "run, in the same order. Runs created meanwhile do not shift the pages, and a deep "
+        "page costs what the first one does. Not with `offset`.",
+    ),
+]
+
+NEXT_PAGE_HEADERS: Final[dict[str, Any]] = {
+    NEXT_CURSOR_HEADER: {
+        "description": "The `after` of the next page; absent when this page is the last.",
+        "schema": {"type": "string"},
+    },
+    "Link": {
+        "description": 'The next page\'s URL, `<...>; rel="next"` (RFC 8288); absent on '
+        "the last page.",
+        "schema": {"type": "string"},
+    },
+}
+"""The paging headers of the runs lists, as the OpenAPI document shows them."""
+
+
+def run_cursor(after: str | None, offset: int) -> RunCursor | None:
+    """The runs lists' `after` parameter as a cursor (422 for a token this server did
+    not write, or for one given with an offset)."""
+    if after is None:
+        return None
+    if offset:
+        raise RequestRejected("give either `after` or `offset`, not both", "offset")
+    try:
+        return RunCursor.parse(after)
+    except ValueError as exc:
+        raise RequestRejected(str(exc), "after") from None
+
+
+def run_page(request: Request, runs: list[Run], limit: int, view: Any) -> JSON:
+    """A runs list's answer: the first `limit` of `runs` (read with one more, to know
+    whether a next page exists), plus the headers that lead to it."""
+    headers: dict[str, str] = {}
+    if len(runs) > limit:
+        runs = runs[:limit]
+        token = RunCursor.after(runs[-1]).token()
+        url = request.url.remove_query_params("offset").include_query_params(after=token)
+        headers[NEXT_CURSOR_HEADER] = token
+        headers["Link"] = f'<{url}>; rel="next"'
+    return JSON([view(run) for run in runs], headers=headers)
+
+
 def run_query(status: RunStatusFilter | None, trigger: RunTriggerType | None) -> RunQuery:
     """The store query for the runs lists' `status` and `trigger` parameters."""
     trigger_type = None if trigger is None else trigger.value
@@ -169,12 +228,15 @@ async def validate_workflow(app: App, definition: WorkflowBody) -> ValidationRep
     description="Newest first, filtered by `status` (`dead`: runs that failed for good "
     "because advancing them kept failing, DUCTWORK_MAX_RUN_REDRIVES; retry one to try it "
     "again), `workflow_id`, `trigger` and `parent_execution_id` (the child runs of a run's "
-    "sub-workflow nodes). Items carry no events: read one execution for its logs.",
+    "sub-workflow nodes). Items carry no events: read one execution for its logs. Paged "
+    "by `limit` and a cursor: the `X-Next-Cursor` header (and `Link: rel=next`) of a full "
+    "page is the `after` of the next one.",
     response_model=list[RunListItem],
-    responses=error_responses(422),
+    responses={200: {"headers": NEXT_PAGE_HEADERS}, **error_responses(422)},
 )
 async def list_all_executions(
     app: App,
+    request: Request,
     status: StatusFilter = None,
     workflow_id: Annotated[
         str | None,
@@ -191,14 +253,16 @@ async def list_all_executions(
     ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
+    after: After = None,
 ) -> JSON:
+    cursor = run_cursor(after, offset)
     query = replace(
         run_query(status, trigger),
         workflow_id=workflow_id,
         parent_execution_id=parent_execution_id,
     )
-    runs = await app.find_runs(query, limit=limit, offset=offset)
-    return JSON([run_list_item(run) for run in runs])
+    runs = await app.find_runs(query, limit=limit + 1, offset=offset, after=cursor)
+    return run_page(request, runs, limit, run_list_item)
 
 
 @router.get(
@@ -207,8 +271,45 @@ async def list_all_executions(
     response_model=RunView,
     responses=error_responses(404, 422),
 )
-async def get_execution(app: App, execution_id: ResourceId) -> JSON:
-    return JSON(run_view(await app.get_run(execution_id)))
+async def get_execution(
+    app: App,
+    execution_id: ResourceId,
+    events: Annotated[
+        bool,
+        Query(
+            description="false: `logs` is empty and `errors` holds only the run's own "
+            "error, read without the run's events (page them with "
+            "`GET /workflows/executions/{execution_id}/events/page`).",
+        ),
+    ] = True,
+    node_states: Annotated[
+        bool, Query(description="false: `node_states` is empty (a summary of a large run).")
+    ] = True,
+) -> JSON:
+    view = run_view(await app.get_run(execution_id, with_events=events))
+    if not node_states:
+        view["node_states"] = {}
+    return JSON(view)
+
+
+@router.get(
+    "/executions/{execution_id}/events/page",
+    summary="Read a page of an execution's events",
+    description="The run's stored events after seq `after`, in order, at most `limit`; "
+    "`next_after` is the `after` of the next page (null: none stored yet). The same "
+    "events the live streams send, for a run too long to read at once.",
+    response_model=EventPage,
+    responses=error_responses(404, 422),
+)
+async def execution_event_page(
+    app: App, execution_id: ResourceId, after: Seq = 0, limit: Limit = 100
+) -> JSON:
+    events = await app.event_page(execution_id, after, limit + 1)
+    more = len(events) > limit
+    page = events[:limit]
+    return JSON(
+        {"events": [event_json(e) for e in page], "next_after": page[-1].seq if more else None}
+    )
 
 
 @router.delete(
@@ -330,18 +431,22 @@ async def execute_workflow(
     "/{workflow_id}/executions",
     summary="List a workflow's executions",
     description="Newest first, with their logs; filtered by `status` and `trigger` like "
-    "`GET /workflows/executions`. 404 for an id that is neither a workflow nor has runs.",
+    "`GET /workflows/executions`, paged like it (`after`, `X-Next-Cursor`). 404 for an "
+    "id that is neither a workflow nor has runs.",
     response_model=list[RunView],
-    responses=error_responses(404, 422),
+    responses={200: {"headers": NEXT_PAGE_HEADERS}, **error_responses(404, 422)},
 )
 async def list_executions(
     app: App,
+    request: Request,
     workflow_id: ResourceId,
     status: StatusFilter = None,
     trigger: TriggerFilter = None,
     limit: Limit = 100,
     offset: Offset = 0,
+    after: After = None,
 ) -> JSON:
+    cursor = run_cursor(after, offset)
     query = run_query(status, trigger)
-    runs = await app.list_runs(workflow_id, query, limit=limit, offset=offset)
-    return JSON([run_view(run) for run in runs])
+    runs = await app.list_runs(workflow_id, query, limit=limit + 1, offset=offset, after=cursor)
+    return run_page(request, runs, limit, run_view)

@@ -6,6 +6,8 @@ same contract tests (`tests/test_store_contract.py`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -118,6 +120,42 @@ class RunQuery:
     """Only the child runs that `sub-workflow` nodes of this run started."""
 
 
+@dataclass(frozen=True, slots=True)
+class RunCursor:
+    """Where a page of `Store.find_runs` ends: the last run's (`created_at`, `execution_id`).
+
+    The next page holds the runs after it in the runs' order (both descending), so
+    runs created meanwhile never shift a page the way an offset does, and the store
+    reads the page off its (..., created_at) index instead of skipping rows.
+    """
+
+    created_at: datetime
+    execution_id: str
+
+    @classmethod
+    def after(cls, run: Run) -> RunCursor:
+        """The cursor of the page that ends with `run`."""
+        return cls(run.created_at, run.execution_id)
+
+    def token(self) -> str:
+        """The opaque text a client hands back (`?after=`): URL-safe, no padding."""
+        raw = f"{self.created_at.isoformat()}|{self.execution_id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, token: str) -> RunCursor:
+        """The cursor a `token()` wrote; ValueError for anything else."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            when, execution_id = raw.split("|", 1)
+            created_at = datetime.fromisoformat(when)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise ValueError("not a cursor this server wrote") from None
+        if created_at.tzinfo is None or not execution_id:
+            raise ValueError("not a cursor this server wrote")
+        return cls(created_at, execution_id)
+
+
 class Store(Protocol):
     """Persistence for workflows, runs, node states and run events."""
 
@@ -189,8 +227,13 @@ class Store(Protocol):
         limit: int = 100,
         offset: int = 0,
         with_events: bool = False,
+        after: RunCursor | None = None,
     ) -> list[Run]:
-        """Runs matching `query`, newest first, with node states (and events when asked)."""
+        """Runs matching `query`, newest first, with node states (and events when asked).
+
+        With `after`, only the runs that come after that cursor in this order (keyset
+        paging: one index range, however deep the page); `offset` then skips among them.
+        """
 
     async def latest_runs(self, workflow_ids: Sequence[str]) -> dict[str, RunSummary]:
         """The newest run of each stored workflow of `workflow_ids`, in one query.
@@ -245,8 +288,11 @@ class Store(Protocol):
         branches of the run meanwhile does not write this node again.
         """
 
-    async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
-        """Events of a run with seq > after_seq, in order."""
+    async def list_events(
+        self, execution_id: str, after_seq: int = 0, *, limit: int | None = None
+    ) -> list[Event]:
+        """Events of a run with seq > after_seq, in order; the first `limit` of them when
+        given (a page: the next one starts after the last seq returned)."""
 
     # Run control across processes -----------------------------------------------
     async def request_cancel(self, execution_id: str) -> Run | None:

@@ -120,6 +120,7 @@ from ductwork.store.base import (
     LeaseLost,
     PartialCheckpoint,
     ResumeOutcome,
+    RunCursor,
     RunQuery,
     StoreError,
     TriggerConflict,
@@ -904,7 +905,7 @@ class MongoStore:
         return _run(doc, await self._events_of(doc))
 
     async def _events_of(
-        self, doc: Mapping[str, Any], after_seq: int = 0
+        self, doc: Mapping[str, Any], after_seq: int = 0, limit: int | None = None
     ) -> list[Mapping[str, Any]]:
         cursor = self._events.find(
             {
@@ -913,7 +914,13 @@ class MongoStore:
             },
             {"_id": 0},
         ).sort("seq", ASCENDING)
-        return _committed(doc, [event async for event in cursor], after_seq)
+        if limit is None:
+            return _committed(doc, [event async for event in cursor], after_seq)
+        # The first `limit` stored ones, merged with the pending ones, are the first
+        # `limit` visible ones: every visible seq below the last stored one read is
+        # either stored (and read) or pending.
+        page = [event async for event in cursor.limit(limit)]
+        return _committed(doc, page, after_seq)[:limit]
 
     async def find_runs(
         self,
@@ -922,10 +929,21 @@ class MongoStore:
         limit: int = 100,
         offset: int = 0,
         with_events: bool = False,
+        after: RunCursor | None = None,
     ) -> list[Run]:
-        """Runs matching `query`, newest first, with node states (and events when asked)."""
+        """Runs matching `query`, newest first, with node states (and events when asked);
+        with `after`, those after that cursor (keyset paging)."""
+        found = _run_filter(query)
+        if after is not None:
+            # A range on the (..., created_at, execution_id) indexes; `$or` only sorts
+            # out the runs created in the cursor's millisecond.
+            found["created_at"] = {"$lte": after.created_at}
+            found["$or"] = [
+                {"created_at": {"$lt": after.created_at}},
+                {"execution_id": {"$lt": after.execution_id}},
+            ]
         cursor = (
-            self._runs.find(_run_filter(query), {"_id": 0} if with_events else _NO_EVENTS)
+            self._runs.find(found, {"_id": 0} if with_events else _NO_EVENTS)
             .sort([("created_at", DESCENDING), ("execution_id", DESCENDING)])
             .skip(offset)
             .limit(limit)
@@ -1248,15 +1266,17 @@ class MongoStore:
                 return "resumed"
         raise StoreError(f"node {node_id!r} of run {execution_id} keeps changing; try again")
 
-    async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
-        """Events of a run with seq > after_seq, in order."""
+    async def list_events(
+        self, execution_id: str, after_seq: int = 0, *, limit: int | None = None
+    ) -> list[Event]:
+        """Events of a run with seq > after_seq, in order; the first `limit` when given."""
         doc = await self._runs.find_one(
             {"execution_id": execution_id},
             {"_id": 0, "execution_id": 1, "last_seq": 1, "pending_events": 1, "events": 1},
         )
         if doc is None:
             return []
-        return [_event(event) for event in await self._events_of(doc, after_seq)]
+        return [_event(event) for event in await self._events_of(doc, after_seq, limit)]
 
     # Run control across processes ---------------------------------------------------
 

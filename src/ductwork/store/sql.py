@@ -97,6 +97,7 @@ from ductwork.store.base import (
     DuplicateRun,
     LeaseLost,
     ResumeOutcome,
+    RunCursor,
     RunQuery,
     StoreError,
     TriggerConflict,
@@ -668,6 +669,8 @@ _SELECT_EVENTS = (
     .where(run_events.c.execution_id == bindparam("eid"), run_events.c.seq > bindparam("after"))
     .order_by(run_events.c.seq)
 )
+# A page of them: a range of the (execution_id, seq) primary key, however long the run.
+_SELECT_EVENTS_PAGE = _SELECT_EVENTS.limit(bindparam("limit", type_=Integer))
 _SELECT_ALL_EVENTS = (
     select(run_events)
     .where(run_events.c.execution_id == bindparam("eid"))
@@ -799,11 +802,29 @@ def _run_filters(query: RunQuery) -> list[ColumnElement[bool]]:
     return clauses
 
 
-def find_runs_statement(query: RunQuery) -> Select[Any]:
-    """The page of run rows `find_runs` reads (binds `limit` and `offset`)."""
+def _after_cursor() -> ColumnElement[bool]:
+    """Runs after the cursor (`after_at`, `after_id`) in the runs' order (both descending).
+
+    Written as `created_at <= :at AND (created_at < :at OR execution_id < :id)` rather
+    than a row-value comparison: the first term is a plain range the (..., created_at)
+    indexes serve on SQLite and PostgreSQL alike, the second only sorts out the ties.
+    """
+    at = bindparam("after_at", type_=UTCDateTime)
+    return and_(
+        _R.created_at <= at,
+        or_(_R.created_at < at, _R.execution_id < bindparam("after_id", type_=String)),
+    )
+
+
+def find_runs_statement(query: RunQuery, *, keyset: bool = False) -> Select[Any]:
+    """The page of run rows `find_runs` reads (binds `limit` and `offset`; with `keyset`,
+    also the cursor's `after_at` and `after_id`)."""
+    filters = _run_filters(query)
+    if keyset:
+        filters.append(_after_cursor())
     return (
         select(workflow_runs)
-        .where(*_run_filters(query))
+        .where(*filters)
         .order_by(_R.created_at.desc(), _R.execution_id.desc())
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
@@ -1250,11 +1271,17 @@ class SqlStore:
         limit: int = 100,
         offset: int = 0,
         with_events: bool = False,
+        after: RunCursor | None = None,
     ) -> list[Run]:
-        """Runs matching `query`, newest first, with node states (and events when asked)."""
-        statement = find_runs_statement(query)
+        """Runs matching `query`, newest first, with node states (and events when asked);
+        with `after`, those after that cursor (keyset paging)."""
+        statement = find_runs_statement(query, keyset=after is not None)
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if after is not None:
+            params["after_at"] = after.created_at
+            params["after_id"] = after.execution_id
         async with self._backend.transaction(write=False) as session:
-            result = await session.execute(statement, {"limit": limit, "offset": offset})
+            result = await session.execute(statement, params)
             return await self._assemble(session, result.mappings().all(), with_events=with_events)
 
     async def latest_runs(self, workflow_ids: Sequence[str]) -> dict[str, RunSummary]:
@@ -1411,12 +1438,16 @@ class SqlStore:
             ) from exc
         return "resumed"
 
-    async def list_events(self, execution_id: str, after_seq: int = 0) -> list[Event]:
-        """Events of a run with seq > after_seq, in order."""
+    async def list_events(
+        self, execution_id: str, after_seq: int = 0, *, limit: int | None = None
+    ) -> list[Event]:
+        """Events of a run with seq > after_seq, in order; the first `limit` when given."""
+        params: dict[str, Any] = {"eid": execution_id, "after": after_seq}
+        statement = _SELECT_EVENTS
+        if limit is not None:
+            statement, params["limit"] = _SELECT_EVENTS_PAGE, limit
         async with self._backend.transaction(write=False, single=True) as session:
-            result = await session.execute(
-                _SELECT_EVENTS, {"eid": execution_id, "after": after_seq}
-            )
+            result = await session.execute(statement, params)
             rows = result.mappings().all()
         return [Event.model_validate(_strip(row, "execution_id")) for row in rows]
 

@@ -52,7 +52,7 @@ export interface paths {
         };
         /**
          * List executions of every workflow
-         * @description Newest first, filtered by `status` (`dead`: runs that failed for good because advancing them kept failing, DUCTWORK_MAX_RUN_REDRIVES; retry one to try it again), `workflow_id`, `trigger` and `parent_execution_id` (the child runs of a run's sub-workflow nodes). Items carry no events: read one execution for its logs.
+         * @description Newest first, filtered by `status` (`dead`: runs that failed for good because advancing them kept failing, DUCTWORK_MAX_RUN_REDRIVES; retry one to try it again), `workflow_id`, `trigger` and `parent_execution_id` (the child runs of a run's sub-workflow nodes). Items carry no events: read one execution for its logs. Paged by `limit` and a cursor: the `X-Next-Cursor` header (and `Link: rel=next`) of a full page is the `after` of the next one.
          */
         get: operations["list_all_executions_workflows_executions_get"];
         put?: never;
@@ -79,6 +79,26 @@ export interface paths {
          * @description Deletes the run with its node states and logs. 409 for a run that has not finished (cancel it first). Finished runs are also deleted by retention (DUCTWORK_RETENTION_DAYS / _RUNS, a workflow's `settings.retention`).
          */
         delete: operations["delete_execution_workflows_executions__execution_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/workflows/executions/{execution_id}/events/page": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read a page of an execution's events
+         * @description The run's stored events after seq `after`, in order, at most `limit`; `next_after` is the `after` of the next page (null: none stored yet). The same events the live streams send, for a run too long to read at once.
+         */
+        get: operations["execution_event_page_workflows_executions__execution_id__events_page_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -166,7 +186,7 @@ export interface paths {
         };
         /**
          * List a workflow's executions
-         * @description Newest first, with their logs; filtered by `status` and `trigger` like `GET /workflows/executions`. 404 for an id that is neither a workflow nor has runs.
+         * @description Newest first, with their logs; filtered by `status` and `trigger` like `GET /workflows/executions`, paged like it (`after`, `X-Next-Cursor`). 404 for an id that is neither a workflow nor has runs.
          */
         get: operations["list_executions_workflows__workflow_id__executions_get"];
         put?: never;
@@ -960,6 +980,22 @@ export interface components {
             message: string;
         };
         /**
+         * EventPage
+         * @description A page of a run's events (`GET /workflows/executions/{id}/events/page`).
+         */
+        EventPage: {
+            /**
+             * Events
+             * @description In seq order, at most `limit` of them.
+             */
+            events: components["schemas"]["RunEventItem"][];
+            /**
+             * Next After
+             * @description The `after` of the next page (the last seq here); null when no stored event followed this page when it was read (a running run may add more: ask again with the last seq seen, or follow the live stream).
+             */
+            next_after: number | null;
+        };
+        /**
          * ExecuteRequest
          * @description SEED.md's execute body.
          */
@@ -1542,6 +1578,27 @@ export interface components {
             error?: unknown;
             /** Attempt */
             attempt: number | null;
+        };
+        /**
+         * RunEventItem
+         * @description One stored event of a run, as the live streams send it.
+         */
+        RunEventItem: {
+            /** Seq */
+            seq: number;
+            /** Type */
+            type: string;
+            /** Node Id */
+            node_id: string | null;
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
         };
         /**
          * RunListItem
@@ -2515,6 +2572,8 @@ export interface operations {
                 limit?: number;
                 /** @description Items to skip. */
                 offset?: number;
+                /** @description The `X-Next-Cursor` of the previous page: the runs after its last run, in the same order. Runs created meanwhile do not shift the pages, and a deep page costs what the first one does. Not with `offset`. */
+                after?: string | null;
             };
             header?: never;
             path?: never;
@@ -2525,6 +2584,10 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The `after` of the next page; absent when this page is the last. */
+                    "X-Next-Cursor"?: string;
+                    /** @description The next page's URL, `<...>; rel="next"` (RFC 8288); absent on the last page. */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2562,7 +2625,12 @@ export interface operations {
     };
     get_execution_workflows_executions__execution_id__get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description false: `logs` is empty and `errors` holds only the run's own error, read without the run's events (page them with `GET /workflows/executions/{execution_id}/events/page`). */
+                events?: boolean;
+                /** @description false: `node_states` is empty (a summary of a large run). */
+                node_states?: boolean;
+            };
             header?: never;
             path: {
                 /** @description A workflow or execution id. */
@@ -2667,6 +2735,70 @@ export interface operations {
             };
             /** @description Conflict with the current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description The request is invalid: which node, which field, why */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    execution_event_page_workflows_executions__execution_id__events_page_get: {
+        parameters: {
+            query?: {
+                /** @description Last seq the client has seen. */
+                after?: number;
+                /** @description Items per page. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A workflow or execution id. */
+                execution_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventPage"];
+                };
+            };
+            /** @description Not authenticated: no valid API key or session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Authenticated, but the role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDetail"];
+                };
+            };
+            /** @description Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3156,6 +3288,8 @@ export interface operations {
                 limit?: number;
                 /** @description Items to skip. */
                 offset?: number;
+                /** @description The `X-Next-Cursor` of the previous page: the runs after its last run, in the same order. Runs created meanwhile do not shift the pages, and a deep page costs what the first one does. Not with `offset`. */
+                after?: string | null;
             };
             header?: never;
             path: {
@@ -3169,6 +3303,10 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description The `after` of the next page; absent when this page is the last. */
+                    "X-Next-Cursor"?: string;
+                    /** @description The next page's URL, `<...>; rel="next"` (RFC 8288); absent on the last page. */
+                    Link?: string;
                     [name: string]: unknown;
                 };
                 content: {

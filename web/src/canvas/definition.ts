@@ -287,3 +287,7 @@ export function toDefinition(
     }),
   };
 }
+
+/** Past this many nodes, a canvas renders only the visible ones (panning stays smooth,
+ * and a 10,000-node run draws what is on screen, not every card). */
+export const VIRTUALISE_ABOVE = 150;

@@ -17,6 +17,7 @@ import {
 import { type DragEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { type CanvasActions, CanvasContext } from "../canvas/canvasContext";
 import { NODE_TYPES } from "../canvas/NodeCard";
+import { VIRTUALISE_ABOVE } from "../canvas/definition";
 import { useColorMode } from "../theme";
 import { useEditor, useEditorStore } from "./context";
 import { NODE_TYPE_MIME } from "./Palette";
@@ -25,8 +26,6 @@ import { connectionProblem } from "./transforms";
 
 /** Half a card: a dropped node is centred under the pointer. */
 const CARD_HALF: XYPosition = { x: 90, y: 24 };
-/** Past this many nodes, only the visible ones are rendered (panning stays smooth). */
-const VIRTUALISE_ABOVE = 150;
 
 export function EditorCanvas() {
   const colorMode = useColorMode();

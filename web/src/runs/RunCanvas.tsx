@@ -10,7 +10,14 @@ import {
 import { memo, useCallback, useEffect, useMemo, useRef } from "react";
 import { type CanvasActions, CanvasContext } from "../canvas/canvasContext";
 import { NODE_TYPES } from "../canvas/NodeCard";
-import { type LoopProgress, type NodeTypeInfo, type StepNode, type WorkflowDefinition, toFlow } from "../canvas/definition";
+import {
+  type LoopProgress,
+  type NodeTypeInfo,
+  type StepNode,
+  VIRTUALISE_ABOVE,
+  type WorkflowDefinition,
+  toFlow,
+} from "../canvas/definition";
 import { useColorMode } from "../theme";
 import { withOverlays } from "./overlay";
 import type { NodeRunState } from "./statuses";
@@ -26,6 +33,9 @@ interface RunCanvasProps {
   /** The loops' picked items and how to pick one (body nodes show that item's states). */
   items?: CanvasActions;
 }
+
+/** How many of a large run's first nodes the canvas opens on (see `large`). */
+const FIRST_NODES_SHOWN = 60;
 
 const NO_LOOPS: Readonly<Record<string, LoopProgress>> = {};
 const NO_ACTIONS: CanvasActions = {};
@@ -56,6 +66,14 @@ function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect, l
     setNodes((current) => withOverlays(redraw ? flow.nodes : current, states, runFinished, loops));
   }, [flow, states, runFinished, loops, setNodes]);
 
+  // A large run opens on its first nodes, not the whole graph shrunk to fit: every card
+  // on screen is measured and drawn, and 10,000 of them at 10% are a grey blur anyway.
+  const large = flow.nodes.length > VIRTUALISE_ABOVE;
+  const fitViewOptions = useMemo(
+    () => (large ? { nodes: flow.nodes.slice(0, FIRST_NODES_SHOWN).map((n) => ({ id: n.id })) } : undefined),
+    [flow, large],
+  );
+
   const onNodeClick: NodeMouseHandler<StepNode> = useCallback((_, node) => onSelect(node.id), [onSelect]);
   // Keyboard selection (Enter on a focused card) arrives here, not as a click.
   const onSelectionChange: OnSelectionChangeFunc<StepNode> = useCallback(
@@ -80,7 +98,9 @@ function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect, l
         nodesConnectable={false}
         edgesFocusable={false}
         deleteKeyCode={null}
+        onlyRenderVisibleElements={large}
         fitView
+        fitViewOptions={fitViewOptions}
         minZoom={0.1}
         aria-label="Run canvas"
       >

@@ -84,7 +84,7 @@ const SNAPSHOT = {
 
 async function renderRun(snapshot: object = SNAPSHOT) {
   renderRoutes([{ path: "*", element: <RunPage executionId="r1" /> }], "/runs/r1");
-  await waitFor(() => expect(FakeSocket.last?.url).toBe("ws://localhost:3000/ws/executions/r1?after=0"));
+  await waitFor(() => expect(FakeSocket.last?.url).toBe("ws://localhost:3000/ws/executions/r1?after=0&paged=true"));
   const socket = FakeSocket.last!;
   await act(async () => socket.send(snapshot));
   return socket;

@@ -16,6 +16,7 @@ import { useCancelRun, useDeleteRun, useNodeTypes, useRetryRun } from "./queries
 import { ChildRuns } from "./RunFamily";
 import { RunCanvas } from "./RunCanvas";
 import { RunHeader } from "./RunHeader";
+import type { EventHistory } from "./statuses";
 import { useRunStream } from "./stream";
 import { Timeline } from "./Timeline";
 import { WaitingPanel } from "./WaitingPanel";
@@ -28,6 +29,32 @@ function useStableDefinition(definition: WorkflowDefinition | undefined): Workfl
   const key = definition ? JSON.stringify(definition) : "";
   // Memoised on the content (the key), not the object.
   return useMemo(() => definition, [key]);
+}
+
+/** How much of a long run's earlier events has been read for their logs, and "load more". */
+function HistoryStatus({
+  history,
+  loading,
+  error,
+  onLoadMore,
+}: {
+  history: EventHistory | null;
+  loading: boolean;
+  error: string | null;
+  onLoadMore: () => void;
+}) {
+  if (!history || (history.loadedSeq >= history.untilSeq && !error)) return null;
+  return (
+    <div className="run-history" role="status">
+      <span className="muted">
+        Logs read for {history.loadedSeq.toLocaleString()} of {history.untilSeq.toLocaleString()} events.
+      </span>{" "}
+      <button type="button" onClick={onLoadMore} disabled={loading}>
+        {loading ? "Loading logs…" : "Load more logs"}
+      </button>
+      {error ? <span className="error"> {error}</span> : null}
+    </div>
+  );
 }
 
 export function RunPage({ executionId }: { executionId: string }) {
@@ -166,6 +193,12 @@ export function RunPage({ executionId }: { executionId: string }) {
               onClose={() => setSelected(null)}
             />
           </div>
+          <HistoryStatus
+            history={statuses.history}
+            loading={stream.historyLoading}
+            error={stream.historyError}
+            onLoadMore={stream.loadHistory}
+          />
           <Timeline
             nodes={statuses.nodes}
             runStart={statuses.startedAt}

@@ -4,7 +4,7 @@
 // against the chart's `--span`: when the span grows with the clock, only the chart's
 // own style changes, and a row re-renders only when its own numbers do (the running
 // ones). A 300-node run stays cheap to redraw four times a second.
-import { type CSSProperties, memo } from "react";
+import { type CSSProperties, memo, useState } from "react";
 import { formatDuration } from "../time";
 import { useNow } from "../time";
 import type { NodeRunState, NodeStatus } from "./statuses";
@@ -63,10 +63,16 @@ const GanttRow = memo(function GanttRow(props: RowProps) {
   );
 });
 
+/** Rows drawn at first, and added per "show more": a 10,000-node run's chart would
+ * otherwise put 10,000 rows in the page, and every layout the canvas asks for pays for them. */
+export const TIMELINE_ROWS = 200;
+
 function TimelineView({ nodes, runStart, live, labels, selected, onSelect }: TimelineProps) {
   const anyLive = live && Object.values(nodes).some((n) => n.status === "running" || n.status === "retrying");
   const now = useNow(anyLive);
-  const { rows, spanMs } = timelineRows(nodes, runStart, now);
+  const [shown, setShown] = useState(TIMELINE_ROWS);
+  const { rows: allRows, spanMs } = timelineRows(nodes, runStart, now);
+  const rows = allRows.length > shown ? allRows.slice(0, shown) : allRows;
   return (
     <section className="run-timeline" aria-labelledby="run-timeline-title">
       <h2 id="run-timeline-title">Timeline</h2>
@@ -94,6 +100,12 @@ function TimelineView({ nodes, runStart, live, labels, selected, onSelect }: Tim
               />
             ))}
           </ol>
+          {allRows.length > rows.length ? (
+            <button type="button" className="gantt-more" onClick={() => setShown((n) => n + TIMELINE_ROWS)}>
+              Show {Math.min(TIMELINE_ROWS, allRows.length - rows.length).toLocaleString()} more of{" "}
+              {allRows.length.toLocaleString()} nodes
+            </button>
+          ) : null}
         </div>
       )}
     </section>

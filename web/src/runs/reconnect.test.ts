@@ -51,10 +51,10 @@ describe("onClose", () => {
 describe("streamUrl", () => {
   it("uses the page's host and ws/wss by scheme, resuming after the last seq", () => {
     expect(streamUrl({ protocol: "http:", host: "127.0.0.1:8000" }, "e 1", 7)).toBe(
-      "ws://127.0.0.1:8000/ws/executions/e%201?after=7",
+      "ws://127.0.0.1:8000/ws/executions/e%201?after=7&paged=true",
     );
     expect(streamUrl({ protocol: "https:", host: "dw.example" }, "e1", -1)).toBe(
-      "wss://dw.example/ws/executions/e1?after=0",
+      "wss://dw.example/ws/executions/e1?after=0&paged=true",
     );
   });
 });

@@ -65,7 +65,9 @@ export function onClose(info: CloseInfo, random: () => number = Math.random): Cl
 /** The run's WebSocket URL on the page's origin, resuming after `lastSeq`. */
 export function streamUrl(location: Pick<Location, "protocol" | "host">, executionId: string, lastSeq: number): string {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `${scheme}//${location.host}/ws/executions/${encodeURIComponent(executionId)}?after=${Math.max(0, lastSeq)}`;
+  // paged: the snapshot without logs, and a first connection only streams what follows
+  // it; the run view pages the earlier events (history.ts).
+  return `${scheme}//${location.host}/ws/executions/${encodeURIComponent(executionId)}?after=${Math.max(0, lastSeq)}&paged=true`;
 }
 
 export { isFinished } from "../runStatus";

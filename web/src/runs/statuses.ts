@@ -70,6 +70,9 @@ export interface LogLine {
   node_id: string | null;
   level: string;
   message: string;
+  /** The event's seq, for lines read from events (live, or a page of them): keeps a
+   * node's lines in order when an earlier page arrives after later live lines. */
+  seq?: number;
 }
 
 /** The run part of a snapshot (GET /workflows/executions/{id} plus its definition). */
@@ -90,6 +93,14 @@ export interface Snapshot {
   type: "snapshot";
   run: RunView;
   last_seq: number;
+  /** The stream was opened with `?paged=true`: no `logs`; page the events up to `last_seq`. */
+  paged?: boolean;
+}
+
+/** The events before a paged stream's snapshot: read up to `loadedSeq` of `untilSeq`. */
+export interface EventHistory {
+  loadedSeq: number;
+  untilSeq: number;
 }
 
 export type StreamMessage = Snapshot | RunEvent;
@@ -144,6 +155,8 @@ export interface RunStatuses {
   runLogs: LogLine[];
   /** The run's token usage and cost (RunUsage.dump) as last reported: snapshot, then `run_finished`. */
   usage: unknown;
+  /** A paged stream's earlier events still to read for their log lines (null: none). */
+  history: EventHistory | null;
 }
 
 const NODE_STATUSES: ReadonlySet<string> = new Set<NodeStatus>([
@@ -262,6 +275,18 @@ export function fromSnapshot(snapshot: Snapshot, previous?: RunStatuses): RunSta
     if (node) node.logs.push(line);
     else runLogs.push(line);
   }
+  let history: EventHistory | null = null;
+  if (snapshot.paged) {
+    // No logs in a paged snapshot: a reconnection keeps the lines it has; a first one
+    // has every event up to `last_seq` to page through.
+    if (previous) {
+      for (const [id, node] of Object.entries(nodes)) node.logs = previous.nodes[id]?.logs ?? [];
+      runLogs.push(...previous.runLogs);
+      history = previous.history;
+    } else if (snapshot.last_seq > 0) {
+      history = { loadedSeq: 0, untilSeq: snapshot.last_seq };
+    }
+  }
   if (previous) {
     for (const [id, node] of Object.entries(nodes)) {
       const tokens = previous.nodes[id]?.tokens;
@@ -279,6 +304,7 @@ export function fromSnapshot(snapshot: Snapshot, previous?: RunStatuses): RunSta
     error: snapshot.run.error ?? null,
     runLogs,
     usage: snapshot.run.usage ?? null,
+    history,
   };
 }
 
@@ -295,8 +321,9 @@ function updateNode(
 export function applyEvent(state: RunStatuses, event: RunEvent): RunStatuses {
   const next = applyFact(state, event);
   if (next === state || event.type === "token") return next;
-  const line = logLine(event);
-  if (line === null) return next;
+  const read = logLine(event);
+  if (read === null) return next;
+  const line = { ...read, seq: event.seq };
   if (event.node_id === null) return { ...next, runLogs: [...next.runLogs, line] };
   return { ...next, nodes: updateNode(next, event.node_id, (n) => ({ ...n, logs: [...n.logs, line] })) };
 }

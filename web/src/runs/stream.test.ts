@@ -97,7 +97,7 @@ function harness() {
 describe("createRunStream", () => {
   it("connects on the page's origin and folds everything that arrived in one frame into one update", () => {
     const h = harness();
-    expect(h.last().url).toBe("ws://dw.test/ws/executions/e1?after=0");
+    expect(h.last().url).toBe("ws://dw.test/ws/executions/e1?after=0&paged=true");
     h.last().send(snapshot("queued", 0));
     h.last().send(event(1, "run_started"));
     h.last().send(event(2, "node_started", "start", { attempt: 1 }));
@@ -124,7 +124,7 @@ describe("createRunStream", () => {
     expect(h.stream.getView().statuses?.lastSeq).toBe(5);
     h.fireTimers();
     expect(h.sockets).toHaveLength(2);
-    expect(h.last().url).toBe("ws://dw.test/ws/executions/e1?after=5");
+    expect(h.last().url).toBe("ws://dw.test/ws/executions/e1?after=5&paged=true");
     // The server is still down: the next wait is longer.
     h.last().serverClose(1006);
     expect(h.timers[0]?.ms).toBe(1000);
@@ -159,7 +159,7 @@ describe("createRunStream", () => {
     h.last().send(snapshot("error", 9));
     h.last().serverClose(1000);
     h.stream.restart();
-    expect(h.last().url).toBe("ws://dw.test/ws/executions/e1?after=9");
+    expect(h.last().url).toBe("ws://dw.test/ws/executions/e1?after=9&paged=true");
     h.last().send(snapshot("queued", 10));
     h.frame();
     expect(h.stream.getView().statuses?.runStatus).toBe("queued");

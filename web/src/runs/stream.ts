@@ -6,10 +6,12 @@
 // at most once a frame), reconnect after a drop from the last seq, stop when the run
 // is over.
 import { useCallback, useMemo, useSyncExternalStore } from "react";
-import { UNAUTHORIZED_EVENT, type Schemas } from "../api/client";
+import { UNAUTHORIZED_EVENT, type Schemas, api } from "../api/client";
 import type { WorkflowDefinition } from "../canvas/definition";
+import { type EventPage, HISTORY_PAGE, applyHistoryPage, nextHistoryAfter } from "./history";
+import { callFailure } from "./queries";
 import { isFinished, onClose, streamUrl } from "./reconnect";
-import { type RunStatuses, type StreamMessage, applyMessage } from "./statuses";
+import { type RunEvent, type RunStatuses, type StreamMessage, applyMessage } from "./statuses";
 
 /** The run as a snapshot shows it: GET /workflows/executions/{id} plus its definition. */
 export type RunRecord = Schemas["RunView"] & {
@@ -27,6 +29,10 @@ export interface RunStreamView {
   error: string | null;
   /** While reconnecting: the wait before the next try. */
   retryInMs: number | null;
+  /** A page of the run's earlier events is being read. */
+  historyLoading: boolean;
+  /** Why the last page of earlier events could not be read. */
+  historyError: string | null;
 }
 
 /** The part of a WebSocket the stream uses (tests pass a fake). */
@@ -47,6 +53,8 @@ export interface StreamDeps {
   /** Where UNAUTHORIZED_EVENT goes. */
   events: EventTarget | undefined;
   random: () => number;
+  /** GET /workflows/executions/{id}/events/page. */
+  fetchEvents: (executionId: string, after: number, limit: number) => Promise<EventPage>;
 }
 
 export interface RunStream {
@@ -54,6 +62,16 @@ export interface RunStream {
   getView(): RunStreamView;
   /** Connect again now (after a retry re-opened a finished run). */
   restart(): void;
+  /** Read the next page of the run's earlier events (the first one is read by itself). */
+  loadHistory(): void;
+}
+
+async function fetchEventPage(executionId: string, after: number, limit: number): Promise<EventPage> {
+  const { data, error, response } = await api.GET("/workflows/executions/{execution_id}/events/page", {
+    params: { path: { execution_id: executionId }, query: { after, limit } },
+  });
+  if (data === undefined) throw callFailure(response, error, "Could not load the run's logs");
+  return { events: data.events as RunEvent[], next_after: data.next_after ?? null };
 }
 
 function defaultNextFrame(callback: () => void): () => void {
@@ -77,6 +95,7 @@ function defaultDeps(): StreamDeps {
     },
     events: typeof window === "undefined" ? undefined : window,
     random: Math.random,
+    fetchEvents: fetchEventPage,
   };
 }
 
@@ -87,7 +106,16 @@ function defaultDeps(): StreamDeps {
 export function createRunStream(executionId: string, overrides: Partial<StreamDeps> = {}): RunStream {
   const deps: StreamDeps = { ...defaultDeps(), ...overrides };
   const listeners = new Set<() => void>();
-  let view: RunStreamView = { statuses: null, run: null, connection: "connecting", error: null, retryInMs: null };
+  let view: RunStreamView = {
+    statuses: null,
+    run: null,
+    connection: "connecting",
+    error: null,
+    retryInMs: null,
+    historyLoading: false,
+    historyError: null,
+  };
+  let historyLoading = false;
   let socket: SocketLike | null = null;
   let queue: StreamMessage[] = [];
   let cancelFrame: (() => void) | null = null;
@@ -112,6 +140,26 @@ export function createRunStream(executionId: string, overrides: Partial<StreamDe
     }
     queue = [];
     if (statuses !== view.statuses || run !== view.run) publish({ statuses, run });
+    // A paged snapshot: read the first page of the earlier events at once.
+    if (nextHistoryAfter(view.statuses) === 0) loadHistory();
+  };
+
+  const loadHistory = () => {
+    const after = nextHistoryAfter(view.statuses);
+    if (after === null || historyLoading) return;
+    historyLoading = true;
+    publish({ historyLoading: true, historyError: null });
+    deps.fetchEvents(executionId, after, HISTORY_PAGE).then(
+      (page) => {
+        historyLoading = false;
+        const statuses = view.statuses && applyHistoryPage(view.statuses, page);
+        publish({ statuses, historyLoading: false });
+      },
+      (error: unknown) => {
+        historyLoading = false;
+        publish({ historyLoading: false, historyError: error instanceof Error ? error.message : String(error) });
+      },
+    );
   };
 
   const detach = (old: SocketLike | null) => {
@@ -211,6 +259,7 @@ export function createRunStream(executionId: string, overrides: Partial<StreamDe
       publish({ connection: "connecting", error: null, retryInMs: null });
       if (!stopped) connect();
     },
+    loadHistory,
   };
 }
 
@@ -218,10 +267,14 @@ export function createRunStream(executionId: string, overrides: Partial<StreamDe
  * The live state of a run: statuses folded from the stream (one update per frame), the
  * latest snapshot's run record, the connection's state, and `restart` for after a retry.
  */
-export function useRunStream(executionId: string, deps?: Partial<StreamDeps>): RunStreamView & { restart: () => void } {
+export function useRunStream(
+  executionId: string,
+  deps?: Partial<StreamDeps>,
+): RunStreamView & { restart: () => void; loadHistory: () => void } {
   // One stream per run id; deps are fixed for a page's life (tests pass fakes).
   const stream = useMemo(() => createRunStream(executionId, deps), [executionId]);
   const view = useSyncExternalStore(stream.subscribe, stream.getView, stream.getView);
   const restart = useCallback(() => stream.restart(), [stream]);
-  return { ...view, restart };
+  const loadHistory = useCallback(() => stream.loadHistory(), [stream]);
+  return { ...view, restart, loadHistory };
 }
