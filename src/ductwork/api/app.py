@@ -94,6 +94,7 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     api.state.ductwork = app_obj
+    api.state.store_probe = system.StoreProbe(app_obj)
     errors.install(api)
     # Counts every body byte the app reads, whatever middleware sits around it.
     api.add_middleware(BodySizeLimit, max_bytes=app_obj.settings.max_request_bytes)
