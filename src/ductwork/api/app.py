@@ -30,6 +30,7 @@ from ductwork.api import (
 from ductwork.api.bodysize import BodySizeLimit
 from ductwork.api.guard import AuthGuard, is_public
 from ductwork.api.hosts import AllowedHosts, allowed_hosts, is_loopback
+from ductwork.api.hot import HotRoutes
 from ductwork.api.responses import JSON
 from ductwork.service import Ductwork
 from ductwork.settings import Settings
@@ -134,4 +135,6 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
             expose_headers=["Location", "Retry-After"],
         )
     api.add_middleware(AllowedHosts, hosts=allowed_hosts(settings))
+    # Inside every middleware above and the exception handlers, where the router is.
+    api.router.middleware_stack = HotRoutes(api.router.middleware_stack, app_obj)
     return api
