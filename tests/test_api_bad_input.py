@@ -280,7 +280,8 @@ def test_health_does_not_echo_the_store_error(
     async def failing(*_: Any, **__: Any) -> Any:
         raise ConnectionError(f"could not connect: {secret}")
 
-    live.app.store.list_workflows = failing  # type: ignore[method-assign]
+    # /health probes the store with a read of a workflow id no workflow has.
+    live.app.store.get_workflow = failing  # type: ignore[method-assign]
     with caplog.at_level(logging.ERROR, logger="ductwork.api"):
         response = client.get("/health")
     assert response.status_code == 503

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from limits import parse
 
+from ductwork.security import ratelimit
 from ductwork.security.ratelimit import RateLimiter, UnknownRule, redis_storage_url
 from ductwork.settings import Settings
 from tests.support.live_server import LiveServer
@@ -51,6 +54,54 @@ async def test_the_window_moves(memory_limiter: RateLimiter) -> None:
         return await memory_limiter.hit("execute", "key:a") is None
 
     await eventually(allowed_again, within=5, interval=0.1, what="the 1 s window to move on")
+
+
+async def test_memory_counts_without_threads_or_tasks(
+    memory_limiter: RateLimiter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `limits`' asyncio memory storage ran a clean-up task after every hit that moved a
+    # bisect onto a thread: a thread hop on every execute call.
+    hops: list[object] = []
+
+    async def to_thread(*args: object, **kwargs: object) -> object:
+        hops.append(args)
+        raise AssertionError("the in-memory limiter must not use threads")
+
+    monkeypatch.setattr(asyncio, "to_thread", to_thread)
+    tasks = len(asyncio.all_tasks())
+    for _ in range(5):
+        assert await memory_limiter.hit("execute", "key:t") is None
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert hops == [] and len(asyncio.all_tasks()) == tasks
+    assert await memory_limiter.hit("execute", "key:t") == 1.0
+    assert await memory_limiter.peek("execute", "key:t") == 1.0
+
+
+def test_memory_window_moves_and_forgets_idle_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: now[0])
+    windows = ratelimit.MemoryWindows()
+    rate = parse("3/minute")
+    assert [windows.hit(rate, "login", "a") for _ in range(2)] == [None] * 2  # at 0 s
+    now[0] += 20
+    assert windows.hit(rate, "login", "a") is None  # at 20 s
+    now[0] += 10
+    assert windows.hit(rate, "login", "a") == 30.0  # the hits at 0 s leave the window at 60 s
+    assert windows.peek(rate, "login", "a") == 30.0
+    now[0] += 30
+    # A moving window: the hits at 0 s are gone, the one at 20 s still counts.
+    assert [windows.hit(rate, "login", "a") for _ in range(2)] == [None] * 2
+    assert windows.hit(rate, "login", "a") == 20.0
+    # Keys whose windows have emptied are dropped once the key count doubles.
+    for n in range(windows.SWEEP_MIN_KEYS):
+        windows.hit(rate, "login", f"client-{n}")
+    now[0] += 61
+    for n in range(windows.SWEEP_MIN_KEYS):
+        windows.hit(rate, "login", f"other-{n}")
+    assert windows.keys <= windows.SWEEP_MIN_KEYS + 1
+    windows.clear(rate, "login", "other-0")
+    assert windows.peek(rate, "login", "other-0") is None
 
 
 async def test_unknown_rules_and_bad_rates_are_errors(

@@ -480,6 +480,8 @@ def serve(
         loop="auto",
         http="auto",
         log_level="info",
+        # A line per request costs CPU on every call; errors are logged either way.
+        access_log=settings.access_log,
     )
 
 

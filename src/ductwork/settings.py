@@ -246,6 +246,14 @@ class Settings(BaseSettings):
     max_retry_attempts: int = Field(default=10, ge=1)
     max_retry_backoff_seconds: float = Field(default=3_600, ge=0)
 
+    # --- HTTP layer (issue 12) ---
+    access_log: bool = False
+    """`ductwork serve` logs a line per request (uvicorn's access log). Off by default:
+    it cost about a tenth of a millisecond of CPU per request; errors are logged anyway."""
+    health_cache_seconds: float = Field(default=1.0, ge=0)
+    """How long `GET /health` reuses its store probe: load balancers polling it cost one
+    store read per interval, not one per call. 0: probe on every call."""
+
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> Settings:
         if self.heartbeat_seconds * 2 > self.lease_seconds:

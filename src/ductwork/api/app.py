@@ -30,6 +30,7 @@ from ductwork.api import (
 from ductwork.api.bodysize import BodySizeLimit
 from ductwork.api.guard import AuthGuard, is_public
 from ductwork.api.hosts import AllowedHosts, allowed_hosts, is_loopback
+from ductwork.api.hot import HotRoutes
 from ductwork.api.responses import JSON
 from ductwork.service import Ductwork
 from ductwork.settings import Settings
@@ -94,6 +95,7 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     api.state.ductwork = app_obj
+    api.state.store_probe = system.StoreProbe(app_obj)
     errors.install(api)
     # Counts every body byte the app reads, whatever middleware sits around it.
     api.add_middleware(BodySizeLimit, max_bytes=app_obj.settings.max_request_bytes)
@@ -133,4 +135,6 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
             expose_headers=["Location", "Retry-After", "X-Next-Cursor", "Link"],
         )
     api.add_middleware(AllowedHosts, hosts=allowed_hosts(settings))
+    # Inside every middleware above and the exception handlers, where the router is.
+    api.router.middleware_stack = HotRoutes(api.router.middleware_stack, app_obj)
     return api

@@ -56,13 +56,15 @@ MAX_NAME_SEARCH_LENGTH: Final = 200
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
 Seq = Annotated[int, Query(ge=0, le=INT64_MAX, description="Last seq the client has seen.")]
+RESOURCE_ID_PATTERN: Final = r"^[^\x00-\x1f\x7f]+$"
+"""What an id in a path may hold: no control characters (PostgreSQL refuses NUL in a
+text parameter)."""
 ResourceId = Annotated[
     str,
     Path(
         min_length=1,
         max_length=MAX_ID_LENGTH,
-        # No control characters: PostgreSQL refuses NUL in a text parameter.
-        pattern=r"^[^\x00-\x1f\x7f]+$",
+        pattern=RESOURCE_ID_PATTERN,
         description="A workflow or execution id.",
     ),
 ]
@@ -206,7 +208,8 @@ def rate_limit_key(request: Request) -> str:
     return f"client:{request.client.host}" if request.client else "client:unknown"
 
 
-async def _limit_execute(request: Request) -> None:
+async def limit_execute(request: Request) -> None:
+    """Count the call against the "execute" rule; 429 with Retry-After past it."""
     limiter = request.app.state.ductwork.limiter
     retry_after = await limiter.hit("execute", rate_limit_key(request))
     if retry_after is not None:
@@ -219,5 +222,5 @@ async def _limit_execute(request: Request) -> None:
         )
 
 
-ExecuteRateLimit: Final = Depends(_limit_execute)
+ExecuteRateLimit: Final = Depends(limit_execute)
 """Route dependency: counts the call against the "execute" rule; 429 with Retry-After past it."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Final
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -12,6 +14,7 @@ import ductwork
 from ductwork.api.deps import App
 from ductwork.api.responses import JSON
 from ductwork.api.schemas import Health, NodeType, TriggerType
+from ductwork.service import Ductwork
 from ductwork.triggers.spec import trigger_schemas
 
 router = APIRouter(tags=["system"])
@@ -21,19 +24,53 @@ log = logging.getLogger("ductwork.api")
 _TRIGGER_SCHEMAS = trigger_schemas()
 
 
+PROBE_WORKFLOW_ID: Final = ""
+"""The id the store probe reads: no workflow has it (ids are never empty), so the read is
+one primary-key look-up that finds nothing, however large the workflows are."""
+
+
+class StoreProbe:
+    """Whether the store answers a read, asked at most once per `seconds`.
+
+    `/health` is polled by load balancers; each call used to read and parse the newest
+    workflow (2.4 ms of CPU with a 40-node one). The answer, good or bad, is reused for
+    `settings.health_cache_seconds`, so a store that goes down is reported within that
+    time and every poll in between costs no store read.
+    """
+
+    def __init__(self, application: Ductwork) -> None:
+        self.application = application
+        self.seconds = application.settings.health_cache_seconds
+        self._answer: bool | None = None
+        self._expires = 0.0
+
+    async def ok(self) -> bool:
+        """Whether the store answered its last probe (probing again when that is stale)."""
+        now = time.monotonic()
+        if self._answer is not None and now < self._expires:
+            return self._answer
+        try:
+            await self.application.store.get_workflow(PROBE_WORKFLOW_ID)
+            answer = True
+        except Exception:
+            # The cause (a DSN, a host name, a driver message) is for the operator's log,
+            # not for whoever can reach /health.
+            log.exception("health check: the store is unavailable")
+            answer = False
+        self._answer, self._expires = answer, time.monotonic() + self.seconds
+        return answer
+
+
 @router.get(
     "/health",
     summary="Liveness and store reachability",
     response_model=Health,
     responses={503: {"model": Health, "description": "The store is unreachable."}},
 )
-async def health(app: App) -> JSON:
-    try:
-        await app.store.list_workflows(limit=1)
-    except Exception:
-        # The cause (a DSN, a host name, a driver message) is for the operator's log,
-        # not for whoever can reach /health.
-        log.exception("health check: the store is unavailable")
+async def health(request: Request) -> JSON:
+    probe: StoreProbe = request.app.state.store_probe  # set by create_app
+    app = probe.application
+    if not await probe.ok():
         return JSON(status_code=503, content={"status": "unavailable", "store": "unavailable"})
     return JSON(
         {

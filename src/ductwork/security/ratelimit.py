@@ -13,9 +13,15 @@ path at the trigger's `rate_limit`, else DUCTWORK_HOOK_RATE_LIMIT).
 
 The window is a moving window (every hit's time is kept, so a burst at the
 end of one minute and the start of the next is still one minute's worth).
-Counts live in memory in an embedded process and in Redis when
-DUCTWORK_REDIS_URL is set, so every API process of a scaled-out deployment
-shares them.
+Counts live in memory in an embedded process (`MemoryWindows`) and in Redis
+when DUCTWORK_REDIS_URL is set (`limits`' Redis storage), so every API process
+of a scaled-out deployment shares them.
+
+`MemoryWindows` replaces `limits`' asyncio memory storage, whose clean-up task
+ran after every hit and moved a bisect onto a thread each time: a thread
+hop on every execute call (about 0.2 ms of CPU, more under load). The moving
+window itself is the same: a hit is allowed while fewer than `amount` hits
+fall within the last `expiry` seconds.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Final
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 if TYPE_CHECKING:
@@ -47,6 +54,77 @@ def redis_storage_url(redis_url: str) -> str:
     return redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
 
 
+class MemoryWindows:
+    """Moving windows in this process's memory, without threads or tasks.
+
+    Per counted key, the monotonic times of the hits still in its window (oldest
+    first; never more than the rate's amount). Keys whose window has emptied are
+    dropped by a sweep that runs when the number of keys has doubled since the
+    last one, so memory stays bounded by the keys active within a window.
+    """
+
+    SWEEP_MIN_KEYS: Final = 1024
+
+    def __init__(self) -> None:
+        self._hits: dict[str, tuple[float, deque[float]]] = {}
+        self._sweep_at = self.SWEEP_MIN_KEYS
+
+    def _window(self, item: RateLimitItem, rule: str, key: str, now: float) -> deque[float]:
+        slot = item.key_for(rule, key)
+        found = self._hits.get(slot)
+        if found is None:
+            if len(self._hits) >= self._sweep_at:
+                self._sweep(now)
+            hits: deque[float] = deque()
+            self._hits[slot] = (float(item.get_expiry()), hits)
+            return hits
+        expiry, hits = found
+        cutoff = now - expiry
+        while hits and hits[0] <= cutoff:
+            hits.popleft()
+        return hits
+
+    def _sweep(self, now: float) -> None:
+        # Keep the keys with a hit still inside their window.
+        self._hits = {
+            slot: (expiry, hits)
+            for slot, (expiry, hits) in self._hits.items()
+            if hits and hits[-1] > now - expiry
+        }
+        self._sweep_at = max(self.SWEEP_MIN_KEYS, 2 * len(self._hits))
+
+    @staticmethod
+    def _retry_after(item: RateLimitItem, hits: deque[float], now: float) -> float:
+        # The oldest hit in the window leaves it first; whole seconds, at least 1.
+        return float(max(1, math.ceil(hits[0] + item.get_expiry() - now)))
+
+    def hit(self, item: RateLimitItem, rule: str, key: str) -> float | None:
+        """Count one hit: None when allowed, else the seconds until one is."""
+        now = time.monotonic()
+        hits = self._window(item, rule, key, now)
+        if len(hits) >= item.amount:
+            return self._retry_after(item, hits, now)
+        hits.append(now)
+        return None
+
+    def peek(self, item: RateLimitItem, rule: str, key: str) -> float | None:
+        """Like `hit` without counting."""
+        now = time.monotonic()
+        hits = self._window(item, rule, key, now)
+        if len(hits) >= item.amount:
+            return self._retry_after(item, hits, now)
+        return None
+
+    def clear(self, item: RateLimitItem, rule: str, key: str) -> None:
+        """Forget a key's hits."""
+        self._hits.pop(item.key_for(rule, key), None)
+
+    @property
+    def keys(self) -> int:
+        """Counted keys held now (tests)."""
+        return len(self._hits)
+
+
 class RateLimiter:
     """`hit` counts one attempt against a rule for a key; `clear` forgets a key's attempts."""
 
@@ -61,7 +139,8 @@ class RateLimiter:
                     f"DUCTWORK_{setting.upper()} {text!r} is not a rate in `limits` notation "
                     "(e.g. `10/minute`, `600 per hour`)"
                 ) from exc
-        self.storage: Storage
+        self.storage: Storage | None = None
+        self.memory: MemoryWindows | None = None
         if settings.redis_url:
             # redis-py's asyncio client (a dependency already); keys under ductwork's namespace.
             self.storage = RedisStorage(
@@ -69,9 +148,16 @@ class RateLimiter:
                 implementation="redispy",
                 key_prefix=f"{settings.redis_namespace}:ratelimit",
             )
+            self._strategy: MovingWindowRateLimiter | None = MovingWindowRateLimiter(self.storage)
         else:
-            self.storage = MemoryStorage()
-        self._strategy = MovingWindowRateLimiter(self.storage)
+            self.memory = MemoryWindows()
+            self._strategy = None
+
+    @property
+    def _redis(self) -> MovingWindowRateLimiter:
+        if self._strategy is None:
+            raise RuntimeError("this rate limiter counts in memory")
+        return self._strategy
 
     def rate(self, rule: str) -> RateLimitItem:
         """The configured rate of a rule."""
@@ -91,8 +177,10 @@ class RateLimiter:
     async def hit_rate(self, item: RateLimitItem, rule: str, key: str) -> float | None:
         """`hit` with a rate of the caller's own (e.g. a webhook trigger's `rate_limit`,
         parsed once by the caller); `rule` namespaces the counts."""
+        if self.memory is not None:
+            return self.memory.hit(item, rule, key)
         try:
-            if await self._strategy.hit(item, rule, key):
+            if await self._redis.hit(item, rule, key):
                 return None
             return await self._retry_after(item, rule, key)
         except Exception:
@@ -102,8 +190,10 @@ class RateLimiter:
     async def peek(self, rule: str, key: str) -> float | None:
         """Like `hit` without counting: None when `key` may go on now, else Retry-After."""
         item = self.rate(rule)
+        if self.memory is not None:
+            return self.memory.peek(item, rule, key)
         try:
-            if await self._strategy.test(item, rule, key):
+            if await self._redis.test(item, rule, key):
                 return None
             return await self._retry_after(item, rule, key)
         except Exception:
@@ -111,14 +201,17 @@ class RateLimiter:
             return None
 
     async def _retry_after(self, item: RateLimitItem, rule: str, key: str) -> float:
-        stats = await self._strategy.get_window_stats(item, rule, key)
+        stats = await self._redis.get_window_stats(item, rule, key)
         # Whole seconds, at least 1: Retry-After carries an integer.
         return float(max(1, math.ceil(stats.reset_time - time.time())))
 
     async def clear(self, rule: str, key: str) -> None:
         """Forget `key`'s attempts under `rule` (e.g. after a successful login)."""
+        if self.memory is not None:
+            self.memory.clear(self.rate(rule), rule, key)
+            return
         try:
-            await self._strategy.clear(self.rate(rule), rule, key)
+            await self._redis.clear(self.rate(rule), rule, key)
         except Exception:
             log.warning("rate limiter unavailable; %s not cleared", rule, exc_info=True)
 
