@@ -12,6 +12,7 @@ import ductwork
 from ductwork.api.deps import App
 from ductwork.api.responses import JSON
 from ductwork.api.schemas import Health, NodeType, TriggerType
+from ductwork.metrics import register as register_metrics
 from ductwork.triggers.spec import trigger_schemas
 
 router = APIRouter(tags=["system"])
@@ -19,6 +20,9 @@ router = APIRouter(tags=["system"])
 log = logging.getLogger("ductwork.api")
 
 _TRIGGER_SCHEMAS = trigger_schemas()
+
+# The process serving /metrics is the one that loads prometheus_client (ductwork.metrics).
+register_metrics()
 
 
 @router.get(

@@ -34,11 +34,10 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
-from limits import RateLimitItem, parse_many
 
 from ductwork.jsonvalues import JSONProblem, dotted, find_problem, loads_checked
 from ductwork.models import Run, RunStatus, ValidationIssue, Workflow, WorkflowDefinition
@@ -58,6 +57,10 @@ from ductwork.triggers.spec import (
     parse_triggers,
     workflow_triggers,
 )
+
+if TYPE_CHECKING:
+    # `limits` (~0.15 s to import) loads when the first rate is parsed (`parse_rates`).
+    from limits import RateLimitItem
 
 log = logging.getLogger("ductwork.hooks")
 
@@ -502,6 +505,13 @@ class StartRun(Protocol):
     ) -> tuple[Run, bool]: ...
 
 
+def parse_rates(text: str) -> tuple[RateLimitItem, ...]:
+    """The rates of a `limits` string (`10/minute; 100/hour`); ValueError when malformed."""
+    from limits import parse_many
+
+    return tuple(parse_many(text))
+
+
 @dataclass(frozen=True, slots=True)
 class HookRoute:
     """A served path with everything a call needs, parsed once per workflow version."""
@@ -532,18 +542,28 @@ class Hooks:
         self.limiter = limiter
         self.credentials = credentials
         self.start = start
-        try:
-            self.default_rates = tuple(parse_many(settings.hook_rate_limit))
-        except ValueError:
-            raise ValueError(
-                f"DUCTWORK_HOOK_RATE_LIMIT {settings.hook_rate_limit!r} is not a rate in "
-                "`limits` notation (e.g. `600/minute`)"
-            ) from None
+        self._default_rates: tuple[RateLimitItem, ...] | None = None
+        if limiter.checked:
+            # A serving process refuses a bad DUCTWORK_HOOK_RATE_LIMIT at startup.
+            self.default_rates  # noqa: B018
         self.cache_seconds = CACHE_SECONDS
         self._routes: dict[str, tuple[float, HookRoute | None]] = {}
         """path -> (expires at, the route or None for "nobody serves it")."""
         self._generation = 0
         """Bumped by every `forget`: a lookup in flight across one does not fill the cache."""
+
+    @property
+    def default_rates(self) -> tuple[RateLimitItem, ...]:
+        """DUCTWORK_HOOK_RATE_LIMIT, parsed (on first use when the limiter was not checked)."""
+        if self._default_rates is None:
+            try:
+                self._default_rates = parse_rates(self.settings.hook_rate_limit)
+            except ValueError:
+                raise ValueError(
+                    f"DUCTWORK_HOOK_RATE_LIMIT {self.settings.hook_rate_limit!r} is not a rate "
+                    "in `limits` notation (e.g. `600/minute`)"
+                ) from None
+        return self._default_rates
 
     def forget(self, workflow_id: str = "") -> None:
         """Drop every cached path (a `trigger_listeners` callback: some workflow's
@@ -578,7 +598,7 @@ class Hooks:
         )
         if trigger is None:
             return None
-        rates = tuple(parse_many(trigger.rate_limit)) if trigger.rate_limit else self.default_rates
+        rates = parse_rates(trigger.rate_limit) if trigger.rate_limit else self.default_rates
         settings = self.settings
         return HookRoute(
             workflow=workflow,
