@@ -89,22 +89,29 @@ SAFE_HEADERS: Final = {
 }
 """Headers on every answer of `/hooks/{path}`."""
 
-TEXT_CHARSETS: Final = frozenset(
-    codecs.lookup(name).name
-    for name in (
-        # The charsets of the WHATWG Encoding Standard (what browsers and webhook senders
-        # use), plus UTF-16/32 with a BOM and Latin-1 itself. Python also has codecs that
-        # are no charset at all (`undefined` raises, `unicode_escape` interprets
-        # backslashes, `rot13` maps text to text): a caller must not pick one of those.
-        *("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"),
-        *("utf-32", "utf-32-le", "utf-32-be", "ascii", "latin-1"),
-        *(f"iso-8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)),
-        *(f"cp{n}" for n in range(1250, 1259)),
-        *("cp866", "cp874", "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic"),
-        *("gbk", "gb2312", "gb18030", "big5", "big5hkscs", "cp950"),
-        *("euc-jp", "iso-2022-jp", "shift_jis", "cp932", "euc-kr", "cp949"),
+
+@functools.cache
+def text_charsets() -> frozenset[str]:
+    """The charsets a hook body may be decoded with, by codec name (built on first use:
+    looking them up imports some fifty codec modules)."""
+    return frozenset(
+        codecs.lookup(name).name
+        for name in (
+            # The charsets of the WHATWG Encoding Standard (what browsers and webhook senders
+            # use), plus UTF-16/32 with a BOM and Latin-1 itself. Python also has codecs that
+            # are no charset at all (`undefined` raises, `unicode_escape` interprets
+            # backslashes, `rot13` maps text to text): a caller must not pick one of those.
+            *("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"),
+            *("utf-32", "utf-32-le", "utf-32-be", "ascii", "latin-1"),
+            *(f"iso-8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)),
+            *(f"cp{n}" for n in range(1250, 1259)),
+            *("cp866", "cp874", "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic"),
+            *("gbk", "gb2312", "gb18030", "big5", "big5hkscs", "cp950"),
+            *("euc-jp", "iso-2022-jp", "shift_jis", "cp932", "euc-kr", "cp949"),
+        )
     )
-)
+
+
 """Python codec names (canonical, as `codecs.lookup` gives them) a text body may use."""
 
 _PATH: Final = re.compile(HOOK_PATH_PATTERN)
@@ -312,10 +319,10 @@ def _storable(value: Any, where: str, max_depth: int) -> None:
 
 @functools.lru_cache(maxsize=128)
 def _is_text_charset(charset: str) -> bool:
-    """Whether `charset` names one of TEXT_CHARSETS (a bounded cache: callers repeat a
+    """Whether `charset` names one of `text_charsets()` (a bounded cache: callers repeat a
     few names, and a caller sending new ones cannot grow it)."""
     try:
-        return codecs.lookup(charset).name in TEXT_CHARSETS
+        return codecs.lookup(charset).name in text_charsets()
     except LookupError:
         return False
 
