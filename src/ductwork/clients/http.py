@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
+import functools
 import ipaddress
 import socket
 from collections.abc import Collection, Iterable, Mapping
@@ -308,11 +309,18 @@ def display_url(url: str | httpx.URL) -> str:
 
     Query strings and userinfo often carry API keys.
     """
+    return _display_text(str(url))
+
+
+@functools.lru_cache(maxsize=512)
+def _display_text(url: str) -> str:
+    # Parsing and rebuilding a URL twice per call was a visible part of a webhook
+    # call's CPU; a workflow calls the same few URLs over and over.
     import httpx
 
-    url = httpx.URL(url)
-    url = url.copy_with(query=None, fragment=None)
-    return str(url.copy_with(userinfo=b"") if url.userinfo else url)
+    parsed = httpx.URL(url)
+    parsed = parsed.copy_with(query=None, fragment=None)
+    return str(parsed.copy_with(userinfo=b"") if parsed.userinfo else parsed)
 
 
 class GuardedHttpClient:
