@@ -37,6 +37,7 @@ HEAVY = (
     "httpx",
     "httpcore",
     "limits",
+    "argon2",
     "sqlalchemy.orm",
     "sqlalchemy.ext.asyncio",
     "fastapi",
