@@ -123,8 +123,9 @@ def build(
         publish_control=bus.publish_control,
     )
     # Redis-backed whenever Redis is configured (even `isolated`): limits are per caller,
-    # not per process.
-    limiter = RateLimiter(settings)
+    # not per process. An `isolated` process serves no caller: it reads the rates (and
+    # imports `limits`) only if something asks, instead of at startup.
+    limiter = RateLimiter(settings, check=role != "isolated")
     components = Components(
         settings=settings,
         store=store,

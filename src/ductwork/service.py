@@ -172,7 +172,6 @@ class Ductwork:
         self._background: list[asyncio.Task[None]] = []
         self.scheduler: Scheduler | None = None
         """Fires schedules in sweeping processes (DUCTWORK_SCHEDULER); None elsewhere."""
-        self._preload: asyncio.Future[None] | None = None
         self._started = False
         self.child_runs = ChildRunner(
             store=self.store,
@@ -194,8 +193,6 @@ class Ductwork:
         await self.store.start()
         loop = asyncio.get_running_loop()
         if self.components.consume:
-            # The LLM SDK takes ~1 s to import; do it off the loop before the first AI node.
-            self._preload = loop.run_in_executor(None, self.components.services.llm.preload)
             await self.queue.start_consuming(self._advance)
         # Every process listens: cancellations reach the process running the run, and
         # revoked keys and sessions leave every process's authentication cache.
@@ -211,8 +208,6 @@ class Ductwork:
 
     async def close(self) -> None:
         """Stop background work and release every connection."""
-        if self._preload is not None:
-            await self._preload
         await self.child_runs.close()
         for task in self._background:
             task.cancel()

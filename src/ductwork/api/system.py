@@ -14,6 +14,7 @@ import ductwork
 from ductwork.api.deps import App
 from ductwork.api.responses import JSON
 from ductwork.api.schemas import Health, NodeType, TriggerType
+from ductwork.metrics import register as register_metrics
 from ductwork.service import Ductwork
 from ductwork.triggers.spec import trigger_schemas
 
@@ -22,6 +23,9 @@ router = APIRouter(tags=["system"])
 log = logging.getLogger("ductwork.api")
 
 _TRIGGER_SCHEMAS = trigger_schemas()
+
+# The process serving /metrics is the one that loads prometheus_client (ductwork.metrics).
+register_metrics()
 
 
 PROBE_WORKFLOW_ID: Final = ""

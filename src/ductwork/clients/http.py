@@ -3,7 +3,7 @@
 A workflow author chooses the URLs, so without a guard any workflow could read
 the cloud metadata service (169.254.169.254), the database on localhost or an
 admin panel on the private network. Every connection therefore goes through
-`_GuardedBackend.connect_tcp`, which resolves the host itself, refuses the
+`GuardedBackend.connect_tcp` (in `http_transport`), which resolves the host itself, refuses the
 connection when *any* resolved address is internal (loopback, private,
 link-local, multicast, reserved, unspecified, or one of those wrapped in an
 IPv4-mapped, 6to4 or NAT64 IPv6 address) and then connects to the very address
@@ -37,18 +37,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
+import functools
 import ipaddress
 import socket
-import ssl
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import certifi
-import httpcore
-import httpx
 import orjson
 
 from ductwork import __version__
@@ -56,6 +53,11 @@ from ductwork.engine.templating import has_template_syntax
 from ductwork.nodes.base import NodeError, RetryableError
 from ductwork.security.credential_types import BasicData, BearerData, CredentialData, HttpHeaderData
 from ductwork.settings import Settings
+
+if TYPE_CHECKING:
+    # httpx and httpcore (~0.1 s) load with the first request (`_shared_client`), or the
+    # first URL shown: a process whose workflows send no HTTP never imports them.
+    import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -193,6 +195,10 @@ class _AddressGuard:
         shown = f"[{host}]" if ":" in host else host
         return bool({host, f"{shown}:{port}"} & self.allowed_hosts)
 
+    def unix_socket_refused(self) -> BlockedDestination:
+        """The error for a connection to a unix socket: never reachable from workflows."""
+        return BlockedDestination("unix sockets are not reachable from workflows")
+
     async def resolve(self, host: str, port: int) -> list[str]:
         """The addresses to connect to, in resolver order; raises BlockedDestination."""
         loop = asyncio.get_running_loop()
@@ -201,9 +207,13 @@ class _AddressGuard:
                 host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
             )
         except socket.gaierror as exc:
+            import httpcore
+
             raise httpcore.ConnectError(f"could not resolve {host!r}: {exc.strerror}") from None
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if not addresses:
+            import httpcore
+
             raise httpcore.ConnectError(f"could not resolve {host!r}: no addresses")
         if self.host_is_allowed(host, port):
             return addresses
@@ -230,73 +240,6 @@ def _blocked_message(host: str, port: int, address: str, reason: str) -> str:
         f"networks are blocked. To allow it, add '{shown}' or '{shown}:{port}' to "
         f"DUCTWORK_HTTP_ALLOWED_HOSTS, or set DUCTWORK_HTTP_ALLOW_PRIVATE_NETWORKS=true"
     )
-
-
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network layer, but every TCP connect is resolved and checked first."""
-
-    def __init__(self, guard: _AddressGuard) -> None:
-        self._guard = guard
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            async with asyncio.timeout(timeout):
-                addresses = await self._guard.resolve(host, port)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"resolving {host!r} timed out") from None
-        # Connect to the checked addresses themselves (never the name), so a
-        # second DNS answer cannot swap in an internal address.
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise BlockedDestination("unix sockets are not reachable from workflows")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class _GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport with its connection pool built on `_GuardedBackend`."""
-
-    def __init__(self, guard: _AddressGuard, limits: httpx.Limits) -> None:
-        ssl_context = ssl.create_default_context(cafile=certifi.where())
-        super().__init__(verify=ssl_context, trust_env=False, limits=limits)
-        # httpx offers no `network_backend` argument, so replace the pool it just
-        # built with an identical one that connects through the guard. `_pool` is
-        # what `handle_async_request` uses; the SSRF tests fail if that changes.
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedBackend(guard),
-        )
 
 
 def _no_cookies() -> CookieJar:
@@ -366,9 +309,18 @@ def display_url(url: str | httpx.URL) -> str:
 
     Query strings and userinfo often carry API keys.
     """
-    url = httpx.URL(url)
-    url = url.copy_with(query=None, fragment=None)
-    return str(url.copy_with(userinfo=b"") if url.userinfo else url)
+    return _display_text(str(url))
+
+
+@functools.lru_cache(maxsize=512)
+def _display_text(url: str) -> str:
+    # Parsing and rebuilding a URL twice per call was a visible part of a webhook
+    # call's CPU; a workflow calls the same few URLs over and over.
+    import httpx
+
+    parsed = httpx.URL(url)
+    parsed = parsed.copy_with(query=None, fragment=None)
+    return str(parsed.copy_with(userinfo=b"") if parsed.userinfo else parsed)
 
 
 class GuardedHttpClient:
@@ -384,9 +336,13 @@ class GuardedHttpClient:
     def _shared_client(self) -> httpx.AsyncClient:
         # Created on first use, inside the event loop that will drive it.
         if self._client is None:
+            import httpx
+
+            from ductwork.clients.http_transport import GuardedTransport
+
             limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
             self._client = httpx.AsyncClient(
-                transport=_GuardedTransport(self._guard, limits),
+                transport=GuardedTransport(self._guard, limits),
                 follow_redirects=False,
                 trust_env=False,
                 cookies=_no_cookies(),
@@ -430,6 +386,8 @@ class GuardedHttpClient:
             if not any(key.lower() == "content-type" for key in send_headers):
                 send_headers["Content-Type"] = "application/json"
         client = self._shared_client()
+        import httpx
+
         try:
             target = httpx.URL(url)
             if params:
@@ -461,6 +419,8 @@ class GuardedHttpClient:
     async def _exchange(
         self, client: httpx.AsyncClient, request: httpx.Request, sensitive: Collection[str]
     ) -> HttpResponse:
+        import httpx
+
         history: list[str] = []
         while True:
             what = f"{request.method} {display_url(request.url)}"

@@ -8,15 +8,22 @@ mapped to `RetryableError` (worth a node-level retry later) or `NodeError`
 (a request the provider will never accept).
 
 The `openai` package takes about a second to import, so it is imported on
-first use (or by `warm_up`), not when the node registry is loaded.
+a worker thread: from the moment a plan holding an AI node is built
+(`preload_sdk`), or at the latest by the first call, which awaits it without
+blocking the event loop. A process whose workflows have no AI node never
+imports it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib
+import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -136,6 +143,46 @@ class ChatResponse(BaseModel):
     finish_reason: str | None = None
 
 
+_SDK = "openai"
+_sdk_lock = threading.Lock()
+_sdk_future: Future[None] | None = None
+
+
+def _import_sdk(future: Future[None]) -> None:
+    try:
+        importlib.import_module(_SDK)
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(None)
+
+
+def preload_sdk() -> Future[None]:
+    """Start importing the LLM SDK on a thread of its own (once per process); its future.
+
+    Cheap to call again: later calls return the same future. The thread is not a
+    daemon, so an interpreter exiting mid-import lets it finish instead of
+    tearing modules down under it; nothing else ever waits for it.
+    """
+    global _sdk_future
+    with _sdk_lock:
+        if _sdk_future is None:
+            _sdk_future = Future()
+            if _SDK in sys.modules:
+                _sdk_future.set_result(None)
+            else:
+                threading.Thread(
+                    target=_import_sdk, args=(_sdk_future,), name="ductwork-llm-preload"
+                ).start()
+        return _sdk_future
+
+
+async def sdk_ready() -> None:
+    """Wait, without blocking the event loop, until the LLM SDK is imported."""
+    if _SDK not in sys.modules or _sdk_future is None or not _sdk_future.done():
+        await asyncio.wrap_future(preload_sdk())
+
+
 class LLMClient:
     """Chat completions over one shared `openai.AsyncOpenAI` client.
 
@@ -198,8 +245,8 @@ class LLMClient:
         return client
 
     def preload(self) -> None:
-        """Import the SDK (about a second) without building a client: safe on a worker thread."""
-        import openai  # noqa: F401
+        """Start importing the SDK (about a second) on a thread; returns at once."""
+        preload_sdk()
 
     def warm_up(self) -> None:
         """Import the SDK and build the client now, if a key is configured.
@@ -232,6 +279,7 @@ class LLMClient:
         A call to a provider with limits in DUCTWORK_LLM_RATE_LIMITS first waits its
         turn (`on_wait` is told how long, when it must wait at all).
         """
+        await sdk_ready()
         client = self._get_client() if provider is None else self._client_for(provider)
         base_url = self._settings.llm_base_url if provider is None else provider.base_url
         import openai

@@ -18,8 +18,6 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
-from jsonschema import exceptions as schema_errors
-from jsonschema import validators
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*[ \t]*\n(.*?)\n?```\s*$", re.DOTALL)
@@ -46,6 +44,10 @@ class JsonSchemaFormat(BaseModel):
     @field_validator("schema_")
     @classmethod
     def _is_a_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        # jsonschema (~50 ms) loads with the first schema checked, not with the node registry.
+        from jsonschema import exceptions as schema_errors
+        from jsonschema import validators
+
         validator = validators.validator_for(schema)
         try:
             validator.check_schema(schema)
@@ -91,6 +93,8 @@ class InvalidAnswer(ValueError):
 
 @lru_cache(maxsize=256)
 def _validator(schema_json: bytes) -> Any:
+    from jsonschema import validators
+
     schema = orjson.loads(schema_json)
     return validators.validator_for(schema)(schema)
 
@@ -110,6 +114,8 @@ def read_answer(text: str, response_format: ResponseFormat) -> Any:
         return value
     # Compiled once per distinct schema (sorted keys: equal schemas share an entry).
     validator = _validator(orjson.dumps(spec.schema_, option=orjson.OPT_SORT_KEYS))
+    from jsonschema import exceptions as schema_errors
+
     error = schema_errors.best_match(validator.iter_errors(value))
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path)

@@ -32,13 +32,15 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import ClassVar, TextIO
-
-import aiosmtplib
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from ductwork.nodes.base import NodeError, RetryableError
 from ductwork.security.credential_types import SmtpData
 from ductwork.settings import Settings
+
+if TYPE_CHECKING:
+    # Imported where mail is sent: a process that sends none never loads it.
+    import aiosmtplib
 
 MESSAGE_ID_DOMAIN = "ductwork"
 
@@ -358,6 +360,8 @@ class SmtpBackend(EmailBackend):
 
     async def send(self, message: EmailMessage) -> None:
         """Send on the shared connection, opening or re-opening it as needed."""
+        import aiosmtplib
+
         async with self._locked():
             try:
                 await self._send_locked(message)
@@ -373,6 +377,8 @@ class SmtpBackend(EmailBackend):
                 ) from exc
 
     async def _send_locked(self, message: EmailMessage) -> None:
+        import aiosmtplib
+
         reused = self._usable()
         smtp = await self._connection()
         try:
@@ -405,6 +411,8 @@ class SmtpBackend(EmailBackend):
         )
 
     async def _connection(self) -> aiosmtplib.SMTP:
+        import aiosmtplib
+
         if self._usable():
             assert self._smtp is not None
             return self._smtp
@@ -438,6 +446,8 @@ class SmtpBackend(EmailBackend):
                 smtp.close()
 
     def _translate(self, exc: aiosmtplib.SMTPException) -> NodeError:
+        import aiosmtplib
+
         where = f"SMTP server {self.host}:{self.port}"
         if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
             refusals = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
@@ -459,6 +469,8 @@ class SmtpBackend(EmailBackend):
 
     async def close(self) -> None:
         """Say QUIT and close the connection, if one is open."""
+        import aiosmtplib
+
         async with self._locked():
             smtp = self._smtp
             if smtp is not None and self._usable():

@@ -65,22 +65,22 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
-import sqlglot.errors
 from sqlalchemy import Connection, Engine, bindparam, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, AdaptedConnection, CursorResult
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
 from sqlalchemy.sql.elements import BindParameter, TextClause
-from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
 
 from ductwork.nodes.base import NodeError, RetryableError
 from ductwork.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlglot import exp
 
 SQL_THREADS = 8
 """Threads for sync-driver queries (per process): at most this many run at once."""
@@ -203,28 +203,40 @@ _DENIED_PREFIXES: Mapping[str, Sequence[tuple[str, str]]] = {
     "sqlite": (),
 }
 
-_WRITES: tuple[tuple[type[exp.Expr], str], ...] = (
-    (exp.Into, "SELECT ... INTO creates a table"),
-    (exp.Lock, "FOR UPDATE / FOR SHARE locks rows"),
-    (exp.DML, "{word} changes data"),  # INSERT, UPDATE, DELETE, MERGE (also inside WITH)
-    (exp.DDL, "{word} changes the schema"),
-    (exp.Drop, "DROP changes the schema"),
-    (exp.Alter, "ALTER changes the schema"),
-    (exp.TruncateTable, "TRUNCATE deletes data"),
-    (exp.Copy, "COPY reads or writes files"),
-    (exp.LoadData, "LOAD DATA reads files"),
-    (exp.Command, "{word} is not a query"),  # what sqlglot could not parse as anything else
-    (exp.Transaction, "BEGIN controls the transaction"),
-    (exp.Commit, "COMMIT controls the transaction"),
-    (exp.Rollback, "ROLLBACK controls the transaction"),
-    (exp.Set, "SET changes settings"),
-    (exp.Pragma, "PRAGMA changes settings"),
-    (exp.Attach, "ATTACH opens another database"),
-    (exp.Grant, "GRANT changes privileges"),
-    (exp.Use, "USE changes the session"),
-    (exp.Execute, "EXECUTE runs a prepared statement"),
-)
-_QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery)
+
+@functools.cache
+def _write_kinds() -> tuple[tuple[type[exp.Expr], str], ...]:
+    # sqlglot (~0.1 s to import) loads on the first check, not with the module.
+    from sqlglot import exp
+
+    return (
+        (exp.Into, "SELECT ... INTO creates a table"),
+        (exp.Lock, "FOR UPDATE / FOR SHARE locks rows"),
+        (exp.DML, "{word} changes data"),  # INSERT, UPDATE, DELETE, MERGE (also inside WITH)
+        (exp.DDL, "{word} changes the schema"),
+        (exp.Drop, "DROP changes the schema"),
+        (exp.Alter, "ALTER changes the schema"),
+        (exp.TruncateTable, "TRUNCATE deletes data"),
+        (exp.Copy, "COPY reads or writes files"),
+        (exp.LoadData, "LOAD DATA reads files"),
+        (exp.Command, "{word} is not a query"),  # what sqlglot could not parse as anything else
+        (exp.Transaction, "BEGIN controls the transaction"),
+        (exp.Commit, "COMMIT controls the transaction"),
+        (exp.Rollback, "ROLLBACK controls the transaction"),
+        (exp.Set, "SET changes settings"),
+        (exp.Pragma, "PRAGMA changes settings"),
+        (exp.Attach, "ATTACH opens another database"),
+        (exp.Grant, "GRANT changes privileges"),
+        (exp.Use, "USE changes the session"),
+        (exp.Execute, "EXECUTE runs a prepared statement"),
+    )
+
+
+@functools.cache
+def _query_roots() -> tuple[type[exp.Expr], ...]:
+    from sqlglot import exp
+
+    return (exp.Select, exp.SetOperation, exp.Subquery)
 
 
 def check_read_only(sql: str, dialect: str | None = None) -> None:
@@ -251,6 +263,10 @@ def _read_only_problem(sql: str, dialect: str) -> str | None:
             f"the query is {len(sql)} characters, over the {MAX_QUERY_CHARS} this check "
             "reads; pass long lists as params (`IN :ids`) instead of writing them out"
         )
+    import sqlglot.errors
+    from sqlglot import exp
+    from sqlglot.dialects.dialect import Dialect
+
     try:
         parsed = Dialect.get_or_raise(dialect).parse(sql)
         # A comment after the last ';' parses as a bare Semicolon: not a statement.
@@ -272,13 +288,13 @@ def _read_only_problem(sql: str, dialect: str) -> str | None:
             "(remove the ';' and what follows it)"
         )
     [statement] = statements
-    if not isinstance(statement, _QUERY_ROOTS):
+    if not isinstance(statement, _query_roots()):
         return (
             "only a read-only SELECT (or WITH ... SELECT) is allowed, "
             f"not {_statement_word(statement)}"
         )
     for node in statement.walk():
-        for kind, why in _WRITES:
+        for kind, why in _write_kinds():
             if isinstance(node, kind):
                 reason = why.format(word=_statement_word(node))
                 return f"{reason}: queries must be read-only"
@@ -290,6 +306,8 @@ def _read_only_problem(sql: str, dialect: str) -> str | None:
 
 
 def _statement_word(node: exp.Expr) -> str:
+    from sqlglot import exp
+
     if isinstance(node, exp.Command):
         return str(node.this).upper()
     return node.key.upper()
@@ -298,6 +316,8 @@ def _statement_word(node: exp.Expr) -> str:
 def _function_problem(node: exp.Func) -> str | None:
     # Every dialect's list applies everywhere: a name denied on PostgreSQL is no
     # loss on SQLite, and a workflow is checked before its connection is known.
+    from sqlglot import exp
+
     name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
     reason = next((denied[name] for denied in _DENIED_FUNCTIONS.values() if name in denied), None)
     if reason is None:
@@ -318,6 +338,9 @@ def _function_problem(node: exp.Func) -> str | None:
 @functools.lru_cache(maxsize=1024)
 def _statement_body(sql: str, dialect: str) -> str:
     """`sql` without a trailing ';' and trailing comments, ready to be nested in a query."""
+    import sqlglot
+    from sqlglot.dialects.dialect import Dialect
+
     try:
         tokens = Dialect.get_or_raise(dialect).tokenize(sql)
     except sqlglot.errors.SqlglotError:
@@ -625,7 +648,7 @@ class SqlConnections:
 
     def _dispose_later(self, engine: Engine | AsyncEngine) -> None:
         # Queries in flight keep their checked-out connection; dispose closes the pool's.
-        if isinstance(engine, AsyncEngine):
+        if not isinstance(engine, Engine):  # AsyncEngine (imported lazily: ORM)
             task = asyncio.get_running_loop().create_task(engine.dispose())
             self._disposing.add(task)
             task.add_done_callback(self._disposing.discard)
@@ -700,7 +723,7 @@ class SqlConnections:
             max_bytes=self._max_bytes,
         )
         try:
-            if isinstance(engine, AsyncEngine):
+            if not isinstance(engine, Engine):  # AsyncEngine (imported lazily: ORM)
                 try:
                     conn = await engine.connect().start()
                 except (DBAPIError, OSError) as exc:  # asyncpg raises OSError unwrapped
@@ -731,7 +754,7 @@ class SqlConnections:
         engines, self._engines = self._engines, {}
         credential_engines, self._credential_engines = self._credential_engines, OrderedDict()
         for engine in [*engines.values(), *credential_engines.values()]:
-            if isinstance(engine, AsyncEngine):
+            if not isinstance(engine, Engine):  # AsyncEngine (imported lazily: ORM)
                 await engine.dispose()
             else:
                 engine.dispose()
@@ -747,6 +770,8 @@ def _create_engine(url: URL, label: str) -> Engine | AsyncEngine:
         pre_ping = url.get_backend_name() != "sqlite"
         engine: Engine | AsyncEngine
         if getattr(url.get_dialect(), "is_async", False):
+            from sqlalchemy.ext.asyncio import create_async_engine
+
             engine = create_async_engine(url, pool_pre_ping=pre_ping)
             sync_engine = engine.sync_engine
         else:

@@ -161,6 +161,8 @@ def _build(
     definition: WorkflowDefinition, registry: Mapping[str, NodeType[Any]]
 ) -> tuple[Plan, PlanCredentials]:
     plan = build_plan(definition, registry)
+    for node in plan.walk():
+        node.node_type.prepare()
     return plan, plan_credentials(plan)
 
 

@@ -26,6 +26,7 @@ from ductwork.clients.llm import (
     ChatRequest,
     ChatResponse,
     ModelUnavailable,
+    preload_sdk,
     provider_fingerprint,
 )
 from ductwork.clients.llm_output import InvalidAnswer, ResponseFormat, read_answer
@@ -167,6 +168,10 @@ class AiProcessorNode(NodeType[AiProcessorConfig]):
     type_name = "ai-processor"
     description = "Send a prompt to an LLM (OpenAI-compatible); replies are cached."
     config_model = AiProcessorConfig
+
+    def prepare(self) -> None:
+        """Import the LLM SDK on a thread now: the run reaches this node soon."""
+        preload_sdk()
 
     def json_schema(self) -> dict[str, Any]:
         """The config's JSON Schema, `prompt` first (builder forms follow this order)."""

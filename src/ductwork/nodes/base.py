@@ -316,6 +316,14 @@ class NodeType(Generic[ConfigT]):
     """True: `ctx.input` is always a {predecessor id: output} dict of the active incoming
     edges, in edge order, even with one (`merge` needs to know where each value came from)."""
 
+    def prepare(self) -> None:
+        """Start slow one-time setup (an SDK import) in the background; return at once.
+
+        Called when a plan holding a node of this type is built to be run, so a process
+        pays for what only some node types need (the LLM SDK) only when a workflow uses
+        them. Most node types need nothing.
+        """
+
     def fires_early(self, config: ConfigT) -> bool:
         """True when the node runs as soon as one predecessor has completed along an
         active edge, not once every predecessor has settled (`merge` in `first` mode).

@@ -7,16 +7,24 @@ async helpers run them on a thread and never stall the event loop.
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+import functools
+from typing import TYPE_CHECKING, Final
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 MIN_PASSWORD_CHARS: Final = 10
 MAX_PASSWORD_CHARS: Final = 1024
 """Argon2 takes any length, but a megabyte "password" is only a way to spend CPU."""
 
-_hasher = PasswordHasher()  # argon2-cffi's defaults: Argon2id, RFC 9106 low-memory profile
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    # argon2-cffi (~40 ms to import) loads with the first password, not in every process.
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()  # argon2-cffi's defaults: Argon2id, RFC 9106 low-memory profile
+
 
 _DUMMY_HASH: str | None = None
 
@@ -32,22 +40,25 @@ def password_problem(password: str) -> str | None:
 
 def hash_password_sync(password: str) -> str:
     """An Argon2id hash of `password` (blocking)."""
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 async def hash_password(password: str) -> str:
     """An Argon2id hash of `password`, computed on a thread."""
-    return await asyncio.to_thread(_hasher.hash, password)
+    return await asyncio.to_thread(_hasher().hash, password)
 
 
 def _verify(password_hash: str, password: str) -> tuple[bool, str | None]:
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+    hasher = _hasher()
     try:
-        _hasher.verify(password_hash, password)
+        hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False, None
-    if _hasher.check_needs_rehash(password_hash):
+    if hasher.check_needs_rehash(password_hash):
         # The hasher's parameters changed since: store a hash with the current ones.
-        return True, _hasher.hash(password)
+        return True, hasher.hash(password)
     return True, None
 
 

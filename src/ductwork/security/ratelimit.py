@@ -32,11 +32,13 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Final
 
-from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-
 if TYPE_CHECKING:
+    # `limits` takes ~0.15 s to import: it loads when the rates are first read (at
+    # construction unless `check=False`, as in `ductwork run`, which serves nobody).
+    from limits import RateLimitItem
+    from limits.aio.storage import Storage
+    from limits.aio.strategies import MovingWindowRateLimiter
+
     from ductwork.settings import Settings
 
 log = logging.getLogger("ductwork.security")
@@ -128,41 +130,69 @@ class MemoryWindows:
 class RateLimiter:
     """`hit` counts one attempt against a rule for a key; `clear` forgets a key's attempts."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._rules: dict[str, RateLimitItem] = {}
-        for rule, setting in RULES.items():
-            text = getattr(settings, setting)
-            try:
-                self._rules[rule] = parse(text)
-            except ValueError as exc:
-                raise ValueError(
-                    f"DUCTWORK_{setting.upper()} {text!r} is not a rate in `limits` notation "
-                    "(e.g. `10/minute`, `600 per hour`)"
-                ) from exc
-        self.storage: Storage | None = None
-        self.memory: MemoryWindows | None = None
-        if settings.redis_url:
-            # redis-py's asyncio client (a dependency already); keys under ductwork's namespace.
-            self.storage = RedisStorage(
-                redis_storage_url(settings.redis_url),
+    def __init__(self, settings: Settings, *, check: bool = True) -> None:
+        """Read the rates now (a bad one raises ValueError) unless `check` is False:
+        then on first use, for processes that may never limit anyone."""
+        self._settings = settings
+        self._rules: dict[str, RateLimitItem] | None = None
+        self._storage: Storage | None = None
+        self._limiter: MovingWindowRateLimiter | None = None
+        self.memory: MemoryWindows | None = None if settings.redis_url else MemoryWindows()
+        """The counts of an embedded process (None when they live in Redis)."""
+        self.checked = check
+        """True when the rates were read at construction (so a bad one stopped it)."""
+        if check:
+            self._parsed_rules()
+
+    def _parsed_rules(self) -> dict[str, RateLimitItem]:
+        if self._rules is None:
+            from limits import parse
+
+            rules: dict[str, RateLimitItem] = {}
+            for rule, setting in RULES.items():
+                text = getattr(self._settings, setting)
+                try:
+                    rules[rule] = parse(text)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"DUCTWORK_{setting.upper()} {text!r} is not a rate in `limits` notation "
+                        "(e.g. `10/minute`, `600 per hour`)"
+                    ) from exc
+            self._rules = rules
+        return self._rules
+
+    @property
+    def storage(self) -> Storage | None:
+        """`limits`' Redis storage when DUCTWORK_REDIS_URL is set; None when the counts
+        live in this process (`memory`)."""
+        if self.memory is not None:
+            return None
+        if self._storage is None:
+            from limits.aio.storage import RedisStorage
+
+            # redis-py's asyncio client (a dependency already); keys under our namespace.
+            self._storage = RedisStorage(
+                redis_storage_url(self._settings.redis_url or ""),
                 implementation="redispy",
-                key_prefix=f"{settings.redis_namespace}:ratelimit",
+                key_prefix=f"{self._settings.redis_namespace}:ratelimit",
             )
-            self._strategy: MovingWindowRateLimiter | None = MovingWindowRateLimiter(self.storage)
-        else:
-            self.memory = MemoryWindows()
-            self._strategy = None
+        return self._storage
 
     @property
     def _redis(self) -> MovingWindowRateLimiter:
-        if self._strategy is None:
-            raise RuntimeError("this rate limiter counts in memory")
-        return self._strategy
+        if self._limiter is None:
+            storage = self.storage
+            if storage is None:
+                raise RuntimeError("this rate limiter counts in memory")
+            from limits.aio.strategies import MovingWindowRateLimiter
+
+            self._limiter = MovingWindowRateLimiter(storage)
+        return self._limiter
 
     def rate(self, rule: str) -> RateLimitItem:
         """The configured rate of a rule."""
         try:
-            return self._rules[rule]
+            return self._parsed_rules()[rule]
         except KeyError:
             raise UnknownRule(rule) from None
 
@@ -217,7 +247,11 @@ class RateLimiter:
 
     async def close(self) -> None:
         """Release the Redis connections (nothing to do in memory)."""
-        if isinstance(self.storage, RedisStorage):
-            client = getattr(self.storage.bridge, "storage", None)
+        if self._storage is None:
+            return
+        from limits.aio.storage import RedisStorage
+
+        if isinstance(self._storage, RedisStorage):
+            client = getattr(self._storage.bridge, "storage", None)
             if client is not None:
                 await client.aclose()

@@ -34,7 +34,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
@@ -63,7 +63,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine, RowMapping, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ColumnElement, Executable, Select
 
@@ -125,6 +124,10 @@ from ductwork.store.sql_security import SqlSecurityStore
 from ductwork.triggers.spec import normalize_hook_path, trigger_index
 from ductwork.usage import UsageDay
 from ductwork.versions import WorkflowVersionInfo
+
+if TYPE_CHECKING:
+    # sqlalchemy.ext.asyncio imports the ORM (~0.3 s); only PostgreSQL needs it.
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 T = TypeVar("T")
 
@@ -574,6 +577,8 @@ class _PostgresBackend(_Backend):
         return self._engine.dialect
 
     async def start(self) -> None:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
         self._engine = create_async_engine(
             self._url,
             pool_size=self._pool_size,

@@ -34,11 +34,10 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
-from limits import RateLimitItem, parse_many
 
 from ductwork.jsonvalues import JSONProblem, dotted, find_problem, loads_checked
 from ductwork.models import Run, RunStatus, ValidationIssue, Workflow, WorkflowDefinition
@@ -58,6 +57,10 @@ from ductwork.triggers.spec import (
     parse_triggers,
     workflow_triggers,
 )
+
+if TYPE_CHECKING:
+    # `limits` (~0.15 s to import) loads when the first rate is parsed (`parse_rates`).
+    from limits import RateLimitItem
 
 log = logging.getLogger("ductwork.hooks")
 
@@ -86,22 +89,29 @@ SAFE_HEADERS: Final = {
 }
 """Headers on every answer of `/hooks/{path}`."""
 
-TEXT_CHARSETS: Final = frozenset(
-    codecs.lookup(name).name
-    for name in (
-        # The charsets of the WHATWG Encoding Standard (what browsers and webhook senders
-        # use), plus UTF-16/32 with a BOM and Latin-1 itself. Python also has codecs that
-        # are no charset at all (`undefined` raises, `unicode_escape` interprets
-        # backslashes, `rot13` maps text to text): a caller must not pick one of those.
-        *("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"),
-        *("utf-32", "utf-32-le", "utf-32-be", "ascii", "latin-1"),
-        *(f"iso-8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)),
-        *(f"cp{n}" for n in range(1250, 1259)),
-        *("cp866", "cp874", "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic"),
-        *("gbk", "gb2312", "gb18030", "big5", "big5hkscs", "cp950"),
-        *("euc-jp", "iso-2022-jp", "shift_jis", "cp932", "euc-kr", "cp949"),
+
+@functools.cache
+def text_charsets() -> frozenset[str]:
+    """The charsets a hook body may be decoded with, by codec name (built on first use:
+    looking them up imports some fifty codec modules)."""
+    return frozenset(
+        codecs.lookup(name).name
+        for name in (
+            # The charsets of the WHATWG Encoding Standard (what browsers and webhook senders
+            # use), plus UTF-16/32 with a BOM and Latin-1 itself. Python also has codecs that
+            # are no charset at all (`undefined` raises, `unicode_escape` interprets
+            # backslashes, `rot13` maps text to text): a caller must not pick one of those.
+            *("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"),
+            *("utf-32", "utf-32-le", "utf-32-be", "ascii", "latin-1"),
+            *(f"iso-8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)),
+            *(f"cp{n}" for n in range(1250, 1259)),
+            *("cp866", "cp874", "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic"),
+            *("gbk", "gb2312", "gb18030", "big5", "big5hkscs", "cp950"),
+            *("euc-jp", "iso-2022-jp", "shift_jis", "cp932", "euc-kr", "cp949"),
+        )
     )
-)
+
+
 """Python codec names (canonical, as `codecs.lookup` gives them) a text body may use."""
 
 _PATH: Final = re.compile(HOOK_PATH_PATTERN)
@@ -309,10 +319,10 @@ def _storable(value: Any, where: str, max_depth: int) -> None:
 
 @functools.lru_cache(maxsize=128)
 def _is_text_charset(charset: str) -> bool:
-    """Whether `charset` names one of TEXT_CHARSETS (a bounded cache: callers repeat a
+    """Whether `charset` names one of `text_charsets()` (a bounded cache: callers repeat a
     few names, and a caller sending new ones cannot grow it)."""
     try:
-        return codecs.lookup(charset).name in TEXT_CHARSETS
+        return codecs.lookup(charset).name in text_charsets()
     except LookupError:
         return False
 
@@ -502,6 +512,13 @@ class StartRun(Protocol):
     ) -> tuple[Run, bool]: ...
 
 
+def parse_rates(text: str) -> tuple[RateLimitItem, ...]:
+    """The rates of a `limits` string (`10/minute; 100/hour`); ValueError when malformed."""
+    from limits import parse_many
+
+    return tuple(parse_many(text))
+
+
 @dataclass(frozen=True, slots=True)
 class HookRoute:
     """A served path with everything a call needs, parsed once per workflow version."""
@@ -532,18 +549,28 @@ class Hooks:
         self.limiter = limiter
         self.credentials = credentials
         self.start = start
-        try:
-            self.default_rates = tuple(parse_many(settings.hook_rate_limit))
-        except ValueError:
-            raise ValueError(
-                f"DUCTWORK_HOOK_RATE_LIMIT {settings.hook_rate_limit!r} is not a rate in "
-                "`limits` notation (e.g. `600/minute`)"
-            ) from None
+        self._default_rates: tuple[RateLimitItem, ...] | None = None
+        if limiter.checked:
+            # A serving process refuses a bad DUCTWORK_HOOK_RATE_LIMIT at startup.
+            self.default_rates  # noqa: B018
         self.cache_seconds = CACHE_SECONDS
         self._routes: dict[str, tuple[float, HookRoute | None]] = {}
         """path -> (expires at, the route or None for "nobody serves it")."""
         self._generation = 0
         """Bumped by every `forget`: a lookup in flight across one does not fill the cache."""
+
+    @property
+    def default_rates(self) -> tuple[RateLimitItem, ...]:
+        """DUCTWORK_HOOK_RATE_LIMIT, parsed (on first use when the limiter was not checked)."""
+        if self._default_rates is None:
+            try:
+                self._default_rates = parse_rates(self.settings.hook_rate_limit)
+            except ValueError:
+                raise ValueError(
+                    f"DUCTWORK_HOOK_RATE_LIMIT {self.settings.hook_rate_limit!r} is not a rate "
+                    "in `limits` notation (e.g. `600/minute`)"
+                ) from None
+        return self._default_rates
 
     def forget(self, workflow_id: str = "") -> None:
         """Drop every cached path (a `trigger_listeners` callback: some workflow's
@@ -578,7 +605,7 @@ class Hooks:
         )
         if trigger is None:
             return None
-        rates = tuple(parse_many(trigger.rate_limit)) if trigger.rate_limit else self.default_rates
+        rates = parse_rates(trigger.rate_limit) if trigger.rate_limit else self.default_rates
         settings = self.settings
         return HookRoute(
             workflow=workflow,

@@ -1,0 +1,153 @@
+"""A fresh process pays only for what its workflows use (issue 12, cold start).
+
+`ductwork run` of a plain workflow must not import the LLM SDK, the MongoDB or Redis
+drivers, Prometheus, the ORM, the HTTP client... each one costs tens to hundreds of
+milliseconds of every cold start. No timing here: the guard is which modules a real
+run leaves in `sys.modules`, so a new eager import of a heavy package fails it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ductwork.clients import llm
+from ductwork.nodes.ai_processor import AiProcessorNode
+from ductwork.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType
+from ductwork.nodes.registry import REGISTRY
+from tests.support.engine import definition, embedded
+
+HEAVY = (
+    "openai",
+    "pymongo",
+    "motor",
+    "redis",
+    "taskiq",
+    "prometheus_client",
+    "jsonschema",
+    "sqlglot",
+    "email_validator",
+    "aiosmtplib",
+    "httpx",
+    "httpcore",
+    "limits",
+    "argon2",
+    "sqlalchemy.orm",
+    "sqlalchemy.ext.asyncio",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+)
+"""Packages a `ductwork run` of start -> transformer -> end has no use for."""
+
+THREE_NODES = {
+    "name": "three",
+    "nodes": [
+        {"id": "start", "type": "start"},
+        {
+            "id": "t",
+            "type": "transformer",
+            "config": {"transform_type": "compose", "mapping": {"x": "n + 1"}},
+        },
+        {"id": "end", "type": "end"},
+    ],
+    "edges": [{"from": "start", "to": "t"}, {"from": "t", "to": "end"}],
+}
+
+SCRIPT = """
+import json, sys
+from ductwork.cli import cli
+file, names = sys.argv[1], json.loads(sys.argv[2])
+sys.argv = ["ductwork", "run", file, "--input", "n=1", "--json"]
+try:
+    cli()
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+heavy = sorted(name for name in names if name in sys.modules)
+sys.stderr.write(json.dumps({"exit": code, "heavy": heavy}) + "\\n")
+"""
+
+
+def _clean_env(tmp_path: Path) -> dict[str, str]:
+    # Nothing configured: no Redis, no MongoDB, no store URL, no LLM key.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DUCTWORK_")}
+    env.pop("OPENROUTER_API_KEY", None)
+    env["DUCTWORK_DATA_DIR"] = str(tmp_path / "data")
+    return env
+
+
+def test_a_plain_run_imports_no_heavy_package(tmp_path: Path) -> None:
+    workflow = tmp_path / "three.json"
+    workflow.write_text(json.dumps(THREE_NODES))
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(workflow), json.dumps(HEAVY)],
+        env=_clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["exit"] == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["status"] == "success"
+    assert report["heavy"] == []
+
+
+class _PrepareConfig(NodeConfig):
+    pass
+
+
+class _PreparingNode(NodeType[_PrepareConfig]):
+    """Counts `prepare` calls: the engine's cue that a plan using it will run."""
+
+    type_name = "preparing"
+    config_model = _PrepareConfig
+
+    def __init__(self) -> None:
+        self.prepared = 0
+
+    def prepare(self) -> None:
+        self.prepared += 1
+
+    async def run(self, config: _PrepareConfig, ctx: NodeContext) -> NodeResult:
+        return NodeResult(output=ctx.input)
+
+
+async def test_a_plan_prepares_its_node_types_before_running(tmp_path: Path) -> None:
+    node = _PreparingNode()
+    async with embedded(tmp_path, extra_nodes=[node]) as app:
+        assert node.prepared == 0  # starting the process prepares nothing
+        run = await app.execute_definition(
+            definition(
+                [{"id": "start", "type": "start"}, {"id": "p", "type": "preparing"}],
+                [("start", "p")],
+            ),
+            {},
+            wait=True,
+        )
+        assert run.status.value == "success"
+    assert node.prepared == 1
+
+
+def test_the_ai_node_preloads_the_llm_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[Any] = []
+    monkeypatch.setattr("ductwork.nodes.ai_processor.preload_sdk", lambda: started.append(True))
+    assert isinstance(REGISTRY["ai-processor"], AiProcessorNode)
+    REGISTRY["ai-processor"].prepare()
+    assert started == [True]
+
+
+async def test_sdk_ready_imports_off_the_loop_once() -> None:
+    first = llm.preload_sdk()
+    await llm.sdk_ready()
+    assert first.done() and first.exception() is None
+    assert "openai" in sys.modules
+    assert llm.preload_sdk() is first  # one import per process
