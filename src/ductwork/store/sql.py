@@ -79,7 +79,7 @@ from ductwork.models import (
     utcnow,
 )
 from ductwork.retention import PrunePlan
-from ductwork.store import sql_retention
+from ductwork.store import sql_postgres, sql_retention
 from ductwork.store._codec import (
     FINISHED_RUN_STATUSES,
     QUEUED_GRACE,
@@ -848,7 +848,7 @@ def _utc_day(dialect_name: str) -> ColumnElement[str]:
     return func.date(_R.created_at)
 
 
-def _strip(row: RowMapping, *keys: str) -> dict[str, Any]:
+def _strip(row: Mapping[Any, Any], *keys: str) -> dict[str, Any]:
     data = dict(row)
     for key in keys:
         del data[key]
@@ -1201,6 +1201,16 @@ class SqlStore:
 
     async def get_run(self, execution_id: str, *, with_events: bool = True) -> Run | None:
         """A run with all node states (and its events, in order, when asked)."""
+        if self._backend.dialect_name == "postgresql":
+            # One statement, one snapshot: 1 round trip instead of 5 (`sql_postgres`).
+            statement = sql_postgres.select_run_with_children(with_events)
+            async with self._backend.transaction(write=False, single=True) as session:
+                result = await session.execute(statement, {"eid": execution_id})
+                row = result.mappings().first()
+            if row is None:
+                return None
+            run, states, events = sql_postgres.split_run_row(row)
+            return self._run(run, states, events)
         async with self._backend.transaction(write=False) as session:
             return await self._load_run(session, execution_id, with_events=with_events)
 
@@ -1219,9 +1229,9 @@ class SqlStore:
 
     @staticmethod
     def _run(
-        row: RowMapping,
-        states: Iterable[RowMapping],
-        events: Iterable[RowMapping],
+        row: Mapping[Any, Any],
+        states: Iterable[Mapping[Any, Any]],
+        events: Iterable[Mapping[Any, Any]],
     ) -> Run:
         data = dict(row)
         data["node_states"] = {s["node_id"]: _strip(s, "execution_id", "node_id") for s in states}
