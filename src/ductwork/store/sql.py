@@ -627,6 +627,23 @@ class _PostgresBackend(_Backend):
                     await connection.invalidate()
                 raise
 
+    @contextlib.asynccontextmanager
+    async def raw_connection(self) -> AsyncIterator[Any]:
+        """A pooled asyncpg connection outside any transaction (each statement commits)."""
+        if self._engine is None:
+            raise StoreError("the store is not started")
+        async with self._engine.connect() as connection:
+            db: Any = (await connection.get_raw_connection()).driver_connection
+            try:
+                yield db
+            except BaseException as exc:
+                broken = isinstance(
+                    exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+                )
+                if broken or db.is_closed() or db.is_in_transaction():
+                    await connection.invalidate()
+                raise
+
 
 def _backend_for(url: str, busy_timeout_ms: int, pool_size: int, max_overflow: int) -> _Backend:
     parsed = make_url(url)
@@ -951,6 +968,7 @@ class SqlStore:
         self._prepared_states: _Prepared | None = None
         self._prepared_events: _Prepared | None = None
         self._run_updates: dict[tuple[tuple[str, ...], bool, bool], _Prepared] = {}
+        self._one_statement: sql_postgres.OneStatementCheckpoint | None = None
 
         self._security = SqlSecurityStore(self._backend)
 
@@ -975,6 +993,11 @@ class SqlStore:
         self._prepared_states = _Prepared(self._upsert_states, dialect)
         self._prepared_events = _Prepared(_INSERT_EVENTS, dialect)
         self._run_updates.clear()
+        self._one_statement = (
+            sql_postgres.OneStatementCheckpoint(dialect)
+            if isinstance(self._backend, _PostgresBackend)
+            else None
+        )
         self._started = True
 
     async def close(self) -> None:
@@ -1351,6 +1374,21 @@ class SqlStore:
             return
         names = ", ".join(dict.fromkeys(execution_id for execution_id, _ in items))
         try:
+            one_statement = self._one_statement
+            if one_statement is not None and len(run_updates) == 1 and len(items) == 1:
+                # PostgreSQL, one run: one statement (store/sql_postgres.py).
+                execution_id, run_update, params = run_updates[0]
+                backend = self._backend
+                assert isinstance(backend, _PostgresBackend)
+                async with backend.raw_connection() as db:
+                    written = await one_statement.run(
+                        db, run_update.sql, run_update.args(params), node_rows, event_rows
+                    )
+                if not written:
+                    if owner is not None:
+                        raise LeaseLost(f"{owner} no longer holds run {execution_id}")
+                    raise StoreError(f"unknown run {execution_id}")
+                return
             async with self._backend.raw_transaction() as session:
                 if node_rows:
                     await session.executemany(prepared_states, node_rows)

@@ -11,11 +11,12 @@ time zone; `rows_from_json` turns them back into UTC datetimes, as
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Select, bindparam, func, literal_column, select, type_coerce
+from sqlalchemy import JSON, Select, Table, bindparam, func, literal_column, select, type_coerce
+from sqlalchemy.engine import Dialect
 
 from ductwork.store.sql_schema import UTCDateTime, node_states, run_events, workflow_runs
 
@@ -86,3 +87,96 @@ def split_run_row(
     events = rows_from_json(run.pop("_events", None), _EVENT_TIMESTAMPS)
     events.sort(key=lambda event: event["seq"])
     return run, states, events
+
+
+# Checkpoints -------------------------------------------------------------------------
+
+
+class _Columns:
+    """A table's columns as `unnest` arrays: names, PostgreSQL array casts, bind processors."""
+
+    def __init__(self, table: Table, dialect: Dialect) -> None:
+        self.table = table.name
+        self.names = tuple(column.name for column in table.c)
+        self.casts = tuple(f"{column.type.compile(dialect=dialect)}[]" for column in table.c)
+        self.processors = tuple(
+            column.type.dialect_impl(dialect).bind_processor(dialect) for column in table.c
+        )
+
+    def select(self, first: int) -> str:
+        """`SELECT x.* FROM u, unnest($first::T[], ...) AS x(columns)`."""
+        arrays = ", ".join(f"${first + i}::{cast}" for i, cast in enumerate(self.casts))
+        return f"SELECT x.* FROM u, unnest({arrays}) AS x({', '.join(self.names)})"
+
+    def arrays(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+        """One list per column, with the values as the column type binds them."""
+        out: list[list[Any]] = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            values = [row[name] for row in rows]
+            out.append(values if process is None else [process(value) for value in values])
+        return out
+
+
+class OneStatementCheckpoint:
+    """One run's checkpoint as ONE statement: 1 round trip instead of 4 or 5.
+
+    The portable checkpoint is BEGIN, an upsert of node states, an insert of events,
+    the run's UPDATE, COMMIT. Here the run's UPDATE (fenced by the lease owner when
+    one is given) is a data-modifying CTE, and the node states and events are
+    inserted only joined to the row it updated: when the lease is lost (or the run
+    is unknown) nothing is written and the statement answers 0. A statement is
+    atomic, so a refused value or a taken seq writes nothing either.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._states = _Columns(node_states, dialect)
+        self._events = _Columns(run_events, dialect)
+        keys = ", ".join(column.name for column in node_states.primary_key.columns)
+        updates = ", ".join(
+            f"{column.name} = EXCLUDED.{column.name}"
+            for column in node_states.c
+            if not column.primary_key
+        )
+        self._on_conflict = f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+        self._sql: dict[tuple[str, bool, bool], str] = {}
+
+    def _statement(self, run_update: str, bound: int, states: bool, events: bool) -> str:
+        key = (run_update, states, events)
+        sql = self._sql.get(key)
+        if sql is None:
+            parts = [f"WITH u AS ({run_update} RETURNING 1)"]
+            first = bound + 1
+            if states:
+                columns = ", ".join(self._states.names)
+                parts.append(
+                    f"s AS (INSERT INTO {self._states.table} ({columns}) "
+                    f"{self._states.select(first)}{self._on_conflict})"
+                )
+                first += len(self._states.names)
+            if events:
+                columns = ", ".join(self._events.names)
+                parts.append(
+                    f"e AS (INSERT INTO {self._events.table} ({columns}) "
+                    f"{self._events.select(first)})"
+                )
+            sql = self._sql[key] = ", ".join(parts) + " SELECT count(*) FROM u"
+        return sql
+
+    async def run(
+        self,
+        db: Any,
+        run_update: str,
+        update_args: Sequence[Any],
+        node_rows: Sequence[Mapping[str, Any]],
+        event_rows: Sequence[Mapping[str, Any]],
+    ) -> bool:
+        """Apply it on an asyncpg connection outside a transaction; False when no run row
+        matched (lease lost, unknown run) and nothing was written."""
+        sql = self._statement(run_update, len(update_args), bool(node_rows), bool(event_rows))
+        args = list(update_args)
+        if node_rows:
+            args.extend(self._states.arrays(node_rows))
+        if event_rows:
+            args.extend(self._events.arrays(event_rows))
+        count: int = await db.fetchval(sql, *args)
+        return count > 0
