@@ -1,10 +1,22 @@
-"""Redis-backed run queue (taskiq + taskiq-redis stream broker) and the sweep lock.
+"""Redis-backed run queue (a Redis stream read by a consumer group) and the sweep lock.
 
-The queue only says "advance run X"; the store holds everything else. taskiq's
-own crash reclaim (XAUTOCLAIM after `idle_timeout`) only runs after a non-empty
-read and knows nothing about leases, so ductwork does not rely on it: expired
-leases and due wake-ups are found by the sweep (`service.Ductwork.sweep_once`),
-which one process at a time runs under `RedisSweepLock`.
+The queue only says "advance run X"; the store holds everything else, and
+ductwork does not rely on the stream for durability: expired leases, runs the
+queue lost and due wake-ups are found by the sweep (`service.Ductwork.sweep_once`),
+which one process at a time runs under `RedisSweepLock`. So workers read with
+NOACK: a message is done with once read (no pending-entries list, no XACK, no
+reclaim of other consumers' messages); a worker that dies holding messages leaves
+their runs to the sweep, as it would a leased run.
+
+Messages keep taskiq's shape (stream `{namespace}:runs`, consumer group
+`ductwork-workers`, field `data` holding the JSON of a task named
+`ductwork.advance_run` whose one argument is the execution id), so processes of
+an older ductwork (which sent and read them through taskiq-redis) and this one
+can share a deployment during an upgrade. Talking to the stream directly costs
+one round trip per enqueue (a script marks the run and adds the message) and one
+per batch read (the read carries the previous batch's mark deletions), where
+taskiq made a client object per call and a lock-guarded reclaim after every
+read: about five round trips per run.
 
 The sweep finds a run due on every pass until a worker takes it (a backlog of
 queued runs, a wake-up time that has come), so its enqueues are deduplicated:
@@ -25,25 +37,70 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from typing import Any
 
+import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.exceptions import RedisError
-from taskiq.acks import AcknowledgeType
-from taskiq.api import run_receiver_task
-from taskiq_redis import RedisStreamBroker
+from redis.exceptions import ResponseError
 
+from ductwork.events.redis import REDIS_ERRORS, RateLimitedWarning, redis_pool
 from ductwork.queue.base import RunHandler
 
 log = logging.getLogger("ductwork.queue")
 
 GROUP = "ductwork-workers"
 TASK_NAME = "ductwork.advance_run"
-RECEIVER_STOP_SECONDS = 1.0
-"""How long `close` waits for taskiq's receiver to stop before forcing it."""
+READ_BLOCK_MS = 1000
+"""How long one stream read waits for a message (then it reads again)."""
+CLOSE_WAIT_SECONDS = 1.0
+"""How long `close` waits for the runs being advanced to stop once cancelled."""
 PENDING_MARK_SECONDS = 60.0
 """How long a message marks its run as pending when no worker takes it."""
+_RETRY_INITIAL_SECONDS = 0.05
+_RETRY_MAX_SECONDS = 5.0
+
+# KEYS: mark, stream. ARGV: mark ms, maxlen, data, only-if-unmarked ("1" or "0").
+# Marked before the message exists, in one step, so a sweep can never see the
+# message without its mark (and add it a second time).
+_ENQUEUE = """
+if ARGV[4] == '1' then
+  if not redis.call('set', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+else
+  redis.call('set', KEYS[1], '1', 'PX', ARGV[1])
+end
+redis.call('xadd', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'data', ARGV[3])
+return 1
+"""
+
+
+def message_data(execution_id: str) -> bytes:
+    """A stream message's `data`: taskiq's JSON task message (see the module docstring)."""
+    return orjson.dumps(
+        {
+            "task_id": uuid.uuid4().hex,
+            "task_name": TASK_NAME,
+            "labels": {},
+            "labels_types": {},
+            "args": [execution_id],
+            "kwargs": {},
+        }
+    )
+
+
+def execution_id_of(data: bytes) -> str | None:
+    """The execution id a message's `data` asks to advance; None when it is not one."""
+    try:
+        message = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(message, dict) or message.get("task_name") != TASK_NAME:
+        return None
+    args = message.get("args")
+    if not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], str):
+        return None
+    return args[0]
 
 
 class RedisQueue:
@@ -59,118 +116,169 @@ class RedisQueue:
         namespace: str = "ductwork",
         pending_mark_seconds: float = PENDING_MARK_SECONDS,
     ) -> None:
-        self._concurrency = concurrency
+        """Connect lazily to `url`.
+
+        `concurrency`: runs this process advances at once (a read asks for at most
+        the free slots). `idle_timeout_seconds` is accepted for compatibility and
+        unused: nothing is reclaimed from the stream (the sweep brings runs back).
+        """
+        del idle_timeout_seconds
+        self._concurrency = max(1, concurrency)
         self._namespace = namespace
-        self._pending_mark_ms = max(1, int(pending_mark_seconds * 1000))
-        self.broker = RedisStreamBroker(
-            url,
-            queue_name=f"{namespace}:runs",
-            consumer_group_name=GROUP,
-            # "0": a group created after runs were enqueued still reads them.
-            consumer_id="0",
-            maxlen=maxlen,
-            idle_timeout=int(idle_timeout_seconds * 1000),
-            unacknowledged_lock_timeout=30,
-            xread_block=1000,
-            max_connection_pool_size=concurrency + 8,
-        )
-        self._redis = Redis(connection_pool=self.broker.connection_pool)
+        self._stream = f"{namespace}:runs"
+        self._maxlen = str(maxlen)
+        self._pending_mark_ms = str(max(1, int(pending_mark_seconds * 1000)))
+        # Enough for the reader (holding one through its blocking read) and bursts of
+        # enqueues; past it callers wait for a connection instead of failing.
+        self._pool = redis_pool(url, max_connections=32, client_name="ductwork-queue")
+        self._redis = Redis(connection_pool=self._pool)
+        self._enqueue_script: Any = self._redis.register_script(_ENQUEUE)
+        self._consumer = f"ductwork-{uuid.uuid4().hex}"
         self._handler: RunHandler | None = None
-
-        async def advance_run(execution_id: str) -> None:
-            await self._advance(execution_id)
-
-        # taskiq wants a plain function (it renames it for process pools), not a bound method.
-        self._task = self.broker.register_task(advance_run, task_name=TASK_NAME)
-        self._receiver: asyncio.Task[None] | None = None
-        self._started = False
-        self._start_lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
+        self._warn = RateLimitedWarning(log)
 
     def _pending_key(self, execution_id: str) -> str:
         return f"{self._namespace}:enqueued:{execution_id}"
 
-    async def _advance(self, execution_id: str) -> None:
-        if self._handler is None:
-            raise RuntimeError("this process does not consume runs")
-        # Taken: whatever makes the run due from now on (it parks, this worker dies
-        # holding its lease) needs a message of its own.
-        try:
-            await self._redis.delete(self._pending_key(execution_id))
-        except RedisError as exc:  # the mark expires by itself
-            log.warning("could not clear the enqueue mark of run %s: %s", execution_id, exc)
-        await self._handler(execution_id)
-
-    async def _ensure_started(self) -> None:
-        async with self._start_lock:
-            if not self._started:
-                await self.broker.startup()
-                self._started = True
-
     async def enqueue(self, execution_id: str) -> None:
-        """Add a message for the run, whether or not one is pending."""
-        await self._ensure_started()
-        key = self._pending_key(execution_id)
-        # Marked before the message exists, so a sweep in between skips a run that is
-        # about to be in the stream rather than adding it a second time.
-        await self._redis.set(key, b"1", px=self._pending_mark_ms)
-        await self._send(key, execution_id)
+        """Add a message for the run, whether or not one is pending (one round trip)."""
+        await self._add(execution_id, only_unmarked=False)
 
     async def enqueue_unless_pending(self, execution_id: str) -> bool:
         """Add a message for the run unless an untaken one is marked; True when added."""
-        await self._ensure_started()
-        key = self._pending_key(execution_id)
-        if not await self._redis.set(key, b"1", px=self._pending_mark_ms, nx=True):
-            return False
-        await self._send(key, execution_id)
-        return True
+        return await self._add(execution_id, only_unmarked=True)
 
-    async def _send(self, key: str, execution_id: str) -> None:
-        try:
-            await self._task.kiq(execution_id)
-        except BaseException:
-            # No message went out: the next sweep must not take the mark for one.
-            with contextlib.suppress(Exception):
-                await self._redis.delete(key)
-            raise
+    async def _add(self, execution_id: str, *, only_unmarked: bool) -> bool:
+        args = [
+            self._pending_mark_ms,
+            self._maxlen,
+            message_data(execution_id),
+            "1" if only_unmarked else "0",
+        ]
+        added = await self._enqueue_script(
+            keys=[self._pending_key(execution_id), self._stream], args=args
+        )
+        return bool(added)
 
     async def start_consuming(self, handler: RunHandler) -> None:
+        """Read the stream in the background, advancing up to `concurrency` runs at once."""
         self._handler = handler
-        await self._ensure_started()
-        self.broker.is_worker_process = True
-        self._receiver = asyncio.get_running_loop().create_task(
-            run_receiver_task(
-                self.broker,
-                max_async_tasks=self._concurrency,
-                propagate_exceptions=False,
-                run_startup=False,
-                # Acked once advanced; a crash leaves it pending, but the lease sweep
-                # (not taskiq's reclaim) is what brings the run back.
-                ack_time=AcknowledgeType.WHEN_EXECUTED,
+        if self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(
+                self._consume(), name="ductwork-queue-reader"
             )
-        )
+
+    async def _create_group(self) -> None:
+        try:
+            # "0": a group created after runs were enqueued still reads them.
+            await self._redis.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _consume(self) -> None:
+        """Read batches of messages and start a task per run, forever.
+
+        The marks of a batch's runs are deleted by the next request (with the next
+        read, or alone when no slot is free): taken, whatever makes a run due from
+        now on (it parks, this worker dies holding its lease) needs a message of its
+        own.
+        """
+        marks: list[str] = []
+        delay = _RETRY_INITIAL_SECONDS
+        group_ready = False
+        while True:
+            try:
+                if not group_ready:
+                    await self._create_group()
+                    group_ready = True
+                free = self._concurrency - len(self._running)
+                if free <= 0:
+                    if marks:
+                        await self._redis.delete(*marks)
+                        marks = []
+                    self._slot_freed.clear()
+                    # Re-checked after the clear: a run may have ended during the delete.
+                    if len(self._running) >= self._concurrency:
+                        await self._slot_freed.wait()
+                    continue
+                pipe = self._redis.pipeline(transaction=False)
+                if marks:
+                    pipe.delete(*marks)
+                pipe.xreadgroup(
+                    GROUP,
+                    self._consumer,
+                    {self._stream: ">"},
+                    count=free,
+                    block=READ_BLOCK_MS,
+                    noack=True,
+                )
+                replies = await pipe.execute()
+                marks = []
+                delay = _RETRY_INITIAL_SECONDS
+            except asyncio.CancelledError:
+                raise
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):  # the stream was deleted: make it again
+                    group_ready = False
+                self._warn("reading the run stream failed: %s", exc)
+            except REDIS_ERRORS as exc:
+                self._warn("reading the run stream failed (%s); retrying", exc)
+            except Exception:
+                log.exception("the run stream reader failed; retrying")
+            else:
+                marks = self._start(replies[-1])
+                continue
+            # Full jitter, so many workers do not come back in lockstep.
+            await asyncio.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, _RETRY_MAX_SECONDS)
+
+    def _start(self, fetched: Any) -> list[str]:
+        """Start advancing the runs of a read; the marks to delete."""
+        marks = []
+        for _stream, entries in fetched or ():
+            for _id, fields in entries:
+                execution_id = execution_id_of(fields.get(b"data", b""))
+                if execution_id is None:
+                    log.warning("ignoring an unreadable run message: %r", fields)
+                    continue
+                marks.append(self._pending_key(execution_id))
+                task = asyncio.get_running_loop().create_task(self._advance(execution_id))
+                self._running.add(task)
+                task.add_done_callback(self._finished)
+        return marks
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slot_freed.set()
+
+    async def _advance(self, execution_id: str) -> None:
+        if self._handler is None:
+            raise RuntimeError("this process does not consume runs")
+        try:
+            await self._handler(execution_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The run stays in the store as it was; the sweep brings it back.
+            log.exception("advancing run %s failed", execution_id)
 
     async def close(self) -> None:
-        """Stop consuming (messages being advanced are cancelled, not acked) and disconnect."""
-        if self._receiver is not None:
-            await self._stop_receiver(self._receiver)
-            self._receiver = None
-        if self._started:
-            await self.broker.shutdown()
-            self._started = False
-
-    async def _stop_receiver(self, receiver: asyncio.Task[None]) -> None:
-        receiver.cancel()
-        await asyncio.wait({receiver}, timeout=RECEIVER_STOP_SECONDS)
-        while not receiver.done():
-            # taskiq's receiver sometimes loses the cancellation of its pending stream
-            # read and then waits on that read, shielded, forever (seen about once in
-            # ten stops). Closing the connections ends the read; cancel again until
-            # the receiver, free of its shield, ends.
-            await self.broker.connection_pool.disconnect()
-            receiver.cancel()
-            await asyncio.wait({receiver}, timeout=RECEIVER_STOP_SECONDS)
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await receiver
+        """Stop consuming (runs being advanced are cancelled) and disconnect."""
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.wait({self._reader})
+            self._reader = None
+        running = set(self._running)
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=CLOSE_WAIT_SECONDS)
+        await self._redis.aclose()
+        await self._pool.aclose()
 
 
 _RENEW = """

@@ -1,0 +1,182 @@
+"""PostgreSQL-only statements of the SQL store (`ductwork.store.sql`): fewer round trips.
+
+A run read the portable way is five round trips on PostgreSQL (BEGIN, the run
+row, its node states, its events, COMMIT: REPEATABLE READ, so the three reads
+agree). Here it is one statement: the node states and events come along as JSON
+arrays (`json_agg` of the rows), and one statement sees one snapshot, so they
+still agree with the run row. JSON renders timestamps as text in the session's
+time zone; `rows_from_json` turns them back into UTC datetimes, as
+`UTCDateTime` does for columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Select, Table, bindparam, func, literal_column, select, type_coerce
+from sqlalchemy.engine import Dialect
+
+from ductwork.store.sql_schema import UTCDateTime, node_states, run_events, workflow_runs
+
+_R = workflow_runs.c
+
+
+def _timestamp_columns(columns: Iterable[Any]) -> frozenset[str]:
+    return frozenset(column.name for column in columns if isinstance(column.type, UTCDateTime))
+
+
+_STATE_TIMESTAMPS = _timestamp_columns(node_states.c)
+_EVENT_TIMESTAMPS = _timestamp_columns(run_events.c)
+
+
+def _rows_json(table: Any) -> Any:
+    """The table's rows of the outer run, as one JSON array ('[]' when none)."""
+    rows = (
+        select(func.coalesce(func.json_agg(table.table_valued()), literal_column("'[]'::json")))
+        .where(table.c.execution_id == _R.execution_id)
+        .scalar_subquery()
+    )
+    return type_coerce(rows, JSON)
+
+
+def _select_run(with_events: bool) -> Select[Any]:
+    columns: list[Any] = [*workflow_runs.c, _rows_json(node_states).label("_states")]
+    if with_events:
+        columns.append(_rows_json(run_events).label("_events"))
+    return select(*columns).where(_R.execution_id == bindparam("eid"))
+
+
+# Built once: SQLAlchemy's compiled cache then finds them by identity-free cache key.
+_SELECT_RUN = {True: _select_run(True), False: _select_run(False)}
+
+
+def select_run_with_children(with_events: bool) -> Select[Any]:
+    """The run row (bind `eid`) with `_states` and, when asked, `_events` JSON arrays."""
+    return _SELECT_RUN[with_events]
+
+
+def _utc(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def rows_from_json(items: Any, timestamps: frozenset[str]) -> list[dict[str, Any]]:
+    """Rows of a `json_agg` array as the column values a normal read would give."""
+    rows: list[dict[str, Any]] = []
+    for item in items or ():
+        row = dict(item)
+        for key in timestamps:
+            if row.get(key) is not None:
+                row[key] = _utc(row[key])
+        rows.append(row)
+    return rows
+
+
+def split_run_row(
+    row: Mapping[Any, Any],
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(run row, node state rows, event rows in seq order) of `select_run_with_children`."""
+    run = dict(row)
+    states = rows_from_json(run.pop("_states"), _STATE_TIMESTAMPS)
+    events = rows_from_json(run.pop("_events", None), _EVENT_TIMESTAMPS)
+    events.sort(key=lambda event: event["seq"])
+    return run, states, events
+
+
+# Checkpoints -------------------------------------------------------------------------
+
+
+class _Columns:
+    """A table's columns as `unnest` arrays: names, PostgreSQL array casts, bind processors."""
+
+    def __init__(self, table: Table, dialect: Dialect) -> None:
+        self.table = table.name
+        self.names = tuple(column.name for column in table.c)
+        self.casts = tuple(f"{column.type.compile(dialect=dialect)}[]" for column in table.c)
+        self.processors = tuple(
+            column.type.dialect_impl(dialect).bind_processor(dialect) for column in table.c
+        )
+
+    def select(self, first: int) -> str:
+        """`SELECT x.* FROM u, unnest($first::T[], ...) AS x(columns)`."""
+        arrays = ", ".join(f"${first + i}::{cast}" for i, cast in enumerate(self.casts))
+        return f"SELECT x.* FROM u, unnest({arrays}) AS x({', '.join(self.names)})"
+
+    def arrays(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+        """One list per column, with the values as the column type binds them."""
+        out: list[list[Any]] = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            values = [row[name] for row in rows]
+            out.append(values if process is None else [process(value) for value in values])
+        return out
+
+
+class OneStatementCheckpoint:
+    """One run's checkpoint as ONE statement: 1 round trip instead of 4 or 5.
+
+    The portable checkpoint is BEGIN, an upsert of node states, an insert of events,
+    the run's UPDATE, COMMIT. Here the run's UPDATE (fenced by the lease owner when
+    one is given) is a data-modifying CTE, and the node states and events are
+    inserted only joined to the row it updated: when the lease is lost (or the run
+    is unknown) nothing is written and the statement answers 0. A statement is
+    atomic, so a refused value or a taken seq writes nothing either.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._states = _Columns(node_states, dialect)
+        self._events = _Columns(run_events, dialect)
+        keys = ", ".join(column.name for column in node_states.primary_key.columns)
+        updates = ", ".join(
+            f"{column.name} = EXCLUDED.{column.name}"
+            for column in node_states.c
+            if not column.primary_key
+        )
+        self._on_conflict = f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+        self._sql: dict[tuple[str, bool, bool], str] = {}
+
+    def _statement(self, run_update: str, bound: int, states: bool, events: bool) -> str:
+        key = (run_update, states, events)
+        sql = self._sql.get(key)
+        if sql is None:
+            parts = [f"WITH u AS ({run_update} RETURNING 1)"]
+            first = bound + 1
+            if states:
+                columns = ", ".join(self._states.names)
+                parts.append(
+                    f"s AS (INSERT INTO {self._states.table} ({columns}) "
+                    f"{self._states.select(first)}{self._on_conflict})"
+                )
+                first += len(self._states.names)
+            if events:
+                columns = ", ".join(self._events.names)
+                parts.append(
+                    f"e AS (INSERT INTO {self._events.table} ({columns}) "
+                    f"{self._events.select(first)})"
+                )
+            sql = self._sql[key] = ", ".join(parts) + " SELECT count(*) FROM u"
+        return sql
+
+    async def run(
+        self,
+        db: Any,
+        run_update: str,
+        update_args: Sequence[Any],
+        node_rows: Sequence[Mapping[str, Any]],
+        event_rows: Sequence[Mapping[str, Any]],
+    ) -> bool:
+        """Apply it on an asyncpg connection outside a transaction; False when no run row
+        matched (lease lost, unknown run) and nothing was written."""
+        sql = self._statement(run_update, len(update_args), bool(node_rows), bool(event_rows))
+        args = list(update_args)
+        if node_rows:
+            args.extend(self._states.arrays(node_rows))
+        if event_rows:
+            args.extend(self._events.arrays(event_rows))
+        count: int = await db.fetchval(sql, *args)
+        return count > 0
