@@ -425,7 +425,7 @@ class _Query:
     the backend runs it through SQLAlchemy instead.
     """
 
-    __slots__ = ("_columns", "_plan", "returns_rows", "sql")
+    __slots__ = ("_columns", "_keys", "_plan", "_processed", "returns_rows", "sql")
 
     def __init__(
         self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str] | None
@@ -472,6 +472,8 @@ class _Query:
             (column.keyname, column.type._cached_result_processor(dialect, None))
             for column in compiled._result_columns
         )
+        self._keys = tuple(key for key, _ in self._columns)
+        self._processed = tuple((key, process) for key, process in self._columns if process)
         self.returns_rows = bool(self._columns)
 
     @staticmethod
@@ -499,14 +501,12 @@ class _Query:
 
     def rows(self, fetched: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         """Rows as dicts of column values, processed as SQLAlchemy would."""
-        columns = self._columns
-        return [
-            {
-                key: value if process is None else process(value)
-                for (key, process), value in zip(columns, row, strict=True)
-            }
-            for row in fetched
-        ]
+        keys, processed = self._keys, self._processed
+        rows = [dict(zip(keys, row, strict=True)) for row in fetched]
+        for key, process in processed:
+            for row in rows:
+                row[key] = process(row[key])
+        return rows
 
 
 class _QueryResult:
