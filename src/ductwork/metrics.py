@@ -217,21 +217,29 @@ def register() -> None:
         _registered = True
 
 
+# The labelled children of the per-node series, looked up once: `labels()` on every
+# committed event was a measurable part of a node's overhead.
+_NODES_COMPLETED = NODES_FINISHED.labels("completed")
+_NODES_FAILED = NODES_FINISHED.labels("failed")
+_NODES_SKIPPED = NODES_FINISHED.labels("skipped")
+_LATENCY_CACHED = NODE_LATENCY.labels("true")
+_LATENCY_UNCACHED = NODE_LATENCY.labels("false")
+
+
 def observe(events: Sequence[Event]) -> None:
     """Count what a batch of committed events says happened."""
     for event in events:
         kind = event.type
         if kind == "node_completed":
-            NODES_FINISHED.labels("completed").inc()
+            _NODES_COMPLETED.inc()
             latency = event.data.get("latency_ms")
             if isinstance(latency, int | float):
-                NODE_LATENCY.labels(str(bool(event.data.get("cached"))).lower()).observe(
-                    latency / 1000
-                )
+                cached = event.data.get("cached")
+                (_LATENCY_CACHED if cached else _LATENCY_UNCACHED).observe(latency / 1000)
         elif kind == "node_failed":
-            NODES_FINISHED.labels("failed").inc()
+            _NODES_FAILED.inc()
         elif kind == "node_skipped":
-            NODES_FINISHED.labels("skipped").inc()
+            _NODES_SKIPPED.inc()
         elif kind == "node_retrying":
             NODE_RETRIES.inc()
         elif kind == "run_started":

@@ -79,7 +79,8 @@ class HotRoutes:
         self.application = application
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        # A query string (e.g. `?events=false` on a run) is the router's to parse.
+        if scope["type"] == "http" and not scope.get("query_string"):
             method = scope["method"]
             if method == "POST":
                 path = get_route_path(scope)

@@ -350,6 +350,10 @@ class _Checkpointer:
 
     def _flush_in_background(self) -> None:
         self._timer = None
+        if not self._pending:
+            # A quick node's running state went with its completion already: a task
+            # (and a lock round) per node for nothing.
+            return
         task = asyncio.get_running_loop().create_task(self._flush_quietly())
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -40,10 +40,12 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import (
     Column,
     Dialect,
+    Insert,
     Integer,
     MetaData,
     String,
     Table,
+    Update,
     and_,
     bindparam,
     case,
@@ -61,7 +63,15 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, CursorResult, Engine, RowMapping, make_url
+from sqlalchemy.engine import (
+    URL,
+    Connection,
+    CursorResult,
+    Engine,
+    RootTransaction,
+    RowMapping,
+    make_url,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ColumnElement, Executable, Select
@@ -103,14 +113,18 @@ from ductwork.store.base import (
     UnstorableValue,
 )
 from ductwork.store.sql_schema import (
+    HOT,
     JsonType,
     UTCDateTime,
     _Backend,
     _Prepared,
+    _Query,
+    _QueryResult,
     _RawSession,
     _security_tables_v3,
     _Session,
     _trigger_table_v5,
+    hot,
     metadata,
     node_states,
     run_events,
@@ -388,6 +402,70 @@ class _SyncSession(_Session):
         return fn(self._connection)
 
 
+class _SqliteSession(_Session):
+    """A SQLite transaction begun on the driver: marked statements (`hot`) run there
+    through their `_Query`; any other statement joins it through SQLAlchemy, whose own
+    transaction is begun only then (the `begin` listener sees one is open already)."""
+
+    __slots__ = ("_backend", "_connection", "_db", "_sa_transaction")
+
+    def __init__(
+        self, backend: _SqliteBackend, connection: Connection, db: sqlite3.Connection
+    ) -> None:
+        self._backend = backend
+        self._connection = connection
+        self._db = db
+        self._sa_transaction: RootTransaction | None = None
+
+    def _joined(self) -> Connection:
+        if self._sa_transaction is None:
+            self._sa_transaction = self._connection.begin()
+        return self._connection
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> CursorResult[Any]:
+        rows_in: Sequence[Mapping[str, Any]] | None = None
+        single: Mapping[str, Any] = {}
+        if isinstance(parameters, Mapping):
+            single = parameters
+        else:
+            rows_in = parameters
+        query = None
+        if statement.get_execution_options().get(HOT):
+            query = self._backend.query(statement, rows_in[0] if rows_in else single)
+        if query is None:
+            return self._joined().execute(statement, parameters)
+        try:
+            if rows_in is not None:
+                cursor = self._db.executemany(query.sql, [query.args(row) for row in rows_in])
+            else:
+                cursor = self._db.execute(query.sql, query.args(single))
+            rows = query.rows(cursor.fetchall()) if query.returns_rows else []
+        except sqlite3.Error as exc:
+            # As SQLAlchemy would raise it (IntegrityError, OperationalError, ...).
+            raise DBAPIError.instance(
+                query.sql, parameters, exc, sqlite3.Error, dialect=self._backend.dialect
+            ) from exc
+        result: Any = _QueryResult(rows, cursor.rowcount)
+        return result  # type: ignore[no-any-return]
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        return fn(self._joined())
+
+    def commit(self) -> None:
+        if self._sa_transaction is not None:
+            self._sa_transaction.commit()
+        else:
+            self._db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._sa_transaction is not None and self._sa_transaction.is_active:
+            self._sa_transaction.rollback()
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+
 class _AsyncSession(_Session):
     __slots__ = ("_connection",)
 
@@ -457,6 +535,9 @@ class _SqliteBackend(_Backend):
         self._connection: Connection | None = None
         self._db: sqlite3.Connection | None = None
         self._begin_sql = "BEGIN"
+        self._queries: dict[
+            tuple[int, tuple[str, ...] | None], tuple[Executable, _Query | None]
+        ] = {}
         # Transactions never await anything that suspends, so this lock is never
         # contended; it only guarantees that stays true if that ever changes.
         self._lock = asyncio.Lock()
@@ -501,7 +582,22 @@ class _SqliteBackend(_Backend):
         db = connection.connection.driver_connection
         if db is None:
             raise StoreError("the SQLite connection is closed")
-        db.execute(self._begin_sql)
+        if not db.in_transaction:  # else a `_SqliteSession` began it
+            db.execute(self._begin_sql)
+
+    def query(self, statement: Executable, params: Mapping[str, Any]) -> _Query | None:
+        """The `_Query` of a marked statement (None: run it through SQLAlchemy)."""
+        keys = tuple(params) if isinstance(statement, Insert | Update) else None
+        key = (id(statement), keys)
+        entry = self._queries.get(key)
+        if entry is None:
+            try:
+                query: _Query | None = _Query(statement, self.dialect, keys)  # type: ignore[arg-type]
+            except (TypeError, KeyError, AttributeError, NotImplementedError):
+                query = None
+            # The statement is kept with its query: its id stays its own.
+            entry = self._queries[key] = (statement, query)
+        return entry[1]
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -517,10 +613,19 @@ class _SqliteBackend(_Backend):
         connection = self._connection
         if connection is None:
             raise StoreError("the store is not started")
+        db = self._db
+        if db is None:
+            raise StoreError("the store is not started")
         async with self._lock:
             self._begin_sql = "BEGIN IMMEDIATE" if write else "BEGIN"
-            with connection.begin():
-                yield _SyncSession(connection)
+            db.execute(self._begin_sql)
+            session = _SqliteSession(self, connection, db)
+            try:
+                yield session
+                session.commit()
+            finally:
+                # After an error, or a COMMIT that failed.
+                session.rollback()
 
     @contextlib.asynccontextmanager
     async def schema_transaction(self) -> AsyncIterator[_Session]:
@@ -678,22 +783,25 @@ def _lease_free(now: datetime | ColumnElement[Any]) -> ColumnElement[bool]:
     return or_(_R.lease_owner.is_(None), _R.lease_expires_at.is_(None), _R.lease_expires_at < now)
 
 
-_SELECT_RUN = select(workflow_runs).where(_R.execution_id == bindparam("eid"))
-_SELECT_RUN_BY_KEY = select(workflow_runs).where(
-    _R.workflow_id == bindparam("wid"), _R.idempotency_key == bindparam("key")
+_SELECT_WORKFLOW = hot(select(workflows).where(workflows.c.id == bindparam("id")))
+_SELECT_RUN = hot(select(workflow_runs).where(_R.execution_id == bindparam("eid")))
+_SELECT_RUN_BY_KEY = hot(
+    select(workflow_runs).where(
+        _R.workflow_id == bindparam("wid"), _R.idempotency_key == bindparam("key")
+    )
 )
-_SELECT_STATES = select(node_states).where(node_states.c.execution_id == bindparam("eid"))
+_SELECT_STATES = hot(select(node_states).where(node_states.c.execution_id == bindparam("eid")))
 _SELECT_STATES_IN = select(node_states).where(
     node_states.c.execution_id.in_(bindparam("eids", expanding=True))
 )
-_SELECT_EVENTS = (
+_SELECT_EVENTS = hot(
     select(run_events)
     .where(run_events.c.execution_id == bindparam("eid"), run_events.c.seq > bindparam("after"))
     .order_by(run_events.c.seq)
 )
 # A page of them: a range of the (execution_id, seq) primary key, however long the run.
 _SELECT_EVENTS_PAGE = _SELECT_EVENTS.limit(bindparam("limit", type_=Integer))
-_SELECT_ALL_EVENTS = (
+_SELECT_ALL_EVENTS = hot(
     select(run_events)
     .where(run_events.c.execution_id == bindparam("eid"))
     .order_by(run_events.c.seq)
@@ -703,9 +811,9 @@ _SELECT_EVENTS_IN = (
     .where(run_events.c.execution_id.in_(bindparam("eids", expanding=True)))
     .order_by(run_events.c.execution_id, run_events.c.seq)
 )
-_INSERT_EVENTS = insert(run_events)
-_INSERT_RUN = insert(workflow_runs)
-_ACQUIRE_LEASE = (
+_INSERT_EVENTS = hot(insert(run_events))
+_INSERT_RUN = hot(insert(workflow_runs))
+_ACQUIRE_LEASE = hot(
     update(workflow_runs)
     .where(
         _R.execution_id == bindparam("eid"),
@@ -732,17 +840,17 @@ _ACQUIRE_LEASE = (
     )
 )
 _ACQUIRE_LEASE_RETURNING = _ACQUIRE_LEASE.returning(*workflow_runs.c)
-_RENEW_LEASE = (
+_RENEW_LEASE = hot(
     update(workflow_runs)
     .where(_R.execution_id == bindparam("eid"), _R.lease_owner == bindparam("owner"))
     .values(lease_expires_at=bindparam("expires", type_=UTCDateTime))
 )
-_RELEASE_LEASE = (
+_RELEASE_LEASE = hot(
     update(workflow_runs)
     .where(_R.execution_id == bindparam("eid"), _R.lease_owner == bindparam("owner"))
     .values(lease_owner=None, lease_expires_at=None)
 )
-_SELECT_CANCEL = select(_R.cancel_requested).where(_R.execution_id == bindparam("eid"))
+_SELECT_CANCEL = hot(select(_R.cancel_requested).where(_R.execution_id == bindparam("eid")))
 
 
 _T = workflow_triggers.c
@@ -983,7 +1091,7 @@ class SqlStore:
             sqlite.insert if self._backend.dialect_name == "sqlite" else postgresql.insert
         )
         upsert = dialect_insert(node_states)
-        self._upsert_states = upsert.on_conflict_do_update(
+        self._upsert_states = hot(upsert).on_conflict_do_update(
             index_elements=[node_states.c.execution_id, node_states.c.node_id],
             set_={name: upsert.excluded[name] for name in _NODE_STATE_COLUMNS},
         )
@@ -1093,9 +1201,7 @@ class SqlStore:
     async def get_workflow(self, workflow_id: str) -> Workflow | None:
         """The current version of a workflow, or None."""
         async with self._backend.transaction(write=False, single=True) as session:
-            result = await session.execute(
-                select(workflows).where(workflows.c.id == bindparam("id")), {"id": workflow_id}
-            )
+            result = await session.execute(_SELECT_WORKFLOW, {"id": workflow_id})
             row = result.mappings().first()
         return None if row is None else _workflow(row)
 
