@@ -135,6 +135,7 @@ from ductwork.store.sql_schema import (
     workflows,
 )
 from ductwork.store.sql_security import SqlSecurityStore
+from ductwork.store.sqlite_wal import WalCheckpointer
 from ductwork.triggers.spec import normalize_hook_path, trigger_index
 from ductwork.usage import UsageDay
 from ductwork.versions import WorkflowVersionInfo
@@ -535,6 +536,7 @@ class _SqliteBackend(_Backend):
         self._connection: Connection | None = None
         self._db: sqlite3.Connection | None = None
         self._begin_sql = "BEGIN"
+        self._checkpointer: WalCheckpointer | None = None
         self._queries: dict[
             tuple[int, tuple[str, ...] | None], tuple[Executable, _Query | None]
         ] = {}
@@ -561,6 +563,15 @@ class _SqliteBackend(_Backend):
         self._engine = engine
         self._connection = engine.connect()
         self._db = self._connection.connection.driver_connection
+        database = self._url.database
+        if (
+            self._db is not None
+            and database
+            and database != ":memory:"
+            and not database.startswith("file:")
+        ):
+            self._checkpointer = WalCheckpointer(database, self._busy_timeout_ms)
+            self._checkpointer.start(self._db)
 
     def _on_connect(self, db: sqlite3.Connection, _record: Any) -> None:
         # Take transaction control away from the driver so that writes can BEGIN
@@ -600,6 +611,9 @@ class _SqliteBackend(_Backend):
         return entry[1]
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop(self._db)
+            self._checkpointer = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None
