@@ -46,31 +46,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import print_table  # noqa: E402
+from tests.support.bench_workflows import THREE_NODE, transformer_chain  # noqa: E402
 
 BASELINE = ROOT / "bench" / "baseline.json"
 KEY = "dw_benchadminkey_" + "k" * 40
 HEADERS = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-THREE: dict[str, Any] = {
-    "name": "three",
-    "nodes": [
-        {"id": "start", "type": "start"},
-        {
-            "id": "t",
-            "type": "transformer",
-            "config": {"transform_type": "compose", "mapping": {"x": "n + 1"}},
-        },
-        {"id": "end", "type": "end"},
-    ],
-    "edges": [{"from": "start", "to": "t"}, {"from": "t", "to": "end"}],
-}
-CHAIN: dict[str, Any] = {
-    "name": "chain40",
-    "nodes": [
-        {"id": f"t{i}", "type": "transformer", "config": {"transform_type": "map"}}
-        for i in range(40)
-    ],
-    "edges": [{"from": f"t{i}", "to": f"t{i + 1}"} for i in range(39)],
-}
+THREE: dict[str, Any] = THREE_NODE
+CHAIN: dict[str, Any] = {**transformer_chain(40), "name": "chain40"}
 # The cached AI row: the same 3-node shape with the transformer replaced by an AI node.
 THREE_AI: dict[str, Any] = {
     "name": "three-ai",

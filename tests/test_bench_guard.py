@@ -60,6 +60,7 @@ from ductwork.api.app import create_app
 from ductwork.models import WorkflowDefinition
 from ductwork.runtime import build
 from ductwork.settings import Settings
+from tests.support.bench_workflows import THREE_NODE, transformer_chain
 
 pytestmark = pytest.mark.bench_guard
 
@@ -73,31 +74,8 @@ CALLS = 30
 IMPORTS = 3
 """Fresh interpreters importing ductwork.cli; the least counts."""
 
-THREE = WorkflowDefinition.model_validate(
-    {
-        "name": "three",
-        "nodes": [
-            {"id": "start", "type": "start"},
-            {
-                "id": "t",
-                "type": "transformer",
-                "config": {"transform_type": "compose", "mapping": {"x": "n + 1"}},
-            },
-            {"id": "end", "type": "end"},
-        ],
-        "edges": [{"from": "start", "to": "t"}, {"from": "t", "to": "end"}],
-    }
-)
-CHAIN = WorkflowDefinition.model_validate(
-    {
-        "name": "chain10",
-        "nodes": [
-            {"id": f"t{i}", "type": "transformer", "config": {"transform_type": "map"}}
-            for i in range(10)
-        ],
-        "edges": [{"from": f"t{i}", "to": f"t{i + 1}"} for i in range(9)],
-    }
-)
+THREE = WorkflowDefinition.model_validate(THREE_NODE)
+CHAIN = WorkflowDefinition.model_validate(transformer_chain(10))
 
 MEASURES = {
     "engine_three_node_run_cpu_ms": "in-process 3-node run, CPU ms per run",

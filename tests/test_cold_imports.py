@@ -21,6 +21,7 @@ from ductwork.clients import llm
 from ductwork.nodes.ai_processor import AiProcessorNode
 from ductwork.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType
 from ductwork.nodes.registry import REGISTRY
+from tests.support.bench_workflows import THREE_NODE
 from tests.support.engine import definition, embedded
 
 HEAVY = (
@@ -46,19 +47,6 @@ HEAVY = (
 )
 """Packages a `ductwork run` of start -> transformer -> end has no use for."""
 
-THREE_NODES = {
-    "name": "three",
-    "nodes": [
-        {"id": "start", "type": "start"},
-        {
-            "id": "t",
-            "type": "transformer",
-            "config": {"transform_type": "compose", "mapping": {"x": "n + 1"}},
-        },
-        {"id": "end", "type": "end"},
-    ],
-    "edges": [{"from": "start", "to": "t"}, {"from": "t", "to": "end"}],
-}
 
 SCRIPT = """
 import json, sys
@@ -86,7 +74,7 @@ def _clean_env(tmp_path: Path) -> dict[str, str]:
 
 def test_a_plain_run_imports_no_heavy_package(tmp_path: Path) -> None:
     workflow = tmp_path / "three.json"
-    workflow.write_text(json.dumps(THREE_NODES))
+    workflow.write_text(json.dumps(THREE_NODE))
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(workflow), json.dumps(HEAVY)],
         env=_clean_env(tmp_path),
