@@ -183,6 +183,9 @@ async def test_hot_routes_answer_as_the_router_does(tmp_path: Path) -> None:
             ("GET", "/workflows/executions/nope", {}, None),
             ("GET", f"/workflows/executions/{'e' * 201}", {}, None),
             ("GET", f"/workflows/{workflow}", {"Authorization": "Bearer dw_wrong"}, None),
+            # `$` would match before a final newline: the router refuses the id (422).
+            ("GET", f"/workflows/{workflow}%0A", {}, None),
+            ("GET", f"/workflows/executions/{run}%0A", {}, None),
         ]
         for method, path, headers, content in cases:
             answers = [

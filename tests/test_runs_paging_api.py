@@ -4,6 +4,7 @@ client and the CLI follow the cursor."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -186,3 +187,27 @@ async def test_a_paged_live_stream_sends_no_logs_and_only_what_follows(
         whole = [orjson.loads(raw) async for raw in ws]
     assert whole[0]["run"]["logs"] and "paged" not in whole[0]
     assert [m["seq"] for m in whole[1:]] == [e.seq for e in stored]
+
+
+def test_forged_cursors_and_seqs_out_of_range_are_4xx(client: httpx.Client) -> None:
+    def token(raw: str) -> str:
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    # A date that overflows when moved to UTC, an id with a NUL, an over-long id.
+    for raw in (
+        "0001-01-01T00:00:00+01:00|abc",
+        "2026-01-01T00:00:00+00:00|a\x00b",
+        "2026-01-01T00:00:00+00:00|" + "e" * 201,
+    ):
+        refused = client.get("/workflows/executions", params={"after": token(raw)})
+        assert refused.status_code == 422, (raw, refused.text)
+    run = execute(client, create(client, flow("seq")))
+    # run_events.seq is a 32-bit column: a larger `after` is refused, not a 500.
+    page = client.get(f"/workflows/executions/{run}/events/page", params={"after": 2**31})
+    assert page.status_code == 422, page.text
+    assert (
+        client.get(
+            f"/workflows/executions/{run}/events/page", params={"after": 2**31 - 1}
+        ).status_code
+        == 200
+    )

@@ -1129,6 +1129,29 @@ async def test_expired_lease_is_taken_over_and_the_old_holder_loses_it(store: St
     assert await store.acquire_lease("missing", "a", later, later) is None
 
 
+async def test_a_lease_whose_read_failed_is_given_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not isinstance(store, SqlStore):
+        pytest.skip("the SQL store reads the node states after taking the lease")
+    from ductwork.store import sql as sql_module
+
+    run = await stored_run(store, new_run())
+    # The node-states read after the lease UPDATE fails (on PostgreSQL the UPDATE has
+    # committed by then): the caller sees the error and the lease is free again.
+    monkeypatch.setattr(
+        sql_module,
+        "_SELECT_STATES",
+        select(Column("x")).select_from(Table("no_such_table", MetaData(), Column("x", Integer))),
+    )
+    far = datetime.now(UTC) + timedelta(hours=1)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
+        await store.acquire_lease(run.execution_id, "w", far, datetime.now(UTC))
+    monkeypatch.undo()
+    got = await store.get_run(run.execution_id)
+    assert got is not None and got.lease_owner is None
+
+
 async def test_cancelling_a_queued_run_finishes_it_at_once(store: Store) -> None:
     run = await stored_run(store, new_run())
     await store.checkpoint(run.execution_id, Checkpoint(events=[event(1), event(2)]))
@@ -1163,6 +1186,18 @@ async def test_cancelling_a_held_run_only_sets_the_flag(store: Store) -> None:
         assert got.end_time is None
         assert got.events == []
         assert await store.is_cancel_requested(run.execution_id) is True
+
+
+async def test_cancelling_a_parked_run_makes_it_due_for_the_sweep(store: Store) -> None:
+    # The queue message `cancel` sends may be lost (the Redis queue reads NOACK): the
+    # sweep must find the parked run, not only when its wake-up (here days away) comes.
+    days = datetime.now(UTC) + timedelta(days=7)
+    parked = await stored_run(store, new_run(), status=RunStatus.WAITING, wake_at=days)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    assert parked.execution_id not in await store.find_runs_to_resume(now)
+    got = await store.request_cancel(parked.execution_id)
+    assert got is not None and got.status is RunStatus.WAITING and got.cancel_requested
+    assert parked.execution_id in await store.find_runs_to_resume(now)
 
 
 async def test_find_runs_to_resume(store: Store) -> None:

@@ -43,9 +43,9 @@ from ductwork.api.limits import (
 )
 from ductwork.service import Ductwork
 
-_EXECUTE: Final = re.compile(r"^/workflows/([^/]+)/execute$")
-_EXECUTION: Final = re.compile(r"^/workflows/executions/([^/]+)$")
-_WORKFLOW: Final = re.compile(r"^/workflows/([^/]+)$")
+_EXECUTE: Final = re.compile(r"/workflows/([^/]+)/execute")
+_EXECUTION: Final = re.compile(r"/workflows/executions/([^/]+)")
+_WORKFLOW: Final = re.compile(r"/workflows/([^/]+)")
 _ID: Final = re.compile(RESOURCE_ID_PATTERN)
 _NOT_WORKFLOW_IDS: Final = frozenset({"executions", "validate"})
 """Literal routes declared before `/workflows/{workflow_id}`: left to the router."""
@@ -54,7 +54,8 @@ MAX_IDEMPOTENCY_KEY_LENGTH: Final = 200
 
 
 def _valid_id(value: str) -> bool:
-    return len(value) <= MAX_ID_LENGTH and _ID.match(value) is not None
+    # fullmatch: `$` would also match before a final newline (pydantic's pattern does not).
+    return len(value) <= MAX_ID_LENGTH and _ID.fullmatch(value) is not None
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
@@ -84,20 +85,20 @@ class HotRoutes:
             method = scope["method"]
             if method == "POST":
                 path = get_route_path(scope)
-                found = _EXECUTE.match(path)
+                found = _EXECUTE.fullmatch(path)
                 if found is not None and _valid_id(found.group(1)):
                     await self._execute(found.group(1), scope, receive, send)
                     return
             elif method == "GET":
                 path = get_route_path(scope)
-                found = _EXECUTION.match(path)
+                found = _EXECUTION.fullmatch(path)
                 if found is not None:
                     if _valid_id(found.group(1)):
                         response = await workflows.get_execution(self.application, found.group(1))
                         await response(scope, receive, send)
                         return
                 else:
-                    found = _WORKFLOW.match(path)
+                    found = _WORKFLOW.fullmatch(path)
                     if (
                         found is not None
                         and found.group(1) not in _NOT_WORKFLOW_IDS

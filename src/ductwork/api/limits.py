@@ -38,7 +38,6 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from ductwork.jsonvalues import (
-    INT64_MAX,
     JSONProblem,
     Segment,
     dotted,
@@ -55,7 +54,10 @@ MAX_NAME_SEARCH_LENGTH: Final = 200
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
-Seq = Annotated[int, Query(ge=0, le=INT64_MAX, description="Last seq the client has seen.")]
+MAX_SEQ: Final = 2**31 - 1
+"""The largest event seq a client may name: `run_events.seq` is a 32-bit integer column
+(PostgreSQL refuses a larger parameter outright)."""
+Seq = Annotated[int, Query(ge=0, le=MAX_SEQ, description="Last seq the client has seen.")]
 RESOURCE_ID_PATTERN: Final = r"^[^\x00-\x1f\x7f]+$"
 """What an id in a path may hold: no control characters (PostgreSQL refuses NUL in a
 text parameter)."""

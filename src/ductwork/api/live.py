@@ -38,10 +38,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from ductwork import live
 from ductwork.api.deps import App
-from ductwork.api.limits import RequestRejected, ResourceId, Seq
+from ductwork.api.limits import MAX_SEQ, RequestRejected, ResourceId, Seq
 from ductwork.api.responses import dumps
 from ductwork.api.schemas import ErrorDetail, Problem
-from ductwork.jsonvalues import INT64_MAX
 from ductwork.models import Event, EventType, Run
 from ductwork.service import Ductwork, NotFound
 from ductwork.views import run_view
@@ -179,7 +178,7 @@ def _resume_point(last_event_id: str | None, after: int) -> int:
         value = int(last_event_id.strip())
     except ValueError:
         value = -1
-    if not 0 <= value <= INT64_MAX:
+    if not 0 <= value <= MAX_SEQ:
         raise _BadLastEventId(last_event_id)
     return value
 

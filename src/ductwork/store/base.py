@@ -10,7 +10,7 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ductwork.models import (
@@ -149,9 +149,14 @@ class RunCursor:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
             when, execution_id = raw.split("|", 1)
             created_at = datetime.fromisoformat(when)
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+            if created_at.tzinfo is None:
+                raise ValueError("no time zone")
+            # In UTC as the stores compare it; a date at the calendar's edge overflows.
+            created_at = created_at.astimezone(UTC)
+        except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
             raise ValueError("not a cursor this server wrote") from None
-        if created_at.tzinfo is None or not execution_id:
+        # An id as a path would hold it (no control characters: PostgreSQL refuses NUL).
+        if not execution_id or len(execution_id) > 200 or not execution_id.isprintable():
             raise ValueError("not a cursor this server wrote")
         return cls(created_at, execution_id)
 

@@ -1342,6 +1342,12 @@ class MongoStore:
             {"execution_id": execution_id, "status": {"$nin": list(FINISHED_RUN_STATUSES)}},
             {"$set": {"cancel_requested": True}},
         )
+        # A parked run is due now: the sweep wakes it to be cancelled even when the queue
+        # message `cancel` sends is lost (queue/redis.py reads NOACK).
+        await self._runs.update_one(
+            {"execution_id": execution_id, "status": RunStatus.WAITING.value},
+            {"$set": {"wake_at": utcnow()}},
+        )
         return await self.get_run(execution_id)
 
     async def acquire_lease(

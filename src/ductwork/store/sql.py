@@ -1656,7 +1656,15 @@ class SqlStore:
         flag = (
             update(workflow_runs)
             .where(_R.execution_id == execution_id, _R.status.not_in(FINISHED_RUN_STATUSES))
-            .values(cancel_requested=True)
+            .values(
+                cancel_requested=True,
+                # A parked run is due now: the sweep wakes it to be cancelled even when
+                # the queue message `cancel` sends is lost (queue/redis.py reads NOACK).
+                wake_at=case(
+                    (_R.status == RunStatus.WAITING.value, now),
+                    else_=_R.wake_at,
+                ),
+            )
         )
         async with self._backend.transaction(write=True) as session:
             seq = (await session.execute(cancel_queued, {})).scalar()
@@ -1682,13 +1690,20 @@ class SqlStore:
         # No transaction around the two statements on PostgreSQL (2 round trips, not 5):
         # the UPDATE returns the run row as it set it, and while the lease is ours
         # nobody else writes the run's node states.
-        async with self._backend.transaction(write=True, single=True) as session:
-            result = await session.execute(_ACQUIRE_LEASE_RETURNING, params)
-            row = result.mappings().first()
-            if row is None:
-                return None
-            states = (await session.execute(_SELECT_STATES, {"eid": execution_id})).mappings()
-            return self._run(row, states.all(), ())
+        try:
+            async with self._backend.transaction(write=True, single=True) as session:
+                result = await session.execute(_ACQUIRE_LEASE_RETURNING, params)
+                row = result.mappings().first()
+                if row is None:
+                    return None
+                states = (await session.execute(_SELECT_STATES, {"eid": execution_id})).mappings()
+                return self._run(row, states.all(), ())
+        except Exception:
+            # On PostgreSQL the UPDATE may have committed before the read failed: give the
+            # lease back so the run need not wait for it to expire (best effort).
+            with contextlib.suppress(Exception):
+                await self.release_lease(execution_id, owner)
+            raise
 
     async def renew_lease(self, execution_id: str, owner: str, expires_at: datetime) -> bool:
         """Extend our lease; False when we lost it."""
