@@ -143,7 +143,10 @@ def test_cli_runs_lists_recent_runs_with_their_origin(live: LiveServer, tmp_path
     one = invoke(["runs", "--url", live.url, "-w", other, "--json"], tmp_path, **key)
     assert [run["execution_id"] for run in orjson.loads(one.stdout)] == [other_run]
     limited = invoke(["runs", "--url", live.url, "--limit", "2"], tmp_path, **key)
-    assert len(limited.output.splitlines()) == 3
+    assert len(limited.stdout.splitlines()) == 3
+    # Where the next page starts, on stderr (stdout stays the table), on one line to copy.
+    hint = [line for line in limited.stderr.splitlines() if line.startswith("More runs")]
+    assert len(hint) == 1 and len(hint[0].split()) == 4, limited.stderr
 
     unknown = invoke(["runs", "--url", live.url, "--workflow", "nope"], tmp_path, **key)
     assert unknown.exit_code == 2 and "No workflow 'nope'" in unknown.output

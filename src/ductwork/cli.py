@@ -854,7 +854,9 @@ def runs(
                 if after is None or not every:
                     break
             if after is not None:
-                err.print(f"More runs: --after {after}", markup=False, highlight=False)
+                err.print(
+                    f"More runs: --after {after}", markup=False, highlight=False, soft_wrap=True
+                )
             if not listed and workflow is not None:
                 # An empty list is either no runs yet or a wrong id: say which.
                 known = http.get(f"/workflows/{quote(workflow, safe='')}")
