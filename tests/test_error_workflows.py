@@ -94,9 +94,19 @@ async def unstarted(tmp_path: Path, url: str) -> AsyncIterator[Ductwork]:
 async def fail_without_fast_path(app: Ductwork, workflow_id: str) -> Run:
     """Start a run and fail it as a worker would, then stop before the error workflow
     starts: what a worker SIGKILLed right after the failing commit leaves behind."""
-    run, _ = await app.execute(workflow_id, {"x": 1}, trigger={"type": "manual"})
-    assert await app.executor.advance(run.execution_id) is RunStatus.ERROR
-    failed = await app.get_run(run.execution_id)
+
+    async def no_sweep(only: str | None = None) -> list[str]:
+        return []
+
+    # The background sweep (every 50 ms here) would start the error workflow between the
+    # failing commit and the read below on a fast machine: paused until the read.
+    setattr(app, "sweep_once", no_sweep)  # noqa: B010 - shadows the method on this object
+    try:
+        run, _ = await app.execute(workflow_id, {"x": 1}, trigger={"type": "manual"})
+        assert await app.executor.advance(run.execution_id) is RunStatus.ERROR
+        failed = await app.get_run(run.execution_id)
+    finally:
+        delattr(app, "sweep_once")
     assert failed.error_workflow_pending
     return failed
 
