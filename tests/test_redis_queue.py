@@ -6,8 +6,6 @@ Against the real Redis under a private namespace.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
 import orjson
 import pytest
@@ -17,20 +15,6 @@ from ductwork.queue.redis import GROUP, TASK_NAME, RedisQueue
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-async def namespace(redis_url: str) -> AsyncIterator[str]:
-    """A Redis namespace private to this test; its keys are deleted afterwards."""
-    name = f"ductwork-test-{uuid.uuid4().hex}"
-    yield name
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{name}*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 async def test_a_taken_message_leaves_no_pending_entry_and_no_mark(

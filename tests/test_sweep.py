@@ -90,20 +90,6 @@ async def test_sweep_only_enqueues_the_run_it_is_limited_to(unstarted_app: Ductw
 
 
 @pytest.fixture
-async def namespace(redis_url: str) -> AsyncIterator[str]:
-    """A Redis namespace private to this test; its keys are deleted afterwards."""
-    name = f"ductwork-test-{uuid.uuid4().hex}"
-    yield name
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{name}*", count=1000)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
 async def api_app(tmp_path: Path, redis_url: str, namespace: str) -> AsyncIterator[Ductwork]:
     """An API-role app on the Redis queue: it enqueues and sweeps, nobody consumes."""
     app = build(

@@ -743,13 +743,7 @@ class _PostgresBackend(_Backend):
                 async with db.transaction():
                     yield _AsyncpgRawSession(db)
             except BaseException as exc:
-                # The pool cannot tell that a connection broke, or was left inside
-                # a transaction (a cancellation mid-rollback), outside SQLAlchemy.
-                broken = isinstance(
-                    exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
-                )
-                if broken or db.is_closed() or db.is_in_transaction():
-                    await connection.invalidate()
+                await _invalidate_if_broken(connection, db, exc)
                 raise
 
     @contextlib.asynccontextmanager
@@ -762,12 +756,17 @@ class _PostgresBackend(_Backend):
             try:
                 yield db
             except BaseException as exc:
-                broken = isinstance(
-                    exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
-                )
-                if broken or db.is_closed() or db.is_in_transaction():
-                    await connection.invalidate()
+                await _invalidate_if_broken(connection, db, exc)
                 raise
+
+
+async def _invalidate_if_broken(connection: AsyncConnection, db: Any, exc: BaseException) -> None:
+    """Drop a pooled connection used through asyncpg directly when `exc` broke it or left
+    it inside a transaction (a cancellation mid-rollback): the pool cannot tell, outside
+    SQLAlchemy."""
+    broken = isinstance(exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError))
+    if broken or db.is_closed() or db.is_in_transaction():
+        await connection.invalidate()
 
 
 def _backend_for(url: str, busy_timeout_ms: int, pool_size: int, max_overflow: int) -> _Backend:
