@@ -18,30 +18,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import print_measures
+from tests.support.bench_workflows import THREE_NODE
 
 from ductwork.models import Run, RunStatus, WorkflowDefinition, WorkflowSettings, utcnow
 from ductwork.runtime import build
 from ductwork.service import Ductwork
 from ductwork.settings import Settings
 
-THREE: dict[str, Any] = {
-    "name": "three",
-    "nodes": [
-        {"id": "start", "type": "start"},
-        {
-            "id": "t",
-            "type": "transformer",
-            "config": {"transform_type": "compose", "mapping": {"x": "n + 1"}},
-        },
-        {"id": "end", "type": "end"},
-    ],
-    "edges": [{"from": "start", "to": "t"}, {"from": "t", "to": "end"}],
-}
+THREE = THREE_NODE
 
 
 async def runs_per_second(app: Ductwork, limit: int | None, runs: int) -> float:

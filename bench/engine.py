@@ -24,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import print_measures
+from tests.support.bench_workflows import THREE_NODE, transformer_chain
 from tests.support.live_server import LiveServer
 from tests.support.openai_stub import OpenAIStub
 
@@ -42,30 +43,10 @@ WITH_EXPRESSIONS: dict[str, Any] = {
 
 
 def chain(length: int, config: dict[str, Any] = PASS_THROUGH) -> WorkflowDefinition:
-    nodes: list[dict[str, Any]] = [
-        {"id": f"t{i}", "type": "transformer", "config": config} for i in range(length)
-    ]
-    edges = [{"from": f"t{i}", "to": f"t{i + 1}"} for i in range(length - 1)]
-    return WorkflowDefinition.model_validate(
-        {"name": f"chain{length}", "nodes": nodes, "edges": edges}
-    )
+    return WorkflowDefinition.model_validate(transformer_chain(length, config))
 
 
-THREE = WorkflowDefinition.model_validate(
-    {
-        "name": "three",
-        "nodes": [
-            {"id": "start", "type": "start"},
-            {
-                "id": "t",
-                "type": "transformer",
-                "config": {"transform_type": "compose", "mapping": {"x": "n + 1"}},
-            },
-            {"id": "end", "type": "end"},
-        ],
-        "edges": [{"from": "start", "to": "t"}, {"from": "t", "to": "end"}],
-    }
-)
+THREE = WorkflowDefinition.model_validate(THREE_NODE)
 
 
 def fanout(branches: int) -> WorkflowDefinition:
