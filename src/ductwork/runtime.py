@@ -73,7 +73,6 @@ def build(
         queue = RedisQueue(
             settings.redis_url,
             concurrency=settings.max_concurrent_runs,
-            idle_timeout_seconds=max(900.0, settings.default_node_timeout_seconds * 2),
             namespace=namespace,
             # A message taken by a worker that died before leasing its run is offered
             # again about as soon as a leased run of a dead worker would be.

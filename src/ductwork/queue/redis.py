@@ -111,7 +111,6 @@ class RedisQueue:
         url: str,
         *,
         concurrency: int = 64,
-        idle_timeout_seconds: float = 900.0,
         maxlen: int = 100_000,
         namespace: str = "ductwork",
         pending_mark_seconds: float = PENDING_MARK_SECONDS,
@@ -119,10 +118,9 @@ class RedisQueue:
         """Connect lazily to `url`.
 
         `concurrency`: runs this process advances at once (a read asks for at most
-        the free slots). `idle_timeout_seconds` is accepted for compatibility and
-        unused: nothing is reclaimed from the stream (the sweep brings runs back).
+        the free slots). Nothing is reclaimed from the stream: the sweep brings back
+        runs whose message was lost.
         """
-        del idle_timeout_seconds
         self._concurrency = max(1, concurrency)
         self._namespace = namespace
         self._stream = f"{namespace}:runs"
