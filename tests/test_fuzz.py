@@ -1,9 +1,10 @@
 """Schemathesis over every operation of the served `/openapi.json`, against a live server.
 
-Bounded for CI (about a minute on two cores): a few dozen derandomized examples per
-operation and generation mode, no shrinking (a failure is recorded, not minimised),
-no example database. Each operation is fuzzed with random ids and, where it has path
-parameters, with ids that exist (so 200 bodies are checked too, not only 404s).
+Bounded for CI (a few minutes of CPU, split into SHARDS tests that run in parallel): a
+few dozen derandomized examples per operation and generation mode, no shrinking (a
+failure is recorded, not minimised), no example database. Each operation is fuzzed
+with random ids and, where it has path parameters, with ids that exist (so 200 bodies
+are checked too, not only 404s).
 
 Checks: no 5xx, every status documented, every body valid against its documented
 schema, every content type documented. The report lists every finding at once.
@@ -200,16 +201,25 @@ def _load(server: LiveServer, headers: dict[str, str]) -> Any:
     return schemathesis.openapi.from_url(f"{server.url}/openapi.json", headers=headers)
 
 
-def test_fuzz_every_operation_with_an_admin_key(fuzz_server: LiveServer) -> None:
+SHARDS = 4
+"""Each fuzz test runs as this many tests (every SHARDS-th operation, on a server of its
+own), so a parallel run (pytest-xdist, scripts/test) spreads them over its workers."""
+
+
+def _shard(operations: list[Any], shard: int) -> list[Any]:
+    assert len(operations) >= 17
+    return operations[shard::SHARDS]
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_fuzz_every_operation_with_an_admin_key(fuzz_server: LiveServer, shard: int) -> None:
     """0 server errors, 0 schema violations, 0 undocumented statuses or content types."""
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     schema = _load(fuzz_server, headers)
     report = FuzzReport()
     with httpx.Client(base_url=fuzz_server.url, timeout=REQUEST_TIMEOUT) as client:
         existing = _seed(client, headers)
-    operations = _operations(schema)
-    assert len(operations) >= 17
-    for operation in operations:
+    for operation in _shard(_operations(schema), shard):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             common: dict[str, Any] = {
                 "base_url": fuzz_server.url,
@@ -228,7 +238,8 @@ def test_fuzz_every_operation_with_an_admin_key(fuzz_server: LiveServer) -> None
     assert report.statuses[200] + report.statuses[201] > 0  # the fuzz reached real bodies
 
 
-def test_fuzz_every_operation_without_a_key_is_401(fuzz_server: LiveServer) -> None:
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_fuzz_every_operation_without_a_key_is_401(fuzz_server: LiveServer, shard: int) -> None:
     """Without credentials every operation except the public ones answers 401, as documented."""
     schema = _load(fuzz_server, {})
     report = FuzzReport()
@@ -240,7 +251,7 @@ def test_fuzz_every_operation_without_a_key_is_401(fuzz_server: LiveServer) -> N
             return f"{response.status_code} without a key (expected 401): {response.text[:200]}"
         return None
 
-    for operation in _operations(schema):
+    for operation in _shard(_operations(schema), shard):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             _fuzz_operation(
                 operation,
