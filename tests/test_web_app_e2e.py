@@ -554,3 +554,39 @@ def test_build_a_loop_with_a_body_node_and_save_it(page: Any, admin: httpx.Clien
     loop_at = by_id[loop_id]["position"]
     assert flow_position(page, body_id) == (loop_at["x"] + at["x"], loop_at["y"] + at["y"])
     assert unnamed_controls(page) == []
+
+
+CARDS_MOUNTED = """
+window.__cardsMounted = 0;
+const observe = ResizeObserver.prototype.observe;
+ResizeObserver.prototype.observe = function (target, options) {
+  if (target.classList?.contains("react-flow__node")) window.__cardsMounted += 1;
+  return observe.call(this, target, options);
+};
+"""
+"""Counts the node cards React Flow mounts (it observes each one's size once drawn)."""
+
+
+def test_a_large_run_draws_only_the_cards_on_screen(
+    page: Any, live: LiveServer, admin: httpx.Client
+) -> None:
+    from playwright.sync_api import expect
+
+    length = 1000
+    middle = [
+        {"id": f"n{i}", "type": "transformer", "config": {"transform_type": "map"}}
+        for i in range(length)
+    ]
+    workflow = admin.post("/workflows/", json=chain("Large", *middle)).json()
+    run = admin.post(f"/workflows/{workflow['id']}/execute", json={}, timeout=120).json()
+    assert run["status"] == "success"
+    page.add_init_script(CARDS_MOUNTED)
+    page.goto(f"{live.url}/ui/runs/{run['execution_id']}")
+    expect(card(page, "start")).to_have_attribute("data-status", "completed")
+    expect(node(page, "n0")).to_be_visible()
+    # Before declared handles, React Flow mounted every card once to measure it.
+    mounted = page.evaluate("window.__cardsMounted")
+    assert 0 < mounted < 300, mounted
+    assert page.locator(".react-flow__node").count() < 300
+    # The edges between the drawn cards are drawn too.
+    assert page.locator(".react-flow__edge").count() > 0

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  CARD_SIZE,
   DEFAULT_HANDLE,
   ERROR_HANDLE,
   type WorkflowDefinition,
@@ -8,6 +9,7 @@ import {
   outputHandles,
   toDefinition,
   toFlow,
+  withDeclaredHandles,
 } from "./definition";
 
 const seed: WorkflowDefinition = {
@@ -114,5 +116,32 @@ describe("toFlow / toDefinition", () => {
     ]);
     expect(back.nodes?.[2]?.position).toEqual({ x: 512, y: 21 });
     expect(back.nodes?.[1]?.config).toEqual({ condition: "x > 1" });
+  });
+});
+
+describe("withDeclaredHandles", () => {
+  const { nodes } = toFlow(seed, types);
+  const check = withDeclaredHandles(nodes[1]!);
+
+  it("gives a card a size and handles where NodeCard draws them", () => {
+    expect(check.initialWidth).toBe(CARD_SIZE.width);
+    expect(check.initialHeight).toBe(CARD_SIZE.height);
+    const handles = check.handles ?? [];
+    const target = handles.filter((h) => h.type === "target");
+    const sources = handles.filter((h) => h.type === "source");
+    expect(target).toHaveLength(1);
+    expect(target[0]?.x).toBeLessThan(0);
+    // One per output (false, true, error, and the plain one its edge needs), spread down the right side.
+    expect(sources.map((h) => h.id)).toEqual(nodes[1]!.data.handles);
+    const ys = sources.map((h) => h.y);
+    expect([...ys].sort((a, b) => a - b)).toEqual(ys);
+    expect(Math.max(...ys)).toBeLessThan(CARD_SIZE.height);
+    expect(sources.every((h) => h.x > CARD_SIZE.width / 2)).toBe(true);
+  });
+
+  it("leaves loops and nodes that have handles as they are", () => {
+    expect(withDeclaredHandles(check)).toBe(check);
+    const loop = toFlow({ name: "l", nodes: [{ id: "each", type: "loop" }], edges: [] } as unknown as WorkflowDefinition).nodes[0]!;
+    expect(withDeclaredHandles(loop)).toBe(loop);
   });
 });

@@ -4,7 +4,7 @@
 // takes React Flow's edge spelling (`source`/`target`/`sourceHandle`, see EdgeSpec in
 // src/ductwork/models.py) but answers in the seed's `from`/`to`/`branch`; both are read
 // here, and `toDefinition` writes `from`/`to`/`branch`, the spelling the server stores.
-import type { Edge, Node, XYPosition } from "@xyflow/react";
+import { type Edge, type Node, type NodeHandle, Position, type XYPosition } from "@xyflow/react";
 import type { Schemas } from "../api/client";
 
 export type NodeSpec = Schemas["NodeSpec"];
@@ -291,3 +291,40 @@ export function toDefinition(
 /** Past this many nodes, a canvas renders only the visible ones (panning stays smooth,
  * and a 10,000-node run draws what is on screen, not every card). */
 export const VIRTUALISE_ABOVE = 150;
+
+/** A card's size before React Flow measures it: `.step` in styles.css with a name, a type
+ * and a row of badges (a guess only decides what is on screen until the card is drawn). */
+export const CARD_SIZE = { width: 170, height: 83 } as const;
+/** React Flow's handle size (style.css `.react-flow__handle`), which the run canvas keeps. */
+const HANDLE_SIZE = 6;
+
+/**
+ * `node` with a size and handles declared, so React Flow can place it and its edges
+ * without drawing it. Even with `onlyRenderVisibleElements`, React Flow renders every
+ * card once whose handles it has not measured: 10,000 cards mounted, measured and
+ * dropped before a large run's canvas shows. Declared handles stand in until the card
+ * is drawn and measured (see `withOverlays`, which drops them once it is). Loops keep
+ * theirs measured: there are few, and their size is their own.
+ */
+export function withDeclaredHandles(node: StepNode): StepNode {
+  if (node.type !== STEP || node.handles) return node;
+  const { width, height } = CARD_SIZE;
+  const half = HANDLE_SIZE / 2;
+  const outputs = node.data.handles;
+  const handles: NodeHandle[] = [
+    { id: null, type: "target", position: Position.Left, x: -half, y: height / 2 - half, width: HANDLE_SIZE, height: HANDLE_SIZE },
+    ...outputs.map(
+      (id, index): NodeHandle => ({
+        id,
+        type: "source",
+        position: Position.Right,
+        // NodeCard spreads the outputs evenly down the right side.
+        x: width - half,
+        y: (height * (index + 1)) / (outputs.length + 1) - half,
+        width: HANDLE_SIZE,
+        height: HANDLE_SIZE,
+      }),
+    ),
+  ];
+  return { ...node, initialWidth: width, initialHeight: height, handles };
+}

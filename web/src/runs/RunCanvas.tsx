@@ -17,6 +17,7 @@ import {
   VIRTUALISE_ABOVE,
   type WorkflowDefinition,
   toFlow,
+  withDeclaredHandles,
 } from "../canvas/definition";
 import { useColorMode } from "../theme";
 import { withOverlays } from "./overlay";
@@ -54,7 +55,11 @@ function minimapColour(node: StepNode): string {
 
 function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect, loops = NO_LOOPS, items = NO_ACTIONS }: RunCanvasProps) {
   const colorMode = useColorMode();
-  const flow = useMemo(() => toFlow(definition, nodeTypes), [definition, nodeTypes]);
+  const flow = useMemo(() => {
+    const drawn = toFlow(definition, nodeTypes);
+    // Large: only visible cards are drawn, so the others need a size and handles up front.
+    return drawn.nodes.length > VIRTUALISE_ABOVE ? { ...drawn, nodes: drawn.nodes.map(withDeclaredHandles) } : drawn;
+  }, [definition, nodeTypes]);
   const [nodes, setNodes, onNodesChange] = useNodesState<StepNode>(withOverlays(flow.nodes, states, runFinished, loops));
 
   // Each stream frame: only the cards whose overlay changed get a new data object. A new
