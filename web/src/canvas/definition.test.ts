@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import {
   CARD_SIZE,
   DEFAULT_HANDLE,
+  applyCanvasChanges,
   ERROR_HANDLE,
+  VIRTUALISE_ABOVE,
   type WorkflowDefinition,
   edgeEnds,
   layout,
@@ -143,5 +145,38 @@ describe("withDeclaredHandles", () => {
     expect(withDeclaredHandles(check)).toBe(check);
     const loop = toFlow({ name: "l", nodes: [{ id: "each", type: "loop" }], edges: [] } as unknown as WorkflowDefinition).nodes[0]!;
     expect(withDeclaredHandles(loop)).toBe(loop);
+  });
+});
+
+describe("applyCanvasChanges", () => {
+  const declared = toFlow(seed, types).nodes.map(withDeclaredHandles);
+
+  it("drops a card's declared handles when React Flow measures it, and only then", () => {
+    const moved = applyCanvasChanges([{ type: "position", id: "check", position: { x: 5, y: 5 } }], declared);
+    expect(moved[1]?.handles).toBeDefined();
+    const measured = applyCanvasChanges(
+      [{ type: "dimensions", id: "check", dimensions: { width: 240, height: 120 } }],
+      moved,
+    );
+    expect(measured[1]?.handles).toBeUndefined();
+    expect(measured[1]?.measured).toEqual({ width: 240, height: 120 });
+    expect(measured[1]?.position).toEqual({ x: 5, y: 5 });
+    // The others are untouched (the same objects).
+    expect(measured[0]).toBe(moved[0]);
+    expect(measured[2]).toBe(moved[2]);
+  });
+});
+
+describe("toFlow on a large graph", () => {
+  const chainOf = (length: number): WorkflowDefinition => ({
+    name: "chain",
+    nodes: Array.from({ length }, (_, i) => ({ id: `n${i}`, type: "transformer" })),
+    edges: Array.from({ length: length - 1 }, (_, i) => ({ from: `n${i}`, to: `n${i + 1}` })),
+  }) as unknown as WorkflowDefinition;
+
+  it("declares sizes and handles past VIRTUALISE_ABOVE nodes, not below", () => {
+    expect(toFlow(chainOf(VIRTUALISE_ABOVE)).nodes.every((n) => n.handles === undefined)).toBe(true);
+    const large = toFlow(chainOf(VIRTUALISE_ABOVE + 1)).nodes;
+    expect(large.every((n) => n.handles !== undefined && n.initialWidth === CARD_SIZE.width)).toBe(true);
   });
 });

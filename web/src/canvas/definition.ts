@@ -4,7 +4,15 @@
 // takes React Flow's edge spelling (`source`/`target`/`sourceHandle`, see EdgeSpec in
 // src/ductwork/models.py) but answers in the seed's `from`/`to`/`branch`; both are read
 // here, and `toDefinition` writes `from`/`to`/`branch`, the spelling the server stores.
-import { type Edge, type Node, type NodeHandle, Position, type XYPosition } from "@xyflow/react";
+import {
+  type Edge,
+  type Node,
+  type NodeChange,
+  type NodeHandle,
+  Position,
+  type XYPosition,
+  applyNodeChanges,
+} from "@xyflow/react";
 import type { Schemas } from "../api/client";
 
 export type NodeSpec = Schemas["NodeSpec"];
@@ -231,7 +239,11 @@ export function parentsFirst<T extends { id: string; parentId?: string }>(nodes:
   return out.every((n, i) => n === nodes[i]) ? nodes : out;
 }
 
-/** The definition's nodes and edges for React Flow. */
+/**
+ * The definition's nodes and edges for React Flow. Past VIRTUALISE_ABOVE nodes, where a
+ * canvas draws only the visible cards, each card's size and handles are declared
+ * (`withDeclaredHandles`).
+ */
 export function toFlow(
   definition: WorkflowDefinition,
   nodeTypes: Record<string, Pick<NodeTypeInfo, "branches">> = {},
@@ -247,7 +259,7 @@ export function toFlow(
       flowNode(spec, positions[spec.id] ?? { x: 0, y: 0 }, outputHandles(spec, nodeTypes[spec.type], plain.has(spec.id))),
     ),
   );
-  return { nodes, edges };
+  return { nodes: nodes.length > VIRTUALISE_ABOVE ? nodes.map(withDeclaredHandles) : nodes, edges };
 }
 
 /**
@@ -303,8 +315,8 @@ const HANDLE_SIZE = 6;
  * without drawing it. Even with `onlyRenderVisibleElements`, React Flow renders every
  * card once whose handles it has not measured: 10,000 cards mounted, measured and
  * dropped before a large run's canvas shows. Declared handles stand in until the card
- * is drawn and measured (see `withOverlays`, which drops them once it is). Loops keep
- * theirs measured: there are few, and their size is their own.
+ * is drawn and measured (`applyCanvasChanges` drops them then). Loops keep theirs
+ * measured: there are few, and their size is their own.
  */
 export function withDeclaredHandles(node: StepNode): StepNode {
   if (node.type !== STEP || node.handles) return node;
@@ -327,4 +339,20 @@ export function withDeclaredHandles(node: StepNode): StepNode {
     ),
   ];
   return { ...node, initialWidth: width, initialHeight: height, handles };
+}
+
+/**
+ * React Flow's `applyNodeChanges`, and a measured card loses its declared handles: React
+ * Flow takes a node's `handles` over the ones it measured whenever the node object is
+ * new, so a card wider or taller than `CARD_SIZE` would keep its edges on the guess.
+ */
+export function applyCanvasChanges(changes: NodeChange<StepNode>[], nodes: StepNode[]): StepNode[] {
+  const next = applyNodeChanges(changes, nodes);
+  const measured = new Set(changes.flatMap((change) => (change.type === "dimensions" ? [change.id] : [])));
+  if (measured.size === 0) return next;
+  return next.map((node) => {
+    if (!node.handles || !measured.has(node.id)) return node;
+    const { handles: _declared, ...drawn } = node;
+    return drawn;
+  });
 }

@@ -4,10 +4,17 @@
 // selection, measured sizes and validation pins change the node objects too, so those
 // updates run with history paused. A drag is one step: history pauses at its start
 // and the state before it is pushed once at its end.
-import { type Connection, type EdgeChange, type NodeChange, applyEdgeChanges, applyNodeChanges, type XYPosition } from "@xyflow/react";
+import { type Connection, type EdgeChange, type NodeChange, applyEdgeChanges, type XYPosition } from "@xyflow/react";
 import { temporal } from "zundo";
 import { createStore } from "zustand/vanilla";
-import { type FlowEdge, type StepNode, type WorkflowDefinition, toDefinition, toFlow } from "../canvas/definition";
+import {
+  type FlowEdge,
+  type StepNode,
+  type WorkflowDefinition,
+  applyCanvasChanges,
+  toDefinition,
+  toFlow,
+} from "../canvas/definition";
 import { reparent } from "./loops";
 import { type PinnedIssues, type ValidationIssue, applyPins, pinIssues } from "./pins";
 import {
@@ -284,7 +291,7 @@ export function createEditorStore() {
 
           onNodesChange(changes) {
             const { nodes, edges } = get();
-            const next = applyNodeChanges(changes, nodes);
+            const next = applyCanvasChanges(changes, nodes);
             // Selecting, measuring and dragging are not edits (a drag is recorded at its end).
             const content = changes.some(
               (c) =>

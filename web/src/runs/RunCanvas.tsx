@@ -2,6 +2,7 @@
 import {
   Controls,
   MiniMap,
+  type NodeChange,
   type NodeMouseHandler,
   type OnSelectionChangeFunc,
   ReactFlow,
@@ -16,8 +17,8 @@ import {
   type StepNode,
   VIRTUALISE_ABOVE,
   type WorkflowDefinition,
+  applyCanvasChanges,
   toFlow,
-  withDeclaredHandles,
 } from "../canvas/definition";
 import { useColorMode } from "../theme";
 import { withOverlays } from "./overlay";
@@ -55,12 +56,12 @@ function minimapColour(node: StepNode): string {
 
 function RunCanvasView({ definition, nodeTypes, states, runFinished, onSelect, loops = NO_LOOPS, items = NO_ACTIONS }: RunCanvasProps) {
   const colorMode = useColorMode();
-  const flow = useMemo(() => {
-    const drawn = toFlow(definition, nodeTypes);
-    // Large: only visible cards are drawn, so the others need a size and handles up front.
-    return drawn.nodes.length > VIRTUALISE_ABOVE ? { ...drawn, nodes: drawn.nodes.map(withDeclaredHandles) } : drawn;
-  }, [definition, nodeTypes]);
-  const [nodes, setNodes, onNodesChange] = useNodesState<StepNode>(withOverlays(flow.nodes, states, runFinished, loops));
+  const flow = useMemo(() => toFlow(definition, nodeTypes), [definition, nodeTypes]);
+  const [nodes, setNodes] = useNodesState<StepNode>(withOverlays(flow.nodes, states, runFinished, loops));
+  const onNodesChange = useCallback(
+    (changes: NodeChange<StepNode>[]) => setNodes((current) => applyCanvasChanges(changes, current)),
+    [setNodes],
+  );
 
   // Each stream frame: only the cards whose overlay changed get a new data object. A new
   // definition (a retry on the workflow's current version) redraws the graph.

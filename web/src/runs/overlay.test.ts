@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type StepNode, toFlow, withDeclaredHandles } from "../canvas/definition";
+import { type StepNode, toFlow } from "../canvas/definition";
 import { nodeDurationMs, nodeOverlay, withOverlays } from "./overlay";
 import { type NodeRunState, pendingNode } from "./statuses";
 
@@ -54,18 +54,5 @@ describe("withOverlays", () => {
   it("leaves nodes the run has no state for alone", () => {
     const out: StepNode[] = withOverlays(nodes, {}, false);
     expect(out).toBe(nodes);
-  });
-
-  it("keeps declared handles until the card is measured, then drops them", () => {
-    const declared = nodes.map(withDeclaredHandles);
-    const unmeasured = withOverlays(declared, { a: node({ status: "running" }) }, false);
-    expect(unmeasured[0]?.handles).toHaveLength(2);
-    // React Flow measured card a (applyNodeChanges sets `measured`): its next overlay
-    // must not hand React Flow the guessed handles again.
-    const measured = [{ ...declared[0]!, measured: { width: 170, height: 83 } }, declared[1]!];
-    const next = withOverlays(measured, { a: node({ status: "completed" }) }, false);
-    expect(next[0]?.handles).toBeUndefined();
-    expect(next[0]?.measured).toEqual({ width: 170, height: 83 });
-    expect(next[0]?.data.overlay?.status).toBe("completed");
   });
 });

@@ -66,12 +66,6 @@ export function withOverlays(
     const overlay = nodeOverlay(state, runFinished, loops[node.id]);
     if (sameOverlay(node.data.overlay, overlay)) return node;
     changed = true;
-    if (node.handles && node.measured) {
-      // Drawn and measured: a new node object with declared handles would make React
-      // Flow take them again over the measured ones (see withDeclaredHandles).
-      const { handles: _declared, ...measured } = node;
-      return { ...measured, data: { ...node.data, overlay } };
-    }
     return { ...node, data: { ...node.data, overlay } };
   });
   return changed ? next : nodes;
