@@ -369,8 +369,9 @@ class Checkpoint(BaseModel):
 
     Allowed keys of `run_fields`: status, result, error, start_time, end_time,
     wake_at, cancel_requested, redrives, dead_letter, error_workflow_pending, usage,
-    cost, queued_reason, admitted, and (for a retry with the workflow's current
-    definition) definition and workflow_version.
+    cost, queued_reason, admitted, (for a retry with the workflow's current
+    definition) definition and workflow_version, and lease_owner and
+    lease_expires_at set to None only (the terminal commit gives the lease up).
     """
 
     node_states: dict[str, NodeState] = Field(default_factory=dict)

@@ -551,8 +551,19 @@ class Ductwork:
             idempotency_key=idempotency_key,
             trigger=None if trigger is None else dict(trigger),
         )
+        # Recorded with the run and before it is queued or waited on: the entry's time
+        # is the start, and an idempotent replay (DuplicateRun) adds none.
+        audit_args: dict[str, Any] = {
+            "target": f"execution:{run.execution_id}",
+            "details": {"workflow_id": workflow_id, "version": version},
+        }
+        entry = None
+        if self.audit.writes_to(self.store.security):
+            # The store appends it in the run's own commit (one commit, not two).
+            with contextlib.suppress(Exception):  # as `AuditLog.record` never raises
+                entry = self.audit.entry("run.start", **audit_args)
         try:
-            run = await self.store.create_run(run)
+            run = await self.store.create_run(run, audit=entry)
         except DuplicateRun as duplicate:
             existing = duplicate.existing
             if wait:
@@ -560,13 +571,14 @@ class Ductwork:
                     existing.execution_id, wait_seconds, with_events=with_events
                 )
             return existing, False
-        # Recorded once the run exists and before it is queued or waited on: the
-        # entry's time is the start, and an idempotent replay (above) adds none.
-        await self.audit.record(
-            "run.start",
-            target=f"execution:{run.execution_id}",
-            details={"workflow_id": workflow_id, "version": version},
-        )
+        if entry is None:
+            # An audit log over another store (or an entry that could not be built):
+            # appended on its own, as any other action's.
+            await self.audit.record("run.start", **audit_args)
+        if self.components.consume and getattr(self.queue, "local", False):
+            # This process takes the message itself: its executor need not read back
+            # the run it was just handed (`Executor.expect`).
+            self.executor.expect(run)
         if wait:
             async with self._watch(run.execution_id) as events:
                 await self.queue.enqueue(run.execution_id)

@@ -644,6 +644,8 @@ class _RunDriver:
         self.failed_node: str | None = None
         self.cancel_event = asyncio.Event()
         self.lease_lost = False
+        self.lease_released = False
+        """The run's terminal commit gave the lease up (`_finish`): nothing to release."""
         self.redrives = run.redrives
         """Re-drives without progress: a node completing shows the run is not poison."""
         self.store_failure: CheckpointUnavailable | None = None
@@ -1444,7 +1446,9 @@ class _RunDriver:
             fields["result"] = self._result()
         elif status is RunStatus.ERROR:
             fields = failed_run_fields(self.run, **fields)
-        self.checkpointer.run_fields(**fields)
+        # The terminal commit gives the lease up too (fenced like any checkpoint, so
+        # only while it is ours): one write fewer than `release_lease` after it.
+        self.checkpointer.run_fields(**fields, lease_owner=None, lease_expires_at=None)
         data: dict[str, Any] = {"status": status.value}
         if error:
             data["error"] = error
@@ -1452,6 +1456,7 @@ class _RunDriver:
             data["usage"] = self.budget.usage.dump()
         self.emit("run_finished", None, **data)
         await self.checkpointer.flush()
+        self.lease_released = True
         return status
 
     async def _wait_for_cancel(self) -> None:
@@ -1487,6 +1492,10 @@ class _RunDriver:
             renewed_at = sent_at
             if cancel:
                 self.cancel_event.set()
+
+
+EXPECTED_RUNS = 4096
+"""At most this many runs handed over by `Executor.expect` wait for their `advance`."""
 
 
 class Executor:
@@ -1525,6 +1534,10 @@ class Executor:
         self.plans = PlanCache(registry)
         self._active: dict[str, _RunDriver] = {}
         self._claimed: set[str] = set()
+        self._released: set[str] = set()
+        """Runs whose terminal commit gave their lease up (`advance` releases the others)."""
+        self._expected: dict[str, Run] = {}
+        """Runs this process created and enqueued to itself (`expect`), by id."""
         self._parked_for_resume: set[str] = set()
         """Runs that just parked with a node waiting to be resumed (see `advance`)."""
 
@@ -1541,9 +1554,23 @@ class Executor:
         driver.cancel_event.set()
         return True
 
+    def expect(self, run: Run) -> None:
+        """Hand over a run this process just created and enqueued to its own queue.
+
+        Its `advance` then passes it to `Store.acquire_lease` as `known`, which need
+        not read back what was just written. Only a hint: the lease is still taken
+        by the store (fencing unchanged), the run is still read whole when it moved
+        on meanwhile, and a run delivered elsewhere or again is read as usual.
+        """
+        if len(self._expected) >= EXPECTED_RUNS:
+            # Never taken (a queue that dropped it): the oldest goes; it is only a hint.
+            self._expected.pop(next(iter(self._expected)))
+        self._expected[run.execution_id] = run
+
     async def advance(self, execution_id: str) -> RunStatus | None:
         """Drive a run as far as it goes; None when another worker holds it or it is finished,
         `queued` when a concurrency limit keeps it from starting (engine/admission.py)."""
+        known = self._expected.pop(execution_id, None)
         if execution_id in self._claimed:
             # Delivered twice to this process: the lease would say "ours" to both.
             return None
@@ -1551,7 +1578,9 @@ class Executor:
         try:
             now = utcnow()
             expires = now + timedelta(seconds=self.settings.lease_seconds)
-            run = await self.store.acquire_lease(execution_id, self.owner, expires, now)
+            run = await self.store.acquire_lease(
+                execution_id, self.owner, expires, now, known=known
+            )
             if run is None:
                 return None
             try:
@@ -1560,10 +1589,13 @@ class Executor:
                 else:
                     status = RunStatus.QUEUED  # refused a slot (engine/admission.py)
             finally:
-                try:
-                    await self.store.release_lease(execution_id, self.owner)
-                except Exception as exc:  # the store is down: the lease lapses on its own
-                    log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
+                if execution_id in self._released:
+                    self._released.discard(execution_id)  # its terminal commit did
+                else:
+                    try:
+                        await self.store.release_lease(execution_id, self.owner)
+                    except Exception as exc:  # the store is down: the lease lapses on its own
+                        log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
         finally:
             self._claimed.discard(execution_id)
         if self.admission is not None:
@@ -1632,6 +1664,8 @@ class Executor:
             return await self._after_crash(driver, exc)
         finally:
             self._active.pop(run.execution_id, None)
+            if driver.lease_released:
+                self._released.add(run.execution_id)
             try:
                 await driver.checkpointer.drain()
             finally:

@@ -17,6 +17,10 @@ class InProcessQueue:
     queued or running, and the sweep re-enqueues it at the next start.
     """
 
+    local = True
+    """Ids enqueued here are advanced by this process (when it consumes): a run it just
+    created may be handed to its executor as well (`Executor.expect`)."""
+
     def __init__(self, concurrency: int = 64) -> None:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._pending: set[str] = set()

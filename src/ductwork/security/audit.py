@@ -156,24 +156,55 @@ class AuditLog:
         (a failed login: pass the client address, or `email:<address>`).
         """
         try:
-            context = current()
-            who = principal if principal is not None else context.principal
-            entry_id, at = new_audit_id()
-            entry = AuditEntry(
-                id=entry_id,
-                at=at,
-                actor=actor if actor is not None else actor_of(who),
-                actor_name=who.name[:MAX_DETAIL_CHARS],
-                action=action,
+            entry = self.entry(
+                action,
                 target=target,
                 outcome=outcome,
-                client=client if client is not None else context.client,
-                details=clean_details(details, action),
+                details=details,
+                principal=principal,
+                client=client,
+                actor=actor,
             )
             await self.store.append_audit(entry)
         except Exception:
             # The action took effect already; the caller's answer must still say so.
             log.error("audit: could not record %s on %s", action, target, exc_info=True)
+
+    def entry(
+        self,
+        action: str,
+        *,
+        target: str | None = None,
+        outcome: Outcome = "ok",
+        details: dict[str, Any] | None = None,
+        principal: Principal | None = None,
+        client: str | None = None,
+        actor: str | None = None,
+    ) -> AuditEntry:
+        """The entry `record` would append, built but not written (same arguments).
+
+        For a caller that writes it in the same commit as the action itself
+        (`Store.create_run(..., audit=...)`: a run and its `run.start` entry).
+        """
+        context = current()
+        who = principal if principal is not None else context.principal
+        entry_id, at = new_audit_id()
+        return AuditEntry(
+            id=entry_id,
+            at=at,
+            actor=actor if actor is not None else actor_of(who),
+            actor_name=who.name[:MAX_DETAIL_CHARS],
+            action=action,
+            target=target,
+            outcome=outcome,
+            client=client if client is not None else context.client,
+            details=clean_details(details, action),
+        )
+
+    def writes_to(self, store: object) -> bool:
+        """Whether this log appends to `store` (a `SecurityStore`): then an entry may be
+        written by that store's own transactions (see `entry`)."""
+        return self.store is store
 
     async def page(self, query: AuditQuery) -> tuple[list[AuditEntry], str | None]:
         """Entries matching `query`, newest first, and the `before` cursor of the next page.

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from ductwork.models import NodeStatus, RunStatus, WorkflowDefinition
+from ductwork.models import NodeStatus, Run, RunStatus, WorkflowDefinition
 from ductwork.store.base import ResumeOutcome
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS
@@ -51,9 +51,16 @@ RUN_FIELDS = frozenset(
         "admitted",
         "definition",
         "workflow_version",
+        "lease_owner",
+        "lease_expires_at",
     }
 )
 """Run columns a `Checkpoint.run_fields` may set."""
+
+LEASE_FIELDS = frozenset({"lease_owner", "lease_expires_at"})
+"""Run fields a checkpoint may only clear (to None): the run's terminal commit gives the
+lease up with it, instead of one more write (`Store.release_lease`). Taking or
+extending a lease is `acquire_lease`'s and `renew_lease`'s alone."""
 
 
 def _default(value: Any) -> Any:
@@ -99,6 +106,32 @@ def to_jsonable(value: Any) -> Any:
     return orjson.loads(dumps_bytes(value))
 
 
+KNOWN_RUN_FIELDS = ("definition", "variables", "trigger")
+"""What `acquire_lease(..., known=run)` leaves unread: the large fields, written when
+the run is created and changed afterwards only together with an event (a retry with
+the current definition logs one), so only while `last_seq` is unchanged."""
+
+
+def adopt_known(known: Run | None, fields: Mapping[Any, Any]) -> Run | None:
+    """The leased run from its stored `fields` (everything but KNOWN_RUN_FIELDS, node
+    states and events) and `known`, the run as its creator holds it; None when they
+    may differ (the caller then reads the run whole).
+
+    Nothing has written to the run since `known` when its `last_seq` is the same and
+    `known` has no node states: every write of node states or of a known field comes
+    with an event (the first drive's `run_started`, a retry's log line), while the
+    row's other columns (cancel flag, admission, lease, redrives) are in `fields`.
+    """
+    if known is None or known.node_states or fields.get("last_seq") != known.last_seq:
+        return None
+    data = dict(fields)
+    for key in KNOWN_RUN_FIELDS:
+        data[key] = getattr(known, key)
+    data["node_states"] = {}
+    data["events"] = []
+    return Run.model_validate(data)
+
+
 def run_field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     """Check a checkpoint's run fields and bring them into storable form.
 
@@ -108,6 +141,8 @@ def run_field_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in fields.items():
         if key not in RUN_FIELDS:
             raise ValueError(f"checkpoint cannot set run field {key!r}")
+        if key in LEASE_FIELDS and value is not None:
+            raise ValueError(f"a checkpoint can only clear {key!r}, not set it")
         if key == "status":
             value = RunStatus(value).value
         elif key == "definition":

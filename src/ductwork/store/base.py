@@ -26,6 +26,7 @@ from ductwork.retention import PrunePlan
 from ductwork.versions import WorkflowVersionInfo
 
 if TYPE_CHECKING:
+    from ductwork.security.models import AuditEntry
     from ductwork.store.security import SecurityStore
     from ductwork.usage import UsageDay
 
@@ -216,10 +217,15 @@ class Store(Protocol):
         """Every workflow that declares a schedule trigger (paused ones included)."""
 
     # Runs ----------------------------------------------------------------------
-    async def create_run(self, run: Run) -> Run:
+    async def create_run(self, run: Run, *, audit: AuditEntry | None = None) -> Run:
         """Insert a run; raises DuplicateRun when its workflow has a run with its idempotency key.
 
         Keys are scoped per workflow: the same key on another workflow is another run.
+        `audit`: an entry of this store's audit log (`security`) to append with the run
+        (its `run.start`), so starting a run is one commit, not two. SQL stores insert
+        both in one transaction (neither without the other; a DuplicateRun writes
+        neither). MongoDB has no multi-document transaction: it appends the entry
+        right after the run and, the run being stored, only logs a failure to.
         """
 
     async def get_run(self, execution_id: str, *, with_events: bool = True) -> Run | None:
@@ -304,7 +310,13 @@ class Store(Protocol):
         """Set the cancel flag; a queued run nobody holds becomes cancelled at once."""
 
     async def acquire_lease(
-        self, execution_id: str, owner: str, expires_at: datetime, now: datetime
+        self,
+        execution_id: str,
+        owner: str,
+        expires_at: datetime,
+        now: datetime,
+        *,
+        known: Run | None = None,
     ) -> Run | None:
         """Take the run's lease when free, expired or already ours (compare-and-set).
 
@@ -312,6 +324,11 @@ class Store(Protocol):
         `redrives`, in the same write; a released lease or our own does not.
         Returns the run (node states, without events) on success, None when another
         owner holds a live lease or the run is finished.
+
+        `known`: the run as this process created it (`create_run`'s answer). The
+        store may then read back only what others can have changed since (the run
+        row's small columns) and take the rest from `known`, when the stored run has
+        not moved on (`_codec.adopt_known`); the answer is the same either way.
         """
 
     async def renew_lease(self, execution_id: str, owner: str, expires_at: datetime) -> bool:

@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import re
 import uuid
@@ -102,9 +103,12 @@ from ductwork.models import (
     utcnow,
 )
 from ductwork.retention import PrunePlan
+from ductwork.security.models import AuditEntry
 from ductwork.store._codec import (
     FINISHED_RUN_STATUSES,
+    KNOWN_RUN_FIELDS,
     QUEUED_GRACE,
+    adopt_known,
     aware,
     declares_node,
     dumps,
@@ -134,6 +138,9 @@ if TYPE_CHECKING:
     from ductwork.store.mongo_security import MongoSecurityStore
 
 __all__ = ["MongoStore"]
+
+# Where `AuditLog.record` reports an entry it could not append (`create_run`: the same).
+_audit_log = logging.getLogger("ductwork.audit")
 
 Document = dict[str, Any]
 
@@ -376,6 +383,17 @@ def _run(doc: Mapping[str, Any], events: Iterable[Mapping[str, Any]] = ()) -> Ru
     }
     data["events"] = [_event(event) for event in events]
     return Run.model_validate(data)
+
+
+def _run_fields_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A run document read without KNOWN_RUN_FIELDS, node states or events, as `_run`
+    would give those of its fields (for `adopt_known`)."""
+    data = dict(doc)
+    for key in (*_INTERNAL_RUN_FIELDS, "node_states"):
+        data.pop(key, None)
+    for key in _RUN_JSON_FIELDS.difference(KNOWN_RUN_FIELDS):
+        data[key] = _unpack(data.get(key))
+    return data
 
 
 def _meta(stored: Any) -> Any:
@@ -814,11 +832,14 @@ class MongoStore:
 
     # Runs -------------------------------------------------------------------------
 
-    async def create_run(self, run: Run) -> Run:
+    async def create_run(self, run: Run, *, audit: AuditEntry | None = None) -> Run:
         """Insert a run; raises DuplicateRun when its workflow has a run with its idempotency key.
 
         Its events, if any, are committed inside the run document first and then
-        moved to `workflow_run_events` (see the module docstring).
+        moved to `workflow_run_events` (see the module docstring). `audit` (its
+        `run.start` entry) is appended right after the run: without multi-document
+        transactions the two are two writes, and once the run is stored a failure to
+        append is only logged (`AuditLog.record`'s rule: the action took effect).
         """
         last_seq = max([run.last_seq, *(e.seq for e in run.events)])
         doc = run.model_dump(
@@ -860,6 +881,13 @@ class MongoStore:
             raise
         if pending:
             await self._settle_pending(run.execution_id, pending)
+        if audit is not None:
+            try:
+                await self._security.append_audit(audit)
+            except Exception:
+                _audit_log.error(
+                    "audit: could not record %s on %s", audit.action, audit.target, exc_info=True
+                )
         return run.model_copy(update={"last_seq": last_seq})
 
     async def _copy_events(self, docs: Sequence[Document]) -> None:
@@ -1034,6 +1062,12 @@ class MongoStore:
         if result.matched_count == 0:
             await self._discard_events(execution_id, written, epoch)
             await self._refused(execution_id, owner)
+        if owner is not None and "lease_owner" in fields:
+            # The lease was given up with this commit (`LEASE_FIELDS`), as release_lease
+            # does: its epoch is not needed any more.
+            known = self._epochs.get(execution_id)
+            if known is not None and known[0] == owner:
+                del self._epochs[execution_id]
 
     async def _refused(self, execution_id: str, owner: str | None) -> None:
         """Raise why a run update matched nothing."""
@@ -1351,7 +1385,13 @@ class MongoStore:
         return await self.get_run(execution_id)
 
     async def acquire_lease(
-        self, execution_id: str, owner: str, expires_at: datetime, now: datetime
+        self,
+        execution_id: str,
+        owner: str,
+        expires_at: datetime,
+        now: datetime,
+        *,
+        known: Run | None = None,
     ) -> Run | None:
         """Take the run's lease when free, expired or already ours (compare-and-set).
 
@@ -1389,13 +1429,17 @@ class MongoStore:
                 {"$set": lease, "$inc": {"lease_epoch": 1, "redrives": 1}},
             ),
         )
+        # With the run its creator holds, its large fields are not read back (`known`).
+        projection: Document = {"_id": 0, "events": 0}
+        if known is not None:
+            projection.update({key: 0 for key in KNOWN_RUN_FIELDS})
         # Should the lease change between the two compare-and-sets, this answers
         # None as if another owner held it; the sweep offers the run again.
         for selector, update in attempts:
             doc = await self._runs.find_one_and_update(
                 selector,
                 update,
-                projection={"_id": 0, "events": 0},
+                projection=projection,
                 return_document=ReturnDocument.AFTER,
             )
             if doc is not None:
@@ -1406,6 +1450,14 @@ class MongoStore:
         pending = doc.get("pending_events")
         if pending:
             await self._settle_pending(execution_id, pending)
+        if known is not None:
+            if not doc.get("node_states") and not pending:
+                fields = _run_fields_of(doc)
+                adopted = adopt_known(known, fields)
+                if adopted is not None:
+                    return adopted
+            # It moved on since (another worker drove it): read it whole.
+            return await self.get_run(execution_id, with_events=False)
         return _run(doc)
 
     def _remember_epoch(self, execution_id: str, owner: str, epoch: int) -> None:

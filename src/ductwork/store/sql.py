@@ -88,10 +88,13 @@ from ductwork.models import (
     utcnow,
 )
 from ductwork.retention import PrunePlan
+from ductwork.security.models import AuditEntry
 from ductwork.store import sql_postgres, sql_retention
 from ductwork.store._codec import (
     FINISHED_RUN_STATUSES,
+    KNOWN_RUN_FIELDS,
     QUEUED_GRACE,
+    adopt_known,
     aware,
     declares_node,
     dumps,
@@ -134,7 +137,7 @@ from ductwork.store.sql_schema import (
     workflow_versions,
     workflows,
 )
-from ductwork.store.sql_security import SqlSecurityStore
+from ductwork.store.sql_security import INSERT_AUDIT, SqlSecurityStore
 from ductwork.store.sqlite_wal import WalCheckpointer
 from ductwork.triggers.spec import normalize_hook_path, trigger_index
 from ductwork.usage import UsageDay
@@ -853,6 +856,10 @@ _ACQUIRE_LEASE = hot(
     )
 )
 _ACQUIRE_LEASE_RETURNING = _ACQUIRE_LEASE.returning(*workflow_runs.c)
+# With the run its creator holds (`adopt_known`): the large columns are not read back.
+_ACQUIRE_LEASE_RETURNING_SMALL = _ACQUIRE_LEASE.returning(
+    *(column for column in workflow_runs.c if column.name not in KNOWN_RUN_FIELDS)
+)
 _RENEW_LEASE = hot(
     update(workflow_runs)
     .where(_R.execution_id == bindparam("eid"), _R.lease_owner == bindparam("owner"))
@@ -1326,17 +1333,29 @@ class SqlStore:
 
     # Runs -------------------------------------------------------------------------
 
-    async def create_run(self, run: Run) -> Run:
-        """Insert a run; raises DuplicateRun when its idempotency key is taken."""
+    async def create_run(self, run: Run, *, audit: AuditEntry | None = None) -> Run:
+        """Insert a run (and `audit`, its audit entry, in the same transaction); raises
+        DuplicateRun when its idempotency key is taken (nothing written)."""
         row = run.model_dump(exclude={"node_states", "events"})
         row["status"] = run.status.value
         row["definition"] = run.definition.dump()
         row["last_seq"] = max([run.last_seq, *(e.seq for e in run.events)])
-        # One INSERT commits by itself on PostgreSQL (no BEGIN/COMMIT round trips).
-        single = not (run.node_states or run.events)
+        audit_row = None if audit is None else audit.model_dump()
+        children = bool(run.node_states or run.events)
+        # One statement commits by itself on PostgreSQL (no BEGIN/COMMIT round trips):
+        # the run alone, or the run with its audit entry as one statement.
+        postgres = self._backend.dialect_name == "postgresql"
+        single = not children and (audit_row is None or postgres)
         try:
             async with self._backend.transaction(write=True, single=single) as session:
-                await session.execute(_INSERT_RUN, row)
+                if audit_row is not None and postgres and not children:
+                    prefix = sql_postgres.AUDIT_PREFIX
+                    both = {**row, **{prefix + key: v for key, v in audit_row.items()}}
+                    await session.execute(sql_postgres.INSERT_RUN_WITH_AUDIT, both)
+                else:
+                    await session.execute(_INSERT_RUN, row)
+                    if audit_row is not None:
+                        await session.execute(INSERT_AUDIT, audit_row)
                 if run.node_states:
                     await session.execute(
                         self._upsert_states,
@@ -1677,13 +1696,20 @@ class SqlStore:
             return await self._load_run(session, execution_id, with_events=True)
 
     async def acquire_lease(
-        self, execution_id: str, owner: str, expires_at: datetime, now: datetime
+        self,
+        execution_id: str,
+        owner: str,
+        expires_at: datetime,
+        now: datetime,
+        *,
+        known: Run | None = None,
     ) -> Run | None:
         """Take the run's lease when free, expired or already ours (compare-and-set).
 
         Returns the run (node states, not events: the worker needs only
         `last_seq`) on success, None when another owner holds a live lease, the
-        run is finished or unknown.
+        run is finished or unknown. With `known` (the run as this process created
+        it) and a run that has not moved on since, the UPDATE is the only statement.
         """
         params = {"eid": execution_id, "owner": owner, "expires": expires_at, "now": now}
         # No transaction around the two statements on PostgreSQL (2 round trips, not 5):
@@ -1691,6 +1717,16 @@ class SqlStore:
         # nobody else writes the run's node states.
         try:
             async with self._backend.transaction(write=True, single=True) as session:
+                if known is not None:
+                    result = await session.execute(_ACQUIRE_LEASE_RETURNING_SMALL, params)
+                    row = result.mappings().first()
+                    if row is None:
+                        return None
+                    adopted = adopt_known(known, row)
+                    if adopted is not None:
+                        return adopted
+                    # It moved on since (another worker drove it): read it whole.
+                    return await self._load_run(session, execution_id, with_events=False)
                 result = await session.execute(_ACQUIRE_LEASE_RETURNING, params)
                 row = result.mappings().first()
                 if row is None:

@@ -15,10 +15,27 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Select, Table, bindparam, func, literal_column, select, type_coerce
+from sqlalchemy import (
+    JSON,
+    Insert,
+    Select,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy.engine import Dialect
 
-from ductwork.store.sql_schema import UTCDateTime, node_states, run_events, workflow_runs
+from ductwork.store.sql_schema import (
+    UTCDateTime,
+    audit_log,
+    node_states,
+    run_events,
+    workflow_runs,
+)
 
 _R = workflow_runs.c
 
@@ -87,6 +104,25 @@ def split_run_row(
     events = rows_from_json(run.pop("_events", None), _EVENT_TIMESTAMPS)
     events.sort(key=lambda event: event["seq"])
     return run, states, events
+
+
+# A new run and its audit entry ---------------------------------------------------------
+
+AUDIT_PREFIX = "audit_"
+"""The audit entry's columns bind as `audit_<column>` in `INSERT_RUN_WITH_AUDIT`."""
+
+INSERT_RUN_WITH_AUDIT: Insert = (
+    insert(workflow_runs)
+    .values({c.name: bindparam(c.name, type_=c.type) for c in workflow_runs.c})
+    .add_cte(
+        insert(audit_log)
+        .values({c.name: bindparam(AUDIT_PREFIX + c.name, type_=c.type) for c in audit_log.c})
+        .cte("audit")
+    )
+)
+"""A run row and its `run.start` audit row in ONE statement (a data-modifying CTE):
+one autocommitted round trip instead of BEGIN, two INSERTs, COMMIT. A statement is
+atomic: a taken idempotency key writes neither row."""
 
 
 # Checkpoints -------------------------------------------------------------------------

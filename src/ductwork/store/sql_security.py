@@ -41,7 +41,7 @@ from ductwork.store.sql_schema import (
     users,
 )
 
-__all__ = ["SqlSecurityStore"]
+__all__ = ["INSERT_AUDIT", "SqlSecurityStore"]
 
 _SETUP_ROW = 1
 
@@ -51,8 +51,8 @@ _S = sessions.c
 _C = credentials.c
 _A = audit_log.c
 
-# Every run start appends one (`run.start`).
-_INSERT_AUDIT = hot(insert(audit_log))
+# Every run start appends one (`run.start`, with the run: `SqlStore.create_run`).
+INSERT_AUDIT = hot(insert(audit_log))
 _SELECT_USER = select(users).where(_U.id == bindparam("id"))
 _SELECT_USER_BY_EMAIL = select(users).where(_U.email == bindparam("email"))
 _LIST_USERS = (
@@ -345,7 +345,7 @@ class SqlSecurityStore:
 
     async def append_audit(self, entry: AuditEntry) -> None:
         """Append; entries are never updated or deleted through this port."""
-        await self._insert(_INSERT_AUDIT, entry.model_dump(), f"audit entry {entry.id}")
+        await self._insert(INSERT_AUDIT, entry.model_dump(), f"audit entry {entry.id}")
 
     async def list_audit(self, query: AuditQuery) -> list[AuditEntry]:
         """Matching entries, newest first, at most `query.limit`, older than `query.before`."""

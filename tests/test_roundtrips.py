@@ -1,0 +1,246 @@
+"""Fewer store round trips per run (issue 12), with every guarantee kept.
+
+- a run and its `run.start` audit entry are one write (`create_run(..., audit=)`);
+- a run's terminal commit gives its lease up (no `release_lease` after it);
+- a run this process created is leased without reading back what it just wrote
+  (`acquire_lease(..., known=)`), and read whole when it moved on meanwhile.
+
+Store-level tests run on SQLite, PostgreSQL and MongoDB (the contract's `store`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ductwork.models import Checkpoint, NodeState, NodeStatus, Run, RunStatus
+from ductwork.security.audit import AuditLog
+from ductwork.security.models import AuditQuery
+from ductwork.store.base import DuplicateRun, Store, StoreError
+from ductwork.store.sql import SqlStore
+from tests.support.engine import definition, embedded
+from tests.support.polling import eventually
+from tests.test_store_contract import T0, event, new_run, store  # noqa: F401 (fixture)
+
+
+def _entry(db: Store, run: Run) -> Any:
+    return AuditLog(db.security).entry(
+        "run.start",
+        target=f"execution:{run.execution_id}",
+        details={"workflow_id": run.workflow_id, "version": run.workflow_version},
+    )
+
+
+async def _entries(db: Store, run: Run) -> list[Any]:
+    """The run's audit entries, their times in milliseconds (what BSON dates hold)."""
+    entries = await db.security.list_audit(AuditQuery(limit=1000))
+    return [_ms(e) for e in entries if e.target == f"execution:{run.execution_id}"]
+
+
+def _ms(entry: Any) -> Any:
+    return entry.model_copy(
+        update={"at": entry.at.replace(microsecond=entry.at.microsecond // 1000 * 1000)}
+    )
+
+
+# A run and its audit entry ---------------------------------------------------------------
+
+
+async def test_create_run_appends_its_audit_entry_and_a_replay_adds_none(store: Store) -> None:  # noqa: F811
+    run = new_run(key="once")
+    entry = _entry(store, run)
+    await store.create_run(run, audit=entry)
+    assert await store.get_run(run.execution_id) is not None
+    assert await _entries(store, run) == [_ms(entry)]  # exactly what `record` would write
+    # The same key again: the existing run, and no second entry.
+    replay = new_run(key="once")
+    with pytest.raises(DuplicateRun):
+        await store.create_run(replay, audit=_entry(store, replay))
+    assert await _entries(store, replay) == []
+    assert await _entries(store, run) == [_ms(entry)]
+
+
+async def test_sql_stores_write_a_run_and_its_audit_entry_as_one(store: Store) -> None:  # noqa: F811
+    if not isinstance(store, SqlStore):
+        pytest.skip("MongoDB has no multi-document transaction (two writes, documented)")
+    first = new_run()
+    entry = _entry(store, first)
+    await store.create_run(first, audit=entry)
+    # An entry that cannot be stored (its id is taken) takes the run down with it.
+    second = new_run()
+    with pytest.raises(StoreError):
+        await store.create_run(second, audit=entry)
+    assert await store.get_run(second.execution_id) is None
+
+
+async def test_sqlite_starts_a_run_with_its_audit_entry_in_one_commit(tmp_path: Path) -> None:
+    sql = SqlStore(f"sqlite:///{tmp_path / 'one.db'}")
+    await sql.start()
+    try:
+        run = new_run()
+        statements: list[str] = []
+        db: sqlite3.Connection = sql._backend._db  # type: ignore[attr-defined]
+        db.set_trace_callback(statements.append)
+        try:
+            await sql.create_run(run, audit=_entry(sql, run))
+        finally:
+            db.set_trace_callback(None)
+        assert [s for s in statements if s == "COMMIT"] == ["COMMIT"]
+        assert len(await _entries(sql, run)) == 1
+    finally:
+        await sql.close()
+
+
+# The lease, given up by the terminal commit ------------------------------------------------
+
+
+async def test_a_checkpoint_can_give_the_lease_up_but_never_take_it(store: Store) -> None:  # noqa: F811
+    run = new_run()
+    await store.create_run(run)
+    eid = run.execution_id
+    assert await store.acquire_lease(eid, "a", T0 + timedelta(seconds=10), T0) is not None
+    with pytest.raises(ValueError, match="lease_owner"):
+        await store.checkpoint(eid, Checkpoint(run_fields={"lease_owner": "b"}), owner="a")
+    finished = Checkpoint(
+        events=[event(1)],
+        run_fields={"status": RunStatus.SUCCESS, "lease_owner": None, "lease_expires_at": None},
+    )
+    await store.checkpoint(eid, finished, owner="a")
+    got = await store.get_run(eid)
+    assert got is not None and got.status is RunStatus.SUCCESS
+    assert (got.lease_owner, got.lease_expires_at) == (None, None)
+    # Given up, so fenced writes of the former holder are refused from now on.
+    assert await store.renew_lease(eid, "a", T0 + timedelta(seconds=20)) is False
+
+
+class _CountingStore:
+    """Counts `release_lease` and records what `acquire_lease` was handed."""
+
+    def __init__(self, inner: Store) -> None:
+        self.released: list[str] = []
+        self.known: list[Run | None] = []
+        self._release = inner.release_lease
+        self._acquire = inner.acquire_lease
+
+    async def release_lease(self, execution_id: str, owner: str) -> None:
+        self.released.append(execution_id)
+        await self._release(execution_id, owner)
+
+    async def acquire_lease(self, *args: Any, known: Run | None = None) -> Run | None:
+        self.known.append(known)
+        return await self._acquire(*args, known=known)
+
+
+def _spy(app: Any, monkeypatch: pytest.MonkeyPatch) -> _CountingStore:
+    spy = _CountingStore(app.store)
+    monkeypatch.setattr(app.store, "release_lease", spy.release_lease)
+    monkeypatch.setattr(app.store, "acquire_lease", spy.acquire_lease)
+    return spy
+
+
+THREE = definition(
+    [
+        {"id": "start", "type": "start"},
+        {"id": "t", "type": "transformer", "config": {"transform_type": "map"}},
+        {"id": "end", "type": "end"},
+    ],
+    [("start", "t"), ("t", "end")],
+)
+
+
+async def test_a_finished_run_gives_its_lease_up_in_its_terminal_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with embedded(tmp_path) as app:
+        spy = _spy(app, monkeypatch)
+        wf = await app.create_workflow(THREE)
+        run, _ = await app.execute(wf.id, {"n": 1}, wait=True)
+        assert run.status is RunStatus.SUCCESS, run.error
+        stored = await app.store.get_run(run.execution_id)
+        assert stored is not None
+        assert (stored.lease_owner, stored.lease_expires_at) == (None, None)
+        assert spy.released == []  # no write after the terminal commit
+        # The reply is the run as any reader sees it.
+        assert run.model_dump() == stored.model_dump()
+
+
+async def test_a_parked_run_still_releases_its_lease(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parks = definition(
+        [
+            {"id": "start", "type": "start"},
+            {"id": "d", "type": "delay", "config": {"delay_seconds": 3600}},
+            {"id": "end", "type": "end"},
+        ],
+        [("start", "d"), ("d", "end")],
+    )
+    async with embedded(tmp_path) as app:
+        spy = _spy(app, monkeypatch)
+        wf = await app.create_workflow(parks)
+        run, _ = await app.execute(wf.id, {})
+
+        async def parked() -> bool:
+            got = await app.store.get_run(run.execution_id, with_events=False)
+            return got is not None and got.status is RunStatus.WAITING and bool(spy.released)
+
+        await eventually(parked, what="the run parked and gave its lease back")
+        stored = await app.store.get_run(run.execution_id, with_events=False)
+        assert stored is not None and stored.lease_owner is None
+        assert spy.released == [run.execution_id]
+
+
+# Leasing a run this process created ---------------------------------------------------------
+
+
+async def test_acquire_with_the_known_run_answers_as_a_full_read(store: Store) -> None:  # noqa: F811
+    run = await store.create_run(new_run(trigger={"type": "manual"}))
+    # Columns others may change without an event are read, never taken from `known`.
+    await store.checkpoint(run.execution_id, Checkpoint(run_fields={"admitted": True}))
+    expires = T0 + timedelta(seconds=10)
+    with_known = await store.acquire_lease(run.execution_id, "a", expires, T0, known=run)
+    await store.release_lease(run.execution_id, "a")
+    full = await store.acquire_lease(run.execution_id, "a", expires, T0)
+    assert with_known is not None and full is not None
+    assert with_known.admitted is True
+    assert with_known.model_dump() == full.model_dump()
+
+
+async def test_acquire_reads_a_run_that_moved_on_since_it_was_created(store: Store) -> None:  # noqa: F811
+    run = await store.create_run(new_run())
+    eid = run.execution_id
+    expires = T0 + timedelta(seconds=10)
+    # Another worker drove it meanwhile (a redelivery), then let go.
+    assert await store.acquire_lease(eid, "other", expires, T0) is not None
+    done = NodeState(status=NodeStatus.COMPLETED, output={"v": 1})
+    moved = Checkpoint(
+        node_states={"start": done},
+        events=[event(1, "start")],
+        run_fields={"status": RunStatus.RUNNING},
+    )
+    await store.checkpoint(eid, moved, owner="other")
+    await store.release_lease(eid, "other")
+    leased = await store.acquire_lease(eid, "a", expires, T0, known=run)
+    assert leased is not None
+    assert leased.status is RunStatus.RUNNING and leased.last_seq == 1
+    assert leased.node_states["start"].output == {"v": 1}
+    stored = await store.get_run(eid, with_events=False)
+    assert stored is not None and leased.model_dump() == stored.model_dump()
+
+
+async def test_a_run_created_here_is_leased_with_what_was_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with embedded(tmp_path) as app:
+        spy = _spy(app, monkeypatch)
+        wf = await app.create_workflow(THREE)
+        run, _ = await app.execute(wf.id, {"n": 1}, wait=True)
+        assert run.status is RunStatus.SUCCESS, run.error
+        assert [k.execution_id if k else None for k in spy.known] == [run.execution_id]
+        # Delivered again (at least once): read from the store, and finished already.
+        assert await app.executor.advance(run.execution_id) is None
+        assert spy.known[-1] is None
