@@ -567,26 +567,47 @@ ResizeObserver.prototype.observe = function (target, options) {
 """Counts the node cards React Flow mounts (it observes each one's size once drawn)."""
 
 
+def large_chain(length: int) -> dict[str, Any]:
+    middle = [
+        {"id": f"n{i}", "type": "transformer", "config": {"transform_type": "map"}}
+        for i in range(length)
+    ]
+    return chain("Large", *middle)
+
+
+def assert_only_cards_on_screen_drawn(page: Any) -> None:
+    """Before declared handles, React Flow mounted every card once to measure it."""
+    mounted = page.evaluate("window.__cardsMounted")
+    assert 0 < mounted < 300, mounted
+    assert page.locator(".react-flow__node").count() < 300
+    # The edges between the drawn cards are drawn too.
+    assert page.locator(".react-flow__edge").count() > 0
+
+
 def test_a_large_run_draws_only_the_cards_on_screen(
     page: Any, live: LiveServer, admin: httpx.Client
 ) -> None:
     from playwright.sync_api import expect
 
-    length = 1000
-    middle = [
-        {"id": f"n{i}", "type": "transformer", "config": {"transform_type": "map"}}
-        for i in range(length)
-    ]
-    workflow = admin.post("/workflows/", json=chain("Large", *middle)).json()
+    workflow = admin.post("/workflows/", json=large_chain(1000)).json()
     run = admin.post(f"/workflows/{workflow['id']}/execute", json={}, timeout=120).json()
     assert run["status"] == "success"
     page.add_init_script(CARDS_MOUNTED)
     page.goto(f"{live.url}/ui/runs/{run['execution_id']}")
     expect(card(page, "start")).to_have_attribute("data-status", "completed")
     expect(node(page, "n0")).to_be_visible()
-    # Before declared handles, React Flow mounted every card once to measure it.
-    mounted = page.evaluate("window.__cardsMounted")
-    assert 0 < mounted < 300, mounted
-    assert page.locator(".react-flow__node").count() < 300
-    # The edges between the drawn cards are drawn too.
-    assert page.locator(".react-flow__edge").count() > 0
+    assert_only_cards_on_screen_drawn(page)
+
+
+def test_a_large_workflow_opens_in_the_editor_drawing_only_the_cards_on_screen(
+    page: Any, live: LiveServer, admin: httpx.Client
+) -> None:
+    from playwright.sync_api import expect
+
+    workflow = admin.post("/workflows/", json=large_chain(1000)).json()
+    page.add_init_script(CARDS_MOUNTED)
+    page.goto(f"{live.url}/ui/workflows/{workflow['id']}")
+    expect(node(page, "start")).to_be_visible()
+    assert_only_cards_on_screen_drawn(page)
+    # The first card's edge is drawn (the editor's edge ids are `source->target`).
+    assert page.locator(".react-flow__edge[data-id^='start->']").count() == 1
