@@ -688,6 +688,7 @@ class _PostgresBackend(_Backend):
         self._engine: AsyncEngine | None = None
         self._read_engine: AsyncEngine | None = None
         self._autocommit_engine: AsyncEngine | None = None
+        self._hot: sql_postgres.HotQueries | None = None
 
     @property
     def dialect(self) -> Dialect:
@@ -709,6 +710,7 @@ class _PostgresBackend(_Backend):
         self._read_engine = self._engine.execution_options(isolation_level="REPEATABLE READ")
         # One-statement work needs no BEGIN/COMMIT round trips.
         self._autocommit_engine = self._engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._hot = sql_postgres.HotQueries(self._engine.dialect)
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -720,10 +722,20 @@ class _PostgresBackend(_Backend):
     @contextlib.asynccontextmanager
     async def transaction(self, *, write: bool, single: bool = False) -> AsyncIterator[_Session]:
         if single:
-            if self._autocommit_engine is None:
+            if self._autocommit_engine is None or self._hot is None:
                 raise StoreError("the store is not started")
             async with self._autocommit_engine.connect() as connection:
-                yield _AsyncSession(connection)
+                if write:
+                    yield _AsyncSession(connection)
+                    return
+                # Reads: hot statements on the driver (store/sql_postgres.py).
+                session = sql_postgres.RawReadSession(connection, self._hot)
+                try:
+                    yield session
+                except BaseException as exc:
+                    if session._db is not None:
+                        await _invalidate_if_broken(connection, session._db, exc)
+                    raise
             return
         engine = self._engine if write else self._read_engine
         if engine is None:

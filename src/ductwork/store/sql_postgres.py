@@ -7,18 +7,50 @@ arrays (`json_agg` of the rows), and one statement sees one snapshot, so they
 still agree with the run row. JSON renders timestamps as text in the session's
 time zone; `rows_from_json` turns them back into UTC datetimes, as
 `UTCDateTime` does for columns.
+
+Reads outside a transaction (`transaction(write=False, single=True)`: a run, a
+workflow, a page of events) run their `hot()` statements on the asyncpg connection
+of the pooled SQLAlchemy connection (`RawReadSession`), compiled once with the
+column types' bind and result processors, as SQLite's hot statements are: SQLAlchemy's
+per-execution work (cache key, execution context, result set-up) cost the API more
+CPU than PostgreSQL spent on the read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Select, Table, bindparam, func, literal_column, select, type_coerce
-from sqlalchemy.engine import Dialect
+from sqlalchemy import (
+    JSON,
+    Float,
+    Numeric,
+    Select,
+    Table,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
+from sqlalchemy.engine import Connection, CursorResult, Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
-from ductwork.store.sql_schema import UTCDateTime, node_states, run_events, workflow_runs
+from ductwork.store.sql_schema import (
+    HOT,
+    UTCDateTime,
+    _Query,
+    _QueryResult,
+    _Session,
+    hot,
+    node_states,
+    run_events,
+    workflow_runs,
+)
+
+T = TypeVar("T")
 
 _R = workflow_runs.c
 
@@ -48,8 +80,9 @@ def _select_run(with_events: bool) -> Select[Any]:
     return select(*columns).where(_R.execution_id == bindparam("eid"))
 
 
-# Built once: SQLAlchemy's compiled cache then finds them by identity-free cache key.
-_SELECT_RUN = {True: _select_run(True), False: _select_run(False)}
+# Built once: SQLAlchemy's compiled cache then finds them by identity-free cache key,
+# and `RawReadSession` runs them on the driver (hot).
+_SELECT_RUN = {True: hot(_select_run(True)), False: hot(_select_run(False))}
 
 
 def select_run_with_children(with_events: bool) -> Select[Any]:
@@ -180,3 +213,91 @@ class OneStatementCheckpoint:
             args.extend(self._events.arrays(event_rows))
         count: int = await db.fetchval(sql, *args)
         return count > 0
+
+
+# Reads on the driver ------------------------------------------------------------------
+
+
+_FLOAT8_OID = 701
+_NUMERIC_OID = 1700
+
+
+def _pg_type_oid(type_: Any) -> int | None:
+    """The PostgreSQL type a numeric column comes back as (asyncpg's result processors
+    for numerics are chosen by it); None for the rest, which need none."""
+    if isinstance(type_, Float):
+        return _FLOAT8_OID
+    if isinstance(type_, Numeric):
+        return _NUMERIC_OID
+    return None
+
+
+class HotQueries:
+    """`_Query`s of `hot()` statements compiled for one PostgreSQL dialect, built on first use.
+
+    A statement `_Query` cannot reproduce (an IN list given at run time, a callable
+    default) is remembered as None and runs through SQLAlchemy.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        # id(statement) -> (statement, query): the statement is kept so its id stays its own.
+        self._queries: dict[int, tuple[Executable, _Query | None]] = {}
+
+    def query(self, statement: Executable) -> _Query | None:
+        """The compiled query of a `hot()` SELECT, or None (run it through SQLAlchemy)."""
+        entry = self._queries.get(id(statement))
+        if entry is None:
+            query: _Query | None = None
+            if getattr(statement, "is_select", False):
+                try:
+                    query = _Query(
+                        statement,  # type: ignore[arg-type]
+                        self._dialect,
+                        None,
+                        _pg_type_oid,
+                    )
+                except (TypeError, KeyError, AttributeError, NotImplementedError):
+                    query = None
+            entry = self._queries[id(statement)] = (statement, query)
+        return entry[1]
+
+
+class RawReadSession(_Session):
+    """Reads outside a transaction on one pooled connection: `hot()` SELECTs run on its
+    asyncpg connection (one round trip, none of SQLAlchemy's per-execution work), any
+    other statement through SQLAlchemy as before.
+
+    Errors of a raw read are asyncpg's own, unwrapped (no caller of a read tells
+    SQLAlchemy's apart); the backend drops a connection they leave broken.
+    """
+
+    __slots__ = ("_connection", "_db", "_queries")
+
+    def __init__(self, connection: AsyncConnection, queries: HotQueries) -> None:
+        self._connection = connection
+        self._queries = queries
+        self._db: Any = None
+
+    async def driver(self) -> Any:
+        """The asyncpg connection under the pooled one."""
+        if self._db is None:
+            self._db = (await self._connection.get_raw_connection()).driver_connection
+        return self._db
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> CursorResult[Any]:
+        query = None
+        if isinstance(parameters, Mapping) and statement.get_execution_options().get(HOT):
+            query = self._queries.query(statement)
+        if query is None:
+            return await self._connection.execute(statement, parameters)
+        assert isinstance(parameters, Mapping)
+        db = await self.driver()
+        fetched = await db.fetch(query.sql, *query.args(parameters))
+        result: Any = _QueryResult(query.rows(fetched), len(fetched))
+        return result  # type: ignore[no-any-return]
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        return await self._connection.run_sync(fn)
