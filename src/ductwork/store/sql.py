@@ -501,6 +501,11 @@ class _AsyncpgRawSession(_RawSession):
     def __init__(self, db: Any) -> None:
         self._db = db
 
+    @property
+    def driver(self) -> Any:
+        """The asyncpg connection, inside the transaction."""
+        return self._db
+
     async def execute(self, prepared: _Prepared, params: Mapping[str, Any]) -> int:
         status: str = await self._db.execute(prepared.sql, *prepared.args(params))
         # asyncpg answers with the command tag, e.g. "UPDATE 1".
@@ -1551,6 +1556,24 @@ class SqlStore:
                     if owner is not None:
                         raise LeaseLost(f"{owner} no longer holds run {execution_id}")
                     raise StoreError(f"unknown run {execution_id}")
+                return
+            if (
+                one_statement is not None
+                and run_updates
+                and len({execution_id for execution_id, _ in items}) == len(items)
+            ):
+                # PostgreSQL, several runs: BEGIN, one statement, COMMIT (sql_postgres.py).
+                updates = [(update.sql, update.args(params)) for _, update, params in run_updates]
+                async with self._backend.raw_transaction() as session:
+                    assert isinstance(session, _AsyncpgRawSession)
+                    matched = await one_statement.run_many(
+                        session.driver, updates, node_rows, event_rows
+                    )
+                    for execution_id, _, _ in run_updates:
+                        if execution_id not in matched:  # raised: the batch rolls back
+                            if owner is not None:
+                                raise LeaseLost(f"{owner} no longer holds run {execution_id}")
+                            raise StoreError(f"unknown run {execution_id}")
                 return
             async with self._backend.raw_transaction() as session:
                 if node_rows:

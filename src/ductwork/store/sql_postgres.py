@@ -18,6 +18,7 @@ CPU than PostgreSQL spent on the read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -136,10 +137,12 @@ class _Columns:
             column.type.dialect_impl(dialect).bind_processor(dialect) for column in table.c
         )
 
-    def select(self, first: int) -> str:
-        """`SELECT x.* FROM u, unnest($first::T[], ...) AS x(columns)`."""
+    def select(self, first: int, joined: bool = True) -> str:
+        """`SELECT x.* FROM u, unnest($first::T[], ...) AS x(columns)` (without `u, `
+        when not `joined`)."""
         arrays = ", ".join(f"${first + i}::{cast}" for i, cast in enumerate(self.casts))
-        return f"SELECT x.* FROM u, unnest({arrays}) AS x({', '.join(self.names)})"
+        source = "u, " if joined else ""
+        return f"SELECT x.* FROM {source}unnest({arrays}) AS x({', '.join(self.names)})"
 
     def arrays(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
         """One list per column, with the values as the column type binds them."""
@@ -148,6 +151,16 @@ class _Columns:
             values = [row[name] for row in rows]
             out.append(values if process is None else [process(value) for value in values])
         return out
+
+
+_PARAMETER = re.compile(r"\$(\d+)")
+_MANY_SQL_KEPT = 256
+"""Multi-run statements kept (one per sequence of run UPDATE shapes); then start over."""
+
+
+def _renumbered(sql: str, offset: int) -> str:
+    """A compiled statement with its parameters `$n` renamed `$(n + offset)`."""
+    return _PARAMETER.sub(lambda match: f"${int(match.group(1)) + offset}", sql)
 
 
 class OneStatementCheckpoint:
@@ -172,6 +185,7 @@ class OneStatementCheckpoint:
         )
         self._on_conflict = f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
         self._sql: dict[tuple[str, bool, bool], str] = {}
+        self._many_sql: dict[tuple[tuple[tuple[str, int], ...], bool, bool], str] = {}
 
     def _statement(self, run_update: str, bound: int, states: bool, events: bool) -> str:
         key = (run_update, states, events)
@@ -194,6 +208,68 @@ class OneStatementCheckpoint:
                 )
             sql = self._sql[key] = ", ".join(parts) + " SELECT count(*) FROM u"
         return sql
+
+    def _many_statement(
+        self, run_updates: tuple[tuple[str, int], ...], states: bool, events: bool
+    ) -> str:
+        key = (run_updates, states, events)
+        sql = self._many_sql.get(key)
+        if sql is None:
+            parts, first = [], 1
+            for index, (run_update, count) in enumerate(run_updates):
+                # Each run's UPDATE keeps its own parameters, numbered after the previous.
+                renumbered = _renumbered(run_update, first - 1)
+                parts.append(f"u{index} AS ({renumbered} RETURNING execution_id)")
+                first += count
+            union = " UNION ALL ".join(
+                f"SELECT execution_id FROM u{index}" for index in range(len(run_updates))
+            )
+            parts.append(f"u AS ({union})")
+            if states:
+                columns = ", ".join(self._states.names)
+                parts.append(
+                    f"s AS (INSERT INTO {self._states.table} ({columns}) "
+                    f"{self._states.select(first, joined=False)}{self._on_conflict})"
+                )
+                first += len(self._states.names)
+            if events:
+                columns = ", ".join(self._events.names)
+                parts.append(
+                    f"e AS (INSERT INTO {self._events.table} ({columns}) "
+                    f"{self._events.select(first, joined=False)})"
+                )
+            sql = "WITH " + ", ".join(parts) + " SELECT execution_id FROM u"
+            if len(self._many_sql) >= _MANY_SQL_KEPT:
+                self._many_sql.clear()
+            self._many_sql[key] = sql
+        return sql
+
+    async def run_many(
+        self,
+        db: Any,
+        run_updates: Sequence[tuple[str, Sequence[Any]]],
+        node_rows: Sequence[Mapping[str, Any]],
+        event_rows: Sequence[Mapping[str, Any]],
+    ) -> set[str]:
+        """Several runs' checkpoints as ONE statement, inside the caller's transaction.
+
+        `run_updates`: (UPDATE sql, its arguments) per run, each naming one run
+        (whose node states and events are in the rows) and at most once. Returns the
+        execution ids whose UPDATE matched; the caller rolls back when one is
+        missing (a lost lease, an unknown run), so the batch stays all or nothing.
+        Instead of BEGIN, one statement per row and per run, COMMIT: BEGIN, this, COMMIT.
+        """
+        sql = self._many_statement(
+            tuple((sql, len(update_args)) for sql, update_args in run_updates),
+            bool(node_rows),
+            bool(event_rows),
+        )
+        args: list[Any] = [arg for _, update_args in run_updates for arg in update_args]
+        if node_rows:
+            args.extend(self._states.arrays(node_rows))
+        if event_rows:
+            args.extend(self._events.arrays(event_rows))
+        return {row[0] for row in await db.fetch(sql, *args)}
 
     async def run(
         self,

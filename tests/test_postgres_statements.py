@@ -1,5 +1,6 @@
-"""PostgreSQL: the reads an API makes per run run on the asyncpg driver (store/sql_postgres.py),
-and give exactly what the same statements give through SQLAlchemy."""
+"""PostgreSQL's fewer-statement paths (store/sql_postgres.py): the reads an API makes per run
+run on the asyncpg driver and give exactly what SQLAlchemy gives; a group commit of several
+runs is one statement whose runs' parameters do not mix."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from ductwork.models import (
     Workflow,
     WorkflowDefinition,
 )
-from ductwork.store.base import Checkpoint
+from ductwork.store import sql_postgres
+from ductwork.store.base import Checkpoint, LeaseLost
 from ductwork.store.sql import SqlStore
 
 pytestmark = pytest.mark.postgres
@@ -130,3 +132,63 @@ async def test_driver_reads_equal_sqlalchemy_reads(store: SqlStore) -> None:
     assert raw is not None and portable is not None
     assert raw == portable
     assert raw.model_dump(mode="json") == portable.model_dump(mode="json")
+
+
+async def test_a_group_commit_of_runs_of_every_shape_is_one_statement(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = [(await stored_run(store))[1] for _ in range(4)]
+    ids = [run.execution_id for run in runs]
+    far = T0 + timedelta(hours=1)
+    for eid in ids:
+        assert await store.acquire_lease(eid, "worker", far, T0)
+    statements: list[int] = []
+    original = sql_postgres.OneStatementCheckpoint.run_many
+
+    async def counting(self: Any, db: Any, updates: Any, *rows: Any) -> set[str]:
+        statements.append(len(updates))
+        return await original(self, db, updates, *rows)
+
+    monkeypatch.setattr(sql_postgres.OneStatementCheckpoint, "run_many", counting)
+    finished_at = T0 + timedelta(seconds=5)
+    batch = [
+        # Run fields, states and events; events only; states only (fenced); fields only.
+        (
+            ids[0],
+            Checkpoint(
+                node_states={"b": NodeState(status=NodeStatus.COMPLETED, output=[0])},
+                events=[Event(seq=3, type="run_finished", timestamp=finished_at)],
+                run_fields={"status": RunStatus.SUCCESS, "end_time": finished_at, "result": 0},
+            ),
+        ),
+        (ids[1], Checkpoint(events=[Event(seq=3, type="log", timestamp=T0, data={"i": 1})])),
+        (ids[2], Checkpoint(node_states={"b": NodeState(status=NodeStatus.RUNNING)})),
+        (ids[3], Checkpoint(run_fields={"cancel_requested": True})),
+    ]
+    await store.checkpoint_many(batch, owner="worker")
+    assert statements == [4]
+    got = [await store.get_run(eid) for eid in ids]
+    assert all(run is not None for run in got)
+    first, second, third, fourth = got  # type: ignore[misc]
+    assert first.status is RunStatus.SUCCESS and first.result == 0
+    assert first.end_time == finished_at and first.last_seq == 3
+    assert first.node_states["b"].output == [0] and first.events[-1].type == "run_finished"
+    assert second.status is RunStatus.RUNNING and second.last_seq == 3
+    assert second.events[-1].data == {"i": 1} and "b" not in second.node_states
+    assert third.node_states["b"].status is NodeStatus.RUNNING and third.last_seq == 2
+    assert fourth.cancel_requested and not first.cancel_requested
+    assert fourth.last_seq == 2 and "b" not in fourth.node_states
+    # One run fenced out: nothing of the batch is written.
+    await store.release_lease(ids[3], "worker")
+    assert await store.acquire_lease(ids[3], "other", far, T0)
+    with pytest.raises(LeaseLost, match=ids[3]):
+        await store.checkpoint_many(
+            [
+                (ids[1], Checkpoint(events=[Event(seq=4, type="log", timestamp=T0)])),
+                (ids[3], Checkpoint(events=[Event(seq=3, type="log", timestamp=T0)])),
+            ],
+            owner="worker",
+        )
+    assert statements == [4, 2]
+    unchanged = await store.get_run(ids[1])
+    assert unchanged is not None and unchanged.last_seq == 3
