@@ -259,6 +259,9 @@ class OneStatementCheckpoint:
         missing (a lost lease, an unknown run), so the batch stays all or nothing.
         Instead of BEGIN, one statement per row and per run, COMMIT: BEGIN, this, COMMIT.
         """
+        # Sorted by shape: batches holding the same shapes in any order share one
+        # statement text (asyncpg prepares each new text: a round trip and a plan).
+        run_updates = sorted(run_updates, key=lambda update: update[0])
         sql = self._many_statement(
             tuple((sql, len(update_args)) for sql, update_args in run_updates),
             bool(node_rows),
