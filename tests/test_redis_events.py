@@ -272,3 +272,81 @@ async def test_namespaces_keep_deployments_apart(redis_url: str) -> None:
     finally:
         await blue.close()
         await green.close()
+
+
+async def raw_messages(raw: aioredis.Redis, channel: str) -> AsyncIterator[bytes]:
+    """The payloads Redis delivers on `channel`, as they come (subscribed once entered)."""
+    pubsub = raw.pubsub()
+    await pubsub.subscribe(channel)
+    try:
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is not None:
+                yield message["data"]
+    finally:
+        await pubsub.aclose()
+
+
+async def test_publishes_within_the_linger_share_one_message_per_run(
+    redis_url: str, raw_redis: aioredis.Redis
+) -> None:
+    bus = RedisEventBus(redis_url, linger_seconds=0.05)
+    first, second = run_id(), run_id()
+    try:
+        async with bus.subscribe(first) as stream:
+            messages = raw_messages(raw_redis, run_channel(first))
+            # Enter the raw subscription before anything is published.
+            pending = asyncio.ensure_future(anext(messages))
+
+            async def both_subscribed() -> bool:
+                return await subscribers_in_redis(raw_redis, run_channel(first)) == 2
+
+            await eventually(both_subscribed)
+            sent = [event(seq) for seq in range(1, 11)]
+            # Ten publishes of one run and one of another, all before the batch leaves.
+            await asyncio.gather(
+                *(bus.publish(first, item) for item in sent), bus.publish(second, event(1))
+            )
+            received = [await receive(stream) for _ in sent]
+            payload = await asyncio.wait_for(pending, HANG_GUARD_SECONDS)
+            await messages.aclose()
+    finally:
+        await bus.close()
+    assert received == sent
+    # One message for the ten events, a JSON array in publish order.
+    assert payload.startswith(b"[") and payload.count(b'"seq"') == 10
+
+
+async def test_run_finished_does_not_wait_for_the_linger(
+    redis_url: str, listener: RedisEventBus
+) -> None:
+    # An hour: were run_finished held back, the hang guard would fail the test.
+    bus = RedisEventBus(redis_url, linger_seconds=3600)
+    execution_id = run_id()
+    log_event = event(1)
+    finished = Event(
+        seq=2, type="run_finished", timestamp=datetime.now(UTC), data={"status": "success"}
+    )
+    try:
+        async with listener.subscribe(execution_id) as stream:
+            await bus.publish(execution_id, log_event)  # queued: it lingers
+            await bus.publish(execution_id, finished)
+            # Both now, the earlier first (the receive deadline is a hang guard).
+            received = [
+                await receive(stream, HANG_GUARD_SECONDS),
+                await receive(stream, HANG_GUARD_SECONDS),
+            ]
+            assert received == [log_event, finished]
+    finally:
+        await bus.close()
+
+
+async def test_close_sends_what_is_still_batched(redis_url: str, listener: RedisEventBus) -> None:
+    bus = RedisEventBus(redis_url, linger_seconds=3600)
+    execution_id = run_id()
+    item = event(1)
+    async with listener.subscribe(execution_id) as stream:
+        await bus.publish(execution_id, item)  # queued: it lingers
+        async with asyncio.timeout(HANG_GUARD_SECONDS):
+            await bus.close()
+        assert await receive(stream, HANG_GUARD_SECONDS) == item

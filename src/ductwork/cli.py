@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -531,7 +531,22 @@ def worker(
             # Runs in flight keep their checkpoints; released, they resume on another worker.
             await app.close()
 
-    asyncio.run(go())
+    with asyncio.Runner(loop_factory=_fast_loop_factory()) as runner:
+        runner.run(go())
+
+
+def _fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed (uvicorn[standard] brings it), else asyncio's.
+
+    A worker spends much of its CPU in socket writes and polling for PostgreSQL and
+    Redis; asyncio's pure-Python selector transport cost ~20 % of a worker's CPU per
+    run in py-spy (docs/performance.md), the same loop uvicorn already gives `serve`.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 @cli.command()

@@ -504,6 +504,11 @@ class _AsyncpgRawSession(_RawSession):
     def __init__(self, db: Any) -> None:
         self._db = db
 
+    @property
+    def driver(self) -> Any:
+        """The asyncpg connection, inside the transaction."""
+        return self._db
+
     async def execute(self, prepared: _Prepared, params: Mapping[str, Any]) -> int:
         status: str = await self._db.execute(prepared.sql, *prepared.args(params))
         # asyncpg answers with the command tag, e.g. "UPDATE 1".
@@ -691,6 +696,7 @@ class _PostgresBackend(_Backend):
         self._engine: AsyncEngine | None = None
         self._read_engine: AsyncEngine | None = None
         self._autocommit_engine: AsyncEngine | None = None
+        self._hot: sql_postgres.HotQueries | None = None
 
     @property
     def dialect(self) -> Dialect:
@@ -712,6 +718,7 @@ class _PostgresBackend(_Backend):
         self._read_engine = self._engine.execution_options(isolation_level="REPEATABLE READ")
         # One-statement work needs no BEGIN/COMMIT round trips.
         self._autocommit_engine = self._engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._hot = sql_postgres.HotQueries(self._engine.dialect)
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -723,10 +730,20 @@ class _PostgresBackend(_Backend):
     @contextlib.asynccontextmanager
     async def transaction(self, *, write: bool, single: bool = False) -> AsyncIterator[_Session]:
         if single:
-            if self._autocommit_engine is None:
+            if self._autocommit_engine is None or self._hot is None:
                 raise StoreError("the store is not started")
             async with self._autocommit_engine.connect() as connection:
-                yield _AsyncSession(connection)
+                if write:
+                    yield _AsyncSession(connection)
+                    return
+                # Reads: hot statements on the driver (store/sql_postgres.py).
+                session = sql_postgres.RawReadSession(connection, self._hot)
+                try:
+                    yield session
+                except BaseException as exc:
+                    if session._db is not None:
+                        await _invalidate_if_broken(connection, session._db, exc)
+                    raise
             return
         engine = self._engine if write else self._read_engine
         if engine is None:
@@ -1558,6 +1575,24 @@ class SqlStore:
                     if owner is not None:
                         raise LeaseLost(f"{owner} no longer holds run {execution_id}")
                     raise StoreError(f"unknown run {execution_id}")
+                return
+            if (
+                one_statement is not None
+                and run_updates
+                and len({execution_id for execution_id, _ in items}) == len(items)
+            ):
+                # PostgreSQL, several runs: BEGIN, one statement, COMMIT (sql_postgres.py).
+                updates = [(update.sql, update.args(params)) for _, update, params in run_updates]
+                async with self._backend.raw_transaction() as session:
+                    assert isinstance(session, _AsyncpgRawSession)
+                    matched = await one_statement.run_many(
+                        session.driver, updates, node_rows, event_rows
+                    )
+                    for execution_id, _, _ in run_updates:
+                        if execution_id not in matched:  # raised: the batch rolls back
+                            if owner is not None:
+                                raise LeaseLost(f"{owner} no longer holds run {execution_id}")
+                            raise StoreError(f"unknown run {execution_id}")
                 return
             async with self._backend.raw_transaction() as session:
                 if node_rows:

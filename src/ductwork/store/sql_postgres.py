@@ -7,17 +7,27 @@ arrays (`json_agg` of the rows), and one statement sees one snapshot, so they
 still agree with the run row. JSON renders timestamps as text in the session's
 time zone; `rows_from_json` turns them back into UTC datetimes, as
 `UTCDateTime` does for columns.
+
+Reads outside a transaction (`transaction(write=False, single=True)`: a run, a
+workflow, a page of events) run their `hot()` statements on the asyncpg connection
+of the pooled SQLAlchemy connection (`RawReadSession`), compiled once with the
+column types' bind and result processors, as SQLite's hot statements are: SQLAlchemy's
+per-execution work (cache key, execution context, result set-up) cost the API more
+CPU than PostgreSQL spent on the read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
+    Float,
     Insert,
+    Numeric,
     Select,
     Table,
     bindparam,
@@ -27,15 +37,24 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, CursorResult, Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
 from ductwork.store.sql_schema import (
+    HOT,
     UTCDateTime,
+    _Query,
+    _QueryResult,
+    _Session,
     audit_log,
+    hot,
     node_states,
     run_events,
     workflow_runs,
 )
+
+T = TypeVar("T")
 
 _R = workflow_runs.c
 
@@ -65,8 +84,9 @@ def _select_run(with_events: bool) -> Select[Any]:
     return select(*columns).where(_R.execution_id == bindparam("eid"))
 
 
-# Built once: SQLAlchemy's compiled cache then finds them by identity-free cache key.
-_SELECT_RUN = {True: _select_run(True), False: _select_run(False)}
+# Built once: SQLAlchemy's compiled cache then finds them by identity-free cache key,
+# and `RawReadSession` runs them on the driver (hot).
+_SELECT_RUN = {True: hot(_select_run(True)), False: hot(_select_run(False))}
 
 
 def select_run_with_children(with_events: bool) -> Select[Any]:
@@ -139,10 +159,12 @@ class _Columns:
             column.type.dialect_impl(dialect).bind_processor(dialect) for column in table.c
         )
 
-    def select(self, first: int) -> str:
-        """`SELECT x.* FROM u, unnest($first::T[], ...) AS x(columns)`."""
+    def select(self, first: int, joined: bool = True) -> str:
+        """`SELECT x.* FROM u, unnest($first::T[], ...) AS x(columns)` (without `u, `
+        when not `joined`)."""
         arrays = ", ".join(f"${first + i}::{cast}" for i, cast in enumerate(self.casts))
-        return f"SELECT x.* FROM u, unnest({arrays}) AS x({', '.join(self.names)})"
+        source = "u, " if joined else ""
+        return f"SELECT x.* FROM {source}unnest({arrays}) AS x({', '.join(self.names)})"
 
     def arrays(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
         """One list per column, with the values as the column type binds them."""
@@ -151,6 +173,16 @@ class _Columns:
             values = [row[name] for row in rows]
             out.append(values if process is None else [process(value) for value in values])
         return out
+
+
+_PARAMETER = re.compile(r"\$(\d+)")
+_MANY_SQL_KEPT = 256
+"""Multi-run statements kept (one per sequence of run UPDATE shapes); then start over."""
+
+
+def _renumbered(sql: str, offset: int) -> str:
+    """A compiled statement with its parameters `$n` renamed `$(n + offset)`."""
+    return _PARAMETER.sub(lambda match: f"${int(match.group(1)) + offset}", sql)
 
 
 class OneStatementCheckpoint:
@@ -175,6 +207,7 @@ class OneStatementCheckpoint:
         )
         self._on_conflict = f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
         self._sql: dict[tuple[str, bool, bool], str] = {}
+        self._many_sql: dict[tuple[tuple[tuple[str, int], ...], bool, bool], str] = {}
 
     def _statement(self, run_update: str, bound: int, states: bool, events: bool) -> str:
         key = (run_update, states, events)
@@ -198,6 +231,71 @@ class OneStatementCheckpoint:
             sql = self._sql[key] = ", ".join(parts) + " SELECT count(*) FROM u"
         return sql
 
+    def _many_statement(
+        self, run_updates: tuple[tuple[str, int], ...], states: bool, events: bool
+    ) -> str:
+        key = (run_updates, states, events)
+        sql = self._many_sql.get(key)
+        if sql is None:
+            parts, first = [], 1
+            for index, (run_update, count) in enumerate(run_updates):
+                # Each run's UPDATE keeps its own parameters, numbered after the previous.
+                renumbered = _renumbered(run_update, first - 1)
+                parts.append(f"u{index} AS ({renumbered} RETURNING execution_id)")
+                first += count
+            union = " UNION ALL ".join(
+                f"SELECT execution_id FROM u{index}" for index in range(len(run_updates))
+            )
+            parts.append(f"u AS ({union})")
+            if states:
+                columns = ", ".join(self._states.names)
+                parts.append(
+                    f"s AS (INSERT INTO {self._states.table} ({columns}) "
+                    f"{self._states.select(first, joined=False)}{self._on_conflict})"
+                )
+                first += len(self._states.names)
+            if events:
+                columns = ", ".join(self._events.names)
+                parts.append(
+                    f"e AS (INSERT INTO {self._events.table} ({columns}) "
+                    f"{self._events.select(first, joined=False)})"
+                )
+            sql = "WITH " + ", ".join(parts) + " SELECT execution_id FROM u"
+            if len(self._many_sql) >= _MANY_SQL_KEPT:
+                self._many_sql.clear()
+            self._many_sql[key] = sql
+        return sql
+
+    async def run_many(
+        self,
+        db: Any,
+        run_updates: Sequence[tuple[str, Sequence[Any]]],
+        node_rows: Sequence[Mapping[str, Any]],
+        event_rows: Sequence[Mapping[str, Any]],
+    ) -> set[str]:
+        """Several runs' checkpoints as ONE statement, inside the caller's transaction.
+
+        `run_updates`: (UPDATE sql, its arguments) per run, each naming one run
+        (whose node states and events are in the rows) and at most once. Returns the
+        execution ids whose UPDATE matched; the caller rolls back when one is
+        missing (a lost lease, an unknown run), so the batch stays all or nothing.
+        Instead of BEGIN, one statement per row and per run, COMMIT: BEGIN, this, COMMIT.
+        """
+        # Sorted by shape: batches holding the same shapes in any order share one
+        # statement text (asyncpg prepares each new text: a round trip and a plan).
+        run_updates = sorted(run_updates, key=lambda update: update[0])
+        sql = self._many_statement(
+            tuple((sql, len(update_args)) for sql, update_args in run_updates),
+            bool(node_rows),
+            bool(event_rows),
+        )
+        args: list[Any] = [arg for _, update_args in run_updates for arg in update_args]
+        if node_rows:
+            args.extend(self._states.arrays(node_rows))
+        if event_rows:
+            args.extend(self._events.arrays(event_rows))
+        return {row[0] for row in await db.fetch(sql, *args)}
+
     async def run(
         self,
         db: Any,
@@ -216,3 +314,91 @@ class OneStatementCheckpoint:
             args.extend(self._events.arrays(event_rows))
         count: int = await db.fetchval(sql, *args)
         return count > 0
+
+
+# Reads on the driver ------------------------------------------------------------------
+
+
+_FLOAT8_OID = 701
+_NUMERIC_OID = 1700
+
+
+def _pg_type_oid(type_: Any) -> int | None:
+    """The PostgreSQL type a numeric column comes back as (asyncpg's result processors
+    for numerics are chosen by it); None for the rest, which need none."""
+    if isinstance(type_, Float):
+        return _FLOAT8_OID
+    if isinstance(type_, Numeric):
+        return _NUMERIC_OID
+    return None
+
+
+class HotQueries:
+    """`_Query`s of `hot()` statements compiled for one PostgreSQL dialect, built on first use.
+
+    A statement `_Query` cannot reproduce (an IN list given at run time, a callable
+    default) is remembered as None and runs through SQLAlchemy.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        # id(statement) -> (statement, query): the statement is kept so its id stays its own.
+        self._queries: dict[int, tuple[Executable, _Query | None]] = {}
+
+    def query(self, statement: Executable) -> _Query | None:
+        """The compiled query of a `hot()` SELECT, or None (run it through SQLAlchemy)."""
+        entry = self._queries.get(id(statement))
+        if entry is None:
+            query: _Query | None = None
+            if getattr(statement, "is_select", False):
+                try:
+                    query = _Query(
+                        statement,  # type: ignore[arg-type]
+                        self._dialect,
+                        None,
+                        _pg_type_oid,
+                    )
+                except (TypeError, KeyError, AttributeError, NotImplementedError):
+                    query = None
+            entry = self._queries[id(statement)] = (statement, query)
+        return entry[1]
+
+
+class RawReadSession(_Session):
+    """Reads outside a transaction on one pooled connection: `hot()` SELECTs run on its
+    asyncpg connection (one round trip, none of SQLAlchemy's per-execution work), any
+    other statement through SQLAlchemy as before.
+
+    Errors of a raw read are asyncpg's own, unwrapped (no caller of a read tells
+    SQLAlchemy's apart); the backend drops a connection they leave broken.
+    """
+
+    __slots__ = ("_connection", "_db", "_queries")
+
+    def __init__(self, connection: AsyncConnection, queries: HotQueries) -> None:
+        self._connection = connection
+        self._queries = queries
+        self._db: Any = None
+
+    async def driver(self) -> Any:
+        """The asyncpg connection under the pooled one."""
+        if self._db is None:
+            self._db = (await self._connection.get_raw_connection()).driver_connection
+        return self._db
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> CursorResult[Any]:
+        query = None
+        if isinstance(parameters, Mapping) and statement.get_execution_options().get(HOT):
+            query = self._queries.query(statement)
+        if query is None:
+            return await self._connection.execute(statement, parameters)
+        assert isinstance(parameters, Mapping)
+        db = await self.driver()
+        fetched = await db.fetch(query.sql, *query.args(parameters))
+        result: Any = _QueryResult(query.rows(fetched), len(fetched))
+        return result  # type: ignore[no-any-return]
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        return await self._connection.run_sync(fn)

@@ -428,8 +428,14 @@ class _Query:
     __slots__ = ("_columns", "_keys", "_plan", "_processed", "returns_rows", "sql")
 
     def __init__(
-        self, statement: ClauseElement, dialect: Dialect, keys: Sequence[str] | None
+        self,
+        statement: ClauseElement,
+        dialect: Dialect,
+        keys: Sequence[str] | None,
+        coltype: Callable[[Any], Any] | None = None,
     ) -> None:
+        """`coltype(column type)`: the driver's type code of a result column, for the
+        dialects whose result processors need it (asyncpg's numerics); None by default."""
         compiled = statement.compile(dialect=dialect, column_keys=keys)
         if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
             raise TypeError(f"cannot prepare {statement}")
@@ -469,7 +475,12 @@ class _Query:
                 plan.append(self._entry(name, binds[name], defaults, processor(name)))
         self._plan = tuple(plan)
         self._columns = tuple(
-            (column.keyname, column.type._cached_result_processor(dialect, None))
+            (
+                column.keyname,
+                column.type._cached_result_processor(
+                    dialect, None if coltype is None else coltype(column.type)
+                ),
+            )
             for column in compiled._result_columns
         )
         self._keys = tuple(key for key, _ in self._columns)

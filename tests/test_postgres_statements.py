@@ -1,0 +1,194 @@
+"""PostgreSQL's fewer-statement paths (store/sql_postgres.py): the reads an API makes per run
+run on the asyncpg driver and give exactly what SQLAlchemy gives; a group commit of several
+runs is one statement whose runs' parameters do not mix."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ductwork.models import (
+    Event,
+    NodeState,
+    NodeStatus,
+    Run,
+    RunStatus,
+    Workflow,
+    WorkflowDefinition,
+)
+from ductwork.store import sql_postgres
+from ductwork.store.base import Checkpoint, LeaseLost
+from ductwork.store.sql import SqlStore
+
+pytestmark = pytest.mark.postgres
+
+T0 = datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(store_url_factory: Callable[[str], str]) -> AsyncIterator[SqlStore]:
+    store = SqlStore(store_url_factory("postgresql"))
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+class ExecuteCounter:
+    """Counts statements sent through SQLAlchemy's `AsyncConnection.execute`."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        original = AsyncConnection.execute
+
+        async def counting(connection: AsyncConnection, *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return await original(connection, *args, **kwargs)
+
+        monkeypatch.setattr(AsyncConnection, "execute", counting)
+
+
+async def stored_run(store: SqlStore) -> tuple[Workflow, Run]:
+    definition = WorkflowDefinition.model_validate(
+        {
+            "name": "reads",
+            "nodes": [{"id": "a", "type": "transformer"}, {"id": "b", "type": "transformer"}],
+            "edges": [{"from": "a", "to": "b"}],
+        }
+    )
+    workflow = await store.create_workflow(
+        Workflow(id=f"wf-{uuid.uuid4().hex}", definition=definition, created_at=T0, updated_at=T0)
+    )
+    run = await store.create_run(
+        Run(
+            execution_id=f"run-{uuid.uuid4().hex}",
+            workflow_id=workflow.id,
+            workflow_version=1,
+            definition=definition,
+            variables={"user": "Ada", "nested": {"k": [1, 2.5, None]}},
+            created_at=T0,
+        )
+    )
+    # A non-UTC offset on the way in: the reads give UTC back, as for columns.
+    later = (T0 + timedelta(seconds=1)).astimezone(timezone(timedelta(hours=5, minutes=30)))
+    await store.checkpoint(
+        run.execution_id,
+        Checkpoint(
+            node_states={
+                "a": NodeState(
+                    status=NodeStatus.COMPLETED,
+                    output={"text": "é ☃", "n": 3},
+                    latency_ms=1.5,
+                    attempts=1,
+                    started_at=T0,
+                    finished_at=later,
+                    meta={"m": True},
+                )
+            },
+            events=[
+                Event(seq=1, type="run_started", timestamp=T0),
+                Event(seq=2, type="node_completed", node_id="a", timestamp=later, data={"x": 1}),
+            ],
+            run_fields={"status": RunStatus.RUNNING, "start_time": T0},
+        ),
+    )
+    return workflow, run
+
+
+async def test_a_run_and_a_workflow_are_read_on_the_driver(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workflow, run = await stored_run(store)
+    counter = ExecuteCounter(monkeypatch)
+    read_workflow = await store.get_workflow(workflow.id)
+    with_events = await store.get_run(run.execution_id)
+    without_events = await store.get_run(run.execution_id, with_events=False)
+    events = await store.list_events(run.execution_id, 1)
+    assert await store.get_run("no-such-run") is None
+    assert await store.get_workflow("no-such-workflow") is None
+    assert counter.count == 0
+    assert read_workflow == workflow
+    assert with_events is not None and without_events is not None
+    assert [event.seq for event in with_events.events] == [1, 2]
+    assert without_events.events == []
+    assert [event.seq for event in events] == [2]
+    state = with_events.node_states["a"]
+    assert state.finished_at == T0 + timedelta(seconds=1)
+    assert state.finished_at.tzinfo == UTC and state.output == {"text": "é ☃", "n": 3}
+
+
+async def test_driver_reads_equal_sqlalchemy_reads(store: SqlStore) -> None:
+    _workflow, run = await stored_run(store)
+    raw = await store.get_run(run.execution_id)
+    # The portable read (three statements in one REPEATABLE READ transaction).
+    async with store._backend.transaction(write=False) as session:
+        portable = await store._load_run(session, run.execution_id, with_events=True)
+    assert raw is not None and portable is not None
+    assert raw == portable
+    assert raw.model_dump(mode="json") == portable.model_dump(mode="json")
+
+
+async def test_a_group_commit_of_runs_of_every_shape_is_one_statement(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = [(await stored_run(store))[1] for _ in range(4)]
+    ids = [run.execution_id for run in runs]
+    far = T0 + timedelta(hours=1)
+    for eid in ids:
+        assert await store.acquire_lease(eid, "worker", far, T0)
+    statements: list[int] = []
+    original = sql_postgres.OneStatementCheckpoint.run_many
+
+    async def counting(self: Any, db: Any, updates: Any, *rows: Any) -> set[str]:
+        statements.append(len(updates))
+        return await original(self, db, updates, *rows)
+
+    monkeypatch.setattr(sql_postgres.OneStatementCheckpoint, "run_many", counting)
+    finished_at = T0 + timedelta(seconds=5)
+    batch = [
+        # Run fields, states and events; events only; states only (fenced); fields only.
+        (
+            ids[0],
+            Checkpoint(
+                node_states={"b": NodeState(status=NodeStatus.COMPLETED, output=[0])},
+                events=[Event(seq=3, type="run_finished", timestamp=finished_at)],
+                run_fields={"status": RunStatus.SUCCESS, "end_time": finished_at, "result": 0},
+            ),
+        ),
+        (ids[1], Checkpoint(events=[Event(seq=3, type="log", timestamp=T0, data={"i": 1})])),
+        (ids[2], Checkpoint(node_states={"b": NodeState(status=NodeStatus.RUNNING)})),
+        (ids[3], Checkpoint(run_fields={"cancel_requested": True})),
+    ]
+    await store.checkpoint_many(batch, owner="worker")
+    assert statements == [4]
+    got = [await store.get_run(eid) for eid in ids]
+    assert all(run is not None for run in got)
+    first, second, third, fourth = got  # type: ignore[misc]
+    assert first.status is RunStatus.SUCCESS and first.result == 0
+    assert first.end_time == finished_at and first.last_seq == 3
+    assert first.node_states["b"].output == [0] and first.events[-1].type == "run_finished"
+    assert second.status is RunStatus.RUNNING and second.last_seq == 3
+    assert second.events[-1].data == {"i": 1} and "b" not in second.node_states
+    assert third.node_states["b"].status is NodeStatus.RUNNING and third.last_seq == 2
+    assert fourth.cancel_requested and not first.cancel_requested
+    assert fourth.last_seq == 2 and "b" not in fourth.node_states
+    # One run fenced out: nothing of the batch is written.
+    await store.release_lease(ids[3], "worker")
+    assert await store.acquire_lease(ids[3], "other", far, T0)
+    with pytest.raises(LeaseLost, match=ids[3]):
+        await store.checkpoint_many(
+            [
+                (ids[1], Checkpoint(events=[Event(seq=4, type="log", timestamp=T0)])),
+                (ids[3], Checkpoint(events=[Event(seq=3, type="log", timestamp=T0)])),
+            ],
+            owner="worker",
+        )
+    assert statements == [4, 2]
+    unchanged = await store.get_run(ids[1])
+    assert unchanged is not None and unchanged.last_seq == 3
