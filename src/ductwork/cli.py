@@ -3,6 +3,9 @@ users create|list, keys create|list|revoke, prune, versions WORKFLOW, diff WORKF
 
 from __future__ import annotations
 
+# First: no garbage collection while the CLI imports (see ductwork.startup).
+import ductwork.startup_hold  # isort: skip
+
 import asyncio
 import contextlib
 import json
@@ -23,6 +26,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+import ductwork.startup
 from ductwork.engine.graph import WorkflowInvalid
 from ductwork.examples import (
     ExampleNotFound,
@@ -35,6 +39,10 @@ from ductwork.settings import Settings
 if TYPE_CHECKING:
     from ductwork.security.accounts import Accounts
     from ductwork.service import Ductwork
+
+# Imported: collect as usual (a program importing the CLI as a library keeps its heap
+# tidy); the commands that start an application hold collection again while they do.
+ductwork.startup.release()
 
 cli = typer.Typer(
     name="ductwork",
@@ -432,6 +440,9 @@ def serve(
     ] = 1,
 ) -> None:
     """Serve the HTTP API (embedded defaults: SQLite file, in-process queue and cache)."""
+    # No garbage collection until the application has started (the app's lifespan
+    # releases it), or until uvicorn returns when it never does.
+    ductwork.startup.hold()
     import os
 
     import uvicorn
@@ -471,18 +482,21 @@ def serve(
                 highlight=False,
                 soft_wrap=True,
             )
-    uvicorn.run(
-        "ductwork.api.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=bound_port,
-        workers=workers,
-        loop="auto",
-        http="auto",
-        log_level="info",
-        # A line per request costs CPU on every call; errors are logged either way.
-        access_log=settings.access_log,
-    )
+    try:
+        uvicorn.run(
+            "ductwork.api.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=bound_port,
+            workers=workers,
+            loop="auto",
+            http="auto",
+            log_level="info",
+            # A line per request costs CPU on every call; errors are logged either way.
+            access_log=settings.access_log,
+        )
+    finally:
+        ductwork.startup.release()
 
 
 @cli.command()
@@ -566,13 +580,16 @@ def run(
     """
     definition, inputs = _load(file)
     inputs.update(_parse_inputs(input_ or []))
-    from ductwork import live
-    from ductwork.runtime import build
-    from ductwork.views import run_view
+    # No garbage collection from here until the application has started (or failed to).
+    with ductwork.startup.held():
+        from ductwork import live
+        from ductwork.runtime import build
+        from ductwork.views import run_view
 
     async def go(settings: Settings) -> Run:
-        app = build(settings, role="isolated")
-        await app.start()
+        with ductwork.startup.held():
+            app = build(settings, role="isolated")
+            await app.start()
         sweeper: asyncio.Task[None] | None = None
         try:
             # An example calling another (`example:<name>`) saves that one first.
