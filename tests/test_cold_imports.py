@@ -8,6 +8,8 @@ run leaves in `sys.modules`, so a new eager import of a heavy package fails it.
 
 from __future__ import annotations
 
+import base64
+import gc
 import json
 import os
 import subprocess
@@ -17,10 +19,12 @@ from typing import Any
 
 import pytest
 
+from ductwork import startup
 from ductwork.clients import llm
 from ductwork.nodes.ai_processor import AiProcessorNode
 from ductwork.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType
 from ductwork.nodes.registry import REGISTRY
+from ductwork.security.crypto import KeyRing, SecretKeyError, generate_key
 from tests.support.bench_workflows import THREE_NODE
 from tests.support.engine import definition, embedded
 
@@ -44,6 +48,7 @@ HEAVY = (
     "fastapi",
     "starlette",
     "uvicorn",
+    "cryptography",
 )
 """Packages a `ductwork run` of start -> transformer -> end has no use for."""
 
@@ -60,7 +65,9 @@ except SystemExit as exc:
 else:
     code = 0
 heavy = sorted(name for name in names if name in sys.modules)
-sys.stderr.write(json.dumps({"exit": code, "heavy": heavy}) + "\\n")
+import gc
+report = {"exit": code, "heavy": heavy, "collecting": gc.isenabled()}
+sys.stderr.write(json.dumps(report) + "\\n")
 """
 
 
@@ -87,6 +94,8 @@ def test_a_plain_run_imports_no_heavy_package(tmp_path: Path) -> None:
     assert report["exit"] == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["status"] == "success"
     assert report["heavy"] == []
+    # The CLI holds garbage collection while it starts (ductwork.startup), never after.
+    assert report["collecting"] is True
 
 
 class _PrepareConfig(NodeConfig):
@@ -139,3 +148,70 @@ async def test_sdk_ready_imports_off_the_loop_once() -> None:
     assert first.done() and first.exception() is None
     assert "openai" in sys.modules
     assert llm.preload_sdk() is first  # one import per process
+
+
+def test_importing_the_cli_or_the_app_leaves_garbage_collection_on() -> None:
+    # `ductwork.cli` holds collection while it imports; a program importing it (or the
+    # API app, which releases a hold of `serve` in its lifespan) must collect as usual.
+    script = (
+        "import gc, json, ductwork.api.app; app = gc.isenabled(); import ductwork.cli; "
+        "print(json.dumps([app, gc.isenabled()]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(done.stdout) == [True, True]
+
+
+def test_a_hold_collects_again_only_where_it_began() -> None:
+    assert gc.isenabled()
+    try:
+        with startup.held():
+            assert not gc.isenabled()
+            with startup.held():  # inside another hold: leaves it to the outer one
+                pass
+            assert not gc.isenabled() and startup.is_held()
+        assert gc.isenabled() and not startup.is_held()
+        gc.disable()  # a program that turned collection off keeps it off
+        with startup.held():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        generate_key(),
+        generate_key()[:-1],
+        generate_key() + "A",
+        "abc",
+        " " * 44,
+        base64.urlsafe_b64encode(b"x" * 31).decode(),
+        base64.urlsafe_b64encode(b"x" * 33).decode(),
+        base64.b64encode(b"\xfb" * 32).decode(),  # '+' and '/': Fernet discards them too
+        "!" + generate_key(),
+    ],
+)
+def test_keys_are_checked_without_cryptography_as_fernet_checks_them(key: str) -> None:
+    # KeyRing checks keys at start without importing `cryptography`: it must refuse
+    # exactly what Fernet would refuse when the first credential is encrypted.
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(key.encode("ascii"))
+    except ValueError:
+        fernet_accepts = False
+    else:
+        fernet_accepts = True
+    try:
+        KeyRing([key])
+    except SecretKeyError:
+        ring_accepts = False
+    else:
+        ring_accepts = True
+    assert ring_accepts == fernet_accepts
+    if ring_accepts:
+        assert KeyRing([key]).decrypt(KeyRing([key]).encrypt(b"secret")) == b"secret"
