@@ -49,8 +49,15 @@ HEAVY = (
     "starlette",
     "uvicorn",
     "cryptography",
+    # Node types the workflow does not use (the registry imports each on first use).
+    "ductwork.nodes.ai_processor",
+    "ductwork.nodes.email",
+    "ductwork.nodes.data_source",
+    "ductwork.nodes.webhook",
+    "ductwork.nodes.code",
+    "ductwork.nodes.wait",
 )
-"""Packages a `ductwork run` of start -> transformer -> end has no use for."""
+"""Packages and modules a `ductwork run` of start -> transformer -> end has no use for."""
 
 
 SCRIPT = """
@@ -215,3 +222,43 @@ def test_keys_are_checked_without_cryptography_as_fernet_checks_them(key: str) -
     assert ring_accepts == fernet_accepts
     if ring_accepts:
         assert KeyRing([key]).decrypt(KeyRing([key]).encrypt(b"secret")) == b"secret"
+
+
+def test_the_registry_names_each_node_type_by_its_own_type_name() -> None:
+    listed = list(REGISTRY)
+    assert [name for name, _ in REGISTRY.items()] == listed  # one order, that of the table
+    for name in listed:
+        assert REGISTRY[name].type_name == name
+        assert REGISTRY[name] is REGISTRY[name]  # one instance a type
+    assert "no-such-type" not in REGISTRY and REGISTRY.get("no-such-type") is None
+
+
+SERVE_SCRIPT = """
+import json, sys
+from ductwork.api.app import create_app
+from fastapi.testclient import TestClient
+headers = {"Authorization": "Bearer " + "k" * 40}
+with TestClient(create_app(), base_url="http://127.0.0.1", headers=headers) as client:
+    assert client.get("/health").status_code == 200
+    before = sorted(name for name in ("prometheus_client",) if name in sys.modules)
+    metrics = client.get("/metrics")
+print(json.dumps({"before": before, "metrics": metrics.status_code, "text": metrics.text}))
+"""
+
+
+def test_a_server_loads_prometheus_client_on_the_first_scrape(tmp_path: Path) -> None:
+    env = _clean_env(tmp_path)
+    env["DUCTWORK_ADMIN_API_KEY"] = "k" * 40
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["before"] == []
+    assert report["metrics"] == 200
+    assert "ductwork_" in report["text"]  # the collector was registered before the scrape
