@@ -59,6 +59,21 @@ HEAVY = (
 )
 """Packages and modules a `ductwork run` of start -> transformer -> end has no use for."""
 
+DEFERRED = (
+    "ductwork.triggers.spec.ScheduleTrigger",
+    "ductwork.triggers.spec.WebhookTrigger",
+    "ductwork.triggers.spec.HmacAuth",
+    "ductwork.security.models.User",
+    "ductwork.security.models.ApiKey",
+    "ductwork.security.models.StoredCredential",
+    "ductwork.security.credentials.CredentialInfo",
+    "ductwork.security.credential_types.CredentialData",
+    "ductwork.models.Workflow",
+    "ductwork.models.RunSummary",
+    "ductwork.models.ValidationIssue",
+)
+"""Models whose validators such a run must not build (pydantic's defer_build)."""
+
 
 SCRIPT = """
 import json, sys
@@ -73,7 +88,17 @@ else:
     code = 0
 heavy = sorted(name for name in names if name in sys.modules)
 import gc
-report = {"exit": code, "heavy": heavy, "collecting": gc.isenabled()}
+built = sorted(
+    f"{model.__module__}.{model.__qualname__}"
+    for model in sys.modules["pydantic"].BaseModel.__subclasses__()
+    if model.__dict__.get("__pydantic_complete__")
+) + sorted(
+    f"{model.__module__}.{model.__qualname__}"
+    for base in (sys.modules["ductwork.triggers.spec"]._Trigger,)
+    for model in base.__subclasses__()
+    if model.__dict__.get("__pydantic_complete__")
+)
+report = {"exit": code, "heavy": heavy, "collecting": gc.isenabled(), "built": built}
 sys.stderr.write(json.dumps(report) + "\\n")
 """
 
@@ -103,6 +128,9 @@ def test_a_plain_run_imports_no_heavy_package(tmp_path: Path) -> None:
     assert report["heavy"] == []
     # The CLI holds garbage collection while it starts (ductwork.startup), never after.
     assert report["collecting"] is True
+    # Models such a run never validates keep their validators unbuilt (defer_build).
+    assert "ductwork.models.Run" in report["built"]  # (the probe sees built models)
+    assert not set(report["built"]) & set(DEFERRED), report["built"]
 
 
 class _PrepareConfig(NodeConfig):
