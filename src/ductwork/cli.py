@@ -509,7 +509,8 @@ def worker(
     """Advance runs from the Redis queue (needs DUCTWORK_REDIS_URL and a shared store)."""
     import signal
 
-    from ductwork.runtime import build
+    with ductwork.startup.held():  # no garbage collection while importing (ductwork.startup)
+        from ductwork.runtime import build
 
     overrides: dict[str, Any] = {}
     if concurrency is not None:
@@ -527,12 +528,13 @@ def worker(
     )
 
     async def go() -> None:
-        app = build(settings, role="worker")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        await app.start()
+        with ductwork.startup.held():  # until the worker has started (ductwork.startup)
+            app = build(settings, role="worker")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await app.start()
         logging.getLogger("ductwork.worker").info(
             "worker %s consuming runs (store %s, redis %s)",
             app.executor.owner,
