@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from ductwork import startup
+from ductwork.cli import cli
 from ductwork.clients import llm
 from ductwork.nodes.ai_processor import AiProcessorNode
 from ductwork.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType
@@ -290,3 +292,19 @@ def test_a_server_loads_prometheus_client_on_the_first_scrape(tmp_path: Path) ->
     assert report["before"] == []
     assert report["metrics"] == 200
     assert "ductwork_" in report["text"]  # the collector was registered before the scrape
+
+
+def test_a_refused_serve_leaves_garbage_collection_on(tmp_path: Path) -> None:
+    # `serve` holds collection until its app has started; when it never starts (refused
+    # settings), the hold must not outlive the command (here: this test process).
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--host", "0.0.0.0"],
+        env={"DUCTWORK_DATA_DIR": str(tmp_path), "DUCTWORK_AUTH": "disabled"},
+    )
+    assert result.exit_code == 2, result.output
+    try:
+        assert gc.isenabled() and not startup.is_held()
+    finally:
+        startup.release()
+        gc.enable()

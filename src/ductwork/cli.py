@@ -441,8 +441,16 @@ def serve(
 ) -> None:
     """Serve the HTTP API (embedded defaults: SQLite file, in-process queue and cache)."""
     # No garbage collection until the application has started (the app's lifespan
-    # releases it), or until uvicorn returns when it never does.
+    # releases it); released here when the command ends without that (refused settings,
+    # uvicorn failing to bind).
     ductwork.startup.hold()
+    try:
+        _serve(host, port, examples, workers)
+    finally:
+        ductwork.startup.release()
+
+
+def _serve(host: str | None, port: int | None, examples: bool, workers: int) -> None:
     import os
 
     import uvicorn
@@ -482,21 +490,18 @@ def serve(
                 highlight=False,
                 soft_wrap=True,
             )
-    try:
-        uvicorn.run(
-            "ductwork.api.app:create_app",
-            factory=True,
-            host=host or settings.host,
-            port=bound_port,
-            workers=workers,
-            loop="auto",
-            http="auto",
-            log_level="info",
-            # A line per request costs CPU on every call; errors are logged either way.
-            access_log=settings.access_log,
-        )
-    finally:
-        ductwork.startup.release()
+    uvicorn.run(
+        "ductwork.api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=bound_port,
+        workers=workers,
+        loop="auto",
+        http="auto",
+        log_level="info",
+        # A line per request costs CPU on every call; errors are logged either way.
+        access_log=settings.access_log,
+    )
 
 
 @cli.command()
