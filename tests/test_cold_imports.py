@@ -8,6 +8,8 @@ run leaves in `sys.modules`, so a new eager import of a heavy package fails it.
 
 from __future__ import annotations
 
+import base64
+import gc
 import json
 import os
 import subprocess
@@ -16,11 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from ductwork import startup
+from ductwork.cli import cli
 from ductwork.clients import llm
 from ductwork.nodes.ai_processor import AiProcessorNode
 from ductwork.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType
 from ductwork.nodes.registry import REGISTRY
+from ductwork.security.crypto import KeyRing, SecretKeyError, generate_key
 from tests.support.bench_workflows import THREE_NODE
 from tests.support.engine import definition, embedded
 
@@ -44,8 +50,31 @@ HEAVY = (
     "fastapi",
     "starlette",
     "uvicorn",
+    "cryptography",
+    # Node types the workflow does not use (the registry imports each on first use).
+    "ductwork.nodes.ai_processor",
+    "ductwork.nodes.email",
+    "ductwork.nodes.data_source",
+    "ductwork.nodes.webhook",
+    "ductwork.nodes.code",
+    "ductwork.nodes.wait",
 )
-"""Packages a `ductwork run` of start -> transformer -> end has no use for."""
+"""Packages and modules a `ductwork run` of start -> transformer -> end has no use for."""
+
+DEFERRED = (
+    "ductwork.triggers.spec.ScheduleTrigger",
+    "ductwork.triggers.spec.WebhookTrigger",
+    "ductwork.triggers.spec.HmacAuth",
+    "ductwork.security.models.User",
+    "ductwork.security.models.ApiKey",
+    "ductwork.security.models.StoredCredential",
+    "ductwork.security.credentials.CredentialInfo",
+    "ductwork.security.credential_types.CredentialData",
+    "ductwork.models.Workflow",
+    "ductwork.models.RunSummary",
+    "ductwork.models.ValidationIssue",
+)
+"""Models whose validators such a run must not build (pydantic's defer_build)."""
 
 
 SCRIPT = """
@@ -60,7 +89,19 @@ except SystemExit as exc:
 else:
     code = 0
 heavy = sorted(name for name in names if name in sys.modules)
-sys.stderr.write(json.dumps({"exit": code, "heavy": heavy}) + "\\n")
+import gc
+built = sorted(
+    f"{model.__module__}.{model.__qualname__}"
+    for model in sys.modules["pydantic"].BaseModel.__subclasses__()
+    if model.__dict__.get("__pydantic_complete__")
+) + sorted(
+    f"{model.__module__}.{model.__qualname__}"
+    for base in (sys.modules["ductwork.triggers.spec"]._Trigger,)
+    for model in base.__subclasses__()
+    if model.__dict__.get("__pydantic_complete__")
+)
+report = {"exit": code, "heavy": heavy, "collecting": gc.isenabled(), "built": built}
+sys.stderr.write(json.dumps(report) + "\\n")
 """
 
 
@@ -87,6 +128,11 @@ def test_a_plain_run_imports_no_heavy_package(tmp_path: Path) -> None:
     assert report["exit"] == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["status"] == "success"
     assert report["heavy"] == []
+    # The CLI holds garbage collection while it starts (ductwork.startup), never after.
+    assert report["collecting"] is True
+    # Models such a run never validates keep their validators unbuilt (defer_build).
+    assert "ductwork.models.Run" in report["built"]  # (the probe sees built models)
+    assert not set(report["built"]) & set(DEFERRED), report["built"]
 
 
 class _PrepareConfig(NodeConfig):
@@ -139,3 +185,126 @@ async def test_sdk_ready_imports_off_the_loop_once() -> None:
     assert first.done() and first.exception() is None
     assert "openai" in sys.modules
     assert llm.preload_sdk() is first  # one import per process
+
+
+def test_importing_the_cli_or_the_app_leaves_garbage_collection_on() -> None:
+    # `ductwork.cli` holds collection while it imports; a program importing it (or the
+    # API app, which releases a hold of `serve` in its lifespan) must collect as usual.
+    script = (
+        "import gc, json, ductwork.api.app; app = gc.isenabled(); import ductwork.cli; "
+        "print(json.dumps([app, gc.isenabled()]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(done.stdout) == [True, True]
+
+
+def test_a_hold_collects_again_only_where_it_began() -> None:
+    assert gc.isenabled()
+    try:
+        with startup.held():
+            assert not gc.isenabled()
+            with startup.held():  # inside another hold: leaves it to the outer one
+                pass
+            assert not gc.isenabled() and startup.is_held()
+        assert gc.isenabled() and not startup.is_held()
+        gc.disable()  # a program that turned collection off keeps it off
+        with startup.held():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        generate_key(),
+        generate_key()[:-1],
+        generate_key() + "A",
+        "abc",
+        " " * 44,
+        base64.urlsafe_b64encode(b"x" * 31).decode(),
+        base64.urlsafe_b64encode(b"x" * 33).decode(),
+        base64.b64encode(b"\xfb" * 32).decode(),  # '+' and '/': Fernet discards them too
+        "!" + generate_key(),
+    ],
+)
+def test_keys_are_checked_without_cryptography_as_fernet_checks_them(key: str) -> None:
+    # KeyRing checks keys at start without importing `cryptography`: it must refuse
+    # exactly what Fernet would refuse when the first credential is encrypted.
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(key.encode("ascii"))
+    except ValueError:
+        fernet_accepts = False
+    else:
+        fernet_accepts = True
+    try:
+        KeyRing([key])
+    except SecretKeyError:
+        ring_accepts = False
+    else:
+        ring_accepts = True
+    assert ring_accepts == fernet_accepts
+    if ring_accepts:
+        assert KeyRing([key]).decrypt(KeyRing([key]).encrypt(b"secret")) == b"secret"
+
+
+def test_the_registry_names_each_node_type_by_its_own_type_name() -> None:
+    listed = list(REGISTRY)
+    assert [name for name, _ in REGISTRY.items()] == listed  # one order, that of the table
+    for name in listed:
+        assert REGISTRY[name].type_name == name
+        assert REGISTRY[name] is REGISTRY[name]  # one instance a type
+    assert "no-such-type" not in REGISTRY and REGISTRY.get("no-such-type") is None
+
+
+SERVE_SCRIPT = """
+import json, sys
+from ductwork.api.app import create_app
+from fastapi.testclient import TestClient
+headers = {"Authorization": "Bearer " + "k" * 40}
+with TestClient(create_app(), base_url="http://127.0.0.1", headers=headers) as client:
+    assert client.get("/health").status_code == 200
+    before = sorted(name for name in ("prometheus_client",) if name in sys.modules)
+    metrics = client.get("/metrics")
+print(json.dumps({"before": before, "metrics": metrics.status_code, "text": metrics.text}))
+"""
+
+
+def test_a_server_loads_prometheus_client_on_the_first_scrape(tmp_path: Path) -> None:
+    env = _clean_env(tmp_path)
+    env["DUCTWORK_ADMIN_API_KEY"] = "k" * 40
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["before"] == []
+    assert report["metrics"] == 200
+    assert "ductwork_" in report["text"]  # the collector was registered before the scrape
+
+
+def test_a_refused_serve_leaves_garbage_collection_on(tmp_path: Path) -> None:
+    # `serve` holds collection until its app has started; when it never starts (refused
+    # settings), the hold must not outlive the command (here: this test process).
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--host", "0.0.0.0"],
+        env={"DUCTWORK_DATA_DIR": str(tmp_path), "DUCTWORK_AUTH": "disabled"},
+    )
+    assert result.exit_code == 2, result.output
+    try:
+        assert gc.isenabled() and not startup.is_held()
+    finally:
+        startup.release()
+        gc.enable()

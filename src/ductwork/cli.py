@@ -3,6 +3,9 @@ users create|list, keys create|list|revoke, prune, versions WORKFLOW, diff WORKF
 
 from __future__ import annotations
 
+# First: no garbage collection while the CLI imports (see ductwork.startup).
+import ductwork.startup_hold  # isort: skip
+
 import asyncio
 import contextlib
 import json
@@ -23,6 +26,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
+import ductwork.startup
 from ductwork.engine.graph import WorkflowInvalid
 from ductwork.examples import (
     ExampleNotFound,
@@ -35,6 +39,10 @@ from ductwork.settings import Settings
 if TYPE_CHECKING:
     from ductwork.security.accounts import Accounts
     from ductwork.service import Ductwork
+
+# Imported: collect as usual (a program importing the CLI as a library keeps its heap
+# tidy); the commands that start an application hold collection again while they do.
+ductwork.startup.release()
 
 cli = typer.Typer(
     name="ductwork",
@@ -432,6 +440,17 @@ def serve(
     ] = 1,
 ) -> None:
     """Serve the HTTP API (embedded defaults: SQLite file, in-process queue and cache)."""
+    # No garbage collection until the application has started (the app's lifespan
+    # releases it); released here when the command ends without that (refused settings,
+    # uvicorn failing to bind).
+    ductwork.startup.hold()
+    try:
+        _serve(host, port, examples, workers)
+    finally:
+        ductwork.startup.release()
+
+
+def _serve(host: str | None, port: int | None, examples: bool, workers: int) -> None:
     import os
 
     import uvicorn
@@ -495,7 +514,8 @@ def worker(
     """Advance runs from the Redis queue (needs DUCTWORK_REDIS_URL and a shared store)."""
     import signal
 
-    from ductwork.runtime import build
+    with ductwork.startup.held():  # no garbage collection while importing (ductwork.startup)
+        from ductwork.runtime import build
 
     overrides: dict[str, Any] = {}
     if concurrency is not None:
@@ -513,12 +533,13 @@ def worker(
     )
 
     async def go() -> None:
-        app = build(settings, role="worker")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        await app.start()
+        with ductwork.startup.held():  # until the worker has started (ductwork.startup)
+            app = build(settings, role="worker")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await app.start()
         logging.getLogger("ductwork.worker").info(
             "worker %s consuming runs (store %s, redis %s)",
             app.executor.owner,
@@ -581,13 +602,16 @@ def run(
     """
     definition, inputs = _load(file)
     inputs.update(_parse_inputs(input_ or []))
-    from ductwork import live
-    from ductwork.runtime import build
-    from ductwork.views import run_view
+    # No garbage collection from here until the application has started (or failed to).
+    with ductwork.startup.held():
+        from ductwork import live
+        from ductwork.runtime import build
+        from ductwork.views import run_view
 
     async def go(settings: Settings) -> Run:
-        app = build(settings, role="isolated")
-        await app.start()
+        with ductwork.startup.held():
+            app = build(settings, role="isolated")
+            await app.start()
         sweeper: asyncio.Task[None] | None = None
         try:
             # An example calling another (`example:<name>`) saves that one first.

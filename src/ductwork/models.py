@@ -175,7 +175,9 @@ class RetentionPolicy(BaseModel):
     """How long a workflow's finished runs are kept; unset fields fall back to the
     DUCTWORK_RETENTION_* settings. A run is pruned when either rule says so."""
 
-    model_config = ConfigDict(extra="forbid")
+    # defer_build (here and on Workflow, RunSummary, ValidationIssue): validators are
+    # built on first use, not at import: a cold `ductwork run` never uses these.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     days: float | None = Field(default=None, gt=0)
     """Finished runs older than this many days are deleted."""
@@ -229,6 +231,8 @@ class WorkflowDefinition(BaseModel):
 
 class Workflow(BaseModel):
     """A stored workflow: its definition plus identity and version."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     version: int = 1
@@ -357,6 +361,8 @@ class Run(BaseModel):
 class RunSummary(BaseModel):
     """The few fields of a run a list of workflows shows as its last run."""
 
+    model_config = ConfigDict(defer_build=True)
+
     execution_id: str
     status: RunStatus
     created_at: datetime
@@ -384,6 +390,8 @@ class Checkpoint(BaseModel):
 
 class ValidationIssue(BaseModel):
     """One reason a workflow is invalid: which node, which field, why."""
+
+    model_config = ConfigDict(defer_build=True)
 
     node_id: str | None = None
     field: str | None = None

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import ductwork
+from ductwork import startup
 from ductwork.api import (
     audit,
     auth,
@@ -77,11 +78,15 @@ def create_app(application: Ductwork | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        await app_obj.start()
-        if app_obj.settings.load_examples:
-            from ductwork.examples import load_examples
+        try:
+            await app_obj.start()
+            if app_obj.settings.load_examples:
+                from ductwork.examples import load_examples
 
-            await load_examples(app_obj)
+                await load_examples(app_obj)
+        finally:
+            # Started (or failed to): `ductwork serve` held garbage collection until now.
+            startup.release()
         try:
             yield
         finally:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from typing import Final
+from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import ductwork
 from ductwork.api.deps import App
@@ -22,10 +22,12 @@ router = APIRouter(tags=["system"])
 
 log = logging.getLogger("ductwork.api")
 
-_TRIGGER_SCHEMAS = trigger_schemas()
 
-# The process serving /metrics is the one that loads prometheus_client (ductwork.metrics).
-register_metrics()
+@functools.cache
+def _trigger_schemas() -> list[dict[str, Any]]:
+    # Built on the first `GET /trigger-types`, not at start: JSON Schema generation of
+    # the trigger models costs a server's start-up ~10 ms for a route builders call once.
+    return trigger_schemas()
 
 
 PROBE_WORKFLOW_ID: Final = ""
@@ -116,7 +118,7 @@ async def node_types(app: App) -> JSON:
     response_model=list[TriggerType],
 )
 async def trigger_types() -> JSON:
-    return JSON(_TRIGGER_SCHEMAS)
+    return JSON(_trigger_schemas())
 
 
 @router.get(
@@ -132,4 +134,9 @@ async def trigger_types() -> JSON:
     },
 )
 async def metrics() -> Response:
+    # The first scrape loads prometheus_client and registers ductwork's collector (once
+    # per process): a server nobody scrapes never imports it.
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    register_metrics()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -43,7 +43,6 @@ import socket
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -55,6 +54,8 @@ from ductwork.security.credential_types import BasicData, BearerData, Credential
 from ductwork.settings import Settings
 
 if TYPE_CHECKING:
+    from http.cookiejar import CookieJar
+
     # httpx and httpcore (~0.1 s) load with the first request (`_shared_client`), or the
     # first URL shown: a process whose workflows send no HTTP never imports them.
     import httpx
@@ -245,6 +246,10 @@ def _blocked_message(host: str, port: int, address: str, reason: str) -> str:
 def _no_cookies() -> CookieJar:
     # The client is shared by every workflow of the process: a cookie set by one
     # tenant's API must never ride along on another's request.
+    # Imported here: http.cookiejar brings urllib.request and http.client to every cold
+    # start, and only a process making HTTP calls needs it.
+    from http.cookiejar import CookieJar, DefaultCookiePolicy
+
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 

@@ -24,7 +24,9 @@ ordinary text ("abc" is in too many outputs)."""
 class CredentialData(BaseModel):
     """A credential's data; subclasses name the fields that are secret."""
 
-    model_config = ConfigDict(extra="forbid")
+    # defer_build (inherited): validators are built on first use, not at import; a
+    # run that uses no credential never builds them.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     secret_fields: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ductwork.engine.references import credential_names, node_credential_uses
 from ductwork.models import ValidationIssue, WorkflowDefinition, utcnow
@@ -99,6 +99,8 @@ class CredentialUnreadable(CredentialUnusable):
 
 class CredentialInfo(BaseModel):
     """What the API shows of a credential: never its data."""
+
+    model_config = ConfigDict(defer_build=True)  # built on first use, not at import
 
     name: str
     type: str

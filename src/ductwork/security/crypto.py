@@ -11,10 +11,16 @@ old keys". For the key file `CredentialService.rotate_key` does all three; with
 `DUCTWORK_SECRET_KEY` the operator edits the environment (docs/credentials.md).
 
 No message of this module ever contains a key or a plaintext.
+
+`cryptography` (tens of milliseconds to import) loads on the first encryption or
+decryption, not at start: a process checks its keys (their base64 and length, as
+Fernet does) when it starts, and most runs never touch a credential.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import logging
@@ -23,10 +29,12 @@ import stat
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from typing import TYPE_CHECKING
 
 from ductwork.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 log = logging.getLogger("ductwork.security")
 
@@ -44,8 +52,8 @@ class DecryptionFailed(Exception):
 
 
 def generate_key() -> str:
-    """A new random Fernet key (url-safe base64 of 32 bytes)."""
-    return Fernet.generate_key().decode("ascii")
+    """A new random Fernet key (url-safe base64 of 32 bytes), as `Fernet.generate_key`."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
 
 
 def fingerprint(key: str) -> str:
@@ -53,20 +61,29 @@ def fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode("ascii", "replace")).hexdigest()[:12]
 
 
-def _fernets(keys: Sequence[str], where: str) -> list[Fernet]:
+def _check_keys(keys: Sequence[str], where: str) -> None:
+    """Refuse what `Fernet(key)` would refuse, without importing `cryptography`."""
     if not keys:
         raise SecretKeyError(f"{where} holds no key; {GENERATE_HINT}")
-    fernets = []
     for index, key in enumerate(keys, start=1):
         try:
-            fernets.append(Fernet(key.encode("ascii")))
-        except (ValueError, UnicodeEncodeError):
+            # What Fernet's constructor checks: url-safe base64 of exactly 32 bytes.
+            valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            valid = False
+        if not valid:
             # Never echo the value: it may be a real key with a typo.
             raise SecretKeyError(
                 f"{where}: key #{index} of {len(keys)} is not a Fernet key "
                 f"(32 bytes, url-safe base64: 44 characters ending in '='); {GENERATE_HINT}"
-            ) from None
-    return fernets
+            )
+
+
+def _multi_fernet(keys: Sequence[str]) -> MultiFernet:
+    """The keys (checked by `_check_keys`) as one MultiFernet, newest first."""
+    from cryptography.fernet import Fernet, MultiFernet
+
+    return MultiFernet([Fernet(key.encode("ascii")) for key in keys])
 
 
 def parse_keys(text: str) -> list[str]:
@@ -95,7 +112,7 @@ def read_key_file(path: Path) -> list[str]:
         if fd >= 0:
             os.close(fd)
     keys = parse_keys(text)
-    _fernets(keys, str(path))
+    _check_keys(keys, str(path))
     return keys
 
 
@@ -136,7 +153,7 @@ def create_key_file(path: Path) -> list[str]:
 
 def write_key_file(path: Path, keys: Sequence[str]) -> None:
     """Replace the key file atomically with `keys` (newest first), mode 0600."""
-    _fernets(keys, str(path))
+    _check_keys(keys, str(path))
     os.replace(_write_private(path, keys), path)
 
 
@@ -189,8 +206,15 @@ class KeyRing:
         return self._keys
 
     def _set(self, keys: Sequence[str]) -> None:
-        self._fernet = MultiFernet(_fernets(keys, self._where))
+        _check_keys(keys, self._where)
         self._keys = tuple(keys)
+        self._multi: MultiFernet | None = None  # built on first use (imports cryptography)
+
+    @property
+    def _fernet(self) -> MultiFernet:
+        if self._multi is None:
+            self._multi = _multi_fernet(self._keys)
+        return self._multi
 
     def _file_stamp(self) -> tuple[int, int, int] | None:
         if self.path is None:
@@ -225,16 +249,22 @@ class KeyRing:
     def decrypt(self, token: str) -> bytes:
         """The plaintext of a token made with any configured key; DecryptionFailed otherwise."""
         self._refresh()
+        fernet = self._fernet
+        from cryptography.fernet import InvalidToken  # loaded by `_fernet` already
+
         try:
-            return self._fernet.decrypt(token.encode("ascii"))
+            return fernet.decrypt(token.encode("ascii"))
         except (InvalidToken, UnicodeEncodeError):
             raise DecryptionFailed(self._wrong_key()) from None
 
     def rotate(self, token: str) -> str:
         """The same plaintext encrypted with the newest key."""
         self._refresh()
+        fernet = self._fernet
+        from cryptography.fernet import InvalidToken  # loaded by `_fernet` already
+
         try:
-            return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+            return fernet.rotate(token.encode("ascii")).decode("ascii")
         except (InvalidToken, UnicodeEncodeError):
             raise DecryptionFailed(self._wrong_key()) from None
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Role(StrEnum):
@@ -115,6 +115,10 @@ SYSTEM = Principal(kind="anonymous", role=Role.ADMIN, name="system")
 
 
 class User(BaseModel):
+    # defer_build (here and on ApiKey, Session, StoredCredential, AuditQuery): validators
+    # are built on first use, not at import: a cold `ductwork run` never uses these.
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     email: str
     """Lower-cased; unique."""
@@ -129,6 +133,8 @@ class User(BaseModel):
 
 class ApiKey(BaseModel):
     """An API key's record; the key itself is shown once at creation and never stored."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     name: str
@@ -151,6 +157,8 @@ class ApiKey(BaseModel):
 class Session(BaseModel):
     """A browser session opened by `POST /auth/login` (cookie holds the token)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     token_hash: str
     """SHA-256 of the cookie's token, hex."""
@@ -163,6 +171,8 @@ class Session(BaseModel):
 
 class StoredCredential(BaseModel):
     """A named credential; `ciphertext` is its data encrypted with DUCTWORK_SECRET_KEY."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: str
     name: str
@@ -195,6 +205,8 @@ class AuditEntry(BaseModel):
 
 class AuditQuery(BaseModel):
     """Filters of `GET /audit`; newest first, `before` an entry id to page on."""
+
+    model_config = ConfigDict(defer_build=True)
 
     actor: str | None = None
     action: str | None = None

@@ -29,9 +29,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from ductwork.models import NodeStatus, Run, utcnow
 from ductwork.nodes.base import NodeType
 from ductwork.queue.base import Queue
@@ -74,6 +71,11 @@ def _unb64(text: str) -> bytes:
 
 def _derive(key: str) -> bytes:
     """The link key for one credentials key (a Fernet key: url-safe base64 of 32 bytes)."""
+    # Imported here: `cryptography` costs a cold start tens of milliseconds, and only a
+    # run with a `wait` node (or a resume call) makes or checks a link.
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     material = base64.urlsafe_b64decode(key.encode("ascii"))
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_LABEL).derive(material)
 

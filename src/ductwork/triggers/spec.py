@@ -13,6 +13,7 @@ and takes a sixth, leading seconds field.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -39,7 +40,9 @@ _ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class _Trigger(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build (inherited; also on the auth models): validators are built on first
+    # use, not at import: a workflow without triggers never builds them.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str | None = Field(
         default=None,
@@ -172,14 +175,14 @@ def _credential_field(holding: str) -> Any:
 class NoAuth(BaseModel):
     """Anyone who knows the URL may call it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     type: Literal["none"]
 
 
 class TokenAuth(BaseModel):
     """A shared token in a header, compared in constant time."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     type: Literal["token"]
     credential: str = _credential_field("the token")
     header: str = Field(default="Authorization", min_length=1, max_length=100)
@@ -193,7 +196,7 @@ class TokenAuth(BaseModel):
 class HmacAuth(BaseModel):
     """An HMAC signature of the raw body (GitHub, Stripe, Shopify, Slack style)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     type: Literal["hmac"]
     credential: str = _credential_field("the signing secret")
     header: str = Field(default="X-Hub-Signature-256", min_length=1, max_length=100)
@@ -295,7 +298,11 @@ TRIGGER_TYPES: Final[Mapping[str, type[ScheduleTrigger] | type[WebhookTrigger]]]
 }
 """Every trigger type, by its `type` (what `GET /trigger-types` lists)."""
 
-_TRIGGER: Final = TypeAdapter[ScheduleTrigger | WebhookTrigger](Trigger)
+
+@functools.cache
+def _trigger_adapter() -> TypeAdapter[ScheduleTrigger | WebhookTrigger]:
+    """The validator of one trigger, built the first time a workflow declares one."""
+    return TypeAdapter[ScheduleTrigger | WebhookTrigger](Trigger)
 
 
 def normalize_hook_path(path: str) -> str:
@@ -330,7 +337,7 @@ def parse_triggers(
         if isinstance(item, dict) and isinstance(item.get("path"), str):
             item = {**item, "path": normalize_hook_path(item["path"])}
         try:
-            trigger = _TRIGGER.validate_python(item)
+            trigger = _trigger_adapter().validate_python(item)
         except ValidationError as exc:
             issues.extend(_issues(where, exc))
             continue
