@@ -26,7 +26,7 @@ from ductwork.clients import llm
 from ductwork.nodes.ai_processor import AiProcessorNode
 from ductwork.nodes.base import NodeConfig, NodeContext, NodeResult, NodeType
 from ductwork.nodes.registry import REGISTRY
-from ductwork.security.crypto import KeyRing, SecretKeyError, generate_key
+from ductwork.security.crypto import KeyRing, SecretKeyError
 from tests.support.bench_workflows import THREE_NODE
 from tests.support.engine import definition, embedded
 
@@ -218,18 +218,23 @@ def test_a_hold_collects_again_only_where_it_began() -> None:
         gc.unfreeze()
 
 
+# Fixed keys (base64 of 32 bytes, as Fernet makes them): parameters must be the same
+# in every pytest-xdist worker, so none is generated at collection.
+_A_KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()
+
+
 @pytest.mark.parametrize(
     "key",
     [
-        generate_key(),
-        generate_key()[:-1],
-        generate_key() + "A",
+        _A_KEY,
+        _A_KEY[:-1],
+        _A_KEY + "A",
         "abc",
         " " * 44,
         base64.urlsafe_b64encode(b"x" * 31).decode(),
         base64.urlsafe_b64encode(b"x" * 33).decode(),
         base64.b64encode(b"\xfb" * 32).decode(),  # '+' and '/': Fernet discards them too
-        "!" + generate_key(),
+        "!" + _A_KEY,
     ],
 )
 def test_keys_are_checked_without_cryptography_as_fernet_checks_them(key: str) -> None:
