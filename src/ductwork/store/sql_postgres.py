@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -38,7 +38,6 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.engine import Connection, CursorResult, Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
 from ductwork.store.sql_schema import (
@@ -53,6 +52,9 @@ from ductwork.store.sql_schema import (
     run_events,
     workflow_runs,
 )
+
+if TYPE_CHECKING:  # sqlalchemy.ext.asyncio is not imported on SQLite (test_cold_imports)
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 T = TypeVar("T")
 
