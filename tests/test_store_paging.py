@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ductwork.models import Checkpoint, Event, RunStatus
+from ductwork.models import Checkpoint, Event, NodeState, NodeStatus, RunStatus
 from ductwork.store.base import RunCursor, RunQuery, Store
 from ductwork.store.factory import create_store
 from ductwork.store.sql import SqlStore, find_runs_statement
@@ -103,6 +103,40 @@ async def test_list_events_pages_by_seq(store: Store) -> None:
     assert await store.list_events(eid, 7, limit=3) == []
     assert [e.data for e in await store.list_events(eid, 5, limit=100)] == [{"i": 6}, {"i": 7}]
     assert await store.list_events("missing", limit=3) == []
+
+
+async def test_a_run_summary_reads_neither_node_states_nor_events(store: Store) -> None:
+    run = await stored_run(store, new_run())
+    eid = run.execution_id
+    state = NodeState(status=NodeStatus.COMPLETED, output={"ok": True}, attempts=1)
+    events = [Event(seq=1, type="log", node_id="n", timestamp=T0, data={})]
+    await store.checkpoint(
+        eid, Checkpoint(node_states={"n": state}, events=events, run_fields={"status": "running"})
+    )
+    whole = await store.get_run(eid)
+    summary = await store.get_run(eid, with_events=False, with_node_states=False)
+    assert whole is not None and summary is not None
+    assert set(whole.node_states) == {"n"} and len(whole.events) == 1
+    assert summary.node_states == {} and summary.events == []
+    assert summary.model_dump(exclude={"node_states", "events"}) == whole.model_dump(
+        exclude={"node_states", "events"}
+    )
+    states_only = await store.get_run(eid, with_events=False)
+    assert states_only is not None and set(states_only.node_states) == {"n"}
+
+
+async def test_reads_of_one_stored_definition_share_one_parsed_model(store: Store) -> None:
+    first = await stored_run(store, new_run())
+    second = await stored_run(store, new_run())
+    again = await store.get_run(first.execution_id, with_events=False)
+    assert again is not None
+    # Validated once: the same model for every read of the same content.
+    assert again.definition is first.definition is second.definition
+    changed = new_run()
+    changed.definition = changed.definition.model_copy(update={"name": "another"})
+    other = await stored_run(store, changed)
+    assert other.definition is not first.definition
+    assert other.definition.name == "another"
 
 
 def test_run_cursor_tokens_round_trip_and_refuse_anything_else() -> None:

@@ -591,8 +591,13 @@ class Ductwork:
         """Answer a call to `/hooks/{path}`; raises HookRefused when it starts nothing."""
         return await self.hooks.call(call)
 
-    async def get_run(self, execution_id: str, *, with_events: bool = True) -> Run:
-        run = await self.store.get_run(execution_id, with_events=with_events)
+    async def get_run(
+        self, execution_id: str, *, with_events: bool = True, with_node_states: bool = True
+    ) -> Run:
+        """The run (its node states and events unless told not to); NotFound if none."""
+        run = await self.store.get_run(
+            execution_id, with_events=with_events, with_node_states=with_node_states
+        )
         if run is None:
             raise NotFound("execution", execution_id)
         return run

@@ -286,10 +286,8 @@ async def get_execution(
         bool, Query(description="false: `node_states` is empty (a summary of a large run).")
     ] = True,
 ) -> JSON:
-    view = run_view(await app.get_run(execution_id, with_events=events))
-    if not node_states:
-        view["node_states"] = {}
-    return JSON(view)
+    run = await app.get_run(execution_id, with_events=events, with_node_states=node_states)
+    return JSON(run_view(run))
 
 
 @router.get(

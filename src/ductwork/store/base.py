@@ -228,8 +228,11 @@ class Store(Protocol):
         right after the run and, the run being stored, only logs a failure to.
         """
 
-    async def get_run(self, execution_id: str, *, with_events: bool = True) -> Run | None:
-        """A run with all node states (and its events, in order, when asked)."""
+    async def get_run(
+        self, execution_id: str, *, with_events: bool = True, with_node_states: bool = True
+    ) -> Run | None:
+        """A run with all node states and its events, in order (each unless told not to:
+        a summary of a large run reads neither)."""
 
     async def find_runs(
         self,

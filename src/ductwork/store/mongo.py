@@ -130,6 +130,7 @@ from ductwork.store.base import (
     TriggerConflict,
     UnstorableValue,
 )
+from ductwork.store.definitions import parse_definition
 from ductwork.triggers.spec import normalize_hook_path, trigger_index
 from ductwork.usage import UsageDay
 from ductwork.versions import WorkflowVersionInfo
@@ -341,10 +342,10 @@ def _workflow_fields(definition: WorkflowDefinition) -> Document:
 
 def _definition(doc: Mapping[str, Any]) -> WorkflowDefinition:
     if "definition" in doc:  # written before the seed's shape was kept
-        return WorkflowDefinition.model_validate(_unpack(doc["definition"]))
+        return parse_definition(_unpack(doc["definition"]))
     data: Document = dict(_unpack(doc.get(_DEFINITION_EXTRA)) or {})
     data.update({key: _unpack(doc[key]) for key in _SEED_WORKFLOW_FIELDS if key in doc})
-    return WorkflowDefinition.model_validate(data)
+    return parse_definition(data)
 
 
 def _workflow(doc: Mapping[str, Any], *, version: Mapping[str, Any] | None = None) -> Workflow:
@@ -359,7 +360,7 @@ def _workflow(doc: Mapping[str, Any], *, version: Mapping[str, Any] | None = Non
     return Workflow(
         id=doc["_id"],
         version=version["version"],
-        definition=WorkflowDefinition.model_validate(_unpack(version["definition"])),
+        definition=parse_definition(_unpack(version["definition"])),
         created_at=doc["created_at"],
         updated_at=version["created_at"],
     )
@@ -382,6 +383,8 @@ def _run(doc: Mapping[str, Any], events: Iterable[Mapping[str, Any]] = ()) -> Ru
         for key, state in states.items()
     }
     data["events"] = [_event(event) for event in events]
+    if isinstance(data.get("definition"), Mapping):
+        data["definition"] = parse_definition(data["definition"])
     return Run.model_validate(data)
 
 
@@ -922,9 +925,13 @@ class MongoStore:
             {"$pull": {"pending_events": {"seq": {"$in": seqs}}}},
         )
 
-    async def get_run(self, execution_id: str, *, with_events: bool = True) -> Run | None:
-        """A run with all node states (and its events, in order, when asked)."""
+    async def get_run(
+        self, execution_id: str, *, with_events: bool = True, with_node_states: bool = True
+    ) -> Run | None:
+        """A run with all node states and its events, in order (each unless told not to)."""
         projection: Document = {"_id": 0} if with_events else _NO_EVENTS
+        if not with_node_states:
+            projection = {**projection, "node_states": 0}
         doc = await self._runs.find_one({"execution_id": execution_id}, projection)
         if doc is None:
             return None

@@ -115,6 +115,7 @@ from ductwork.store.base import (
     TriggerConflict,
     UnstorableValue,
 )
+from ductwork.store.definitions import parse_definition
 from ductwork.store.sql_schema import (
     HOT,
     JsonType,
@@ -1100,7 +1101,7 @@ def _workflow(row: RowMapping) -> Workflow:
     return Workflow(
         id=row["id"],
         version=row["version"],
-        definition=WorkflowDefinition.model_validate(row["definition"]),
+        definition=parse_definition(row["definition"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -1403,11 +1404,13 @@ class SqlStore:
                 return None
             return (await self._assemble(session, [row], with_events=True))[0]
 
-    async def get_run(self, execution_id: str, *, with_events: bool = True) -> Run | None:
-        """A run with all node states (and its events, in order, when asked)."""
+    async def get_run(
+        self, execution_id: str, *, with_events: bool = True, with_node_states: bool = True
+    ) -> Run | None:
+        """A run with all node states and its events, in order (each unless told not to)."""
         if self._backend.dialect_name == "postgresql":
             # One statement, one snapshot: 1 round trip instead of 5 (`sql_postgres`).
-            statement = sql_postgres.select_run_with_children(with_events)
+            statement = sql_postgres.select_run_with_children(with_events, with_node_states)
             async with self._backend.transaction(write=False, single=True) as session:
                 result = await session.execute(statement, {"eid": execution_id})
                 row = result.mappings().first()
@@ -1416,15 +1419,25 @@ class SqlStore:
             run, states, events = sql_postgres.split_run_row(row)
             return self._run(run, states, events)
         async with self._backend.transaction(write=False) as session:
-            return await self._load_run(session, execution_id, with_events=with_events)
+            return await self._load_run(
+                session, execution_id, with_events=with_events, with_node_states=with_node_states
+            )
 
     async def _load_run(
-        self, session: _Session, execution_id: str, *, with_events: bool
+        self,
+        session: _Session,
+        execution_id: str,
+        *,
+        with_events: bool,
+        with_node_states: bool = True,
     ) -> Run | None:
         row = (await session.execute(_SELECT_RUN, {"eid": execution_id})).mappings().first()
         if row is None:
             return None
-        states = (await session.execute(_SELECT_STATES, {"eid": execution_id})).mappings().all()
+        states: Sequence[RowMapping] = ()
+        if with_node_states:
+            result = await session.execute(_SELECT_STATES, {"eid": execution_id})
+            states = result.mappings().all()
         events: Sequence[RowMapping] = ()
         if with_events:
             result = await session.execute(_SELECT_ALL_EVENTS, {"eid": execution_id})
@@ -1438,6 +1451,8 @@ class SqlStore:
         events: Iterable[Mapping[Any, Any]],
     ) -> Run:
         data = dict(row)
+        if isinstance(data.get("definition"), Mapping):
+            data["definition"] = parse_definition(data["definition"])
         data["node_states"] = {s["node_id"]: _strip(s, "execution_id", "node_id") for s in states}
         data["events"] = [_strip(e, "execution_id") for e in events]
         return Run.model_validate(data)

@@ -79,8 +79,10 @@ def _rows_json(table: Any) -> Any:
     return type_coerce(rows, JSON)
 
 
-def _select_run(with_events: bool) -> Select[Any]:
-    columns: list[Any] = [*workflow_runs.c, _rows_json(node_states).label("_states")]
+def _select_run(with_events: bool, with_states: bool = True) -> Select[Any]:
+    columns: list[Any] = list(workflow_runs.c)
+    if with_states:
+        columns.append(_rows_json(node_states).label("_states"))
     if with_events:
         columns.append(_rows_json(run_events).label("_events"))
     return select(*columns).where(_R.execution_id == bindparam("eid"))
@@ -88,12 +90,16 @@ def _select_run(with_events: bool) -> Select[Any]:
 
 # Built once: SQLAlchemy's compiled cache then finds them by identity-free cache key,
 # and `RawReadSession` runs them on the driver (hot).
-_SELECT_RUN = {True: hot(_select_run(True)), False: hot(_select_run(False))}
+_SELECT_RUN = {
+    (events, states): hot(_select_run(events, states))
+    for events in (True, False)
+    for states in (True, False)
+}
 
 
-def select_run_with_children(with_events: bool) -> Select[Any]:
-    """The run row (bind `eid`) with `_states` and, when asked, `_events` JSON arrays."""
-    return _SELECT_RUN[with_events]
+def select_run_with_children(with_events: bool, with_states: bool = True) -> Select[Any]:
+    """The run row (bind `eid`) with the `_states` and `_events` JSON arrays asked for."""
+    return _SELECT_RUN[with_events, with_states]
 
 
 def _utc(value: Any) -> Any:
@@ -122,7 +128,7 @@ def split_run_row(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """(run row, node state rows, event rows in seq order) of `select_run_with_children`."""
     run = dict(row)
-    states = rows_from_json(run.pop("_states"), _STATE_TIMESTAMPS)
+    states = rows_from_json(run.pop("_states", None), _STATE_TIMESTAMPS)
     events = rows_from_json(run.pop("_events", None), _EVENT_TIMESTAMPS)
     events.sort(key=lambda event: event["seq"])
     return run, states, events
