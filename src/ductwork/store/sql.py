@@ -80,6 +80,7 @@ from ductwork.models import (
     Checkpoint,
     Event,
     NodeState,
+    NodeStatus,
     Run,
     RunStatus,
     RunSummary,
@@ -1019,18 +1020,36 @@ def _strip(row: Mapping[Any, Any], *keys: str) -> dict[str, Any]:
     return data
 
 
+# The rows of a checkpoint are read off the models' attributes: `model_dump` copied
+# every output, meta and event data (recursively) only for the bind processors to
+# encode the copy. tests/test_store_sqlite_query.py checks that these list every field.
 def _node_row(execution_id: str, node_id: str, state: NodeState) -> dict[str, Any]:
-    row = state.model_dump()
-    row["status"] = state.status.value
-    row["execution_id"] = execution_id
-    row["node_id"] = node_id
-    return row
+    return {
+        "execution_id": execution_id,
+        "node_id": node_id,
+        "status": NodeStatus(state.status).value,
+        "output": state.output,
+        "error": state.error,
+        "cached": state.cached,
+        "latency_ms": state.latency_ms,
+        "attempts": state.attempts,
+        "started_at": state.started_at,
+        "finished_at": state.finished_at,
+        "branch": state.branch,
+        "wake_at": state.wake_at,
+        "meta": state.meta,
+    }
 
 
 def _event_row(execution_id: str, event_: Event) -> dict[str, Any]:
-    row = event_.model_dump()
-    row["execution_id"] = execution_id
-    return row
+    return {
+        "execution_id": execution_id,
+        "seq": event_.seq,
+        "type": event_.type,
+        "node_id": event_.node_id,
+        "timestamp": event_.timestamp,
+        "data": event_.data,
+    }
 
 
 def _checkpoint_values(checkpoint: Checkpoint) -> Iterable[tuple[str, Any]]:
