@@ -1052,6 +1052,11 @@ def _event_row(execution_id: str, event_: Event) -> dict[str, Any]:
     }
 
 
+def _run_names(items: Sequence[tuple[str, Checkpoint]]) -> str:
+    """The runs of a checkpoint batch, for an error message."""
+    return ", ".join(dict.fromkeys(execution_id for execution_id, _ in items))
+
+
 def _checkpoint_values(checkpoint: Checkpoint) -> Iterable[tuple[str, Any]]:
     """(where, value) of everything a checkpoint writes, for naming a refused value."""
     for node_id, state in checkpoint.node_states.items():
@@ -1524,7 +1529,7 @@ class SqlStore:
         event_rows: list[dict[str, Any]] = []
         run_updates: list[tuple[str, _Prepared, dict[str, Any]]] = []
         for execution_id, checkpoint in items:
-            fields = run_field_values(checkpoint.run_fields)
+            fields = run_field_values(checkpoint.run_fields) if checkpoint.run_fields else {}
             node_rows.extend(
                 _node_row(execution_id, k, s) for k, s in checkpoint.node_states.items()
             )
@@ -1542,7 +1547,6 @@ class SqlStore:
                 run_updates.append((execution_id, run_update, params))
         if not (node_rows or event_rows or run_updates):
             return
-        names = ", ".join(dict.fromkeys(execution_id for execution_id, _ in items))
         try:
             one_statement = self._one_statement
             if one_statement is not None and len(run_updates) == 1 and len(items) == 1:
@@ -1579,9 +1583,9 @@ class SqlStore:
                 where = _nul_at(_checkpoint_values(checkpoint))
                 if where is not None:
                     raise UnstorableValue(_unstorable_message(execution_id, exc, where)) from exc
-            raise UnstorableValue(_unstorable_message(names, exc, None)) from exc
+            raise UnstorableValue(_unstorable_message(_run_names(items), exc, None)) from exc
         except self._backend.refused_errors as exc:
-            raise StoreError(f"checkpoint of run {names} refused: {exc}") from exc
+            raise StoreError(f"checkpoint of run {_run_names(items)} refused: {exc}") from exc
 
     async def latest_idempotency_key(self, workflow_id: str, prefix: str) -> str | None:
         """The greatest idempotency key starting with `prefix` among the workflow's runs.
