@@ -637,11 +637,15 @@ class _RunDriver:
         }
         self.last_seq = run.last_seq
         self.tasks: dict[asyncio.Task[None], str] = {}
+        self.finished_tasks: deque[asyncio.Task[None]] = deque()
+        """Node tasks of the run's graph that ended and `_drive` has not looked at yet."""
+        self._wakeup: asyncio.Future[None] | None = None
         self.ready: deque[str] = deque()
         self.unsettled: dict[str, int] = {}
         self.fired_early: set[str] = set()
         """Nodes queued before all their predecessors settled (`NodeType.fires_early`)."""
         self.failed_node: str | None = None
+        self._cancel_wait: asyncio.Task[None] | None = None
         self.cancel_event = asyncio.Event()
         self.lease_lost = False
         self.redrives = run.redrives
@@ -936,6 +940,16 @@ class _RunDriver:
                 continue
             task = asyncio.get_running_loop().create_task(self._run_node(node, graph))
             tasks[task] = node_id
+            if graph is self:
+                task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """A node task of the run's graph ended (or `cancel_wait` did): wake `_drive`."""
+        if task is not self._cancel_wait:
+            self.finished_tasks.append(task)
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     # Running one node -----------------------------------------------------------------
     def _config_for(self, node: NodePlan, names: Mapping[str, Any]) -> NodeConfig:
@@ -1301,21 +1315,29 @@ class _RunDriver:
             (self.deadline - now).total_seconds(), self._stop_for_limit, overtime
         )
         heartbeat = loop.create_task(self._heartbeat())
-        cancel_wait = loop.create_task(self._wait_for_cancel())
+        cancel_wait = self._cancel_wait = loop.create_task(self._wait_for_cancel())
+        cancel_wait.add_done_callback(self._task_done)
+        finished = self.finished_tasks
         try:
             while True:
                 self._schedule()
                 if not self.tasks or self.failed_node is not None:
                     break
                 await self.checkpointer.flush()
-                done, _ = await asyncio.wait(
-                    [*self.tasks, cancel_wait], return_when=asyncio.FIRST_COMPLETED
-                )
-                if cancel_wait in done:
+                # Woken by the done callbacks (`_task_done`), not `asyncio.wait`: that added
+                # and removed a callback on every running node at every wake-up.
+                if not finished and not cancel_wait.done():
+                    self._wakeup = loop.create_future()
+                    try:
+                        await self._wakeup
+                    finally:
+                        self._wakeup = None
+                if cancel_wait.done():
                     break
-                for task in self.tasks.keys() & done:
-                    self.tasks.pop(task)
-                    task.result()  # node errors are handled inside; anything else is a bug
+                while finished:
+                    task = finished.popleft()
+                    if self.tasks.pop(task, None) is not None:
+                        task.result()  # node errors are handled inside; anything else is a bug
             return await self._conclude()
         finally:
             deadline_timer.cancel()
