@@ -175,3 +175,43 @@ def test_checkpoint_rows_carry_every_field_of_the_models() -> None:
     row = sql_module._event_row("r1", event)
     assert set(row) == {column.name for column in run_events.c}
     assert set(Event.model_fields) <= set(row)
+
+
+async def test_a_checkpoint_stores_the_output_json_the_engine_made_once(store: SqlStore) -> None:
+    """`Checkpoint.output_json` is written as it is for the state and its node_completed
+    event, and only while the state still holds that very output object."""
+    from ductwork.models import Checkpoint, Event, NodeState, NodeStatus
+
+    await store.create_run(_run("r1"))
+    now = datetime.now(UTC)
+    output = {"text": "x" * 100, "n": [1, 2]}
+    # Bytes the store would never make itself: proof it did not encode the output again.
+    marked = b'{"text":"marked","n":[1,2]}'
+    stale = {"old": True}
+    checkpoint = Checkpoint(
+        node_states={
+            "a": NodeState(status=NodeStatus.COMPLETED, output=output, finished_at=now),
+            "b": NodeState(status=NodeStatus.COMPLETED, output={"new": 1}, finished_at=now),
+        },
+        events=[
+            Event(
+                seq=1, type="node_completed", node_id="a", timestamp=now, data={"output": output}
+            ),
+            Event(
+                seq=2,
+                type="node_completed",
+                node_id="b",
+                timestamp=now,
+                data={"output": {"new": 1}},
+            ),
+        ],
+    )
+    checkpoint.output_json["a"] = (output, marked)
+    checkpoint.output_json["b"] = (stale, b'{"old":true}')  # not b's output any more
+    await store.checkpoint("r1", checkpoint)
+    run = await store.get_run("r1")
+    assert run is not None
+    assert run.node_states["a"].output == {"text": "marked", "n": [1, 2]}
+    assert run.events[0].data["output"] == {"text": "marked", "n": [1, 2]}
+    assert run.node_states["b"].output == {"new": 1}
+    assert run.events[1].data["output"] == {"new": 1}

@@ -336,6 +336,10 @@ class _Checkpointer:
     def event(self, event: Event) -> None:
         self._pending.events.append(event)
 
+    def output_json(self, key: str, output: Any, encoded: bytes) -> None:
+        """The JSON of node `key`'s output, for the store (`Checkpoint.output_json`)."""
+        self._pending.output_json[key] = (output, encoded)
+
     def run_fields(self, **fields: Any) -> None:
         self._pending.run_fields.update(fields)
 
@@ -375,6 +379,7 @@ class _Checkpointer:
         batch.node_states.update(newer.node_states)
         batch.events.extend(newer.events)
         batch.run_fields.update(newer.run_fields)
+        batch.output_json.update(newer.output_json)
         self._pending = batch
 
     async def flush(self) -> None:
@@ -1010,7 +1015,7 @@ class _RunDriver:
                 async with asyncio.timeout(timeout):
                     config = self._config_for(node, names)
                     result = await node.node_type.run(config, ctx)
-                result.output, output_size = self._check_output(result.output)
+                result.output, encoded = self._encode_output(result.output)
                 if self.redactor and result.meta:
                     result.meta, _ = self.redactor.output(result.meta, orjson.dumps(result.meta))
             except asyncio.CancelledError:
@@ -1023,13 +1028,14 @@ class _RunDriver:
                 if not isinstance(exc, NodeError | TemplateFailure):
                     log.exception("node %s of run %s raised", node_id, self.run.execution_id)
             else:
-                self.stored_output_bytes += output_size
+                self.stored_output_bytes += len(encoded)
                 self._complete(
                     node_id,
                     graph.states[node_id],
                     result,
                     latency_ms=(time.perf_counter() - started) * 1000,
                     scope=graph,
+                    encoded=encoded,
                 )
                 return
             if error.retryable and attempt < max_attempts:
@@ -1083,7 +1089,12 @@ class _RunDriver:
         return error
 
     def _check_output(self, output: Any) -> tuple[Any, int]:
-        """Refuse an output the run cannot store; returns it (secrets masked) and its JSON size.
+        """Refuse an output the run cannot store; returns it (secrets masked) and its JSON size."""
+        output, encoded = self._encode_output(output)
+        return output, len(encoded)
+
+    def _encode_output(self, output: Any) -> tuple[Any, bytes]:
+        """Refuse an output the run cannot store; returns it (secrets masked) and its JSON.
 
         One policy for every store: no NUL characters (PostgreSQL's JSONB cannot
         hold them), at most DUCTWORK_MAX_OUTPUT_BYTES per node and
@@ -1094,6 +1105,8 @@ class _RunDriver:
         downstream nodes ever see them: a node that needs a secret reads it
         through `secrets.X` or its `credential`, never from another node's output.
         The encoded bytes are searched once; only an output holding a secret is walked.
+        They go on to the store with the node's state (`Checkpoint.output_json`), so an
+        output is encoded once, not again for its row and its event.
         """
         settings = self.executor.settings
         limit = settings.max_output_bytes
@@ -1121,7 +1134,7 @@ class _RunDriver:
                 f"the run's outputs would total {self.stored_output_bytes + size} bytes, over "
                 f"DUCTWORK_MAX_RUN_OUTPUT_BYTES ({run_limit})"
             )
-        return output, size
+        return output, encoded
 
     def _complete(
         self,
@@ -1132,7 +1145,9 @@ class _RunDriver:
         latency_ms: float | None = None,
         resumed: bool = False,
         scope: GraphScope | None = None,
+        encoded: bytes | None = None,
     ) -> None:
+        """Record a node's result: completed (or parked); `encoded`: its output's JSON."""
         now = utcnow()
         graph = self if scope is None else scope
         if graph is not self and (result.resumable or result.park_until is not None):
@@ -1179,6 +1194,8 @@ class _RunDriver:
             new_state.meta = {**new_state.meta, "usage": usage.dump()}
             self.checkpointer.run_fields(**self.budget.run_fields())
         self._set(graph, node_id, new_state)
+        if encoded is not None:
+            self.checkpointer.output_json(graph.key(node_id), new_state.output, encoded)
         graph.outputs[node_id] = result.output
         data: dict[str, Any] = {
             "output": result.output,
