@@ -40,7 +40,7 @@ from ductwork.engine.loop import GraphScope, run_items
 from ductwork.engine.references import CredentialUse, node_credential_uses
 from ductwork.engine.templating import TemplateFailure
 from ductwork.events.base import EventBus
-from ductwork.jsonvalues import dotted, find_problem
+from ductwork.jsonvalues import dotted, find_problem, nesting_at_least
 from ductwork.models import (
     Checkpoint,
     EdgeSpec,
@@ -1119,8 +1119,12 @@ class _RunDriver:
         size = len(encoded)
         if size > limit:
             raise NodeError(f"output is {size} bytes, over DUCTWORK_MAX_OUTPUT_BYTES ({limit})")
-        # The walk is only worth it when the encoded bytes hint at a problem.
-        if b"\\u0000" in encoded or (encoded.count(b"[") + encoded.count(b"{") >= MAX_OUTPUT_DEPTH):
+        # The walk is only worth it when the encoded bytes hint at a problem: a NUL, or
+        # nesting that deep (counted on the bytes: wide outputs were walked every time).
+        if b"\\u0000" in encoded or (
+            encoded.count(b"[") + encoded.count(b"{") >= MAX_OUTPUT_DEPTH
+            and nesting_at_least(encoded, MAX_OUTPUT_DEPTH)
+        ):
             problem = find_problem(output, MAX_OUTPUT_DEPTH)
             if problem is not None:
                 path, why = problem
