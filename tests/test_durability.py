@@ -398,6 +398,64 @@ async def test_an_output_nested_too_deep_fails_its_node(tmp_path: Path) -> None:
     assert "nested more than 90 levels" in (again.node_states["deep"].error or "")
 
 
+class DeepInStringsNode(DeepNode):
+    """Nested too deep, with a closing bracket in a string before each level's nested
+    object: read as structure, each would close its level and hide the depth."""
+
+    type_name = "deep_in_strings"
+
+    async def run(self, config: Any, ctx: Any) -> NodeResult:
+        value: Any = "leaf"
+        for _ in range(95):
+            value = {"a": "}", "b": '\\"]', "v": value}
+        return NodeResult(output=value)
+
+
+async def test_an_output_nested_too_deep_behind_brackets_in_strings_fails(tmp_path: Path) -> None:
+    nodes = [{"id": "start", "type": "start"}, {"id": "deep", "type": "deep_in_strings"}]
+    async with embedded(tmp_path, extra_nodes=[DeepInStringsNode()]) as app:
+        wf = await app.create_workflow(definition(nodes, [("start", "deep")]))
+        run, _ = await app.execute(wf.id, {}, wait=True)
+    assert run.status is RunStatus.ERROR
+    assert "nested more than 90 levels" in (run.node_states["deep"].error or "")
+
+
+def test_nesting_at_least_matches_the_depth_of_the_value() -> None:
+    """`jsonvalues.nesting_at_least` (the output check's filter) against the real depth of
+    random values whose strings hold brackets, quotes and backslashes."""
+    import random
+
+    import orjson
+
+    from ductwork.jsonvalues import nesting_at_least
+
+    def depth(value: Any) -> int:
+        if isinstance(value, dict):
+            return 1 + max((depth(v) for v in value.values()), default=0)
+        if isinstance(value, list):
+            return 1 + max((depth(v) for v in value), default=0)
+        return 0
+
+    pieces = ["[", "]", "{", "}", '"', "\\", "a", "\\\\", '\\"', "é", "\x00"]
+    rng = random.Random(12)
+
+    def text() -> str:
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+
+    def value(levels: int) -> Any:
+        if levels == 0 or rng.random() < 0.2:
+            return rng.choice([1, None, text()])
+        if rng.random() < 0.5:
+            return [value(levels - 1) for _ in range(rng.randint(0, 3))]
+        return {text() + str(i): value(levels - 1) for i in range(rng.randint(0, 3))}
+
+    for _ in range(3000):
+        item = value(rng.randint(0, 12))
+        encoded, real = orjson.dumps(item), depth(item)
+        for limit in range(1, 14):
+            assert nesting_at_least(encoded, limit) is (real >= limit), (item, limit)
+
+
 def test_dead_letters_are_listed_over_http_and_a_retry_starts_over(tmp_path: Path) -> None:
     from ductwork.settings import Settings
     from ductwork.store.factory import create_store

@@ -7,7 +7,7 @@ the same column defaults, and the same exceptions.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +113,105 @@ def test_insert_defaults_and_update_binds_are_filled_as_sqlalchemy_fills_them() 
     assert query.args({"at": stamp}) == ("2026-01-01 00:00:00.000000",)
     with pytest.raises(KeyError):
         query.args({})
+
+
+def test_the_fast_bind_processors_encode_as_sqlalchemy_does(tmp_path: Path) -> None:
+    """`sql_schema.bind_processor`'s SQLite shortcuts for UTC datetimes and JSON give
+    exactly what SQLAlchemy's own processors give (what older rows hold)."""
+    from decimal import Decimal
+
+    from pydantic import TypeAdapter
+
+    from ductwork.store.sql_schema import JsonType, UTCDateTime, bind_processor
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.sqlite'}", json_serializer=sql_module.dumps)
+    dialect = engine.dialect
+    parsed = TypeAdapter(datetime).validate_python("2026-03-04T05:06:07.000009Z")
+    datetimes = [
+        None,
+        datetime(2026, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no microseconds: still written
+        datetime(2026, 1, 2, 3, 4, 5, 7),  # naive: UTC by convention
+        datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=UTC).astimezone(),
+        datetime(2026, 6, 1, 0, 30, tzinfo=timezone(timedelta(hours=2))),
+        datetime(999, 1, 1, tzinfo=UTC),
+        parsed,  # pydantic's own UTC tzinfo, not datetime.UTC
+    ]
+    ours = bind_processor(UTCDateTime(), dialect)
+    theirs = UTCDateTime()._cached_bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    for value in datetimes:
+        assert ours(value) == theirs(value), value
+    values: list[Any] = [
+        None,
+        0,
+        1.5,
+        "é\u2028",
+        [1, None, {"a": True}],
+        {"nested": {"x": [datetime(2026, 1, 2, tzinfo=UTC)]}, "d": Decimal("1.10")},
+        {1: "integer keys"},
+        2**70,
+    ]
+    ours = bind_processor(JsonType, dialect)
+    theirs = JsonType._cached_bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    for value in values:
+        assert ours(value) == theirs(value), value
+
+
+def test_checkpoint_rows_carry_every_field_of_the_models() -> None:
+    """The checkpoint's rows are read off the attributes: a field added to NodeState or
+    Event must be added to them (and to the tables) too."""
+    from ductwork.models import Event, NodeState, NodeStatus
+    from ductwork.store.sql_schema import node_states, run_events
+
+    now = datetime.now(UTC)
+    state = NodeState(status=NodeStatus.COMPLETED, output={"v": 1}, started_at=now, meta={"m": 1})
+    row = sql_module._node_row("r1", "a", state)
+    assert set(row) == {column.name for column in node_states.c}
+    assert set(NodeState.model_fields) <= set(row)
+    assert row["status"] == "completed" and row["output"] == {"v": 1}
+    event = Event(seq=3, type="log", node_id="a", timestamp=now, data={"message": "m"})
+    row = sql_module._event_row("r1", event)
+    assert set(row) == {column.name for column in run_events.c}
+    assert set(Event.model_fields) <= set(row)
+
+
+async def test_a_checkpoint_stores_the_output_json_the_engine_made_once(store: SqlStore) -> None:
+    """`Checkpoint.output_json` is written as it is for the state and its node_completed
+    event, and only while the state still holds that very output object."""
+    from ductwork.models import Checkpoint, Event, NodeState, NodeStatus
+
+    await store.create_run(_run("r1"))
+    now = datetime.now(UTC)
+    output = {"text": "x" * 100, "n": [1, 2]}
+    # Bytes the store would never make itself: proof it did not encode the output again.
+    marked = b'{"text":"marked","n":[1,2]}'
+    stale = {"old": True}
+    checkpoint = Checkpoint(
+        node_states={
+            "a": NodeState(status=NodeStatus.COMPLETED, output=output, finished_at=now),
+            "b": NodeState(status=NodeStatus.COMPLETED, output={"new": 1}, finished_at=now),
+        },
+        events=[
+            Event(
+                seq=1, type="node_completed", node_id="a", timestamp=now, data={"output": output}
+            ),
+            Event(
+                seq=2,
+                type="node_completed",
+                node_id="b",
+                timestamp=now,
+                data={"output": {"new": 1}},
+            ),
+        ],
+    )
+    checkpoint.output_json["a"] = (output, marked)
+    checkpoint.output_json["b"] = (stale, b'{"old":true}')  # not b's output any more
+    await store.checkpoint("r1", checkpoint)
+    run = await store.get_run("r1")
+    assert run is not None
+    assert run.node_states["a"].output == {"text": "marked", "n": [1, 2]}
+    assert run.events[0].data["output"] == {"text": "marked", "n": [1, 2]}
+    assert run.node_states["b"].output == {"new": 1}
+    assert run.events[1].data["output"] == {"new": 1}

@@ -383,6 +383,12 @@ class Checkpoint(BaseModel):
     node_states: dict[str, NodeState] = Field(default_factory=dict)
     events: list[Event] = Field(default_factory=list)
     run_fields: dict[str, Any] = Field(default_factory=dict)
+    output_json: dict[str, tuple[Any, bytes]] = Field(
+        default_factory=dict, exclude=True, repr=False
+    )
+    """Optional: node key -> (its state's output, that output as JSON), from the engine's
+    size check, so a store need not encode the output again; valid only while the
+    state's `output` is that very object (a store checks with `is`)."""
 
     def __bool__(self) -> bool:
         return bool(self.node_states or self.events or self.run_fields)

@@ -40,7 +40,7 @@ from ductwork.engine.loop import GraphScope, run_items
 from ductwork.engine.references import CredentialUse, node_credential_uses
 from ductwork.engine.templating import TemplateFailure
 from ductwork.events.base import EventBus
-from ductwork.jsonvalues import dotted, find_problem
+from ductwork.jsonvalues import dotted, find_problem, nesting_at_least
 from ductwork.models import (
     Checkpoint,
     EdgeSpec,
@@ -336,6 +336,10 @@ class _Checkpointer:
     def event(self, event: Event) -> None:
         self._pending.events.append(event)
 
+    def output_json(self, key: str, output: Any, encoded: bytes) -> None:
+        """The JSON of node `key`'s output, for the store (`Checkpoint.output_json`)."""
+        self._pending.output_json[key] = (output, encoded)
+
     def run_fields(self, **fields: Any) -> None:
         self._pending.run_fields.update(fields)
 
@@ -375,6 +379,7 @@ class _Checkpointer:
         batch.node_states.update(newer.node_states)
         batch.events.extend(newer.events)
         batch.run_fields.update(newer.run_fields)
+        batch.output_json.update(newer.output_json)
         self._pending = batch
 
     async def flush(self) -> None:
@@ -637,11 +642,15 @@ class _RunDriver:
         }
         self.last_seq = run.last_seq
         self.tasks: dict[asyncio.Task[None], str] = {}
+        self.finished_tasks: deque[asyncio.Task[None]] = deque()
+        """Node tasks of the run's graph that ended and `_drive` has not looked at yet."""
+        self._wakeup: asyncio.Future[None] | None = None
         self.ready: deque[str] = deque()
         self.unsettled: dict[str, int] = {}
         self.fired_early: set[str] = set()
         """Nodes queued before all their predecessors settled (`NodeType.fires_early`)."""
         self.failed_node: str | None = None
+        self._cancel_wait: asyncio.Task[None] | None = None
         self.cancel_event = asyncio.Event()
         self.lease_lost = False
         self.lease_released = False
@@ -938,6 +947,16 @@ class _RunDriver:
                 continue
             task = asyncio.get_running_loop().create_task(self._run_node(node, graph))
             tasks[task] = node_id
+            if graph is self:
+                task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """A node task of the run's graph ended (or `cancel_wait` did): wake `_drive`."""
+        if task is not self._cancel_wait:
+            self.finished_tasks.append(task)
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     # Running one node -----------------------------------------------------------------
     def _config_for(self, node: NodePlan, names: Mapping[str, Any]) -> NodeConfig:
@@ -998,7 +1017,7 @@ class _RunDriver:
                 async with asyncio.timeout(timeout):
                     config = self._config_for(node, names)
                     result = await node.node_type.run(config, ctx)
-                result.output, output_size = self._check_output(result.output)
+                result.output, encoded = self._encode_output(result.output)
                 if self.redactor and result.meta:
                     result.meta, _ = self.redactor.output(result.meta, orjson.dumps(result.meta))
             except asyncio.CancelledError:
@@ -1011,13 +1030,14 @@ class _RunDriver:
                 if not isinstance(exc, NodeError | TemplateFailure):
                     log.exception("node %s of run %s raised", node_id, self.run.execution_id)
             else:
-                self.stored_output_bytes += output_size
+                self.stored_output_bytes += len(encoded)
                 self._complete(
                     node_id,
                     graph.states[node_id],
                     result,
                     latency_ms=(time.perf_counter() - started) * 1000,
                     scope=graph,
+                    encoded=encoded,
                 )
                 return
             if error.retryable and attempt < max_attempts:
@@ -1071,7 +1091,12 @@ class _RunDriver:
         return error
 
     def _check_output(self, output: Any) -> tuple[Any, int]:
-        """Refuse an output the run cannot store; returns it (secrets masked) and its JSON size.
+        """Refuse an output the run cannot store; returns it (secrets masked) and its JSON size."""
+        output, encoded = self._encode_output(output)
+        return output, len(encoded)
+
+    def _encode_output(self, output: Any) -> tuple[Any, bytes]:
+        """Refuse an output the run cannot store; returns it (secrets masked) and its JSON.
 
         One policy for every store: no NUL characters (PostgreSQL's JSONB cannot
         hold them), at most DUCTWORK_MAX_OUTPUT_BYTES per node and
@@ -1082,6 +1107,8 @@ class _RunDriver:
         downstream nodes ever see them: a node that needs a secret reads it
         through `secrets.X` or its `credential`, never from another node's output.
         The encoded bytes are searched once; only an output holding a secret is walked.
+        They go on to the store with the node's state (`Checkpoint.output_json`), so an
+        output is encoded once, not again for its row and its event.
         """
         settings = self.executor.settings
         limit = settings.max_output_bytes
@@ -1094,8 +1121,12 @@ class _RunDriver:
         size = len(encoded)
         if size > limit:
             raise NodeError(f"output is {size} bytes, over DUCTWORK_MAX_OUTPUT_BYTES ({limit})")
-        # The walk is only worth it when the encoded bytes hint at a problem.
-        if b"\\u0000" in encoded or (encoded.count(b"[") + encoded.count(b"{") >= MAX_OUTPUT_DEPTH):
+        # The walk is only worth it when the encoded bytes hint at a problem: a NUL, or
+        # nesting that deep (counted on the bytes: wide outputs were walked every time).
+        if b"\\u0000" in encoded or (
+            encoded.count(b"[") + encoded.count(b"{") >= MAX_OUTPUT_DEPTH
+            and nesting_at_least(encoded, MAX_OUTPUT_DEPTH)
+        ):
             problem = find_problem(output, MAX_OUTPUT_DEPTH)
             if problem is not None:
                 path, why = problem
@@ -1109,7 +1140,7 @@ class _RunDriver:
                 f"the run's outputs would total {self.stored_output_bytes + size} bytes, over "
                 f"DUCTWORK_MAX_RUN_OUTPUT_BYTES ({run_limit})"
             )
-        return output, size
+        return output, encoded
 
     def _complete(
         self,
@@ -1120,7 +1151,9 @@ class _RunDriver:
         latency_ms: float | None = None,
         resumed: bool = False,
         scope: GraphScope | None = None,
+        encoded: bytes | None = None,
     ) -> None:
+        """Record a node's result: completed (or parked); `encoded`: its output's JSON."""
         now = utcnow()
         graph = self if scope is None else scope
         if graph is not self and (result.resumable or result.park_until is not None):
@@ -1167,6 +1200,8 @@ class _RunDriver:
             new_state.meta = {**new_state.meta, "usage": usage.dump()}
             self.checkpointer.run_fields(**self.budget.run_fields())
         self._set(graph, node_id, new_state)
+        if encoded is not None:
+            self.checkpointer.output_json(graph.key(node_id), new_state.output, encoded)
         graph.outputs[node_id] = result.output
         data: dict[str, Any] = {
             "output": result.output,
@@ -1303,21 +1338,29 @@ class _RunDriver:
             (self.deadline - now).total_seconds(), self._stop_for_limit, overtime
         )
         heartbeat = loop.create_task(self._heartbeat())
-        cancel_wait = loop.create_task(self._wait_for_cancel())
+        cancel_wait = self._cancel_wait = loop.create_task(self._wait_for_cancel())
+        cancel_wait.add_done_callback(self._task_done)
+        finished = self.finished_tasks
         try:
             while True:
                 self._schedule()
                 if not self.tasks or self.failed_node is not None:
                     break
                 await self.checkpointer.flush()
-                done, _ = await asyncio.wait(
-                    [*self.tasks, cancel_wait], return_when=asyncio.FIRST_COMPLETED
-                )
-                if cancel_wait in done:
+                # Woken by the done callbacks (`_task_done`), not `asyncio.wait`: that added
+                # and removed a callback on every running node at every wake-up.
+                if not finished and not cancel_wait.done():
+                    self._wakeup = loop.create_future()
+                    try:
+                        await self._wakeup
+                    finally:
+                        self._wakeup = None
+                if cancel_wait.done():
                     break
-                for task in self.tasks.keys() & done:
-                    self.tasks.pop(task)
-                    task.result()  # node errors are handled inside; anything else is a bug
+                while finished:
+                    task = finished.popleft()
+                    if self.tasks.pop(task, None) is not None:
+                        task.result()  # node errors are handled inside; anything else is a bug
             return await self._conclude()
         finally:
             deadline_timer.cancel()

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
+import orjson
 from sqlalchemy import (
     Column,
     Dialect,
@@ -80,6 +81,7 @@ from ductwork.models import (
     Checkpoint,
     Event,
     NodeState,
+    NodeStatus,
     Run,
     RunStatus,
     RunSummary,
@@ -1044,18 +1046,72 @@ def _strip(row: Mapping[Any, Any], *keys: str) -> dict[str, Any]:
     return data
 
 
-def _node_row(execution_id: str, node_id: str, state: NodeState) -> dict[str, Any]:
-    row = state.model_dump()
-    row["status"] = state.status.value
-    row["execution_id"] = execution_id
-    row["node_id"] = node_id
-    return row
+# The rows of a checkpoint are read off the models' attributes: `model_dump` copied
+# every output, meta and event data (recursively) only for the bind processors to
+# encode the copy. tests/test_store_sqlite_query.py checks that these list every field.
+def _node_row(
+    execution_id: str,
+    node_id: str,
+    state: NodeState,
+    encoded: Mapping[int, orjson.Fragment] | None = None,
+) -> dict[str, Any]:
+    output = state.output
+    if encoded and output is not None:
+        # Encoded by the engine's size check already (`Checkpoint.output_json`): the JSON
+        # serializer copies a Fragment's bytes as they are.
+        output = encoded.get(id(output), output)
+    return {
+        "execution_id": execution_id,
+        "node_id": node_id,
+        "status": NodeStatus(state.status).value,
+        "output": output,
+        "error": state.error,
+        "cached": state.cached,
+        "latency_ms": state.latency_ms,
+        "attempts": state.attempts,
+        "started_at": state.started_at,
+        "finished_at": state.finished_at,
+        "branch": state.branch,
+        "wake_at": state.wake_at,
+        "meta": state.meta,
+    }
 
 
-def _event_row(execution_id: str, event_: Event) -> dict[str, Any]:
-    row = event_.model_dump()
-    row["execution_id"] = execution_id
-    return row
+def _event_row(
+    execution_id: str, event_: Event, encoded: Mapping[int, orjson.Fragment] | None = None
+) -> dict[str, Any]:
+    data = event_.data
+    if encoded:
+        # A node_completed event carries the output its node state does: encoded once.
+        output = data.get("output")
+        fragment = encoded.get(id(output)) if output is not None else None
+        if fragment is not None:
+            data = {**data, "output": fragment}
+    return {
+        "execution_id": execution_id,
+        "seq": event_.seq,
+        "type": event_.type,
+        "node_id": event_.node_id,
+        "timestamp": event_.timestamp,
+        "data": data,
+    }
+
+
+def _encoded_outputs(checkpoint: Checkpoint) -> dict[int, orjson.Fragment]:
+    """id(output) -> its JSON, for the outputs of `Checkpoint.output_json` the checkpoint's
+    states still hold (the checkpoint keeps them alive, so their ids are theirs)."""
+    states = checkpoint.node_states
+    out: dict[int, orjson.Fragment] = {}
+    for key, (output, json_text) in checkpoint.output_json.items():
+        state = states.get(key)
+        if state is not None and state.output is output and output is not None:
+            out[id(output)] = orjson.Fragment(json_text)
+    return out
+
+
+def _run_names(items: Sequence[tuple[str, Checkpoint]]) -> str:
+    """The runs of a checkpoint batch, for an error message."""
+    return ", ".join(dict.fromkeys(execution_id for execution_id, _ in items))
 
 
 def _checkpoint_values(checkpoint: Checkpoint) -> Iterable[tuple[str, Any]]:
@@ -1556,11 +1612,19 @@ class SqlStore:
         event_rows: list[dict[str, Any]] = []
         run_updates: list[tuple[str, _Prepared, dict[str, Any]]] = []
         for execution_id, checkpoint in items:
-            fields = run_field_values(checkpoint.run_fields)
-            node_rows.extend(
-                _node_row(execution_id, k, s) for k, s in checkpoint.node_states.items()
-            )
-            event_rows.extend(_event_row(execution_id, e) for e in checkpoint.events)
+            fields = run_field_values(checkpoint.run_fields) if checkpoint.run_fields else {}
+            if checkpoint.output_json:
+                fragments = _encoded_outputs(checkpoint)
+                node_rows.extend(
+                    _node_row(execution_id, k, s, fragments)
+                    for k, s in checkpoint.node_states.items()
+                )
+                event_rows.extend(_event_row(execution_id, e, fragments) for e in checkpoint.events)
+            else:
+                node_rows.extend(
+                    _node_row(execution_id, k, s) for k, s in checkpoint.node_states.items()
+                )
+                event_rows.extend(_event_row(execution_id, e) for e in checkpoint.events)
             if fields or checkpoint.events or (owner is not None and checkpoint):
                 params = {f"p_{key}": value for key, value in fields.items()}
                 params["p_eid"] = execution_id
@@ -1574,7 +1638,6 @@ class SqlStore:
                 run_updates.append((execution_id, run_update, params))
         if not (node_rows or event_rows or run_updates):
             return
-        names = ", ".join(dict.fromkeys(execution_id for execution_id, _ in items))
         try:
             one_statement = self._one_statement
             if one_statement is not None and len(run_updates) == 1 and len(items) == 1:
@@ -1629,9 +1692,9 @@ class SqlStore:
                 where = _nul_at(_checkpoint_values(checkpoint))
                 if where is not None:
                     raise UnstorableValue(_unstorable_message(execution_id, exc, where)) from exc
-            raise UnstorableValue(_unstorable_message(names, exc, None)) from exc
+            raise UnstorableValue(_unstorable_message(_run_names(items), exc, None)) from exc
         except self._backend.refused_errors as exc:
-            raise StoreError(f"checkpoint of run {names} refused: {exc}") from exc
+            raise StoreError(f"checkpoint of run {_run_names(items)} refused: {exc}") from exc
 
     async def latest_idempotency_key(self, workflow_id: str, prefix: str) -> str | None:
         """The greatest idempotency key starting with `prefix` among the workflow's runs.
