@@ -498,9 +498,11 @@ async def test_waiting_on_a_run_reads_each_event_once(
         polled: list[int] = []
         get_run, list_events = app.store.get_run, app.store.list_events
 
-        async def counting_get_run(execution_id: str, *, with_events: bool = True) -> Any:
+        async def counting_get_run(
+            execution_id: str, *, with_events: bool = True, **kw: Any
+        ) -> Any:
             full_reads.append(with_events)
-            return await get_run(execution_id, with_events=with_events)
+            return await get_run(execution_id, with_events=with_events, **kw)
 
         async def counting_list_events(execution_id: str, after_seq: int = 0) -> Any:
             events = await list_events(execution_id, after_seq)
