@@ -95,6 +95,31 @@ async def test_sqlite_starts_a_run_with_its_audit_entry_in_one_commit(tmp_path: 
         await sql.close()
 
 
+async def test_a_runs_start_rides_along_with_its_first_completion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with embedded(tmp_path) as app:
+        wf = await app.create_workflow(THREE)
+        commits: list[Checkpoint] = []
+        commit_many = app.store.checkpoint_many
+
+        async def counting(batches: Any, **kw: Any) -> Any:
+            # The SQL store's `checkpoint` is `checkpoint_many` of one: every commit is here.
+            commits.extend(checkpoint for _, checkpoint in batches)
+            return await commit_many(batches, **kw)
+
+        monkeypatch.setattr(app.store, "checkpoint_many", counting)
+        run, _ = await app.execute(wf.id, {"n": 1}, wait=True)
+        assert run.status is RunStatus.SUCCESS, run.error
+        # No commit holds the run's start alone: it went with the start node's completion.
+        first = commits[0]
+        assert first.events[0].type == "run_started"
+        assert any(state.status is NodeStatus.COMPLETED for state in first.node_states.values())
+        # Every node still settled in a commit of its own before the next one began.
+        assert len(commits) == len(THREE.nodes)
+        assert [e.type for e in run.events][:2] == ["run_started", "node_started"]
+
+
 # The lease, given up by the terminal commit ------------------------------------------------
 
 

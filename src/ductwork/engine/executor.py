@@ -343,6 +343,12 @@ class _Checkpointer:
     def run_fields(self, **fields: Any) -> None:
         self._pending.run_fields.update(fields)
 
+    def settles_a_node(self) -> bool:
+        """Whether a change due settles a node: it must be committed before anything that
+        depends on the node starts. Anything else (the run's start, `running` states)
+        may ride along with the next commit (DESIGN.md, Hot paths)."""
+        return any(state.status.settled for state in self._pending.node_states.values())
+
     def discard_pending(self) -> Checkpoint:
         """Drop the changes not yet committed (a run being failed for good); returns them."""
         dropped, self._pending = self._pending, Checkpoint()
@@ -1346,7 +1352,13 @@ class _RunDriver:
                 self._schedule()
                 if not self.tasks or self.failed_node is not None:
                     break
-                await self.checkpointer.flush()
+                if self.checkpointer.settles_a_node():
+                    await self.checkpointer.flush()
+                else:
+                    # The run's start and the first `running` states go with the first
+                    # completion (one commit fewer per run); a node with side effects
+                    # commits them itself before it starts.
+                    self.checkpointer.flush_later()
                 # Woken by the done callbacks (`_task_done`), not `asyncio.wait`: that added
                 # and removed a callback on every running node at every wake-up.
                 if not finished and not cancel_wait.done():
