@@ -299,9 +299,14 @@ def test_a_server_loads_prometheus_client_on_the_first_scrape(tmp_path: Path) ->
     assert "ductwork_" in report["text"]  # the collector was registered before the scrape
 
 
-def test_a_refused_serve_leaves_garbage_collection_on(tmp_path: Path) -> None:
+def test_a_refused_serve_leaves_garbage_collection_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # `serve` holds collection until its app has started; when it never starts (refused
     # settings), the hold must not outlive the command (here: this test process).
+    # `serve --host` exports DUCTWORK_HOST for uvicorn's app factory: restored afterwards
+    # (left at 0.0.0.0, it made later tests in this process refuse DUCTWORK_AUTH=disabled).
+    monkeypatch.setenv("DUCTWORK_HOST", "127.0.0.1")
     result = CliRunner().invoke(
         cli,
         ["serve", "--host", "0.0.0.0"],
