@@ -12,6 +12,7 @@ import itertools
 import sqlite3
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +26,7 @@ from ductwork.models import Checkpoint, Event, NodeStatus, Run, RunStatus, utcno
 from ductwork.nodes.base import NodeResult
 from ductwork.service import Ductwork
 from ductwork.store.base import RunQuery, StoreError
+from ductwork.store.factory import create_store
 from tests.support.engine import ProbeNode, definition, embedded
 from tests.support.polling import eventually
 from tests.support.tcp_proxy import TcpProxy
@@ -289,6 +291,72 @@ async def test_a_flush_cancelled_mid_commit_never_writes_its_batch_twice() -> No
     await checkpointer.flush()
     seqs = [event.seq for commit in store.committed for event in commit.events]
     assert seqs == [1, 2]
+
+
+class _CommitsThenFails:
+    """A store whose first checkpoint lands but answers with a lost connection (as a
+    COMMIT cut off before its reply does): the caller cannot tell it landed."""
+
+    def __init__(self, store: Any) -> None:
+        self._real = store
+        self.ambiguous = 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    async def checkpoint(self, execution_id: str, checkpoint: Checkpoint, **kw: Any) -> None:
+        await self._real.checkpoint(execution_id, checkpoint, **kw)
+        if self.ambiguous:
+            self.ambiguous -= 1
+            raise ConnectionError("connection lost during COMMIT")
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "mid-run"])
+async def test_a_commit_that_landed_unseen_is_taken_as_committed(
+    tmp_path: Path, terminal: bool
+) -> None:
+    # A checkpoint whose COMMIT landed but whose answer was lost is retried: the retry
+    # met its own events (duplicate seq, until the store gave up) or, for the terminal
+    # commit that gives the lease up, a lost lease: the run's end was never published.
+    store = create_store(f"sqlite:///{tmp_path / 'ambiguous.db'}")
+    await store.start()
+    try:
+        run = Run(
+            execution_id="amb-1",
+            workflow_id="wf",
+            workflow_version=1,
+            definition=definition([{"id": "start", "type": "start"}], []),
+            created_at=utcnow(),
+        )
+        await store.create_run(run)
+        now = utcnow()
+        assert await store.acquire_lease("amb-1", "me", now + timedelta(seconds=30), now)
+        bus = InProcessEventBus()
+        checkpointer = _Checkpointer(
+            GroupCommitter(_CommitsThenFails(store), "me"),  # type: ignore[arg-type]
+            bus,
+            "amb-1",
+            give_up_after=5,
+        )
+        async with bus.subscribe("amb-1") as stream:
+            kind = "run_finished" if terminal else "log"
+            checkpointer.event(Event(seq=1, type=kind, timestamp=utcnow(), data={}))
+            if terminal:
+                checkpointer.run_fields(
+                    status=RunStatus.SUCCESS,
+                    end_time=utcnow(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            await checkpointer.flush()  # LeaseLost / CheckpointUnavailable before the fix
+            await checkpointer.drain()
+            seen = await asyncio.wait_for(anext(aiter(stream)), 5)
+        assert seen.type == kind
+        stored = await store.get_run("amb-1")
+        assert stored is not None and [e.seq for e in stored.events] == [1]
+        assert stored.lease_owner == (None if terminal else "me")
+    finally:
+        await store.close()
 
 
 def _via_proxy(url: str, proxy: TcpProxy) -> str:

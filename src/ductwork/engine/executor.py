@@ -233,6 +233,21 @@ class GroupCommitter:
                 raise CancelledAfterCommit from None
             raise
 
+    async def landed(self, execution_id: str, checkpoint: Checkpoint) -> bool:
+        """Whether `checkpoint` is in the store already (an attempt that failed without
+        saying whether it committed): the run holds its last event, and the lease is
+        still this owner's, or given up when the checkpoint gives it up (a terminal
+        commit). A run's commits are serialised and its seqs increase, so a `last_seq`
+        this high means this very checkpoint landed."""
+        if not checkpoint.events:
+            return False
+        run = await self._store.get_run(execution_id, with_events=False, with_node_states=False)
+        if run is None or run.last_seq < max(event.seq for event in checkpoint.events):
+            return False
+        if "lease_owner" in checkpoint.run_fields:
+            return run.lease_owner is None
+        return self._owner is None or run.lease_owner == self._owner
+
     async def _drain(self) -> None:
         # A new task first runs on the loop's next iteration, so every run that
         # flushes in this one has added its checkpoint by then.
@@ -420,13 +435,22 @@ class _Checkpointer:
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self._give_up_after
         delay = FLUSH_RETRY_FIRST_DELAY
+        retried = False
         while True:
             try:
                 await self._store.commit(self._execution_id, batch)
                 return
-            except (LeaseLost, UnstorableValue):
+            except UnstorableValue:
                 raise  # retrying cannot help
             except Exception as exc:
+                # An attempt that failed may still have committed (a connection lost
+                # during COMMIT): its retry then meets its own writes (a duplicate seq,
+                # or the lease a terminal commit gave up). Landed is committed.
+                if retried and await self._landed(batch):
+                    return
+                if isinstance(exc, LeaseLost):
+                    raise  # retrying cannot help
+                retried = True
                 if loop.time() + delay > give_up_at:
                     unavailable = CheckpointUnavailable(
                         f"the store refused checkpoints of run {self._execution_id} for "
@@ -444,6 +468,12 @@ class _Checkpointer:
                 )
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
                 delay = min(delay * 2, FLUSH_RETRY_MAX_DELAY)
+
+    async def _landed(self, batch: Checkpoint) -> bool:
+        try:
+            return await self._store.landed(self._execution_id, batch)
+        except Exception:  # the store is still down: not known to have landed
+            return False
 
     def publish(self, events: list[Event]) -> None:
         """Hand events to live subscribers, in order, without waiting for the bus."""
