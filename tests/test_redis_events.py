@@ -350,3 +350,33 @@ async def test_close_sends_what_is_still_batched(redis_url: str, listener: Redis
         async with asyncio.timeout(HANG_GUARD_SECONDS):
             await bus.close()
         assert await receive(stream, HANG_GUARD_SECONDS) == item
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3, 5])
+async def test_close_sends_a_batch_it_cut_off_mid_send(redis_url: str, turns: int) -> None:
+    # close() cancelled the sender while its PUBLISH was in flight: that batch (here a
+    # run's end) was lost, so a sync caller waiting on another process never saw it.
+    namespace = f"close-{uuid.uuid4().hex}"
+    raw = aioredis.Redis.from_url(redis_url)
+    listener = raw.pubsub()
+    await listener.subscribe(f"{namespace}:run:x")
+    await listener.get_message(timeout=1)
+    bus = RedisEventBus(redis_url, namespace=namespace)
+    try:
+        await bus.publish(
+            "x", Event(seq=1, type="run_started", timestamp=datetime.now(UTC), data={})
+        )
+        await bus.publish(
+            "x",
+            Event(
+                seq=2, type="run_finished", timestamp=datetime.now(UTC), data={"status": "success"}
+            ),
+        )
+        for _ in range(turns):  # the sender takes the batch and awaits the round trip
+            await asyncio.sleep(0)
+    finally:
+        await bus.close()
+    got = await listener.get_message(ignore_subscribe_messages=True, timeout=5)
+    assert got is not None and b"run_finished" in got["data"]
+    await listener.aclose()
+    await raw.aclose()

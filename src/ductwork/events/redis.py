@@ -465,6 +465,8 @@ class RedisEventBus:
         self._wake = asyncio.Event()
         self._hurry: asyncio.Future[None] | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._in_flight: dict[str, list[Any]] | None = None
+        """The batch being sent (taken out of `_batch`), until it has gone out."""
 
     @property
     def subscriber(self) -> SharedSubscriber:
@@ -529,6 +531,17 @@ class RedisEventBus:
 
     async def _send_batch(self) -> None:
         batch, self._batch, self._urgent = self._batch, {}, False
+        self._in_flight = batch
+        try:
+            await self._send(batch)
+        except asyncio.CancelledError:
+            raise  # still in flight: `close` sends it again (it may not have gone out)
+        except BaseException:
+            self._in_flight = None
+            raise
+        self._in_flight = None
+
+    async def _send(self, batch: dict[str, list[Any]]) -> None:
         if len(batch) == 1:
             [(channel, items)] = batch.items()
             await self._publish(channel, _payload(items))
@@ -604,6 +617,12 @@ class RedisEventBus:
             self._sender.cancel()
             await asyncio.wait([self._sender])
             self._sender = None
+        if self._in_flight:
+            # Cut off mid-send: sent again, ahead of what came after it (at least once).
+            in_flight, self._in_flight = self._in_flight, None
+            for channel, items in self._batch.items():
+                in_flight.setdefault(channel, []).extend(items)
+            self._batch = in_flight
         if self._batch:
             await self._send_batch()
         await self._subscriber.close()
