@@ -318,3 +318,34 @@ def test_a_refused_serve_leaves_garbage_collection_on(
     finally:
         startup.release()
         gc.enable()
+
+
+@pytest.mark.parametrize(("workers", "collecting"), [(1, False), (2, True)])
+def test_serve_supervising_workers_collects_garbage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, collecting: bool
+) -> None:
+    # With --workers N, uvicorn starts the app in N child processes: the hold taken for
+    # the start-up was never released in this one, which supervises them for good.
+    import uvicorn
+
+    seen: list[bool] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *_, **__: seen.append(gc.isenabled()))
+    monkeypatch.setenv("DUCTWORK_HOST", "127.0.0.1")
+    try:
+        result = CliRunner().invoke(
+            cli,
+            ["serve", "--port", "1", "--workers", str(workers)],
+            env={
+                "DUCTWORK_DATA_DIR": str(tmp_path),
+                "DUCTWORK_ADMIN_API_KEY": "dw_" + "a" * 40,
+                "DUCTWORK_REDIS_URL": "redis://127.0.0.1:6379/0",
+                "DUCTWORK_STORE_URL": "postgresql://postgres@127.0.0.1:5432/test",
+            },
+        )
+        assert result.exit_code == 0, result.output
+        # One process: its app's lifespan releases the hold once started (not here).
+        assert seen == [collecting]
+        assert gc.isenabled() and not startup.is_held()  # and nothing outlives the command
+    finally:
+        startup.release()
+        gc.enable()

@@ -490,6 +490,10 @@ def _serve(host: str | None, port: int | None, examples: bool, workers: int) -> 
                 highlight=False,
                 soft_wrap=True,
             )
+    if workers > 1:
+        # The worker processes start the app (and release their own hold); this one
+        # only supervises them, for the server's whole life: collection back on.
+        ductwork.startup.release()
     uvicorn.run(
         "ductwork.api.app:create_app",
         factory=True,

@@ -22,9 +22,13 @@ import orjson
 from ductwork.models import WorkflowDefinition
 
 CACHED_DEFINITIONS: Final = 256
-"""How many parsed definitions are kept (least recently read ones go first)."""
+"""How many parsed definitions are kept (least recently read ones go first)..."""
+CACHED_JSON_BYTES: Final = 16 * 1024 * 1024
+"""...and at most this much of their JSON in all (a parsed 10,000-node definition is
+~1 MB of JSON and ~19 MB of objects): a few huge ones, or many ordinary ones."""
 
-_parsed: OrderedDict[bytes, WorkflowDefinition] = OrderedDict()
+_parsed: OrderedDict[bytes, tuple[WorkflowDefinition, int]] = OrderedDict()
+_cached_bytes = 0
 
 
 def parse_definition(stored: Mapping[str, Any] | WorkflowDefinition) -> WorkflowDefinition:
@@ -42,9 +46,13 @@ def parse_definition(stored: Mapping[str, Any] | WorkflowDefinition) -> Workflow
     found = _parsed.get(key)
     if found is not None:
         _parsed.move_to_end(key)
-        return found
+        return found[0]
     parsed = WorkflowDefinition.model_validate(stored)
-    _parsed[key] = parsed
-    if len(_parsed) > CACHED_DEFINITIONS:
-        _parsed.popitem(last=False)
+    if len(raw) <= CACHED_JSON_BYTES:
+        global _cached_bytes
+        _parsed[key] = (parsed, len(raw))
+        _cached_bytes += len(raw)
+        while len(_parsed) > CACHED_DEFINITIONS or _cached_bytes > CACHED_JSON_BYTES:
+            _, (_, size) = _parsed.popitem(last=False)
+            _cached_bytes -= size
     return parsed
