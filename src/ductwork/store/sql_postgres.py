@@ -222,22 +222,27 @@ class OneStatementCheckpoint:
         sql = self._sql.get(key)
         if sql is None:
             parts = [f"WITH u AS ({run_update} RETURNING 1)"]
-            first = bound + 1
-            if states:
-                columns = ", ".join(self._states.names)
-                parts.append(
-                    f"s AS (INSERT INTO {self._states.table} ({columns}) "
-                    f"{self._states.select(first)}{self._on_conflict})"
-                )
-                first += len(self._states.names)
-            if events:
-                columns = ", ".join(self._events.names)
-                parts.append(
-                    f"e AS (INSERT INTO {self._events.table} ({columns}) "
-                    f"{self._events.select(first)})"
-                )
+            parts += self._inserts(bound + 1, states, events, joined=True)
             sql = self._sql[key] = ", ".join(parts) + " SELECT count(*) FROM u"
         return sql
+
+    def _inserts(self, first: int, states: bool, events: bool, *, joined: bool) -> list[str]:
+        """The node state and event INSERT CTEs, their parameters numbered from `first`."""
+        parts = []
+        if states:
+            columns = ", ".join(self._states.names)
+            parts.append(
+                f"s AS (INSERT INTO {self._states.table} ({columns}) "
+                f"{self._states.select(first, joined=joined)}{self._on_conflict})"
+            )
+            first += len(self._states.names)
+        if events:
+            columns = ", ".join(self._events.names)
+            parts.append(
+                f"e AS (INSERT INTO {self._events.table} ({columns}) "
+                f"{self._events.select(first, joined=joined)})"
+            )
+        return parts
 
     def _many_statement(
         self, run_updates: tuple[tuple[str, int], ...], states: bool, events: bool
@@ -255,19 +260,7 @@ class OneStatementCheckpoint:
                 f"SELECT execution_id FROM u{index}" for index in range(len(run_updates))
             )
             parts.append(f"u AS ({union})")
-            if states:
-                columns = ", ".join(self._states.names)
-                parts.append(
-                    f"s AS (INSERT INTO {self._states.table} ({columns}) "
-                    f"{self._states.select(first, joined=False)}{self._on_conflict})"
-                )
-                first += len(self._states.names)
-            if events:
-                columns = ", ".join(self._events.names)
-                parts.append(
-                    f"e AS (INSERT INTO {self._events.table} ({columns}) "
-                    f"{self._events.select(first, joined=False)})"
-                )
+            parts += self._inserts(first, states, events, joined=False)
             sql = "WITH " + ", ".join(parts) + " SELECT execution_id FROM u"
             if len(self._many_sql) >= _MANY_SQL_KEPT:
                 self._many_sql.clear()
