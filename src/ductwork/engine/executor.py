@@ -642,6 +642,20 @@ _TEXT_FREE_EVENTS = frozenset({"node_started", "node_completed", "run_started"})
 (a completed node's output): `emit` does not search them."""
 
 
+class _Signal(asyncio.Event):
+    """An asyncio.Event that also calls `on_set` when set: the drive loop is woken by it
+    directly instead of by a task per run waiting on the event."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_set: Callable[[], None] | None = None
+
+    def set(self) -> None:
+        super().set()
+        if self.on_set is not None:
+            self.on_set()
+
+
 class _RunDriver:
     """Drives one run during one `advance` call."""
 
@@ -686,8 +700,9 @@ class _RunDriver:
         self.fired_early: set[str] = set()
         """Nodes queued before all their predecessors settled (`NodeType.fires_early`)."""
         self.failed_node: str | None = None
-        self._cancel_wait: asyncio.Task[None] | None = None
-        self.cancel_event = asyncio.Event()
+        self.cancel_event = _Signal()
+        """Set to stop the run (a cancel, a lost lease); wakes `_drive` when set."""
+        self._heartbeat_task: asyncio.Task[None] | None = None
         self.lease_lost = False
         self.lease_released = False
         """The run's terminal commit gave the lease up (`_finish`): nothing to release."""
@@ -987,9 +1002,12 @@ class _RunDriver:
                 task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
-        """A node task of the run's graph ended (or `cancel_wait` did): wake `_drive`."""
-        if task is not self._cancel_wait:
-            self.finished_tasks.append(task)
+        """A node task of the run's graph ended: wake `_drive`."""
+        self.finished_tasks.append(task)
+        self._wake_drive()
+
+    def _wake_drive(self) -> None:
+        """Wake `_drive` (a node task ended, or `cancel_event` was set)."""
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
@@ -1373,9 +1391,13 @@ class _RunDriver:
         deadline_timer = loop.call_later(
             (self.deadline - now).total_seconds(), self._stop_for_limit, overtime
         )
-        heartbeat = loop.create_task(self._heartbeat())
-        cancel_wait = self._cancel_wait = loop.create_task(self._wait_for_cancel())
-        cancel_wait.add_done_callback(self._task_done)
+        # The first renewal is due a heartbeat from now: most runs end before it, so the
+        # heartbeat's task is started then, not with every run.
+        heartbeat_timer = loop.call_later(
+            self.executor.settings.heartbeat_seconds, self._start_heartbeat, loop.time()
+        )
+        cancelled = self.cancel_event
+        cancelled.on_set = self._wake_drive
         finished = self.finished_tasks
         try:
             while True:
@@ -1391,13 +1413,13 @@ class _RunDriver:
                     self.checkpointer.flush_later()
                 # Woken by the done callbacks (`_task_done`), not `asyncio.wait`: that added
                 # and removed a callback on every running node at every wake-up.
-                if not finished and not cancel_wait.done():
+                if not finished and not cancelled.is_set():
                     self._wakeup = loop.create_future()
                     try:
                         await self._wakeup
                     finally:
                         self._wakeup = None
-                if cancel_wait.done():
+                if cancelled.is_set():
                     break
                 while finished:
                     task = finished.popleft()
@@ -1406,8 +1428,10 @@ class _RunDriver:
             return await self._conclude()
         finally:
             deadline_timer.cancel()
-            heartbeat.cancel()
-            cancel_wait.cancel()
+            heartbeat_timer.cancel()
+            if self._heartbeat_task is not None:
+                self._heartbeat_task.cancel()
+            cancelled.on_set = None
             for task in self.tasks:
                 task.cancel()
             self.checkpointer.close()
@@ -1544,11 +1568,13 @@ class _RunDriver:
         self.lease_released = True
         return status
 
-    async def _wait_for_cancel(self) -> None:
-        await self.cancel_event.wait()
+    def _start_heartbeat(self, renewed_at: float) -> None:
+        self._heartbeat_task = asyncio.get_running_loop().create_task(self._heartbeat(renewed_at))
 
-    async def _heartbeat(self) -> None:
-        """Renew the lease and look for a cancel request, every heartbeat.
+    async def _heartbeat(self, renewed_at: float) -> None:
+        """Renew the lease and look for a cancel request, every heartbeat (the first is due
+        when this starts: `_drive` starts it a heartbeat after the lease was taken, at
+        loop time `renewed_at`).
 
         If the store cannot be reached for as long as a lease lasts, another worker
         may take the run over: this one then stops without writing anything more.
@@ -1557,9 +1583,10 @@ class _RunDriver:
         store = self.executor.store
         execution_id = self.run.execution_id
         clock = asyncio.get_running_loop().time
-        renewed_at = clock()
+        delay = 0.0
         while True:
-            await asyncio.sleep(settings.heartbeat_seconds)
+            await asyncio.sleep(delay)
+            delay = settings.heartbeat_seconds
             sent_at = clock()
             expires = utcnow() + timedelta(seconds=settings.lease_seconds)
             try:
