@@ -131,6 +131,15 @@ def actor_of(principal: Principal) -> str:
     return SYSTEM_ACTOR if principal == SYSTEM else principal.actor
 
 
+async def append_quietly(store: SecurityStore, entry: AuditEntry) -> None:
+    """Append `entry`; never raises: the action took effect already and the caller's
+    answer must still say so, so a failure is logged at error level instead."""
+    try:
+        await store.append_audit(entry)
+    except Exception:
+        log.error("audit: could not record %s on %s", entry.action, entry.target, exc_info=True)
+
+
 class AuditLog:
     """Append entries to, and read them from, the store's audit log."""
 
@@ -165,10 +174,10 @@ class AuditLog:
                 client=client,
                 actor=actor,
             )
-            await self.store.append_audit(entry)
         except Exception:
-            # The action took effect already; the caller's answer must still say so.
             log.error("audit: could not record %s on %s", action, target, exc_info=True)
+            return
+        await append_quietly(self.store, entry)
 
     def entry(
         self,

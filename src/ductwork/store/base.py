@@ -225,7 +225,7 @@ class Store(Protocol):
         (its `run.start`), so starting a run is one commit, not two. SQL stores insert
         both in one transaction (neither without the other; a DuplicateRun writes
         neither). MongoDB has no multi-document transaction: it appends the entry
-        right after the run and, the run being stored, only logs a failure to.
+        right after the run and, the run being stored, only logs a failure to append it.
         """
 
     async def get_run(

@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 import re
 import uuid
@@ -103,6 +102,7 @@ from ductwork.models import (
     utcnow,
 )
 from ductwork.retention import PrunePlan
+from ductwork.security.audit import append_quietly
 from ductwork.security.models import AuditEntry
 from ductwork.store._codec import (
     FINISHED_RUN_STATUSES,
@@ -139,9 +139,6 @@ if TYPE_CHECKING:
     from ductwork.store.mongo_security import MongoSecurityStore
 
 __all__ = ["MongoStore"]
-
-# Where `AuditLog.record` reports an entry it could not append (`create_run`: the same).
-_audit_log = logging.getLogger("ductwork.audit")
 
 Document = dict[str, Any]
 
@@ -885,12 +882,7 @@ class MongoStore:
         if pending:
             await self._settle_pending(run.execution_id, pending)
         if audit is not None:
-            try:
-                await self._security.append_audit(audit)
-            except Exception:
-                _audit_log.error(
-                    "audit: could not record %s on %s", audit.action, audit.target, exc_info=True
-                )
+            await append_quietly(self._security, audit)
         return run.model_copy(update={"last_seq": last_seq})
 
     async def _copy_events(self, docs: Sequence[Document]) -> None:

@@ -1109,6 +1109,14 @@ def _encoded_outputs(checkpoint: Checkpoint) -> dict[int, orjson.Fragment]:
     return out
 
 
+def _unmatched(execution_id: str, owner: str | None) -> StoreError:
+    """What a fenced run UPDATE that matched no row means: the lease is gone (or, without
+    an owner to fence with, the run is)."""
+    if owner is not None:
+        return LeaseLost(f"{owner} no longer holds run {execution_id}")
+    return StoreError(f"unknown run {execution_id}")
+
+
 def _run_names(items: Sequence[tuple[str, Checkpoint]]) -> str:
     """The runs of a checkpoint batch, for an error message."""
     return ", ".join(dict.fromkeys(execution_id for execution_id, _ in items))
@@ -1613,18 +1621,11 @@ class SqlStore:
         run_updates: list[tuple[str, _Prepared, dict[str, Any]]] = []
         for execution_id, checkpoint in items:
             fields = run_field_values(checkpoint.run_fields) if checkpoint.run_fields else {}
-            if checkpoint.output_json:
-                fragments = _encoded_outputs(checkpoint)
-                node_rows.extend(
-                    _node_row(execution_id, k, s, fragments)
-                    for k, s in checkpoint.node_states.items()
-                )
-                event_rows.extend(_event_row(execution_id, e, fragments) for e in checkpoint.events)
-            else:
-                node_rows.extend(
-                    _node_row(execution_id, k, s) for k, s in checkpoint.node_states.items()
-                )
-                event_rows.extend(_event_row(execution_id, e) for e in checkpoint.events)
+            fragments = _encoded_outputs(checkpoint) if checkpoint.output_json else None
+            node_rows.extend(
+                _node_row(execution_id, k, s, fragments) for k, s in checkpoint.node_states.items()
+            )
+            event_rows.extend(_event_row(execution_id, e, fragments) for e in checkpoint.events)
             if fields or checkpoint.events or (owner is not None and checkpoint):
                 params = {f"p_{key}": value for key, value in fields.items()}
                 params["p_eid"] = execution_id
@@ -1650,9 +1651,7 @@ class SqlStore:
                         db, run_update.sql, run_update.args(params), node_rows, event_rows
                     )
                 if not written:
-                    if owner is not None:
-                        raise LeaseLost(f"{owner} no longer holds run {execution_id}")
-                    raise StoreError(f"unknown run {execution_id}")
+                    raise _unmatched(execution_id, owner)
                 return
             if (
                 one_statement is not None
@@ -1668,9 +1667,7 @@ class SqlStore:
                     )
                     for execution_id, _, _ in run_updates:
                         if execution_id not in matched:  # raised: the batch rolls back
-                            if owner is not None:
-                                raise LeaseLost(f"{owner} no longer holds run {execution_id}")
-                            raise StoreError(f"unknown run {execution_id}")
+                            raise _unmatched(execution_id, owner)
                 return
             async with self._backend.raw_transaction() as session:
                 if node_rows:
@@ -1681,9 +1678,7 @@ class SqlStore:
                 # for the rest of this commit, not while the children are written.
                 for execution_id, run_update, params in run_updates:
                     if not await session.execute(run_update, params):
-                        if owner is not None:
-                            raise LeaseLost(f"{owner} no longer holds run {execution_id}")
-                        raise StoreError(f"unknown run {execution_id}")
+                        raise _unmatched(execution_id, owner)
         except self._backend.unstorable_errors as exc:
             # The whole transaction rolled back. Name the first run (and place)
             # that holds the value; when the batch is retried run by run, the
