@@ -575,7 +575,7 @@ class Ductwork:
             # An audit log over another store (or an entry that could not be built):
             # appended on its own, as any other action's.
             await self.audit.record("run.start", **audit_args)
-        if self.components.consume and getattr(self.queue, "local", False):
+        if self.components.consume and self.queue.local:
             # This process takes the message itself: its executor need not read back
             # the run it was just handed (`Executor.expect`).
             self.executor.expect(run)

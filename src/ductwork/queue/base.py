@@ -11,6 +11,11 @@ RunHandler = Callable[[str], Awaitable[None]]
 class Queue(Protocol):
     """Delivers execution ids to whoever advances runs (in-process or workers)."""
 
+    local: bool
+    """Whether what is enqueued here is advanced by this very process when it consumes
+    (the in-process queue): a run it just created may then be handed to its executor
+    as well (`Executor.expect`)."""
+
     async def enqueue(self, execution_id: str) -> None:
         """Ask some worker to advance this run (at-least-once); always goes through.
 

@@ -18,8 +18,7 @@ class InProcessQueue:
     """
 
     local = True
-    """Ids enqueued here are advanced by this process (when it consumes): a run it just
-    created may be handed to its executor as well (`Executor.expect`)."""
+    """Ids enqueued here are advanced by this process (`Queue.local`)."""
 
     def __init__(self, concurrency: int = 64) -> None:
         self._queue: asyncio.Queue[str] = asyncio.Queue()

@@ -106,6 +106,9 @@ def execution_id_of(data: bytes) -> str | None:
 class RedisQueue:
     """`Queue` on a Redis stream, consumed by every worker process in one consumer group."""
 
+    local = False
+    """Any worker may take what is enqueued here (`Queue.local`)."""
+
     def __init__(
         self,
         url: str,

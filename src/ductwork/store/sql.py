@@ -744,8 +744,8 @@ class _PostgresBackend(_Backend):
                 try:
                     yield session
                 except BaseException as exc:
-                    if session._db is not None:
-                        await _invalidate_if_broken(connection, session._db, exc)
+                    if session.used_driver is not None:
+                        await _invalidate_if_broken(connection, session.used_driver, exc)
                     raise
             return
         engine = self._engine if write else self._read_engine

@@ -381,6 +381,11 @@ class RawReadSession(_Session):
         self._queries = queries
         self._db: Any = None
 
+    @property
+    def used_driver(self) -> Any:
+        """The asyncpg connection if a raw read has used it yet, else None."""
+        return self._db
+
     async def driver(self) -> Any:
         """The asyncpg connection under the pooled one."""
         if self._db is None:
