@@ -90,14 +90,13 @@ else:
     code = 0
 heavy = sorted(name for name in names if name in sys.modules)
 import gc
+def subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from subclasses(sub)
 built = sorted(
     f"{model.__module__}.{model.__qualname__}"
-    for model in sys.modules["pydantic"].BaseModel.__subclasses__()
-    if model.__dict__.get("__pydantic_complete__")
-) + sorted(
-    f"{model.__module__}.{model.__qualname__}"
-    for base in (sys.modules["ductwork.triggers.spec"]._Trigger,)
-    for model in base.__subclasses__()
+    for model in set(subclasses(sys.modules["pydantic"].BaseModel))
     if model.__dict__.get("__pydantic_complete__")
 )
 report = {"exit": code, "heavy": heavy, "collecting": gc.isenabled(), "built": built}

@@ -113,6 +113,10 @@ async def test_a_run_and_a_workflow_are_read_on_the_driver(
     assert await store.get_run("no-such-run") is None
     assert await store.get_workflow("no-such-workflow") is None
     assert counter.count == 0
+    # The counter does count what goes through SQLAlchemy (the portable read does).
+    async with store._backend.transaction(write=False) as session:
+        await store._load_run(session, run.execution_id, with_events=True)
+    assert counter.count > 0
     assert read_workflow == workflow
     assert with_events is not None and without_events is not None
     assert [event.seq for event in with_events.events] == [1, 2]

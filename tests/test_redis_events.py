@@ -353,30 +353,29 @@ async def test_close_sends_what_is_still_batched(redis_url: str, listener: Redis
 
 
 @pytest.mark.parametrize("turns", [0, 1, 2, 3, 5])
-async def test_close_sends_a_batch_it_cut_off_mid_send(redis_url: str, turns: int) -> None:
+async def test_close_sends_a_batch_it_cut_off_mid_send(
+    redis_url: str, raw_redis: aioredis.Redis, turns: int
+) -> None:
     # close() cancelled the sender while its PUBLISH was in flight: that batch (here a
     # run's end) was lost, so a sync caller waiting on another process never saw it.
     namespace = f"close-{uuid.uuid4().hex}"
-    raw = aioredis.Redis.from_url(redis_url)
-    listener = raw.pubsub()
-    await listener.subscribe(f"{namespace}:run:x")
-    await listener.get_message(timeout=1)
-    bus = RedisEventBus(redis_url, namespace=namespace)
+    listener = raw_redis.pubsub()
     try:
-        await bus.publish(
-            "x", Event(seq=1, type="run_started", timestamp=datetime.now(UTC), data={})
-        )
-        await bus.publish(
-            "x",
-            Event(
+        await listener.subscribe(f"{namespace}:run:x")
+        await listener.get_message(timeout=1)  # the subscription is confirmed
+        bus = RedisEventBus(redis_url, namespace=namespace)
+        try:
+            started = Event(seq=1, type="run_started", timestamp=datetime.now(UTC), data={})
+            await bus.publish("x", started)
+            finished = Event(
                 seq=2, type="run_finished", timestamp=datetime.now(UTC), data={"status": "success"}
-            ),
-        )
-        for _ in range(turns):  # the sender takes the batch and awaits the round trip
-            await asyncio.sleep(0)
+            )
+            await bus.publish("x", finished)
+            for _ in range(turns):  # the sender takes the batch and awaits the round trip
+                await asyncio.sleep(0)
+        finally:
+            await bus.close()
+        got = await listener.get_message(ignore_subscribe_messages=True, timeout=5)
+        assert got is not None and b"run_finished" in got["data"]
     finally:
-        await bus.close()
-    got = await listener.get_message(ignore_subscribe_messages=True, timeout=5)
-    assert got is not None and b"run_finished" in got["data"]
-    await listener.aclose()
-    await raw.aclose()
+        await listener.aclose()

@@ -99,7 +99,6 @@ async def test_a_runs_start_rides_along_with_its_first_completion(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with embedded(tmp_path) as app:
-        wf = await app.create_workflow(THREE)
         commits: list[Checkpoint] = []
         commit_many = app.store.checkpoint_many
 
@@ -109,8 +108,7 @@ async def test_a_runs_start_rides_along_with_its_first_completion(
             return await commit_many(batches, **kw)
 
         monkeypatch.setattr(app.store, "checkpoint_many", counting)
-        run, _ = await app.execute(wf.id, {"n": 1}, wait=True)
-        assert run.status is RunStatus.SUCCESS, run.error
+        run = await _run_three(app)
         # No commit holds the run's start alone: it went with the start node's completion.
         first = commits[0]
         assert first.events[0].type == "run_started"
@@ -177,14 +175,20 @@ THREE = definition(
 )
 
 
+async def _run_three(app: Any) -> Run:
+    """A synchronous run of THREE on `app`, which succeeds."""
+    workflow = await app.create_workflow(THREE)
+    run, _ = await app.execute(workflow.id, {"n": 1}, wait=True)
+    assert run.status is RunStatus.SUCCESS, run.error
+    return run
+
+
 async def test_a_finished_run_gives_its_lease_up_in_its_terminal_commit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with embedded(tmp_path) as app:
         spy = _spy(app, monkeypatch)
-        wf = await app.create_workflow(THREE)
-        run, _ = await app.execute(wf.id, {"n": 1}, wait=True)
-        assert run.status is RunStatus.SUCCESS, run.error
+        run = await _run_three(app)
         stored = await app.store.get_run(run.execution_id)
         assert stored is not None
         assert (stored.lease_owner, stored.lease_expires_at) == (None, None)
@@ -262,9 +266,7 @@ async def test_a_run_created_here_is_leased_with_what_was_created(
 ) -> None:
     async with embedded(tmp_path) as app:
         spy = _spy(app, monkeypatch)
-        wf = await app.create_workflow(THREE)
-        run, _ = await app.execute(wf.id, {"n": 1}, wait=True)
-        assert run.status is RunStatus.SUCCESS, run.error
+        run = await _run_three(app)
         assert [k.execution_id if k else None for k in spy.known] == [run.execution_id]
         # Delivered again (at least once): read from the store, and finished already.
         assert await app.executor.advance(run.execution_id) is None

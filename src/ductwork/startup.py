@@ -25,12 +25,15 @@ from contextlib import contextmanager
 _held = False
 
 
-def hold() -> None:
-    """Stop garbage collection until `release` (unless it is off already)."""
+def hold() -> bool:
+    """Stop garbage collection until `release` (unless it is off already); returns whether
+    this call stopped it."""
     global _held
-    if not _held and gc.isenabled():
-        gc.disable()
-        _held = True
+    if _held or not gc.isenabled():
+        return False
+    gc.disable()
+    _held = True
+    return True
 
 
 def release() -> None:
@@ -44,7 +47,7 @@ def release() -> None:
 
 
 def is_held() -> bool:
-    """Whether `hold` stopped collection and nothing released it yet."""
+    """Whether `hold` stopped collection and nothing released it yet (for tests)."""
     return _held
 
 
@@ -54,8 +57,7 @@ def held() -> Iterator[None]:
 
     Collects again when the block ends only if the block stopped it (not inside another
     hold)."""
-    took = not _held and gc.isenabled()
-    hold()
+    took = hold()
     try:
         yield
     finally:

@@ -1177,10 +1177,7 @@ class _RunDriver:
             raise NodeError(f"output is {size} bytes, over DUCTWORK_MAX_OUTPUT_BYTES ({limit})")
         # The walk is only worth it when the encoded bytes hint at a problem: a NUL, or
         # nesting that deep (counted on the bytes: wide outputs were walked every time).
-        if b"\\u0000" in encoded or (
-            encoded.count(b"[") + encoded.count(b"{") >= MAX_OUTPUT_DEPTH
-            and nesting_at_least(encoded, MAX_OUTPUT_DEPTH)
-        ):
+        if b"\\u0000" in encoded or nesting_at_least(encoded, MAX_OUTPUT_DEPTH):
             problem = find_problem(output, MAX_OUTPUT_DEPTH)
             if problem is not None:
                 path, why = problem

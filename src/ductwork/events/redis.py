@@ -502,8 +502,8 @@ class RedisEventBus:
         pending.extend(event.model_dump(mode="json") for event in events)
         if not self._urgent and any(event.type in URGENT_EVENT_TYPES for event in events):
             self._urgent = True
-            if self._hurry is not None and not self._hurry.done():
-                self._hurry.set_result(None)
+            if self._hurry is not None:
+                _resolve(self._hurry)
         self._wake.set()
         if self._sender is None or self._sender.done():
             self._sender = loop.create_task(self._send_batches(), name="ductwork-redis-publisher")

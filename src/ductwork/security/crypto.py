@@ -20,14 +20,13 @@ Fernet does) when it starts, and most runs never touch a credential.
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import hashlib
 import logging
 import os
 import stat
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,7 +68,7 @@ def _check_keys(keys: Sequence[str], where: str) -> None:
         try:
             # What Fernet's constructor checks: url-safe base64 of exactly 32 bytes.
             valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
-        except (binascii.Error, ValueError, UnicodeEncodeError):
+        except (ValueError, UnicodeEncodeError):  # binascii.Error is a ValueError
             valid = False
         if not valid:
             # Never echo the value: it may be a real key with a typo.
@@ -248,23 +247,23 @@ class KeyRing:
 
     def decrypt(self, token: str) -> bytes:
         """The plaintext of a token made with any configured key; DecryptionFailed otherwise."""
-        self._refresh()
-        fernet = self._fernet
-        from cryptography.fernet import InvalidToken  # loaded by `_fernet` already
-
-        try:
+        with self._reading() as fernet:
             return fernet.decrypt(token.encode("ascii"))
-        except (InvalidToken, UnicodeEncodeError):
-            raise DecryptionFailed(self._wrong_key()) from None
 
     def rotate(self, token: str) -> str:
         """The same plaintext encrypted with the newest key."""
+        with self._reading() as fernet:
+            return fernet.rotate(token.encode("ascii")).decode("ascii")
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[MultiFernet]:
+        """The current keys, for reading a token: one no key decrypts is DecryptionFailed."""
         self._refresh()
         fernet = self._fernet
         from cryptography.fernet import InvalidToken  # loaded by `_fernet` already
 
         try:
-            return fernet.rotate(token.encode("ascii")).decode("ascii")
+            yield fernet
         except (InvalidToken, UnicodeEncodeError):
             raise DecryptionFailed(self._wrong_key()) from None
 
