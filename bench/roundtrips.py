@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from bench.report import print_measures
 from tests.support.bench_workflows import THREE_NODE
 
 from ductwork.models import WorkflowDefinition
@@ -47,16 +47,22 @@ async def main(runs: int, trace: bool) -> None:
                 for sql in statements:
                     print("   ", sql[:120].replace("\n", " "))
             kinds = collections.Counter(sql.split()[0].upper() for sql in statements)
-            print(f"statements per run: {len(statements)} {dict(kinds)}")
             samples = []
             for _ in range(5):
                 started = time.process_time()
                 for _ in range(runs):
                     await app.execute(workflow.id, {"n": 1}, wait=True)
                 samples.append((time.process_time() - started) / runs * 1000)
-            print(
-                f"CPU ms per run: median {statistics.median(samples):.3f}, "
-                f"min {min(samples):.3f} ({', '.join(f'{s:.3f}' for s in samples)})"
+            print_measures(
+                [
+                    ("store statements per synchronous 3-node run", str(len(statements)), ""),
+                    *((f"  {kind}", str(count), "") for kind, count in sorted(kinds.items())),
+                    (
+                        "CPU ms per run (median of 5 rounds; min)",
+                        f"{statistics.median(samples):.3f}; {min(samples):.3f}",
+                        "",
+                    ),
+                ]
             )
         finally:
             await app.close()
