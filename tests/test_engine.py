@@ -577,3 +577,28 @@ async def test_seed_filter_transformer_condition_configs_run_as_written(tmp_path
     assert run.node_states["filter"].output == [{"value": 11}, {"value": 30}]
     assert run.node_states["transformer"].output == [{"value": 11}, {"value": 30}]
     assert run.node_states["condition"].branch == "true"
+
+
+async def test_rendering_a_nested_templated_config_never_writes_the_spec(tmp_path: Path) -> None:
+    # Rendering copies the config only along its templated paths (not the whole config):
+    # the spec, shared by every run of the plan, must keep its template.
+    renames = definition(
+        [
+            {"id": "start", "type": "start"},
+            {
+                "id": "t",
+                "type": "transformer",
+                "config": {"transform_type": "rename", "mapping": {"a": "{{ input.to }}"}},
+            },
+        ],
+        [("start", "t")],
+    )
+    async with embedded(tmp_path) as app:
+        workflow = await app.create_workflow(renames)
+        for target, value in (("first", 1), ("second", 2)):
+            run, _ = await app.execute(workflow.id, {"a": value, "to": target}, wait=True)
+            assert run.status is RunStatus.SUCCESS, run.error
+            assert run.node_states["t"].output[target] == value
+        stored = await app.get_workflow(workflow.id)
+        t_config = next(n.config for n in stored.definition.nodes if n.id == "t")
+        assert t_config["mapping"] == {"a": "{{ input.to }}"}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import os
 import random
@@ -586,9 +585,18 @@ class _NodeContext:
         return found
 
 
-def _set_path(data: Any, path: tuple[str | int, ...], value: Any) -> None:
-    for key in path[:-1]:
-        data = data[key]
+def _set_path(
+    data: Any, path: tuple[str | int, ...], value: Any, copied: set[tuple[str | int, ...]]
+) -> None:
+    """Set `value` at `path` in `data` (a copy of the spec's config), copying each
+    container on the way the first time (`copied`): the spec itself is never written."""
+    for depth, key in enumerate(path[:-1], start=1):
+        child = data[key]
+        prefix = path[:depth]
+        if prefix not in copied:
+            child = data[key] = list(child) if isinstance(child, list) else dict(child)
+            copied.add(prefix)
+        data = child
     data[path[-1]] = value
 
 
@@ -1016,12 +1024,15 @@ class _RunDriver:
     def _config_for(self, node: NodePlan, names: Mapping[str, Any]) -> NodeConfig:
         if not node.templates:
             return node.config
-        raw = copy.deepcopy(node.spec.config)
+        # Copied only along the templated paths: the rest is shared with the spec, as a
+        # config without templates is shared whole (`node.config`; nodes never change it).
+        raw = dict(node.spec.config)
+        copied: set[tuple[str | int, ...]] = set()
         # One budget for all of a node's fields: limits cannot be dodged by splitting a bomb.
         with templating.limits():
             for item in node.templates:
                 try:
-                    _set_path(raw, item.path, item.template.render(names))
+                    _set_path(raw, item.path, item.template.render(names), copied)
                 except TemplateFailure as exc:
                     field = "config." + ".".join(str(p) for p in item.path)
                     raise NodeError(f"{field}: {exc}") from None
