@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 import redis.asyncio as aioredis
@@ -379,3 +379,27 @@ async def test_close_sends_a_batch_it_cut_off_mid_send(
         assert got is not None and b"run_finished" in got["data"]
     finally:
         await listener.aclose()
+
+
+async def test_close_returns_when_a_send_swallows_the_cancel(redis_url: str) -> None:
+    # redis-py now and then returns from a command as if a cancel never came; the
+    # sender then waited for its next batch and close() waited for the sender for good.
+    bus = RedisEventBus(redis_url)
+    sending = asyncio.Event()
+    swallowed: list[bool] = []
+
+    async def swallowing_send(batch: dict[str, list[Any]]) -> None:
+        sending.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            swallowed.append(True)
+
+    bus._send = swallowing_send  # type: ignore[method-assign]
+    finished = Event(seq=1, type="run_finished", timestamp=datetime.now(UTC), data={})
+    await bus.publish("x", finished)
+    await asyncio.wait_for(sending.wait(), HANG_GUARD_SECONDS)
+    closing = asyncio.ensure_future(bus.close())
+    done, _ = await asyncio.wait({closing}, timeout=HANG_GUARD_SECONDS)
+    assert swallowed
+    assert done, "RedisEventBus.close waited for good on a sender that swallowed its cancel"

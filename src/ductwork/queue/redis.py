@@ -45,7 +45,7 @@ import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ResponseError
 
-from ductwork.events.redis import REDIS_ERRORS, RateLimitedWarning, redis_pool
+from ductwork.events.redis import REDIS_ERRORS, RateLimitedWarning, redis_pool, stop_task
 from ductwork.queue.base import RunHandler
 
 log = logging.getLogger("ductwork.queue")
@@ -137,6 +137,7 @@ class RedisQueue:
         self._consumer = f"ductwork-{uuid.uuid4().hex}"
         self._handler: RunHandler | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._closing = False
         self._running: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self._warn = RateLimitedWarning(log)
@@ -191,7 +192,8 @@ class RedisQueue:
         marks: list[str] = []
         delay = _RETRY_INITIAL_SECONDS
         group_ready = False
-        while True:
+        # The flag as well as the cancel: redis-py can swallow a cancel (`stop_task`).
+        while not self._closing:
             try:
                 if not group_ready:
                     await self._create_group()
@@ -269,9 +271,9 @@ class RedisQueue:
 
     async def close(self) -> None:
         """Stop consuming (runs being advanced are cancelled) and disconnect."""
+        self._closing = True
         if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.wait({self._reader})
+            await stop_task(self._reader)
             self._reader = None
         running = set(self._running)
         for task in running:
