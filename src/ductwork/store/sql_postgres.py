@@ -92,7 +92,7 @@ def _select_run(with_events: bool, with_states: bool = True) -> Select[Any]:
 
 
 # Built once: SQLAlchemy's compiled cache then finds them by identity-free cache key,
-# and `RawReadSession` runs them on the driver (hot).
+# and `DriverSession` runs them on the driver (hot).
 _SELECT_RUN = {
     (events, states): hot(_select_run(events, states))
     for events in (True, False)
