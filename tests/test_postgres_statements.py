@@ -1,6 +1,7 @@
 """PostgreSQL's fewer-statement paths (store/sql_postgres.py): the reads an API makes per run
-run on the asyncpg driver and give exactly what SQLAlchemy gives; a group commit of several
-runs is one statement whose runs' parameters do not mix."""
+and the lease statements a worker makes run on the asyncpg driver and give exactly what
+SQLAlchemy gives (values and errors); a group commit of several runs is one statement whose
+runs' parameters do not mix."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ductwork.models import (
@@ -21,7 +23,7 @@ from ductwork.models import (
     Workflow,
     WorkflowDefinition,
 )
-from ductwork.store import sql_postgres
+from ductwork.store import sql, sql_postgres
 from ductwork.store.base import Checkpoint, LeaseLost
 from ductwork.store.sql import SqlStore
 
@@ -136,6 +138,77 @@ async def test_driver_reads_equal_sqlalchemy_reads(store: SqlStore) -> None:
     assert raw is not None and portable is not None
     assert raw == portable
     assert raw.model_dump(mode="json") == portable.model_dump(mode="json")
+
+
+async def test_a_lease_is_taken_renewed_and_given_up_on_the_driver(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _workflow, run = await stored_run(store)
+    fresh = await store.create_run(
+        run.model_copy(update={"execution_id": f"run-{uuid.uuid4().hex}", "node_states": {}})
+    )
+    counter = ExecuteCounter(monkeypatch)
+    far = T0 + timedelta(hours=1)
+    leased = await store.acquire_lease(run.execution_id, "worker", far, T0)
+    assert await store.acquire_lease(run.execution_id, "other", far, T0) is None
+    assert await store.renew_lease(run.execution_id, "worker", far + timedelta(seconds=1))
+    assert not await store.renew_lease(run.execution_id, "other", far)
+    await store.release_lease(run.execution_id, "worker")
+    # The creator's lease: the small columns only, adopted into the run it holds.
+    known = await store.acquire_lease(fresh.execution_id, "worker", far, T0, known=fresh)
+    assert counter.count == 0
+    assert leased is not None and leased.lease_owner == "worker" and leased.node_states
+    assert known == fresh.model_copy(update={"lease_owner": "worker", "lease_expires_at": far})
+    stored = await store.get_run(run.execution_id, with_events=False)
+    assert stored is not None and stored.lease_owner is None and stored.lease_expires_at is None
+    hot = store._backend._hot  # type: ignore[attr-defined]
+    fell_back = [str(statement) for statement, query in hot.entries() if query is None]
+    assert not fell_back, fell_back
+
+
+async def test_a_lease_taken_on_the_driver_equals_one_taken_through_sqlalchemy(
+    store: SqlStore,
+) -> None:
+    _workflow, run = await stored_run(store)
+    far = T0 + timedelta(hours=1)
+    params = {"eid": run.execution_id, "owner": "worker", "expires": far, "now": T0}
+    leased = await store.acquire_lease(run.execution_id, "worker", far, T0)
+    # The same UPDATE ... RETURNING through SQLAlchemy (taken again by its owner: no
+    # change), and the portable read of the run.
+    async with store._backend.transaction(write=True) as session:
+        result = await session.execute(sql._ACQUIRE_LEASE_RETURNING, params)
+        portable_row = dict(result.mappings().one())
+    async with store._backend.transaction(write=False, single=True) as session:
+        raw_row = (await session.execute(sql._ACQUIRE_LEASE_RETURNING, params)).mappings().first()
+    async with store._backend.transaction(write=False) as session:
+        portable = await store._load_run(session, run.execution_id, with_events=False)
+    assert raw_row == portable_row
+    assert [type(value) for value in raw_row.values()] == [
+        type(value) for value in portable_row.values()
+    ]
+    assert leased is not None and portable is not None
+    assert leased == portable
+    assert leased.model_dump(mode="json") == portable.model_dump(mode="json")
+    assert leased.lease_expires_at == far and leased.lease_expires_at.tzinfo == UTC
+
+
+async def test_a_driver_error_is_raised_as_sqlalchemy_raises_it(store: SqlStore) -> None:
+    _workflow, run = await stored_run(store)
+    async with store._backend.transaction(write=False, single=True) as session:
+        row = (await session.execute(sql._SELECT_RUN, {"eid": run.execution_id})).mappings().first()
+    assert row is not None
+    errors = []
+    for single in (True, False):  # on the driver, then through SQLAlchemy
+        with pytest.raises(IntegrityError) as raised:
+            async with store._backend.transaction(write=True, single=single) as session:
+                await session.execute(sql._INSERT_RUN, dict(row))
+        errors.append(raised.value)
+    on_driver, through_sqlalchemy = errors
+    assert type(on_driver) is type(through_sqlalchemy)
+    assert type(on_driver.orig) is type(through_sqlalchemy.orig)
+    assert on_driver.orig.sqlstate == through_sqlalchemy.orig.sqlstate == "23505"
+    # The connection is still good afterwards (nothing was left broken).
+    assert await store.get_run(run.execution_id) is not None
 
 
 async def test_a_group_commit_of_runs_of_every_shape_is_one_statement(

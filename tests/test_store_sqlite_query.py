@@ -56,7 +56,7 @@ async def test_the_hot_statements_of_a_run_run_on_the_driver(store: SqlStore) ->
     await store.get_run("r1")
     queries = store._backend._queries  # type: ignore[attr-defined]
     # Every statement marked hot that ran compiled to a driver query (none fell back).
-    failed = [str(statement) for statement, query in queries.values() if query is None]
+    failed = [str(statement) for statement, query in queries.entries() if query is None]
     assert queries and not failed, failed
 
 

@@ -41,12 +41,10 @@ import orjson
 from sqlalchemy import (
     Column,
     Dialect,
-    Insert,
     Integer,
     MetaData,
     String,
     Table,
-    Update,
     and_,
     bindparam,
     case,
@@ -120,6 +118,7 @@ from ductwork.store.base import (
 from ductwork.store.definitions import parse_definition
 from ductwork.store.sql_schema import (
     HOT,
+    HotQueries,
     JsonType,
     UTCDateTime,
     _Backend,
@@ -514,9 +513,7 @@ class _AsyncpgRawSession(_RawSession):
 
     async def execute(self, prepared: _Prepared, params: Mapping[str, Any]) -> int:
         status: str = await self._db.execute(prepared.sql, *prepared.args(params))
-        # asyncpg answers with the command tag, e.g. "UPDATE 1".
-        count = status.rpartition(" ")[2]
-        return int(count) if count.isdigit() else 0
+        return sql_postgres.command_rowcount(status)
 
     async def executemany(self, prepared: _Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
         await self._db.executemany(prepared.sql, [prepared.args(row) for row in rows])
@@ -548,9 +545,7 @@ class _SqliteBackend(_Backend):
         self._db: sqlite3.Connection | None = None
         self._begin_sql = "BEGIN"
         self._checkpointer: WalCheckpointer | None = None
-        self._queries: dict[
-            tuple[int, tuple[str, ...] | None], tuple[Executable, _Query | None]
-        ] = {}
+        self._queries: HotQueries | None = None
         # Transactions never await anything that suspends, so this lock is never
         # contended; it only guarantees that stays true if that ever changes.
         self._lock = asyncio.Lock()
@@ -572,6 +567,7 @@ class _SqliteBackend(_Backend):
         event.listen(engine, "connect", self._on_connect)
         event.listen(engine, "begin", self._on_begin)
         self._engine = engine
+        self._queries = HotQueries(engine.dialect)
         self._connection = engine.connect()
         self._db = self._connection.connection.driver_connection
         database = self._url.database
@@ -609,17 +605,9 @@ class _SqliteBackend(_Backend):
 
     def query(self, statement: Executable, params: Mapping[str, Any]) -> _Query | None:
         """The `_Query` of a marked statement (None: run it through SQLAlchemy)."""
-        keys = tuple(params) if isinstance(statement, Insert | Update) else None
-        key = (id(statement), keys)
-        entry = self._queries.get(key)
-        if entry is None:
-            try:
-                query: _Query | None = _Query(statement, self.dialect, keys)  # type: ignore[arg-type]
-            except (TypeError, KeyError, AttributeError, NotImplementedError):
-                query = None
-            # The statement is kept with its query: its id stays its own.
-            entry = self._queries[key] = (statement, query)
-        return entry[1]
+        if self._queries is None:
+            raise StoreError("the store is not started")
+        return self._queries.query(statement, params)
 
     async def close(self) -> None:
         if self._checkpointer is not None:
@@ -699,7 +687,7 @@ class _PostgresBackend(_Backend):
         self._engine: AsyncEngine | None = None
         self._read_engine: AsyncEngine | None = None
         self._autocommit_engine: AsyncEngine | None = None
-        self._hot: sql_postgres.HotQueries | None = None
+        self._hot: HotQueries | None = None
 
     @property
     def dialect(self) -> Dialect:
@@ -721,7 +709,7 @@ class _PostgresBackend(_Backend):
         self._read_engine = self._engine.execution_options(isolation_level="REPEATABLE READ")
         # One-statement work needs no BEGIN/COMMIT round trips.
         self._autocommit_engine = self._engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._hot = sql_postgres.HotQueries(self._engine.dialect)
+        self._hot = HotQueries(self._engine.dialect, sql_postgres.result_type_oid)
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -736,16 +724,14 @@ class _PostgresBackend(_Backend):
             if self._autocommit_engine is None or self._hot is None:
                 raise StoreError("the store is not started")
             async with self._autocommit_engine.connect() as connection:
-                if write:
-                    yield _AsyncSession(connection)
-                    return
-                # Reads: hot statements on the driver (store/sql_postgres.py).
-                session = sql_postgres.RawReadSession(connection, self._hot)
+                # Hot statements on the driver (store/sql_postgres.py).
+                session = sql_postgres.DriverSession(connection, self._hot)
                 try:
                     yield session
                 except BaseException as exc:
                     if session.used_driver is not None:
-                        await _invalidate_if_broken(connection, session.used_driver, exc)
+                        error = session.driver_error or exc
+                        await _invalidate_if_broken(connection, session.used_driver, error)
                     raise
             return
         engine = self._engine if write else self._read_engine

@@ -8,12 +8,14 @@ still agree with the run row. JSON renders timestamps as text in the session's
 time zone; `rows_from_json` turns them back into UTC datetimes, as
 `UTCDateTime` does for columns.
 
-Reads outside a transaction (`transaction(write=False, single=True)`: a run, a
-workflow, a page of events) run their `hot()` statements on the asyncpg connection
-of the pooled SQLAlchemy connection (`RawReadSession`), compiled once with the
-column types' bind and result processors, as SQLite's hot statements are: SQLAlchemy's
-per-execution work (cache key, execution context, result set-up) cost the API more
-CPU than PostgreSQL spent on the read.
+Statements outside a transaction (`transaction(single=True)`: reading a run, a
+workflow, a page of events; taking, renewing and giving up a lease; inserting a run)
+run their `hot()` statements on the asyncpg connection of the pooled SQLAlchemy
+connection (`DriverSession`), compiled once with the column types' bind and result
+processors, as SQLite's hot statements are (asyncpg prepares each once per
+connection, in its statement cache): SQLAlchemy's per-execution work (cache key,
+execution context, result set-up) cost the API more CPU than PostgreSQL spent on
+the read, and was ~10 % of a worker's CPU in `acquire_lease` alone.
 """
 
 from __future__ import annotations
@@ -38,12 +40,13 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.engine import Connection, CursorResult, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable
 
 from ductwork.store.sql_schema import (
     HOT,
+    HotQueries,
     UTCDateTime,
-    _Query,
     _QueryResult,
     _Session,
     audit_log,
@@ -89,7 +92,7 @@ def _select_run(with_events: bool, with_states: bool = True) -> Select[Any]:
 
 
 # Built once: SQLAlchemy's compiled cache then finds them by identity-free cache key,
-# and `RawReadSession` runs them on the driver (hot).
+# and `DriverSession` runs them on the driver (hot).
 _SELECT_RUN = {
     (events, states): hot(_select_run(events, states))
     for events in (True, False)
@@ -324,7 +327,7 @@ _FLOAT8_OID = 701
 _NUMERIC_OID = 1700
 
 
-def _pg_type_oid(type_: Any) -> int | None:
+def result_type_oid(type_: Any) -> int | None:
     """The PostgreSQL type a numeric column comes back as (asyncpg's result processors
     for numerics are chosen by it); None for the rest, which need none."""
     if isinstance(type_, Float):
@@ -334,62 +337,44 @@ def _pg_type_oid(type_: Any) -> int | None:
     return None
 
 
-class HotQueries:
-    """`_Query`s of `hot()` statements compiled for one PostgreSQL dialect, built on first use.
+def command_rowcount(status: str) -> int:
+    """The rows a statement changed, from asyncpg's command tag (e.g. "UPDATE 1")."""
+    count = status.rpartition(" ")[2]
+    return int(count) if count.isdigit() else 0
 
-    A statement `_Query` cannot reproduce (an IN list given at run time, a callable
-    default) is remembered as None and runs through SQLAlchemy.
+
+class DriverSession(_Session):
+    """One statement outside a transaction on one pooled connection (`single=True`):
+    a `hot()` statement, read or write, runs on its asyncpg connection (one round trip,
+    none of SQLAlchemy's per-execution work), any other through SQLAlchemy as before.
+
+    The `_Query` applies the column types' bind and result processors as SQLAlchemy
+    does, and a driver error is raised as SQLAlchemy raises it (its asyncpg adapter
+    translates it, then `DBAPIError.instance` wraps it: an `IntegrityError` for a taken
+    key), so callers cannot tell the two paths apart. `driver_error` keeps the
+    untranslated error: the backend drops a connection it left broken.
     """
 
-    def __init__(self, dialect: Dialect) -> None:
-        self._dialect = dialect
-        # id(statement) -> (statement, query): the statement is kept so its id stays its own.
-        self._queries: dict[int, tuple[Executable, _Query | None]] = {}
-
-    def query(self, statement: Executable) -> _Query | None:
-        """The compiled query of a `hot()` SELECT, or None (run it through SQLAlchemy)."""
-        entry = self._queries.get(id(statement))
-        if entry is None:
-            query: _Query | None = None
-            if getattr(statement, "is_select", False):
-                try:
-                    query = _Query(
-                        statement,  # type: ignore[arg-type]
-                        self._dialect,
-                        None,
-                        _pg_type_oid,
-                    )
-                except (TypeError, KeyError, AttributeError, NotImplementedError):
-                    query = None
-            entry = self._queries[id(statement)] = (statement, query)
-        return entry[1]
-
-
-class RawReadSession(_Session):
-    """Reads outside a transaction on one pooled connection: `hot()` SELECTs run on its
-    asyncpg connection (one round trip, none of SQLAlchemy's per-execution work), any
-    other statement through SQLAlchemy as before.
-
-    Errors of a raw read are asyncpg's own, unwrapped (no caller of a read tells
-    SQLAlchemy's apart); the backend drops a connection they leave broken.
-    """
-
-    __slots__ = ("_connection", "_db", "_queries")
+    __slots__ = ("_adapted", "_connection", "_db", "_queries", "driver_error")
 
     def __init__(self, connection: AsyncConnection, queries: HotQueries) -> None:
         self._connection = connection
         self._queries = queries
         self._db: Any = None
+        self._adapted: Any = None
+        self.driver_error: BaseException | None = None
 
     @property
     def used_driver(self) -> Any:
-        """The asyncpg connection if a raw read has used it yet, else None."""
+        """The asyncpg connection if a statement has used it yet, else None."""
         return self._db
 
     async def driver(self) -> Any:
         """The asyncpg connection under the pooled one."""
         if self._db is None:
-            self._db = (await self._connection.get_raw_connection()).driver_connection
+            raw = await self._connection.get_raw_connection()
+            self._adapted = raw.dbapi_connection
+            self._db = raw.driver_connection
         return self._db
 
     async def execute(
@@ -397,14 +382,43 @@ class RawReadSession(_Session):
     ) -> CursorResult[Any]:
         query = None
         if isinstance(parameters, Mapping) and statement.get_execution_options().get(HOT):
-            query = self._queries.query(statement)
+            query = self._queries.query(statement, parameters)
         if query is None:
             return await self._connection.execute(statement, parameters)
         assert isinstance(parameters, Mapping)
         db = await self.driver()
-        fetched = await db.fetch(query.sql, *query.args(parameters))
-        result: Any = _QueryResult(query.rows(fetched), len(fetched))
+        args = query.args(parameters)
+        try:
+            if query.returns_rows:
+                fetched = await db.fetch(query.sql, *args)
+                result: Any = _QueryResult(query.rows(fetched), len(fetched))
+            else:
+                status: str = await db.execute(query.sql, *args)
+                result = _QueryResult([], command_rowcount(status))
+        except Exception as error:
+            self.driver_error = error
+            raised = self._as_sqlalchemy_raises(error, query.sql, args)
+            if raised is error:
+                raise
+            raise raised from error
         return result  # type: ignore[no-any-return]
+
+    def _as_sqlalchemy_raises(self, error: Exception, sql: str, args: Any) -> Exception:
+        """`error` as SQLAlchemy raises it from its own execution of `sql`."""
+        dialect = self._connection.dialect
+        dbapi_error = dialect.loaded_dbapi.Error
+        try:
+            # What SQLAlchemy's asyncpg cursor does with a driver error: raise its DBAPI
+            # translation (or the error itself when it has none, e.g. an OSError).
+            self._adapted._handle_exception(error)
+        except dbapi_error as translated:
+            wrapped: Exception = DBAPIError.instance(
+                sql, args, translated, dbapi_error, dialect=dialect
+            )
+            return wrapped
+        except Exception as other:
+            return other
+        return error
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         return await self._connection.run_sync(fn)

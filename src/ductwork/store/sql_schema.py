@@ -24,11 +24,13 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Insert,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    Update,
     false,
     text,
 )
@@ -576,6 +578,50 @@ class _QueryResult:
 
     def scalar(self) -> Any:
         return next(iter(self._rows[0].values())) if self._rows else None
+
+
+class HotQueries:
+    """The `_Query` of each `hot()` statement for one dialect, compiled on first use.
+
+    An INSERT or UPDATE compiles for the parameter names it is given (SQLAlchemy
+    compiles it per execution the same way), so it is kept per set of names. A
+    statement `_Query` cannot reproduce (an IN list given at run time, a callable
+    default) is remembered as None: it runs through SQLAlchemy.
+    """
+
+    __slots__ = ("_coltype", "_dialect", "_queries")
+
+    def __init__(self, dialect: Dialect, coltype: Callable[[Any], Any] | None = None) -> None:
+        """`coltype`: as for `_Query` (the driver's type code of a result column, or None)."""
+        self._dialect = dialect
+        self._coltype = coltype
+        # (id(statement), names) -> (statement, query): the statement is kept so its id
+        # stays its own.
+        self._queries: dict[
+            tuple[int, tuple[str, ...] | None], tuple[Executable, _Query | None]
+        ] = {}
+
+    def query(self, statement: Executable, params: Mapping[str, Any]) -> _Query | None:
+        """The compiled query of a marked statement for `params`' names, or None."""
+        keys = tuple(params) if isinstance(statement, Insert | Update) else None
+        key = (id(statement), keys)
+        entry = self._queries.get(key)
+        if entry is None:
+            try:
+                query: _Query | None = _Query(
+                    statement,  # type: ignore[arg-type]
+                    self._dialect,
+                    keys,
+                    self._coltype,
+                )
+            except (TypeError, KeyError, AttributeError, NotImplementedError):
+                query = None
+            entry = self._queries[key] = (statement, query)
+        return entry[1]
+
+    def entries(self) -> list[tuple[Executable, _Query | None]]:
+        """Every statement looked up so far, with its query (None: through SQLAlchemy)."""
+        return list(self._queries.values())
 
 
 class _RawSession(ABC):
