@@ -32,7 +32,7 @@ from ductwork.security.audit import AuditLog
 from ductwork.security.models import AuditQuery
 from ductwork.store.base import DuplicateRun, Store, StoreError
 from ductwork.store.sql import SqlStore
-from tests.support.engine import definition, embedded
+from tests.support.engine import ProbeNode, definition, embedded
 from tests.support.polling import eventually
 from tests.test_store_contract import T0, event, new_run, store  # noqa: F401 (fixture)
 
@@ -358,3 +358,46 @@ async def test_a_creation_lease_older_than_a_heartbeat_is_taken_again(
         assert [k.execution_id if k else None for k in spy.known] == [run.execution_id]
         final = await app.get_run(run.execution_id)
         assert final.status is RunStatus.SUCCESS and final.redrives == 0
+
+
+async def test_a_run_created_leased_renews_its_lease_while_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The heartbeat of a run leased by its INSERT renews that lease like any other.
+    node = ProbeNode()
+    slow = definition(
+        [{"id": "start", "type": "start"}, {"id": "p", "type": "probe", "config": {"hold": True}}],
+        [("start", "p")],
+    )
+    async with embedded(
+        tmp_path, extra_nodes=[node], lease_seconds=2.0, heartbeat_seconds=0.2
+    ) as app:
+        spy = _spy(app, monkeypatch)
+        renewals: list[str] = []
+        renew = app.store.renew_lease
+
+        async def counting(execution_id: str, owner: str, expires: Any) -> bool:
+            kept = await renew(execution_id, owner, expires)
+            renewals.append(execution_id)
+            return kept
+
+        monkeypatch.setattr(app.store, "renew_lease", counting)
+        workflow = await app.create_workflow(slow)
+        run, _ = await app.execute(workflow.id, {})
+        [inserted] = spy.created
+        assert inserted.lease_owner == app.executor.owner and inserted.lease_expires_at
+        await eventually(lambda: len(renewals) >= 2, what="two renewals of the lease")
+        held = await app.store.get_run(run.execution_id, with_events=False)
+        assert held is not None and held.lease_owner == app.executor.owner
+        assert held.lease_expires_at is not None
+        assert held.lease_expires_at > inserted.lease_expires_at
+        node.release()
+
+        async def finished() -> bool:
+            got = await app.store.get_run(run.execution_id, with_events=False)
+            return got is not None and got.status.finished
+
+        await eventually(finished, what="the run finished")
+        final = await app.get_run(run.execution_id)
+    assert final.status is RunStatus.SUCCESS, final.error
+    assert final.redrives == 0 and spy.known == []
