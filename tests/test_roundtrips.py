@@ -27,6 +27,7 @@ from ductwork.models import (
     Run,
     RunStatus,
     WorkflowSettings,
+    utcnow,
 )
 from ductwork.security.audit import AuditLog
 from ductwork.security.models import AuditQuery
@@ -401,3 +402,24 @@ async def test_a_run_created_leased_renews_its_lease_while_it_runs(
         final = await app.get_run(run.execution_id)
     assert final.status is RunStatus.SUCCESS, final.error
     assert final.redrives == 0 and spy.known == []
+
+
+async def test_a_process_that_stops_gives_back_the_leases_of_runs_it_did_not_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stopped with runs still in its queue: the next process takes them at once (as
+    # runs nobody held, no re-drive), not a lease later.
+    async with embedded(tmp_path) as app:
+        run = await _created_not_delivered(app, monkeypatch)
+        url = app.settings.resolved_store_url
+    reader = SqlStore(url)  # the store as the next process finds it (no sweep of its own)
+    await reader.start()
+    try:
+        stored = await reader.get_run(run.execution_id, with_events=False)
+        assert stored is not None and stored.status is RunStatus.QUEUED
+        assert (stored.lease_owner, stored.lease_expires_at) == (None, None)
+        now = utcnow()
+        leased = await reader.acquire_lease(run.execution_id, "next", now, now)
+        assert leased is not None and leased.redrives == 0
+    finally:
+        await reader.close()

@@ -218,6 +218,8 @@ class Ductwork:
             self.scheduler = None
         await self.authenticator.close()
         await self.queue.close()
+        if self.components.consume and self.queue.local:
+            await self.executor.release_unstarted()  # runs its queue held, leased to it
         await self.bus.close()
         await self.components.cache.close()
         if self.components.sweep_lock is not None:

@@ -1725,6 +1725,20 @@ class Executor:
             self._expected.pop(next(iter(self._expected)))
         self._expected[run.execution_id] = run
 
+    async def release_unstarted(self) -> None:
+        """Give back the leases runs were inserted with (`lease_new_run`) that this
+        process will not advance now (it stops, its queue closed): the next process
+        then takes them at once, with no re-drive counted, as runs nobody held.
+        Best effort: a lease left behind expires on its own."""
+        unstarted, self._expected = self._expected, {}
+        for execution_id, run in unstarted.items():
+            if run.lease_owner != self.owner:
+                continue
+            try:
+                await self.store.release_lease(execution_id, self.owner)
+            except Exception as exc:
+                log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
+
     async def advance(self, execution_id: str) -> RunStatus | None:
         """Drive a run as far as it goes; None when another worker holds it or it is finished,
         `queued` when a concurrency limit keeps it from starting (engine/admission.py)."""
