@@ -154,6 +154,33 @@ async def test_a_run_past_its_redrive_budget_at_lease_time_is_dead_lettered(
     assert "re-driven 5 times without a node completing" in (got.error or "")
 
 
+async def test_a_run_created_leased_by_a_process_that_died_is_resumed_once_the_lease_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process inserts a run leased to itself (`Executor.lease_new_run`) and dies
+    before driving it: another process takes it over after the lease, not before."""
+    node = ProbeNode()
+    async with embedded(tmp_path, extra_nodes=[node], **FAST) as first:
+        wf = await first.create_workflow(_chain(("p", "probe")))
+
+        async def died(execution_id: str) -> None:
+            """The process dies before its queue delivers the run."""
+
+        monkeypatch.setattr(first.queue, "enqueue", died)
+        run, _ = await first.execute(wf.id, {"x": 1})
+        created = await first.store.get_run(run.execution_id, with_events=False)
+        dead_owner = first.executor.owner
+    assert created is not None and created.status is RunStatus.QUEUED
+    assert created.lease_owner == dead_owner and created.lease_expires_at is not None
+    async with embedded(tmp_path, extra_nodes=[node], **FAST) as second:
+        assert second.executor.owner != dead_owner
+        final = await _finished(second, run.execution_id)
+    assert final.status is RunStatus.SUCCESS, final.error
+    assert node.calls == {(run.execution_id, "p"): 1}
+    assert final.start_time is not None and final.start_time >= created.lease_expires_at
+    assert [e.type for e in final.events].count("run_started") == 1
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mongodb"])
 async def test_a_nul_character_in_an_output_fails_the_node_on_every_store(
     tmp_path: Path, kind: str, store_url_factory: Callable[[str], str]

@@ -2,7 +2,9 @@
 
 - a run and its `run.start` audit entry are one write (`create_run(..., audit=)`);
 - a run's terminal commit gives its lease up (no `release_lease` after it);
-- a run this process created is leased without reading back what it just wrote
+- a run this process created and drives at once is inserted leased (no lease
+  statement: `Executor.lease_new_run`); one it leases later (a concurrency limit, a
+  delivery a heartbeat late) is leased without reading back what it just wrote
   (`acquire_lease(..., known=)`), and read whole when it moved on meanwhile.
 
 Store-level tests run on SQLite, PostgreSQL and MongoDB (the contract's `store`).
@@ -17,12 +19,21 @@ from typing import Any
 
 import pytest
 
-from ductwork.models import Checkpoint, NodeState, NodeStatus, Run, RunStatus
+from ductwork.engine import executor as executor_module
+from ductwork.models import (
+    Checkpoint,
+    NodeState,
+    NodeStatus,
+    Run,
+    RunStatus,
+    WorkflowSettings,
+    utcnow,
+)
 from ductwork.security.audit import AuditLog
 from ductwork.security.models import AuditQuery
 from ductwork.store.base import DuplicateRun, Store, StoreError
 from ductwork.store.sql import SqlStore
-from tests.support.engine import definition, embedded
+from tests.support.engine import ProbeNode, definition, embedded
 from tests.support.polling import eventually
 from tests.test_store_contract import T0, event, new_run, store  # noqa: F401 (fixture)
 
@@ -141,13 +152,20 @@ async def test_a_checkpoint_can_give_the_lease_up_but_never_take_it(store: Store
 
 
 class _CountingStore:
-    """Counts `release_lease` and records what `acquire_lease` was handed."""
+    """Counts `release_lease`, records what `acquire_lease` was handed and the runs
+    `create_run` inserted."""
 
     def __init__(self, inner: Store) -> None:
         self.released: list[str] = []
         self.known: list[Run | None] = []
+        self.created: list[Run] = []
         self._release = inner.release_lease
         self._acquire = inner.acquire_lease
+        self._create = inner.create_run
+
+    async def create_run(self, run: Run, **kw: Any) -> Run:
+        self.created.append(run)
+        return await self._create(run, **kw)
 
     async def release_lease(self, execution_id: str, owner: str) -> None:
         self.released.append(execution_id)
@@ -162,6 +180,7 @@ def _spy(app: Any, monkeypatch: pytest.MonkeyPatch) -> _CountingStore:
     spy = _CountingStore(app.store)
     monkeypatch.setattr(app.store, "release_lease", spy.release_lease)
     monkeypatch.setattr(app.store, "acquire_lease", spy.acquire_lease)
+    monkeypatch.setattr(app.store, "create_run", spy.create_run)
     return spy
 
 
@@ -261,13 +280,146 @@ async def test_acquire_reads_a_run_that_moved_on_since_it_was_created(store: Sto
     assert stored is not None and leased.model_dump() == stored.model_dump()
 
 
-async def test_a_run_created_here_is_leased_with_what_was_created(
+async def test_a_run_created_here_is_inserted_leased_and_driven_without_a_lease_statement(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with embedded(tmp_path) as app:
         spy = _spy(app, monkeypatch)
         run = await _run_three(app)
-        assert [k.execution_id if k else None for k in spy.known] == [run.execution_id]
+        [inserted] = spy.created
+        assert inserted.lease_owner == app.executor.owner
+        assert inserted.lease_expires_at is not None
+        assert spy.known == []  # no acquire_lease: the INSERT took the lease
         # Delivered again (at least once): read from the store, and finished already.
         assert await app.executor.advance(run.execution_id) is None
-        assert spy.known[-1] is None
+        assert spy.known == [None]
+
+
+async def test_a_run_with_a_concurrency_limit_is_leased_after_it_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Admission decides after the lease is taken (engine/admission.py): such a run is
+    # inserted free and leased by `advance`, with what was created.
+    limited = THREE.model_copy(update={"settings": WorkflowSettings(max_concurrent_runs=1)})
+    async with embedded(tmp_path) as app:
+        spy = _spy(app, monkeypatch)
+        workflow = await app.create_workflow(limited)
+        run, _ = await app.execute(workflow.id, {"n": 1}, wait=True)
+        assert run.status is RunStatus.SUCCESS, run.error
+        [inserted] = spy.created
+        assert (inserted.lease_owner, inserted.lease_expires_at) == (None, None)
+        assert [k.execution_id if k else None for k in spy.known] == [run.execution_id]
+        stored = await app.store.get_run(run.execution_id, with_events=False)
+        assert stored is not None and stored.admitted
+
+
+async def _created_not_delivered(app: Any, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """An async run of THREE that this process created leased and has not advanced yet."""
+    held: list[str] = []
+
+    async def hold(execution_id: str) -> None:
+        held.append(execution_id)
+
+    monkeypatch.setattr(app.queue, "enqueue", hold)
+    workflow = await app.create_workflow(THREE)
+    run, _ = await app.execute(workflow.id, {"n": 1})
+    assert held == [run.execution_id]
+    assert run.lease_owner == app.executor.owner
+    return run
+
+
+async def test_a_run_cancelled_before_its_advance_is_read_from_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with embedded(tmp_path) as app:
+        spy = _spy(app, monkeypatch)
+        run = await _created_not_delivered(app, monkeypatch)
+        cancelled = await app.cancel(run.execution_id)
+        # Leased to this process already: a cancel only sets the flag...
+        assert cancelled.status is RunStatus.QUEUED and cancelled.cancel_requested
+        # ...which the advance reads, instead of driving the run it was handed.
+        assert await app.executor.advance(run.execution_id) is RunStatus.CANCELLED
+        assert spy.known == [None]
+        final = await app.get_run(run.execution_id)
+        assert final.status is RunStatus.CANCELLED and final.node_states == {}
+
+
+async def test_a_creation_lease_older_than_a_heartbeat_is_taken_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Advanced a heartbeat or more after it was created (a backed-up queue): the lease is
+    # taken from the store (ours still, no re-drive) and renewed, not assumed.
+    async with embedded(tmp_path) as app:
+        spy = _spy(app, monkeypatch)
+        run = await _created_not_delivered(app, monkeypatch)
+        real = executor_module.utcnow
+        later = timedelta(seconds=app.settings.heartbeat_seconds)
+        monkeypatch.setattr(executor_module, "utcnow", lambda: real() + later)
+        assert await app.executor.advance(run.execution_id) is RunStatus.SUCCESS
+        assert [k.execution_id if k else None for k in spy.known] == [run.execution_id]
+        final = await app.get_run(run.execution_id)
+        assert final.status is RunStatus.SUCCESS and final.redrives == 0
+
+
+async def test_a_run_created_leased_renews_its_lease_while_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The heartbeat of a run leased by its INSERT renews that lease like any other.
+    node = ProbeNode()
+    slow = definition(
+        [{"id": "start", "type": "start"}, {"id": "p", "type": "probe", "config": {"hold": True}}],
+        [("start", "p")],
+    )
+    async with embedded(
+        tmp_path, extra_nodes=[node], lease_seconds=2.0, heartbeat_seconds=0.2
+    ) as app:
+        spy = _spy(app, monkeypatch)
+        renewals: list[str] = []
+        renew = app.store.renew_lease
+
+        async def counting(execution_id: str, owner: str, expires: Any) -> bool:
+            kept = await renew(execution_id, owner, expires)
+            renewals.append(execution_id)
+            return kept
+
+        monkeypatch.setattr(app.store, "renew_lease", counting)
+        workflow = await app.create_workflow(slow)
+        run, _ = await app.execute(workflow.id, {})
+        [inserted] = spy.created
+        assert inserted.lease_owner == app.executor.owner and inserted.lease_expires_at
+        await eventually(lambda: len(renewals) >= 2, what="two renewals of the lease")
+        held = await app.store.get_run(run.execution_id, with_events=False)
+        assert held is not None and held.lease_owner == app.executor.owner
+        assert held.lease_expires_at is not None
+        assert held.lease_expires_at > inserted.lease_expires_at
+        node.release()
+
+        async def finished() -> bool:
+            got = await app.store.get_run(run.execution_id, with_events=False)
+            return got is not None and got.status.finished
+
+        await eventually(finished, what="the run finished")
+        final = await app.get_run(run.execution_id)
+    assert final.status is RunStatus.SUCCESS, final.error
+    assert final.redrives == 0 and spy.known == []
+
+
+async def test_a_process_that_stops_gives_back_the_leases_of_runs_it_did_not_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stopped with runs still in its queue: the next process takes them at once (as
+    # runs nobody held, no re-drive), not a lease later.
+    async with embedded(tmp_path) as app:
+        run = await _created_not_delivered(app, monkeypatch)
+        url = app.settings.resolved_store_url
+    reader = SqlStore(url)  # the store as the next process finds it (no sweep of its own)
+    await reader.start()
+    try:
+        stored = await reader.get_run(run.execution_id, with_events=False)
+        assert stored is not None and stored.status is RunStatus.QUEUED
+        assert (stored.lease_owner, stored.lease_expires_at) == (None, None)
+        now = utcnow()
+        leased = await reader.acquire_lease(run.execution_id, "next", now, now)
+        assert leased is not None and leased.redrives == 0
+    finally:
+        await reader.close()

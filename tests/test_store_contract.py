@@ -1152,6 +1152,44 @@ async def test_a_lease_whose_read_failed_is_given_back(
     assert got is not None and got.lease_owner is None
 
 
+async def test_a_run_created_leased_is_held_by_its_creator_until_the_lease_expires(
+    store: Store, store_kind: str
+) -> None:
+    # `Executor.lease_new_run`: the process that will drive a run at once inserts it
+    # leased. Should it die before driving it, the run is taken over on expiry.
+    expires = T0 + timedelta(seconds=15)
+    run = new_run().model_copy(update={"lease_owner": "creator", "lease_expires_at": expires})
+    eid = run.execution_id
+    await store.create_run(run)
+    got = await store.get_run(eid)
+    assert got is not None and got.status is RunStatus.QUEUED
+    assert (got.lease_owner, got.lease_expires_at) == ("creator", stored(store_kind, expires))
+    # The creator writes without taking the lease first (as its executor then does).
+    await store.checkpoint(eid, Checkpoint(events=[event(1)]), owner="creator")
+    assert await store.renew_lease(eid, "creator", expires) is True
+    # Nobody else takes it, writes to it or is offered it while the lease lasts; a cancel
+    # only sets the flag (the holder ends it).
+    before = expires - timedelta(seconds=1)
+    assert await store.acquire_lease(eid, "other", before + timedelta(seconds=15), before) is None
+    with pytest.raises(LeaseLost):
+        await store.checkpoint(eid, Checkpoint(events=[event(2)]), owner="other")
+    assert eid not in await store.find_runs_to_resume(before)
+    held = await store.request_cancel(eid)
+    assert held is not None and held.status is RunStatus.QUEUED and held.cancel_requested
+    # Once it expires, the sweep offers it and the next worker takes it over (a re-drive).
+    after = expires + timedelta(seconds=1)
+    assert eid in await store.find_runs_to_resume(after)
+    taken = await store.acquire_lease(eid, "other", after + timedelta(seconds=15), after)
+    assert taken is not None
+    assert (taken.lease_owner, taken.redrives, taken.last_seq) == ("other", 1, 1)
+    assert taken.cancel_requested is True
+    with pytest.raises(LeaseLost):
+        await store.checkpoint(eid, Checkpoint(events=[event(2)]), owner="creator")
+    await store.checkpoint(eid, Checkpoint(events=[event(2)]), owner="other")
+    final = await store.get_run(eid)
+    assert final is not None and [e.seq for e in final.events] == [1, 2]
+
+
 async def test_cancelling_a_queued_run_finishes_it_at_once(store: Store) -> None:
     run = await stored_run(store, new_run())
     await store.checkpoint(run.execution_id, Checkpoint(events=[event(1), event(2)]))

@@ -218,6 +218,8 @@ class Ductwork:
             self.scheduler = None
         await self.authenticator.close()
         await self.queue.close()
+        if self.components.consume and self.queue.local:
+            await self.executor.release_unstarted()  # runs its queue held, leased to it
         await self.bus.close()
         await self.components.cache.close()
         if self.components.sweep_lock is not None:
@@ -557,6 +559,11 @@ class Ductwork:
             "target": f"execution:{run.execution_id}",
             "details": {"workflow_id": workflow_id, "version": version},
         }
+        # This process takes the message itself: the run is inserted leased to its
+        # executor (one lease statement fewer; `Executor.lease_new_run` says when not).
+        local = self.components.consume and self.queue.local
+        if local:
+            run = self.executor.lease_new_run(run)
         entry = None
         if self.audit.writes_to(self.store.security):
             # The store appends it in the run's own commit (one commit, not two).
@@ -575,9 +582,8 @@ class Ductwork:
             # An audit log over another store (or an entry that could not be built):
             # appended on its own, as any other action's.
             await self.audit.record("run.start", **audit_args)
-        if self.components.consume and self.queue.local:
-            # This process takes the message itself: its executor need not read back
-            # the run it was just handed (`Executor.expect`).
+        if local:
+            # Nor need its executor read back the run it was just handed (`expect`).
             self.executor.expect(run)
         if wait:
             async with self._watch(run.execution_id) as events:

@@ -1,11 +1,12 @@
 """Advances runs: ready-set scheduling, branches, retries, timeouts, checkpoints, events.
 
-`Executor.advance(execution_id)` takes the run's lease, drives the run as far
-as it can go (to its end, or until it parks on a long delay) and gives the
-lease back. Everything the run does is checkpointed in the store before
-anything that depends on it starts, so any process can pick a run up where
-another one died: completed nodes are never run again, a node that was
-running is run again with its attempt count raised.
+`Executor.advance(execution_id)` takes the run's lease (or finds it taken by the
+run's own INSERT: `Executor.lease_new_run`), drives the run as far as it can go
+(to its end, or until it parks on a long delay) and gives the lease back.
+Everything the run does is checkpointed in the store before anything that
+depends on it starts, so any process can pick a run up where another one died:
+completed nodes are never run again, a node that was running is run again with
+its attempt count raised.
 
 The engine does no I/O of its own: it talks to the store, the event bus and
 the nodes' clients through the ports it is given.
@@ -31,7 +32,7 @@ import orjson
 from pydantic import ValidationError
 
 from ductwork.engine import templating
-from ductwork.engine.admission import AdmissionControl
+from ductwork.engine.admission import AdmissionControl, run_limits
 from ductwork.engine.budget import RunBudget
 from ductwork.engine.graph import ERROR_BRANCH, NodePlan, Plan, WorkflowInvalid, build_plan
 from ductwork.engine.limits import number
@@ -674,9 +675,13 @@ class _RunDriver:
         plan: Plan,
         plan_credentials: PlanCredentials | None = None,
         credentials: Mapping[str, Credential] | None = None,
+        leased_at: float | None = None,
     ) -> None:
         self.executor = executor
         self.run = run
+        self.leased_at = leased_at
+        """Loop time the run's lease was set (None: as the drive starts); the first
+        renewal is due a heartbeat after it."""
         self.plan = plan
         self.plan_credentials = plan_credentials or PlanCredentials(frozenset(), {})
         self.credentials: Mapping[str, Credential] = credentials or {}
@@ -1399,10 +1404,13 @@ class _RunDriver:
         deadline_timer = loop.call_later(
             (self.deadline - now).total_seconds(), self._stop_for_limit, overtime
         )
-        # The first renewal is due a heartbeat from now: most runs end before it, so the
-        # heartbeat's task is started then, not with every run.
+        # The first renewal is due a heartbeat after the lease was set: most runs end
+        # before it, so the heartbeat's task is started then, not with every run.
+        leased_at = loop.time() if self.leased_at is None else self.leased_at
         heartbeat_timer = loop.call_later(
-            self.executor.settings.heartbeat_seconds, self._start_heartbeat, loop.time()
+            max(0.0, leased_at + self.executor.settings.heartbeat_seconds - loop.time()),
+            self._start_heartbeat,
+            leased_at,
         )
         cancelled = self.cancel_event
         cancelled.on_set = self._wake_drive
@@ -1667,25 +1675,69 @@ class Executor:
         return list(self._active)
 
     def cancel_local(self, execution_id: str) -> bool:
-        """Stop a run this process is advancing (True if it was here)."""
+        """Stop a run this process is advancing (True if it was here).
+
+        A run handed over by `expect` and not advanced yet is forgotten there, so its
+        `advance` reads the run (and the cancel flag) from the store instead of
+        driving what it was handed.
+        """
         driver = self._active.get(execution_id)
         if driver is None:
+            self._expected.pop(execution_id, None)
             return False
         driver.cancel_event.set()
         return True
 
+    def lease_new_run(self, run: Run) -> Run:
+        """`run`, about to be inserted by this process for its own queue (`expect`),
+        leased to this executor from the start: the lease rides along with the
+        run's INSERT and `advance` needs no lease statement of its own.
+
+        Unchanged (`advance` takes the lease as for any run) when the start is
+        conditional: a concurrency limit applies (engine/admission.py decides after
+        the lease is taken), or the run is not a fresh queued one. Should this
+        process die before driving it, the sweep offers the run once the lease
+        expires (`Store.find_runs_to_resume`), and whoever takes it counts a re-drive.
+        """
+        if (
+            run.status is not RunStatus.QUEUED
+            or run.lease_owner is not None
+            or run.cancel_requested
+            or run.node_states
+            or run_limits(run, self.settings) != (None, None)
+        ):
+            return run
+        expires = utcnow() + timedelta(seconds=self.settings.lease_seconds)
+        return run.model_copy(update={"lease_owner": self.owner, "lease_expires_at": expires})
+
     def expect(self, run: Run) -> None:
         """Hand over a run this process just created and enqueued to its own queue.
 
-        Its `advance` then passes it to `Store.acquire_lease` as `known`, which need
-        not read back what was just written. Only a hint: the lease is still taken
-        by the store (fencing unchanged), the run is still read whole when it moved
-        on meanwhile, and a run delivered elsewhere or again is read as usual.
+        Created leased to this executor (`lease_new_run`) and advanced soon enough,
+        it is driven as handed over, with no lease statement. Otherwise `advance`
+        passes it to `Store.acquire_lease` as `known`, which need not read back what
+        was just written. Only a hint: the lease is still the store's (fencing
+        unchanged), the run is still read whole when it moved on meanwhile, and a
+        run delivered elsewhere or again is read as usual.
         """
         if len(self._expected) >= EXPECTED_RUNS:
             # Never taken (a queue that dropped it): the oldest goes; it is only a hint.
             self._expected.pop(next(iter(self._expected)))
         self._expected[run.execution_id] = run
+
+    async def release_unstarted(self) -> None:
+        """Give back the leases runs were inserted with (`lease_new_run`) that this
+        process will not advance now (it stops, its queue closed): the next process
+        then takes them at once, with no re-drive counted, as runs nobody held.
+        Best effort: a lease left behind expires on its own."""
+        unstarted, self._expected = self._expected, {}
+        for execution_id, run in unstarted.items():
+            if run.lease_owner != self.owner:
+                continue
+            try:
+                await self.store.release_lease(execution_id, self.owner)
+            except Exception as exc:
+                log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
 
     async def advance(self, execution_id: str) -> RunStatus | None:
         """Drive a run as far as it goes; None when another worker holds it or it is finished,
@@ -1697,15 +1749,23 @@ class Executor:
         self._claimed.add(execution_id)
         try:
             now = utcnow()
-            expires = now + timedelta(seconds=self.settings.lease_seconds)
-            run = await self.store.acquire_lease(
-                execution_id, self.owner, expires, now, known=known
-            )
+            leased_at = self._leased_at_creation(known, now)
+            if known is not None and leased_at is not None:
+                # Leased by its INSERT a moment ago: drive a copy of it (the creator
+                # still holds `known`; the driver records loop items' states in its run).
+                run: Run | None = known.model_copy(
+                    update={"node_states": {}, "events": [], "variables": dict(known.variables)}
+                )
+            else:
+                expires = now + timedelta(seconds=self.settings.lease_seconds)
+                run = await self.store.acquire_lease(
+                    execution_id, self.owner, expires, now, known=known
+                )
             if run is None:
                 return None
             try:
                 if self.admission is None or await self.admission.admit(run, self.owner):
-                    status = await self._drive(run)
+                    status = await self._drive(run, leased_at)
                 else:
                     status = RunStatus.QUEUED  # refused a slot (engine/admission.py)
             finally:
@@ -1728,6 +1788,21 @@ class Executor:
             return await self.advance(execution_id)
         return status
 
+    def _leased_at_creation(self, known: Run | None, now: datetime) -> float | None:
+        """The loop time `known` was leased to this executor by its INSERT
+        (`lease_new_run`), when that was less than a heartbeat ago (the lease is as
+        fresh as a renewed one, the heartbeat's schedule counts from then); None
+        otherwise, and `advance` takes the lease from the store (ours already: no
+        re-drive is counted; another worker's, once ours expired: None).
+        """
+        if known is None or known.lease_owner != self.owner or known.lease_expires_at is None:
+            return None
+        settings = self.settings
+        age = settings.lease_seconds - (known.lease_expires_at - now).total_seconds()
+        if not 0.0 <= age < settings.heartbeat_seconds:
+            return None
+        return asyncio.get_running_loop().time() - age
+
     async def _woken_while_parking(self, execution_id: str) -> bool:
         """Whether a run that just parked must be driven again at once (one read).
 
@@ -1748,7 +1823,9 @@ class Executor:
             for state in run.node_states.values()
         )
 
-    async def _drive(self, run: Run) -> RunStatus | None:
+    async def _drive(self, run: Run, leased_at: float | None = None) -> RunStatus | None:
+        """Drive the leased run; `leased_at`: the loop time its lease was set, when
+        not just now (`_RunDriver.leased_at`)."""
         if run.status.finished:
             return run.status
         limit = self.settings.max_run_redrives
@@ -1768,7 +1845,7 @@ class Executor:
             # Not a store outage: driving it again would fail the same way forever.
             return await self._fail_run(run, f"the run's credentials cannot be used: {exc}")
         try:
-            driver = _RunDriver(self, run, plan, needs, credentials)
+            driver = _RunDriver(self, run, plan, needs, credentials, leased_at)
         except Exception as exc:
             # Left to escape, this would leave the run queued and offered again
             # every second, failing the same way each time: count it like a crash.

@@ -226,6 +226,12 @@ class Store(Protocol):
         both in one transaction (neither without the other; a DuplicateRun writes
         neither). MongoDB has no multi-document transaction: it appends the entry
         right after the run and, the run being stored, only logs a failure to append it.
+
+        A run given with `lease_owner` and `lease_expires_at` is stored leased to that
+        owner, as if it had taken the lease with `acquire_lease` right after (its
+        creator drives it at once: `Executor.lease_new_run`): its fenced writes pass,
+        nobody else takes it before the lease expires, and afterwards it is offered
+        by `find_runs_to_resume` like any run whose holder stopped.
         """
 
     async def get_run(

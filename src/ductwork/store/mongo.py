@@ -40,12 +40,12 @@ the run over numbers its events from the committed `last_seq` and so may meet
 an orphan with another content at its seq: it replaces it, but only if the
 orphan is above `last_seq` and was written under an older lease. Every
 `acquire_lease` increments the run's `lease_epoch` (kept in this store, per
-run, for the fenced writes that follow), so a stalled former holder can never
-replace the events of the worker that took over, and its own step 2 is
-refused by the fence (LeaseLost). Committed events are never rewritten. When
-step 2 is refused outright (LeaseLost, unknown run, value too large) the
-events of step 1 are deleted again; when its outcome is unknown (connection
-lost) they stay, for the retry to find.
+run, for the fenced writes that follow; a run created leased starts at 1),
+so a stalled former holder can never replace the events of the worker that
+took over, and its own step 2 is refused by the fence (LeaseLost). Committed
+events are never rewritten. When step 2 is refused outright (LeaseLost,
+unknown run, value too large) the events of step 1 are deleted again; when
+its outcome is unknown (connection lost) they stay, for the retry to find.
 
 Events written without a lease holder (`create_run` with events, the
 `run_finished` event of `request_cancel`) are committed first inside the run
@@ -855,7 +855,8 @@ class MongoStore:
             trigger_type=None if run.trigger is None else run.trigger["type"],
             node_states={_encode_node_id(k): _state_doc(s) for k, s in run.node_states.items()},
             last_seq=last_seq,
-            lease_epoch=0,
+            # A run created leased (`Executor.lease_new_run`) starts the first lease epoch.
+            lease_epoch=0 if run.lease_owner is None else 1,
         )
         if pending:
             doc["pending_events"] = pending
@@ -879,6 +880,9 @@ class MongoStore:
                     f"limit; nothing was written"
                 ) from exc
             raise
+        if run.lease_owner is not None:
+            # Its creator's fenced writes need not read the epoch back.
+            self._remember_epoch(run.execution_id, run.lease_owner, 1)
         if pending:
             await self._settle_pending(run.execution_id, pending)
         if audit is not None:
