@@ -384,10 +384,13 @@ def test_only_own_keys_are_listed_and_revocable(live: LiveServer, admin: httpx.C
 
 
 def test_an_expired_key_is_refused(live: LiveServer, admin: httpx.Client) -> None:
-    soon = datetime.now(UTC) + timedelta(seconds=1.5)
+    soon = datetime.now(UTC) + timedelta(seconds=3)
     key = make_key(admin, "viewer", expires_at=soon.isoformat())
     with as_key(live, key) as client:
-        assert client.get("/workflows/").status_code == 200  # cached from here on
+        status = client.get("/workflows/").status_code  # cached from here on
+        # On a loaded machine the expiry may already have passed: then only the refusal
+        # below can be checked (it failed CI when the first call came 1.5 s late).
+        assert status == 200 or datetime.now(UTC) >= soon, status
         assert poll(lambda: client.get("/workflows/").status_code == 401, timeout=10)
     past = admin.post(
         "/auth/keys", json={"name": "old", "role": "viewer", "expires_at": "2000-01-01T00:00:00Z"}
@@ -417,7 +420,7 @@ def test_a_revoked_key_stops_at_once_on_every_process(tmp_path: Path, redis_url:
                 assert admin_two.delete(f"/auth/keys/{created['id']}").status_code == 204
             assert on_two.get("/workflows/").status_code == 401
             # The other process heard it on the bus (a store read would take 300 s).
-            assert poll(lambda: on_one.get("/workflows/").status_code == 401, timeout=3)
+            assert poll(lambda: on_one.get("/workflows/").status_code == 401, timeout=10)
 
 
 def test_revocation_is_evicted_from_the_cache_by_the_control_message(
