@@ -9,7 +9,7 @@ import copy
 import importlib.util
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from ductwork.security.audit import AuditLog, clean_details, new_audit_id
 from ductwork.security.context import RequestContext, set_current
 from ductwork.security.models import AuditEntry, AuditQuery, Principal, Role
 from ductwork.settings import Settings
-from ductwork.store.factory import create_store
+from ductwork.store.base import Store
 from ductwork.store.security import SecurityStore
 from tests.support.live_server import LiveServer
 from tests.support.polling import wait_until
@@ -414,27 +414,19 @@ def test_ids_sort_by_time_and_never_repeat() -> None:
     assert abs(times[-1] - datetime.now(UTC)) < timedelta(seconds=5)
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mongodb"])
-async def test_paging_and_clamped_times_on_each_store(
-    kind: str, store_url_factory: Callable[[str], str]
-) -> None:
-    store = create_store(store_url_factory(kind))
-    await store.start()
-    try:
-        log = AuditLog(store.security)
-        for n in range(5):
-            await log.record("workflow.create", target=f"workflow:{n}", details={"n": n})
-        first, cursor = await log.page(AuditQuery(limit=2))
-        assert [e.target for e in first] == ["workflow:4", "workflow:3"] and cursor == first[-1].id
-        rest, end = await log.page(AuditQuery(limit=3, before=cursor))
-        assert [e.target for e in rest] == ["workflow:2", "workflow:1", "workflow:0"]
-        assert end is None
-        assert rest[0].details == {"n": 2} and rest[0].actor == "system"
-        # What the route clamps an out-of-range bound to still works as a filter.
-        latest = datetime.max.replace(tzinfo=UTC)
-        earliest = datetime.min.replace(tzinfo=UTC)
-        assert await log.page(AuditQuery(since=latest)) == ([], None)
-        assert await log.page(AuditQuery(until=earliest)) == ([], None)
-        assert len((await log.page(AuditQuery(since=earliest, until=latest)))[0]) == 5
-    finally:
-        await store.close()
+async def test_paging_and_clamped_times_on_each_store(store: Store) -> None:
+    log = AuditLog(store.security)
+    for n in range(5):
+        await log.record("workflow.create", target=f"workflow:{n}", details={"n": n})
+    first, cursor = await log.page(AuditQuery(limit=2))
+    assert [e.target for e in first] == ["workflow:4", "workflow:3"] and cursor == first[-1].id
+    rest, end = await log.page(AuditQuery(limit=3, before=cursor))
+    assert [e.target for e in rest] == ["workflow:2", "workflow:1", "workflow:0"]
+    assert end is None
+    assert rest[0].details == {"n": 2} and rest[0].actor == "system"
+    # What the route clamps an out-of-range bound to still works as a filter.
+    latest = datetime.max.replace(tzinfo=UTC)
+    earliest = datetime.min.replace(tzinfo=UTC)
+    assert await log.page(AuditQuery(since=latest)) == ([], None)
+    assert await log.page(AuditQuery(until=earliest)) == ([], None)
+    assert len((await log.page(AuditQuery(since=earliest, until=latest)))[0]) == 5

@@ -260,3 +260,52 @@ def test_which_settings_may_serve_with_several_workers(tmp_path: Path) -> None:
     assert workers_problem(Settings(data_dir=tmp_path, redis_url="redis://x/0"), 2) is not None
     no_queue = Settings(data_dir=tmp_path, store_url="postgresql://db.example/ductwork")
     assert workers_problem(no_queue, 2) is not None
+
+
+SHORT_KEY_PROBLEM = (
+    "DUCTWORK_ADMIN_API_KEY: must be at least 32 characters (got 5); generate one with "
+    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run", "park.json"], ["serve", "--port", "0"], ["worker"], ["prune", "--dry-run"]],
+    ids=["run", "serve", "worker", "prune"],
+)
+def test_a_bad_setting_is_one_line_naming_its_variable(tmp_path: Path, command: list[str]) -> None:
+    workflow_file(tmp_path)
+    env = cli_env(
+        tmp_path / "data",
+        tmp_path / "tmp",
+        DUCTWORK_ADMIN_API_KEY="short",
+        DUCTWORK_REDIS_URL="redis://127.0.0.1:6379/0",  # `worker` asks for it first
+    )
+    args = [str(tmp_path / part) if part.endswith(".json") else part for part in command]
+    result = ductwork(args, env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [SHORT_KEY_PROBLEM]
+
+
+def test_each_bad_setting_gets_its_own_line(tmp_path: Path) -> None:
+    env = cli_env(
+        tmp_path / "data",
+        tmp_path / "tmp",
+        DUCTWORK_PORT="eighty",
+        DUCTWORK_LLM_PRICES='{"some/model": {"input": -1, "output": 2}}',
+    )
+    result = ductwork(["serve"], env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "DUCTWORK_PORT: Input should be a valid integer, unable to parse string as an integer",
+        "DUCTWORK_LLM_PRICES: some/model.input: Input should be greater than or equal to 0",
+    ]
+
+
+def test_a_setting_that_is_not_json_names_its_variable(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "data", tmp_path / "tmp", DUCTWORK_CORS_ORIGINS="[1")
+    result = ductwork(["serve"], env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "DUCTWORK_CORS_ORIGINS: not valid JSON: Expecting ',' delimiter: line 1 column 3 (char 2)"
+    ]

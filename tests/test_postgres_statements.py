@@ -6,7 +6,6 @@ runs' parameters do not mix."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -33,13 +32,9 @@ T0 = datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
 
 
 @pytest.fixture
-async def store(store_url_factory: Callable[[str], str]) -> AsyncIterator[SqlStore]:
-    store = SqlStore(store_url_factory("postgresql"))
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
+def store_kind() -> str:
+    """The shared `store` fixture (tests/support/stores.py) on PostgreSQL alone."""
+    return "postgresql"
 
 
 class ExecuteCounter:

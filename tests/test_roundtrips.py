@@ -35,7 +35,7 @@ from ductwork.store.base import DuplicateRun, Store, StoreError
 from ductwork.store.sql import SqlStore
 from tests.support.engine import ProbeNode, definition, embedded
 from tests.support.polling import eventually
-from tests.test_store_contract import T0, event, new_run, store  # noqa: F401 (fixture)
+from tests.test_store_contract import T0, event, new_run
 
 
 def _entry(db: Store, run: Run) -> Any:
@@ -61,7 +61,7 @@ def _ms(entry: Any) -> Any:
 # A run and its audit entry ---------------------------------------------------------------
 
 
-async def test_create_run_appends_its_audit_entry_and_a_replay_adds_none(store: Store) -> None:  # noqa: F811
+async def test_create_run_appends_its_audit_entry_and_a_replay_adds_none(store: Store) -> None:
     run = new_run(key="once")
     entry = _entry(store, run)
     await store.create_run(run, audit=entry)
@@ -75,7 +75,7 @@ async def test_create_run_appends_its_audit_entry_and_a_replay_adds_none(store: 
     assert await _entries(store, run) == [_ms(entry)]
 
 
-async def test_sql_stores_write_a_run_and_its_audit_entry_as_one(store: Store) -> None:  # noqa: F811
+async def test_sql_stores_write_a_run_and_its_audit_entry_as_one(store: Store) -> None:
     if not isinstance(store, SqlStore):
         pytest.skip("MongoDB has no multi-document transaction (two writes, documented)")
     first = new_run()
@@ -132,7 +132,7 @@ async def test_a_runs_start_rides_along_with_its_first_completion(
 # The lease, given up by the terminal commit ------------------------------------------------
 
 
-async def test_a_checkpoint_can_give_the_lease_up_but_never_take_it(store: Store) -> None:  # noqa: F811
+async def test_a_checkpoint_can_give_the_lease_up_but_never_take_it(store: Store) -> None:
     run = new_run()
     await store.create_run(run)
     eid = run.execution_id
@@ -245,7 +245,7 @@ async def test_a_parked_run_still_releases_its_lease(
 # Leasing a run this process created ---------------------------------------------------------
 
 
-async def test_acquire_with_the_known_run_answers_as_a_full_read(store: Store) -> None:  # noqa: F811
+async def test_acquire_with_the_known_run_answers_as_a_full_read(store: Store) -> None:
     run = await store.create_run(new_run(trigger={"type": "manual"}))
     # Columns others may change without an event are read, never taken from `known`.
     await store.checkpoint(run.execution_id, Checkpoint(run_fields={"admitted": True}))
@@ -258,7 +258,7 @@ async def test_acquire_with_the_known_run_answers_as_a_full_read(store: Store) -
     assert with_known.model_dump() == full.model_dump()
 
 
-async def test_acquire_reads_a_run_that_moved_on_since_it_was_created(store: Store) -> None:  # noqa: F811
+async def test_acquire_reads_a_run_that_moved_on_since_it_was_created(store: Store) -> None:
     run = await store.create_run(new_run())
     eid = run.execution_id
     expires = T0 + timedelta(seconds=10)

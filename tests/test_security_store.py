@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect as pyinspect
 import typing
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -36,16 +36,6 @@ from tests.test_store_contract import _schema_of
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 """A fixed instant with microseconds, so truncation would show."""
-
-
-@pytest.fixture
-async def store(store_kind: str, store_url_factory: Callable[[str], str]) -> AsyncIterator[Store]:
-    store = create_store(store_url_factory(store_kind))
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from ductwork.store.base import Admission, Store
 from ductwork.store.factory import create_store
 from ductwork.store.mongo import MongoStore
 from tests.test_store_contract import T0, new_run, stored_run
-from tests.test_store_contract import store as store  # a fixture
 
 
 def runs_of(workflow_id: str, count: int, *, start: int = 0) -> list[Run]:

@@ -76,17 +76,6 @@ T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 """A fixed instant with microseconds, so truncation would show."""
 
 
-@pytest.fixture
-async def store(store_kind: str, store_url_factory: Callable[[str], str]) -> AsyncIterator[Store]:
-    store = create_store(store_url_factory(store_kind))
-    await store.start()
-    await store.start()  # idempotent
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
 def stored(kind: str, value: datetime) -> datetime:
     """What a store gives back for `value`: BSON dates hold milliseconds only."""
     if kind.startswith("mongodb"):
@@ -146,6 +135,13 @@ async def runs_of(
     """A workflow's runs as `GET /workflows/{id}/executions` reads them (with events)."""
     query = RunQuery(workflow_id=workflow_id)
     return await store.find_runs(query, limit=limit, offset=offset, with_events=True)
+
+
+async def test_starting_a_started_store_again_changes_nothing(store: Store) -> None:
+    run = await store.create_run(new_run())
+    await store.start()
+    got = await store.get_run(run.execution_id)
+    assert got is not None and got.execution_id == run.execution_id
 
 
 # Workflows ---------------------------------------------------------------------------

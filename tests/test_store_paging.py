@@ -7,7 +7,7 @@ index, so a deep page costs what the first one does.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,19 +15,8 @@ import pytest
 
 from ductwork.models import Checkpoint, Event, NodeState, NodeStatus, RunStatus
 from ductwork.store.base import RunCursor, RunQuery, Store
-from ductwork.store.factory import create_store
 from ductwork.store.sql import SqlStore, find_runs_statement
 from tests.test_store_contract import T0, _on_connection, new_run, stored_run
-
-
-@pytest.fixture
-async def store(store_kind: str, store_url_factory: Callable[[str], str]) -> AsyncIterator[Store]:
-    store = create_store(store_url_factory(store_kind))
-    await store.start()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 async def walk(store: Store, query: RunQuery, limit: int) -> list[list[str]]:

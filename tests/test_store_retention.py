@@ -19,7 +19,6 @@ from ductwork.store.base import Store
 from ductwork.store.mongo import MongoStore
 from ductwork.store.sql import SqlStore, node_states, run_events
 from tests.test_store_contract import T0, definition, new_run, stored
-from tests.test_store_contract import store as store  # the fixture, over every store
 
 NOW = T0 + timedelta(days=100)
 FINISHED = (RunStatus.SUCCESS, RunStatus.ERROR, RunStatus.CANCELLED)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from ductwork.models import Run, RunStatus
 from ductwork.store.base import RunQuery, Store
-from tests.test_store_contract import T0, new_run, store  # noqa: F401  (the `store` fixture)
+from tests.test_store_contract import T0, new_run
 
 
 def child_of(parent: Run, node_id: str, *, minutes: int = 1) -> Run:
@@ -28,7 +28,7 @@ def child_of(parent: Run, node_id: str, *, minutes: int = 1) -> Run:
     )
 
 
-async def test_child_runs_keep_their_parent_link(store: Store) -> None:  # noqa: F811
+async def test_child_runs_keep_their_parent_link(store: Store) -> None:
     parent = await store.create_run(new_run("wf-parent", label="parent"))
     child = await store.create_run(child_of(parent, "call[3]"))
     loaded = await store.get_run(child.execution_id)
@@ -43,7 +43,7 @@ async def test_child_runs_keep_their_parent_link(store: Store) -> None:  # noqa:
     assert (again.parent_execution_id, again.parent_node_id, again.depth) == (None, None, 0)
 
 
-async def test_find_runs_by_parent(store: Store) -> None:  # noqa: F811
+async def test_find_runs_by_parent(store: Store) -> None:
     parent = await store.create_run(new_run("wf-parent", label="parent"))
     other = await store.create_run(new_run("wf-parent", label="other"))
     first = await store.create_run(child_of(parent, "a", minutes=1))

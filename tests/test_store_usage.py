@@ -12,7 +12,7 @@ from typing import Any
 from ductwork.models import Checkpoint
 from ductwork.store.base import Store
 from ductwork.usage import UsageDay
-from tests.test_store_contract import new_run, store  # noqa: F401  (the parametrised fixture)
+from tests.test_store_contract import new_run
 
 DAY = datetime(2030, 3, 4, tzinfo=UTC)
 
@@ -41,7 +41,7 @@ async def spent(
     return run.execution_id
 
 
-async def test_workflow_cost_since_sums_the_workflows_runs_from_then_on(store: Store) -> None:  # noqa: F811
+async def test_workflow_cost_since_sums_the_workflows_runs_from_then_on(store: Store) -> None:
     assert await store.workflow_cost_since("wf", DAY) == 0.0
     await spent(store, "wf", DAY - timedelta(microseconds=1000), 100.0)  # the day before
     first = await spent(store, "wf", DAY, 0.25)  # at `since` exactly: counted
@@ -55,13 +55,13 @@ async def test_workflow_cost_since_sums_the_workflows_runs_from_then_on(store: S
     assert await store.workflow_cost_since("unknown", DAY) == 0.0
 
 
-async def test_workflow_cost_since_sees_a_runs_latest_checkpointed_cost(store: Store) -> None:  # noqa: F811
+async def test_workflow_cost_since_sees_a_runs_latest_checkpointed_cost(store: Store) -> None:
     run_id = await spent(store, "wf", DAY, 0.1)
     await store.checkpoint(run_id, Checkpoint(run_fields={"usage": usage(20, 9, 0.3), "cost": 0.3}))
     assert await store.workflow_cost_since("wf", DAY) == 0.3
 
 
-async def test_workflow_usage_sums_per_utc_day(store: Store) -> None:  # noqa: F811
+async def test_workflow_usage_sums_per_utc_day(store: Store) -> None:
     assert await store.workflow_usage("wf", DAY) == []
     await spent(store, "wf", DAY - timedelta(seconds=1), 9.0)  # before `since`
     await spent(store, "wf", DAY + timedelta(hours=2), 0.25, usage=usage(100, 50, 0.25))

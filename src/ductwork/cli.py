@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.spinner import Spinner
@@ -34,7 +35,7 @@ from ductwork.examples import (
     resolve_example_references,
 )
 from ductwork.models import Event, NodeStatus, Run, RunStatus, ValidationIssue
-from ductwork.settings import Settings
+from ductwork.settings import Settings, settings_problems
 
 if TYPE_CHECKING:
     from ductwork.security.accounts import Accounts
@@ -64,6 +65,20 @@ _STATUS_STYLE = {
     "running": "blue",
     "pending": "dim",
 }
+
+
+def _settings(**overrides: Any) -> Settings:
+    """The settings every command builds: from the environment, then `overrides`.
+
+    A bad setting stops the command with one line per problem naming its environment
+    variable (exit 2), not a traceback of pydantic's.
+    """
+    try:
+        return Settings(**overrides)
+    except (ValidationError, SettingsError) as exc:
+        for problem in settings_problems(exc):
+            err.print(problem, style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _parse_inputs(pairs: list[str]) -> dict[str, Any]:
@@ -460,7 +475,7 @@ def _serve(host: str | None, port: int | None, examples: bool, workers: int) -> 
     if host is not None:
         # The app checks what it is bound to (auth opt-out, allowed hosts): tell it.
         os.environ["DUCTWORK_HOST"] = host
-    settings = Settings()
+    settings = _settings()
     problem = workers_problem(settings, workers)
     if problem is not None:
         err.print(f"[red]{problem}[/]", highlight=False)
@@ -512,7 +527,7 @@ def _serve(host: str | None, port: int | None, examples: bool, workers: int) -> 
 def worker(
     concurrency: Annotated[
         int | None,
-        typer.Option(help="Runs advanced at once (default DUCTWORK_MAX_CONCURRENT_RUNS)."),
+        typer.Option(min=1, help="Runs advanced at once (default DUCTWORK_MAX_CONCURRENT_RUNS)."),
     ] = None,
 ) -> None:
     """Advance runs from the Redis queue (needs DUCTWORK_REDIS_URL and a shared store)."""
@@ -524,7 +539,7 @@ def worker(
     overrides: dict[str, Any] = {}
     if concurrency is not None:
         overrides["max_concurrent_runs"] = concurrency
-    settings = Settings(**overrides)
+    settings = _settings(**overrides)
     if not settings.redis_url:
         err.print(
             "[red]ductwork worker needs DUCTWORK_REDIS_URL (and a shared DUCTWORK_STORE_URL).[/]"
@@ -642,13 +657,13 @@ def run(
 
     try:
         with contextlib.ExitStack() as scratch:
-            url = store_url or Settings().store_url
+            url = store_url or _settings().store_url
             if url is None:
                 directory = scratch.enter_context(
                     tempfile.TemporaryDirectory(prefix="ductwork-run-")
                 )
                 url = f"sqlite:///{Path(directory) / 'run.db'}"
-            result = asyncio.run(go(Settings(store_url=url)))
+            result = asyncio.run(go(_settings(store_url=url)))
     except WorkflowInvalid as exc:
         _print_issues(exc.issues)
         raise typer.Exit(2) from None
@@ -691,7 +706,7 @@ def _remote_key(api_key: str | None) -> str | None:
     """The API key a remote command sends: `--api-key`, else DUCTWORK_API_KEY."""
     if api_key is not None:
         return api_key
-    configured = Settings().api_key
+    configured = _settings().api_key
     return configured.get_secret_value() if configured is not None else None
 
 
@@ -955,7 +970,7 @@ async def _with_credentials(work: Any) -> Any:
     from ductwork.security.crypto import KeyRing
     from ductwork.store.factory import create_store
 
-    settings = Settings()
+    settings = _settings()
     keyring = KeyRing.from_settings(settings)
     store = create_store(settings.resolved_store_url)
     await store.start()
@@ -1041,7 +1056,7 @@ def credentials_rotate_key() -> None:
     if from_file:
         console.print(
             f"Re-encrypted {count} credential(s) under a new key (fingerprint {first}) in "
-            f"{Settings().data_dir / 'secret.key'}; the old key was removed. Back the file up "
+            f"{_settings().data_dir / 'secret.key'}; the old key was removed. Back the file up "
             "with the store."
         )
         return
@@ -1155,7 +1170,7 @@ def users_create(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
     async def go() -> Any:
-        async with _accounts(Settings()) as accounts:
+        async with _accounts(_settings()) as accounts:
             user = await accounts.create_user(email, password, Role(role), name)
             if user.role is Role.ADMIN:
                 await accounts.security.set_setup_token(None)  # the link is not needed now
@@ -1173,7 +1188,7 @@ def users_list() -> None:
     """List users."""
 
     async def go() -> list[Any]:
-        async with _accounts(Settings()) as accounts:
+        async with _accounts(_settings()) as accounts:
             return await accounts.list_users(limit=1000)
 
     rows = [
@@ -1205,7 +1220,7 @@ def keys_create(
     from ductwork.security.models import SYSTEM, Role
 
     async def go() -> tuple[Any, str]:
-        async with _accounts(Settings()) as accounts:
+        async with _accounts(_settings()) as accounts:
             owner_id = None
             if user is not None:
                 owner_id = (await accounts.get_user_by_email(user)).id
@@ -1231,7 +1246,7 @@ def keys_list() -> None:
     from ductwork.security.models import SYSTEM
 
     async def go() -> list[Any]:
-        async with _accounts(Settings()) as accounts:
+        async with _accounts(_settings()) as accounts:
             return await accounts.list_keys(SYSTEM, limit=1000, everyone=True)
 
     def when(value: datetime | None) -> str:
@@ -1263,7 +1278,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) ->
     from ductwork.security.accounts import AccountError
     from ductwork.security.models import SYSTEM
 
-    settings = Settings()
+    settings = _settings()
 
     async def go() -> None:
         async with _accounts(settings) as accounts:
@@ -1316,7 +1331,7 @@ def prune(
     from ductwork.pruning import Pruner
     from ductwork.store.factory import create_store
 
-    settings = Settings()
+    settings = _settings()
     overrides: dict[str, Any] = {}
     if days is not None:
         if days <= 0:

@@ -46,7 +46,7 @@ from ductwork.security.authn import Authenticator
 from ductwork.security.context import current
 from ductwork.security.credential_types import CredentialSource
 from ductwork.security.credentials import CredentialService
-from ductwork.security.models import Permission
+from ductwork.security.models import AuditFields, Permission
 from ductwork.security.ratelimit import RateLimiter
 from ductwork.settings import Settings
 from ductwork.store.base import DuplicateRun, RunCursor, RunQuery, Store, TriggerConflict
@@ -555,7 +555,7 @@ class Ductwork:
         )
         # Recorded with the run and before it is queued or waited on: the entry's time
         # is the start, and an idempotent replay (DuplicateRun) adds none.
-        audit_args: dict[str, Any] = {
+        audit_args: AuditFields = {
             "target": f"execution:{run.execution_id}",
             "details": {"workflow_id": workflow_id, "version": version},
         }

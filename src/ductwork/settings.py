@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -12,11 +13,12 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from ductwork.jsonvalues import DEFAULT_MAX_DEPTH
 
@@ -296,3 +298,47 @@ class Settings(BaseSettings):
         if self.examples_dir is not None:
             return self.examples_dir
         return Path(__file__).resolve().parents[2] / "examples"
+
+
+def variable_name(field_name: str) -> str:
+    """The environment variable(s) that set a Settings field, e.g. `DUCTWORK_PORT`."""
+    field = Settings.model_fields.get(field_name)
+    alias = field.validation_alias if field is not None else None
+    if isinstance(alias, AliasChoices):
+        return " or ".join(str(choice) for choice in alias.choices)
+    if isinstance(alias, str):
+        return alias
+    return f"{Settings.model_config.get('env_prefix', '')}{field_name}".upper()
+
+
+_UNPARSABLE_FIELD = re.compile(r'field "(?P<field>\w+)"')
+"""Which field a pydantic-settings `SettingsError` is about (it says so only in its text)."""
+
+
+def settings_problems(exc: ValidationError | SettingsError) -> list[str]:
+    """One line per bad setting, naming its environment variable and saying why.
+
+    For people, not programs: `DUCTWORK_PORT: Input should be a valid integer, ...`.
+    A value is never repeated back (it may be a secret).
+    """
+    if isinstance(exc, SettingsError):
+        # A JSON-valued variable (a list or a mapping) that is not JSON.
+        found = _UNPARSABLE_FIELD.search(str(exc))
+        if found is None:
+            return [str(exc)]
+        why = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        return [f"{variable_name(found['field'])}: not valid JSON{why}"]
+    problems = []
+    for error in exc.errors(include_url=False):
+        # Our own validators' messages (`ValueError`) without pydantic's "Value error, ".
+        why = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+        location = [str(part) for part in error["loc"]]
+        if not location:
+            problems.append(why)  # a check across settings: its message names them
+            continue
+        variable = variable_name(location[0])
+        inside = ".".join(location[1:])
+        # The shared-secret check names its variable already (for callers without this).
+        why = why.removeprefix(f"{variable} ")
+        problems.append(f"{variable}: {inside + ': ' if inside else ''}{why}")
+    return problems

@@ -1,8 +1,10 @@
 """Real store services for tests: SQLite files, PostgreSQL databases, a SecantusDB server.
 
 A test module loads the fixtures with `pytest_plugins = ["tests.support.stores"]`
-and asks for `store_url_factory`, a function from a store kind to a fresh URL
-(`store_kind` parametrises a test over all of them):
+(tests/conftest.py does, for every module) and asks for `store`, a started store
+of each kind in turn, or for `store_url_factory`, a function from a store kind to
+a fresh URL (`store_kind` parametrises a test over all of them; a module overrides
+`store_kind` to keep to fewer):
 
 - "sqlite": a new file under the test's tmp_path;
 - "postgresql": a new database on the local service (env
@@ -29,7 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,9 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 from pymongo import MongoClient
 from sqlalchemy.engine import make_url
+
+from ductwork.store.base import Store
+from ductwork.store.factory import create_store
 
 STORE_KINDS = ("sqlite", "postgresql", "mongodb", "mongodb-real")
 """Every kind `store_url_factory` knows, for parametrising a contract suite."""
@@ -293,3 +298,14 @@ def store_url_factory(
     yield make
     for cleanup in reversed(cleanups):
         cleanup()
+
+
+@pytest.fixture
+async def store(store_kind: str, store_url_factory: Callable[[str], str]) -> AsyncIterator[Store]:
+    """A fresh, started store of `store_kind` (each kind in turn), closed after the test."""
+    store = create_store(store_url_factory(store_kind))
+    await store.start()
+    try:
+        yield store
+    finally:
+        await store.close()

@@ -13,12 +13,20 @@ import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Protocol, Unpack
 
 from ductwork.models import utcnow
 from ductwork.security.authn import Authenticator
 from ductwork.security.keys import new_api_key, new_token, sha256_hex
-from ductwork.security.models import ApiKey, Permission, Principal, Role, Session, User
+from ductwork.security.models import (
+    ApiKey,
+    AuditFields,
+    Permission,
+    Principal,
+    Role,
+    Session,
+    User,
+)
 from ductwork.security.passwords import hash_password, password_problem, verify_password
 from ductwork.security.sessions import new_session
 from ductwork.settings import Settings
@@ -62,16 +70,7 @@ class SetupRefused(AccountError):
 
 
 class AuditRecorder(Protocol):
-    async def record(
-        self,
-        action: str,
-        *,
-        target: str | None = None,
-        outcome: Literal["ok", "denied", "failed"] = "ok",
-        details: dict[str, Any] | None = None,
-        principal: Principal | None = None,
-        client: str | None = None,
-    ) -> None: ...
+    async def record(self, action: str, **fields: Unpack[AuditFields]) -> None: ...
 
 
 def normalize_email(email: str) -> str:

@@ -30,15 +30,13 @@ import re
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Unpack
 
 from ductwork.security.context import current
-from ductwork.security.models import SYSTEM, AuditEntry, AuditQuery, Principal
+from ductwork.security.models import SYSTEM, AuditEntry, AuditFields, AuditQuery, Principal
 from ductwork.store.security import SecurityStore
 
 log = logging.getLogger("ductwork.audit")
-
-Outcome = Literal["ok", "denied", "failed"]
 
 SYSTEM_ACTOR: Final = "system"
 """The actor of what the shell (CLI) and the server itself do: `SYSTEM`'s entries."""
@@ -146,57 +144,32 @@ class AuditLog:
     def __init__(self, store: SecurityStore) -> None:
         self.store = store
 
-    async def record(
-        self,
-        action: str,
-        *,
-        target: str | None = None,
-        outcome: Outcome = "ok",
-        details: dict[str, Any] | None = None,
-        principal: Principal | None = None,
-        client: str | None = None,
-        actor: str | None = None,
-    ) -> None:
+    async def record(self, action: str, **fields: Unpack[AuditFields]) -> None:
         """Append one entry; never raises (a failure is logged at error level).
 
-        `principal` and `client` default to the current request's
-        (`ductwork.security.context.current()`; the shell's own is `system`).
-        `actor` overrides the principal's id, for attempts by nobody known yet
-        (a failed login: pass the client address, or `email:<address>`).
+        `fields` are `AuditFields`: the principal and client default to the current
+        request's (`ductwork.security.context.current()`; the shell's own is `system`).
         """
         try:
-            entry = self.entry(
-                action,
-                target=target,
-                outcome=outcome,
-                details=details,
-                principal=principal,
-                client=client,
-                actor=actor,
-            )
+            entry = self.entry(action, **fields)
         except Exception:
-            log.error("audit: could not record %s on %s", action, target, exc_info=True)
+            log.error(
+                "audit: could not record %s on %s", action, fields.get("target"), exc_info=True
+            )
             return
         await append_quietly(self.store, entry)
 
-    def entry(
-        self,
-        action: str,
-        *,
-        target: str | None = None,
-        outcome: Outcome = "ok",
-        details: dict[str, Any] | None = None,
-        principal: Principal | None = None,
-        client: str | None = None,
-        actor: str | None = None,
-    ) -> AuditEntry:
+    def entry(self, action: str, **fields: Unpack[AuditFields]) -> AuditEntry:
         """The entry `record` would append, built but not written (same arguments).
 
         For a caller that writes it in the same commit as the action itself
         (`Store.create_run(..., audit=...)`: a run and its `run.start` entry).
         """
         context = current()
+        principal = fields.get("principal")
         who = principal if principal is not None else context.principal
+        actor = fields.get("actor")
+        client = fields.get("client")
         entry_id, at = new_audit_id()
         return AuditEntry(
             id=entry_id,
@@ -204,10 +177,10 @@ class AuditLog:
             actor=actor if actor is not None else actor_of(who),
             actor_name=who.name[:MAX_DETAIL_CHARS],
             action=action,
-            target=target,
-            outcome=outcome,
+            target=fields.get("target"),
+            outcome=fields.get("outcome", "ok"),
             client=client if client is not None else context.client,
-            details=clean_details(details, action),
+            details=clean_details(fields.get("details"), action),
         )
 
     def writes_to(self, store: object) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -184,6 +184,10 @@ class StoredCredential(BaseModel):
     """The actor that created it (`Principal.actor`)."""
 
 
+AuditOutcome = Literal["ok", "denied", "failed"]
+"""How an audited action ended: done, refused (401/403), or attempted and failed."""
+
+
 class AuditEntry(BaseModel):
     """One line of the append-only audit log; never holds a secret value."""
 
@@ -197,10 +201,29 @@ class AuditEntry(BaseModel):
     """e.g. `workflow.create`, `run.cancel`, `key.revoke`, `login.failure`."""
     target: str | None = None
     """e.g. `workflow:<id>`, `execution:<id>`, `key:<id>`, `credential:<name>`."""
-    outcome: Literal["ok", "denied", "failed"] = "ok"
+    outcome: AuditOutcome = "ok"
     client: str | None = None
     """Where from: the client's address."""
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AuditFields(TypedDict, total=False):
+    """What a caller says of an audit entry besides its action (`AuditLog.record`'s and
+    `AuditLog.entry`'s keywords); a field left out takes the default given here."""
+
+    target: str | None
+    """`AuditEntry.target`; default None."""
+    outcome: AuditOutcome
+    """Default `ok`."""
+    details: dict[str, Any] | None
+    """Cleaned of anything secret-looking before it is kept (`clean_details`)."""
+    principal: Principal | None
+    """Who acted; default the current request's (`ductwork.security.context.current()`)."""
+    client: str | None
+    """Where from; default the current request's client address."""
+    actor: str | None
+    """Overrides the principal's id, for attempts by nobody known yet (a failed login:
+    the client address, or `email:<address>`)."""
 
 
 class AuditQuery(BaseModel):
