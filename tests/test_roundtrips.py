@@ -119,6 +119,14 @@ async def test_a_runs_start_rides_along_with_its_first_completion(
             return await commit_many(batches, **kw)
 
         monkeypatch.setattr(app.store, "checkpoint_many", counting)
+        # What is not settled waits RUNNING_COMMIT_DELAY (5 ms) for a commit to ride on;
+        # a loaded machine can take longer over a node, so the test waits a minute.
+        flush_later = executor_module._Checkpointer.flush_later
+        monkeypatch.setattr(
+            executor_module._Checkpointer,
+            "flush_later",
+            lambda self, delay=60.0: flush_later(self, 60.0),
+        )
         run = await _run_three(app)
         # No commit holds the run's start alone: it went with the start node's completion.
         first = commits[0]
