@@ -705,7 +705,7 @@ def test_cli_run_on_a_terminal_shows_a_live_table_with_streamed_text(
     tmp_path: Path, llm: OpenAIStub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Slow enough that a frame (12 a second) falls between two chunks on a loaded machine.
-    llm.token_latency = 0.25
+    llm.token_latency = 0.5
     # As on a terminal (Rich decides at creation; the CLI's console was made under pytest).
     monkeypatch.setattr(
         cli_module, "console", Console(force_terminal=True, force_interactive=True, width=120)
