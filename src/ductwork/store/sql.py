@@ -537,9 +537,10 @@ class _SqliteBackend(_Backend):
     dialect_name = "sqlite"
     refused_errors = (sqlite3.IntegrityError, sqlite3.DataError)
 
-    def __init__(self, url: URL, busy_timeout_ms: int) -> None:
+    def __init__(self, url: URL, busy_timeout_ms: int, synchronous: str = "normal") -> None:
         self._url = url
         self._busy_timeout_ms = busy_timeout_ms
+        self._synchronous = synchronous
         self._engine: Engine | None = None
         self._connection: Connection | None = None
         self._db: sqlite3.Connection | None = None
@@ -586,8 +587,10 @@ class _SqliteBackend(_Backend):
         # with SQLITE_BUSY at once, without honouring busy_timeout.
         db.isolation_level = None
         for pragma in (
+            # Before the switch to WAL: on a new file that switch syncs the file (~15-25 ms
+            # here) unless synchronous is off (`ductwork run`'s scratch file: see cli.run).
+            f"PRAGMA synchronous={self._synchronous.upper()}",
             "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
             "PRAGMA foreign_keys=ON",
             f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}",
         ):
@@ -778,13 +781,27 @@ async def _invalidate_if_broken(connection: AsyncConnection, db: Any, exc: BaseE
         await connection.invalidate()
 
 
+_SQLITE_SYNCHRONOUS = ("off", "normal", "full", "extra")
+"""SQLite's `PRAGMA synchronous` levels a URL may ask for (`sqlite:///f.db?synchronous=off`)."""
+
+
 def _backend_for(url: str, busy_timeout_ms: int, pool_size: int, max_overflow: int) -> _Backend:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.get_driver_name() not in ("pysqlite", "sqlite"):
             raise ValueError(f"SQLite URLs use the built-in driver (sqlite:///path), not {url!r}")
-        return _SqliteBackend(parsed.set(drivername="sqlite"), busy_timeout_ms)
+        synchronous = parsed.query.get("synchronous", "normal")
+        if not isinstance(synchronous, str) or synchronous.lower() not in _SQLITE_SYNCHRONOUS:
+            raise ValueError(
+                f"synchronous= in a SQLite URL is one of {', '.join(_SQLITE_SYNCHRONOUS)},"
+                f" not {synchronous!r}"
+            )
+        return _SqliteBackend(
+            parsed.set(drivername="sqlite").difference_update_query(["synchronous"]),
+            busy_timeout_ms,
+            synchronous=synchronous.lower(),
+        )
     if backend in ("postgresql", "postgres"):
         if parsed.drivername not in ("postgresql", "postgres", "postgresql+asyncpg"):
             raise ValueError(f"PostgreSQL URLs use asyncpg (postgresql://...), not {url!r}")
@@ -1169,6 +1186,11 @@ class SqlStore:
         max_overflow: int = 20,
     ) -> None:
         """Prepare a store for `url`; nothing connects before `start()`.
+
+        A SQLite URL may set `?synchronous=off|normal|full|extra` (default normal:
+        a commit is durable once it is in the write-ahead log). `off` leaves syncing
+        to the operating system: a process that dies loses nothing, a machine that
+        loses power may; only for scratch files (`ductwork run`'s temporary store).
 
         busy_timeout_ms: how long SQLite waits for another process's write lock.
         pool_size, max_overflow: the PostgreSQL connection pool.
