@@ -35,6 +35,7 @@ HEAVY = (
     "pymongo",
     "motor",
     "redis",
+    "asyncpg",  # a SQLite store has no use for PostgreSQL's driver
     "taskiq",
     "prometheus_client",
     "jsonschema",
@@ -51,6 +52,8 @@ HEAVY = (
     "starlette",
     "uvicorn",
     "cryptography",
+    "rich.live",  # the live view is for a terminal; the test's run prints JSON
+    "rich.spinner",
     # Node types the workflow does not use (the registry imports each on first use).
     "ductwork.nodes.ai_processor",
     "ductwork.nodes.email",
@@ -73,6 +76,10 @@ DEFERRED = (
     "ductwork.models.Workflow",
     "ductwork.models.RunSummary",
     "ductwork.models.ValidationIssue",
+    "ductwork.clients.llm.ChatMessage",
+    "ductwork.clients.llm.ChatRequest",
+    "ductwork.clients.llm.ChatResponse",
+    "ductwork.clients.llm.Usage",
 )
 """Models whose validators such a run must not build (pydantic's defer_build)."""
 

@@ -22,8 +22,6 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console, RenderableType
-from rich.live import Live
-from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
@@ -38,6 +36,9 @@ from ductwork.models import Event, NodeStatus, Run, RunStatus, ValidationIssue
 from ductwork.settings import Settings, settings_problems
 
 if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.spinner import Spinner
+
     from ductwork.security.accounts import Accounts
     from ductwork.service import Ductwork
 
@@ -162,6 +163,9 @@ class _NodeRow:
         style = _STATUS_STYLE.get(self.status, "")
         if self.status in ("running", "retrying"):
             if self.spinner is None:
+                # Imported here: only a live view on a terminal shows spinners.
+                from rich.spinner import Spinner
+
                 self.spinner = Spinner("dots", text=Text(self.status, style=style), style=style)
             return self.spinner
         self.spinner = None
@@ -381,6 +385,8 @@ class _LiveDisplay:
 
     def __enter__(self) -> _LiveDisplay:
         if self.mode == "live":
+            from rich.live import Live  # on a terminal only: lines or JSON do without
+
             # Transient: the final summary is printed once the run is over.
             self._live = Live(self.progress, console=console, refresh_per_second=12, transient=True)
             self._live.start()

@@ -36,7 +36,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import asyncpg  # type: ignore[import-untyped]
 import orjson
 from sqlalchemy import (
     Column,
@@ -676,14 +675,18 @@ class _SqliteBackend(_Backend):
 
 class _PostgresBackend(_Backend):
     dialect_name = "postgresql"
-    refused_errors = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
-    # NUL in a JSONB string (22P05), NUL in a text column (22021).
-    unstorable_errors = (
-        asyncpg.UntranslatableCharacterError,
-        asyncpg.CharacterNotInRepertoireError,
-    )
 
     def __init__(self, url: URL, pool_size: int, max_overflow: int) -> None:
+        # asyncpg is imported by a PostgreSQL store only: ~20 ms of every cold start on
+        # SQLite otherwise (tests/test_cold_imports.py).
+        import asyncpg  # type: ignore[import-untyped]
+
+        self.refused_errors = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
+        # NUL in a JSONB string (22P05), NUL in a text column (22021).
+        self.unstorable_errors = (
+            asyncpg.UntranslatableCharacterError,
+            asyncpg.CharacterNotInRepertoireError,
+        )
         self._url = url
         self._pool_size = pool_size
         self._max_overflow = max_overflow
@@ -776,6 +779,8 @@ async def _invalidate_if_broken(connection: AsyncConnection, db: Any, exc: BaseE
     """Drop a pooled connection used through asyncpg directly when `exc` broke it or left
     it inside a transaction (a cancellation mid-rollback): the pool cannot tell, outside
     SQLAlchemy."""
+    import asyncpg
+
     broken = isinstance(exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError))
     if broken or db.is_closed() or db.is_in_transaction():
         await connection.invalidate()
