@@ -663,8 +663,8 @@ def run(
 
     try:
         with contextlib.ExitStack() as scratch:
-            url = store_url or _settings().store_url
-            if url is None:
+            settings = _settings(store_url=store_url) if store_url else _settings()
+            if settings.store_url is None:
                 directory = scratch.enter_context(
                     tempfile.TemporaryDirectory(prefix="ductwork-run-")
                 )
@@ -673,7 +673,10 @@ def run(
                 # a process that dies loses nothing either way. Syncing a new file took
                 # ~25-35 ms of a 3-node run's ~0.6 s here (the switch to WAL, the schema).
                 url = f"sqlite:///{Path(directory) / 'run.db'}?synchronous=off"
-            result = asyncio.run(go(_settings(store_url=url)))
+                # The environment is read once (reading it costs a few ms of a cold run);
+                # no validator looks at store_url, so the copy is what validation gives.
+                settings = settings.model_copy(update={"store_url": url})
+            result = asyncio.run(go(settings))
     except WorkflowInvalid as exc:
         _print_issues(exc.issues)
         raise typer.Exit(2) from None
