@@ -88,7 +88,7 @@ from ductwork.models import (
 )
 from ductwork.retention import PrunePlan
 from ductwork.security.models import AuditEntry
-from ductwork.store import sql_postgres, sql_retention
+from ductwork.store import sql_postgres, sql_retention, sqlite_ddl
 from ductwork.store._codec import (
     FINISHED_RUN_STATUSES,
     KNOWN_RUN_FIELDS,
@@ -368,6 +368,13 @@ def migrate(connection: Connection, upgrades: Sequence[Upgrade] = UPGRADES) -> i
     latest = 1 + len(upgrades)
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+    elif connection.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1").first() is None:
+        # A new SQLite database (every `ductwork run`'s scratch store): the same tables as
+        # create_all makes, from text, without SQLAlchemy's DDL compiler (store/sqlite_ddl.py).
+        for statement in sqlite_ddl.statements():
+            connection.exec_driver_sql(statement)
+        connection.execute(insert(schema_version).values(id=1, version=latest))
+        return latest
     schema_version.create(connection, checkfirst=True)
     current = connection.execute(
         select(schema_version.c.version).where(schema_version.c.id == 1)
