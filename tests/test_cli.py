@@ -342,3 +342,25 @@ def test_a_setting_that_is_not_json_names_its_variable(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         "DUCTWORK_CORS_ORIGINS: not valid JSON: Expecting ',' delimiter: line 1 column 3 (char 2)"
     ]
+
+
+@pytest.mark.parametrize("status", ["queued", "running", "success", "some-new-status"])
+def test_the_live_table_renders_any_run_status(status: str) -> None:
+    # A status without a style ("queued", the first frame of a run just started) used to
+    # raise MarkupError in Rich's refresh thread, which then showed no more frames.
+    from io import StringIO
+
+    from rich.console import Console
+
+    from ductwork.cli import RunProgress
+
+    progress = RunProgress(
+        {
+            "execution_id": "e1",
+            "status": status,
+            "definition": {"name": "w", "nodes": [{"id": "a", "type": "start"}]},
+        }
+    )
+    out = StringIO()
+    Console(file=out, width=100).print(progress)
+    assert status in out.getvalue().splitlines()[-1]

@@ -311,8 +311,9 @@ class RunProgress:
                 row.detail_cell() if live else row.detail,
             )
         if live:
-            style = _STATUS_STYLE.get(self.status, "")
-            table.caption = f"[{style}]{self.status}[/]"
+            # Text, not markup: a status without a style ("queued") made "[]queued[/]",
+            # whose "[/]" closes nothing, and the live view's refresh thread died on it.
+            table.caption = Text(self.status, style=_STATUS_STYLE.get(self.status, ""))
         return table
 
     def __rich__(self) -> Table:
