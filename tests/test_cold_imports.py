@@ -52,6 +52,8 @@ HEAVY = (
     "starlette",
     "uvicorn",
     "cryptography",
+    "ductwork.clients.mail_message",  # building mail: the email package's policies
+    "html.parser",
     "rich.live",  # the live view is for a terminal; the test's run prints JSON
     "rich.spinner",
     # Node types the workflow does not use (the registry imports each on first use).
