@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -18,8 +19,9 @@ from typing import Any
 
 import orjson
 import pytest
+from typer.testing import CliRunner
 
-from ductwork.cli import workers_problem
+from ductwork.cli import cli, workers_problem
 from ductwork.models import Checkpoint, Run, RunStatus, WorkflowDefinition, utcnow
 from ductwork.settings import Settings
 from ductwork.store.factory import create_store
@@ -172,6 +174,37 @@ def test_run_leaves_the_servers_runs_in_the_data_dir_alone(tmp_path: Path) -> No
     assert list(scratch.iterdir()) == []
 
 
+def test_run_keeps_its_run_in_an_unsynced_scratch_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The temporary store is deleted when the command ends: syncing it to disk (a new
+    # file's switch to WAL, the schema) only made a cold run slower (cli.run).
+    import ductwork.runtime
+
+    built: list[str] = []
+    real_build = ductwork.runtime.build
+
+    def build(settings: Settings, **kwargs: Any) -> Any:
+        built.append(settings.resolved_store_url)
+        return real_build(settings, **kwargs)
+
+    monkeypatch.setattr(ductwork.runtime, "build", build)
+    for key in ("DUCTWORK_STORE_URL", "DUCTWORK_REDIS_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("DUCTWORK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR is read again
+    path = tmp_path / "three.json"
+    path.write_bytes(orjson.dumps(SERVER_RUN.dump()))
+
+    result = CliRunner().invoke(cli, ["run", str(path), "--json"])
+
+    assert result.exit_code == 0, result.output
+    assert len(built) == 1 and built[0].startswith(f"sqlite:///{tmp_path}/ductwork-run-")
+    assert built[0].endswith("/run.db?synchronous=off")
+    assert not any(tmp_path.glob("ductwork-run-*"))  # and it is gone
+
+
 def test_run_with_a_store_url_keeps_its_run_there_and_adopts_nothing(tmp_path: Path) -> None:
     chosen = f"sqlite:///{tmp_path / 'chosen.db'}"
     server_runs = put_server_runs(chosen)
@@ -309,3 +342,25 @@ def test_a_setting_that_is_not_json_names_its_variable(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         "DUCTWORK_CORS_ORIGINS: not valid JSON: Expecting ',' delimiter: line 1 column 3 (char 2)"
     ]
+
+
+@pytest.mark.parametrize("status", ["queued", "running", "success", "some-new-status"])
+def test_the_live_table_renders_any_run_status(status: str) -> None:
+    # A status without a style ("queued", the first frame of a run just started) used to
+    # raise MarkupError in Rich's refresh thread, which then showed no more frames.
+    from io import StringIO
+
+    from rich.console import Console
+
+    from ductwork.cli import RunProgress
+
+    progress = RunProgress(
+        {
+            "execution_id": "e1",
+            "status": status,
+            "definition": {"name": "w", "nodes": [{"id": "a", "type": "start"}]},
+        }
+    )
+    out = StringIO()
+    Console(file=out, width=100).print(progress)
+    assert status in out.getvalue().splitlines()[-1]

@@ -14,14 +14,8 @@ import aiosmtplib
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from ductwork.clients.mail import (
-    Mailer,
-    PartialDeliveryError,
-    SmtpBackend,
-    build_message,
-    html_to_text,
-    make_message_id,
-)
+from ductwork.clients.mail import Mailer, PartialDeliveryError, SmtpBackend
+from ductwork.clients.mail_message import build_message, html_to_text, make_message_id
 from ductwork.nodes.base import NodeError, NodeResult, NodeServices, RetryableError
 from ductwork.nodes.email import EmailConfig, EmailNode, parse_addresses
 from ductwork.settings import Settings

@@ -8,6 +8,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from ductwork.models import Run, RunStatus, WorkflowDefinition
 from ductwork.store.sql import SqlStore
 from tests.support.polling import eventually
@@ -70,3 +72,30 @@ async def test_the_thread_checkpoints_without_help(tmp_path: Path) -> None:
         )
     finally:
         await store.close()
+
+
+def _synchronous(store: SqlStore) -> int:
+    db = store._backend._db  # type: ignore[attr-defined]
+    return int(db.execute("PRAGMA synchronous").fetchone()[0])
+
+
+@pytest.mark.parametrize(
+    ("query", "level"), [("", 1), ("?synchronous=off", 0), ("?synchronous=FULL", 2)]
+)
+async def test_a_sqlite_url_says_how_commits_sync(tmp_path: Path, query: str, level: int) -> None:
+    # NORMAL unless the URL asks (`ductwork run` asks for OFF on its scratch file).
+    store = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}{query}")
+    await store.start()
+    try:
+        assert _synchronous(store) == level
+        assert store._backend._db.execute("PRAGMA journal_mode").fetchone() == ("wal",)  # type: ignore[attr-defined]
+        await store.create_run(_run("r1"))
+        # The option is the store's, not the driver's (nor part of the file's name).
+        assert store._backend._url.query == {}  # type: ignore[attr-defined]
+    finally:
+        await store.close()
+
+
+def test_a_sqlite_url_with_an_unknown_synchronous_level_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous"):
+        SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}?synchronous=0;DROP")

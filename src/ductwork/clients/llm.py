@@ -55,7 +55,9 @@ class ModelUnavailable(NodeError):
 class ChatMessage(BaseModel):
     """One message of a chat conversation."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build (on each model here): validators are built on the first LLM call, not
+    # when the composition root imports this module; a run without AI nodes never needs them.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     role: Literal["system", "user", "assistant"]
     content: str
@@ -68,7 +70,7 @@ class ChatRequest(BaseModel):
     so adding a new optional field later keeps existing keys valid.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
@@ -113,6 +115,8 @@ CREDENTIAL_CLIENTS = 16
 class Usage(BaseModel):
     """Token counts as the provider reported them (0 when it did not)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -136,6 +140,8 @@ def _usage(reported: Any) -> Usage:
 
 class ChatResponse(BaseModel):
     """The assistant's reply to a `ChatRequest`."""
+
+    model_config = ConfigDict(defer_build=True)
 
     content: str
     model: str

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from ductwork.clients.mail import build_message, make_message_id
+from ductwork.clients.mail_message import build_message, make_message_id
 from ductwork.engine.limits import WorkflowLimits
 from ductwork.nodes.base import (
     NodeConfig,

@@ -36,7 +36,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import asyncpg  # type: ignore[import-untyped]
 import orjson
 from sqlalchemy import (
     Column,
@@ -89,7 +88,7 @@ from ductwork.models import (
 )
 from ductwork.retention import PrunePlan
 from ductwork.security.models import AuditEntry
-from ductwork.store import sql_postgres, sql_retention
+from ductwork.store import sql_postgres, sql_retention, sqlite_ddl
 from ductwork.store._codec import (
     FINISHED_RUN_STATUSES,
     KNOWN_RUN_FIELDS,
@@ -369,6 +368,13 @@ def migrate(connection: Connection, upgrades: Sequence[Upgrade] = UPGRADES) -> i
     latest = 1 + len(upgrades)
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+    elif connection.exec_driver_sql("SELECT 1 FROM sqlite_master LIMIT 1").first() is None:
+        # A new SQLite database (every `ductwork run`'s scratch store): the same tables as
+        # create_all makes, from text, without SQLAlchemy's DDL compiler (store/sqlite_ddl.py).
+        for statement in sqlite_ddl.statements():
+            connection.exec_driver_sql(statement)
+        connection.execute(insert(schema_version).values(id=1, version=latest))
+        return latest
     schema_version.create(connection, checkfirst=True)
     current = connection.execute(
         select(schema_version.c.version).where(schema_version.c.id == 1)
@@ -537,9 +543,10 @@ class _SqliteBackend(_Backend):
     dialect_name = "sqlite"
     refused_errors = (sqlite3.IntegrityError, sqlite3.DataError)
 
-    def __init__(self, url: URL, busy_timeout_ms: int) -> None:
+    def __init__(self, url: URL, busy_timeout_ms: int, synchronous: str = "normal") -> None:
         self._url = url
         self._busy_timeout_ms = busy_timeout_ms
+        self._synchronous = synchronous
         self._engine: Engine | None = None
         self._connection: Connection | None = None
         self._db: sqlite3.Connection | None = None
@@ -586,8 +593,10 @@ class _SqliteBackend(_Backend):
         # with SQLITE_BUSY at once, without honouring busy_timeout.
         db.isolation_level = None
         for pragma in (
+            # Before the switch to WAL: on a new file that switch syncs the file (~15-25 ms
+            # here) unless synchronous is off (`ductwork run`'s scratch file: see cli.run).
+            f"PRAGMA synchronous={self._synchronous.upper()}",
             "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
             "PRAGMA foreign_keys=ON",
             f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}",
         ):
@@ -673,14 +682,18 @@ class _SqliteBackend(_Backend):
 
 class _PostgresBackend(_Backend):
     dialect_name = "postgresql"
-    refused_errors = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
-    # NUL in a JSONB string (22P05), NUL in a text column (22021).
-    unstorable_errors = (
-        asyncpg.UntranslatableCharacterError,
-        asyncpg.CharacterNotInRepertoireError,
-    )
 
     def __init__(self, url: URL, pool_size: int, max_overflow: int) -> None:
+        # asyncpg is imported by a PostgreSQL store only: ~20 ms of every cold start on
+        # SQLite otherwise (tests/test_cold_imports.py).
+        import asyncpg  # type: ignore[import-untyped]
+
+        self.refused_errors = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
+        # NUL in a JSONB string (22P05), NUL in a text column (22021).
+        self.unstorable_errors = (
+            asyncpg.UntranslatableCharacterError,
+            asyncpg.CharacterNotInRepertoireError,
+        )
         self._url = url
         self._pool_size = pool_size
         self._max_overflow = max_overflow
@@ -773,9 +786,15 @@ async def _invalidate_if_broken(connection: AsyncConnection, db: Any, exc: BaseE
     """Drop a pooled connection used through asyncpg directly when `exc` broke it or left
     it inside a transaction (a cancellation mid-rollback): the pool cannot tell, outside
     SQLAlchemy."""
+    import asyncpg
+
     broken = isinstance(exc, (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError))
     if broken or db.is_closed() or db.is_in_transaction():
         await connection.invalidate()
+
+
+_SQLITE_SYNCHRONOUS = ("off", "normal", "full", "extra")
+"""SQLite's `PRAGMA synchronous` levels a URL may ask for (`sqlite:///f.db?synchronous=off`)."""
 
 
 def _backend_for(url: str, busy_timeout_ms: int, pool_size: int, max_overflow: int) -> _Backend:
@@ -784,7 +803,17 @@ def _backend_for(url: str, busy_timeout_ms: int, pool_size: int, max_overflow: i
     if backend == "sqlite":
         if parsed.get_driver_name() not in ("pysqlite", "sqlite"):
             raise ValueError(f"SQLite URLs use the built-in driver (sqlite:///path), not {url!r}")
-        return _SqliteBackend(parsed.set(drivername="sqlite"), busy_timeout_ms)
+        synchronous = parsed.query.get("synchronous", "normal")
+        if not isinstance(synchronous, str) or synchronous.lower() not in _SQLITE_SYNCHRONOUS:
+            raise ValueError(
+                f"synchronous= in a SQLite URL is one of {', '.join(_SQLITE_SYNCHRONOUS)},"
+                f" not {synchronous!r}"
+            )
+        return _SqliteBackend(
+            parsed.set(drivername="sqlite").difference_update_query(["synchronous"]),
+            busy_timeout_ms,
+            synchronous=synchronous.lower(),
+        )
     if backend in ("postgresql", "postgres"):
         if parsed.drivername not in ("postgresql", "postgres", "postgresql+asyncpg"):
             raise ValueError(f"PostgreSQL URLs use asyncpg (postgresql://...), not {url!r}")
@@ -1169,6 +1198,11 @@ class SqlStore:
         max_overflow: int = 20,
     ) -> None:
         """Prepare a store for `url`; nothing connects before `start()`.
+
+        A SQLite URL may set `?synchronous=off|normal|full|extra` (default normal:
+        a commit is durable once it is in the write-ahead log). `off` leaves syncing
+        to the operating system: a process that dies loses nothing, a machine that
+        loses power may; only for scratch files (`ductwork run`'s temporary store).
 
         busy_timeout_ms: how long SQLite waits for another process's write lock.
         pool_size, max_overflow: the PostgreSQL connection pool.
