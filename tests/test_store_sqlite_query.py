@@ -215,3 +215,21 @@ async def test_a_checkpoint_stores_the_output_json_the_engine_made_once(store: S
     assert run.events[0].data["output"] == {"text": "marked", "n": [1, 2]}
     assert run.node_states["b"].output == {"new": 1}
     assert run.events[1].data["output"] == {"new": 1}
+
+
+async def test_a_lone_read_runs_without_begin_or_commit(store: SqlStore) -> None:
+    await store.create_run(_run("r1"))
+    db = store._backend._db  # type: ignore[attr-defined]
+    statements: list[str] = []
+    db.set_trace_callback(statements.append)
+    try:
+        # On the driver (hot), then one through SQLAlchemy (not marked hot).
+        assert await store.is_cancel_requested("r1") is False
+        hot_read = list(statements)
+        assert await store.security.count_users() == 0
+    finally:
+        db.set_trace_callback(None)
+    # SQLite reads one snapshot per statement on its own: no BEGIN/COMMIT around it.
+    assert len(hot_read) == 1 and hot_read[0].startswith("SELECT"), hot_read
+    # SQLAlchemy begins its own transaction, and it is closed again.
+    assert not db.in_transaction

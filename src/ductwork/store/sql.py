@@ -417,17 +417,27 @@ class _SyncSession(_Session):
 class _SqliteSession(_Session):
     """A SQLite transaction begun on the driver: marked statements (`hot`) run there
     through their `_Query`; any other statement joins it through SQLAlchemy, whose own
-    transaction is begun only then (the `begin` listener sees one is open already)."""
+    transaction is begun only then (the `begin` listener sees one is open already).
 
-    __slots__ = ("_backend", "_connection", "_db", "_sa_transaction")
+    `began` False: a lone read, not begun (`transaction(write=False, single=True)`):
+    its one statement runs in a read transaction of its own.
+    """
+
+    __slots__ = ("_backend", "_began", "_connection", "_db", "_sa_transaction")
 
     def __init__(
-        self, backend: _SqliteBackend, connection: Connection, db: sqlite3.Connection
+        self,
+        backend: _SqliteBackend,
+        connection: Connection,
+        db: sqlite3.Connection,
+        *,
+        began: bool = True,
     ) -> None:
         self._backend = backend
         self._connection = connection
         self._db = db
         self._sa_transaction: RootTransaction | None = None
+        self._began = began
 
     def _joined(self) -> Connection:
         if self._sa_transaction is None:
@@ -468,7 +478,7 @@ class _SqliteSession(_Session):
     def commit(self) -> None:
         if self._sa_transaction is not None:
             self._sa_transaction.commit()
-        else:
+        elif self._began:
             self._db.execute("COMMIT")
 
     def rollback(self) -> None:
@@ -640,8 +650,13 @@ class _SqliteBackend(_Backend):
             raise StoreError("the store is not started")
         async with self._lock:
             self._begin_sql = "BEGIN IMMEDIATE" if write else "BEGIN"
-            db.execute(self._begin_sql)
-            session = _SqliteSession(self, connection, db)
+            # A lone read needs no BEGIN/COMMIT (two statements fewer): SQLite runs a
+            # statement outside a transaction in a read transaction of its own, one
+            # snapshot. A statement run through SQLAlchemy still begins one (`_on_begin`).
+            lone_read = single and not write
+            if not lone_read:
+                db.execute(self._begin_sql)
+            session = _SqliteSession(self, connection, db, began=not lone_read)
             try:
                 yield session
                 session.commit()

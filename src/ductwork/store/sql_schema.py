@@ -671,8 +671,9 @@ class _Backend(ABC):
     ) -> contextlib.AbstractAsyncContextManager[_Session]:
         """One transaction; commits when the block ends, rolls back when it raises.
 
-        `single`: the block runs one statement, which is atomic on its own; a
-        server database may then run it without BEGIN/COMMIT (one round trip).
+        `single`: the block runs one statement, which is atomic on its own (and reads
+        one snapshot); a server database may then run it without BEGIN/COMMIT (one
+        round trip), and SQLite a read without them (two statements fewer).
         """
 
     @abstractmethod
