@@ -33,6 +33,7 @@ from ductwork.security.audit import AuditLog
 from ductwork.security.models import AuditQuery
 from ductwork.store.base import DuplicateRun, Store, StoreError
 from ductwork.store.sql import SqlStore
+from ductwork.views import run_view
 from tests.support.engine import ProbeNode, definition, embedded
 from tests.support.polling import eventually
 from tests.test_store_contract import T0, event, new_run
@@ -336,20 +337,49 @@ async def _created_not_delivered(app: Any, monkeypatch: pytest.MonkeyPatch) -> R
     return run
 
 
-async def test_a_run_cancelled_before_its_advance_is_read_from_the_store(
+async def test_a_run_cancelled_before_its_advance_ends_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Waiting in this process's queue (behind busy runs, say), inserted leased to it: the
+    # cancel gives the lease back and ends the run at once, as it did for a run nobody
+    # held (it used to only set the flag, and the run stayed queued until a slot freed).
+    async with embedded(tmp_path) as app:
+        run = await _created_not_delivered(app, monkeypatch)
+        cancelled = await app.cancel(run.execution_id)
+        assert cancelled.status is RunStatus.CANCELLED
+        assert (cancelled.lease_owner, cancelled.lease_expires_at) == (None, None)
+        # Its message, delivered later, finds nothing to drive.
+        assert await app.executor.advance(run.execution_id) is None
+        final = await app.get_run(run.execution_id)
+        assert final.status is RunStatus.CANCELLED and final.node_states == {}
+
+
+async def test_a_run_waiting_in_the_queue_names_no_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Leased to its creator from the insert, but nobody works on it yet.
+    async with embedded(tmp_path) as app:
+        run = await _created_not_delivered(app, monkeypatch)
+        assert "worker" not in run_view(run)
+        running = run.model_copy(update={"status": RunStatus.RUNNING})
+        assert run_view(running)["worker"] == app.executor.owner
+
+
+async def test_a_clean_stop_after_such_a_cancel_leaves_no_lease(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with embedded(tmp_path) as app:
-        spy = _spy(app, monkeypatch)
-        run = await _created_not_delivered(app, monkeypatch)
-        cancelled = await app.cancel(run.execution_id)
-        # Leased to this process already: a cancel only sets the flag...
-        assert cancelled.status is RunStatus.QUEUED and cancelled.cancel_requested
-        # ...which the advance reads, instead of driving the run it was handed.
-        assert await app.executor.advance(run.execution_id) is RunStatus.CANCELLED
-        assert spy.known == [None]
-        final = await app.get_run(run.execution_id)
-        assert final.status is RunStatus.CANCELLED and final.node_states == {}
+        cancelled = await _created_not_delivered(app, monkeypatch)
+        kept = await _created_not_delivered(app, monkeypatch)
+        await app.cancel(cancelled.execution_id)
+    sql = SqlStore(f"sqlite:///{tmp_path / 'ductwork.db'}")
+    await sql.start()
+    try:
+        for run in (cancelled, kept):
+            stored = await sql.get_run(run.execution_id, with_events=False)
+            assert stored is not None and stored.lease_owner is None, run.execution_id
+    finally:
+        await sql.close()
 
 
 async def test_a_creation_lease_older_than_a_heartbeat_is_taken_again(

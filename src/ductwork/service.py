@@ -676,6 +676,10 @@ class Ductwork:
         run = await self.get_run(execution_id)
         if run.status.finished:
             return run
+        if self.components.consume and self.queue.local:
+            # Inserted leased to this process and still waiting in its queue: free, a
+            # queued run is cancelled at once instead of when a queue slot frees.
+            await self.executor.give_back_unstarted(execution_id)
         updated = await self.store.request_cancel(execution_id)
         if updated is None:
             raise NotFound("execution", execution_id)

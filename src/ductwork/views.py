@@ -209,7 +209,9 @@ def run_view(run: Run, *, include_definition: bool = False) -> dict[str, Any]:
         view["dead_letter"] = True
     if run.queued_reason is not None and run.status is RunStatus.QUEUED:
         view["queued_reason"] = run.queued_reason
-    if run.lease_owner is not None and not run.status.finished:
+    if run.lease_owner is not None and run.status in (RunStatus.RUNNING, RunStatus.WAITING):
+        # Not for a queued run: one this process created is leased to it from its insert
+        # (`Executor.lease_new_run`), before any worker works on it.
         view["worker"] = run.lease_owner
     if include_definition:
         view["definition"] = run.definition.dump()

@@ -1725,6 +1725,28 @@ class Executor:
             self._expected.pop(next(iter(self._expected)))
         self._expected[run.execution_id] = run
 
+    async def give_back_unstarted(self, execution_id: str) -> None:
+        """Give back the lease a run was inserted with (`lease_new_run`) while its
+        advance has not begun (it waits behind others in this process's queue), so a
+        cancel finds the run free and ends it at once instead of when a slot frees.
+
+        The hint goes too: an advance that comes later takes the lease from the store
+        like any other (and finds the run cancelled). An advance that comes during
+        the release finds the run claimed and leaves it; the cancel that follows ends
+        it, and the sweep offers it should that cancel fail.
+        """
+        known = self._expected.get(execution_id)
+        if known is None or known.lease_owner != self.owner or execution_id in self._claimed:
+            return
+        del self._expected[execution_id]
+        self._claimed.add(execution_id)
+        try:
+            await self.store.release_lease(execution_id, self.owner)
+        except Exception as exc:  # the cancel only sets the flag; the advance reads it
+            log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
+        finally:
+            self._claimed.discard(execution_id)
+
     async def release_unstarted(self) -> None:
         """Give back the leases runs were inserted with (`lease_new_run`) that this
         process will not advance now (it stops, its queue closed): the next process
