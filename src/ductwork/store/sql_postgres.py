@@ -407,10 +407,16 @@ class DriverSession(_Session):
         """`error` as SQLAlchemy raises it from its own execution of `sql`."""
         dialect = self._connection.dialect
         dbapi_error = dialect.loaded_dbapi.Error
+        # SQLAlchemy's asyncpg adapter's own translation (a private method: should a
+        # release rename it, the driver's error is raised as it is, and
+        # tests/test_postgres_statements.py's duplicate-insert test says so).
+        translate = getattr(self._adapted, "_handle_exception", None)
+        if translate is None:
+            return error
         try:
             # What SQLAlchemy's asyncpg cursor does with a driver error: raise its DBAPI
             # translation (or the error itself when it has none, e.g. an OSError).
-            self._adapted._handle_exception(error)
+            translate(error)
         except dbapi_error as translated:
             wrapped: Exception = DBAPIError.instance(
                 sql, args, translated, dbapi_error, dialect=dialect
