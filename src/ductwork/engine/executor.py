@@ -1741,9 +1741,8 @@ class Executor:
         del self._expected[execution_id]
         self._claimed.add(execution_id)
         try:
-            await self.store.release_lease(execution_id, self.owner)
-        except Exception as exc:  # the cancel only sets the flag; the advance reads it
-            log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
+            # Should it fail, the cancel only sets the flag, which the advance reads.
+            await self._release_quietly(execution_id)
         finally:
             self._claimed.discard(execution_id)
 
@@ -1754,12 +1753,15 @@ class Executor:
         Best effort: a lease left behind expires on its own."""
         unstarted, self._expected = self._expected, {}
         for execution_id, run in unstarted.items():
-            if run.lease_owner != self.owner:
-                continue
-            try:
-                await self.store.release_lease(execution_id, self.owner)
-            except Exception as exc:
-                log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
+            if run.lease_owner == self.owner:
+                await self._release_quietly(execution_id)
+
+    async def _release_quietly(self, execution_id: str) -> None:
+        """Give the run's lease up; when the store is down, the lease lapses on its own."""
+        try:
+            await self.store.release_lease(execution_id, self.owner)
+        except Exception as exc:
+            log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
 
     async def advance(self, execution_id: str) -> RunStatus | None:
         """Drive a run as far as it goes; None when another worker holds it or it is finished,
@@ -1794,10 +1796,7 @@ class Executor:
                 if execution_id in self._released:
                     self._released.discard(execution_id)  # its terminal commit did
                 else:
-                    try:
-                        await self.store.release_lease(execution_id, self.owner)
-                    except Exception as exc:  # the store is down: the lease lapses on its own
-                        log.warning("releasing the lease of run %s failed: %s", execution_id, exc)
+                    await self._release_quietly(execution_id)
         finally:
             self._claimed.discard(execution_id)
         if self.admission is not None:
