@@ -129,6 +129,10 @@ class Ductwork:
         )
         """Write actions below record here, as the current request's principal (the
         audit awaits its insert but never fails the action: `AuditLog.record`)."""
+        self.drives_own_queue = components.consume and components.queue.local
+        """This process advances what it enqueues (the in-process queue, consumed here):
+        a run it creates is inserted leased to its executor and handed to it
+        (`Executor.lease_new_run`, `Executor.expect`)."""
         self.limits = WorkflowLimits.from_settings(components.settings)
         """Ceilings a saved workflow must stay under (DUCTWORK_MAX_* settings)."""
         self.limiter = components.limiter or RateLimiter(components.settings)
@@ -218,7 +222,7 @@ class Ductwork:
             self.scheduler = None
         await self.authenticator.close()
         await self.queue.close()
-        if self.components.consume and self.queue.local:
+        if self.drives_own_queue:
             await self.executor.release_unstarted()  # runs its queue held, leased to it
         await self.bus.close()
         await self.components.cache.close()
@@ -561,8 +565,7 @@ class Ductwork:
         }
         # This process takes the message itself: the run is inserted leased to its
         # executor (one lease statement fewer; `Executor.lease_new_run` says when not).
-        local = self.components.consume and self.queue.local
-        if local:
+        if self.drives_own_queue:
             run = self.executor.lease_new_run(run)
         entry = None
         if self.audit.writes_to(self.store.security):
@@ -582,7 +585,7 @@ class Ductwork:
             # An audit log over another store (or an entry that could not be built):
             # appended on its own, as any other action's.
             await self.audit.record("run.start", **audit_args)
-        if local:
+        if self.drives_own_queue:
             # Nor need its executor read back the run it was just handed (`expect`).
             self.executor.expect(run)
         if wait:
@@ -676,7 +679,7 @@ class Ductwork:
         run = await self.get_run(execution_id)
         if run.status.finished:
             return run
-        if self.components.consume and self.queue.local:
+        if self.drives_own_queue:
             # Inserted leased to this process and still waiting in its queue: free, a
             # queued run is cancelled at once instead of when a queue slot frees.
             await self.executor.give_back_unstarted(execution_id)
