@@ -680,8 +680,6 @@ def run(
                 # The environment is read once (reading it costs a few ms of a cold run);
                 # no validator looks at store_url, so the copy is what validation gives.
                 settings = settings.model_copy(update={"store_url": url})
-                # A copy keeps cached properties: drop one computed from the old URL.
-                settings.__dict__.pop("resolved_store_url", None)
             result = asyncio.run(go(settings))
     except WorkflowInvalid as exc:
         _print_issues(exc.issues)

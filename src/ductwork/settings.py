@@ -310,7 +310,7 @@ class Settings(BaseSettings):
             return [host.strip() for host in value.split(",") if host.strip()]
         return value
 
-    @cached_property
+    @property
     def resolved_store_url(self) -> str:
         """The store URL, defaulting to a SQLite file under the data dir."""
         if self.store_url:
