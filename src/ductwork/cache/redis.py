@@ -32,7 +32,13 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ductwork.events.redis import REDIS_ERRORS, RateLimitedWarning, SharedSubscriber, redis_pool
+from ductwork.events.redis import (
+    REDIS_ERRORS,
+    RateLimitedWarning,
+    SharedSubscriber,
+    redis_pool,
+    stop_task,
+)
 
 log = logging.getLogger(__name__)
 
@@ -233,12 +239,10 @@ class RedisCache:
 
     @staticmethod
     async def _stop(renewer: asyncio.Task[None], stop: asyncio.Event) -> None:
-        # The event as well as cancel(): Python 3.11's wait_for (inside redis-py's
-        # send) can swallow a cancellation that races a command.
+        # The event as well as cancel(): redis-py can swallow a cancellation that races
+        # a command (`stop_task` cancels again until the renewer ends).
         stop.set()
-        renewer.cancel()
-        # wait(), not await: the renewer's cancellation must not look like ours.
-        await asyncio.wait([renewer])
+        await stop_task(renewer)
 
     async def _renew(self, lock_key: str, token: str, stop: asyncio.Event) -> None:
         """Keep the lock while computing, so only a dead holder's lock expires."""

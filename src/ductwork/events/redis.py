@@ -338,11 +338,10 @@ class SharedSubscriber:
             finally:
                 self._disconnected()
                 if writer is not None:
-                    # The sentinel as well as cancel(): Python 3.11's wait_for (inside
-                    # redis-py's send) can swallow a cancellation that races a send.
+                    # The sentinel as well as cancel(): redis-py can swallow a
+                    # cancellation that races a send (`stop_task`).
                     outbox.put_nowait(None)
-                    writer.cancel()
-                    await asyncio.wait([writer])
+                    await stop_task(writer)
                 with contextlib.suppress(*REDIS_ERRORS):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             # Full jitter, so many processes do not reconnect in lockstep.
