@@ -129,13 +129,18 @@ def actor_of(principal: Principal) -> str:
     return SYSTEM_ACTOR if principal == SYSTEM else principal.actor
 
 
+def _not_recorded(action: str, target: str | None) -> None:
+    """Log, at error level, an entry that could not be recorded (with the exception)."""
+    log.error("audit: could not record %s on %s", action, target, exc_info=True)
+
+
 async def append_quietly(store: SecurityStore, entry: AuditEntry) -> None:
     """Append `entry`; never raises: the action took effect already and the caller's
     answer must still say so, so a failure is logged at error level instead."""
     try:
         await store.append_audit(entry)
     except Exception:
-        log.error("audit: could not record %s on %s", entry.action, entry.target, exc_info=True)
+        _not_recorded(entry.action, entry.target)
 
 
 class AuditLog:
@@ -153,9 +158,7 @@ class AuditLog:
         try:
             entry = self.entry(action, **fields)
         except Exception:
-            log.error(
-                "audit: could not record %s on %s", action, fields.get("target"), exc_info=True
-            )
+            _not_recorded(action, fields.get("target"))
             return
         await append_quietly(self.store, entry)
 
